@@ -1,0 +1,373 @@
+"""The exact codec: values to JSON text and back, same value and same type.
+
+Invariants:
+- ``decode(encode(v)) == v`` and ``type(decode(encode(v))) is type(v)`` for every
+  supported value, recursively (tuples stay tuples, sets stay sets, datetimes keep
+  their zone, dataclasses and pydantic models come back as themselves).
+- JSON-native values are stored as plain JSON, so the tables stay readable with
+  SQL; anything else is a tagged object ``{"~": tag, ...}``. A user dict whose
+  keys are not all strings, or that has a ``"~"`` key, is itself tagged.
+- Decoding never runs arbitrary code: classes are found by import path and are
+  only accepted when they are dataclasses, pydantic models, enums, named tuples
+  or exceptions, and they are rebuilt field by field. Pickle is used only when
+  the application opted in (`configure(allow_pickle=True)`), for encoding and
+  decoding alike.
+- A value that cannot be encoded raises `EncodeError` naming the type and the
+  path inside the value, at record time.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import json
+import pathlib
+import pickle
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from ._errors import DecodeError, EncodeError, StepError
+from ._names import qualified_name, resolve
+
+TAG = "~"
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_PATH_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        pathlib.Path,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
+        pathlib.PurePath,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+    )
+}
+
+
+class Codec:
+    """Encodes values to JSON text and decodes them back exactly."""
+
+    def __init__(self, allow_pickle: bool = False) -> None:
+        self.allow_pickle = allow_pickle
+        self._encoders: dict[type, Callable[[Any, str], Any]] = {
+            list: self._enc_list,
+            dict: self._enc_dict,
+            tuple: self._enc_tuple,
+            set: self._enc_set,
+            frozenset: self._enc_set,
+            bytes: lambda v, p: {TAG: "bytes", "v": base64.b64encode(v).decode()},
+            bytearray: lambda v, p: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
+            dt.datetime: _enc_datetime,
+            dt.date: lambda v, p: {TAG: "date", "v": v.isoformat()},
+            dt.time: _enc_time,
+            dt.timedelta: lambda v, p: {
+                TAG: "timedelta",
+                "v": [v.days, v.seconds, v.microseconds],
+            },
+            decimal.Decimal: lambda v, p: {TAG: "decimal", "v": str(v)},
+            uuid.UUID: lambda v, p: {TAG: "uuid", "v": str(v)},
+            complex: lambda v, p: {TAG: "complex", "v": [v.real, v.imag]},
+            collections.OrderedDict: self._enc_mapping,
+            collections.Counter: self._enc_mapping,
+            collections.deque: lambda v, p: {
+                TAG: "deque",
+                "v": self._enc_items(v, p),
+                "n": v.maxlen,
+            },
+        }
+        self._decoders: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "tuple": lambda o: tuple(self._dec(x) for x in o["v"]),
+            "set": lambda o: {self._dec(x) for x in o["v"]},
+            "frozenset": lambda o: frozenset(self._dec(x) for x in o["v"]),
+            "dict": lambda o: {self._dec(k): self._dec(v) for k, v in o["v"]},
+            "bytes": lambda o: base64.b64decode(o["v"]),
+            "bytearray": lambda o: bytearray(base64.b64decode(o["v"])),
+            "datetime": _dec_datetime,
+            "date": lambda o: dt.date.fromisoformat(o["v"]),
+            "time": _dec_time,
+            "timedelta": lambda o: dt.timedelta(*o["v"]),
+            "decimal": lambda o: decimal.Decimal(o["v"]),
+            "uuid": lambda o: uuid.UUID(o["v"]),
+            "complex": lambda o: complex(*o["v"]),
+            "path": lambda o: _PATH_TYPES[o["c"]](o["v"]),
+            "mapping": self._dec_mapping,
+            "deque": lambda o: collections.deque((self._dec(x) for x in o["v"]), o["n"]),
+            "enum": self._dec_enum,
+            "namedtuple": self._dec_namedtuple,
+            "dataclass": self._dec_dataclass,
+            "model": self._dec_model,
+            "exception": lambda o: self._dec_exception(o)[0],
+            "pickle": self._dec_pickle,
+        }
+
+    # -- public API -----------------------------------------------------------
+
+    def encode(self, value: Any, what: str = "value") -> str:
+        """Encode `value` to JSON text; `what` names the value in errors."""
+        if type(value) in _JSON_SCALARS:
+            return json.dumps(value)
+        return json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+
+    def decode(self, text: str) -> Any:
+        """Decode JSON text produced by `encode`."""
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
+        return self._dec(raw)
+
+    def encode_error(self, exc: BaseException) -> str:
+        """Encode an exception with its type, arguments, message and traceback."""
+        return json.dumps(
+            self._enc_exception(exc, "exception"), separators=(",", ":"), ensure_ascii=False
+        )
+
+    def decode_error(self, text: str) -> BaseException:
+        """Re-create a recorded exception: same type and message where possible."""
+        raw = json.loads(text)
+        return self._dec_exception(raw)[0]
+
+    @staticmethod
+    def error_summary(text: str) -> tuple[str, str, str]:
+        """Return (type name, message, traceback) of a recorded exception."""
+        raw = json.loads(text)
+        return raw["c"], raw.get("m", ""), raw.get("tb", "")
+
+    # -- encoding -------------------------------------------------------------
+
+    def _enc(self, value: Any, path: str) -> Any:
+        cls = type(value)
+        if cls in _JSON_SCALARS:
+            return value
+        encoder = self._encoders.get(cls)
+        if encoder is not None:
+            return encoder(value, path)
+        return self._enc_other(value, path)
+
+    def _enc_items(self, items: Any, path: str) -> list[Any]:
+        return [self._enc(x, f"{path}[{i}]") for i, x in enumerate(items)]
+
+    def _enc_list(self, value: list[Any], path: str) -> list[Any]:
+        return self._enc_items(value, path)
+
+    def _enc_tuple(self, value: tuple[Any, ...], path: str) -> dict[str, Any]:
+        return {TAG: "tuple", "v": self._enc_items(value, path)}
+
+    def _enc_set(self, value: set[Any] | frozenset[Any], path: str) -> dict[str, Any]:
+        tag = "set" if type(value) is set else "frozenset"
+        return {TAG: tag, "v": self._enc_items(value, path)}
+
+    def _enc_dict(self, value: dict[Any, Any], path: str) -> Any:
+        if all(type(k) is str for k in value) and TAG not in value:
+            return {k: self._enc(v, f"{path}[{k!r}]") for k, v in value.items()}
+        return {TAG: "dict", "v": self._enc_pairs(value, path)}
+
+    def _enc_pairs(self, value: dict[Any, Any], path: str) -> list[list[Any]]:
+        return [
+            [self._enc(k, f"{path}(key)"), self._enc(v, f"{path}[{k!r}]")]
+            for k, v in value.items()
+        ]
+
+    def _enc_mapping(self, value: dict[Any, Any], path: str) -> dict[str, Any]:
+        return {TAG: "mapping", "c": qualified_name(type(value)), "v": self._enc_pairs(value, path)}
+
+    def _enc_other(self, value: Any, path: str) -> Any:
+        cls = type(value)
+        if isinstance(value, enum.Enum):
+            return {TAG: "enum", "c": self._class_path(cls, path), "v": self._enc(value.value, path)}
+        if isinstance(value, pathlib.PurePath) and cls.__name__ in _PATH_TYPES:
+            return {TAG: "path", "c": cls.__name__, "v": str(value)}
+        if isinstance(value, tuple) and hasattr(cls, "_fields"):
+            return {
+                TAG: "namedtuple",
+                "c": self._class_path(cls, path),
+                "v": self._enc_items(value, path),
+            }
+        if dataclasses.is_dataclass(value):
+            fields = {
+                f.name: self._enc(getattr(value, f.name), f"{path}.{f.name}")
+                for f in dataclasses.fields(value)
+                if hasattr(value, f.name)
+            }
+            return {TAG: "dataclass", "c": self._class_path(cls, path), "v": fields}
+        if isinstance(value, BaseModel):
+            return self._enc_model(value, path)
+        if isinstance(value, BaseException):
+            return self._enc_exception(value, path)
+        if self.allow_pickle:
+            try:
+                data = pickle.dumps(value)
+            except Exception as exc:
+                raise EncodeError(_cannot(value, path, f"pickle also failed: {exc}")) from exc
+            return {TAG: "pickle", "v": base64.b64encode(data).decode()}
+        raise EncodeError(_cannot(value, path))
+
+    def _enc_model(self, value: BaseModel, path: str) -> dict[str, Any]:
+        cls = type(value)
+        fields = {
+            name: self._enc(getattr(value, name), f"{path}.{name}")
+            for name in cls.model_fields
+            if hasattr(value, name)
+        }
+        extra = value.__pydantic_extra__ or {}
+        for name, item in extra.items():
+            fields[name] = self._enc(item, f"{path}.{name}")
+        return {
+            TAG: "model",
+            "c": self._class_path(cls, path),
+            "v": fields,
+            "s": sorted(value.model_fields_set),
+        }
+
+    def _enc_exception(self, exc: BaseException, path: str) -> dict[str, Any]:
+        try:
+            args: Any = self._enc_items(exc.args, path)
+        except EncodeError:
+            args = None  # rebuilt from the message on decode
+        return {
+            TAG: "exception",
+            "c": qualified_name(type(exc)),
+            "a": args,
+            "m": str(exc),
+            "tb": "".join(traceback.format_exception(exc)),
+        }
+
+    @staticmethod
+    def _class_path(cls: type, path: str) -> str:
+        name = qualified_name(cls)
+        if "<locals>" in name:
+            raise EncodeError(
+                f"cannot record {path}: its class {name} is defined inside a function, "
+                "so it could not be found again on replay. Move the class to module level."
+            )
+        return name
+
+    # -- decoding -------------------------------------------------------------
+
+    def _dec(self, raw: Any) -> Any:
+        cls = type(raw)
+        if cls is list:
+            return [self._dec(x) for x in raw]
+        if cls is dict:
+            tag = raw.get(TAG)
+            if tag is None:
+                return {k: self._dec(v) for k, v in raw.items()}
+            decoder = self._decoders.get(tag)
+            if decoder is None:
+                raise DecodeError(f"unknown tag {tag!r} in recorded value")
+            return decoder(raw)
+        return raw
+
+    def _dec_mapping(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], lambda c: c in (collections.OrderedDict, collections.Counter))
+        return cls((self._dec(k), self._dec(v)) for k, v in raw["v"])
+
+    def _dec_enum(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], lambda c: issubclass(c, enum.Enum))
+        return cls(self._dec(raw["v"]))
+
+    def _dec_namedtuple(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], lambda c: issubclass(c, tuple) and hasattr(c, "_fields"))
+        return cls._make(self._dec(x) for x in raw["v"])
+
+    def _dec_dataclass(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], dataclasses.is_dataclass)
+        obj = cls.__new__(cls)
+        for name, item in raw["v"].items():
+            # object.__setattr__ also fills frozen dataclasses, without running __init__.
+            object.__setattr__(obj, name, self._dec(item))
+        return obj
+
+    def _dec_model(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], lambda c: issubclass(c, BaseModel))
+        values = {name: self._dec(item) for name, item in raw["v"].items()}
+        return cls.model_construct(_fields_set=set(raw.get("s", values)), **values)
+
+    def _dec_exception(self, raw: dict[str, Any]) -> tuple[BaseException, str]:
+        name, message = raw["c"], raw.get("m", "")
+        args = tuple(self._dec(x) for x in raw["a"]) if raw.get("a") is not None else (message,)
+        try:
+            cls = _checked_class(name, lambda c: issubclass(c, BaseException))
+        except DecodeError:
+            return StepError(name, message), name
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = cls.__new__(cls)
+            exc.args = args
+        return exc, name
+
+    def _dec_pickle(self, raw: dict[str, Any]) -> Any:
+        if not self.allow_pickle:
+            raise DecodeError(
+                "the recorded value was pickled, and pickle is off. Pickle can run "
+                "arbitrary code; enable it only for databases you trust, with "
+                "autodurable.configure(allow_pickle=True)."
+            )
+        return pickle.loads(base64.b64decode(raw["v"]))
+
+
+def _cannot(value: Any, path: str, extra: str = "") -> str:
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    hint = (
+        "Return plain data instead (str, int, float, bool, None, bytes, list, tuple, "
+        "dict, set, datetime, Decimal, UUID, Enum, Path, a dataclass or a pydantic "
+        "model), or opt in to pickle with autodurable.configure(allow_pickle=True)."
+    )
+    return f"cannot record {path}: values of type {name} are not supported. {hint} {extra}".strip()
+
+
+def _checked_class(name: str, accept: Callable[[type], bool]) -> Any:
+    try:
+        cls = resolve(name)
+    except LookupError as exc:
+        raise DecodeError(f"recorded class {name} cannot be found: {exc}") from exc
+    if not isinstance(cls, type) or not accept(cls):
+        raise DecodeError(f"refusing to decode {name}: it is not a class of the recorded kind")
+    return cls
+
+
+def _enc_datetime(value: dt.datetime, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
+    _add_zone(out, value.tzinfo, value.fold)
+    return out
+
+
+def _enc_time(value: dt.time, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {TAG: "time", "v": value.isoformat()}
+    _add_zone(out, value.tzinfo, value.fold)
+    return out
+
+
+def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
+    if isinstance(tz, ZoneInfo):
+        out["z"] = tz.key
+    if fold:
+        out["f"] = fold
+
+
+def _dec_datetime(raw: dict[str, Any]) -> dt.datetime:
+    value = dt.datetime.fromisoformat(raw["v"])
+    return _with_zone(value, raw)
+
+
+def _dec_time(raw: dict[str, Any]) -> dt.time:
+    value = dt.time.fromisoformat(raw["v"])
+    return _with_zone(value, raw)
+
+
+def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
+    if "z" in raw:
+        value = value.replace(tzinfo=ZoneInfo(raw["z"]))
+    if "f" in raw:
+        value = value.replace(fold=raw["f"])
+    return value

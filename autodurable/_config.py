@@ -1,0 +1,84 @@
+"""Configuration: where state lives and the project-wide defaults.
+
+Invariants:
+- Sources, lowest priority first: built-in defaults, ``[tool.autodurable]`` in
+  the nearest pyproject.toml (searched from the working directory upwards),
+  the ``AUTODURABLE_DATABASE_URL`` environment variable, `configure(...)`.
+- Every source is validated with the same model; an unknown key or a bad value
+  raises `ConfigError` naming the source, the key and the problem.
+- Relative SQLite paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._errors import ConfigError
+from ._options import Options, describe_validation_error
+
+DEFAULT_DATABASE_URL = "sqlite:///.autodurable/state.db"
+ENV_DATABASE_URL = "AUTODURABLE_DATABASE_URL"
+
+
+class Settings(BaseModel):
+    """Validated project settings (``[tool.autodurable]`` and `configure`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+    allow_pickle: bool = False
+    lease_seconds: float = Field(default=30.0, gt=0)
+    steps: Options = Options()
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above `start` (the working directory)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_pyproject_section(path: Path | None) -> dict[str, Any]:
+    """The ``[tool.autodurable]`` table of `path`, or {} when there is none."""
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}. Fix the file or remove it.") from exc
+    section = data.get("tool", {}).get("autodurable", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[tool.autodurable] in {path} must be a table")
+    return section
+
+
+def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
+    """Merge every configuration source into validated `Settings`."""
+    pyproject = find_pyproject(cwd)
+    values: dict[str, Any] = {}
+    section = read_pyproject_section(pyproject)
+    _validate(f"[tool.autodurable] in {pyproject}", section)
+    values.update(section)
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    if env_url:
+        values["database_url"] = env_url
+    if overrides:
+        _validate("configure() arguments", overrides)
+        values.update(overrides)
+    return _validate("configuration", values)
+
+
+def _validate(where: str, values: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(where, exc)) from None

@@ -1,0 +1,81 @@
+"""The execution context: which workflow run and which step the current code is in.
+
+Invariants:
+- `current_run()` is the workflow run whose code is executing in this thread or
+  task, or None outside workflows. Tasks and threads started with a copied
+  context share the same `Run`, so step positions are handed out in the order
+  the calls are made.
+- `current_step()` is the position of the step executing now, or None in
+  workflow code; code inside a step is never recorded.
+- A `Run` holds its history in memory: replay reads no database.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+    from ._store import StepRecord
+
+
+@dataclass(eq=False)
+class Run:
+    """One execution (first run or replay) of one workflow."""
+
+    workflow_id: str
+    runtime: Runtime
+    history: dict[int, StepRecord]
+    executor_id: str
+    position: int = 0
+    replayed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_position(self) -> int:
+        """Allocate the next step position (1-based)."""
+        with self._lock:
+            self.position += 1
+            return self.position
+
+    def peek_position(self) -> int:
+        """The position the next step call will get."""
+        return self.position + 1
+
+
+_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("autodurable_run", default=None)
+_step: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "autodurable_step", default=None
+)
+
+
+def current_run() -> Run | None:
+    """The workflow run executing in this context, if any."""
+    return _run.get()
+
+
+def current_step() -> int | None:
+    """The position of the step executing in this context, if any."""
+    return _step.get()
+
+
+def enter_run(run: Run | None) -> contextvars.Token[Run | None]:
+    """Make `run` current; returns the token for `exit_run`."""
+    return _run.set(run)
+
+
+def exit_run(token: contextvars.Token[Run | None]) -> None:
+    """Undo `enter_run`."""
+    _run.reset(token)
+
+
+def enter_step(position: int | None) -> contextvars.Token[int | None]:
+    """Mark code from here on as running inside step `position`."""
+    return _step.set(position)
+
+
+def exit_step(token: contextvars.Token[int | None]) -> None:
+    """Undo `enter_step`."""
+    _step.reset(token)

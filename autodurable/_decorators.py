@@ -1,0 +1,164 @@
+"""The `workflow` and `step` decorators: one wrapper contract for every kind of callable.
+
+Invariants:
+- The same wrapper serves functions, methods, classmethods, staticmethods and
+  ``async def`` functions (wrapt tells the wrapper the bound instance). The
+  wrapped object keeps ``__name__``, ``__qualname__``, ``__module__``,
+  ``__doc__``, its signature and ``inspect.iscoroutinefunction``; it pickles by
+  reference like the function it wraps.
+- Option layers that do not change per call (defaults, pyproject, decorator)
+  are merged once per runtime configuration, not per call.
+- A workflow records its instance as its first input when it is an instance
+  method (so recovery can call it again), nothing for classmethods (the class
+  is part of its name) and staticmethods.
+- Generator functions are refused: their results cannot be recorded.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+import wrapt
+
+from ._errors import ConfigError
+from ._names import qualified_name
+from ._options import Options, current_call_options, make_options
+from ._runtime import get_runtime
+from ._steps import call_step, call_step_async
+from ._workflows import call_workflow, call_workflow_async
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Workflows whose name was set explicitly, so recovery can find them by it.
+registry: dict[str, Callable[..., Any]] = {}
+
+
+class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """A function wrapped as a step or a workflow."""
+
+    def __reduce_ex__(self, protocol: object) -> str:
+        # Pickle by reference, as plain module-level functions do.
+        return str(self.__qualname__)
+
+
+class _StepOptionsCache:
+    """The decorator's options merged over the runtime defaults, per configuration."""
+
+    __slots__ = ("decorator", "generation", "merged")
+
+    def __init__(self, decorator: Options) -> None:
+        self.decorator = decorator
+        self.generation = -1
+        self.merged = decorator
+
+    def resolve(self) -> Options:
+        runtime = get_runtime()
+        if runtime.generation != self.generation:
+            self.merged = runtime.step_defaults.merged(self.decorator)
+            self.generation = runtime.generation
+        call = current_call_options()
+        return self.merged if call is None else self.merged.merged(call)
+
+
+def _target(fn: Any) -> Any:
+    """The plain function inside classmethod/staticmethod objects."""
+    return fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
+
+
+def _refuse_generators(fn: Any, kind: str) -> None:
+    target = _target(fn)
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        raise TypeError(
+            f"{qualified_name(target)} is a generator function and cannot be a {kind}: "
+            "its items are produced lazily and cannot be recorded. Return a list instead."
+        )
+    if not callable(target):
+        raise TypeError(f"@{kind} decorates functions and methods, not {type(fn).__name__}")
+
+
+def _make_step(fn: Any, opts: Options) -> DurableFunction:
+    _refuse_generators(fn, "step")
+    target = _target(fn)
+    name = opts.name or target.__qualname__
+    cache = _StepOptionsCache(opts)
+    if inspect.iscoroutinefunction(target):
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return call_step_async(wrapped, args, kwargs, name, cache.resolve())
+
+    else:
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return call_step(wrapped, args, kwargs, name, cache.resolve())
+
+    durable = DurableFunction(fn, wrapper)
+    durable._self_autodurable_kind = "step"
+    return durable
+
+
+def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
+    _refuse_generators(fn, "workflow")
+    extra = opts.model_fields_set - {"name"}
+    if extra:
+        raise ConfigError(
+            f"@workflow takes only name=; {sorted(extra)} apply to steps: set them on "
+            "@step, on a proxy, or per call with autodurable.options(...)"
+        )
+    target = _target(fn)
+    name = opts.name or qualified_name(target)
+    if opts.name:
+        registry[name] = fn
+    run = call_workflow_async if inspect.iscoroutinefunction(target) else call_workflow
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        recorded = args
+        if instance is not None and not isinstance(instance, type):
+            recorded = (instance, *args)  # instance method: the instance is an input
+        return run(wrapped, args, kwargs, name, recorded)
+
+    durable = DurableFunction(fn, wrapper)
+    durable._self_autodurable_kind = "workflow"
+    durable._self_autodurable_name = name
+    return durable
+
+
+@overload
+def step(fn: F, /) -> F: ...
+@overload
+def step(fn: None = None, /, **options: Any) -> Callable[[F], F]: ...
+def step(fn: Any = None, /, **options: Any) -> Any:
+    """Make a function a step: its result is recorded and replayed, never re-run.
+
+    Usable bare (``@step``) or with options (``@step(retries=3, timeout=10,
+    name="charge")``), on functions, methods, classmethods, staticmethods and
+    ``async def`` functions.
+    """
+    opts = make_options("step options", **options)
+    if fn is None:
+        return lambda f: _make_step(f, opts)
+    return _make_step(fn, opts)
+
+
+@overload
+def workflow(fn: F, /) -> F: ...
+@overload
+def workflow(fn: None = None, /, **options: Any) -> Callable[[F], F]: ...
+def workflow(fn: Any = None, /, **options: Any) -> Any:
+    """Make a function a workflow: its inputs, steps and outcome are recorded.
+
+    Calling it runs it (or resumes it, or returns its recorded result when a
+    workflow with the same id finished). Set the id per call with
+    ``autodurable.options(fn, workflow_id="...")``. ``name=`` registers it
+    under a stable name instead of its import path.
+    """
+    opts = make_options("workflow options", **options)
+    if fn is None:
+        return lambda f: _make_workflow(f, opts)
+    return _make_workflow(fn, opts)
+
+
+def kind_of(fn: Any) -> str | None:
+    """"step", "workflow", or None for a callable autodurable did not wrap."""
+    return getattr(fn, "_self_autodurable_kind", None)

@@ -1,0 +1,81 @@
+"""Exceptions raised by autodurable.
+
+Invariants:
+- Every error that comes from bad input says what is wrong and how to fix it.
+- Control-flow signals (`NondeterminismError`, `OwnershipLost`) derive from
+  `BaseException`, so user code that catches `Exception` cannot swallow them
+  and a workflow interrupted by one stays resumable.
+- Errors that are ours (`AutodurableError`) never mark a workflow as failed:
+  they are bugs or environment problems to fix, after which the workflow resumes.
+"""
+
+from __future__ import annotations
+
+
+class AutodurableError(Exception):
+    """Base class of the errors autodurable raises for bad input or environment."""
+
+
+class ConfigError(AutodurableError):
+    """Invalid configuration or option values."""
+
+
+class EncodeError(AutodurableError):
+    """A value cannot be recorded by the codec."""
+
+
+class DecodeError(AutodurableError):
+    """A recorded value cannot be decoded (or decoding it would be unsafe)."""
+
+
+class StoreError(AutodurableError):
+    """The state database cannot be opened, read or written."""
+
+
+class WorkflowNotFound(AutodurableError):
+    """No workflow with the given id exists in the store."""
+
+
+class StepTimeoutError(AutodurableError):
+    """A step attempt exceeded its timeout.
+
+    Retryable by default: the next attempt gets the same idempotency key.
+    """
+
+
+class StepError(Exception):
+    """A recorded step or workflow exception whose type could not be re-created.
+
+    Raised on replay when the original exception class no longer imports; it
+    carries the original type name and message.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+class NondeterminismError(BaseException):
+    """The workflow code no longer calls the steps its recorded history says.
+
+    Derives from BaseException on purpose: `except Exception` in workflow code
+    must not hide it, and the workflow is left unfinished so that it can be
+    resumed by the code that started it.
+    """
+
+    def __init__(self, workflow_id: str, position: int, recorded: str, current: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r}, step {position}: the recorded history has step "
+            f"{recorded!r} here but the code now calls {current!r}. The workflow's code "
+            "changed since it started; finish it with the old code, or start it again "
+            "under a new workflow id."
+        )
+        self.workflow_id = workflow_id
+        self.position = position
+        self.recorded = recorded
+        self.current = current
+
+
+class OwnershipLost(BaseException):
+    """Another executor adopted this workflow; this executor must stop running it."""

@@ -1,0 +1,174 @@
+"""The process-wide runtime: settings, codec, store, executor and worker threads.
+
+Invariants:
+- Nothing touches the database until the first workflow runs: importing
+  autodurable and decorating functions is free.
+- `configure()` replaces the runtime; the old one retires its executor, so
+  that its unfinished workflows can be adopted at once.
+- A forked child never uses its parent's connection or executor id: it gets a
+  fresh runtime with the same settings.
+- At interpreter exit, workflows started in the background finish first (the
+  worker threads are joined), then the executor retires.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import itertools
+import os
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from ._codec import Codec
+from ._config import Settings, load_settings
+from ._executor import Executor
+from ._options import Options
+from ._store import Store, open_store
+
+_generations = itertools.count(1)
+
+
+class Runtime:
+    """Everything a process needs to run workflows against one store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.generation = next(_generations)
+        self.codec = Codec(allow_pickle=settings.allow_pickle)
+        self.step_defaults: Options = settings.steps
+        self._lock = threading.RLock()
+        self._store: Store | None = None
+        self._executor: Executor | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # Workflows this process is running now, by id, so that a second call with
+        # the same id waits for the first instead of running it twice.
+        self.active: dict[str, Future[Any]] = {}
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use."""
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self.settings.database_url)
+                store = self._store
+        return store
+
+    @property
+    def executor(self) -> Executor:
+        """This process's executor, registered on first use."""
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = Executor(self.store, self.settings.lease_seconds)
+                executor = self._executor
+        return executor
+
+    def submit(self, fn: Any) -> Future[Any]:
+        """Run `fn` on a worker thread (workflows started in the background)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=max(32, (os.cpu_count() or 1) * 8),
+                    thread_name_prefix="autodurable-workflow",
+                )
+            return self._pool.submit(fn)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Finish background workflows (with `wait`), retire the executor, close the store."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=wait)
+                self._pool = None
+            if self._executor is not None:
+                self._executor.stop(retire=True)
+                self._executor = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+_overrides: dict[str, Any] = {}
+
+
+def get_runtime() -> Runtime:
+    """The current runtime, created from the configuration on first use."""
+    runtime = _runtime
+    if runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _set_runtime(Runtime(load_settings(_overrides)))
+            runtime = _runtime
+    assert runtime is not None
+    return runtime
+
+
+def _set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def configure(
+    database_url: str | None = None,
+    *,
+    allow_pickle: bool | None = None,
+    lease_seconds: float | None = None,
+    steps: Options | dict[str, Any] | None = None,
+) -> None:
+    """Configure autodurable for this process; overrides pyproject and environment.
+
+    ``database_url`` is ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``
+    (add ``?synchronous=full`` for power-loss durability). ``allow_pickle`` lets
+    the codec fall back to pickle (only for databases you trust). ``steps`` sets
+    default step options (for example ``{"retries": 3, "timeout": 30}``).
+    Invalid values raise `ConfigError` at once; workflows already running keep
+    the previous configuration.
+    """
+    given = {
+        "database_url": database_url,
+        "allow_pickle": allow_pickle,
+        "lease_seconds": lease_seconds,
+        "steps": steps,
+    }
+    new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
+    settings = load_settings(new_overrides)  # validates before anything changes
+    with _runtime_lock:
+        old = _runtime
+        _overrides.clear()
+        _overrides.update(new_overrides)
+        _set_runtime(Runtime(settings))
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def _reset_overrides_for_tests() -> None:
+    """Forget `configure()` calls (tests start each case from the environment)."""
+    with _runtime_lock:
+        old = _runtime
+        _overrides.clear()
+        _set_runtime(None)
+    if old is not None:
+        old.shutdown(wait=True)
+
+
+def _after_fork_in_child() -> None:
+    global _runtime
+    # The parent's connection and threads do not exist here; start afresh.
+    old = _runtime
+    _runtime = Runtime(old.settings) if old is not None else None
+
+
+def _at_exit() -> None:
+    runtime = _runtime
+    if runtime is not None:
+        runtime.shutdown(wait=True)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)

@@ -1,0 +1,232 @@
+"""Executing a step: replay from history, or run with retries and timeouts and record.
+
+Invariants:
+- A step's position is taken when it is *called* (also for ``async def`` steps,
+  before the coroutine starts), so ``asyncio.gather`` of steps numbers them in
+  call order, deterministically.
+- On replay a recorded success returns the decoded value and a recorded failure
+  raises the decoded exception, without running the function; a different
+  recorded name at the same position raises `NondeterminismError`.
+- The first execution of a step costs one store write and no read. Failed
+  attempts that will be retried are recorded too (status ``retrying``), so the
+  attempt count survives a crash.
+- A step called inside a step runs plainly. A step called outside any workflow
+  runs with its retries and timeout but records nothing.
+- ``BaseException``s that are not ``Exception``s (KeyboardInterrupt, task
+  cancellation, our control signals) pass through unrecorded.
+- Sync timeouts run the attempt on a helper thread; on timeout the attempt is
+  abandoned (the thread cannot be killed and may still finish in the
+  background), recorded as failed with `StepTimeoutError`, and retried with the
+  same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._context import Run, current_run, current_step, enter_step, exit_step
+from ._errors import NondeterminismError, StepTimeoutError
+from ._options import Options, Retry
+from ._store import FAILED, RETRYING, SUCCEEDED, StepRecord
+
+
+class StepCall:
+    """The bookkeeping of one step call: position, attempts, recording."""
+
+    __slots__ = ("attempt", "name", "policy", "position", "run", "started", "timeout")
+
+    def __init__(self, run: Run | None, name: str, opts: Options) -> None:
+        self.run = run
+        self.name = name
+        self.policy: Retry = opts.retry_policy
+        self.timeout = opts.timeout
+        self.attempt = 0
+        self.started = 0.0
+        self.position = run.next_position() if run is not None else 0
+
+    def replay(self) -> tuple[bool, Any]:
+        """(True, value) when the step is recorded as done; raises a recorded failure."""
+        run = self.run
+        if run is None:
+            return False, None
+        recorded = run.history.get(self.position)
+        if recorded is None:
+            return False, None
+        if recorded.name != self.name:
+            raise NondeterminismError(run.workflow_id, self.position, recorded.name, self.name)
+        codec = run.runtime.codec
+        if recorded.status == SUCCEEDED:
+            run.replayed += 1
+            return True, codec.decode(recorded.output or "null")
+        if recorded.status == FAILED:
+            run.replayed += 1
+            raise codec.decode_error(recorded.error or "{}")
+        self.attempt = recorded.attempts  # retrying: continue the attempt count
+        return False, None
+
+    def begin(self) -> None:
+        """Start the next attempt."""
+        self.attempt += 1
+        self.started = time.time()
+
+    def succeeded(self, result: Any) -> None:
+        """Record the result (durable before returning)."""
+        run = self.run
+        if run is None:
+            return
+        output = run.runtime.codec.encode(result, f"the result of step {self.name!r}")
+        run.runtime.store.record_step(
+            run.workflow_id,
+            run.executor_id,
+            StepRecord(
+                self.position,
+                self.name,
+                SUCCEEDED,
+                output,
+                None,
+                self.attempt,
+                self.started,
+                time.time(),
+            ),
+        )
+
+    def failed(self, exc: Exception) -> float | None:
+        """Record a failed attempt; the delay before the next one, or None if final."""
+        retry = self.policy.should_retry(exc, self.attempt)
+        run = self.run
+        if run is not None:
+            run.runtime.store.record_step(
+                run.workflow_id,
+                run.executor_id,
+                StepRecord(
+                    self.position,
+                    self.name,
+                    RETRYING if retry else FAILED,
+                    None,
+                    run.runtime.codec.encode_error(exc),
+                    self.attempt,
+                    self.started,
+                    time.time(),
+                ),
+            )
+        return self.policy.delay(self.attempt) if retry else None
+
+    def timed_out(self) -> StepTimeoutError:
+        """The error recorded for an attempt that exceeded its timeout."""
+        return StepTimeoutError(
+            f"step {self.name!r} attempt {self.attempt} exceeded its timeout of "
+            f"{self.timeout}s and was abandoned"
+        )
+
+
+def call_step(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    opts: Options,
+) -> Any:
+    """Call a sync step in the current context."""
+    if current_step() is not None:
+        return fn(*args, **kwargs)
+    call = StepCall(current_run(), name, opts)
+    done, value = call.replay()
+    if done:
+        return value
+    while True:
+        call.begin()
+        token = enter_step(call.position)
+        try:
+            if call.timeout is None:
+                result = fn(*args, **kwargs)
+            else:
+                result = _call_with_timeout(call, fn, args, kwargs)
+        except Exception as exc:
+            delay = call.failed(exc)
+            if delay is None:
+                raise
+            time.sleep(delay)
+            continue
+        finally:
+            exit_step(token)
+        call.succeeded(result)
+        return result
+
+
+def call_step_async(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    opts: Options,
+) -> Awaitable[Any]:
+    """Call an async step: the position is taken now, the body runs when awaited."""
+    if current_step() is not None:
+        return fn(*args, **kwargs)
+    return _run_async_step(StepCall(current_run(), name, opts), fn, args, kwargs)
+
+
+async def _run_async_step(
+    call: StepCall,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    done, value = call.replay()
+    if done:
+        return value
+    while True:
+        call.begin()
+        token = enter_step(call.position)
+        try:
+            if call.timeout is None:
+                result = await fn(*args, **kwargs)
+            else:
+                result = await _await_with_timeout(call, fn(*args, **kwargs))
+        except Exception as exc:
+            delay = call.failed(exc)
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+            continue
+        finally:
+            exit_step(token)
+        call.succeeded(result)
+        return result
+
+
+async def _await_with_timeout(call: StepCall, awaitable: Awaitable[Any]) -> Any:
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=call.timeout)
+    if not done:
+        task.cancel()  # async steps are really cancelled, unlike sync ones
+        raise call.timed_out()
+    return task.result()
+
+
+def _call_with_timeout(
+    call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    context = contextvars.copy_context()  # keeps workflow_id() and idempotency_key() working
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["result"] = context.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()
+    if not finished.wait(call.timeout):
+        raise call.timed_out()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

@@ -1,0 +1,135 @@
+"""The `Store` protocol: everything the runtime asks of a database.
+
+Invariants every backend keeps (the conformance suite in tests/store checks them):
+- `record_step` is one statement round trip and is durable when it returns; it
+  is fenced: it writes only while the caller's executor owns the workflow, and
+  raises `OwnershipLost` otherwise.
+- `claim_workflow` is atomic: of two executors claiming the same unfinished
+  workflow, at most one gets it, and it receives the whole step history in the
+  same call.
+- Driver exceptions never leave a backend: they become `StoreError` with a
+  message that says what to do.
+- Timestamps are seconds since the epoch (float), as `time.time()` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+RETRYING = "retrying"  # a step whose attempts so far failed; more will follow
+FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED})
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One row of the steps table: the outcome of one step of one workflow."""
+
+    position: int
+    name: str
+    status: str
+    output: str | None
+    error: str | None
+    attempts: int
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(slots=True)
+class WorkflowRecord:
+    """One row of the workflows table."""
+
+    workflow_id: str
+    name: str
+    status: str
+    inputs: str
+    output: str | None
+    error: str | None
+    executor_id: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class ExecutorRecord:
+    """A process that runs workflows; its liveness decides who may adopt its work."""
+
+    executor_id: str
+    hostname: str
+    pid: int
+    process_started: str | None
+    started_at: float
+    heartbeat_at: float
+
+
+@dataclass(slots=True)
+class Claim:
+    """The outcome of `claim_workflow`."""
+
+    workflow: WorkflowRecord
+    claimed: bool
+    steps: list[StepRecord]
+    owner: ExecutorRecord | None
+
+
+IsAlive = Callable[[ExecutorRecord], bool]
+
+
+class Store(Protocol):
+    """What a state backend provides. One implementation per module."""
+
+    url: str
+
+    def register_executor(self, executor: ExecutorRecord) -> None:
+        """Insert (or refresh) the row of a live executor."""
+
+    def heartbeat(self, executor_id: str, now: float) -> None:
+        """Renew an executor's lease."""
+
+    def retire_executor(self, executor_id: str) -> None:
+        """Release the executor's unfinished workflows and delete its row."""
+
+    def create_workflow(self, record: WorkflowRecord) -> bool:
+        """Insert a new workflow owned by `record.executor_id`; False if the id exists."""
+
+    def claim_workflow(self, workflow_id: str, executor_id: str, is_alive: IsAlive) -> Claim | None:
+        """Take ownership of an unfinished workflow unless a live executor holds it.
+
+        Returns None when the workflow does not exist. When claimed (or when the
+        workflow is finished) the claim carries the workflow's step history.
+        """
+
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
+        """Insert or replace one step's outcome (one round trip, fenced)."""
+
+    def finish_workflow(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        status: str,
+        output: str | None,
+        error: str | None,
+    ) -> None:
+        """Record a workflow's final status (fenced)."""
+
+    def release_workflow(self, workflow_id: str, executor_id: str) -> None:
+        """Give up ownership of an unfinished workflow so that others may adopt it."""
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """One workflow's row, or None."""
+
+    def list_workflows(self, status: str | None = None, limit: int = 100) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally of one status."""
+
+    def list_steps(self, workflow_id: str) -> list[StepRecord]:
+        """A workflow's steps in order."""
+
+    def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows with their owning executor's row (None if unowned or gone)."""
+
+    def close(self) -> None:
+        """Release the connection(s)."""

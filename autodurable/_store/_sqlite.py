@@ -1,0 +1,412 @@
+"""SQLite backend: the embedded default, one file shared by the processes of one machine.
+
+Invariants:
+- WAL journal; ``synchronous=NORMAL`` by default (survives process crashes;
+  ``?synchronous=full`` in the URL also survives power loss).
+- One connection per store, in autocommit mode, guarded by a lock; writes that
+  span statements use ``BEGIN IMMEDIATE`` so that claims are atomic across
+  processes.
+- A database file is never modified before it is known to be ours and of a
+  schema this version understands: foreign, corrupt or newer files are refused
+  before any pragma that writes.
+- `sqlite3` exceptions are translated to `StoreError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .._errors import ConfigError, OwnershipLost, StoreError
+from ._migrations import load_migrations
+from ._protocol import (
+    FINISHED_STATUSES,
+    PENDING,
+    Claim,
+    ExecutorRecord,
+    IsAlive,
+    StepRecord,
+    WorkflowRecord,
+)
+
+_WORKFLOW_COLUMNS = (
+    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at"
+)
+_STEP_COLUMNS = "position, name, status, output, error, attempts, started_at, finished_at"
+_EXECUTOR_COLUMNS = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
+_RECORD_STEP = (
+    "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
+    "attempts, started_at, finished_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?)"
+)
+_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA", "off": "OFF"}
+
+
+def parse_sqlite_url(url: str) -> tuple[str, str]:
+    """Return (path, synchronous mode) of a ``sqlite:///path?synchronous=...`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise ConfigError(f"not an SQLite URL: {url!r}")
+    if parts.netloc:
+        raise ConfigError(
+            f"invalid SQLite URL {url!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (three or four slashes)"
+        )
+    path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    if not path:
+        raise ConfigError(f"invalid SQLite URL {url!r}: it names no file")
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"synchronous"}
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} in {url!r}; known: synchronous")
+    mode = query.get("synchronous", ["normal"])[-1].lower()
+    if mode not in _SYNCHRONOUS:
+        raise ConfigError(
+            f"synchronous={mode!r} in {url!r} is not one of {sorted(_SYNCHRONOUS)}; "
+            "'normal' survives process crashes, 'full' also power loss"
+        )
+    return path, _SYNCHRONOUS[mode]
+
+
+class SQLiteStore:
+    """A `Store` on one SQLite file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, self.synchronous = parse_sqlite_url(url)
+        self._lock = threading.Lock()
+        self._conn = self._open()
+
+    # -- opening --------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        where = self.path
+        if where != ":memory:":
+            folder = Path(where).resolve().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder {folder} for the state database: {exc.strerror}. "
+                    "Make it writable, or point AUTODURABLE_DATABASE_URL (or "
+                    "autodurable.configure(database_url=...)) at a writable place."
+                ) from exc
+        try:
+            conn = sqlite3.connect(
+                where, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+        try:
+            self._check_and_migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
+        migrations = load_migrations("sqlite")
+        latest = len(migrations)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._refuse_unknown(conn, version, latest)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if version < latest or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if version < latest:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Another process may have migrated while we waited for the lock.
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    self._refuse_unknown(conn, version, latest)
+                    for number, sql in migrations[version:]:
+                        for statement in _split_sql(sql):
+                            conn.execute(statement)
+                        conn.execute(f"PRAGMA user_version = {number}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+
+    def _refuse_unknown(self, conn: sqlite3.Connection, version: int, latest: int) -> None:
+        if version > latest:
+            raise StoreError(
+                f"the state database {self.path} has schema version {version}, written by a "
+                f"newer autodurable; this version knows schemas up to {latest}. Upgrade "
+                "autodurable (nothing was changed in the file)."
+            )
+        if version == 0:
+            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
+            if tables:
+                raise StoreError(
+                    f"{self.path} is an SQLite database of another application (it has "
+                    f"{', '.join(sorted(tables)[:5])}); autodurable will not write into it. "
+                    "Point database_url at a new file (nothing was changed)."
+                )
+
+    def _error(self, action: str, exc: sqlite3.Error) -> StoreError:
+        message = str(exc)
+        if "not a database" in message or "malformed" in message:
+            hint = (
+                "the file is not a valid SQLite database (corrupt, or another kind of "
+                "file). Nothing was changed; move it aside or point database_url elsewhere."
+            )
+        elif "unable to open" in message or "readonly" in message or "read-only" in message:
+            hint = (
+                "the file or its folder is not writable. Make it writable, or point "
+                "AUTODURABLE_DATABASE_URL at a writable place."
+            )
+        elif "locked" in message or "busy" in message:
+            hint = "another process held the database lock for too long; try again."
+        else:
+            hint = "see the SQLite message above."
+        return StoreError(f"cannot {action} the state database {self.path}: {message}; {hint}")
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise self._error(action, exc) from exc
+
+    def _query(self, action: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(action, exc) from exc
+
+    def _write(self, action: str, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                raise self._error(action, exc) from exc
+
+    # -- executors ------------------------------------------------------------
+
+    def register_executor(self, executor: ExecutorRecord) -> None:
+        """Insert (or refresh) the row of a live executor."""
+        self._write(
+            "register an executor in",
+            f"INSERT OR REPLACE INTO executors ({_EXECUTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                executor.executor_id,
+                executor.hostname,
+                executor.pid,
+                executor.process_started,
+                executor.started_at,
+                executor.heartbeat_at,
+            ),
+        )
+
+    def heartbeat(self, executor_id: str, now: float) -> None:
+        """Renew an executor's lease."""
+        self._write(
+            "renew a lease in",
+            "UPDATE executors SET heartbeat_at = ? WHERE executor_id = ?",
+            (now, executor_id),
+        )
+
+    def retire_executor(self, executor_id: str) -> None:
+        """Release the executor's unfinished workflows and delete its row."""
+        with self._transaction("retire an executor in") as conn:
+            conn.execute(
+                "UPDATE workflows SET executor_id = NULL, updated_at = ? "
+                "WHERE executor_id = ? AND status = ?",
+                (time.time(), executor_id, PENDING),
+            )
+            conn.execute("DELETE FROM executors WHERE executor_id = ?", (executor_id,))
+
+    # -- workflows ------------------------------------------------------------
+
+    def create_workflow(self, record: WorkflowRecord) -> bool:
+        """Insert a new workflow; False if the id exists already."""
+        return (
+            self._write(
+                "start a workflow in",
+                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workflow_id) DO NOTHING",
+                (
+                    record.workflow_id,
+                    record.name,
+                    record.status,
+                    record.inputs,
+                    record.output,
+                    record.error,
+                    record.executor_id,
+                    record.created_at,
+                    record.updated_at,
+                ),
+            )
+            == 1
+        )
+
+    def claim_workflow(self, workflow_id: str, executor_id: str, is_alive: IsAlive) -> Claim | None:
+        """Take ownership of an unfinished workflow unless a live executor holds it."""
+        with self._transaction("claim a workflow in") as conn:
+            row = conn.execute(
+                f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            workflow = WorkflowRecord(*row)
+            owner = None
+            if workflow.executor_id is not None:
+                found = conn.execute(
+                    f"SELECT {_EXECUTOR_COLUMNS} FROM executors WHERE executor_id = ?",
+                    (workflow.executor_id,),
+                ).fetchone()
+                owner = ExecutorRecord(*found) if found else None
+            finished = workflow.status in FINISHED_STATUSES
+            claimable = not finished and (
+                workflow.executor_id in (None, executor_id) or owner is None or not is_alive(owner)
+            )
+            if claimable:
+                workflow.executor_id = executor_id
+                workflow.updated_at = time.time()
+                conn.execute(
+                    "UPDATE workflows SET executor_id = ?, updated_at = ? WHERE workflow_id = ?",
+                    (executor_id, workflow.updated_at, workflow_id),
+                )
+            steps = self._steps(conn, workflow_id) if (claimable or finished) else []
+            return Claim(workflow, claimable, steps, owner)
+
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
+        """Insert or replace one step's outcome: one statement, fenced by ownership."""
+        params = (
+            workflow_id,
+            step.position,
+            step.name,
+            step.status,
+            step.output,
+            step.error,
+            step.attempts,
+            step.started_at,
+            step.finished_at,
+            workflow_id,
+            executor_id,
+        )
+        with self._lock:
+            try:
+                written = self._conn.execute(_RECORD_STEP, params).rowcount
+            except sqlite3.Error as exc:
+                raise self._error("record a step in", exc) from exc
+        if written != 1:
+            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+
+    def finish_workflow(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        status: str,
+        output: str | None,
+        error: str | None,
+    ) -> None:
+        """Record a workflow's final status (fenced by ownership)."""
+        written = self._write(
+            "finish a workflow in",
+            "UPDATE workflows SET status = ?, output = ?, error = ?, updated_at = ? "
+            "WHERE workflow_id = ? AND executor_id = ?",
+            (status, output, error, time.time(), workflow_id, executor_id),
+        )
+        if written != 1:
+            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+
+    def release_workflow(self, workflow_id: str, executor_id: str) -> None:
+        """Give up ownership of an unfinished workflow."""
+        self._write(
+            "release a workflow in",
+            "UPDATE workflows SET executor_id = NULL, updated_at = ? "
+            "WHERE workflow_id = ? AND executor_id = ? AND status = ?",
+            (time.time(), workflow_id, executor_id, PENDING),
+        )
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """One workflow's row, or None."""
+        rows = self._query(
+            "read",
+            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?",
+            (workflow_id,),
+        )
+        return WorkflowRecord(*rows[0]) if rows else None
+
+    def list_workflows(self, status: str | None = None, limit: int = 100) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally of one status."""
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self._query(
+            "read",
+            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {where} "
+            "ORDER BY created_at DESC, workflow_id LIMIT ?",
+            (*params, limit),
+        )
+        return [WorkflowRecord(*row) for row in rows]
+
+    def list_steps(self, workflow_id: str) -> list[StepRecord]:
+        """A workflow's steps in order."""
+        with self._lock:
+            try:
+                return self._steps(self._conn, workflow_id)
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+
+    def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows with their owner's row (None if unowned or gone)."""
+        rows = self._query(
+            "read",
+            f"SELECT {', '.join('w.' + c for c in _WORKFLOW_COLUMNS.split(', '))}, "
+            f"{', '.join('e.' + c for c in _EXECUTOR_COLUMNS.split(', '))} "
+            "FROM workflows w LEFT JOIN executors e ON e.executor_id = w.executor_id "
+            "WHERE w.status = ? ORDER BY w.created_at",
+            (PENDING,),
+        )
+        out = []
+        for row in rows:
+            owner = ExecutorRecord(*row[9:]) if row[9] is not None else None
+            out.append((WorkflowRecord(*row[:9]), owner))
+        return out
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @staticmethod
+    def _steps(conn: sqlite3.Connection, workflow_id: str) -> list[StepRecord]:
+        rows = conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE workflow_id = ? ORDER BY position",
+            (workflow_id,),
+        ).fetchall()
+        return [StepRecord(*row) for row in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into complete statements, as SQLite parses them."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise RuntimeError(f"incomplete SQL statement at the end of a migration: {buffer!r}")
+    return statements
