@@ -1,0 +1,62 @@
+"""Shared fixtures: every test runs in its own working directory and database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autodurable._runtime import _reset_overrides_for_tests, get_runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh working directory (so the default database is fresh) and no overrides."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTODURABLE_DATABASE_URL", raising=False)
+    _reset_overrides_for_tests()
+    yield tmp_path
+    _reset_overrides_for_tests()
+
+
+@pytest.fixture
+def store():
+    """The store of the current (per-test) runtime."""
+    return get_runtime().store
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for child processes: the project importable, no inherited URL."""
+    env = dict(os.environ)
+    env.pop("AUTODURABLE_DATABASE_URL", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
+
+
+def write_script(folder: Path, name: str, source: str) -> Path:
+    """Write a dedented Python script into `folder`."""
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_python(
+    script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a script with this interpreter and wait for it (reaping killed children too)."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=script.parent,
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
