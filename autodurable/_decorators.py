@@ -100,12 +100,6 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
 
 def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     _refuse_generators(fn, "workflow")
-    extra = opts.model_fields_set - {"name"}
-    if extra:
-        raise ConfigError(
-            f"@workflow takes only name=; {sorted(extra)} apply to steps: set them on "
-            "@step, on a proxy, or per call with autodurable.options(...)"
-        )
     target = _target(fn)
     name = opts.name or qualified_name(target)
     if opts.name:
@@ -154,6 +148,12 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     under a stable name instead of its import path.
     """
     opts = make_options("workflow options", **options)
+    extra = opts.model_fields_set - {"name"}
+    if extra:
+        raise ConfigError(
+            f"@workflow takes only name=; {sorted(extra)} apply to steps: set them on "
+            "@step, on a proxy, or per call with autodurable.options(...)"
+        )
     if fn is None:
         return lambda f: _make_workflow(f, opts)
     return _make_workflow(fn, opts)

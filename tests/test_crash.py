@@ -1,0 +1,254 @@
+"""Crash safety, proved by SIGKILLing real child processes and running them again.
+
+Each child appends one line per effect to a file before its step is recorded,
+so the file counts how often each step really ran. After every kill the same
+command is run again; the tests assert that every completed step ran exactly
+once, the interrupted one at most once more, and the output equals an
+uncrashed run's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .conftest import child_env, run_python, write_script
+
+STEPS = 5
+
+JOB = """
+import json, os, signal, sys, time
+import autodurable
+
+effects, crash_at = sys.argv[1], os.environ.get("CRASH_AT", "")
+step_delay = float(os.environ.get("STEP_DELAY", "0"))
+
+def effect(line):
+    with open(effects, "a") as fh:
+        fh.write(line + "\\n")
+
+def crash_point(point):
+    if point == crash_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+@autodurable.step
+def work(i):
+    effect(f"step{i}")
+    time.sleep(step_delay)
+    crash_point(f"during:{i}")  # the effect happened, the result is not recorded yet
+    return {"i": i, "square": i * i}
+
+@autodurable.workflow
+def job(n):
+    results = []
+    for i in range(1, n + 1):
+        crash_point(f"before:{i}")
+        results.append(work(i))
+        crash_point(f"after:{i}")
+    return results
+
+print(json.dumps(autodurable.options(job, workflow_id="job-1")(int(sys.argv[2]))))
+"""
+
+
+def effects_of(path: Path) -> Counter[str]:
+    return Counter(path.read_text().split()) if path.exists() else Counter()
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    return write_script(tmp_path, "job.py", JOB)
+
+
+def expected_output(tmp_path: Path) -> list[dict[str, int]]:
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    script = write_script(folder, "job.py", JOB)
+    done = run_python(script, str(folder / "effects"), str(STEPS))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def recorded_steps(folder: Path) -> list[tuple[int, str, str, int]]:
+    with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
+        return conn.execute(
+            "SELECT position, name, status, attempts FROM steps ORDER BY position"
+        ).fetchall()
+
+
+@pytest.mark.parametrize(
+    "point",
+    ["before:1", "during:1", "after:1", "before:3", "during:3", "after:3", "during:5", "after:5"],
+)
+def test_sigkill_at_each_point_then_rerun(tmp_path: Path, job: Path, point: str) -> None:
+    effects = tmp_path / "effects"
+    killed = run_python(job, str(effects), str(STEPS), env=child_env(CRASH_AT=point))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    kind, _, number = point.partition(":")
+    ran_before = int(number) - (kind == "before")
+    assert effects_of(effects) == Counter({f"step{i}": 1 for i in range(1, ran_before + 1)})
+
+    rerun = run_python(job, str(effects), str(STEPS))
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout) == expected_output(tmp_path)
+    expected = Counter({f"step{i}": 1 for i in range(1, STEPS + 1)})
+    if kind == "during":
+        expected[f"step{number}"] += 1  # interrupted before its record: ran once more
+    assert effects_of(effects) == expected
+    assert recorded_steps(tmp_path) == [(i, "work", "succeeded", 1) for i in range(1, STEPS + 1)]
+
+
+def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None:
+    """Kill the job from outside at random times, over and over, until it finishes."""
+    effects = tmp_path / "effects"
+    steps = 30
+    env = child_env(STEP_DELAY="0.01")
+    rng = random.Random(20261121)
+    kills = 0
+    for _ in range(40):
+        child = subprocess.Popen(
+            [sys.executable, str(job), str(effects), str(steps)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = child.communicate(timeout=rng.uniform(0.2, 0.6))
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+            child.communicate()
+            kills += 1
+            continue
+        assert child.returncode == 0, err
+        break
+    else:
+        pytest.fail("the job never finished")
+    assert kills >= 2, "the job finished before it could be killed; make it slower"
+    result = json.loads(out)
+    assert result == [{"i": i, "square": i * i} for i in range(1, steps + 1)]
+    counts = effects_of(effects)
+    assert set(counts) == {f"step{i}" for i in range(1, steps + 1)}
+    repeated = sum(n - 1 for n in counts.values())
+    assert all(n <= 2 for n in counts.values())
+    assert repeated <= kills  # each kill interrupts at most one step
+    assert [row[2] for row in recorded_steps(tmp_path)] == ["succeeded"] * steps
+
+
+RETRY_JOB = """
+import os, signal, sys
+import autodurable
+
+effects = sys.argv[1]
+
+@autodurable.step(retries=autodurable.Retry(max_attempts=3, initial_interval=0.01))
+def flaky():
+    with open(effects, "a") as fh:
+        fh.write("attempt\\n")
+    with open(effects) as fh:
+        attempts = len(fh.read().split())
+    if attempts == 3 and os.environ.get("CRASH"):
+        os.kill(os.getpid(), signal.SIGKILL)  # die in the middle of the third attempt
+    raise ConnectionError(f"attempt {attempts} failed")
+
+@autodurable.workflow
+def job():
+    return flaky()
+
+try:
+    autodurable.options(job, workflow_id="retry-1")()
+except ConnectionError as exc:
+    print("failed:", exc)
+"""
+
+
+def test_retry_attempts_are_durable_across_a_crash(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "retry.py", RETRY_JOB)
+    effects = tmp_path / "effects"
+    killed = run_python(script, str(effects), env=child_env(CRASH="1"))
+    assert killed.returncode == -signal.SIGKILL
+    assert effects_of(effects)["attempt"] == 3
+    assert recorded_steps(tmp_path) == [(1, "flaky", "retrying", 2)]
+
+    rerun = run_python(script, str(effects))
+    assert rerun.returncode == 0, rerun.stderr
+    # Two attempts were recorded before the crash: only the third runs again,
+    # not three fresh ones.
+    assert effects_of(effects)["attempt"] == 4
+    assert rerun.stdout.strip() == "failed: attempt 4 failed"
+    assert recorded_steps(tmp_path) == [(1, "flaky", "failed", 3)]
+
+
+SLEEP_JOB = """
+import sys, time
+import autodurable
+
+effects = sys.argv[1]
+
+@autodurable.step
+def mark(name):
+    with open(effects, "a") as fh:
+        fh.write(f"{name} {time.time()}\\n")
+
+@autodurable.workflow
+def job():
+    mark("before")
+    autodurable.sleep(float(sys.argv[2]))
+    mark("after")
+
+autodurable.options(job, workflow_id="sleepy")()
+"""
+
+
+def test_durable_sleep_sleeps_only_the_remainder_after_a_crash(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "sleepy.py", SLEEP_JOB)
+    effects = tmp_path / "effects"
+    duration = 4.0
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(effects), str(duration)], cwd=tmp_path, env=child_env()
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(recorded_steps_or_empty(tmp_path)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until the wake-up time is recorded
+        time.sleep(1.0)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    (wake_output,) = [row for row in recorded_outputs(tmp_path) if row[0] == "autodurable.sleep"]
+    wake = json.loads(wake_output[1])
+    rerun_started = time.time()
+    rerun = run_python(script, str(effects), str(duration))
+    assert rerun.returncode == 0
+    lines = dict(line.split() for line in effects.read_text().splitlines())
+    after = float(lines["after"])
+    assert after >= wake  # it did sleep until the recorded wake-up time
+    assert after - rerun_started < duration - 0.2  # but not the whole duration again
+    # The wake-up time was not recorded anew by the second run.
+    assert [row for row in recorded_outputs(tmp_path) if row[0] == "autodurable.sleep"] == [
+        ("autodurable.sleep", wake_output[1])
+    ]
+
+
+def recorded_steps_or_empty(folder: Path) -> list[tuple[int, str, str, int]]:
+    if not (folder / ".autodurable" / "state.db").exists():
+        return []
+    try:
+        return recorded_steps(folder)
+    except sqlite3.OperationalError:  # the schema is being created
+        return []
+
+
+def recorded_outputs(folder: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
+        return conn.execute("SELECT name, output FROM steps ORDER BY position").fetchall()
