@@ -9,7 +9,8 @@ Invariants:
   keys are not all strings, or that has a ``"~"`` key, is itself tagged.
 - Decoding never runs arbitrary code: classes are found by import path and are
   only accepted when they are dataclasses, pydantic models, enums, named tuples
-  or exceptions, and they are rebuilt field by field. Pickle is used only when
+  or exceptions, and they are rebuilt field by field; a recorded class reference
+  must resolve to a class. Pickle is used only when
   the application opted in (`configure(allow_pickle=True)`), for encoding and
   decoding alike.
 - A value that cannot be encoded raises `EncodeError` naming the type and the
@@ -106,6 +107,7 @@ class Codec:
             "dataclass": self._dec_dataclass,
             "model": self._dec_model,
             "exception": lambda o: self._dec_exception(o)[0],
+            "class": lambda o: _checked_class(o["c"], lambda c: True),
             "pickle": self._dec_pickle,
         }
 
@@ -203,6 +205,8 @@ class Codec:
             return self._enc_model(value, path)
         if isinstance(value, BaseException):
             return self._enc_exception(value, path)
+        if isinstance(value, type):
+            return {TAG: "class", "c": self._class_path(value, path)}
         if self.allow_pickle:
             try:
                 data = pickle.dumps(value)

@@ -81,17 +81,19 @@ def _refuse_generators(fn: Any, kind: str) -> None:
 def _make_step(fn: Any, opts: Options) -> DurableFunction:
     _refuse_generators(fn, "step")
     target = _target(fn)
-    name = opts.name or target.__qualname__
+    name = target.__qualname__  # unless an options layer names the step
     cache = _StepOptionsCache(opts)
     if inspect.iscoroutinefunction(target):
 
         def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return call_step_async(wrapped, args, kwargs, name, cache.resolve())
+            opts = cache.resolve()
+            return call_step_async(wrapped, args, kwargs, opts.name or name, opts)
 
     else:
 
         def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return call_step(wrapped, args, kwargs, name, cache.resolve())
+            opts = cache.resolve()
+            return call_step(wrapped, args, kwargs, opts.name or name, opts)
 
     durable = DurableFunction(fn, wrapper)
     durable._self_autodurable_kind = "step"
@@ -102,8 +104,6 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     _refuse_generators(fn, "workflow")
     target = _target(fn)
     name = opts.name or qualified_name(target)
-    if opts.name:
-        registry[name] = fn
     run = call_workflow_async if inspect.iscoroutinefunction(target) else call_workflow
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -115,6 +115,8 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     durable = DurableFunction(fn, wrapper)
     durable._self_autodurable_kind = "workflow"
     durable._self_autodurable_name = name
+    if opts.name:
+        registry[name] = durable
     return durable
 
 

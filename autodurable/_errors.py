@@ -36,10 +36,12 @@ class WorkflowNotFound(AutodurableError):
     """No workflow with the given id exists in the store."""
 
 
-class StepTimeoutError(AutodurableError):
+class StepTimeoutError(TimeoutError):
     """A step attempt exceeded its timeout.
 
-    Retryable by default: the next attempt gets the same idempotency key.
+    An outcome of the step like any exception it raises (so not an
+    `AutodurableError`): retried per the step's policy, with the same
+    idempotency key, and recorded when final.
     """
 
 

@@ -76,9 +76,10 @@ def _step_caller(method: Any, name: str, opts: Options) -> Any:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         merged = get_runtime().step_defaults.merged(opts).merged(current_call_options())
+        step_name = merged.name or name
         if is_async:
-            return call_step_async(method, args, kwargs, name, merged)
-        return call_step(method, args, kwargs, name, merged)
+            return call_step_async(method, args, kwargs, step_name, merged)
+        return call_step(method, args, kwargs, step_name, merged)
 
     call.__name__ = name.rpartition(".")[2]
     call.__qualname__ = name
@@ -94,5 +95,6 @@ def proxy(obj: Any, /, **options: Any) -> Any:
     ``PaymentClient.charge`` and retried and timed out as configured.
     """
     opts = make_options("proxy options", **options)
-    path = options.get("name") or type(obj).__name__
-    return DurableProxy(obj, opts, path)
+    path = opts.name or type(obj).__name__
+    # The name is the prefix of the step names, not the name of every step.
+    return DurableProxy(obj, opts.model_copy(update={"name": None}), path)

@@ -1,0 +1,39 @@
+"""The `autodurable` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import autodurable
+from autodurable._cli import main
+
+
+@autodurable.workflow
+def greet(name):
+    return f"hello {name}"
+
+
+def test_version_and_help(capsys):
+    assert main([]) == 0
+    assert "Crash-proof" in capsys.readouterr().out
+    done = subprocess.run(
+        [sys.executable, "-m", "autodurable", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"autodurable {autodurable.__version__}"
+
+
+def test_info_counts_workflows(tmp_path, capsys):
+    greet("ann")
+    greet("bob")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "sqlite:///.autodurable/state.db" in out and "2 succeeded" in out
+
+
+def test_info_on_a_bad_database_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database")
+    assert main(["--database-url", f"sqlite:///{bad}", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autodurable: cannot open the state database") and "Traceback" not in err
