@@ -9,7 +9,8 @@ Invariants:
 - A workflow id that finished returns its recorded output, or raises its
   recorded exception, without running anything. One that is unfinished and
   not owned by a live executor is resumed; one that a live executor (this
-  process included) is running is waited for, never run twice.
+  process included) is running is waited for, never run twice, and adopted
+  if that executor dies while we wait.
 - Only an exception from the user's code marks a workflow failed. Our own
   errors (codec, store), control signals and interruptions leave it pending
   and released, so that running it again resumes it.
@@ -32,6 +33,7 @@ from ._runtime import Runtime, get_runtime
 from ._store import FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 
 log = logging.getLogger("autodurable")
+_FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run elsewhere
 
 
 class _Finished:
@@ -65,7 +67,13 @@ def call_workflow(
     if not mine:
         return future.result()  # another thread of this process runs it: wait
     try:
-        opened = _open(runtime, workflow_id, name, _inputs(runtime, name, recorded_args, kwargs))
+        inputs = _inputs(runtime, name, recorded_args, kwargs)
+        opened = _open(runtime, workflow_id, name, inputs)
+        delay = _FIRST_POLL
+        while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            time.sleep(delay)
+            delay = min(delay * 2, _LAST_POLL)
+            opened = _open(runtime, workflow_id, name, inputs)
         if isinstance(opened, Run):
             token = enter_run(opened)
             try:
@@ -78,7 +86,7 @@ def call_workflow(
                 exit_run(token)
             _finish_succeeded(opened, name, result)
         else:
-            result = _recorded_outcome(runtime, workflow_id, opened)
+            result = outcome(runtime, opened.record)
     except BaseException as exc:
         _done_in_process(runtime, workflow_id, future, error=exc)
         raise
@@ -114,7 +122,13 @@ async def _run_async(
     if not mine:
         return await asyncio.wrap_future(future)
     try:
-        opened = _open(runtime, workflow_id, name, _inputs(runtime, name, recorded_args, kwargs))
+        inputs = _inputs(runtime, name, recorded_args, kwargs)
+        opened = _open(runtime, workflow_id, name, inputs)
+        delay = _FIRST_POLL
+        while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LAST_POLL)
+            opened = _open(runtime, workflow_id, name, inputs)
         if isinstance(opened, Run):
             token = enter_run(opened)
             try:
@@ -127,7 +141,7 @@ async def _run_async(
                 exit_run(token)
             _finish_succeeded(opened, name, result)
         else:
-            result = await asyncio.to_thread(_recorded_outcome, runtime, workflow_id, opened)
+            result = outcome(runtime, opened.record)
     except BaseException as exc:
         _done_in_process(runtime, workflow_id, future, error=exc)
         raise
@@ -138,7 +152,7 @@ async def _run_async(
 def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:
     """Poll the store until the workflow finishes; return or raise its outcome."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.01
+    delay = _FIRST_POLL
     while True:
         record = runtime.store.get_workflow(workflow_id)
         if record is None:
@@ -148,7 +162,7 @@ def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None =
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
         time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, _LAST_POLL)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -195,13 +209,6 @@ def _done_in_process(
         future.set_result(result)
     else:
         future.set_exception(error)
-
-
-def _recorded_outcome(runtime: Runtime, workflow_id: str, opened: _Finished | None) -> Any:
-    """The outcome of a workflow that is finished (`_Finished`) or run elsewhere (None)."""
-    if opened is None:
-        return wait_for_outcome(runtime, workflow_id)
-    return outcome(runtime, opened.record)
 
 
 def _inputs(runtime: Runtime, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -252,3 +252,52 @@ def recorded_steps_or_empty(folder: Path) -> list[tuple[int, str, str, int]]:
 def recorded_outputs(folder: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
         return conn.execute("SELECT name, output FROM steps ORDER BY position").fetchall()
+
+
+TWO_PROCESSES = """
+import sys, time
+import autodurable
+
+effects = sys.argv[1]
+
+@autodurable.step
+def slow(i):
+    with open(effects, "a") as fh:
+        fh.write(f"{sys.argv[2]}:slow{i}\\n")
+    time.sleep(float(sys.argv[3]))
+    return i
+
+@autodurable.workflow
+def job():
+    return [slow(1), slow(2)]
+
+print(autodurable.options(job, workflow_id="shared")())
+"""
+
+
+def test_second_process_waits_then_adopts_when_owner_is_killed(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "two.py", TWO_PROCESSES)
+    effects = tmp_path / "effects"
+    owner = subprocess.Popen(
+        [sys.executable, str(script), str(effects), "owner", "30"], cwd=tmp_path, env=child_env()
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "owner:slow1" not in effects_of(effects) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        waiter = subprocess.Popen(
+            [sys.executable, str(script), str(effects), "waiter", "0"],
+            cwd=tmp_path,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        assert waiter.poll() is None  # it waits: the owner is alive
+        assert effects_of(effects) == Counter({"owner:slow1": 1})
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    out, _ = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0 and out.strip() == "[1, 2]"
+    assert effects_of(effects) == Counter({"owner:slow1": 1, "waiter:slow1": 1, "waiter:slow2": 1})
