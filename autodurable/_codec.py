@@ -175,8 +175,7 @@ class Codec:
 
     def _enc_pairs(self, value: dict[Any, Any], path: str) -> list[list[Any]]:
         return [
-            [self._enc(k, f"{path}(key)"), self._enc(v, f"{path}[{k!r}]")]
-            for k, v in value.items()
+            [self._enc(k, f"{path}(key)"), self._enc(v, f"{path}[{k!r}]")] for k, v in value.items()
         ]
 
     def _enc_mapping(self, value: dict[Any, Any], path: str) -> dict[str, Any]:
@@ -185,7 +184,11 @@ class Codec:
     def _enc_other(self, value: Any, path: str) -> Any:
         cls = type(value)
         if isinstance(value, enum.Enum):
-            return {TAG: "enum", "c": self._class_path(cls, path), "v": self._enc(value.value, path)}
+            return {
+                TAG: "enum",
+                "c": self._class_path(cls, path),
+                "v": self._enc(value.value, path),
+            }
         if isinstance(value, pathlib.PurePath) and cls.__name__ in _PATH_TYPES:
             return {TAG: "path", "c": cls.__name__, "v": str(value)}
         if isinstance(value, tuple) and hasattr(cls, "_fields"):
@@ -272,7 +275,9 @@ class Codec:
         return raw
 
     def _dec_mapping(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], lambda c: c in (collections.OrderedDict, collections.Counter))
+        cls = _checked_class(
+            raw["c"], lambda c: c in (collections.OrderedDict, collections.Counter)
+        )
         return cls((self._dec(k), self._dec(v)) for k, v in raw["v"])
 
     def _dec_enum(self, raw: dict[str, Any]) -> Any:

@@ -85,13 +85,17 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
     cache = _StepOptionsCache(opts)
     if inspect.iscoroutinefunction(target):
 
-        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
             opts = cache.resolve()
             return call_step_async(wrapped, args, kwargs, opts.name or name, opts)
 
     else:
 
-        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
             opts = cache.resolve()
             return call_step(wrapped, args, kwargs, opts.name or name, opts)
 
@@ -162,5 +166,5 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
 
 
 def kind_of(fn: Any) -> str | None:
-    """"step", "workflow", or None for a callable autodurable did not wrap."""
+    """ "step", "workflow", or None for a callable autodurable did not wrap."""
     return getattr(fn, "_self_autodurable_kind", None)

@@ -57,7 +57,7 @@ class DurableProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.__wrapped__, name)
-        if name.startswith("_") or isinstance(value, type) or isinstance(value, _PLAIN):
+        if name.startswith("_") or isinstance(value, (type, _PLAIN)):
             return value
         path = f"{self._self_path}.{name}"
         if callable(value):

@@ -67,13 +67,14 @@ def call_workflow(
     if not mine:
         return future.result()  # another thread of this process runs it: wait
     try:
-        inputs = _inputs(runtime, name, recorded_args, kwargs)
-        opened = _open(runtime, workflow_id, name, inputs)
+        values = {"args": list(recorded_args), "kwargs": kwargs}
+        inputs = _inputs(runtime, name, values)
+        opened = _open(runtime, workflow_id, name, inputs, values)
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             time.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
-            opened = _open(runtime, workflow_id, name, inputs)
+            opened = _open(runtime, workflow_id, name, inputs, values)
         if isinstance(opened, Run):
             token = enter_run(opened)
             try:
@@ -122,13 +123,14 @@ async def _run_async(
     if not mine:
         return await asyncio.wrap_future(future)
     try:
-        inputs = _inputs(runtime, name, recorded_args, kwargs)
-        opened = _open(runtime, workflow_id, name, inputs)
+        values = {"args": list(recorded_args), "kwargs": kwargs}
+        inputs = _inputs(runtime, name, values)
+        opened = _open(runtime, workflow_id, name, inputs, values)
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
-            opened = _open(runtime, workflow_id, name, inputs)
+            opened = _open(runtime, workflow_id, name, inputs, values)
         if isinstance(opened, Run):
             token = enter_run(opened)
             try:
@@ -211,13 +213,35 @@ def _done_in_process(
         future.set_exception(error)
 
 
-def _inputs(runtime: Runtime, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    return runtime.codec.encode(
-        {"args": list(args), "kwargs": kwargs}, f"the inputs of workflow {name!r}"
+def _inputs(runtime: Runtime, name: str, values: dict[str, Any]) -> str:
+    return runtime.codec.encode(values, f"the inputs of workflow {name!r}")
+
+
+def _check_same_inputs(
+    runtime: Runtime, record: WorkflowRecord, inputs: str, values: dict[str, Any]
+) -> None:
+    """Refuse to continue a workflow id with other inputs than it was started with."""
+    if record.inputs == inputs:
+        return
+    try:
+        if runtime.codec.decode(record.inputs) == values:
+            return  # equal values, encoded differently (set order, say)
+    except Exception:  # undecodable or uncomparable: the encodings decide
+        pass
+    raise AutodurableError(
+        f"workflow id {record.workflow_id!r} was started with other inputs "
+        f"({_short(record.inputs)}) than this call ({_short(inputs)}). A workflow id names "
+        "one run: use a new id for new inputs."
     )
 
 
-def _open(runtime: Runtime, workflow_id: str, name: str, inputs: str) -> Run | _Finished | None:
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _open(
+    runtime: Runtime, workflow_id: str, name: str, inputs: str, values: dict[str, Any]
+) -> Run | _Finished | None:
     """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
     executor = runtime.executor
     store = runtime.store
@@ -227,12 +251,13 @@ def _open(runtime: Runtime, workflow_id: str, name: str, inputs: str) -> Run | _
         return Run(workflow_id, runtime, {}, executor.id)
     claim = store.claim_workflow(workflow_id, executor.id, executor.alive)
     if claim is None:  # deleted in between: start it anew
-        return _open(runtime, workflow_id, name, inputs)
+        return _open(runtime, workflow_id, name, inputs, values)
     if claim.workflow.name != name:
         raise AutodurableError(
             f"workflow id {workflow_id!r} belongs to workflow {claim.workflow.name}, but this "
             f"call is to {name}. Use a different workflow id."
         )
+    _check_same_inputs(runtime, claim.workflow, inputs, values)
     if claim.workflow.status in FINISHED_STATUSES:
         return _Finished(runtime, claim.workflow)
     if not claim.claimed:

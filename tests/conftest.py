@@ -60,3 +60,24 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+class Crash(BaseException):
+    """Stands for the process dying at this point: the workflow stays pending."""
+
+
+crash_points: set[str] = set()
+
+
+def maybe_crash(point: str) -> None:
+    """Raise `Crash` once at `point` if a test armed it (``crash_points.add(point)``)."""
+    if point in crash_points:
+        crash_points.discard(point)
+        raise Crash(point)
+
+
+@pytest.fixture(autouse=True)
+def _disarm_crash_points() -> Iterator[None]:
+    crash_points.clear()
+    yield
+    crash_points.clear()

@@ -33,6 +33,8 @@ effects, crash_at = sys.argv[1], os.environ.get("CRASH_AT", "")
 step_delay = float(os.environ.get("STEP_DELAY", "0"))
 
 def effect(line):
+    if os.environ.get("RUN"):
+        line += "@" + os.environ["RUN"]  # which run (process) did it
     with open(effects, "a") as fh:
         fh.write(line + "\\n")
 
@@ -111,14 +113,13 @@ def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None
     """Kill the job from outside at random times, over and over, until it finishes."""
     effects = tmp_path / "effects"
     steps = 30
-    env = child_env(STEP_DELAY="0.01")
     rng = random.Random(20261121)
     kills = 0
-    for _ in range(40):
+    for run in range(40):
         child = subprocess.Popen(
             [sys.executable, str(job), str(effects), str(steps)],
             cwd=tmp_path,
-            env=env,
+            env=child_env(STEP_DELAY="0.01", RUN=str(run)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -135,13 +136,21 @@ def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None
     else:
         pytest.fail("the job never finished")
     assert kills >= 2, "the job finished before it could be killed; make it slower"
-    result = json.loads(out)
-    assert result == [{"i": i, "square": i * i} for i in range(1, steps + 1)]
-    counts = effects_of(effects)
-    assert set(counts) == {f"step{i}" for i in range(1, steps + 1)}
-    repeated = sum(n - 1 for n in counts.values())
-    assert all(n <= 2 for n in counts.values())
-    assert repeated <= kills  # each kill interrupts at most one step
+    assert json.loads(out) == [{"i": i, "square": i * i} for i in range(1, steps + 1)]
+
+    # Every step ran; a step ran again in a later run only if the earlier run was
+    # killed while executing it, i.e. it was the last thing that run did.
+    executions = [line.split("@") for line in effects.read_text().split()]
+    runs_of: dict[str, list[int]] = {}
+    last_in_run: dict[int, str] = {}
+    for step, run_index in executions:
+        runs_of.setdefault(step, []).append(int(run_index))
+        last_in_run[int(run_index)] = step
+    assert set(runs_of) == {f"step{i}" for i in range(1, steps + 1)}
+    for step, runs in runs_of.items():
+        for earlier in runs[:-1]:
+            assert last_in_run[earlier] == step, f"{step} ran again after run {earlier} finished it"
+    assert sum(len(runs) - 1 for runs in runs_of.values()) <= kills
     assert [row[2] for row in recorded_steps(tmp_path)] == ["succeeded"] * steps
 
 

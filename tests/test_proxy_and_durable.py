@@ -12,11 +12,9 @@ import pytest
 
 import autodurable
 
+from .conftest import Crash, crash_points, maybe_crash
+
 calls: Counter[str] = Counter()
-
-
-class Crash(BaseException):
-    pass
 
 
 class Charges:
@@ -56,16 +54,16 @@ def test_proxy_method_calls_are_steps_with_options(store):
     assert client.currency == "EUR" and client._secret == "s3cret"
 
     @autodurable.workflow
-    def pay(crash):
+    def pay():
         charge = client.charges.create(-5, autodurable.idempotency_key())  # retried once
         refund = client.refund("c1")
-        if crash:
-            raise Crash()
+        maybe_crash("pay")
         return charge, refund
 
+    crash_points.add("pay")
     with pytest.raises(Crash):
-        autodurable.options(pay, workflow_id="pay")(True)
-    assert autodurable.options(pay, workflow_id="pay")(False) == (
+        autodurable.options(pay, workflow_id="pay")()
+    assert autodurable.options(pay, workflow_id="pay")() == (
         {"amount": -5, "key": "pay:1"},
         "refunded c1",
     )
@@ -108,29 +106,29 @@ def test_proxy_bad_options_are_rejected():
 
 
 @autodurable.workflow
-def nondeterministic(crash):
+def nondeterministic():
     values = (
         autodurable.now(),
-        autodurable.now(dt.timezone.utc),
+        autodurable.now(dt.UTC),
         autodurable.random(),
         autodurable.uuid4(),
     )
-    if crash:
-        raise Crash()
+    maybe_crash("nondeterministic")
     return values
 
 
 def test_clock_random_and_uuid_replay_identically(store):
+    crash_points.add("nondeterministic")
     with pytest.raises(Crash):
-        autodurable.options(nondeterministic, workflow_id="nd")(True)
+        autodurable.options(nondeterministic, workflow_id="nd")()
     first = [
         autodurable._codec.Codec().decode(s.output) for s in store.list_steps("nd")
     ]
     time.sleep(0.01)
-    replayed = autodurable.options(nondeterministic, workflow_id="nd")(False)
+    replayed = autodurable.options(nondeterministic, workflow_id="nd")()
     assert list(replayed) == first
     assert isinstance(replayed[0], dt.datetime) and replayed[0].tzinfo is None
-    assert replayed[1].tzinfo is dt.timezone.utc
+    assert replayed[1].tzinfo is dt.UTC
     assert isinstance(replayed[3], uuid.UUID)
 
 
@@ -144,18 +142,18 @@ def test_durable_functions_are_plain_outside_workflows(store):
 
 
 @autodurable.workflow
-async def async_sleeper(crash):
+async def async_sleeper():
     await autodurable.sleep_async(0.2)
-    if crash:
-        raise Crash()
+    maybe_crash("async_sleeper")
     return "woke"
 
 
 def test_async_sleep_records_wake_time_and_does_not_sleep_again(store):
+    crash_points.add("async_sleeper")
     with pytest.raises(Crash):
-        asyncio.run(autodurable.options(async_sleeper, workflow_id="zz")(True))
+        asyncio.run(autodurable.options(async_sleeper, workflow_id="zz")())
     (step,) = store.list_steps("zz")
     assert step.name == "autodurable.sleep" and float(step.output) <= time.time()
     started = time.monotonic()
-    assert asyncio.run(autodurable.options(async_sleeper, workflow_id="zz")(False)) == "woke"
+    assert asyncio.run(autodurable.options(async_sleeper, workflow_id="zz")()) == "woke"
     assert time.monotonic() - started < 0.2  # the wake-up time is already past

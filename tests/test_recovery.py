@@ -63,7 +63,9 @@ def effects(folder) -> Counter[str]:
 
 def test_recover_resumes_workflows_of_a_killed_process(jobs_module, store):
     script = write_script(jobs_module, "start.py", START)
-    env = child_env(CRASH_AT="b:2", PYTHONPATH=f"{jobs_module}{os.pathsep}{child_env()['PYTHONPATH']}")
+    env = child_env(
+        CRASH_AT="b:2", PYTHONPATH=f"{jobs_module}{os.pathsep}{child_env()['PYTHONPATH']}"
+    )
     done = run_python(script, "a", "b", env=env)
     assert done.returncode == -signal.SIGKILL
     pending = {record.workflow_id for record, _ in store.unfinished_workflows()}

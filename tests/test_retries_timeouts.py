@@ -143,7 +143,7 @@ def call_always_hangs():
 def test_sync_timeout_without_retries_fails_with_step_timeout(store):
     release.clear()
     try:
-        with pytest.raises(autodurable.StepTimeoutError, match="timeout of 0.1s"):
+        with pytest.raises(autodurable.StepTimeoutError, match=r"timeout of 0\.1s"):
             run(call_always_hangs, "t2")
     finally:
         release.set()

@@ -68,7 +68,7 @@ def test_newer_schema_is_refused_and_file_unchanged(tmp_path):
         conn.execute("CREATE TABLE workflows (x)")
         conn.execute("PRAGMA user_version = 999")
     before = digest(path)
-    with pytest.raises(autodurable.StoreError, match="schema version 999.*Upgrade autodurable"):
+    with pytest.raises(autodurable.StoreError, match=r"schema version 999.*Upgrade autodurable"):
         open_store(url(path))
     assert digest(path) == before
     assert not Path(str(path) + "-wal").exists()
@@ -79,7 +79,7 @@ def test_foreign_sqlite_database_is_refused_and_unchanged(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE customers (id INTEGER)")
     before = digest(path)
-    with pytest.raises(autodurable.StoreError, match="another application.*customers"):
+    with pytest.raises(autodurable.StoreError, match=r"another application.*customers"):
         open_store(url(path))
     assert digest(path) == before
 

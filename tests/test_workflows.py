@@ -17,26 +17,14 @@ import pytest
 import autodurable
 from autodurable._store import FAILED, PENDING, SUCCEEDED
 
+from .conftest import Crash, crash_points, maybe_crash
+
 calls: Counter[str] = Counter()
-
-
-class Crash(BaseException):
-    """Stands for the process dying at this point."""
-
-
-crash_at: set[str] = set()
-
-
-def maybe_crash(point):
-    if point in crash_at:
-        crash_at.discard(point)
-        raise Crash()
 
 
 @pytest.fixture(autouse=True)
 def _reset_calls():
     calls.clear()
-    crash_at.clear()
 
 
 @autodurable.step
@@ -52,10 +40,9 @@ def pair(x):
 
 
 @autodurable.workflow
-def two_steps(x, crash=False):
+def two_steps(x):
     first = add(x, 1)
-    if crash:
-        raise Crash()
+    maybe_crash("two_steps")
     return add(first, 10), pair(first)
 
 
@@ -84,8 +71,9 @@ def test_finished_id_returns_recorded_result_without_running():
 
 
 def test_unfinished_id_resumes_from_first_unrecorded_step(store):
+    crash_points.add("two_steps")
     with pytest.raises(Crash):
-        run(two_steps, "r", 5, crash=True)
+        run(two_steps, "r", 5)
     assert store.get_workflow("r").status == PENDING
     assert store.get_workflow("r").executor_id is None  # released on the way out
     assert calls == Counter(add=1)
@@ -107,19 +95,19 @@ def fails(message):
 
 
 @autodurable.workflow
-def catches_failure(crash=False):
+def catches_failure():
     try:
         fails("no such order")
     except LookupError as exc:
         caught = f"{type(exc).__name__}: {exc}"
-    if crash:
-        raise Crash()
+    maybe_crash("catches_failure")
     return caught
 
 
 def test_step_exception_is_recorded_and_replayed_with_type_and_message(store):
+    crash_points.add("catches_failure")
     with pytest.raises(Crash):
-        run(catches_failure, "e", crash=True)
+        run(catches_failure, "e")
     (step,) = store.list_steps("e")
     assert step.status == FAILED
     assert run(catches_failure, "e") == "LookupError: no such order"
@@ -147,19 +135,23 @@ def other_step(x):
     return x
 
 
+code_version = [1]
+
+
 @autodurable.workflow
-def changing(version):
-    result = add(1, 1) if version == 1 else other_step(1)
+def changing():
+    result = add(1, 1) if code_version[0] == 1 else other_step(1)
     maybe_crash("changing")
     return result
 
 
 def test_nondeterminism_names_position_recorded_and_current(store):
-    crash_at.add("changing")
+    crash_points.add("changing")
     with pytest.raises(Crash):
-        run(changing, "n", 1)
+        run(changing, "n")
+    code_version[0] = 2  # the code changes before the workflow is resumed
     with pytest.raises(autodurable.NondeterminismError) as info:
-        run(changing, "n", 2)
+        run(changing, "n")
     err = info.value
     assert (err.position, err.recorded, err.current) == (1, "add", "other_step")
     assert "step 1" in str(err) and "'add'" in str(err) and "'other_step'" in str(err)
@@ -293,17 +285,17 @@ async def slow_echo(i, delay):
 
 
 @autodurable.workflow
-async def fan_out(crash=False):
+async def fan_out():
     # Finish in reverse order of the calls: positions still follow the calls.
     first = await asyncio.gather(*(slow_echo(i, 0.03 * (3 - i)) for i in range(3)))
-    if crash:
-        raise Crash()
+    maybe_crash("fan_out")
     return first, await slow_echo(9, 0)
 
 
 def test_async_gather_positions_follow_call_order_and_replay(store):
+    crash_points.add("fan_out")
     with pytest.raises(Crash):
-        asyncio.run(autodurable.options(fan_out, workflow_id="a")(crash=True))
+        asyncio.run(autodurable.options(fan_out, workflow_id="a")())
     steps = store.list_steps("a")
     assert [(s.position, s.output) for s in steps] == [(1, "0"), (2, "1"), (3, "2")]
     assert asyncio.run(autodurable.options(fan_out, workflow_id="a")()) == ([0, 1, 2], 9)
@@ -368,7 +360,7 @@ def starts_child():
 
 
 def test_start_inside_workflow_records_child_id(store):
-    crash_at.add("parent")
+    crash_points.add("parent")
     with pytest.raises(Crash):
         run(starts_child, "parent")
     first_child = store.list_steps("parent")[0].output
@@ -394,10 +386,13 @@ def returns_opaque():
     return Opaque()
 
 
+code_fixed: list[bool] = []
+
+
 @autodurable.workflow
-def unencodable_then_ok(fixed):
+def unencodable_then_ok():
     add(1, 1)
-    return fixed_step() if fixed else returns_opaque()
+    return fixed_step() if code_fixed else returns_opaque()
 
 
 @autodurable.step
@@ -407,13 +402,14 @@ def fixed_step():
 
 def test_unencodable_result_names_step_and_type_and_loses_nothing(store):
     with pytest.raises(autodurable.EncodeError) as info:
-        run(unencodable_then_ok, "u", False)
+        run(unencodable_then_ok, "u")
     message = str(info.value)
     assert "returns_opaque" in message and "Opaque" in message and "allow_pickle" in message
     record = store.get_workflow("u")
     assert record.status == PENDING  # not failed: fix the code and run again
     assert [s.name for s in store.list_steps("u")] == ["add"]
-    assert run(unencodable_then_ok, "u", True) == "fixed"
+    code_fixed.append(True)  # the programmer fixes the step
+    assert run(unencodable_then_ok, "u") == "fixed"
     assert calls["add"] == 1 and calls["opaque"] == 1
 
 
@@ -421,3 +417,23 @@ def test_unencodable_workflow_input_fails_before_running(store):
     with pytest.raises(autodurable.EncodeError, match="inputs of workflow"):
         two_steps(Opaque())
     assert calls == Counter() and store.list_workflows() == []
+
+
+def test_same_id_with_other_inputs_is_refused(store):
+    crash_points.add("two_steps")
+    with pytest.raises(Crash):
+        run(two_steps, "in", 1)
+    with pytest.raises(autodurable.AutodurableError, match="other inputs"):
+        run(two_steps, "in", 100)
+    assert store.get_workflow("in").status == PENDING
+    assert run(two_steps, "in", 1) == (12, (2, [2], {"x": 2}))
+
+
+@autodurable.workflow
+def takes_a_set(tags):
+    return sorted(tags)
+
+
+def test_equal_inputs_encoded_differently_are_accepted():
+    run(takes_a_set, "s", {"b", "a", "c"})
+    assert run(takes_a_set, "s", {"c", "a", "b"}) == ["a", "b", "c"]
