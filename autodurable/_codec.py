@@ -7,7 +7,8 @@ Invariants:
 - JSON-native values are stored as plain JSON, so the tables stay readable with
   SQL; anything else is a tagged object ``{"~": tag, ...}``. A user dict whose
   keys are not all strings, or that has a ``"~"`` key, is itself tagged.
-- Decoding never runs arbitrary code: classes are found by import path and are
+- Decoding never runs arbitrary code: classes are found by import path (which
+  imports their module, as recovery imports workflow modules) and are
   only accepted when they are dataclasses, pydantic models, enums, named tuples
   or exceptions, and they are rebuilt field by field; a recorded class reference
   must resolve to a class. Pickle is used only when
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import decimal
@@ -115,17 +117,16 @@ class Codec:
 
     def encode(self, value: Any, what: str = "value") -> str:
         """Encode `value` to JSON text; `what` names the value in errors."""
-        if type(value) in _JSON_SCALARS:
-            return json.dumps(value)
-        return json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+        try:
+            if type(value) in _JSON_SCALARS:
+                return json.dumps(value)
+            return json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+        except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
+            raise EncodeError(f"cannot record {what}: {exc}") from None
 
     def decode(self, text: str) -> Any:
         """Decode JSON text produced by `encode`."""
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
-        return self._dec(raw)
+        return self._dec(_loads(text))
 
     def encode_error(self, exc: BaseException) -> str:
         """Encode an exception with its type, arguments, message and traceback."""
@@ -135,13 +136,16 @@ class Codec:
 
     def decode_error(self, text: str) -> BaseException:
         """Re-create a recorded exception: same type and message where possible."""
-        raw = json.loads(text)
-        return self._dec_exception(raw)[0]
+        raw = _loads(text)
+        try:
+            return self._dec_exception(raw)[0]
+        except (KeyError, TypeError, IndexError) as exc:
+            raise DecodeError(f"malformed recorded exception: missing or wrong {exc}") from exc
 
     @staticmethod
     def error_summary(text: str) -> tuple[str, str, str]:
         """Return (type name, message, traceback) of a recorded exception."""
-        raw = json.loads(text)
+        raw = _loads(text)
         return raw["c"], raw.get("m", ""), raw.get("tb", "")
 
     # -- encoding -------------------------------------------------------------
@@ -240,13 +244,19 @@ class Codec:
             args: Any = self._enc_items(exc.args, path)
         except EncodeError:
             args = None  # rebuilt from the message on decode
-        return {
+        out = {
             TAG: "exception",
             "c": qualified_name(type(exc)),
             "a": args,
             "m": str(exc),
             "tb": "".join(traceback.format_exception(exc)),
         }
+        attributes = getattr(exc, "__dict__", None)
+        # Attributes that cannot be recorded are left out; type and message stay.
+        with contextlib.suppress(EncodeError):
+            if attributes:
+                out["d"] = {k: self._enc(v, f"{path}.{k}") for k, v in attributes.items()}
+        return out
 
     @staticmethod
     def _class_path(cls: type, path: str) -> str:
@@ -271,14 +281,17 @@ class Codec:
             decoder = self._decoders.get(tag)
             if decoder is None:
                 raise DecodeError(f"unknown tag {tag!r} in recorded value")
-            return decoder(raw)
+            try:
+                return decoder(raw)
+            except (KeyError, TypeError, IndexError, ValueError) as exc:
+                raise DecodeError(f"malformed recorded {tag!r} value: {exc!r}") from exc
         return raw
 
     def _dec_mapping(self, raw: dict[str, Any]) -> Any:
         cls = _checked_class(
             raw["c"], lambda c: c in (collections.OrderedDict, collections.Counter)
         )
-        return cls((self._dec(k), self._dec(v)) for k, v in raw["v"])
+        return cls({self._dec(k): self._dec(v) for k, v in raw["v"]})
 
     def _dec_enum(self, raw: dict[str, Any]) -> Any:
         cls = _checked_class(raw["c"], lambda c: issubclass(c, enum.Enum))
@@ -313,6 +326,9 @@ class Codec:
         except Exception:
             exc = cls.__new__(cls)
             exc.args = args
+        for key, item in raw.get("d", {}).items():
+            with contextlib.suppress(AttributeError):  # read-only: the constructor set it
+                setattr(exc, key, self._dec(item))
         return exc, name
 
     def _dec_pickle(self, raw: dict[str, Any]) -> Any:
@@ -323,6 +339,13 @@ class Codec:
                 "autodurable.configure(allow_pickle=True)."
             )
         return pickle.loads(base64.b64decode(raw["v"]))
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
 
 
 def _cannot(value: Any, path: str, extra: str = "") -> str:

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._errors import ConfigError
 from ._options import Options, describe_validation_error
@@ -31,6 +31,17 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        from ._store import check_url  # the stores own their URL formats
+
+        try:
+            check_url(url)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return url
     allow_pickle: bool = False
     lease_seconds: float = Field(default=30.0, gt=0)
     steps: Options = Options()

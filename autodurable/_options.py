@@ -5,8 +5,9 @@ Invariants:
   higher layer overrides exactly the fields it names. The order, lowest first:
   defaults, ``[tool.autodurable.steps]`` in pyproject.toml, the decorator, a
   proxy, and a per-call `options(...)` block or wrapper.
-- Invalid values fail when the options are built, with an `ConfigError`
-  naming the field and the expected value.
+- Invalid values given to `options()`, the decorators and `proxy()` fail at
+  once with a `ConfigError` naming the field and the expected value (models
+  built directly raise pydantic's ValidationError).
 - The hot path never validates: decorators pre-merge their layers once, and a
   per-call layer is merged only when one is active.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import random
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,7 +48,10 @@ class Retry(BaseModel):
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        base = min(self.initial_interval * self.backoff ** (attempt - 1), self.max_interval)
+        try:
+            base = min(self.initial_interval * self.backoff ** (attempt - 1), self.max_interval)
+        except OverflowError:  # a very late attempt: the cap applies
+            base = self.max_interval
         spread = base * self.jitter
         return max(0.0, base + (rng or random).uniform(-spread, spread))
 
@@ -150,15 +155,20 @@ class _OptionsScope:
     def __init__(self, fn: Callable[..., Any] | None, opts: Options) -> None:
         self._fn = fn
         self._opts = opts
-        self._tokens: list[contextvars.Token[Options | None]] = []
+        # Tokens per thread: one scope object may be entered from several threads.
+        self._tokens = threading.local()
+
+    def _layered(self) -> Options:
+        outer = _call_options.get()
+        return outer.merged(self._opts) if outer else self._opts
 
     def __enter__(self) -> Options:
-        outer = _call_options.get()
-        self._tokens.append(_call_options.set(outer.merged(self._opts) if outer else self._opts))
+        stack = self._tokens.__dict__.setdefault("stack", [])
+        stack.append(_call_options.set(self._layered()))
         return self._opts
 
     def __exit__(self, *exc_info: object) -> None:
-        _call_options.reset(self._tokens.pop())
+        _call_options.reset(self._tokens.stack.pop())
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._fn is None:
@@ -168,7 +178,7 @@ class _OptionsScope:
             )
         # Decorated steps and workflows resolve their options when called, before
         # an async body starts, so the scope can end as soon as the call returns.
-        with self:
+        with call_options_scope(self._layered()):
             return self._fn(*args, **kwargs)
 
     @property

@@ -33,17 +33,27 @@ __all__ = [
     "StepRecord",
     "Store",
     "WorkflowRecord",
+    "check_url",
     "open_store",
 ]
 
 
-def open_store(url: str) -> Store:
-    """Open the store a database URL names (``sqlite:///path``)."""
+def check_url(url: str) -> None:
+    """Raise `ConfigError` unless `url` names a store this version supports."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        from ._sqlite import SQLiteStore
+        from ._sqlite import parse_sqlite_url
 
-        return SQLiteStore(url)
+        parse_sqlite_url(url)
+        return
     raise ConfigError(
         f"unsupported database URL {url!r}: autodurable supports sqlite:///path/to/file.db"
     )
+
+
+def open_store(url: str) -> Store:
+    """Open the store a database URL names (``sqlite:///path``)."""
+    check_url(url)
+    from ._sqlite import SQLiteStore
+
+    return SQLiteStore(url)
