@@ -19,10 +19,11 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -61,38 +62,22 @@ def call_workflow(
     """Call a sync workflow in the current context."""
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    runtime = get_runtime()
-    workflow_id, body_options = _identity()
-    future, mine = _own_in_process(runtime, workflow_id)
-    if not mine:
-        return future.result()  # another thread of this process runs it: wait
-    try:
-        values = {"args": list(recorded_args), "kwargs": kwargs}
-        inputs = _inputs(runtime, name, values)
-        opened = _open(runtime, workflow_id, name, inputs, values)
+    call = _TopLevelCall(name, recorded_args, kwargs)
+    running = call.join()
+    if running is not None:
+        return running.result()  # another thread of this process runs it
+    with call:
+        opened = call.open()
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             time.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
-            opened = _open(runtime, workflow_id, name, inputs, values)
-        if isinstance(opened, Run):
-            token = enter_run(opened)
-            try:
-                with call_options_scope(body_options):
-                    result = fn(*args, **kwargs)
-            except BaseException as exc:
-                _finish_failed(opened, exc)
-                raise
-            finally:
-                exit_run(token)
-            _finish_succeeded(opened, name, result)
-        else:
-            result = outcome(runtime, opened.record)
-    except BaseException as exc:
-        _done_in_process(runtime, workflow_id, future, error=exc)
-        raise
-    _done_in_process(runtime, workflow_id, future, result=result)
-    return result
+            opened = call.open()
+        if isinstance(opened, _Finished):
+            return call.done(outcome(call.runtime, opened.record))
+        with call.running(opened):
+            result = fn(*args, **kwargs)
+        return call.done(call.succeeded(opened, result))
 
 
 def call_workflow_async(
@@ -105,50 +90,105 @@ def call_workflow_async(
     """Call an async workflow: identity and options are taken now, the body runs when awaited."""
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    workflow_id, body_options = _identity()
-    return _run_async(fn, args, kwargs, name, recorded_args, workflow_id, body_options)
+    return _run_async(fn, args, kwargs, _TopLevelCall(name, recorded_args, kwargs))
 
 
 async def _run_async(
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    name: str,
-    recorded_args: tuple[Any, ...],
-    workflow_id: str,
-    body_options: Options | None,
+    call: _TopLevelCall,
 ) -> Any:
-    runtime = get_runtime()
-    future, mine = _own_in_process(runtime, workflow_id)
-    if not mine:
-        return await asyncio.wrap_future(future)
-    try:
-        values = {"args": list(recorded_args), "kwargs": kwargs}
-        inputs = _inputs(runtime, name, values)
-        opened = _open(runtime, workflow_id, name, inputs, values)
+    running = call.join()
+    if running is not None:
+        return await asyncio.wrap_future(running)
+    with call:
+        opened = call.open()
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
-            opened = _open(runtime, workflow_id, name, inputs, values)
-        if isinstance(opened, Run):
-            token = enter_run(opened)
-            try:
-                with call_options_scope(body_options):
-                    result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                _finish_failed(opened, exc)
-                raise
-            finally:
-                exit_run(token)
-            _finish_succeeded(opened, name, result)
+            opened = call.open()
+        if isinstance(opened, _Finished):
+            return call.done(outcome(call.runtime, opened.record))
+        with call.running(opened):
+            result = await fn(*args, **kwargs)
+        return call.done(call.succeeded(opened, result))
+
+
+class _TopLevelCall:
+    """One top-level call of a workflow: its id, its slot in this process, its records.
+
+    Created when the workflow is called (so an async workflow takes its id and
+    options then); used as a context manager around the execution, which
+    publishes the outcome to other threads of this process waiting on the id.
+    """
+
+    def __init__(self, name: str, recorded_args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.runtime = get_runtime()
+        self.name = name
+        self.workflow_id, self.body_options = _identity()
+        self.values = {"args": list(recorded_args), "kwargs": kwargs}
+        self._inputs: str | None = None
+        self._future: Future[Any] = Future()
+        self._result: Any = None
+
+    def join(self) -> Future[Any] | None:
+        """Take the id's slot in this process; or return the future of the call holding it."""
+        with self.runtime._lock:
+            running = self.runtime.active.get(self.workflow_id)
+            if running is None:
+                self.runtime.active[self.workflow_id] = self._future
+        return running
+
+    def __enter__(self) -> _TopLevelCall:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        with self.runtime._lock:
+            if self.runtime.active.get(self.workflow_id) is self._future:
+                del self.runtime.active[self.workflow_id]
+        if exc is None:
+            self._future.set_result(self._result)
         else:
-            result = outcome(runtime, opened.record)
-    except BaseException as exc:
-        _done_in_process(runtime, workflow_id, future, error=exc)
-        raise
-    _done_in_process(runtime, workflow_id, future, result=result)
-    return result
+            self._future.set_exception(exc)
+
+    def done(self, result: Any) -> Any:
+        """Keep the result for waiting threads and return it."""
+        self._result = result
+        return result
+
+    def open(self) -> Run | _Finished | None:
+        """Start or claim the workflow (see `_open`)."""
+        if self._inputs is None:
+            self._inputs = self.runtime.codec.encode(
+                self.values, f"the inputs of workflow {self.name!r}"
+            )
+        return _open(self.runtime, self.workflow_id, self.name, self._inputs, self.values)
+
+    @contextlib.contextmanager
+    def running(self, run: Run) -> Iterator[None]:
+        """Execute the body as `run`; record a failure (or release) if it raises."""
+        token = enter_run(run)
+        try:
+            with call_options_scope(self.body_options):
+                yield
+        except BaseException as exc:
+            _finish_failed(run, exc)
+            raise
+        finally:
+            exit_run(token)
+
+    def succeeded(self, run: Run, result: Any) -> Any:
+        """Record the result; returns it."""
+        runtime = self.runtime
+        try:
+            output = runtime.codec.encode(result, f"the result of workflow {self.name!r}")
+        except AutodurableError:
+            runtime.store.release_workflow(run.workflow_id, run.executor_id)
+            raise
+        runtime.store.finish_workflow(run.workflow_id, run.executor_id, SUCCEEDED, output, None)
+        return result
 
 
 def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:
@@ -184,37 +224,6 @@ def _identity() -> tuple[str, Options | None]:
         _fields_set=rest, **{field: getattr(opts, field) for field in rest}
     )
     return opts.workflow_id, body if rest else None
-
-
-def _own_in_process(runtime: Runtime, workflow_id: str) -> tuple[Future[Any], bool]:
-    """(future, True) if this call now runs `workflow_id`; (running one's future, False) if not."""
-    with runtime._lock:
-        running = runtime.active.get(workflow_id)
-        if running is not None:
-            return running, False
-        mine: Future[Any] = Future()
-        runtime.active[workflow_id] = mine
-        return mine, True
-
-
-def _done_in_process(
-    runtime: Runtime,
-    workflow_id: str,
-    future: Future[Any],
-    result: Any = None,
-    error: BaseException | None = None,
-) -> None:
-    with runtime._lock:
-        if runtime.active.get(workflow_id) is future:
-            del runtime.active[workflow_id]
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-def _inputs(runtime: Runtime, name: str, values: dict[str, Any]) -> str:
-    return runtime.codec.encode(values, f"the inputs of workflow {name!r}")
 
 
 def _check_same_inputs(
@@ -278,13 +287,3 @@ def _finish_failed(run: Run, exc: BaseException) -> None:
             store.release_workflow(run.workflow_id, run.executor_id)
     except (AutodurableError, OwnershipLost) as store_exc:
         log.warning("autodurable: could not record the end of %s: %s", run.workflow_id, store_exc)
-
-
-def _finish_succeeded(run: Run, name: str, result: Any) -> None:
-    runtime = run.runtime
-    try:
-        output = runtime.codec.encode(result, f"the result of workflow {name!r}")
-    except AutodurableError:
-        runtime.store.release_workflow(run.workflow_id, run.executor_id)
-        raise
-    runtime.store.finish_workflow(run.workflow_id, run.executor_id, SUCCEEDED, output, None)
