@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +45,23 @@ class Settings(BaseModel):
     allow_pickle: bool = False
     lease_seconds: float = Field(default=30.0, gt=0)
     steps: Options = Options()
+    # Transparent durability (the analyser, the import hook, the sentinel):
+    io: tuple[str, ...] = ()  # more I/O modules or functions, as dotted names
+    roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role
+    exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
+    sentinel: Literal["warn", "error", "off"] = "warn"  # I/O in workflow code outside steps
+
+    @field_validator("roles")
+    @classmethod
+    def _qualified_keys(cls, roles: dict[str, str]) -> dict[str, str]:
+        for key in roles:
+            module, sep, qualname = key.partition(":")
+            if not (sep and module and qualname):
+                raise ValueError(
+                    f"role key {key!r} must name a function as 'module:qualname', "
+                    "for example 'app.billing:charge' or 'app.jobs:Worker.run'"
+                )
+        return roles
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

@@ -1,0 +1,62 @@
+"""The catalogue of I/O and nondeterministic APIs (data in catalogue.toml).
+
+Invariants:
+- Lookups take a dotted name as the caller sees it after import resolution and
+  answer by the most specific entry: an entry matches itself and every name
+  under it, and a longer matching entry wins over a shorter one.
+- The catalogue is data: extending it never needs code (users add names with
+  ``[tool.autodurable] io = [...]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+IO = "io"
+PURE = "pure"
+NONDETERMINISTIC = "nondeterministic"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Dotted-name prefixes by kind, plus the durable replacements."""
+
+    kinds: dict[str, str]  # name -> IO | PURE | NONDETERMINISTIC
+    handles: frozenset[str]
+    durable: dict[str, str]  # name -> "module:attribute" of its replacement
+
+    def kind(self, name: str) -> str | None:
+        """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
+        probe = name
+        while True:
+            found = self.kinds.get(probe)
+            if found is not None:
+                return found
+            probe, dot, _ = probe.rpartition(".")
+            if not dot:
+                return None
+
+    def is_handle(self, name: str) -> bool:
+        """Whether a call to `name` returns a live handle that cannot be recorded."""
+        return name in self.handles
+
+    def with_io(self, extra: tuple[str, ...]) -> Catalogue:
+        """This catalogue with more I/O names (from configuration)."""
+        if not extra:
+            return self
+        return Catalogue({**self.kinds, **dict.fromkeys(extra, IO)}, self.handles, self.durable)
+
+
+@functools.cache
+def default_catalogue() -> Catalogue:
+    """The catalogue shipped with autodurable."""
+    data = tomllib.loads(
+        resources.files("autodurable._analysis").joinpath("catalogue.toml").read_text("utf-8")
+    )
+    kinds: dict[str, str] = {}
+    for kind in (IO, NONDETERMINISTIC, PURE):  # later kinds win for the same name
+        kinds.update(dict.fromkeys(data[kind]["names"], kind))
+    return Catalogue(kinds, frozenset(data["handles"]["names"]), dict(data["durable"]))
