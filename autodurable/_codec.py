@@ -111,6 +111,7 @@ class Codec:
             "exception": lambda o: self._dec_exception(o)[0],
             "class": lambda o: _checked_class(o["c"], lambda c: True),
             "pickle": self._dec_pickle,
+            "unrecorded": _refuse_unrecorded,
         }
 
     # -- public API -----------------------------------------------------------
@@ -339,6 +340,13 @@ class Codec:
                 "autodurable.configure(allow_pickle=True)."
             )
         return pickle.loads(base64.b64decode(raw["v"]))
+
+
+def _refuse_unrecorded(raw: dict[str, Any]) -> Any:
+    raise DecodeError(
+        "this result could not be recorded when it was produced (its type is not supported), "
+        "so it cannot be returned again; return plain data to make it recordable"
+    )
 
 
 def _loads(text: str) -> Any:

@@ -109,12 +109,13 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     target = _target(fn)
     name = opts.name or qualified_name(target)
     run = call_workflow_async if inspect.iscoroutinefunction(target) else call_workflow
+    rerun = opts.unrecordable == "rerun"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         recorded = args
         if instance is not None and not isinstance(instance, type):
             recorded = (instance, *args)  # instance method: the instance is an input
-        return run(wrapped, args, kwargs, name, recorded)
+        return run(wrapped, args, kwargs, name, recorded, rerun)
 
     durable = DurableFunction(fn, wrapper)
     durable._self_autodurable_kind = "workflow"
@@ -154,11 +155,11 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     under a stable name instead of its import path.
     """
     opts = make_options("workflow options", **options)
-    extra = opts.model_fields_set - {"name"}
+    extra = opts.model_fields_set - {"name", "unrecordable"}
     if extra:
         raise ConfigError(
-            f"@workflow takes only name=; {sorted(extra)} apply to steps: set them on "
-            "@step, on a proxy, or per call with autodurable.options(...)"
+            f"@workflow takes only name= and unrecordable=; {sorted(extra)} apply to steps: "
+            "set them on @step, on a proxy, or per call with autodurable.options(...)"
         )
     if fn is None:
         return lambda f: _make_workflow(f, opts)

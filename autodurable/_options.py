@@ -19,7 +19,7 @@ import contextvars
 import random
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -80,6 +80,7 @@ class Options(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     name: str | None = Field(default=None, min_length=1)
     workflow_id: str | None = Field(default=None, min_length=1, max_length=512)
+    unrecordable: Literal["error", "rerun"] | None = None
 
     @field_validator("retries", mode="before")
     @classmethod

@@ -12,6 +12,9 @@ Invariants:
   attempt count survives a crash.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
+- A result the codec cannot encode fails the step with `EncodeError`, unless
+  its options say ``unrecordable="rerun"``: then the step is recorded as
+  ``unrecorded`` and runs again whenever the workflow is replayed.
 - ``BaseException``s that are not ``Exception``s (KeyboardInterrupt, task
   cancellation, our control signals) pass through unrecorded.
 - Sync timeouts run the attempt on a helper thread; on timeout the attempt is
@@ -24,27 +27,39 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._context import Run, current_run, current_step, enter_step, exit_step
-from ._errors import NondeterminismError, StepTimeoutError
+from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
-from ._store import FAILED, RETRYING, SUCCEEDED, StepRecord
+from ._store import FAILED, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
+
+log = logging.getLogger("autodurable")
+_warned: set[str] = set()
+
+
+def warn_unrecordable(name: str, exc: EncodeError) -> None:
+    """Say once per step name that its result cannot be recorded and will be re-run."""
+    if name not in _warned:
+        _warned.add(name)
+        log.warning("autodurable: %s; step %r will run again on resume instead", exc, name)
 
 
 class StepCall:
     """The bookkeeping of one step call: position, attempts, recording."""
 
-    __slots__ = ("attempt", "name", "policy", "position", "run", "started", "timeout")
+    __slots__ = ("attempt", "name", "policy", "position", "rerun", "run", "started", "timeout")
 
     def __init__(self, run: Run | None, name: str, opts: Options) -> None:
         self.run = run
         self.name = name
         self.policy: Retry = opts.retry_policy
         self.timeout = opts.timeout
+        self.rerun = opts.unrecordable == "rerun"
         self.attempt = 0
         self.started = 0.0
         self.position = run.next_position() if run is not None else 0
@@ -66,6 +81,9 @@ class StepCall:
         if recorded.status == FAILED:
             run.replayed += 1
             raise codec.decode_error(recorded.error or "{}")
+        if recorded.status == UNRECORDED:
+            self.run = None  # it ran, but only running it again gives its result
+            return False, None
         self.attempt = recorded.attempts  # retrying: continue the attempt count
         return False, None
 
@@ -79,14 +97,23 @@ class StepCall:
         run = self.run
         if run is None:
             return
-        output = run.runtime.codec.encode(result, f"the result of step {self.name!r}")
+        status = SUCCEEDED
+        try:
+            output: str | None = run.runtime.codec.encode(
+                result, f"the result of step {self.name!r}"
+            )
+        except EncodeError as exc:
+            if not self.rerun:
+                raise
+            status, output = UNRECORDED, None
+            warn_unrecordable(self.name, exc)
         run.runtime.store.record_step(
             run.workflow_id,
             run.executor_id,
             StepRecord(
                 self.position,
                 self.name,
-                SUCCEEDED,
+                status,
                 output,
                 None,
                 self.attempt,

@@ -28,13 +28,15 @@ from concurrent.futures import Future
 from typing import Any
 
 from ._context import Run, current_run, current_step, enter_run, exit_run
-from ._errors import AutodurableError, OwnershipLost, WorkflowNotFound
+from ._errors import AutodurableError, EncodeError, OwnershipLost, WorkflowNotFound
 from ._options import Options, call_options_scope, current_call_options
 from ._runtime import Runtime, get_runtime
 from ._store import FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 
 log = logging.getLogger("autodurable")
 _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run elsewhere
+_NOT_RECORDED = object()  # a call whose inputs cannot be recorded, run plainly
+UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
 
 
 class _Finished:
@@ -58,16 +60,24 @@ def call_workflow(
     kwargs: dict[str, Any],
     name: str,
     recorded_args: tuple[Any, ...],
+    rerun: bool = False,
 ) -> Any:
-    """Call a sync workflow in the current context."""
+    """Call a sync workflow in the current context.
+
+    With `rerun`, a workflow whose inputs cannot be recorded runs plainly
+    (unrecorded) instead of failing, and an unrecordable result is recorded as
+    such.
+    """
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    call = _TopLevelCall(name, recorded_args, kwargs)
+    call = _TopLevelCall(name, recorded_args, kwargs, rerun)
     running = call.join()
     if running is not None:
         return running.result()  # another thread of this process runs it
     with call:
         opened = call.open()
+        if opened is _NOT_RECORDED:
+            return call.done(fn(*args, **kwargs))
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             time.sleep(delay)
@@ -86,11 +96,12 @@ def call_workflow_async(
     kwargs: dict[str, Any],
     name: str,
     recorded_args: tuple[Any, ...],
+    rerun: bool = False,
 ) -> Awaitable[Any]:
     """Call an async workflow: identity and options are taken now, the body runs when awaited."""
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    return _run_async(fn, args, kwargs, _TopLevelCall(name, recorded_args, kwargs))
+    return _run_async(fn, args, kwargs, _TopLevelCall(name, recorded_args, kwargs, rerun))
 
 
 async def _run_async(
@@ -104,6 +115,8 @@ async def _run_async(
         return await asyncio.wrap_future(running)
     with call:
         opened = call.open()
+        if opened is _NOT_RECORDED:
+            return call.done(await fn(*args, **kwargs))
         delay = _FIRST_POLL
         while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             await asyncio.sleep(delay)
@@ -124,9 +137,12 @@ class _TopLevelCall:
     publishes the outcome to other threads of this process waiting on the id.
     """
 
-    def __init__(self, name: str, recorded_args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, recorded_args: tuple[Any, ...], kwargs: dict[str, Any], rerun: bool
+    ) -> None:
         self.runtime = get_runtime()
         self.name = name
+        self.rerun = rerun
         self.workflow_id, self.body_options = _identity()
         self.values = {"args": list(recorded_args), "kwargs": kwargs}
         self._inputs: str | None = None
@@ -158,12 +174,18 @@ class _TopLevelCall:
         self._result = result
         return result
 
-    def open(self) -> Run | _Finished | None:
-        """Start or claim the workflow (see `_open`)."""
+    def open(self) -> Run | _Finished | object | None:
+        """Start or claim the workflow (see `_open`); `_NOT_RECORDED` if it cannot be."""
         if self._inputs is None:
-            self._inputs = self.runtime.codec.encode(
-                self.values, f"the inputs of workflow {self.name!r}"
-            )
+            try:
+                self._inputs = self.runtime.codec.encode(
+                    self.values, f"the inputs of workflow {self.name!r}"
+                )
+            except EncodeError as exc:
+                if not self.rerun:
+                    raise
+                log.warning("autodurable: %s; workflow %r runs unrecorded", exc, self.name)
+                return _NOT_RECORDED
         return _open(self.runtime, self.workflow_id, self.name, self._inputs, self.values)
 
     @contextlib.contextmanager
@@ -184,9 +206,12 @@ class _TopLevelCall:
         runtime = self.runtime
         try:
             output = runtime.codec.encode(result, f"the result of workflow {self.name!r}")
-        except AutodurableError:
-            runtime.store.release_workflow(run.workflow_id, run.executor_id)
-            raise
+        except EncodeError as exc:
+            if not self.rerun:
+                runtime.store.release_workflow(run.workflow_id, run.executor_id)
+                raise
+            log.warning("autodurable: %s; it is not recorded", exc)
+            output = UNRECORDED_RESULT
         runtime.store.finish_workflow(run.workflow_id, run.executor_id, SUCCEEDED, output, None)
         return result
 

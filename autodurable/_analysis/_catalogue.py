@@ -25,11 +25,15 @@ class Catalogue:
     """Dotted-name prefixes by kind, plus the durable replacements."""
 
     kinds: dict[str, str]  # name -> IO | PURE | NONDETERMINISTIC
+    constructors: frozenset[str]  # exact names of pure client constructors
     handles: frozenset[str]
     durable: dict[str, str]  # name -> "module:attribute" of its replacement
+    returns: dict[str, str]  # call -> the type of what it returns
 
     def kind(self, name: str) -> str | None:
         """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
+        if name in self.constructors:
+            return PURE
         probe = name
         while True:
             found = self.kinds.get(probe)
@@ -47,7 +51,8 @@ class Catalogue:
         """This catalogue with more I/O names (from configuration)."""
         if not extra:
             return self
-        return Catalogue({**self.kinds, **dict.fromkeys(extra, IO)}, self.handles, self.durable)
+        kinds = {**self.kinds, **dict.fromkeys(extra, IO)}
+        return Catalogue(kinds, self.constructors, self.handles, self.durable, self.returns)
 
 
 @functools.cache
@@ -59,4 +64,13 @@ def default_catalogue() -> Catalogue:
     kinds: dict[str, str] = {}
     for kind in (IO, NONDETERMINISTIC, PURE):  # later kinds win for the same name
         kinds.update(dict.fromkeys(data[kind]["names"], kind))
-    return Catalogue(kinds, frozenset(data["handles"]["names"]), dict(data["durable"]))
+    returns = dict(data["returns"])
+    handles = set(data["handles"]["names"])
+    handles |= {returns[name] for name in handles if name in returns}  # the handle types too
+    return Catalogue(
+        kinds,
+        frozenset(data["constructors"]["names"]),
+        frozenset(handles),
+        dict(data["durable"]),
+        returns,
+    )

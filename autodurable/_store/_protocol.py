@@ -22,6 +22,7 @@ PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 RETRYING = "retrying"  # a step whose attempts so far failed; more will follow
+UNRECORDED = "unrecorded"  # a step that ran but whose result could not be recorded
 FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED})
 
 

@@ -27,7 +27,7 @@ CREATE TABLE steps (
     workflow_id TEXT NOT NULL,
     position    INTEGER NOT NULL,   -- 1, 2, 3 ... in the order the workflow calls them
     name        TEXT NOT NULL,
-    status      TEXT NOT NULL,      -- succeeded | failed | retrying
+    status      TEXT NOT NULL,      -- succeeded | failed | retrying | unrecorded
     output      TEXT,               -- JSON of the return value
     error       TEXT,               -- JSON of the (last) exception
     attempts    INTEGER NOT NULL,

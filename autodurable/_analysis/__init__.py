@@ -1,0 +1,325 @@
+"""The static analyser, shared by the import hook, the codemod and ``explain``.
+
+`analyse_project(root)` reads every module of a project (on the stdlib ``ast``)
+and returns a `ProjectPlan`: for each function a role (step / workflow /
+plain), a style, a reason, and the sites the rewrite records.
+
+Invariants:
+- Pure: reads source files, runs none of them, writes nothing.
+- A module whose docstring contains ``autodurable: off`` is left alone, and its
+  functions count as plain for everybody else.
+- Files that do not parse are reported in the plan (``errors``) and skipped;
+  they are never partially analysed.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ._catalogue import Catalogue, default_catalogue
+from ._facts import FactCollector, FunctionNode, Site, returns_handle
+from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
+from ._scope import (
+    ModuleSymbols,
+    ProjectIndex,
+    Scope,
+    collect_instance_attrs,
+    function_locals,
+    instance_of,
+    module_symbols,
+)
+
+__all__ = [
+    "ANALYSER_VERSION",
+    "OPT_OUT_MARKER",
+    "FunctionPlan",
+    "ModulePlan",
+    "ProjectPlan",
+    "Site",
+    "analyse_project",
+    "analyse_sources",
+    "discover",
+]
+
+ANALYSER_VERSION = "1"
+OPT_OUT_MARKER = "autodurable: off"
+_SKIP_DIRS = frozenset(
+    {"__pycache__", "site-packages", "dist-packages", "node_modules", "build", "dist", ".git"}
+)
+
+
+class ProjectPlan(BaseModel):
+    """The plan of a whole project."""
+
+    root: str
+    modules: dict[str, ModulePlan] = {}
+    errors: dict[str, str] = {}  # path -> why it was skipped
+
+    def function(self, key: str) -> FunctionPlan | None:
+        """The plan of ``"module:qualname"``."""
+        module, _, qualname = key.partition(":")
+        found = self.modules.get(module)
+        return found.get(qualname) if found else None
+
+    def for_path(self, path: str | os.PathLike[str]) -> ModulePlan | None:
+        """The plan of the module in `path`."""
+        target = os.path.realpath(path)
+        for plan in self.modules.values():
+            if os.path.realpath(plan.path) == target:
+                return plan
+        return None
+
+
+@dataclass
+class _Source:
+    module: str
+    path: str
+    tree: ast.Module
+    is_package: bool
+    opted_out: bool
+    symbols: ModuleSymbols | None = None
+    units: list[Unit] = field(default_factory=list)
+    top_level: Unit | None = None
+
+
+def discover(root: Path, exclude: Iterable[str] = ()) -> dict[str, Path]:
+    """Module name -> path of every Python module under `root` (not venvs or caches)."""
+    patterns = tuple(exclude)
+    found: dict[str, Path] = {}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIP_DIRS
+            and not (here / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = here / name
+            relative = path.relative_to(root).as_posix()
+            if any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
+                continue
+            parts = relative[:-3].split("/")
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and all(p.isidentifier() for p in parts):
+                found[".".join(parts)] = path
+    return found
+
+
+def analyse_project(
+    root: str | os.PathLike[str],
+    *,
+    io: Iterable[str] = (),
+    roles: dict[str, str] | None = None,
+    exclude: Iterable[str] = (),
+) -> ProjectPlan:
+    """Analyse every module under `root`."""
+    paths = discover(Path(root), exclude)
+    sources: dict[str, tuple[str, str]] = {}
+    errors: dict[str, str] = {}
+    for module, path in paths.items():
+        try:
+            sources[module] = (str(path), path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors[str(path)] = f"cannot be read: {exc}"
+    plan = analyse_sources(sources, io=io, roles=roles, root=str(root))
+    plan.errors.update(errors)
+    return plan
+
+
+def analyse_sources(
+    sources: dict[str, tuple[str, str]],
+    *,
+    io: Iterable[str] = (),
+    roles: dict[str, str] | None = None,
+    root: str = ".",
+) -> ProjectPlan:
+    """Analyse modules given as ``{module: (path, source)}`` (what tests use)."""
+    catalogue = default_catalogue().with_io(tuple(io))
+    plan = ProjectPlan(root=root)
+    parsed: dict[str, _Source] = {}
+    for module, (path, text) in sources.items():
+        try:
+            tree = ast.parse(text, filename=path)
+        except SyntaxError as exc:
+            plan.errors[path] = f"does not parse: {exc.msg} (line {exc.lineno})"
+            continue
+        docstring = ast.get_docstring(tree) or ""
+        is_package = os.path.basename(path) == "__init__.py"
+        parsed[module] = _Source(module, path, tree, is_package, OPT_OUT_MARKER in docstring)
+    index = _index(parsed)
+    for source in parsed.values():
+        source.symbols = module_symbols(
+            source.tree, source.module, source.is_package, index, catalogue
+        )
+    for source in parsed.values():
+        assert source.symbols is not None
+        collect_instance_attrs(source.tree, source.symbols, index, catalogue)
+    forced = dict(roles or {})
+    units: list[Unit] = []
+    for source in parsed.values():
+        _collect_units(source, index, catalogue)
+        for unit in source.units:
+            if source.opted_out:
+                forced[f"{unit.module}:{unit.qualname}"] = PLAIN
+        units += source.units
+    decided = decide(units, forced)
+    for source in parsed.values():
+        module_plan = ModulePlan(module=source.module, path=source.path, opted_out=source.opted_out)
+        module_plan.functions = [decided[unit.ref] for unit in source.units]
+        if source.top_level is not None and not source.opted_out:
+            module_plan.top_level = decide([source.top_level], {})[source.top_level.ref]
+            module_plan.top_level = _top_level_plan(module_plan.top_level, source.top_level)
+        plan.modules[source.module] = module_plan
+    return plan
+
+
+def _index(parsed: dict[str, _Source]) -> ProjectIndex:
+    index = ProjectIndex(modules=set(parsed))
+    for source in parsed.values():
+        for qualname, node in _definitions(source.tree.body, ""):
+            if isinstance(node, ast.ClassDef):
+                index.classes.add(f"@{source.module}:{qualname}")
+    return index
+
+
+def _definitions(body: list[ast.stmt], prefix: str) -> list[tuple[str, ast.AST]]:
+    """(qualname, node) of every function and class, nested ones included."""
+    out: list[tuple[str, ast.AST]] = []
+    for node in body:
+        if isinstance(node, FunctionNode | ast.ClassDef):
+            qualname = f"{prefix}{node.name}"
+            out.append((qualname, node))
+            inner = f"{qualname}.<locals>." if isinstance(node, FunctionNode) else f"{qualname}."
+            out += _definitions(node.body, inner)
+        elif isinstance(node, ast.If | ast.Try | ast.TryStar | ast.With | ast.AsyncWith):
+            for block in ("body", "orelse", "finalbody"):
+                out += _definitions(getattr(node, block, []), prefix)
+            for handler in getattr(node, "handlers", []):
+                out += _definitions(handler.body, prefix)
+    return out
+
+
+def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -> None:
+    assert source.symbols is not None
+    scope = Scope(source.symbols, index, catalogue)
+    classes = {q: n for q, n in _definitions(source.tree.body, "") if isinstance(n, ast.ClassDef)}
+    for qualname, node in _definitions(source.tree.body, ""):
+        if not isinstance(node, FunctionNode):
+            continue
+        owner_class, _, _ = qualname.rpartition(".")
+        self_ref = _self_ref(source.module, owner_class, classes, node)
+        local_scope = scope.child(function_locals(scope, node, self_ref))
+        facts = FactCollector(
+            local_scope, qualname, isinstance(node, ast.AsyncFunctionDef)
+        ).collect(node.body)
+        facts.returns_handle = returns_handle(local_scope, node.body)
+        source.units.append(
+            Unit(
+                module=source.module,
+                qualname=qualname,
+                line=node.lineno,
+                facts=facts,
+                is_async=isinstance(node, ast.AsyncFunctionDef),
+                is_generator=_is_generator(node),
+                manual=_manual_role(scope, node),
+                mutates_state=_mutates_state(node),
+            )
+        )
+    top_facts = FactCollector(Scope(source.symbols, index, catalogue, {}), "<module>", False)
+    facts = top_facts.collect(source.tree.body)
+    source.top_level = Unit(source.module, "<module>", 1, facts, False, False)
+
+
+def _self_ref(
+    module: str, owner_class: str, classes: dict[str, ast.ClassDef], node: FunctionNode
+) -> str | None:
+    if owner_class not in classes:
+        return None
+    names = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+    if "staticmethod" in names:
+        return None
+    ref = f"@{module}:{owner_class}"
+    return ref if "classmethod" in names else instance_of(ref)
+
+
+def _is_generator(node: FunctionNode) -> bool:
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
+            stack.extend(ast.iter_child_nodes(inner))
+    return False
+
+
+def _manual_role(scope: Scope, node: FunctionNode) -> str | None:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = scope.resolve(target)
+        if name in ("autodurable.step", "autodurable.workflow"):
+            return name.rpartition(".")[2]
+    return None
+
+
+def _mutates_state(node: FunctionNode) -> str | None:
+    """Why recording only this function's result would lose a change it makes, or None."""
+    params = node.args.posonlyargs + node.args.args
+    first = params[0].arg if params else None
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, ast.Global | ast.Nonlocal):
+            return f"{type(inner).__name__.lower()} {', '.join(inner.names)}"
+        targets: list[ast.expr] = []
+        if isinstance(inner, ast.Assign):
+            targets = inner.targets
+        elif isinstance(inner, ast.AugAssign | ast.AnnAssign):
+            targets = [inner.target]
+        for target in targets:
+            base = target
+            while isinstance(base, ast.Attribute | ast.Subscript):
+                base = base.value
+            if base is not target and isinstance(base, ast.Name) and base.id == first:
+                return f"assigns {ast.unparse(target)} at line {inner.lineno}"
+        if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
+            stack.extend(ast.iter_child_nodes(inner))
+    return None
+
+
+def _top_level_plan(plan: FunctionPlan, unit: Unit) -> FunctionPlan:
+    """The module level of a launched script: always workflow code, inline where possible."""
+    facts = unit.facts
+    if not facts.direct:
+        return plan.model_copy(
+            update={
+                "role": "workflow",
+                "style": "inline",
+                "sites": facts.sites,
+                "reason": "the launched script's top level",
+            }
+        )
+    notes = list(plan.notes)
+    if facts.inline_problem:
+        notes.append(f"{facts.inline_problem}: that statement runs unrecorded")
+    return plan.model_copy(
+        update={
+            "role": "workflow",
+            "style": "inline",
+            "sites": facts.sites,
+            "reason": "the launched script's top level: each I/O expression is recorded on its own",
+            "notes": notes,
+        }
+    )

@@ -1,0 +1,378 @@
+"""Facts about one function (or a module's top level): its I/O, its calls, its sites.
+
+A *site* is a place in workflow code that the rewrite turns into a recorded
+step without changing what the code computes:
+- ``step`` / ``astep``: an expression chain starting at an I/O call
+  (``requests.get(u).json()["x"]``); the chain's value is recorded. An
+  expression statement's value is discarded (recorded as None).
+- ``iterate``: the iterable of a ``for`` that does I/O; recorded as a list.
+- ``block`` / ``ablock``: a ``with`` / ``async with`` statement whose context
+  manager is a live handle (``open``, a connection); the whole statement runs as
+  one step that returns the names it binds.
+- ``recorded``: a call of a clock or of randomness, recorded as a step.
+- ``durable``: a call replaced by its durable version (``time.sleep``).
+
+Invariants:
+- Positions are (line, column, end line, end column) of the AST, so the import
+  hook (on ``ast``) and the codemod (on libcst) find the same places.
+- When a function's I/O cannot be made into sites safely, ``inline_problem``
+  says why; the function is then not rewritten inline.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from ._catalogue import IO, NONDETERMINISTIC
+from ._scope import Scope
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in workflow code that becomes a recorded step."""
+
+    kind: str  # step | astep | iterate | block | ablock | recorded | durable
+    name: str  # the step name (or the replacement, for durable)
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    discard: bool = False
+
+    @classmethod
+    def at(cls, kind: str, name: str, node: ast.AST, discard: bool = False) -> Site:
+        """A site spanning `node`."""
+        return cls(
+            kind,
+            name,
+            node.lineno,  # type: ignore[attr-defined]
+            node.col_offset,  # type: ignore[attr-defined]
+            node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+            node.end_col_offset or 0,  # type: ignore[attr-defined]
+            discard,
+        )
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One call of interest: what it calls and where."""
+
+    name: str
+    line: int
+
+
+@dataclass
+class Facts:
+    """What the analyser knows about one function or module top level."""
+
+    io: list[CallSite] = field(default_factory=list)
+    nondeterministic: list[CallSite] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)  # project functions ("@mod:qual")
+    sites: list[Site] = field(default_factory=list)
+    io_in_loop: bool = False
+    lambda_io: list[CallSite] = field(default_factory=list)
+    inline_problem: str | None = None
+    returns_handle: str | None = None
+
+    @property
+    def direct(self) -> bool:
+        """Whether it does I/O or nondeterminism itself."""
+        return bool(self.io or self.nondeterministic)
+
+
+_WRITE_MODES = set("wax+")
+_COMPREHENSIONS = ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+
+
+class FactCollector(ast.NodeVisitor):
+    """Collects `Facts` from a function body, not entering nested definitions."""
+
+    def __init__(self, scope: Scope, owner: str, is_async: bool) -> None:
+        self.scope = scope
+        self.owner = owner  # qualname, or "<module>"
+        self.is_async = is_async
+        self.facts = Facts()
+        self._loops = 0
+        self._claimed: set[int] = set()  # ids of call nodes already inside a site
+        self._parents: dict[int, ast.AST] = {}
+
+    # -- entry points ---------------------------------------------------------
+
+    def collect(self, body: list[ast.stmt]) -> Facts:
+        """Visit a body and return the facts."""
+        for statement in body:
+            for parent in ast.walk(statement):
+                for child in ast.iter_child_nodes(parent):
+                    self._parents[id(child)] = parent
+        for statement in body:
+            self.visit(statement)
+        return self.facts
+
+    # -- nested scopes are other units -----------------------------------------
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        return  # its methods are units of their own
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for call in [n for n in ast.walk(node.body) if isinstance(n, ast.Call)]:
+            name = self.scope.callee(call)
+            if name is not None and self.scope.catalogue.kind(name) == IO:
+                self.facts.lambda_io.append(CallSite(name, call.lineno))
+
+    # -- statements that open sites ----------------------------------------------
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While) -> None:
+        if isinstance(node, ast.For | ast.AsyncFor):
+            self.visit(node.target)
+            self._iterable(node.iter, isinstance(node, ast.AsyncFor))
+        else:
+            self.visit(node.test)
+        self._loops += 1
+        for statement in node.body:
+            self.visit(statement)
+        self._loops -= 1
+        for statement in node.orelse:
+            self.visit(statement)
+
+    visit_For = visit_AsyncFor = visit_While = _loop  # type: ignore[assignment]
+
+    def _iterable(self, expr: ast.expr, is_async: bool) -> None:
+        calls = self._io_calls(expr)
+        recordable = not is_async and not any(self._handle_call(c) for c in calls)
+        if calls and recordable and self._chain_problem(expr) is None:
+            self._record_io(calls)
+            self.facts.sites.append(Site.at("iterate", self._step_name(calls[0]), expr))
+            self._claimed.update(id(c) for c in ast.walk(expr))
+            return
+        self.visit(expr)
+
+    def _with(self, node: ast.With | ast.AsyncWith) -> None:
+        handles = [
+            item.context_expr
+            for item in node.items
+            if isinstance(item.context_expr, ast.Call) and self._handle_call(item.context_expr)
+        ]
+        if not handles:
+            self.generic_visit(node)
+            return
+        calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
+        self._record_io(calls)
+        problem = _block_problem(node)
+        if problem is not None:
+            self._problem(f"{problem} inside the with-block at line {node.lineno}")
+        else:
+            kind = "ablock" if isinstance(node, ast.AsyncWith) else "block"
+            name = self._step_name(handles[0])
+            self.facts.sites.append(Site.at(kind, name, node))
+        self._claimed.update(id(c) for c in ast.walk(node))
+        if self._loops:
+            self.facts.io_in_loop = True
+
+    visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
+
+    # -- calls ------------------------------------------------------------------
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if id(node) in self._claimed:
+            return
+        name = self.scope.callee(node)
+        kind = self.scope.catalogue.kind(name) if name and not name.startswith("@") else None
+        if name is not None and name.startswith("@"):
+            self.facts.calls.append(CallSite(name, node.lineno))
+        elif name in self.scope.catalogue.durable:
+            self.facts.sites.append(
+                Site.at("durable", self.scope.catalogue.durable[name], node.func)
+            )
+        elif kind == NONDETERMINISTIC:
+            self.facts.nondeterministic.append(CallSite(name, node.lineno))  # type: ignore[arg-type]
+            self.facts.sites.append(Site.at("recorded", name, node.func))  # type: ignore[arg-type]
+        elif kind == IO:
+            origin = self._chain_origin(node)
+            self._io_site(origin, self.scope.callee(origin) or name)  # type: ignore[arg-type]
+            return
+        self.generic_visit(node)
+
+    def _io_site(self, call: ast.Call, name: str) -> None:
+        self.facts.io.append(CallSite(name, call.lineno))
+        if self._loops:
+            self.facts.io_in_loop = True
+        root = self._chain_root(call)
+        self._claimed.update(id(n) for n in ast.walk(root))
+        for inner in ast.walk(root):  # I/O nested in the chain is part of the same step
+            if isinstance(inner, ast.Call) and inner is not call and self._is_io(inner):
+                self.facts.io.append(CallSite(self.scope.callee(inner) or "?", inner.lineno))
+        if self._handle_call(call) and root is call:
+            if self._writes_file(call, name):
+                self._problem(
+                    f"{name}() for writing outside a with-block at line {call.lineno} would "
+                    "truncate the file again on resume"
+                )
+            return  # a live handle: cannot be recorded, runs again on resume
+        problem = self._chain_problem(root)
+        if problem is not None:
+            self._problem(f"{problem} at line {call.lineno}")
+            return
+        parent = self._parents.get(id(root))
+        discard = isinstance(parent, ast.Expr)
+        if isinstance(parent, ast.Await):
+            self.facts.sites.append(Site.at("astep", name, parent, discard=discard))
+        else:
+            self.facts.sites.append(Site.at("step", self._step_name(call), root, discard=discard))
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _step_name(self, call: ast.expr) -> str:
+        name = self.scope.callee(call) if isinstance(call, ast.Call) else None
+        return f"{self.owner}:{name or 'io'}"
+
+    def _is_io(self, call: ast.Call) -> bool:
+        name = self.scope.callee(call)
+        return bool(name and not name.startswith("@") and self.scope.catalogue.kind(name) == IO)
+
+    def _io_calls(self, expr: ast.expr) -> list[ast.Call]:
+        return [c for c in ast.walk(expr) if isinstance(c, ast.Call) and self._is_io(c)]
+
+    def _record_io(self, calls: list[ast.Call]) -> None:
+        for call in calls:
+            self.facts.io.append(CallSite(self.scope.callee(call) or "?", call.lineno))
+        if calls and self._loops:
+            self.facts.io_in_loop = True
+
+    def _handle_call(self, call: ast.Call) -> bool:
+        name = self.scope.callee(call)
+        return bool(name) and self.scope.catalogue.is_handle(name)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _writes_file(call: ast.Call, name: str) -> bool:
+        if name not in ("open", "io.open"):
+            return False
+        mode: ast.expr | None = call.args[1] if len(call.args) > 1 else None
+        for keyword in call.keywords:
+            if keyword.arg == "mode":
+                mode = keyword.value
+        return (
+            isinstance(mode, ast.Constant)
+            and isinstance(mode.value, str)
+            and bool(_WRITE_MODES & set(mode.value))
+        )
+
+    def _chain_origin(self, call: ast.Call) -> ast.Call:
+        """The innermost I/O call of a chain: ``requests.get(u)`` in ``requests.get(u).json()``."""
+        node = call
+        while True:
+            inner: ast.expr = node.func
+            while isinstance(inner, ast.Attribute | ast.Subscript):
+                inner = inner.value
+            if isinstance(inner, ast.Call) and inner is not node and self._is_io(inner):
+                node = inner
+            else:
+                return node
+
+    def _chain_root(self, call: ast.Call) -> ast.expr:
+        """Climb from an I/O call through attribute, subscript and method-call links."""
+        node: ast.expr = call
+        while True:
+            parent = self._parents.get(id(node))
+            if (isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is node) or (
+                isinstance(parent, ast.Call) and parent.func is node
+            ):
+                node = parent
+            else:
+                return node
+
+    @staticmethod
+    def _chain_problem(root: ast.expr) -> str | None:
+        for inner in ast.walk(root):
+            if isinstance(inner, ast.Yield | ast.YieldFrom):
+                return "a yield inside an I/O expression"
+            if isinstance(inner, ast.NamedExpr):
+                return "an assignment expression (:=) inside an I/O expression"
+            if isinstance(inner, ast.Await):
+                return "an await inside an I/O expression"
+        return None
+
+    def _problem(self, text: str) -> None:
+        if self.facts.inline_problem is None:
+            self.facts.inline_problem = text
+
+
+def _block_problem(node: ast.With | ast.AsyncWith) -> str | None:
+    """Why a with-statement cannot become a function of its own, or None."""
+    for inner in _walk_same_scope(node.body):
+        if isinstance(inner, ast.Return):
+            return "a return"
+        if isinstance(inner, ast.Yield | ast.YieldFrom):
+            return "a yield"
+        if isinstance(inner, ast.Break | ast.Continue) and not _inside_loop(inner, node):
+            return "a break or continue"
+        if isinstance(inner, ast.Global | ast.Nonlocal):
+            return "a global or nonlocal statement"
+        if isinstance(inner, ast.Delete):
+            return "a del statement"
+        if isinstance(inner, ast.Await) and isinstance(node, ast.With):
+            return "an await"
+    return None
+
+
+def _walk_same_scope(body: list[ast.stmt]) -> list[ast.AST]:
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, FunctionNode | ast.ClassDef | ast.Lambda | _COMPREHENSIONS):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _inside_loop(target: ast.AST, block: ast.AST) -> bool:
+    """Whether `target` sits in a loop nested inside `block` (so it stays local)."""
+    return any(
+        isinstance(loop, ast.For | ast.AsyncFor | ast.While)
+        and loop is not block
+        and any(inner is target for inner in ast.walk(loop))
+        for loop in ast.walk(block)
+    )
+
+
+def bound_names(node: ast.With | ast.AsyncWith) -> list[str]:
+    """Names a with-block binds in its own scope, except the handles it opens."""
+    handles = {
+        n.id
+        for item in node.items
+        if item.optional_vars is not None
+        for n in ast.walk(item.optional_vars)
+        if isinstance(n, ast.Name)
+    }
+    names: list[str] = []
+    for inner in _walk_same_scope(node.body):
+        if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
+            if inner.id not in handles and inner.id not in names:
+                names.append(inner.id)
+        elif isinstance(inner, FunctionNode | ast.ClassDef) and inner.name not in names:
+            names.append(inner.name)
+    return names
+
+
+def returns_handle(scope: Scope, body: list[ast.stmt]) -> str | None:
+    """If the function returns a live handle (``return sqlite3.connect(...)``), its name."""
+    for node in _walk_same_scope(body):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            name = scope.callee(node.value)
+            if name and scope.catalogue.is_handle(name):
+                return name
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
+            ref = scope.lookup(node.value.id)
+            if ref and ref.endswith("()") and scope.catalogue.is_handle(ref[:-2]):
+                return ref[:-2]
+    return None

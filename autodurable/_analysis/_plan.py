@@ -1,0 +1,238 @@
+"""The plan: a role, a style and a reason for every function of the project.
+
+Roles: ``step`` (its result is recorded), ``workflow`` (its steps are recorded;
+it is re-executed on resume), ``plain`` (untouched). Styles say how the role is
+applied:
+- ``decorate``: ``@step`` / ``@workflow`` added innermost;
+- ``inline``: ``@workflow`` (not for generators) and its own I/O expressions
+  become recorded sites (see `_facts`);
+- ``coarse``: a function mixing I/O with calls to steps that cannot be made
+  inline: the whole function is one step (its inner steps run unrecorded);
+- ``manual``: already decorated by hand, respected as is;
+- ``unsafe``: does I/O that cannot be wrapped safely; left unchanged, reported;
+- ``none``: plain.
+
+Invariants:
+- Propagation is a fixpoint over the project's call graph: a function that
+  calls a step or a workflow is workflow code; roles only ever become more
+  durable, so it terminates.
+- Every decision carries a reason naming what it saw and where.
+- Configuration (``[tool.autodurable.roles]``) wins over inference; a manual
+  decorator wins over both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from ._facts import Facts, Site
+
+STEP, WORKFLOW, PLAIN = "step", "workflow", "plain"
+_DUNDER_OK = frozenset({"__call__"})
+
+
+class FunctionPlan(BaseModel):
+    """The decision for one function (or the top level of a script)."""
+
+    module: str
+    qualname: str
+    line: int
+    role: str
+    style: str
+    reason: str
+    is_async: bool = False
+    is_generator: bool = False
+    sites: list[Site] = []
+    notes: list[str] = []
+
+    @property
+    def key(self) -> str:
+        """``"module:qualname"``."""
+        return f"{self.module}:{self.qualname}"
+
+
+class ModulePlan(BaseModel):
+    """The decisions for one module."""
+
+    module: str
+    path: str
+    functions: list[FunctionPlan] = []
+    top_level: FunctionPlan | None = None
+    opted_out: bool = False
+
+    def get(self, qualname: str) -> FunctionPlan | None:
+        """The plan of one function by qualname."""
+        for plan in self.functions:
+            if plan.qualname == qualname:
+                return plan
+        return None
+
+
+@dataclass
+class Unit:
+    """A function as the analyser saw it, before roles are decided."""
+
+    module: str
+    qualname: str
+    line: int
+    facts: Facts
+    is_async: bool
+    is_generator: bool
+    manual: str | None = None  # "step" / "workflow" if decorated by hand
+    mutates_state: str | None = None  # why replaying its result would lose a change
+    calls_durable: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """``"@module:qualname"`` as calls refer to it."""
+        return f"@{self.module}:{self.qualname}"
+
+
+def decide(units: list[Unit], forced: dict[str, str]) -> dict[str, FunctionPlan]:
+    """Give every unit a role, propagating through calls until nothing changes."""
+    durable: dict[str, str] = {}
+    plans: dict[str, FunctionPlan] = {}
+    changed = True
+    while changed:
+        changed = False
+        for unit in units:
+            plan = _decide_one(unit, durable, forced)
+            previous = plans.get(unit.ref)
+            if previous is None or (previous.role, previous.style) != (plan.role, plan.style):
+                changed = True
+            plans[unit.ref] = plan
+            if plan.role in (STEP, WORKFLOW):
+                durable[unit.ref] = plan.role
+    return plans
+
+
+def _first(calls: list[str], durable: dict[str, str]) -> str | None:
+    for call in calls:
+        if call in durable:
+            return call
+    return None
+
+
+def _where(facts: Facts) -> str:
+    site = (facts.io or facts.nondeterministic)[0]
+    return f"{site.name} at line {site.line}"
+
+
+def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> FunctionPlan:
+    facts = unit.facts
+    base = {
+        "module": unit.module,
+        "qualname": unit.qualname,
+        "line": unit.line,
+        "is_async": unit.is_async,
+        "is_generator": unit.is_generator,
+    }
+    notes = [
+        f"a lambda at line {c.line} calls {c.name}: lambdas are not wrapped; "
+        "make it a named function"
+        for c in facts.lambda_io
+    ]
+    callee = _first([c.name for c in facts.calls], durable)
+    key = f"{unit.module}:{unit.qualname}"
+    if unit.manual:
+        return FunctionPlan(
+            **base,
+            role=unit.manual,
+            style="manual",
+            reason=f"decorated with @autodurable.{unit.manual}",
+            notes=notes,
+        )
+    if key in forced:
+        return _forced(base, forced[key], facts, notes)
+    name = unit.qualname.rpartition(".")[2]
+    if name.startswith("__") and name.endswith("__") and name not in _DUNDER_OK:
+        if facts.direct or callee:
+            notes.append(f"{name} does I/O but special methods are not wrapped")
+        return FunctionPlan(
+            **base, role=PLAIN, style="none", reason="special method: left as is", notes=notes
+        )
+    if facts.direct:
+        return _direct(base, unit, callee, notes)
+    if callee:
+        reason = f"calls {durable[callee]} {callee[1:]}"
+        if unit.is_generator:
+            return FunctionPlan(
+                **base,
+                role=WORKFLOW,
+                style="inline",
+                sites=facts.sites,
+                reason=f"generator that {reason}: runs inside its caller's workflow",
+                notes=notes,
+            )
+        return FunctionPlan(
+            **base, role=WORKFLOW, style="decorate", sites=facts.sites, reason=reason, notes=notes
+        )
+    return FunctionPlan(
+        **base, role=PLAIN, style="none", reason="no I/O and no calls to steps", notes=notes
+    )
+
+
+def _direct(base: dict, unit: Unit, callee: str | None, notes: list[str]) -> FunctionPlan:
+    facts = unit.facts
+    where = _where(facts)
+    if facts.returns_handle:
+        return FunctionPlan(
+            **base,
+            role=PLAIN,
+            style="none",
+            notes=notes,
+            reason=f"returns a live {facts.returns_handle} handle, which cannot "
+            "be recorded: it runs again on resume",
+        )
+    inline_reason = (
+        f"calls {where} and the step {callee[1:]}"
+        if callee
+        else f"calls {where} inside a loop"
+        if facts.io_in_loop
+        else f"changes state ({unit.mutates_state}) and calls {where}"
+        if unit.mutates_state
+        else None
+    )
+    if inline_reason is None and not unit.is_generator:
+        return FunctionPlan(
+            **base, role=STEP, style="decorate", reason=f"calls {where}", notes=notes
+        )
+    if facts.inline_problem is None:
+        reason = (inline_reason or f"generator that calls {where}") + (
+            ": each I/O expression is recorded on its own"
+        )
+        return FunctionPlan(
+            **base, role=WORKFLOW, style="inline", sites=facts.sites, reason=reason, notes=notes
+        )
+    if unit.is_generator or unit.mutates_state:
+        problem = facts.inline_problem
+        return FunctionPlan(
+            **base,
+            role=PLAIN,
+            style="unsafe",
+            notes=notes,
+            reason=f"{inline_reason or 'generator that calls ' + where}, but "
+            f"{problem}: left unchanged; split the I/O into a function of its own",
+        )
+    return FunctionPlan(
+        **base,
+        role=STEP,
+        style="coarse",
+        notes=notes,
+        reason=f"{inline_reason}, but {facts.inline_problem}: the whole function "
+        "is one step (a crash inside it runs it again from the start); split it "
+        "for finer recovery",
+    )
+
+
+def _forced(base: dict, role: str, facts: Facts, notes: list[str]) -> FunctionPlan:
+    reason = "set in [tool.autodurable.roles]"
+    if role == WORKFLOW and facts.direct and facts.inline_problem is None:
+        return FunctionPlan(
+            **base, role=role, style="inline", sites=facts.sites, reason=reason, notes=notes
+        )
+    sites = facts.sites if role == WORKFLOW else []
+    style = "none" if role == PLAIN else "decorate"
+    return FunctionPlan(**base, role=role, style=style, sites=sites, reason=reason, notes=notes)

@@ -1,0 +1,309 @@
+"""Name resolution: what a name or an attribute chain refers to, as a dotted string.
+
+References are strings:
+- ``"requests.get"``: something outside the project, by import path;
+- ``"@pkg.mod:Class.method"``: a definition of the project (``"@pkg.mod"`` is the
+  module itself);
+- a trailing ``"()"`` marks an *instance* of what precedes it
+  (``"requests.Session()"``), so ``s.get`` on it resolves to ``"requests.Session.get"``.
+
+Invariants:
+- Resolution is syntactic and flow-insensitive; it only reads the AST. What it
+  cannot tell (a parameter, a subscript, the result of a project function) is
+  None, never a guess: a parameter named ``requests`` shadows the module, a
+  local function named ``open`` shadows the builtin.
+- ``self.x`` resolves through the assignments ``self.x = ...`` made in any
+  method of the class.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+
+from ._catalogue import Catalogue
+
+_BUILTINS = frozenset(dir(builtins))
+INSTANCE = "()"
+
+
+def instance_of(ref: str) -> str:
+    """The reference of an instance of `ref`."""
+    return ref if ref.endswith(INSTANCE) else ref + INSTANCE
+
+
+@dataclass
+class ProjectIndex:
+    """What the project defines: its modules and classes, and attributes of instances."""
+
+    modules: set[str] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)  # "@mod:Class"
+    instance_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # "@mod:C" -> attrs
+
+    def project_ref(self, dotted: str) -> str:
+        """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``."""
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            module = ".".join(parts[:cut])
+            if module in self.modules:
+                rest = ".".join(parts[cut:])
+                return f"@{module}:{rest}" if rest else f"@{module}"
+        return dotted
+
+
+@dataclass
+class ModuleSymbols:
+    """The global names of one module and what they refer to."""
+
+    module: str
+    package: str
+    names: dict[str, str | None] = field(default_factory=dict)
+
+
+def absolute_module(module: str, package: str, level: int) -> str:
+    """The absolute name of ``from <level dots><module> import ...`` inside `package`."""
+    if level == 0:
+        return module
+    base = package.split(".") if package else []
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join([*base, module] if module else base)
+
+
+def bind_import(
+    node: ast.Import | ast.ImportFrom,
+    package: str,
+    index: ProjectIndex,
+    into: dict[str, str | None],
+) -> None:
+    """Record the names an import statement binds."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                into[alias.asname] = index.project_ref(alias.name)
+            else:
+                top = alias.name.partition(".")[0]
+                into[top] = index.project_ref(top)
+        return
+    source = absolute_module(node.module or "", package, node.level)
+    for alias in node.names:
+        if alias.name == "*":
+            continue
+        into[alias.asname or alias.name] = index.project_ref(f"{source}.{alias.name}")
+
+
+class Scope:
+    """Resolves expressions inside one function (or at module level)."""
+
+    def __init__(
+        self,
+        symbols: ModuleSymbols,
+        index: ProjectIndex,
+        catalogue: Catalogue,
+        local_names: dict[str, str | None] | None = None,
+    ) -> None:
+        self.symbols = symbols
+        self.index = index
+        self.catalogue = catalogue
+        self.locals: dict[str, str | None] = local_names if local_names is not None else {}
+
+    def child(self, local_names: dict[str, str | None]) -> Scope:
+        """A scope for a nested function: its own locals."""
+        return Scope(self.symbols, self.index, self.catalogue, local_names)
+
+    def lookup(self, name: str) -> str | None:
+        """What a bare name refers to here."""
+        if name in self.locals:
+            return self.locals[name]
+        if name in self.symbols.names:
+            return self.symbols.names[name]
+        if name in _BUILTINS:
+            return name
+        return None
+
+    def resolve(self, node: ast.expr) -> str | None:
+        """The reference an expression evaluates to, or None if unknown."""
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return None if base is None else self.attribute(base, node.attr)
+        if isinstance(node, ast.Call):
+            callee = self.resolve(node.func)
+            return None if callee is None else self.result_of(callee)
+        if isinstance(node, ast.Await):
+            return self.resolve(node.value)
+        return None
+
+    def callee(self, call: ast.Call) -> str | None:
+        """The reference of the function a call calls."""
+        return self.resolve(call.func)
+
+    def attribute(self, base: str, attr: str) -> str:
+        """The reference of ``base.attr``."""
+        owner = base[: -len(INSTANCE)] if base.endswith(INSTANCE) else base
+        if owner.startswith("@"):
+            known = self.index.instance_attrs.get(owner, {})
+            if base.endswith(INSTANCE) and attr in known:
+                return known[attr]
+            return f"{owner}.{attr}" if ":" in owner else f"{owner}:{attr}"
+        return f"{owner}.{attr}"
+
+    def result_of(self, callee: str) -> str | None:
+        """The reference of what calling `callee` returns (an instance), if known."""
+        if callee.startswith("@"):
+            owner = callee[: -len(INSTANCE)] if callee.endswith(INSTANCE) else callee
+            return instance_of(owner) if owner in self.index.classes else None
+        if callee.endswith(INSTANCE):
+            return None  # calling an instance: unknown
+        return instance_of(self.catalogue.returns.get(callee, callee))
+
+
+def function_locals(
+    scope: Scope, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, self_ref: str | None
+) -> dict[str, str | None]:
+    """The local names of a function and, where inferable, what they refer to."""
+    local_names: dict[str, str | None] = {}
+    args = node.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    params += [a for a in (args.vararg, args.kwarg) if a is not None]
+    for position, param in enumerate(params):
+        local_names[param.arg] = self_ref if (position == 0 and self_ref) else None
+    if isinstance(node, ast.Lambda):
+        return local_names
+    inner = scope.child(local_names)
+    globals_declared: set[str] = set()
+    for statement in node.body:
+        _bind_statement(inner, statement, local_names, globals_declared)
+    for name in globals_declared:
+        local_names.pop(name, None)
+    return local_names
+
+
+def _bind_statement(
+    scope: Scope, node: ast.stmt, into: dict[str, str | None], globals_declared: set[str]
+) -> None:
+    """Record the names a statement binds (not entering nested functions or classes)."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        into[node.name] = None
+        return
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        globals_declared.update(node.names)
+        return
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        bind_import(node, scope.symbols.package, scope.index, into)
+        return
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        value = scope.resolve(node.value) if node.value is not None else None
+        for target in targets:
+            _bind_target(
+                target, value if isinstance(node, ast.Assign | ast.AnnAssign) else None, into
+            )
+    elif isinstance(node, ast.With | ast.AsyncWith):
+        for item in node.items:
+            if item.optional_vars is not None:
+                _bind_target(item.optional_vars, scope.resolve(item.context_expr), into)
+    elif isinstance(node, ast.For | ast.AsyncFor):
+        _bind_target(node.target, None, into)
+    elif isinstance(node, ast.Try | ast.TryStar):
+        for handler in node.handlers:
+            if handler.name:
+                into[handler.name] = None
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt):
+            _bind_statement(scope, child, into, globals_declared)
+        elif isinstance(child, ast.excepthandler):
+            for inner in child.body:
+                _bind_statement(scope, inner, into, globals_declared)
+    for walrus in _walruses(node):
+        into[walrus.target.id] = scope.resolve(walrus.value)
+
+
+def _walruses(node: ast.stmt) -> list[ast.NamedExpr]:
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.expr):
+            found += [n for n in ast.walk(child) if isinstance(n, ast.NamedExpr)]
+    return found
+
+
+def _bind_target(target: ast.expr, value: str | None, into: dict[str, str | None]) -> None:
+    if isinstance(target, ast.Name):
+        # A name assigned twice keeps the first thing we could resolve.
+        if into.get(target.id) is None:
+            into[target.id] = value
+    elif isinstance(target, ast.Tuple | ast.List):
+        for element in target.elts:
+            _bind_target(element, None, into)
+    elif isinstance(target, ast.Starred):
+        _bind_target(target.value, None, into)
+
+
+def module_symbols(
+    tree: ast.Module, module: str, is_package: bool, index: ProjectIndex, catalogue: Catalogue
+) -> ModuleSymbols:
+    """The global names of a module (imports, definitions, simple assignments)."""
+    package = module if is_package else module.rpartition(".")[0]
+    symbols = ModuleSymbols(module, package)
+    scope = Scope(symbols, index, catalogue, symbols.names)
+    for node in _module_statements(tree.body):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            symbols.names[node.name] = f"@{module}:{node.name}"
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bind_import(node, package, index, symbols.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = scope.resolve(node.value)
+            for target in targets:
+                _bind_target(target, value, symbols.names)
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    _bind_target(
+                        item.optional_vars, scope.resolve(item.context_expr), symbols.names
+                    )
+    return symbols
+
+
+def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Module-level statements, looking inside if/try/with blocks (conditional imports)."""
+    out: list[ast.stmt] = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, ast.If | ast.Try | ast.TryStar | ast.With | ast.AsyncWith):
+            blocks = [getattr(node, "body", []), getattr(node, "orelse", [])]
+            blocks += [getattr(node, "finalbody", [])]
+            blocks += [h.body for h in getattr(node, "handlers", [])]
+            for block in blocks:
+                out += _module_statements(block)
+    return out
+
+
+def collect_instance_attrs(
+    tree: ast.Module, symbols: ModuleSymbols, index: ProjectIndex, catalogue: Catalogue
+) -> None:
+    """Record ``self.x = <expr>`` of every class of the module into the index."""
+    scope = Scope(symbols, index, catalogue)
+    for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+        attrs = index.instance_attrs.setdefault(f"@{symbols.module}:{cls.name}", {})
+        for method in cls.body:
+            if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            params = method.args.posonlyargs + method.args.args
+            if not params:
+                continue
+            self_name = params[0].arg
+            local_scope = scope.child(function_locals(scope, method, None))
+            for node in ast.walk(method):
+                if not isinstance(node, ast.Assign):
+                    continue
+                for target in node.targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == self_name
+                    ):
+                        value = local_scope.resolve(node.value)
+                        if value is not None:
+                            attrs.setdefault(target.attr, value)
