@@ -30,6 +30,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("info", help="where the state lives and how many workflows it holds")
+    run = commands.add_parser(
+        "run",
+        help="run a program durably: SCRIPT [ARGS], -m MODULE [ARGS], or -- COMMAND [ARGS]",
+        description="Run an unmodified program durably. Run the same command again after a "
+        "crash and it resumes; a failed run is retried from its failing step.",
+        usage="autodurable run [-q] [--new] [--run-id ID] (SCRIPT | -m MODULE | -- COMMAND) "
+        "[ARGS ...]",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no status line on stderr")
+    run.add_argument("--new", action="store_true", help="start a new run even if one is unfinished")
+    run.add_argument("--run-id", help="the id of the run (default: derived from the command)")
+    run.add_argument("-m", dest="module", help="run a module, as python -m does")
+    run.add_argument(
+        "target", nargs=argparse.REMAINDER, help="the script or command, then its arguments"
+    )
+    explain = commands.add_parser(
+        "explain",
+        help="show which functions become steps and workflows, and why",
+        description="Print the durability plan of the given files or folders.",
+    )
+    explain.add_argument("paths", nargs="+", metavar="PATH")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a function does I/O that cannot be made durable safely",
+    )
     return parser
 
 
@@ -43,10 +70,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.database_url:
             configure(database_url=args.database_url)
+        if args.command == "run":
+            return _run(parser, args)
+        if args.command == "explain":
+            return _explain(args)
         return _info()
     except AutodurableError as exc:
         print(f"autodurable: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from ._launcher import Target, run
+
+    rest = list(args.target)
+    if args.module:
+        target = Target("module", args.module, rest)
+    elif rest and rest[0] == "--":
+        if len(rest) < 2:
+            parser.error("run -- needs a command")
+        target = Target("command", rest[1], rest[2:])
+    elif rest:
+        target = Target("script", rest[0], rest[1:])
+    else:
+        parser.error("run needs a SCRIPT, -m MODULE or -- COMMAND")
+    return run(target, new=args.new, run_id=args.run_id, quiet=args.quiet)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ._explain import plans_for, render_json, render_table, unsafe
+
+    plans, errors = plans_for(args.paths, get_runtime().settings)
+    print(render_json(plans, errors) if args.json else render_table(plans, errors))
+    if args.strict and (unsafe(plans) or errors):
+        return 1
+    return 0
 
 
 def _info() -> int:

@@ -23,6 +23,7 @@ from ._options import options
 from ._runtime import get_runtime
 
 log = logging.getLogger("autodurable")
+_RUN_PREFIX = "autodurable.run:"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ def recover() -> RecoveryReport:
             continue
         if owner is not None and executor.alive(owner):
             continue
+        if record.name.startswith(_RUN_PREFIX):
+            continue  # a program run by `autodurable run`: running the command resumes it
         try:
             fn = _find(record.name)
             inputs = runtime.codec.decode(record.inputs)

@@ -123,8 +123,18 @@ class Store(Protocol):
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
 
-    def list_workflows(self, status: str | None = None, limit: int = 100) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally of one status."""
+    def list_workflows(
+        self, status: str | None = None, limit: int = 100, name: str | None = None
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally of one status and one name."""
+
+    def reopen_workflow(self, workflow_id: str) -> int:
+        """Make a failed workflow pending again, forgetting the failure that ended it.
+
+        The step that failed last (if the last recorded step failed) is removed,
+        so a resumed run executes it again; earlier steps stay. Returns the
+        number of recorded steps kept.
+        """
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .._errors import ConfigError, OwnershipLost, StoreError
 from ._migrations import load_migrations
 from ._protocol import (
+    FAILED,
     FINISHED_STATUSES,
     PENDING,
     Claim,
@@ -348,16 +349,38 @@ class SQLiteStore:
         )
         return WorkflowRecord(*rows[0]) if rows else None
 
-    def list_workflows(self, status: str | None = None, limit: int = 100) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally of one status."""
-        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+    def list_workflows(
+        self, status: str | None = None, limit: int = 100, name: str | None = None
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally of one status and one name."""
+        conditions = [(column, value) for column, value in (("status", status), ("name", name))]
+        given = [(column, value) for column, value in conditions if value is not None]
+        where = " AND ".join(f"{column} = ?" for column, _ in given)
         rows = self._query(
             "read",
-            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {where} "
+            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {'WHERE ' + where if where else ''} "
             "ORDER BY created_at DESC, workflow_id LIMIT ?",
-            (*params, limit),
+            (*[value for _, value in given], limit),
         )
         return [WorkflowRecord(*row) for row in rows]
+
+    def reopen_workflow(self, workflow_id: str) -> int:
+        """Make a failed workflow pending again, forgetting the failure that ended it."""
+        with self._transaction("reopen a workflow in") as conn:
+            conn.execute(
+                "DELETE FROM steps WHERE workflow_id = ? AND status = ? AND position = "
+                "(SELECT MAX(position) FROM steps WHERE workflow_id = ?)",
+                (workflow_id, FAILED, workflow_id),
+            )
+            conn.execute(
+                "UPDATE workflows SET status = ?, output = NULL, error = NULL, executor_id = NULL, "
+                "updated_at = ? WHERE workflow_id = ? AND status = ?",
+                (PENDING, time.time(), workflow_id, FAILED),
+            )
+            (kept,) = conn.execute(
+                "SELECT COUNT(*) FROM steps WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+            return int(kept)
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""

@@ -1,0 +1,149 @@
+"""Caches of the import hook: rewritten bytecode per module, and the project plan.
+
+Invariants:
+- Rewritten code lives next to the normal bytecode, in ``__pycache__``, under
+  its own tag (``<module>.<python tag>.autodurable-<analyser version>.pyc``),
+  so plain Python never loads it and we never load plain bytecode.
+- A cache entry is keyed on everything the rewrite depends on: the source
+  bytes, the Python magic number, the analyser version, the project
+  fingerprint (every project file's path, size and mtime, plus the
+  configuration) and whether the module is the launched script.
+- Writes are atomic (temporary file, then rename). Any failure to read or
+  write a cache is silent: the module is rewritten again, never broken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import marshal
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import CodeType
+
+from .._analysis import ANALYSER_VERSION, ProjectPlan, analyse_sources, discover
+
+log = logging.getLogger("autodurable")
+_MAGIC = b"ADUR" + importlib.util.MAGIC_NUMBER
+_KEY_SIZE = 32
+
+
+def code_cache_path(source_path: str) -> str:
+    """Where the rewritten bytecode of `source_path` is cached."""
+    normal = importlib.util.cache_from_source(source_path)
+    return normal[: -len(".pyc")] + f".autodurable-{ANALYSER_VERSION}.pyc"
+
+
+def code_key(source: bytes, fingerprint: str, script: bool) -> bytes:
+    """The cache key of one module's rewritten code."""
+    digest = hashlib.sha256(source)
+    digest.update(fingerprint.encode())
+    digest.update(b"script" if script else b"module")
+    return digest.digest()
+
+
+def read_code(path: str, key: bytes) -> CodeType | None:
+    """The cached code at `path` if its key matches, else None."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    header = len(_MAGIC) + _KEY_SIZE
+    if data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC) : header] != key:
+        return None
+    try:
+        code = marshal.loads(data[header:])
+    except (ValueError, EOFError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` atomically; give up silently on any error."""
+    if sys.dont_write_bytecode:
+        return
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".autodurable-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:  # read-only folder, full disk...: not fatal
+        log.debug("autodurable: cannot write the cache %s: %s", path, exc)
+
+
+def write_code(path: str, key: bytes, code: CodeType) -> None:
+    """Cache rewritten code."""
+    write_atomic(path, _MAGIC + key + marshal.dumps(code))
+
+
+class ProjectState:
+    """The project seen by the hook: its fingerprint now, and its plan on demand."""
+
+    def __init__(
+        self,
+        root: Path,
+        io: tuple[str, ...] = (),
+        roles: dict[str, str] | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> None:
+        self.root = root.resolve()
+        self.io, self.roles, self.exclude = io, dict(roles or {}), exclude
+        self.modules = {
+            name: path
+            for name, path in discover(self.root, exclude).items()
+            if name != "autodurable" and not name.startswith("autodurable.")  # never ourselves
+        }
+        digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
+        digest.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
+        for module, path in sorted(self.modules.items()):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        self.fingerprint = digest.hexdigest()
+        self._plan: ProjectPlan | None = None
+
+    @property
+    def plan_cache_path(self) -> Path:
+        """Where the project plan is cached."""
+        return self.root / "__pycache__" / f"autodurable-plan-{ANALYSER_VERSION}.json"
+
+    @property
+    def plan(self) -> ProjectPlan:
+        """The project plan: from the cache if the project did not change, else analysed."""
+        if self._plan is None:
+            self._plan = self._cached_plan() or self._analyse()
+        return self._plan
+
+    def _cached_plan(self) -> ProjectPlan | None:
+        try:
+            data = json.loads(self.plan_cache_path.read_text(encoding="utf-8"))
+            if data.get("fingerprint") != self.fingerprint:
+                return None
+            return ProjectPlan.model_validate(data["plan"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _analyse(self) -> ProjectPlan:
+        sources: dict[str, tuple[str, str]] = {}
+        for module, path in self.modules.items():
+            try:
+                sources[module] = (str(path), path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue  # unreadable: the normal loader reports it on import
+        plan = analyse_sources(sources, io=self.io, roles=self.roles, root=str(self.root))
+        payload = {"fingerprint": self.fingerprint, "plan": plan.model_dump(mode="json")}
+        write_atomic(str(self.plan_cache_path), json.dumps(payload).encode())
+        return plan

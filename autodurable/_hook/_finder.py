@@ -1,0 +1,106 @@
+"""The ``sys.meta_path`` finder: decides *whether* a module is rewritten.
+
+Invariants:
+- Only the project's own source files are rewritten: files under the project
+  root that the analyser discovered (not excluded, not in a virtual
+  environment, site-packages or the standard library), and never autodurable.
+- The finder only changes the loader of a spec the normal path finder found:
+  the module's name, file, package and ``__spec__`` stay what they would be.
+- A module that does not parse is compiled by the normal loader, so importing
+  it raises exactly the error it raises without the hook.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from types import CodeType, ModuleType
+
+from ._cache import ProjectState, code_cache_path, code_key, read_code, write_code
+from ._rewrite import rewrite
+
+
+class DurableLoader(importlib.machinery.SourceFileLoader):
+    """Loads a project module with the durability plan applied."""
+
+    def __init__(self, fullname: str, path: str, state: ProjectState, script: bool = False):
+        super().__init__(fullname, path)
+        self.state = state
+        self.script = script
+
+    def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
+        """The module's rewritten code, from the cache when it is current."""
+        path = self.get_filename(fullname)
+        source = self.get_data(path)
+        return durable_code(self.state, path, source, self.script) or super().get_code(fullname)
+
+
+def durable_code(state: ProjectState, path: str, source: bytes, script: bool) -> CodeType | None:
+    """Rewritten code for `path`, or None when it is not to be rewritten or does not parse."""
+    key = code_key(source, state.fingerprint, script)
+    cache = code_cache_path(path)
+    cached = read_code(cache, key)
+    if cached is not None:
+        return cached
+    module_plan = state.plan.for_path(path)
+    if module_plan is None:
+        return None
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError:
+        return None  # let the normal loader raise the very same error
+    code = compile(rewrite(tree, module_plan, script=script), path, "exec", dont_inherit=True)
+    write_code(cache, key, code)
+    return code
+
+
+class DurableFinder(importlib.abc.MetaPathFinder):
+    """Finds the project's modules and gives them a `DurableLoader`."""
+
+    def __init__(self, state: ProjectState) -> None:
+        self.state = state
+        self._paths = {str(path.resolve()) for path in state.modules.values()}
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        """A spec with our loader for project modules; None (not ours) otherwise."""
+        if fullname == "autodurable" or fullname.startswith("autodurable."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.origin is None:
+            return None
+        if not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return None
+        if not self.owns(spec.origin):
+            return None
+        spec.loader = DurableLoader(fullname, spec.origin, self.state)
+        return spec
+
+    def owns(self, filename: str) -> bool:
+        """Whether `filename` is one of the project's modules."""
+        try:
+            from pathlib import Path
+
+            return str(Path(filename).resolve()) in self._paths
+        except OSError:
+            return False
+
+
+def install(state: ProjectState) -> DurableFinder:
+    """Put a finder for `state`'s project first on ``sys.meta_path``."""
+    finder = DurableFinder(state)
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def uninstall(finder: DurableFinder) -> None:
+    """Remove a finder installed by `install`."""
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)

@@ -1,0 +1,99 @@
+"""What code rewritten by the import hook calls (imported there as ``__autodurable__``).
+
+Invariants:
+- Every helper behaves exactly like the code it replaces outside workflows and
+  inside steps; only in workflow code does it record.
+- Steps and workflows inferred by the analyser use ``unrecordable="rerun"``: a
+  value the codec cannot record is not an error, the step runs again on
+  resume instead (and a warning says so once).
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._context import current_run, current_step
+from ._decorators import step as _step
+from ._decorators import workflow as _workflow
+from ._durable import sleep, sleep_async
+from ._options import Options
+from ._steps import call_step, call_step_async
+
+__all__ = [
+    "bound",
+    "recorded",
+    "run_astep",
+    "run_step",
+    "shuffle",
+    "sleep",
+    "sleep_async",
+    "step",
+    "workflow",
+]
+
+AUTO = Options(unrecordable="rerun")
+step = _step(unrecordable="rerun")
+workflow = _workflow(unrecordable="rerun")
+
+
+def _recording() -> bool:
+    return current_run() is not None and current_step() is None
+
+
+def run_step(name: str, thunk: Callable[[], Any], discard: bool = False) -> Any:
+    """Evaluate an I/O expression as a recorded step (its value, or None if discarded)."""
+    if not _recording():
+        value = thunk()
+        return None if discard else value
+    if discard:
+        return call_step(_discarding(thunk), (), {}, name, AUTO)
+    return call_step(thunk, (), {}, name, AUTO)
+
+
+async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: bool = False) -> Any:
+    """`run_step` for an awaited I/O expression."""
+    if not _recording():
+        value = await thunk()
+        return None if discard else value
+
+    async def attempt() -> Any:
+        value = await thunk()
+        return None if discard else value
+
+    return await call_step_async(attempt, (), {}, name, AUTO)
+
+
+def recorded(name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Call a clock or randomness function; recorded in workflow code."""
+    if not _recording():
+        return fn(*args, **kwargs)
+    return call_step(fn, args, kwargs, name, AUTO)
+
+
+def shuffle(items: list[Any], *args: Any) -> None:
+    """`random.shuffle` whose permutation is recorded in workflow code."""
+    if not _recording() or args:
+        _random.shuffle(items, *args)
+        return
+    order = call_step(_permutation, (len(items),), {}, "random.shuffle", AUTO)
+    items[:] = [items[i] for i in order]
+
+
+def _permutation(size: int) -> list[int]:
+    order = list(range(size))
+    _random.shuffle(order)
+    return order
+
+
+def bound(scope: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The values of `names` that are bound in `scope` (a block's locals)."""
+    return {name: scope[name] for name in names if name in scope}
+
+
+def _discarding(thunk: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        thunk()
+
+    return run
