@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib.util
 import os
 import sys
@@ -86,7 +87,9 @@ def _install_sentinel(mode: str) -> None:
     _sentinel.install(mode)
 
 
-def run(target: Target, *, new: bool = False, run_id: str | None = None, quiet: bool = False) -> int:
+def run(
+    target: Target, *, new: bool = False, run_id: str | None = None, quiet: bool = False
+) -> int:
     """Run `target` durably; returns the process exit code."""
     if target.kind == "command":
         return _exec_command(target)
@@ -222,15 +225,7 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
 
 def _recover_others() -> None:
     """Resume other unfinished workflows of this database in the background."""
-    from ._recovery import recover
-
-    def resume() -> None:
-        try:
-            recover()
-        except AutodurableError:
-            pass  # reported by recover() itself
-
-    threading.Thread(target=resume, name="autodurable-recover", daemon=True).start()
+    threading.Thread(target=_recover_quietly, name="autodurable-recover", daemon=True).start()
 
 
 def _print_user_traceback(exc: BaseException) -> None:
@@ -280,7 +275,5 @@ def bootstrap() -> None:
 def _recover_quietly() -> None:
     from ._recovery import recover
 
-    try:
+    with contextlib.suppress(Exception):  # recover() logs its problems; the program goes on
         recover()
-    except Exception:  # recovery problems are logged by recover(); the program goes on
-        pass
