@@ -162,12 +162,15 @@ def _run_workflow(
     name = RUN_PREFIX + label
     workflow_id, state = _choose_run(name, args, new, run_id)
     if not quiet:
-        replayed = len(runtime.store.list_steps(workflow_id)) if state != "new" else 0
-        detail = f", replaying {replayed} recorded step(s)" if state != "new" else ""
+        if state == "finished":
+            message = f"run {workflow_id} already finished; nothing runs (use --new for a fresh one)"
+        elif state == "new":
+            message = f"new run {workflow_id}"
+        else:
+            replayed = len(runtime.store.list_steps(workflow_id))
+            message = f"{state} run {workflow_id}, replaying {replayed} recorded step(s)"
         print(
-            f"autodurable: {state} run {workflow_id}{detail} "
-            f"(state in {runtime.settings.database_url})",
-            file=sys.stderr,
+            f"autodurable: {message} (state in {runtime.settings.database_url})", file=sys.stderr
         )
     sys.modules["__main__"] = module
 

@@ -1,0 +1,235 @@
+"""`autodurable run`, the import hook's finder and cache, and `autodurable explain`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from autodurable._hook._cache import ProjectState, code_cache_path
+from autodurable._hook._finder import DurableFinder
+
+from .conftest import child_env, write_script
+
+APP = """
+import sys
+import helpers
+
+print("total", helpers.work(int(sys.argv[1])))
+"""
+
+HELPERS = """
+import os, sys
+
+def effect(i):
+    with open("effects.log", "a") as fh:
+        fh.write(f"{i}\\n")
+    if os.path.exists(f"fail-at-{i}"):
+        raise RuntimeError(f"step {i} failed")
+    return i * 10
+
+def work(n):
+    return sum(effect(i) for i in range(n))
+"""
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    write_script(tmp_path, "app.py", APP)
+    write_script(tmp_path, "helpers.py", HELPERS)
+    return tmp_path
+
+
+def autodurable(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "autodurable", *args],
+        cwd=folder,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def effects(folder: Path) -> list[str]:
+    path = folder / "effects.log"
+    return path.read_text().split() if path.exists() else []
+
+
+def runs(folder: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
+        return conn.execute(
+            "SELECT workflow_id, status FROM workflows ORDER BY created_at"
+        ).fetchall()
+
+
+def test_a_failed_run_is_retried_from_its_failing_step(tmp_path):
+    folder = project(tmp_path)
+    (folder / "fail-at-2").touch()
+    failed = autodurable(folder, "run", "app.py", "4")
+    assert failed.returncode == 1
+    assert "RuntimeError: step 2 failed" in failed.stderr
+    assert 'helpers.py", line 8' in failed.stderr  # the original line of the raise
+    assert "autodurable/_" not in failed.stderr.split("Traceback")[1]
+    assert effects(folder) == ["0", "1", "2"]
+
+    (folder / "fail-at-2").unlink()  # the cause is fixed
+    retried = autodurable(folder, "run", "app.py", "4")
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout == "total 60\n"
+    assert "retrying failed run" in retried.stderr and "replaying 2 recorded" in retried.stderr
+    assert effects(folder) == ["0", "1", "2", "2", "3"]  # 0 and 1 were replayed
+
+    fresh = autodurable(folder, "run", "-q", "app.py", "4")
+    assert fresh.returncode == 0 and fresh.stderr == ""
+    assert len(runs(folder)) == 2  # a finished run starts a fresh one
+
+
+def test_new_and_run_id_and_different_arguments(tmp_path):
+    folder = project(tmp_path)
+    assert autodurable(folder, "run", "--run-id", "nightly", "app.py", "1").returncode == 0
+    again = autodurable(folder, "run", "--run-id", "nightly", "app.py", "1")
+    assert again.returncode == 0 and again.stdout == ""
+    assert "run nightly already finished" in again.stderr and "--new" in again.stderr
+    assert effects(folder) == ["0"]  # nothing ran again
+    autodurable(folder, "run", "--new", "app.py", "1")
+    autodurable(folder, "run", "app.py", "2")
+    assert len(runs(folder)) == 3
+
+
+def test_exit_codes_are_the_programs(tmp_path):
+    write_script(tmp_path, "exits.py", "import sys\nprint('bye')\nsys.exit(int(sys.argv[1]))\n")
+    assert autodurable(tmp_path, "run", "exits.py", "0").returncode == 0
+    done = autodurable(tmp_path, "run", "exits.py", "3")
+    assert done.returncode == 3 and done.stdout == "bye\n"
+
+
+def test_missing_script_and_missing_module(tmp_path):
+    assert autodurable(tmp_path, "run", "nope.py").returncode == 2
+    done = autodurable(tmp_path, "run", "-m", "no_such_module_here")
+    assert done.returncode == 1 and "no module named" in done.stderr
+
+
+def test_run_module_with_dash_m(tmp_path):
+    folder = project(tmp_path)
+    package = folder / "tool"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    write_script(package, "__main__.py", "import sys, helpers\nprint(helpers.work(3))\n")
+    done = autodurable(folder, "run", "-m", "tool")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "30\n" and effects(folder) == ["0", "1", "2"]
+
+
+def test_any_command_through_the_bootstrap(tmp_path):
+    folder = project(tmp_path)
+    write_script(
+        folder,
+        "service.py",
+        """
+        import autodurable, helpers
+        print(type(helpers.effect).__name__, helpers.work(2))
+        """,
+    )
+    done = autodurable(folder, "run", "--", sys.executable, "service.py")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "DurableFunction 10\n"  # rewritten by the hook, run as a workflow
+    assert runs(folder) and all(status == "succeeded" for _, status in runs(folder))
+
+
+def test_syntax_error_is_the_same_as_without_the_hook(tmp_path):
+    folder = project(tmp_path)
+    write_script(folder, "broken.py", "def f(:\n    pass\n")
+    write_script(folder, "uses_broken.py", "import broken\n")
+    plain = subprocess.run(
+        [sys.executable, "uses_broken.py"], cwd=folder, capture_output=True, text=True
+    )
+    hooked = autodurable(folder, "run", "uses_broken.py")
+    assert hooked.returncode == plain.returncode == 1
+    assert hooked.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1]
+    assert 'broken.py", line 1' in hooked.stderr
+
+
+def test_bad_configuration_names_the_key(tmp_path):
+    folder = project(tmp_path)
+    (folder / "pyproject.toml").write_text("[tool.autodurable]\nrolse = {}\n")
+    done = autodurable(folder, "run", "app.py", "1")
+    assert done.returncode == 2
+    assert "rolse" in done.stderr and "pyproject.toml" in done.stderr
+    assert effects(folder) == []
+
+
+def test_opt_out_marker_and_exclusions(tmp_path):
+    folder = project(tmp_path)
+    helpers = folder / "helpers.py"
+    helpers.write_text('"""Helpers. autodurable: off"""\n' + helpers.read_text())
+    state = ProjectState(folder)
+    assert state.plan.modules["helpers"].opted_out
+    assert all(f.role == "plain" for f in state.plan.modules["helpers"].functions)
+    excluded = ProjectState(folder, exclude=("helpers.py",))
+    assert "helpers" not in excluded.modules
+
+
+def test_finder_claims_only_project_modules(tmp_path):
+    folder = project(tmp_path)
+    finder = DurableFinder(ProjectState(folder))
+    assert finder.find_spec("json", None) is None  # the standard library
+    assert finder.find_spec("pydantic", None) is None  # site-packages
+    assert finder.find_spec("autodurable._codec", None) is None  # never ourselves
+    sys.path.insert(0, str(folder))
+    try:
+        spec = finder.find_spec("helpers", None)
+    finally:
+        sys.path.remove(str(folder))
+    assert spec is not None and type(spec.loader).__name__ == "DurableLoader"
+    assert spec.origin == str(folder / "helpers.py")
+
+
+def test_rewritten_code_is_cached_and_a_broken_cache_is_not_fatal(tmp_path):
+    folder = project(tmp_path)
+    cache = Path(code_cache_path(str(folder / "helpers.py")))
+    assert autodurable(folder, "run", "app.py", "2", PYTHONDONTWRITEBYTECODE="1").returncode == 0
+    assert not cache.exists()  # PYTHONDONTWRITEBYTECODE is respected
+    assert (
+        autodurable(folder, "run", "--new", "app.py", "2", PYTHONDONTWRITEBYTECODE="").returncode
+        == 0
+    )
+    assert cache.exists() and ".autodurable-" in cache.name
+    assert (folder / "__pycache__").is_dir()
+    cache.write_bytes(b"garbage")
+    os.chmod(folder / "__pycache__", 0o555)  # and the cache folder is read-only
+    try:
+        done = autodurable(folder, "run", "--new", "app.py", "2", PYTHONDONTWRITEBYTECODE="")
+    finally:
+        os.chmod(folder / "__pycache__", 0o755)
+    assert done.returncode == 0 and done.stdout == "total 10\n"
+
+
+def test_explain_table_json_and_strict(tmp_path):
+    folder = project(tmp_path)
+    write_script(
+        folder,
+        "risky.py",
+        """
+        import requests
+
+        def stream(urls):
+            for url in urls:
+                with open("log") as fh:
+                    yield fh.read() + requests.get(url).text
+        """,
+    )
+    table = autodurable(folder, "explain", "helpers.py")
+    assert table.returncode == 0
+    assert "effect" in table.stdout and "step/decorate" in table.stdout
+    assert "calls open at line" in table.stdout
+    as_json = json.loads(autodurable(folder, "explain", "--json", ".").stdout)
+    plans = {m["module"]: m for m in as_json["modules"]}
+    work = next(f for f in plans["helpers"]["functions"] if f["qualname"] == "work")
+    assert work["role"] == "workflow" and "helpers:effect" in work["reason"]
+    assert autodurable(folder, "explain", "--strict", "helpers.py").returncode == 0
+    strict = autodurable(folder, "explain", "--strict", "risky.py")
+    assert strict.returncode == 1 and "unsafe" in strict.stdout
