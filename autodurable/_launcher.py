@@ -117,8 +117,8 @@ def run(
         code = durable_code(state, source_path, source, script=True) or compile(
             source, source_path, "exec", dont_inherit=True
         )
-    except SyntaxError:
-        traceback.print_exc(limit=0)
+    except SyntaxError as exc:  # printed as python prints it
+        print("".join(traceback.format_exception_only(exc)), end="", file=sys.stderr)
         return 1
     return _run_workflow(code, module, label, target.args, new, run_id, quiet)
 

@@ -151,6 +151,12 @@ def test_syntax_error_is_the_same_as_without_the_hook(tmp_path):
     assert hooked.returncode == plain.returncode == 1
     assert hooked.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1]
     assert 'broken.py", line 1' in hooked.stderr
+    direct = autodurable(folder, "run", "-q", "broken.py")
+    as_python = subprocess.run(
+        [sys.executable, "broken.py"], cwd=folder, capture_output=True, text=True
+    )
+    assert direct.returncode == as_python.returncode == 1
+    assert direct.stderr == as_python.stderr
 
 
 def test_bad_configuration_names_the_key(tmp_path):
