@@ -24,8 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 from types import CodeType
+from typing import TYPE_CHECKING
 
-from .._analysis import ANALYSER_VERSION, ProjectPlan, analyse_sources, discover
+from .._discover import ANALYSER_VERSION, discover
+
+if TYPE_CHECKING:
+    from .._analysis import ModulePlan, ProjectPlan
 
 log = logging.getLogger("autodurable")
 _MAGIC = b"ADUR" + importlib.util.MAGIC_NUMBER
@@ -104,6 +108,7 @@ class ProjectState:
             for name, path in discover(self.root, exclude).items()
             if name != "autodurable" and not name.startswith("autodurable.")  # never ourselves
         }
+        self._by_path: dict[str, ModulePlan] | None = None
         digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
         digest.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
         for module, path in sorted(self.modules.items()):
@@ -114,6 +119,14 @@ class ProjectState:
             digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         self.fingerprint = digest.hexdigest()
         self._plan: ProjectPlan | None = None
+
+    def module_plan(self, path: str) -> ModulePlan | None:
+        """The plan of the module in `path` (one dictionary lookup)."""
+        if self._by_path is None:
+            self._by_path = {
+                os.path.realpath(module.path): module for module in self.plan.modules.values()
+            }
+        return self._by_path.get(os.path.realpath(path))
 
     @property
     def plan_cache_path(self) -> Path:
@@ -128,6 +141,8 @@ class ProjectState:
         return self._plan
 
     def _cached_plan(self) -> ProjectPlan | None:
+        from .._analysis import ProjectPlan
+
         try:
             data = json.loads(self.plan_cache_path.read_text(encoding="utf-8"))
             if data.get("fingerprint") != self.fingerprint:
@@ -137,6 +152,8 @@ class ProjectState:
             return None
 
     def _analyse(self) -> ProjectPlan:
+        from .._analysis import analyse_sources
+
         sources: dict[str, tuple[str, str]] = {}
         for module, path in self.modules.items():
             try:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import ast
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
 from ._cache import ProjectState, code_cache_path, code_key, read_code, write_code
-from ._rewrite import rewrite
 
 
 class DurableLoader(importlib.machinery.SourceFileLoader):
@@ -45,9 +45,11 @@ def durable_code(state: ProjectState, path: str, source: bytes, script: bool) ->
     cached = read_code(cache, key)
     if cached is not None:
         return cached
-    module_plan = state.plan.for_path(path)
+    module_plan = state.module_plan(path)
     if module_plan is None:
         return None
+    from ._rewrite import rewrite  # only when the cache misses: keeps warm starts light
+
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError:
@@ -62,7 +64,10 @@ class DurableFinder(importlib.abc.MetaPathFinder):
 
     def __init__(self, state: ProjectState) -> None:
         self.state = state
-        self._paths = {str(path.resolve()) for path in state.modules.values()}
+        self._paths = {str(path) for path in state.modules.values()}
+        # Top-level names of the project's modules: anything else is not ours, and
+        # answering None at once spares every other import a second path search.
+        self._tops = {name.partition(".")[0] for name in state.modules}
 
     def find_spec(
         self,
@@ -71,7 +76,7 @@ class DurableFinder(importlib.abc.MetaPathFinder):
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         """A spec with our loader for project modules; None (not ours) otherwise."""
-        if fullname == "autodurable" or fullname.startswith("autodurable."):
+        if fullname.partition(".")[0] not in self._tops:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.origin is None:
@@ -85,10 +90,10 @@ class DurableFinder(importlib.abc.MetaPathFinder):
 
     def owns(self, filename: str) -> bool:
         """Whether `filename` is one of the project's modules."""
-        try:
-            from pathlib import Path
-
-            return str(Path(filename).resolve()) in self._paths
+        if filename in self._paths:
+            return True
+        try:  # reached through a symlink or a relative sys.path entry
+            return os.path.realpath(filename) in self._paths
         except OSError:
             return False
 
