@@ -67,23 +67,37 @@ def _target(fn: Any) -> Any:
     return fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn
 
 
-def _refuse_generators(fn: Any, kind: str) -> None:
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def _is_async(target: Any) -> bool:
+    """`inspect.iscoroutinefunction`, read straight from the code flags when there are some."""
+    code = getattr(target, "__code__", None)
+    if code is not None and type(target).__name__ == "function":
+        return bool(code.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(target)
+
+
+def _checked_target(fn: Any, kind: str) -> Any:
+    """The function to wrap; refuses generators and non-callables (checked at import)."""
     target = _target(fn)
-    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+    code = getattr(target, "__code__", None)
+    flags = code.co_flags if code is not None else 0
+    if flags & _GENERATOR_FLAGS:
         raise TypeError(
             f"{qualified_name(target)} is a generator function and cannot be a {kind}: "
             "its items are produced lazily and cannot be recorded. Return a list instead."
         )
     if not callable(target):
         raise TypeError(f"@{kind} decorates functions and methods, not {type(fn).__name__}")
+    return target
 
 
 def _make_step(fn: Any, opts: Options) -> DurableFunction:
-    _refuse_generators(fn, "step")
-    target = _target(fn)
+    target = _checked_target(fn, "step")
     name = target.__qualname__  # unless an options layer names the step
     cache = _StepOptionsCache(opts)
-    if inspect.iscoroutinefunction(target):
+    if _is_async(target):
 
         def wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -105,10 +119,9 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
 
 
 def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
-    _refuse_generators(fn, "workflow")
-    target = _target(fn)
+    target = _checked_target(fn, "workflow")
     name = opts.name or qualified_name(target)
-    run = call_workflow_async if inspect.iscoroutinefunction(target) else call_workflow
+    run = call_workflow_async if _is_async(target) else call_workflow
     rerun = opts.unrecordable == "rerun"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
