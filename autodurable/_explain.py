@@ -10,8 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from ._analysis import FunctionPlan, ModulePlan, ProjectPlan, analyse_project
+from ._analysis import FunctionPlan, ModulePlan, ProjectPlan
 from ._config import Settings
+from ._hook._cache import ProjectState
 from ._launcher import project_root
 
 
@@ -27,9 +28,9 @@ def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], d
             continue
         root = project_root(path if path.is_dir() else path.parent)
         if root not in projects:
-            projects[root] = analyse_project(
-                root, io=settings.io, roles=settings.roles, exclude=settings.exclude
-            )
+            # The same modules and plan as the import hook (and its plan cache).
+            state = ProjectState(root, settings.io, settings.roles, settings.exclude)
+            projects[root] = state.plan
         project = projects[root]
         for module in project.modules.values():
             module_path = Path(module.path).resolve()
