@@ -163,7 +163,7 @@ def _run_workflow(
     workflow_id, state = _choose_run(name, args, new, run_id)
     if not quiet:
         if state == "finished":
-            message = f"run {workflow_id} already finished; nothing runs (use --new for a fresh one)"
+            message = f"run {workflow_id} already finished; nothing runs (--new starts another)"
         elif state == "new":
             message = f"new run {workflow_id}"
         else:

@@ -93,7 +93,7 @@ def test_new_and_run_id_and_different_arguments(tmp_path):
     assert autodurable(folder, "run", "--run-id", "nightly", "app.py", "1").returncode == 0
     again = autodurable(folder, "run", "--run-id", "nightly", "app.py", "1")
     assert again.returncode == 0 and again.stdout == ""
-    assert "run nightly already finished" in again.stderr and "--new" in again.stderr
+    assert "run nightly already finished" in again.stderr and "--new starts" in again.stderr
     assert effects(folder) == ["0"]  # nothing ran again
     autodurable(folder, "run", "--new", "app.py", "1")
     autodurable(folder, "run", "app.py", "2")

@@ -48,7 +48,7 @@ __all__ = [
     "discover",
 ]
 
-ANALYSER_VERSION = "1"
+ANALYSER_VERSION = "2"
 OPT_OUT_MARKER = "autodurable: off"
 _SKIP_DIRS = frozenset(
     {"__pycache__", "site-packages", "dist-packages", "node_modules", "build", "dist", ".git"}
@@ -177,9 +177,9 @@ def analyse_sources(
     decided = decide(units, forced)
     for source in parsed.values():
         module_plan = ModulePlan(module=source.module, path=source.path, opted_out=source.opted_out)
-        module_plan.functions = [decided[unit.ref] for unit in source.units]
+        module_plan.functions = [decided[unit.key] for unit in source.units]
         if source.top_level is not None and not source.opted_out:
-            module_plan.top_level = decide([source.top_level], {})[source.top_level.ref]
+            module_plan.top_level = decide([source.top_level], {})[source.top_level.key]
             module_plan.top_level = _top_level_plan(module_plan.top_level, source.top_level)
         plan.modules[source.module] = module_plan
     return plan

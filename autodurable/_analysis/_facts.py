@@ -4,12 +4,15 @@ A *site* is a place in workflow code that the rewrite turns into a recorded
 step without changing what the code computes:
 - ``step`` / ``astep``: an expression chain starting at an I/O call
   (``requests.get(u).json()["x"]``); the chain's value is recorded. An
-  expression statement's value is discarded (recorded as None).
+  expression statement's value is discarded (recorded as None). A call
+  returning a live handle (``conn.execute(...)``, ``open(...)``) is a site only
+  as an expression statement, where its value is not needed.
 - ``iterate``: the iterable of a ``for`` that does I/O; recorded as a list.
 - ``block`` / ``ablock``: a ``with`` / ``async with`` statement whose context
   manager is a live handle (``open``, a connection); the whole statement runs as
   one step that returns the names it binds.
-- ``recorded``: a call of a clock or of randomness, recorded as a step.
+- ``recorded``: a call of a clock or of randomness, recorded as a step (a
+  chain on its result, ``datetime.now().isoformat()``, is one ``step`` site).
 - ``durable``: a call replaced by its durable version (``time.sleep``).
 
 Invariants:
@@ -75,7 +78,7 @@ class Facts:
     io_in_loop: bool = False
     lambda_io: list[CallSite] = field(default_factory=list)
     inline_problem: str | None = None
-    returns_handle: str | None = None
+    returns_handle: CallSite | None = None
 
     @property
     def direct(self) -> bool:
@@ -134,9 +137,9 @@ class FactCollector(ast.NodeVisitor):
         if isinstance(node, ast.For | ast.AsyncFor):
             self.visit(node.target)
             self._iterable(node.iter, isinstance(node, ast.AsyncFor))
-        else:
-            self.visit(node.test)
         self._loops += 1
+        if isinstance(node, ast.While):
+            self.visit(node.test)  # evaluated on every round
         for statement in node.body:
             self.visit(statement)
         self._loops -= 1
@@ -150,8 +153,9 @@ class FactCollector(ast.NodeVisitor):
         recordable = not is_async and not any(self._handle_call(c) for c in calls)
         if calls and recordable and self._chain_problem(expr) is None:
             self._record_io(calls)
-            self.facts.sites.append(Site.at("iterate", self._step_name(calls[0]), expr))
-            self._claimed.update(id(c) for c in ast.walk(expr))
+            origin = self._chain_origin(calls[0], IO)
+            self.facts.sites.append(Site.at("iterate", self._step_name(origin), expr))
+            self._claim(expr)
             return
         self.visit(expr)
 
@@ -173,7 +177,7 @@ class FactCollector(ast.NodeVisitor):
             kind = "ablock" if isinstance(node, ast.AsyncWith) else "block"
             name = self._step_name(handles[0])
             self.facts.sites.append(Site.at(kind, name, node))
-        self._claimed.update(id(c) for c in ast.walk(node))
+        self._claim(node)
         if self._loops:
             self.facts.io_in_loop = True
 
@@ -193,10 +197,21 @@ class FactCollector(ast.NodeVisitor):
                 Site.at("durable", self.scope.catalogue.durable[name], node.func)
             )
         elif kind == NONDETERMINISTIC:
+            origin = self._chain_origin(node, NONDETERMINISTIC)
+            root = self._chain_root(origin)
+            if root is not origin and self._chain_problem(root) is None:
+                # ``datetime.now().strftime(f)``: the chain's value is recorded, as one step.
+                where = CallSite(self.scope.callee(origin) or name, origin.lineno)  # type: ignore[arg-type]
+                self.facts.nondeterministic.append(where)
+                discard = isinstance(self._parents.get(id(root)), ast.Expr)
+                step = Site.at("step", self._step_name(origin), root, discard=discard)
+                self.facts.sites.append(step)
+                self._claim(root)
+                return
             self.facts.nondeterministic.append(CallSite(name, node.lineno))  # type: ignore[arg-type]
             self.facts.sites.append(Site.at("recorded", name, node.func))  # type: ignore[arg-type]
         elif kind == IO:
-            origin = self._chain_origin(node)
+            origin = self._chain_origin(node, IO)
             self._io_site(origin, self.scope.callee(origin) or name)  # type: ignore[arg-type]
             return
         self.generic_visit(node)
@@ -206,11 +221,12 @@ class FactCollector(ast.NodeVisitor):
         if self._loops:
             self.facts.io_in_loop = True
         root = self._chain_root(call)
-        self._claimed.update(id(n) for n in ast.walk(root))
+        self._claim(root)
         for inner in ast.walk(root):  # I/O nested in the chain is part of the same step
             if isinstance(inner, ast.Call) and inner is not call and self._is_io(inner):
                 self.facts.io.append(CallSite(self.scope.callee(inner) or "?", inner.lineno))
-        if self._handle_call(call) and root is call:
+        statement = isinstance(self._parents.get(id(root)), ast.Expr)
+        if self._handle_call(call) and root is call and not statement:
             if self._writes_file(call, name):
                 self._problem(
                     f"{name}() for writing outside a with-block at line {call.lineno} would "
@@ -222,21 +238,46 @@ class FactCollector(ast.NodeVisitor):
             self._problem(f"{problem} at line {call.lineno}")
             return
         parent = self._parents.get(id(root))
-        discard = isinstance(parent, ast.Expr)
         if isinstance(parent, ast.Await):
-            self.facts.sites.append(Site.at("astep", name, parent, discard=discard))
+            discard = isinstance(self._parents.get(id(parent)), ast.Expr)
+            self.facts.sites.append(
+                Site.at("astep", self._step_name(call), parent, discard=discard)
+            )
         else:
+            discard = isinstance(parent, ast.Expr)
             self.facts.sites.append(Site.at("step", self._step_name(call), root, discard=discard))
 
     # -- helpers ------------------------------------------------------------------
+
+    def _claim(self, node: ast.AST) -> None:
+        """Mark the calls under `node` as part of one site; still note the project calls.
+
+        A project function called inside a site runs inside that site's step, but
+        it is called all the same: role propagation must see it.
+        """
+        self._claimed.update(id(inner) for inner in ast.walk(node))
+        stack: list[ast.AST] = [node]
+        while stack:
+            inner = stack.pop()
+            if isinstance(inner, ast.Call):
+                name = self.scope.callee(inner)
+                if name is not None and name.startswith("@"):
+                    self.facts.calls.append(CallSite(name, inner.lineno))
+            if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
+                stack.extend(ast.iter_child_nodes(inner))
 
     def _step_name(self, call: ast.expr) -> str:
         name = self.scope.callee(call) if isinstance(call, ast.Call) else None
         return f"{self.owner}:{name or 'io'}"
 
-    def _is_io(self, call: ast.Call) -> bool:
+    def _kind(self, call: ast.Call) -> str | None:
         name = self.scope.callee(call)
-        return bool(name and not name.startswith("@") and self.scope.catalogue.kind(name) == IO)
+        if name is None or name.startswith("@"):
+            return None
+        return self.scope.catalogue.kind(name)
+
+    def _is_io(self, call: ast.Call) -> bool:
+        return self._kind(call) == IO
 
     def _io_calls(self, expr: ast.expr) -> list[ast.Call]:
         return [c for c in ast.walk(expr) if isinstance(c, ast.Call) and self._is_io(c)]
@@ -265,14 +306,15 @@ class FactCollector(ast.NodeVisitor):
             and bool(_WRITE_MODES & set(mode.value))
         )
 
-    def _chain_origin(self, call: ast.Call) -> ast.Call:
-        """The innermost I/O call of a chain: ``requests.get(u)`` in ``requests.get(u).json()``."""
+    def _chain_origin(self, call: ast.Call, kind: str) -> ast.Call:
+        """The innermost call of `kind` in a chain: ``requests.get(u)`` in
+        ``requests.get(u).json()``."""
         node = call
         while True:
             inner: ast.expr = node.func
             while isinstance(inner, ast.Attribute | ast.Subscript):
                 inner = inner.value
-            if isinstance(inner, ast.Call) and inner is not node and self._is_io(inner):
+            if isinstance(inner, ast.Call) and inner is not node and self._kind(inner) == kind:
                 node = inner
             else:
                 return node
@@ -282,6 +324,10 @@ class FactCollector(ast.NodeVisitor):
         node: ast.expr = call
         while True:
             parent = self._parents.get(id(node))
+            if isinstance(parent, ast.Attribute | ast.Subscript) and not isinstance(
+                parent.ctx, ast.Load
+            ):
+                return node  # an assignment target (``get(u)["k"] = v``) is no expression
             if (isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is node) or (
                 isinstance(parent, ast.Call) and parent.func is node
             ):
@@ -298,6 +344,8 @@ class FactCollector(ast.NodeVisitor):
                 return "an assignment expression (:=) inside an I/O expression"
             if isinstance(inner, ast.Await):
                 return "an await inside an I/O expression"
+            if _class_cell(inner):
+                return "a super() call inside an I/O expression"
         return None
 
     def _problem(self, text: str) -> None:
@@ -307,7 +355,11 @@ class FactCollector(ast.NodeVisitor):
 
 def _block_problem(node: ast.With | ast.AsyncWith) -> str | None:
     """Why a with-statement cannot become a function of its own, or None."""
+    if any(_class_cell(n) for item in node.items for n in ast.walk(item)):
+        return "a super() call"
     for inner in _walk_same_scope(node.body):
+        if _class_cell(inner):
+            return "a super() call"
         if isinstance(inner, ast.Return):
             return "a return"
         if isinstance(inner, ast.Yield | ast.YieldFrom):
@@ -318,9 +370,42 @@ def _block_problem(node: ast.With | ast.AsyncWith) -> str | None:
             return "a global or nonlocal statement"
         if isinstance(inner, ast.Delete):
             return "a del statement"
-        if isinstance(inner, ast.Await) and isinstance(node, ast.With):
-            return "an await"
+        if isinstance(inner, ast.ImportFrom) and any(a.name == "*" for a in inner.names):
+            return "a star import"
+        if isinstance(inner, FunctionNode | ast.ClassDef):
+            return f"a definition of {inner.name} (its __qualname__ would change)"
+    if isinstance(node, ast.With) and _awaits(node.body):
+        return "an await"
     return None
+
+
+def _awaits(body: list[ast.stmt]) -> bool:
+    """Whether `body` awaits (also in comprehensions), which a plain function cannot."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, ast.Await | ast.AsyncFor | ast.AsyncWith):
+            return True
+        if isinstance(inner, ast.comprehension) and inner.is_async:
+            return True
+        if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
+            stack.extend(ast.iter_child_nodes(inner))
+    return False
+
+
+def _class_cell(node: ast.AST) -> bool:
+    """Whether `node` needs its method's own frame: ``super()`` without arguments, ``__class__``.
+
+    Moved into a function of its own (a lambda, a block function), it fails.
+    """
+    if isinstance(node, ast.Name) and node.id == "__class__":
+        return True
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "super"
+        and not node.args
+    )
 
 
 def _walk_same_scope(body: list[ast.stmt]) -> list[ast.AST]:
@@ -356,23 +441,32 @@ def bound_names(node: ast.With | ast.AsyncWith) -> list[str]:
     }
     names: list[str] = []
     for inner in _walk_same_scope(node.body):
+        found: list[str | None] = []
         if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
-            if inner.id not in handles and inner.id not in names:
-                names.append(inner.id)
-        elif isinstance(inner, FunctionNode | ast.ClassDef) and inner.name not in names:
-            names.append(inner.name)
+            found = [inner.id]
+        elif isinstance(inner, FunctionNode | ast.ClassDef | ast.ExceptHandler):
+            found = [inner.name]
+        elif isinstance(inner, ast.Import | ast.ImportFrom):
+            found = [a.asname or a.name.partition(".")[0] for a in inner.names if a.name != "*"]
+        elif isinstance(inner, ast.MatchAs | ast.MatchStar):
+            found = [inner.name]
+        elif isinstance(inner, ast.MatchMapping):
+            found = [inner.rest]
+        for name in found:
+            if name is not None and name not in handles and name not in names:
+                names.append(name)
     return names
 
 
-def returns_handle(scope: Scope, body: list[ast.stmt]) -> str | None:
-    """If the function returns a live handle (``return sqlite3.connect(...)``), its name."""
+def returns_handle(scope: Scope, body: list[ast.stmt]) -> CallSite | None:
+    """If the function returns a live handle (``return sqlite3.connect(...)``): which, where."""
     for node in _walk_same_scope(body):
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
             name = scope.callee(node.value)
             if name and scope.catalogue.is_handle(name):
-                return name
+                return CallSite(name, node.lineno)
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
             ref = scope.lookup(node.value.id)
             if ref and ref.endswith("()") and scope.catalogue.is_handle(ref[:-2]):
-                return ref[:-2]
+                return CallSite(ref[:-2], node.lineno)
     return None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from ._facts import Facts, Site
+from ._facts import CallSite, Facts, Site
 
 STEP, WORKFLOW, PLAIN = "step", "workflow", "plain"
 _DUNDER_OK = frozenset({"__call__"})
@@ -63,7 +63,7 @@ class ModulePlan(BaseModel):
     opted_out: bool = False
 
     def get(self, qualname: str) -> FunctionPlan | None:
-        """The plan of one function by qualname."""
+        """The plan of one function by qualname (its first definition, if several)."""
         for plan in self.functions:
             if plan.qualname == qualname:
                 return plan
@@ -89,28 +89,38 @@ class Unit:
         """``"@module:qualname"`` as calls refer to it."""
         return f"@{self.module}:{self.qualname}"
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """One definition: a qualname can be defined more than once (``if``/``else``
+        branches, a property's getter and setter, ``@overload`` stubs)."""
+        return (self.ref, self.line)
 
-def decide(units: list[Unit], forced: dict[str, str]) -> dict[str, FunctionPlan]:
-    """Give every unit a role, propagating through calls until nothing changes."""
+
+def decide(units: list[Unit], forced: dict[str, str]) -> dict[tuple[str, int], FunctionPlan]:
+    """Give every unit a role, propagating through calls until nothing changes.
+
+    A call of a qualname defined more than once is a call of a step or workflow
+    as soon as one of its definitions is one.
+    """
     durable: dict[str, str] = {}
-    plans: dict[str, FunctionPlan] = {}
+    plans: dict[tuple[str, int], FunctionPlan] = {}
     changed = True
     while changed:
         changed = False
         for unit in units:
             plan = _decide_one(unit, durable, forced)
-            previous = plans.get(unit.ref)
+            previous = plans.get(unit.key)
             if previous is None or (previous.role, previous.style) != (plan.role, plan.style):
                 changed = True
-            plans[unit.ref] = plan
+            plans[unit.key] = plan
             if plan.role in (STEP, WORKFLOW):
-                durable[unit.ref] = plan.role
+                durable.setdefault(unit.ref, plan.role)
     return plans
 
 
-def _first(calls: list[str], durable: dict[str, str]) -> str | None:
+def _first(calls: list[CallSite], durable: dict[str, str]) -> CallSite | None:
     for call in calls:
-        if call in durable:
+        if call.name in durable:
             return call
     return None
 
@@ -134,7 +144,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         "make it a named function"
         for c in facts.lambda_io
     ]
-    callee = _first([c.name for c in facts.calls], durable)
+    called = _first(facts.calls, durable)
     key = f"{unit.module}:{unit.qualname}"
     if unit.manual:
         return FunctionPlan(
@@ -148,15 +158,16 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         return _forced(base, forced[key], facts, notes)
     name = unit.qualname.rpartition(".")[2]
     if name.startswith("__") and name.endswith("__") and name not in _DUNDER_OK:
-        if facts.direct or callee:
+        if facts.direct or called:
             notes.append(f"{name} does I/O but special methods are not wrapped")
         return FunctionPlan(
             **base, role=PLAIN, style="none", reason="special method: left as is", notes=notes
         )
     if facts.direct:
-        return _direct(base, unit, callee, notes)
-    if callee:
-        reason = f"calls {durable[callee]} {callee[1:]}"
+        role = durable[called.name] if called else None
+        return _direct(base, unit, called, role, notes)
+    if called is not None:
+        reason = f"calls {durable[called.name]} {called.name[1:]} at line {called.line}"
         if unit.is_generator:
             return FunctionPlan(
                 **base,
@@ -174,7 +185,9 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     )
 
 
-def _direct(base: dict, unit: Unit, callee: str | None, notes: list[str]) -> FunctionPlan:
+def _direct(
+    base: dict, unit: Unit, called: CallSite | None, role: str | None, notes: list[str]
+) -> FunctionPlan:
     facts = unit.facts
     where = _where(facts)
     if facts.returns_handle:
@@ -183,12 +196,12 @@ def _direct(base: dict, unit: Unit, callee: str | None, notes: list[str]) -> Fun
             role=PLAIN,
             style="none",
             notes=notes,
-            reason=f"returns a live {facts.returns_handle} handle, which cannot "
-            "be recorded: it runs again on resume",
+            reason=f"returns a live {facts.returns_handle.name} handle at line "
+            f"{facts.returns_handle.line}, which cannot be recorded: it runs again on resume",
         )
     inline_reason = (
-        f"calls {where} and the step {callee[1:]}"
-        if callee
+        f"calls {where} and the {role} {called.name[1:]} at line {called.line}"
+        if called
         else f"calls {where} inside a loop"
         if facts.io_in_loop
         else f"changes state ({unit.mutates_state}) and calls {where}"

@@ -146,8 +146,15 @@ class Scope:
             known = self.index.instance_attrs.get(owner, {})
             if base.endswith(INSTANCE) and attr in known:
                 return known[attr]
-            return f"{owner}.{attr}" if ":" in owner else f"{owner}:{attr}"
-        return f"{owner}.{attr}"
+            if ":" in owner:
+                return f"{owner}.{attr}"
+            # A submodule (``import pkg.util`` then ``pkg.util.f``) or a module attribute.
+            submodule = f"{owner[1:]}.{attr}"
+            return f"@{submodule}" if submodule in self.index.modules else f"{owner}:{attr}"
+        if base.endswith(INSTANCE):
+            return f"{owner}.{attr}"
+        # ``import a.b`` binds ``a``; ``a.b`` may be a project module even if ``a`` is not.
+        return self.index.project_ref(f"{owner}.{attr}")
 
     def result_of(self, callee: str) -> str | None:
         """The reference of what calling `callee` returns (an instance), if known."""

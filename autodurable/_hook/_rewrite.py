@@ -1,0 +1,346 @@
+"""`rewrite(tree, plan)`: apply a module's plan to its AST. Pure: no imports, no I/O.
+
+Invariants:
+- Decorators are added innermost (last in the list), so framework decorators
+  (``@app.route``, ``@functools.cache``, ``@staticmethod``, ``@property``) wrap
+  the durable function, not the other way round.
+- Every new node takes the position of the node it replaces: line numbers in
+  tracebacks are the original ones, and the source file is unchanged, so
+  ``inspect.getsource`` still works.
+- Functions are found by qualname and line (a qualname can be defined more
+  than once); sites by position (line, column, end line, end column) and node
+  type. A site that matches nothing is left alone (the plan came from the same
+  source, so that only happens if they disagree, and then doing nothing is safe).
+- A with-block site becomes a local function sharing the names the block binds
+  (``nonlocal``, or ``global`` at module level and for names declared global);
+  annotations of those names inside the block are dropped, since a shared name
+  cannot be annotated (local annotations are never evaluated anyway; at module
+  level the name is then missing from ``__annotations__``).
+- The helper module is imported once, as ``__autodurable__``, after the
+  docstring and ``from __future__`` imports, and only if something uses it.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .._analysis import FunctionPlan, ModulePlan, Site
+from .._analysis._facts import bound_names
+
+HELPER = "__autodurable__"
+_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
+Position = tuple[int, int, int, int]
+
+
+def _position(node: ast.AST) -> Position:
+    return (
+        node.lineno,  # type: ignore[attr-defined]
+        node.col_offset,  # type: ignore[attr-defined]
+        node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+        node.end_col_offset or 0,  # type: ignore[attr-defined]
+    )
+
+
+def _helper(attr: str, at: ast.AST) -> ast.expr:
+    node = ast.Attribute(value=ast.Name(id=HELPER, ctx=ast.Load()), attr=attr, ctx=ast.Load())
+    return _located(node, at)
+
+
+def _located(node: Any, at: ast.AST) -> Any:
+    ast.copy_location(node, at)
+    for child in ast.walk(node):
+        if not hasattr(child, "lineno") or getattr(child, "lineno", None) is None:
+            ast.copy_location(child, at)
+    return node
+
+
+def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.Module:
+    """Apply `plan` to `tree` (modified in place and returned).
+
+    With `script`, the module's top level is rewritten too (the launched
+    program's own statements are workflow code).
+    """
+    if plan.opted_out:
+        return tree
+    functions = {(p.qualname, p.line): p for p in plan.functions}
+    sites: dict[Position, Site] = {}
+    for function in plan.functions:
+        if function.role != "plain" or function.style == "inline":
+            for site in function.sites:
+                sites[(site.line, site.col, site.end_line, site.end_col)] = site
+    if script and plan.top_level is not None:
+        for site in plan.top_level.sites:
+            sites[(site.line, site.col, site.end_line, site.end_col)] = site
+    transformer = _Rewriter(functions, sites)
+    transformer.visit(tree)
+    if transformer.changed:
+        _insert_helper_import(tree)
+    ast.fix_missing_locations(tree)
+    return tree
+
+
+class _Rewriter(ast.NodeTransformer):
+    def __init__(
+        self, functions: dict[tuple[str, int], FunctionPlan], sites: dict[Position, Site]
+    ) -> None:
+        self.functions = functions
+        self.sites = sites
+        self.changed = False
+        self._qualname: list[str] = []
+        self._globals: list[set[str]] = []  # names declared global, per enclosing function
+
+    # -- definitions: decorators, and qualnames to find them by ---------------------
+
+    def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        qualname = ".".join([*self._qualname, node.name])
+        plan = self.functions.get((qualname, node.lineno))
+        if (
+            plan is not None
+            and plan.style in _DECORATED_STYLES
+            and not plan.is_generator
+            and plan.role in ("step", "workflow")
+        ):
+            # Innermost: framework decorators keep wrapping what they wrapped.
+            node.decorator_list.append(_helper(plan.role, node))
+            self.changed = True
+        self._qualname += [node.name, "<locals>"]
+        self._globals.append(_declared_global(node))
+        self.generic_visit(node)
+        self._globals.pop()
+        del self._qualname[-2:]
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _definition  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self._qualname.append(node.name)
+        self.generic_visit(node)
+        self._qualname.pop()
+        return node
+
+    # -- sites --------------------------------------------------------------------
+
+    def _site(self, node: ast.AST, *kinds: str) -> Site | None:
+        site = self.sites.get(_position(node))
+        return site if site is not None and site.kind in kinds else None
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.expr):
+            site = self._site(node, "step", "iterate")
+            if site is not None:
+                return self._step(node, site)
+        if isinstance(node, ast.Await):
+            site = self._site(node, "astep")
+            if site is not None:
+                return self._astep(node, site)
+        return super().visit(node)
+
+    def _step(self, node: ast.expr, site: Site) -> ast.expr:
+        self.changed = True
+        body = node
+        if site.kind == "iterate":
+            body = _located(
+                ast.Call(func=ast.Name(id="list", ctx=ast.Load()), args=[node], keywords=[]), node
+            )
+        thunk = _located(ast.Lambda(args=_no_args(), body=body), node)
+        args: list[ast.expr] = [_located(ast.Constant(site.name), node), thunk]
+        if site.discard:
+            args.append(_located(ast.Constant(True), node))
+        return _located(ast.Call(func=_helper("run_step", node), args=args, keywords=[]), node)
+
+    def _astep(self, node: ast.Await, site: Site) -> ast.expr:
+        self.changed = True
+        thunk = _located(ast.Lambda(args=_no_args(), body=node.value), node)
+        args: list[ast.expr] = [_located(ast.Constant(site.name), node), thunk]
+        if site.discard:
+            args.append(_located(ast.Constant(True), node))
+        call = ast.Call(func=_helper("run_astep", node), args=args, keywords=[])
+        return _located(ast.Await(value=_located(call, node)), node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        site = self.sites.get(_position(node.func))
+        if site is None or site.kind not in ("recorded", "durable"):
+            return node
+        self.changed = True
+        if site.kind == "durable":
+            node.func = _helper(site.name.rpartition(":")[2], node.func)
+            return node
+        args = [_located(ast.Constant(site.name), node), node.func, *node.args]
+        return _located(
+            ast.Call(func=_helper("recorded", node), args=args, keywords=node.keywords), node
+        )
+
+    def _with(self, node: ast.With | ast.AsyncWith) -> Any:
+        site = self._site(node, "block", "ablock")
+        if site is None:
+            return self.generic_visit(node)
+        self.changed = True
+        return _block(node, site, self._globals[-1] if self._globals else None)
+
+    visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
+
+
+def _no_args() -> ast.arguments:
+    return ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+
+
+def _declared_global(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The names a function declares ``global`` (not looking into nested scopes)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, ast.Global):
+            names.update(inner.names)
+        elif not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stack.extend(ast.iter_child_nodes(inner))
+    return names
+
+
+class _DropLocalAnnotations(ast.NodeTransformer):
+    """``x: T = v`` -> ``x = v`` and ``x: T`` -> nothing, for names the block shares.
+
+    A name declared nonlocal or global cannot be annotated. Annotations of a
+    function's local names are never evaluated, so dropping them changes nothing
+    there; at module level the name is just missing from ``__annotations__``.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt:
+        if not (isinstance(node.target, ast.Name) and node.target.id in self.names):
+            return node
+        if node.value is None:
+            return ast.copy_location(ast.Pass(), node)
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+    def _scope(self, node: ast.AST) -> ast.AST:
+        return node  # a nested scope's annotations are its own
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _scope
+
+
+def _block(
+    node: ast.With | ast.AsyncWith, site: Site, declared_global: set[str] | None
+) -> list[ast.stmt]:
+    """A with-statement as a recorded step: a function that runs it and returns what it bound.
+
+    `declared_global` is None at module level, else the names the enclosing
+    function declares global (the block function declares them global too).
+    """
+    names = bound_names(node)
+    function_name = f"__autodurable_block_{node.lineno}_{node.col_offset}__"
+    values = "__autodurable_values__"
+    body: list[ast.stmt] = []
+    if declared_global is None:
+        shared_global, shared_local = list(names), []
+    else:
+        shared_global = [n for n in names if n in declared_global]
+        shared_local = [n for n in names if n not in declared_global]
+    if shared_global:
+        body.append(ast.Global(names=shared_global))
+    if shared_local:
+        body.append(ast.Nonlocal(names=shared_local))
+    node = _DropLocalAnnotations(set(names)).visit(node)
+    body.append(node)
+    body.append(_assign(values, ast.Dict(keys=[], values=[])))
+    for name in names:
+        store = ast.Assign(
+            targets=[
+                ast.Subscript(
+                    value=ast.Name(id=values, ctx=ast.Load()),
+                    slice=ast.Constant(name),
+                    ctx=ast.Store(),
+                )
+            ],
+            value=ast.Name(id=name, ctx=ast.Load()),
+        )
+        handler = ast.ExceptHandler(
+            type=ast.Name(id="NameError", ctx=ast.Load()), name=None, body=[ast.Pass()]
+        )
+        body.append(ast.Try(body=[store], handlers=[handler], orelse=[], finalbody=[]))
+    body.append(ast.Return(value=ast.Name(id=values, ctx=ast.Load())))
+    is_async = isinstance(node, ast.AsyncWith)
+    definition_type = ast.AsyncFunctionDef if is_async else ast.FunctionDef
+    definition = definition_type(
+        name=function_name,
+        args=_no_args(),
+        body=body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+    )
+    runner = "run_astep" if is_async else "run_step"
+    call: ast.expr = ast.Call(
+        func=_helper(runner, node),
+        args=[ast.Constant(site.name), ast.Name(id=function_name, ctx=ast.Load())],
+        keywords=[],
+    )
+    if is_async:
+        call = ast.Await(value=call)
+    result = "__autodurable_bound__"
+    statements: list[ast.stmt] = [definition, _assign(result, call)]
+    for name in names:  # on replay the block did not run: bind what it had bound
+        statements.append(
+            ast.If(
+                test=ast.Compare(
+                    left=ast.Constant(name),
+                    ops=[ast.In()],
+                    comparators=[ast.Name(id=result, ctx=ast.Load())],
+                ),
+                body=[
+                    ast.Assign(
+                        targets=[ast.Name(id=name, ctx=ast.Store())],
+                        value=ast.Subscript(
+                            value=ast.Name(id=result, ctx=ast.Load()),
+                            slice=ast.Constant(name),
+                            ctx=ast.Load(),
+                        ),
+                    )
+                ],
+                orelse=[],
+            )
+        )
+    statements.append(
+        ast.Delete(
+            targets=[  # leave no trace in the namespace
+                ast.Name(id=function_name, ctx=ast.Del()),
+                ast.Name(id=result, ctx=ast.Del()),
+            ]
+        )
+    )
+    return [_located(statement, node) for statement in statements]
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value)
+
+
+def _insert_helper_import(tree: ast.Module) -> None:
+    position = 0
+    body = tree.body
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        position = 1  # after the docstring
+    while (
+        position < len(body)
+        and isinstance(body[position], ast.ImportFrom)
+        and body[position].module == "__future__"  # type: ignore[attr-defined]
+    ):
+        position += 1
+    anchor = body[position] if position < len(body) else (body[-1] if body else None)
+    node = ast.Import(names=[ast.alias(name="autodurable._inline", asname=HELPER)])
+    if anchor is not None:
+        ast.copy_location(node, anchor)
+    else:
+        node.lineno, node.col_offset = 1, 0
+    body.insert(position, node)
