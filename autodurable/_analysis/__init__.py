@@ -15,7 +15,6 @@ Invariants:
 from __future__ import annotations
 
 import ast
-import fnmatch
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from .._discover import ANALYSER_VERSION, discover
 from ._catalogue import Catalogue, default_catalogue
 from ._facts import FactCollector, FunctionNode, Site, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
@@ -48,11 +48,7 @@ __all__ = [
     "discover",
 ]
 
-ANALYSER_VERSION = "2"
 OPT_OUT_MARKER = "autodurable: off"
-_SKIP_DIRS = frozenset(
-    {"__pycache__", "site-packages", "dist-packages", "node_modules", "build", "dist", ".git"}
-)
 
 
 class ProjectPlan(BaseModel):
@@ -87,34 +83,6 @@ class _Source:
     symbols: ModuleSymbols | None = None
     units: list[Unit] = field(default_factory=list)
     top_level: Unit | None = None
-
-
-def discover(root: Path, exclude: Iterable[str] = ()) -> dict[str, Path]:
-    """Module name -> path of every Python module under `root` (not venvs or caches)."""
-    patterns = tuple(exclude)
-    found: dict[str, Path] = {}
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and d not in _SKIP_DIRS
-            and not (here / d / "pyvenv.cfg").exists()
-        )
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            path = here / name
-            relative = path.relative_to(root).as_posix()
-            if any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
-                continue
-            parts = relative[:-3].split("/")
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            if parts and all(p.isidentifier() for p in parts):
-                found[".".join(parts)] = path
-    return found
 
 
 def analyse_project(
