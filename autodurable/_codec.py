@@ -391,6 +391,12 @@ def _enc_time(value: dt.time, path: str) -> dict[str, Any]:
 def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
     if isinstance(tz, ZoneInfo):
         out["z"] = tz.key
+    elif type(tz) is dt.timezone:
+        # Exactly, since isoformat rounds sub-minute offsets and drops the name.
+        offset = tz.utcoffset(None)
+        out["o"] = [offset.days, offset.seconds, offset.microseconds]
+        if tz.tzname(None) != dt.timezone(offset).tzname(None):
+            out["n"] = tz.tzname(None)
     if fold:
         out["f"] = fold
 
@@ -408,6 +414,10 @@ def _dec_time(raw: dict[str, Any]) -> dt.time:
 def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
     if "z" in raw:
         value = value.replace(tzinfo=ZoneInfo(raw["z"]))
+    elif "o" in raw:
+        offset = dt.timedelta(*raw["o"])
+        zone = dt.timezone(offset, raw["n"]) if "n" in raw else dt.timezone(offset)
+        value = value.replace(tzinfo=zone)
     if "f" in raw:
         value = value.replace(fold=raw["f"])
     return value

@@ -25,6 +25,7 @@ __all__ = [
     "bound",
     "recorded",
     "run_astep",
+    "run_iterate",
     "run_step",
     "shuffle",
     "sleep",
@@ -50,6 +51,17 @@ def run_step(name: str, thunk: Callable[[], Any], discard: bool = False) -> Any:
     if discard:
         return call_step(_discarding(thunk), (), {}, name, AUTO)
     return call_step(thunk, (), {}, name, AUTO)
+
+
+def run_iterate(name: str, thunk: Callable[[], Any]) -> Any:
+    """The iterable of a ``for`` that does I/O: recorded as a list in workflow code.
+
+    Elsewhere the iterable is returned as it is, so it is consumed lazily, as
+    the original loop would.
+    """
+    if not _recording():
+        return thunk()
+    return call_step(lambda: list(thunk()), (), {}, name, AUTO)
 
 
 async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: bool = False) -> Any:

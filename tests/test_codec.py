@@ -454,3 +454,18 @@ def test_exception_attributes_survive_when_the_constructor_cannot_take_args():
 def test_invalid_recorded_exception_json_is_a_decode_error():
     with pytest.raises(DecodeError):
         Codec().decode_error("{not json")
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        dt.timezone(dt.timedelta(microseconds=1)),
+        dt.timezone(dt.timedelta(hours=2), "EET"),
+        dt.timezone(dt.timedelta(hours=-5, seconds=30)),
+    ],
+)
+def test_fixed_offsets_and_their_names_round_trip_exactly(zone):
+    value = dt.datetime(2000, 1, 1, 12, tzinfo=zone)
+    back = roundtrip(value)
+    assert back == value and back.utcoffset() == value.utcoffset()
+    assert back.tzname() == value.tzname()

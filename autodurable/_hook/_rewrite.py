@@ -138,16 +138,12 @@ class _Rewriter(ast.NodeTransformer):
 
     def _step(self, node: ast.expr, site: Site) -> ast.expr:
         self.changed = True
-        body = node
-        if site.kind == "iterate":
-            body = _located(
-                ast.Call(func=ast.Name(id="list", ctx=ast.Load()), args=[node], keywords=[]), node
-            )
-        thunk = _located(ast.Lambda(args=_no_args(), body=body), node)
+        thunk = _located(ast.Lambda(args=_no_args(), body=node), node)
         args: list[ast.expr] = [_located(ast.Constant(site.name), node), thunk]
         if site.discard:
             args.append(_located(ast.Constant(True), node))
-        return _located(ast.Call(func=_helper("run_step", node), args=args, keywords=[]), node)
+        runner = "run_iterate" if site.kind == "iterate" else "run_step"
+        return _located(ast.Call(func=_helper(runner, node), args=args, keywords=[]), node)
 
     def _astep(self, node: ast.Await, site: Site) -> ast.expr:
         self.changed = True
