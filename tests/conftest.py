@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,6 +61,21 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def serving(service: subprocess.Popen[str]) -> Iterator[str]:
+    """The URL of a local service that prints "listening on PORT"; stops it afterwards."""
+    try:
+        assert service.stdout is not None
+        first_line = service.stdout.readline()
+        assert first_line.startswith("listening on "), first_line
+        yield f"http://127.0.0.1:{first_line.split()[-1]}"
+    finally:
+        service.kill()
+        service.wait()
+        if service.stdout is not None:
+            service.stdout.close()
 
 
 class Crash(BaseException):

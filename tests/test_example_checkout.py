@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, child_env, run_python
+from .conftest import ROOT, child_env, run_python, serving
 
 EXAMPLE = ROOT / "examples" / "checkout"
 STOCK = 3  # each test writes its own inventory.json with this many widgets
@@ -44,16 +44,8 @@ def payment_url(tmp_path: Path) -> Iterator[str]:
             stderr=log,
             text=True,
         )
-    try:
-        assert service.stdout is not None
-        first_line = service.stdout.readline()
-        assert first_line.startswith("listening on "), first_line
-        yield f"http://127.0.0.1:{first_line.split()[-1]}"
-    finally:
-        service.kill()
-        service.wait()
-        if service.stdout is not None:
-            service.stdout.close()
+    with serving(service) as url:
+        yield url
 
 
 def charges_for(url: str, order_id: str) -> list[dict[str, Any]]:

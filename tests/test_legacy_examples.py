@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, child_env
+from .conftest import ROOT, child_env, serving
 
 EXAMPLE = ROOT / "examples" / "legacy"
 CITIES = ["Amsterdam", "Berlin", "Lisbon", "Oslo", "Rome", "Vienna"]  # the script's default
@@ -40,16 +40,8 @@ def weather_service(folder: Path, post_delay: float = 0.0) -> Iterator[str]:
          "--state", str(folder / "service.json"), "--post-delay", str(post_delay)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    try:
-        assert service.stdout is not None
-        first_line = service.stdout.readline()
-        assert first_line.startswith("listening on "), first_line
-        yield f"http://127.0.0.1:{first_line.split()[-1]}"
-    finally:
-        service.kill()
-        service.wait()
-        if service.stdout is not None:
-            service.stdout.close()
+    with serving(service) as url:
+        yield url
 
 
 def stats(url: str) -> dict[str, Any]:

@@ -270,24 +270,11 @@ def _mutates_state(node: FunctionNode) -> str | None:
 def _top_level_plan(plan: FunctionPlan, unit: Unit) -> FunctionPlan:
     """The module level of a launched script: always workflow code, inline where possible."""
     facts = unit.facts
-    if not facts.direct:
-        return plan.model_copy(
-            update={
-                "role": "workflow",
-                "style": "inline",
-                "sites": facts.sites,
-                "reason": "the launched script's top level",
-            }
-        )
+    reason = "the launched script's top level"
     notes = list(plan.notes)
+    if facts.direct:
+        reason += ": each I/O expression is recorded on its own"
     if facts.inline_problem:
         notes.append(f"{facts.inline_problem}: that statement runs unrecorded")
-    return plan.model_copy(
-        update={
-            "role": "workflow",
-            "style": "inline",
-            "sites": facts.sites,
-            "reason": "the launched script's top level: each I/O expression is recorded on its own",
-            "notes": notes,
-        }
-    )
+    update = {"role": "workflow", "style": "inline", "sites": facts.sites, "reason": reason}
+    return plan.model_copy(update={**update, "notes": notes})
