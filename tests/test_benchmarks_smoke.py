@@ -9,19 +9,39 @@ import sys
 from .conftest import ROOT, child_env
 
 
-def test_steps_benchmark_quick_prints_its_table() -> None:
+def run_benchmark(script: str) -> list[str]:
+    """Run a benchmark script with --quick; its output lines (it must exit 0)."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "steps.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
         env=child_env(PYTHONIOENCODING="utf-8"),
         capture_output=True,
         encoding="utf-8",
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+    return done.stdout.splitlines()
+
+
+def test_steps_benchmark_quick_prints_its_table() -> None:
+    lines = run_benchmark("steps.py")
     header = next((line for line in lines if "autodurable µs/step" in line), None)
-    assert header is not None, done.stdout
+    assert header is not None, "\n".join(lines)
     for column in ("plain µs/call", "raw INSERT+COMMIT µs/row", "overhead/raw", "replay µs/step"):
         assert column in header
     rows = lines[lines.index(header) + 1 :]
-    assert any(re.match(r"\s*5\s+\d", row) for row in rows), done.stdout
+    assert any(re.match(r"\s*5\s+\d", row) for row in rows), "\n".join(lines)
+
+
+def test_imports_benchmark_quick_prints_its_table() -> None:
+    lines = run_benchmark("imports.py")
+    assert any(line.startswith("project: 20 modules") for line in lines), "\n".join(lines)
+    header = next((line for line in lines if line.startswith("variant ")), None)
+    assert header is not None, "\n".join(lines)
+    for column in ("imports", "autodurable import", "prepare_hook", "process"):
+        assert column in header
+    for variant in ("plain cold", "plain warm", "hook cold", "hook warm"):
+        assert any(re.match(rf"{variant}\s+\d+\.\d", line) for line in lines), "\n".join(lines)
+    ratios = next((line for line in lines if line.startswith("hook/plain ")), None)
+    assert ratios is not None, "\n".join(lines)
+    for state in ("cold", "warm"):
+        assert any(re.match(rf"{state}\s+\d+\.\d+x", line) for line in lines), "\n".join(lines)
