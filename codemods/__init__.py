@@ -1,0 +1,1 @@
+"""libcst codemod commands that write the autodurable plan into source."""
