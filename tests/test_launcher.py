@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from autodurable._hook._cache import ProjectState, code_cache_path
-from autodurable._hook._finder import DurableFinder
+from autodurable._hook._finder import DurableFinder, durable_code
 
 from .conftest import child_env, write_script
 
@@ -212,6 +212,40 @@ def test_rewritten_code_is_cached_and_a_broken_cache_is_not_fatal(tmp_path):
     finally:
         os.chmod(folder / "__pycache__", 0o755)
     assert done.returncode == 0 and done.stdout == "total 10\n"
+
+
+def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    folder = project(tmp_path)
+    write_script(folder, "other.py", "def double(x):\n    return 2 * x\n")
+    write_script(folder, "caller.py", "import other\n\ndef run(x):\n    return other.double(x)\n")
+    names = ("helpers.py", "other.py", "caller.py")
+
+    def compile_all() -> dict[str, tuple[bytes, int]]:
+        state = ProjectState(folder)
+        caches = {}
+        for name in names:
+            path = str(folder / name)
+            assert durable_code(state, path, Path(path).read_bytes(), script=False) is not None
+            cache = Path(code_cache_path(path))
+            caches[name] = (cache.read_bytes(), cache.stat().st_mtime_ns)
+        return caches
+
+    first = compile_all()
+    assert compile_all() == first  # nothing changed: every module from its cache
+    # A change that leaves every other module's plan as it was: only it is rewritten.
+    (folder / "other.py").write_text("def double(x):\n    return x + x\n")
+    second = compile_all()
+    assert second["other.py"] != first["other.py"]
+    assert second["caller.py"] == first["caller.py"] and second["helpers.py"] == first["helpers.py"]
+    # Now double() does I/O: caller.run becomes workflow code, so caller.py is
+    # rewritten although its own source did not change.
+    (folder / "other.py").write_text(
+        "def double(x):\n    return len(open(x).read()) * 2\n"
+    )
+    third = compile_all()
+    assert third["caller.py"][0] != second["caller.py"][0]
+    assert third["helpers.py"] == first["helpers.py"]
 
 
 def test_explain_table_json_and_strict(tmp_path):

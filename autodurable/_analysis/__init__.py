@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from ._scope import (
     instance_of,
     module_symbols,
 )
+from ._walk import own_statements, same_scope
 
 __all__ = [
     "ANALYSER_VERSION",
@@ -45,6 +46,7 @@ __all__ = [
     "Site",
     "analyse_project",
     "analyse_sources",
+    "analyse_trees",
     "discover",
 ]
 
@@ -81,6 +83,9 @@ class _Source:
     is_package: bool
     opted_out: bool
     symbols: ModuleSymbols | None = None
+    may_walrus: bool = True  # False when the text has no ":="
+    may_yield: bool = True  # False when the text has no "yield"
+    definitions: list[tuple[str, ast.AST]] = field(default_factory=list)  # qualname, node
     units: list[Unit] = field(default_factory=list)
     top_level: Unit | None = None
 
@@ -114,23 +119,52 @@ def analyse_sources(
     root: str = ".",
 ) -> ProjectPlan:
     """Analyse modules given as ``{module: (path, source)}`` (what tests use)."""
+    trees: dict[str, tuple[str, ast.Module]] = {}
+    errors: dict[str, str] = {}
+    for module, (path, text) in sources.items():
+        try:
+            trees[module] = (path, ast.parse(text, filename=path))
+        except SyntaxError as exc:
+            errors[path] = f"does not parse: {exc.msg} (line {exc.lineno})"
+    texts = {module: text for module, (_, text) in sources.items()}
+    plan = analyse_trees(trees, io=io, roles=roles, root=root, texts=texts)
+    plan.errors.update(errors)
+    return plan
+
+
+def analyse_trees(
+    trees: dict[str, tuple[str, ast.Module]],
+    *,
+    io: Iterable[str] = (),
+    roles: dict[str, str] | None = None,
+    root: str = ".",
+    texts: Mapping[str, str | bytes] | None = None,
+) -> ProjectPlan:
+    """Analyse parsed modules, ``{module: (path, tree)}``; the trees are not modified.
+
+    The import hook parses each module once and hands the same tree to the
+    rewrite afterwards. `texts`, the modules' sources when the caller has them,
+    only saves time: searches for what a text rules out (``:=``, ``yield``) are
+    skipped.
+    """
     catalogue = default_catalogue().with_io(tuple(io))
     plan = ProjectPlan(root=root)
     parsed: dict[str, _Source] = {}
-    for module, (path, text) in sources.items():
-        try:
-            tree = ast.parse(text, filename=path)
-        except SyntaxError as exc:
-            plan.errors[path] = f"does not parse: {exc.msg} (line {exc.lineno})"
-            continue
+    for module, (path, tree) in trees.items():
         docstring = ast.get_docstring(tree) or ""
         is_package = os.path.basename(path) == "__init__.py"
-        parsed[module] = _Source(module, path, tree, is_package, OPT_OUT_MARKER in docstring)
+        source = _Source(module, path, tree, is_package, OPT_OUT_MARKER in docstring)
+        text = texts.get(module) if texts is not None else None
+        if text is not None:
+            source.may_walrus = (b":=" if isinstance(text, bytes) else ":=") in text
+            source.may_yield = (b"yield" if isinstance(text, bytes) else "yield") in text
+        parsed[module] = source
     index = _index(parsed)
     for source in parsed.values():
         source.symbols = module_symbols(
             source.tree, source.module, source.is_package, index, catalogue
         )
+        source.symbols.has_walrus = source.may_walrus
     for source in parsed.values():
         assert source.symbols is not None
         collect_instance_attrs(source.tree, source.symbols, index, catalogue)
@@ -156,7 +190,8 @@ def analyse_sources(
 def _index(parsed: dict[str, _Source]) -> ProjectIndex:
     index = ProjectIndex(modules=set(parsed))
     for source in parsed.values():
-        for qualname, node in _definitions(source.tree.body, ""):
+        source.definitions = _definitions(source.tree.body, "")
+        for qualname, node in source.definitions:
             if isinstance(node, ast.ClassDef):
                 index.classes.add(f"@{source.module}:{qualname}")
     return index
@@ -182,17 +217,17 @@ def _definitions(body: list[ast.stmt], prefix: str) -> list[tuple[str, ast.AST]]
 def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -> None:
     assert source.symbols is not None
     scope = Scope(source.symbols, index, catalogue)
-    classes = {q: n for q, n in _definitions(source.tree.body, "") if isinstance(n, ast.ClassDef)}
-    for qualname, node in _definitions(source.tree.body, ""):
+    classes = {q: n for q, n in source.definitions if isinstance(n, ast.ClassDef)}
+    for qualname, node in source.definitions:
         if not isinstance(node, FunctionNode):
             continue
         owner_class, _, _ = qualname.rpartition(".")
         self_ref = _self_ref(source.module, owner_class, classes, node)
         local_scope = scope.child(function_locals(scope, node, self_ref))
-        facts = FactCollector(
-            local_scope, qualname, isinstance(node, ast.AsyncFunctionDef)
-        ).collect(node.body)
-        facts.returns_handle = returns_handle(local_scope, node.body)
+        is_async = isinstance(node, ast.AsyncFunctionDef)
+        facts = FactCollector(local_scope, qualname, is_async).collect(node.body)
+        own = own_statements(node.body)
+        facts.returns_handle = returns_handle(local_scope, own)
         source.units.append(
             Unit(
                 module=source.module,
@@ -200,12 +235,13 @@ def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -
                 line=node.lineno,
                 facts=facts,
                 is_async=isinstance(node, ast.AsyncFunctionDef),
-                is_generator=_is_generator(node),
+                is_generator=source.may_yield and _yields(node),
                 manual=_manual_role(scope, node),
-                mutates_state=_mutates_state(node),
+                mutates_state=_mutates_state(node, own),
             )
         )
-    top_facts = FactCollector(Scope(source.symbols, index, catalogue, {}), "<module>", False)
+    top_scope = Scope(source.symbols, index, catalogue, {})
+    top_facts = FactCollector(top_scope, "<module>", False)
     facts = top_facts.collect(source.tree.body)
     source.top_level = Unit(source.module, "<module>", 1, facts, False, False)
 
@@ -222,17 +258,6 @@ def _self_ref(
     return ref if "classmethod" in names else instance_of(ref)
 
 
-def _is_generator(node: FunctionNode) -> bool:
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        inner = stack.pop()
-        if isinstance(inner, ast.Yield | ast.YieldFrom):
-            return True
-        if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(inner))
-    return False
-
-
 def _manual_role(scope: Scope, node: FunctionNode) -> str | None:
     for decorator in node.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
@@ -242,13 +267,18 @@ def _manual_role(scope: Scope, node: FunctionNode) -> str | None:
     return None
 
 
-def _mutates_state(node: FunctionNode) -> str | None:
-    """Why recording only this function's result would lose a change it makes, or None."""
+def _yields(node: FunctionNode) -> bool:
+    return any(isinstance(inner, ast.Yield | ast.YieldFrom) for inner in same_scope(node.body))
+
+
+def _mutates_state(node: FunctionNode, own: list[ast.stmt]) -> str | None:
+    """Why recording only this function's result would lose a change it makes, or None.
+
+    `own` are the function's statements (`_walk.own_statements`).
+    """
     params = node.args.posonlyargs + node.args.args
     first = params[0].arg if params else None
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        inner = stack.pop()
+    for inner in own:
         if isinstance(inner, ast.Global | ast.Nonlocal):
             return f"{type(inner).__name__.lower()} {', '.join(inner.names)}"
         targets: list[ast.expr] = []
@@ -262,8 +292,6 @@ def _mutates_state(node: FunctionNode) -> str | None:
                 base = base.value
             if base is not target and isinstance(base, ast.Name) and base.id == first:
                 return f"assigns {ast.unparse(target)} at line {inner.lineno}"
-        if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(inner))
     return None
 
 

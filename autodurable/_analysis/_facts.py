@@ -25,10 +25,12 @@ Invariants:
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._catalogue import IO, NONDETERMINISTIC
 from ._scope import Scope
+from ._walk import child_nodes, same_scope, walk
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -87,7 +89,9 @@ class Facts:
 
 
 _WRITE_MODES = set("wax+")
-_COMPREHENSIONS = ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+
+
+_HANDLERS: dict[type, Callable[[FactCollector, ast.AST], None]] = {}
 
 
 class FactCollector(ast.NodeVisitor):
@@ -100,19 +104,37 @@ class FactCollector(ast.NodeVisitor):
         self.facts = Facts()
         self._loops = 0
         self._claimed: set[int] = set()  # ids of call nodes already inside a site
-        self._parents: dict[int, ast.AST] = {}
+        self._path: list[ast.AST] = []  # the node being visited and its ancestors
 
     # -- entry points ---------------------------------------------------------
 
     def collect(self, body: list[ast.stmt]) -> Facts:
         """Visit a body and return the facts."""
         for statement in body:
-            for parent in ast.walk(statement):
-                for child in ast.iter_child_nodes(parent):
-                    self._parents[id(child)] = parent
-        for statement in body:
             self.visit(statement)
         return self.facts
+
+    def visit(self, node: ast.AST) -> None:
+        """Visit `node`, keeping the path to it (chains climb to their root on it)."""
+        path = self._path
+        path.append(node)
+        cls = type(node)
+        handler = _HANDLERS.get(cls)
+        if handler is None:  # ``NodeVisitor.visit``'s lookup, done once per node type
+            handler = getattr(FactCollector, f"visit_{cls.__name__}", FactCollector.generic_visit)
+            _HANDLERS[cls] = handler
+        handler(self, node)
+        path.pop()
+
+    def generic_visit(self, node: ast.AST) -> None:
+        """Visit the children that can hold calls (not contexts or operators)."""
+        for child in child_nodes(node):
+            self.visit(child)
+
+    def visit_Name(self, node: ast.AST) -> None:
+        return  # a leaf: nothing to collect (and the most common node)
+
+    visit_Constant = visit_Name  # type: ignore[assignment]
 
     # -- nested scopes are other units -----------------------------------------
 
@@ -126,7 +148,7 @@ class FactCollector(ast.NodeVisitor):
         return  # its methods are units of their own
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
-        for call in [n for n in ast.walk(node.body) if isinstance(n, ast.Call)]:
+        for call in [n for n in walk(node.body) if isinstance(n, ast.Call)]:
             name = self.scope.callee(call)
             if name is not None and self.scope.catalogue.kind(name) == IO:
                 self.facts.lambda_io.append(CallSite(name, call.lineno))
@@ -168,7 +190,7 @@ class FactCollector(ast.NodeVisitor):
         if not handles:
             self.generic_visit(node)
             return
-        calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
+        calls = [c for c in walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
         self._record_io(calls)
         problem = _block_problem(node)
         if problem is not None:
@@ -198,12 +220,12 @@ class FactCollector(ast.NodeVisitor):
             )
         elif kind == NONDETERMINISTIC:
             origin = self._chain_origin(node, NONDETERMINISTIC)
-            root = self._chain_root(origin)
+            root, parent, _ = self._chain_root()
             if root is not origin and self._chain_problem(root) is None:
                 # ``datetime.now().strftime(f)``: the chain's value is recorded, as one step.
                 where = CallSite(self.scope.callee(origin) or name, origin.lineno)  # type: ignore[arg-type]
                 self.facts.nondeterministic.append(where)
-                discard = isinstance(self._parents.get(id(root)), ast.Expr)
+                discard = isinstance(parent, ast.Expr)
                 step = Site.at("step", self._step_name(origin), root, discard=discard)
                 self.facts.sites.append(step)
                 self._claim(root)
@@ -220,12 +242,12 @@ class FactCollector(ast.NodeVisitor):
         self.facts.io.append(CallSite(name, call.lineno))
         if self._loops:
             self.facts.io_in_loop = True
-        root = self._chain_root(call)
+        root, parent, grandparent = self._chain_root()
         self._claim(root)
-        for inner in ast.walk(root):  # I/O nested in the chain is part of the same step
+        for inner in walk(root):  # I/O nested in the chain is part of the same step
             if isinstance(inner, ast.Call) and inner is not call and self._is_io(inner):
                 self.facts.io.append(CallSite(self.scope.callee(inner) or "?", inner.lineno))
-        statement = isinstance(self._parents.get(id(root)), ast.Expr)
+        statement = isinstance(parent, ast.Expr)
         if self._handle_call(call) and root is call and not statement:
             if self._writes_file(call, name):
                 self._problem(
@@ -237,9 +259,8 @@ class FactCollector(ast.NodeVisitor):
         if problem is not None:
             self._problem(f"{problem} at line {call.lineno}")
             return
-        parent = self._parents.get(id(root))
         if isinstance(parent, ast.Await):
-            discard = isinstance(self._parents.get(id(parent)), ast.Expr)
+            discard = isinstance(grandparent, ast.Expr)
             self.facts.sites.append(
                 Site.at("astep", self._step_name(call), parent, discard=discard)
             )
@@ -255,7 +276,7 @@ class FactCollector(ast.NodeVisitor):
         A project function called inside a site runs inside that site's step, but
         it is called all the same: role propagation must see it.
         """
-        self._claimed.update(id(inner) for inner in ast.walk(node))
+        self._claimed.update(id(inner) for inner in walk(node))
         stack: list[ast.AST] = [node]
         while stack:
             inner = stack.pop()
@@ -264,7 +285,7 @@ class FactCollector(ast.NodeVisitor):
                 if name is not None and name.startswith("@"):
                     self.facts.calls.append(CallSite(name, inner.lineno))
             if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
-                stack.extend(ast.iter_child_nodes(inner))
+                stack.extend(child_nodes(inner))
 
     def _step_name(self, call: ast.expr) -> str:
         name = self.scope.callee(call) if isinstance(call, ast.Call) else None
@@ -280,7 +301,7 @@ class FactCollector(ast.NodeVisitor):
         return self._kind(call) == IO
 
     def _io_calls(self, expr: ast.expr) -> list[ast.Call]:
-        return [c for c in ast.walk(expr) if isinstance(c, ast.Call) and self._is_io(c)]
+        return [c for c in walk(expr) if isinstance(c, ast.Call) and self._is_io(c)]
 
     def _record_io(self, calls: list[ast.Call]) -> None:
         for call in calls:
@@ -319,25 +340,34 @@ class FactCollector(ast.NodeVisitor):
             else:
                 return node
 
-    def _chain_root(self, call: ast.Call) -> ast.expr:
-        """Climb from an I/O call through attribute, subscript and method-call links."""
-        node: ast.expr = call
-        while True:
-            parent = self._parents.get(id(node))
+    def _chain_root(self) -> tuple[ast.expr, ast.AST | None, ast.AST | None]:
+        """The chain holding the call being visited, and the chain's parent and grandparent.
+
+        Climbs from the call through attribute, subscript and method-call links.
+        The chain's origin (`_chain_origin`) hangs below the visited call by such
+        links only, so climbing from either gives the same root.
+        """
+        path = self._path
+        at = len(path) - 1
+        while at > 0:
+            node, parent = path[at], path[at - 1]
             if isinstance(parent, ast.Attribute | ast.Subscript) and not isinstance(
                 parent.ctx, ast.Load
             ):
-                return node  # an assignment target (``get(u)["k"] = v``) is no expression
+                break  # an assignment target (``get(u)["k"] = v``) is no expression
             if (isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is node) or (
                 isinstance(parent, ast.Call) and parent.func is node
             ):
-                node = parent
+                at -= 1
             else:
-                return node
+                break
+        parent = path[at - 1] if at > 0 else None
+        grandparent = path[at - 2] if at > 1 else None
+        return path[at], parent, grandparent  # type: ignore[return-value]
 
     @staticmethod
     def _chain_problem(root: ast.expr) -> str | None:
-        for inner in ast.walk(root):
+        for inner in walk(root):
             if isinstance(inner, ast.Yield | ast.YieldFrom):
                 return "a yield inside an I/O expression"
             if isinstance(inner, ast.NamedExpr):
@@ -355,9 +385,9 @@ class FactCollector(ast.NodeVisitor):
 
 def _block_problem(node: ast.With | ast.AsyncWith) -> str | None:
     """Why a with-statement cannot become a function of its own, or None."""
-    if any(_class_cell(n) for item in node.items for n in ast.walk(item)):
+    if any(_class_cell(n) for item in node.items for n in walk(item)):
         return "a super() call"
-    for inner in _walk_same_scope(node.body):
+    for inner in same_scope(node.body):
         if _class_cell(inner):
             return "a super() call"
         if isinstance(inner, ast.Return):
@@ -389,7 +419,7 @@ def _awaits(body: list[ast.stmt]) -> bool:
         if isinstance(inner, ast.comprehension) and inner.is_async:
             return True
         if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
-            stack.extend(ast.iter_child_nodes(inner))
+            stack.extend(child_nodes(inner))
     return False
 
 
@@ -408,25 +438,14 @@ def _class_cell(node: ast.AST) -> bool:
     )
 
 
-def _walk_same_scope(body: list[ast.stmt]) -> list[ast.AST]:
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        if isinstance(node, FunctionNode | ast.ClassDef | ast.Lambda | _COMPREHENSIONS):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-    return out
-
 
 def _inside_loop(target: ast.AST, block: ast.AST) -> bool:
     """Whether `target` sits in a loop nested inside `block` (so it stays local)."""
     return any(
         isinstance(loop, ast.For | ast.AsyncFor | ast.While)
         and loop is not block
-        and any(inner is target for inner in ast.walk(loop))
-        for loop in ast.walk(block)
+        and any(inner is target for inner in walk(loop))
+        for loop in walk(block)
     )
 
 
@@ -436,11 +455,11 @@ def bound_names(node: ast.With | ast.AsyncWith) -> list[str]:
         n.id
         for item in node.items
         if item.optional_vars is not None
-        for n in ast.walk(item.optional_vars)
+        for n in walk(item.optional_vars)
         if isinstance(n, ast.Name)
     }
     names: list[str] = []
-    for inner in _walk_same_scope(node.body):
+    for inner in same_scope(node.body):
         found: list[str | None] = []
         if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
             found = [inner.id]
@@ -458,9 +477,12 @@ def bound_names(node: ast.With | ast.AsyncWith) -> list[str]:
     return names
 
 
-def returns_handle(scope: Scope, body: list[ast.stmt]) -> CallSite | None:
-    """If the function returns a live handle (``return sqlite3.connect(...)``): which, where."""
-    for node in _walk_same_scope(body):
+def returns_handle(scope: Scope, nodes: list[ast.stmt]) -> CallSite | None:
+    """If the function returns a live handle (``return sqlite3.connect(...)``): which, where.
+
+    `nodes` are the function's own statements (`_walk.own_statements`).
+    """
+    for node in nodes:
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
             name = scope.callee(node.value)
             if name and scope.catalogue.is_handle(name):

@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -104,18 +105,30 @@ def decide(units: list[Unit], forced: dict[str, str]) -> dict[tuple[str, int], F
     """
     durable: dict[str, str] = {}
     plans: dict[tuple[str, int], FunctionPlan] = {}
-    changed = True
-    while changed:
-        changed = False
+    callers: dict[str, list[tuple[str, int]]] = {}
+    for unit in units:
+        for call in unit.facts.calls:
+            callers.setdefault(call.name, []).append(unit.key)
+    # Passes in a fixed order; a unit is decided again only when one of the
+    # functions it calls has just become durable.
+    dirty = {unit.key for unit in units}
+    while dirty:
+        again: set[tuple[str, int]] = set()
         for unit in units:
-            plan = _decide_one(unit, durable, forced)
-            previous = plans.get(unit.key)
-            if previous is None or (previous.role, previous.style) != (plan.role, plan.style):
-                changed = True
-            plans[unit.key] = plan
-            if plan.role in (STEP, WORKFLOW):
-                durable.setdefault(unit.ref, plan.role)
+            if unit.key not in dirty:
+                continue
+            plan = plans[unit.key] = _decide_one(unit, durable, forced)
+            if plan.role in (STEP, WORKFLOW) and unit.ref not in durable:
+                durable[unit.ref] = plan.role
+                again.update(callers.get(unit.ref, ()))
+        dirty = again
     return plans
+
+
+def _plan(**fields: Any) -> FunctionPlan:
+    # Built from the analyser's own values, thousands of times per fixpoint
+    # pass on a large project: validation would only cost time.
+    return FunctionPlan.model_construct(**fields)
 
 
 def _first(calls: list[CallSite], durable: dict[str, str]) -> CallSite | None:
@@ -147,7 +160,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     called = _first(facts.calls, durable)
     key = f"{unit.module}:{unit.qualname}"
     if unit.manual:
-        return FunctionPlan(
+        return _plan(
             **base,
             role=unit.manual,
             style="manual",
@@ -160,7 +173,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     if name.startswith("__") and name.endswith("__") and name not in _DUNDER_OK:
         if facts.direct or called:
             notes.append(f"{name} does I/O but special methods are not wrapped")
-        return FunctionPlan(
+        return _plan(
             **base, role=PLAIN, style="none", reason="special method: left as is", notes=notes
         )
     if facts.direct:
@@ -169,7 +182,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     if called is not None:
         reason = f"calls {durable[called.name]} {called.name[1:]} at line {called.line}"
         if unit.is_generator:
-            return FunctionPlan(
+            return _plan(
                 **base,
                 role=WORKFLOW,
                 style="inline",
@@ -177,10 +190,10 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
                 reason=f"generator that {reason}: runs inside its caller's workflow",
                 notes=notes,
             )
-        return FunctionPlan(
+        return _plan(
             **base, role=WORKFLOW, style="decorate", sites=facts.sites, reason=reason, notes=notes
         )
-    return FunctionPlan(
+    return _plan(
         **base, role=PLAIN, style="none", reason="no I/O and no calls to steps", notes=notes
     )
 
@@ -191,7 +204,7 @@ def _direct(
     facts = unit.facts
     where = _where(facts)
     if facts.returns_handle:
-        return FunctionPlan(
+        return _plan(
             **base,
             role=PLAIN,
             style="none",
@@ -209,19 +222,19 @@ def _direct(
         else None
     )
     if inline_reason is None and not unit.is_generator:
-        return FunctionPlan(
+        return _plan(
             **base, role=STEP, style="decorate", reason=f"calls {where}", notes=notes
         )
     if facts.inline_problem is None:
         reason = (inline_reason or f"generator that calls {where}") + (
             ": each I/O expression is recorded on its own"
         )
-        return FunctionPlan(
+        return _plan(
             **base, role=WORKFLOW, style="inline", sites=facts.sites, reason=reason, notes=notes
         )
     if unit.is_generator or unit.mutates_state:
         problem = facts.inline_problem
-        return FunctionPlan(
+        return _plan(
             **base,
             role=PLAIN,
             style="unsafe",
@@ -229,7 +242,7 @@ def _direct(
             reason=f"{inline_reason or 'generator that calls ' + where}, but "
             f"{problem}: left unchanged; split the I/O into a function of its own",
         )
-    return FunctionPlan(
+    return _plan(
         **base,
         role=STEP,
         style="coarse",
@@ -243,9 +256,9 @@ def _direct(
 def _forced(base: dict, role: str, facts: Facts, notes: list[str]) -> FunctionPlan:
     reason = "set in [tool.autodurable.roles]"
     if role == WORKFLOW and facts.direct and facts.inline_problem is None:
-        return FunctionPlan(
+        return _plan(
             **base, role=role, style="inline", sites=facts.sites, reason=reason, notes=notes
         )
     sites = facts.sites if role == WORKFLOW else []
     style = "none" if role == PLAIN else "decorate"
-    return FunctionPlan(**base, role=role, style=style, sites=sites, reason=reason, notes=notes)
+    return _plan(**base, role=role, style=style, sites=sites, reason=reason, notes=notes)

@@ -23,6 +23,7 @@ import builtins
 from dataclasses import dataclass, field
 
 from ._catalogue import Catalogue
+from ._walk import child_nodes, statements, walk
 
 _BUILTINS = frozenset(dir(builtins))
 INSTANCE = "()"
@@ -59,6 +60,7 @@ class ModuleSymbols:
     module: str
     package: str
     names: dict[str, str | None] = field(default_factory=dict)
+    has_walrus: bool = True  # False only when the module surely has no ``:=``
 
 
 def absolute_module(module: str, package: str, level: int) -> str:
@@ -217,21 +219,22 @@ def _bind_statement(
         for handler in node.handlers:
             if handler.name:
                 into[handler.name] = None
-    for child in ast.iter_child_nodes(node):
+    for child in child_nodes(node):
         if isinstance(child, ast.stmt):
             _bind_statement(scope, child, into, globals_declared)
         elif isinstance(child, ast.excepthandler):
             for inner in child.body:
                 _bind_statement(scope, inner, into, globals_declared)
-    for walrus in _walruses(node):
-        into[walrus.target.id] = scope.resolve(walrus.value)
+    if scope.symbols.has_walrus:
+        for walrus in _walruses(node):
+            into[walrus.target.id] = scope.resolve(walrus.value)
 
 
 def _walruses(node: ast.stmt) -> list[ast.NamedExpr]:
     found = []
-    for child in ast.iter_child_nodes(node):
+    for child in child_nodes(node):
         if isinstance(child, ast.expr):
-            found += [n for n in ast.walk(child) if isinstance(n, ast.NamedExpr)]
+            found += [n for n in walk(child) if isinstance(n, ast.NamedExpr)]
     return found
 
 
@@ -292,7 +295,7 @@ def collect_instance_attrs(
 ) -> None:
     """Record ``self.x = <expr>`` of every class of the module into the index."""
     scope = Scope(symbols, index, catalogue)
-    for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+    for cls in [n for n in statements(tree.body) if isinstance(n, ast.ClassDef)]:
         attrs = index.instance_attrs.setdefault(f"@{symbols.module}:{cls.name}", {})
         for method in cls.body:
             if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -301,8 +304,8 @@ def collect_instance_attrs(
             if not params:
                 continue
             self_name = params[0].arg
-            local_scope = scope.child(function_locals(scope, method, None))
-            for node in ast.walk(method):
+            local_scope: Scope | None = None  # only for methods that set attributes
+            for node in statements(method.body):
                 if not isinstance(node, ast.Assign):
                     continue
                 for target in node.targets:
@@ -311,6 +314,8 @@ def collect_instance_attrs(
                         and isinstance(target.value, ast.Name)
                         and target.value.id == self_name
                     ):
+                        if local_scope is None:
+                            local_scope = scope.child(function_locals(scope, method, None))
                         value = local_scope.resolve(node.value)
                         if value is not None:
                             attrs.setdefault(target.attr, value)

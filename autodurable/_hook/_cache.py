@@ -5,15 +5,21 @@ Invariants:
   its own tag (``<module>.<python tag>.autodurable-<analyser version>.pyc``),
   so plain Python never loads it and we never load plain bytecode.
 - A cache entry is keyed on everything the rewrite depends on: the source
-  bytes, the Python magic number, the analyser version, the project
-  fingerprint (every project file's path, size and mtime, plus the
-  configuration) and whether the module is the launched script.
+  bytes, the Python magic number, the analyser version, the module's own plan
+  (as a digest) and whether the module is the launched script. Editing one
+  file re-analyses the project, but only modules whose source or plan changed
+  are rewritten again.
+- The plan and the plan digests are cached per project under its fingerprint
+  (every project file's path, size and mtime, plus the configuration); a warm
+  start reads only the small digests file, never the plan.
 - Writes are atomic (temporary file, then rename). Any failure to read or
   write a cache is silent: the module is rewritten again, never broken.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import importlib.util
 import json
@@ -22,6 +28,7 @@ import marshal
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING
@@ -29,11 +36,17 @@ from typing import TYPE_CHECKING
 from .._discover import ANALYSER_VERSION, discover
 
 if TYPE_CHECKING:
+    import ast
+
     from .._analysis import ModulePlan, ProjectPlan
 
 log = logging.getLogger("autodurable")
 _MAGIC = b"ADUR" + importlib.util.MAGIC_NUMBER
 _KEY_SIZE = 32
+# The analysis hands its trees to the rewrite, which spares parsing each module
+# twice; a tree takes about 50 times its source in memory, so only this much
+# source is kept (the rest is parsed again when imported).
+_KEEP_TREES_BYTES = 1 << 20
 
 
 def code_cache_path(source_path: str) -> str:
@@ -42,10 +55,10 @@ def code_cache_path(source_path: str) -> str:
     return normal[: -len(".pyc")] + f".autodurable-{ANALYSER_VERSION}.pyc"
 
 
-def code_key(source: bytes, fingerprint: str, script: bool) -> bytes:
-    """The cache key of one module's rewritten code."""
+def code_key(source: bytes, plan_digest: str, script: bool) -> bytes:
+    """The cache key of one module's rewritten code (`plan_digest`: of its own plan)."""
     digest = hashlib.sha256(source)
-    digest.update(fingerprint.encode())
+    digest.update(plan_digest.encode())
     digest.update(b"script" if script else b"module")
     return digest.digest()
 
@@ -91,6 +104,24 @@ def write_code(path: str, key: bytes, code: CodeType) -> None:
     write_atomic(path, _MAGIC + key + marshal.dumps(code))
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while syntax trees are built and compiled.
+
+    Trees are made of hundreds of thousands of small objects and hold no
+    cycles; with the collector on, its collections keep walking all of them
+    (with the project's trees alive, that doubled the time of a cold start).
+    """
+    if not gc.isenabled() or os.environ.get("XNOPAUSE"):
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class ProjectState:
     """The project seen by the hook: its fingerprint now, and its plan on demand."""
 
@@ -119,6 +150,8 @@ class ProjectState:
             digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         self.fingerprint = digest.hexdigest()
         self._plan: ProjectPlan | None = None
+        self._digests: dict[str, str] | None = None  # realpath -> digest of the module plan
+        self._trees: dict[str, tuple[bytes, ast.Module]] = {}  # realpath -> (source, tree)
 
     def module_plan(self, path: str) -> ModulePlan | None:
         """The plan of the module in `path` (one dictionary lookup)."""
@@ -128,10 +161,38 @@ class ProjectState:
             }
         return self._by_path.get(os.path.realpath(path))
 
+    def plan_digest(self, path: str) -> str | None:
+        """The digest of the plan of the module in `path`; None if it is not planned."""
+        if self._digests is None:
+            self._digests = self._cached_digests()
+        if self._digests is None:
+            self._digests = {
+                os.path.realpath(module.path): hashlib.sha256(
+                    module.model_dump_json().encode()
+                ).hexdigest()
+                for module in self.plan.modules.values()
+            }
+            payload = {"fingerprint": self.fingerprint, "digests": self._digests}
+            write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
+        return self._digests.get(os.path.realpath(path))
+
     @property
     def plan_cache_path(self) -> Path:
         """Where the project plan is cached."""
-        return self.root / "__pycache__" / f"autodurable-plan-{ANALYSER_VERSION}.json"
+        return self._cache_path("plan")
+
+    def _cache_path(self, kind: str) -> Path:
+        return self.root / "__pycache__" / f"autodurable-{kind}-{ANALYSER_VERSION}.json"
+
+    def _cached_digests(self) -> dict[str, str] | None:
+        try:
+            data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
+            if data.get("fingerprint") != self.fingerprint:
+                return None
+            digests = data["digests"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return digests if isinstance(digests, dict) else None
 
     @property
     def plan(self) -> ProjectPlan:
@@ -152,15 +213,38 @@ class ProjectState:
             return None
 
     def _analyse(self) -> ProjectPlan:
-        from .._analysis import analyse_sources
+        with collector_paused():
+            return self._analyse_now()
 
-        sources: dict[str, tuple[str, str]] = {}
+    def _analyse_now(self) -> ProjectPlan:
+        import ast
+
+        from .._analysis import analyse_trees
+
+        trees: dict[str, tuple[str, ast.Module]] = {}
+        texts: dict[str, bytes] = {}
+        kept = 0
         for module, path in self.modules.items():
             try:
-                sources[module] = (str(path), path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                continue  # unreadable: the normal loader reports it on import
-        plan = analyse_sources(sources, io=self.io, roles=self.roles, root=str(self.root))
+                source = path.read_bytes()
+                tree = ast.parse(source, filename=str(path))
+            except (OSError, SyntaxError, ValueError):
+                continue  # the normal loader reports it on import
+            trees[module], texts[module] = (str(path), tree), source
+            if kept + len(source) <= _KEEP_TREES_BYTES:
+                kept += len(source)
+                self._trees[os.path.realpath(path)] = (source, tree)
+        plan = analyse_trees(
+            trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
+        )
         payload = {"fingerprint": self.fingerprint, "plan": plan.model_dump(mode="json")}
         write_atomic(str(self.plan_cache_path), json.dumps(payload).encode())
         return plan
+
+    def take_tree(self, path: str, source: bytes) -> ast.Module | None:
+        """The tree the analysis parsed from `path`, if its source is still `source`.
+
+        Handed over once: the rewrite changes it in place.
+        """
+        found = self._trees.pop(os.path.realpath(path), None)
+        return found[1] if found is not None and found[0] == source else None

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
-from ._cache import ProjectState, code_cache_path, code_key, read_code, write_code
+from ._cache import ProjectState, code_cache_path, code_key, collector_paused, read_code, write_code
 
 
 class DurableLoader(importlib.machinery.SourceFileLoader):
@@ -40,7 +40,10 @@ class DurableLoader(importlib.machinery.SourceFileLoader):
 
 def durable_code(state: ProjectState, path: str, source: bytes, script: bool) -> CodeType | None:
     """Rewritten code for `path`, or None when it is not to be rewritten or does not parse."""
-    key = code_key(source, state.fingerprint, script)
+    plan_digest = state.plan_digest(path)
+    if plan_digest is None:
+        return None  # not one of the analysed modules
+    key = code_key(source, plan_digest, script)
     cache = code_cache_path(path)
     cached = read_code(cache, key)
     if cached is not None:
@@ -50,11 +53,14 @@ def durable_code(state: ProjectState, path: str, source: bytes, script: bool) ->
         return None
     from ._rewrite import rewrite  # only when the cache misses: keeps warm starts light
 
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError:
-        return None  # let the normal loader raise the very same error
-    code = compile(rewrite(tree, module_plan, script=script), path, "exec", dont_inherit=True)
+    with collector_paused():
+        tree = state.take_tree(path, source)
+        if tree is None:
+            try:
+                tree = ast.parse(source, filename=path)
+            except SyntaxError:
+                return None  # let the normal loader raise the very same error
+        code = compile(rewrite(tree, module_plan, script=script), path, "exec", dont_inherit=True)
     write_code(cache, key, code)
     return code
 

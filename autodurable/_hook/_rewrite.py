@@ -23,10 +23,12 @@ Invariants:
 from __future__ import annotations
 
 import ast
+import bisect
 from typing import Any
 
 from .._analysis import FunctionPlan, ModulePlan, Site
 from .._analysis._facts import bound_names
+from .._analysis._walk import child_nodes
 
 HELPER = "__autodurable__"
 _DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
@@ -48,10 +50,19 @@ def _helper(attr: str, at: ast.AST) -> ast.expr:
 
 
 def _located(node: Any, at: ast.AST) -> Any:
-    ast.copy_location(node, at)
-    for child in ast.walk(node):
-        if not hasattr(child, "lineno") or getattr(child, "lineno", None) is None:
-            ast.copy_location(child, at)
+    """Give the new nodes of `node` the position of `at`.
+
+    Nodes that already have a position (the original code moved into a new
+    node, or new nodes located before) are not entered: their subtrees are
+    complete, so this stays proportional to what the rewrite added.
+    """
+    stack = [node]
+    while stack:
+        new = stack.pop()
+        if "lineno" in new._attributes and getattr(new, "lineno", None) is not None:
+            continue
+        ast.copy_location(new, at)
+        stack += child_nodes(new)
     return node
 
 
@@ -72,42 +83,59 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
     if script and plan.top_level is not None:
         for site in plan.top_level.sites:
             sites[(site.line, site.col, site.end_line, site.end_col)] = site
-    transformer = _Rewriter(functions, sites)
+    lines = {site.line for site in sites.values()}
+    lines.update(line for (_, line), p in functions.items() if _decorated(p))
+    transformer = _Rewriter(functions, sites, sorted(lines))
     transformer.visit(tree)
     if transformer.changed:
         _insert_helper_import(tree)
-    ast.fix_missing_locations(tree)
     return tree
+
+
+def _decorated(plan: FunctionPlan) -> bool:
+    """Whether the rewrite adds a decorator to this function."""
+    return (
+        plan.style in _DECORATED_STYLES
+        and not plan.is_generator
+        and plan.role in ("step", "workflow")
+    )
 
 
 class _Rewriter(ast.NodeTransformer):
     def __init__(
-        self, functions: dict[tuple[str, int], FunctionPlan], sites: dict[Position, Site]
+        self,
+        functions: dict[tuple[str, int], FunctionPlan],
+        sites: dict[Position, Site],
+        lines: list[int],
     ) -> None:
         self.functions = functions
         self.sites = sites
+        self.lines = lines  # sorted: where a site starts or a decorated function is defined
         self.changed = False
         self._qualname: list[str] = []
-        self._globals: list[set[str]] = []  # names declared global, per enclosing function
+        self._functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing ones
+
+    def _touches(self, node: ast.stmt) -> bool:
+        """Whether anything the plan changes starts inside `node`'s lines."""
+        first = node.lineno
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = min([first, *(d.lineno for d in node.decorator_list)])
+        index = bisect.bisect_left(self.lines, first)
+        return index < len(self.lines) and self.lines[index] <= (node.end_lineno or first)
 
     # -- definitions: decorators, and qualnames to find them by ---------------------
 
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         qualname = ".".join([*self._qualname, node.name])
         plan = self.functions.get((qualname, node.lineno))
-        if (
-            plan is not None
-            and plan.style in _DECORATED_STYLES
-            and not plan.is_generator
-            and plan.role in ("step", "workflow")
-        ):
+        if plan is not None and _decorated(plan):
             # Innermost: framework decorators keep wrapping what they wrapped.
             node.decorator_list.append(_helper(plan.role, node))
             self.changed = True
         self._qualname += [node.name, "<locals>"]
-        self._globals.append(_declared_global(node))
+        self._functions.append(node)
         self.generic_visit(node)
-        self._globals.pop()
+        self._functions.pop()
         del self._qualname[-2:]
         return node
 
@@ -126,6 +154,8 @@ class _Rewriter(ast.NodeTransformer):
         return site if site is not None and site.kind in kinds else None
 
     def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.stmt) and not self._touches(node):
+            return node  # nothing to change in there: not worth a visit
         if isinstance(node, ast.expr):
             site = self._site(node, "step", "iterate")
             if site is not None:
@@ -173,7 +203,8 @@ class _Rewriter(ast.NodeTransformer):
         if site is None:
             return self.generic_visit(node)
         self.changed = True
-        return _block(node, site, self._globals[-1] if self._globals else None)
+        declared = _declared_global(self._functions[-1]) if self._functions else None
+        return _block(node, site, declared)
 
     visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
 
@@ -193,7 +224,7 @@ def _declared_global(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         if isinstance(inner, ast.Global):
             names.update(inner.names)
         elif not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(inner))
+            stack += child_nodes(inner)
     return names
 
 
@@ -335,8 +366,9 @@ def _insert_helper_import(tree: ast.Module) -> None:
         position += 1
     anchor = body[position] if position < len(body) else (body[-1] if body else None)
     node = ast.Import(names=[ast.alias(name="autodurable._inline", asname=HELPER)])
-    if anchor is not None:
-        ast.copy_location(node, anchor)
-    else:
-        node.lineno, node.col_offset = 1, 0
+    for new in (node, node.names[0]):  # `_located` does not enter import aliases
+        if anchor is not None:
+            ast.copy_location(new, anchor)
+        else:
+            new.lineno, new.col_offset, new.end_lineno, new.end_col_offset = 1, 0, 1, 0
     body.insert(position, node)
