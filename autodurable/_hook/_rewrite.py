@@ -16,6 +16,11 @@ Invariants:
   annotations of those names inside the block are dropped, since a shared name
   cannot be annotated (local annotations are never evaluated anyway; at module
   level the name is then missing from ``__annotations__``).
+- Only statements whose lines hold a site or a function to decorate are
+  visited; the rest of the tree is left as the parser made it (a cold start
+  rewrites every module of the project).
+- New nodes take their positions when they are made (`_located`), so the
+  tree compiles without a pass over all of it.
 - The helper module is imported once, as ``__autodurable__``, after the
   docstring and ``from __future__`` imports, and only if something uses it.
 """
