@@ -150,7 +150,8 @@ class ProjectState:
             digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         self.fingerprint = digest.hexdigest()
         self._plan: ProjectPlan | None = None
-        self._digests: dict[str, str] | None = None  # realpath -> digest of the module plan
+        self._digests: dict[str, str] | None = None  # path -> digest of the module plan
+        self._by_real_path: dict[str, str] | None = None
         self._trees: dict[str, tuple[bytes, ast.Module]] = {}  # realpath -> (source, tree)
 
     def module_plan(self, path: str) -> ModulePlan | None:
@@ -162,19 +163,31 @@ class ProjectState:
         return self._by_path.get(os.path.realpath(path))
 
     def plan_digest(self, path: str) -> str | None:
-        """The digest of the plan of the module in `path`; None if it is not planned."""
+        """The digest of the plan of the module in `path`; None if it is not planned.
+
+        A module that does not parse has no plan (the normal loader reports it).
+        """
         if self._digests is None:
             self._digests = self._cached_digests()
         if self._digests is None:
             self._digests = {
-                os.path.realpath(module.path): hashlib.sha256(
-                    module.model_dump_json().encode()
-                ).hexdigest()
+                module.path: hashlib.sha256(module.model_dump_json().encode()).hexdigest()
                 for module in self.plan.modules.values()
             }
             payload = {"fingerprint": self.fingerprint, "digests": self._digests}
             write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
-        return self._digests.get(os.path.realpath(path))
+        found = self._digests.get(path)  # the path the finder found is the one discovered
+        if found is None:
+            found = self._digests.get(self._real_paths().get(os.path.realpath(path), ""))
+        return found
+
+    def _real_paths(self) -> dict[str, str]:
+        """Real path -> discovered path, for a module reached through a symlink."""
+        if self._by_real_path is None:
+            self._by_real_path = {
+                os.path.realpath(path): str(path) for path in self.modules.values()
+            }
+        return self._by_real_path
 
     @property
     def plan_cache_path(self) -> Path:
