@@ -217,34 +217,33 @@ def test_rewritten_code_is_cached_and_a_broken_cache_is_not_fatal(tmp_path):
 def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     folder = project(tmp_path)
-    write_script(folder, "other.py", "def double(x):\n    return 2 * x\n")
-    write_script(folder, "caller.py", "import other\n\ndef run(x):\n    return other.double(x)\n")
+    write_script(folder, "other.py", "def size(p):\n    return len(open(p).read())\n")
+    write_script(folder, "caller.py", "import other\n\ndef run(p):\n    return other.size(p)\n")
     names = ("helpers.py", "other.py", "caller.py")
 
-    def compile_all() -> dict[str, tuple[bytes, int]]:
+    def compile_all() -> dict[str, tuple[bytes, int] | None]:
         state = ProjectState(folder)
-        caches = {}
+        caches: dict[str, tuple[bytes, int] | None] = {}
         for name in names:
             path = str(folder / name)
-            assert durable_code(state, path, Path(path).read_bytes(), script=False) is not None
+            code = durable_code(state, path, Path(path).read_bytes(), script=False)
             cache = Path(code_cache_path(path))
-            caches[name] = (cache.read_bytes(), cache.stat().st_mtime_ns)
+            caches[name] = (cache.read_bytes(), cache.stat().st_mtime_ns) if code else None
         return caches
 
     first = compile_all()
+    assert all(first.values())
     assert compile_all() == first  # nothing changed: every module from its cache
     # A change that leaves every other module's plan as it was: only it is rewritten.
-    (folder / "other.py").write_text("def double(x):\n    return x + x\n")
+    (folder / "other.py").write_text("def size(p):\n    return len(open(p).read()) + 0\n")
     second = compile_all()
     assert second["other.py"] != first["other.py"]
     assert second["caller.py"] == first["caller.py"] and second["helpers.py"] == first["helpers.py"]
-    # Now double() does I/O: caller.run becomes workflow code, so caller.py is
-    # rewritten although its own source did not change.
-    (folder / "other.py").write_text(
-        "def double(x):\n    return len(open(x).read()) * 2\n"
-    )
+    # Now size() does no I/O: caller.run is plain, so caller.py (whose source did
+    # not change) is no longer rewritten at all; helpers.py still comes from its cache.
+    (folder / "other.py").write_text("def size(p):\n    return len(p)\n")
     third = compile_all()
-    assert third["caller.py"][0] != second["caller.py"][0]
+    assert third["other.py"] is None and third["caller.py"] is None
     assert third["helpers.py"] == first["helpers.py"]
 
 

@@ -150,44 +150,48 @@ class ProjectState:
             digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         self.fingerprint = digest.hexdigest()
         self._plan: ProjectPlan | None = None
-        self._digests: dict[str, str] | None = None  # path -> digest of the module plan
+        self._digests: dict[str, tuple[str, bool]] | None = None  # path -> see plan_digest
+        self._paths = {str(path) for path in self.modules.values()}
         self._by_real_path: dict[str, str] | None = None
-        self._trees: dict[str, tuple[bytes, ast.Module]] = {}  # realpath -> (source, tree)
+        self._trees: dict[str, tuple[bytes, ast.Module]] = {}  # path -> (source, tree)
 
     def module_plan(self, path: str) -> ModulePlan | None:
         """The plan of the module in `path` (one dictionary lookup)."""
         if self._by_path is None:
-            self._by_path = {
-                os.path.realpath(module.path): module for module in self.plan.modules.values()
-            }
-        return self._by_path.get(os.path.realpath(path))
+            self._by_path = {module.path: module for module in self.plan.modules.values()}
+        return self._by_path.get(self._discovered(path))
 
-    def plan_digest(self, path: str) -> str | None:
-        """The digest of the plan of the module in `path`; None if it is not planned.
-
-        A module that does not parse has no plan (the normal loader reports it).
-        """
+    def plan_digest(self, path: str) -> tuple[str, bool] | None:
+        """The digest of the plan of the module in `path`, and whether the plan
+        changes the module at all; None if the module is not planned (a module
+        that does not parse: the normal loader reports it)."""
         if self._digests is None:
             self._digests = self._cached_digests()
         if self._digests is None:
+            from ._rewrite import changes
+
             self._digests = {
-                module.path: hashlib.sha256(module.model_dump_json().encode()).hexdigest()
+                module.path: (
+                    hashlib.sha256(module.model_dump_json().encode()).hexdigest(),
+                    changes(module),
+                )
                 for module in self.plan.modules.values()
             }
             payload = {"fingerprint": self.fingerprint, "digests": self._digests}
             write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
-        found = self._digests.get(path)  # the path the finder found is the one discovered
-        if found is None:
-            found = self._digests.get(self._real_paths().get(os.path.realpath(path), ""))
-        return found
+        return self._digests.get(self._discovered(path))
 
-    def _real_paths(self) -> dict[str, str]:
-        """Real path -> discovered path, for a module reached through a symlink."""
+    def _discovered(self, path: str) -> str:
+        """The path under which `path`'s module was discovered (the key of every map here).
+
+        The finder hands over the very path discovered; another spelling (a
+        symlink, a relative ``sys.path`` entry) is mapped through real paths.
+        """
+        if path in self._paths:
+            return path
         if self._by_real_path is None:
-            self._by_real_path = {
-                os.path.realpath(path): str(path) for path in self.modules.values()
-            }
-        return self._by_real_path
+            self._by_real_path = {os.path.realpath(p): p for p in self._paths}
+        return self._by_real_path.get(os.path.realpath(path), path)
 
     @property
     def plan_cache_path(self) -> Path:
@@ -197,15 +201,15 @@ class ProjectState:
     def _cache_path(self, kind: str) -> Path:
         return self.root / "__pycache__" / f"autodurable-{kind}-{ANALYSER_VERSION}.json"
 
-    def _cached_digests(self) -> dict[str, str] | None:
+    def _cached_digests(self) -> dict[str, tuple[str, bool]] | None:
         try:
             data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
             if data.get("fingerprint") != self.fingerprint:
                 return None
-            digests = data["digests"]
-        except (OSError, ValueError, KeyError, TypeError):
+            digests = data["digests"].items()
+            return {path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in digests}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        return digests if isinstance(digests, dict) else None
 
     @property
     def plan(self) -> ProjectPlan:
@@ -246,7 +250,7 @@ class ProjectState:
             trees[module], texts[module] = (str(path), tree), source
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
-                self._trees[os.path.realpath(path)] = (source, tree)
+                self._trees[str(path)] = (source, tree)
         plan = analyse_trees(
             trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
         )
@@ -259,5 +263,5 @@ class ProjectState:
 
         Handed over once: the rewrite changes it in place.
         """
-        found = self._trees.pop(os.path.realpath(path), None)
+        found = self._trees.pop(self._discovered(path), None)
         return found[1] if found is not None and found[0] == source else None

@@ -7,7 +7,8 @@ Invariants:
 - The finder only changes the loader of a spec the normal path finder found:
   the module's name, file, package and ``__spec__`` stay what they would be.
 - A module that does not parse is compiled by the normal loader, so importing
-  it raises exactly the error it raises without the hook.
+  it raises exactly the error it raises without the hook. So is a module whose
+  plan changes nothing (it then uses Python's own bytecode cache).
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ class DurableLoader(importlib.machinery.SourceFileLoader):
 
 def durable_code(state: ProjectState, path: str, source: bytes, script: bool) -> CodeType | None:
     """Rewritten code for `path`, or None when it is not to be rewritten or does not parse."""
-    plan_digest = state.plan_digest(path)
-    if plan_digest is None:
-        return None  # not one of the analysed modules
-    key = code_key(source, plan_digest, script)
+    planned = state.plan_digest(path)
+    if planned is None or not (planned[1] or script):
+        return None  # not analysed, or nothing to change: plain Python's loader and cache
+    key = code_key(source, planned[0], script)
     cache = code_cache_path(path)
     cached = read_code(cache, key)
     if cached is not None:

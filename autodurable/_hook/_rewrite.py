@@ -82,7 +82,7 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
     functions = {(p.qualname, p.line): p for p in plan.functions}
     sites: dict[Position, Site] = {}
     for function in plan.functions:
-        if function.role != "plain" or function.style == "inline":
+        if _sites_apply(function):
             for site in function.sites:
                 sites[(site.line, site.col, site.end_line, site.end_col)] = site
     if script and plan.top_level is not None:
@@ -95,6 +95,21 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
     if transformer.changed:
         _insert_helper_import(tree)
     return tree
+
+
+def changes(plan: ModulePlan) -> bool:
+    """Whether `rewrite` changes a module (not run as the script) with this plan."""
+    if plan.opted_out:
+        return False
+    return any(
+        _decorated(function) or (function.sites and _sites_apply(function))
+        for function in plan.functions
+    )
+
+
+def _sites_apply(function: FunctionPlan) -> bool:
+    """Whether the rewrite records the sites of `function` (workflow code, or inline)."""
+    return function.role != "plain" or function.style == "inline"
 
 
 def _decorated(plan: FunctionPlan) -> bool:
