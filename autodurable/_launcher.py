@@ -114,7 +114,7 @@ def run(
     sys.argv = [source_path, *target.args]
     source = Path(source_path).read_bytes()
     try:
-        code = durable_code(state, source_path, source, script=True) or compile(
+        code = durable_code(state, source_path, True, source) or compile(
             source, source_path, "exec", dont_inherit=True
         )
     except SyntaxError as exc:  # printed as python prints it

@@ -226,7 +226,7 @@ def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_pat
         caches: dict[str, tuple[bytes, int] | None] = {}
         for name in names:
             path = str(folder / name)
-            code = durable_code(state, path, Path(path).read_bytes(), script=False)
+            code = durable_code(state, path, script=False)
             cache = Path(code_cache_path(path))
             caches[name] = (cache.read_bytes(), cache.stat().st_mtime_ns) if code else None
         return caches

@@ -5,7 +5,8 @@ Invariants:
   its own tag (``<module>.<python tag>.autodurable-<analyser version>.pyc``),
   so plain Python never loads it and we never load plain bytecode.
 - A cache entry is keyed on everything the rewrite depends on: the source
-  bytes, the Python magic number, the analyser version, the module's own plan
+  (its modification time and size, as for Python's own cache), the Python
+  magic number, the analyser version, the module's own plan
   (as a digest) and whether the module is the launched script. Editing one
   file re-analyses the project, but only modules whose source or plan changed
   are rewritten again.
@@ -55,10 +56,13 @@ def code_cache_path(source_path: str) -> str:
     return normal[: -len(".pyc")] + f".autodurable-{ANALYSER_VERSION}.pyc"
 
 
-def code_key(source: bytes, plan_digest: str, script: bool) -> bytes:
-    """The cache key of one module's rewritten code (`plan_digest`: of its own plan)."""
-    digest = hashlib.sha256(source)
-    digest.update(plan_digest.encode())
+def code_key(mtime_ns: int, size: int, plan_digest: str, script: bool) -> bytes:
+    """The cache key of one module's rewritten code (`plan_digest`: of its own plan).
+
+    The source is known by its modification time and size, as Python's own
+    bytecode cache knows it (so a warm start reads no source file).
+    """
+    digest = hashlib.sha256(f"{mtime_ns}|{size}|{plan_digest}|".encode())
     digest.update(b"script" if script else b"module")
     return digest.digest()
 

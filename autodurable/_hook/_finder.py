@@ -35,16 +35,24 @@ class DurableLoader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
         """The module's rewritten code, from the cache when it is current."""
         path = self.get_filename(fullname)
-        source = self.get_data(path)
-        return durable_code(self.state, path, source, self.script) or super().get_code(fullname)
+        return durable_code(self.state, path, self.script) or super().get_code(fullname)
 
 
-def durable_code(state: ProjectState, path: str, source: bytes, script: bool) -> CodeType | None:
-    """Rewritten code for `path`, or None when it is not to be rewritten or does not parse."""
+def durable_code(
+    state: ProjectState, path: str, script: bool, source: bytes | None = None
+) -> CodeType | None:
+    """Rewritten code for `path`, or None when it is not to be rewritten or does not parse.
+
+    The source is read only when the cache misses (`source`, if given, is it).
+    """
     planned = state.plan_digest(path)
     if planned is None or not (planned[1] or script):
         return None  # not analysed, or nothing to change: plain Python's loader and cache
-    key = code_key(source, planned[0], script)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None  # the normal loader reports it
+    key = code_key(stat.st_mtime_ns, stat.st_size, planned[0], script)
     cache = code_cache_path(path)
     cached = read_code(cache, key)
     if cached is not None:
@@ -54,6 +62,12 @@ def durable_code(state: ProjectState, path: str, source: bytes, script: bool) ->
         return None
     from ._rewrite import rewrite  # only when the cache misses: keeps warm starts light
 
+    if source is None:
+        try:
+            with open(path, "rb") as fh:
+                source = fh.read()
+        except OSError:
+            return None
     with collector_paused():
         tree = state.take_tree(path, source)
         if tree is None:
