@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a function does I/O that cannot be made durable safely",
     )
+    codemod = commands.add_parser(
+        "codemod",
+        help="write the plan into the source as decorators (shows a diff; --write applies)",
+        description="Write the durability plan of `autodurable run` into the given files as "
+        "@autodurable.step / @autodurable.workflow and recorded calls (libcst). Shows a "
+        "unified diff and writes nothing unless --write is given.",
+    )
+    from ._codemod import add_arguments
+
+    add_arguments(codemod)
     return parser
 
 
@@ -74,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(parser, args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "codemod":
+            from ._codemod import main as codemod
+
+            return codemod(args)
         return _info()
     except AutodurableError as exc:
         print(f"autodurable: {exc}", file=sys.stderr)

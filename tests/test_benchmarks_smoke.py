@@ -32,6 +32,13 @@ def test_steps_benchmark_quick_prints_its_table() -> None:
     assert any(re.match(r"\s*5\s+\d", row) for row in rows), "\n".join(lines)
 
 
+def test_codemod_robustness_quick_checks_json() -> None:
+    """It exits 0 only if every output compiled and a second pass changed nothing."""
+    lines = run_benchmark("codemod_robustness.py")
+    assert any(line.split()[:2] == ["package", "mode"] for line in lines), "\n".join(lines)
+    assert any(re.match(r"json\s+default\s+5\s+\d+\s+\d+\.\d+\s+\d+\.\d", line) for line in lines)
+
+
 def test_imports_benchmark_quick_prints_its_table() -> None:
     lines = run_benchmark("imports.py")
     assert any(line.startswith("project: 20 modules") for line in lines), "\n".join(lines)
