@@ -642,6 +642,31 @@ def test_lambda_doing_io_is_reported():
     assert "lambda at line 5" in note and "requests.get" in note
 
 
+def test_thunks_of_recorded_expressions_are_not_reported_as_lambdas():
+    """Codemodded code records an expression through a lambda: that one is fine."""
+    plan = module(
+        """
+        import autodurable
+        import autodurable._inline
+        import requests
+
+        @autodurable.workflow
+        def fetch(url):
+            return autodurable._inline.run_step("fetch:requests.get", lambda: requests.get(url))
+        """
+    )
+    fetch = plan.get("fetch")
+    assert fetch.style == "manual" and fetch.notes == []
+
+
+def test_a_byte_order_mark_does_not_stop_the_analysis(tmp_path):
+    source = b"import requests\n\ndef get(u):\n    return requests.get(u)\n"
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + source)
+    plan = analyse_project(tmp_path)
+    assert plan.errors == {}
+    assert plan.modules["bom"].get("get").role == "step"
+
+
 def test_init_doing_io_is_plain_with_a_note():
     plan = module(
         """

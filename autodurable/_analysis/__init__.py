@@ -103,7 +103,8 @@ def analyse_project(
     errors: dict[str, str] = {}
     for module, path in paths.items():
         try:
-            sources[module] = (str(path), path.read_text(encoding="utf-8"))
+            # utf-8-sig: a byte order mark is valid Python source, not part of it.
+            sources[module] = (str(path), path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError) as exc:
             errors[str(path)] = f"cannot be read: {exc}"
     plan = analyse_sources(sources, io=io, roles=roles, root=str(root))

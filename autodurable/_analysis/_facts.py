@@ -148,6 +148,11 @@ class FactCollector(ast.NodeVisitor):
         return  # its methods are units of their own
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
+        parent = self._path[-2] if len(self._path) > 1 else None
+        if isinstance(parent, ast.Call) and (self.scope.callee(parent) or "").startswith(
+            "autodurable._inline."
+        ):
+            return  # the thunk of a recorded expression (codemodded code): already a step
         for call in [n for n in walk(node.body) if isinstance(n, ast.Call)]:
             name = self.scope.callee(call)
             if name is not None and self.scope.catalogue.kind(name) == IO:
