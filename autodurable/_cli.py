@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._codemod import add_arguments
 
     add_arguments(codemod)
+    from ._ai._commands import add_ai_parser, add_mcp_parser
+
+    add_ai_parser(commands)
+    add_mcp_parser(commands)
     return parser
 
 
@@ -88,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._codemod import main as codemod
 
             return codemod(args)
+        if args.command in ("ai", "mcp"):
+            from ._ai._commands import main_ai, main_mcp
+
+            return main_ai(args) if args.command == "ai" else main_mcp()
         return _info()
     except AutodurableError as exc:
         print(f"autodurable: {exc}", file=sys.stderr)

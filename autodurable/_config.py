@@ -50,6 +50,9 @@ class Settings(BaseModel):
     roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role
     exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
     sentinel: Literal["warn", "error", "off"] = "warn"  # I/O in workflow code outside steps
+    # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
+    # only (autodurable._ai._settings), so a model's settings never stop a run.
+    ai: dict[str, Any] = {}
 
     @field_validator("roles")
     @classmethod

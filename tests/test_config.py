@@ -61,6 +61,23 @@ def test_pyproject_in_cwd_is_used(tmp_path):
     assert get_runtime().codec.allow_pickle is True
 
 
+def test_an_ai_table_does_not_stop_the_runtime(tmp_path):
+    """``[tool.autodurable.ai]`` belongs to ``autodurable ai``; other commands accept it."""
+    write_pyproject(
+        tmp_path,
+        """
+        [tool.autodurable]
+        lease_seconds = 7
+
+        [tool.autodurable.ai]
+        model = "local-model"
+        api_key_env = "MY_KEY"
+        """,
+    )
+    settings = load_settings()
+    assert settings.lease_seconds == 7 and settings.ai["model"] == "local-model"
+
+
 def test_pyproject_in_a_parent_dir_is_used(tmp_path, monkeypatch):
     pyproject = write_pyproject(tmp_path, '[tool.autodurable]\ndatabase_url = "sqlite:///up.db"\n')
     deep = tmp_path / "src" / "pkg"

@@ -1,0 +1,178 @@
+"""The project a file belongs to, read once and analysed as often as a rewrite needs.
+
+Invariants:
+- The same modules and settings as the import hook and the codemod: the
+  project root is the nearest folder with a pyproject.toml (`project_root`),
+  modules are what `discover` finds there minus autodurable itself, and the
+  ``io``, ``roles`` and ``exclude`` of ``[tool.autodurable]`` apply.
+- Reads files and writes nothing. Candidate texts of a rewrite live in memory
+  (`Project.texts`) and are analysed in place of the files.
+- ``[tool.autodurable.ai]`` is this package's table: it is taken out before the
+  rest of ``[tool.autodurable]`` is validated, and handed back unvalidated.
+- A module is analysed with the project modules it imports (transitively),
+  not the whole project: roles only flow from callees to callers, so its plan
+  is the same, and large projects stay fast.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._analysis import ModulePlan, ProjectPlan, analyse_sources, discover
+from .._config import Settings, find_pyproject, read_pyproject_section
+from .._errors import ConfigError
+from .._options import describe_validation_error
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
+    from .._launcher import project_root as root_of  # the launcher's rule, not a copy of it
+
+    return root_of(start)
+
+
+def load_settings(root: Path) -> tuple[Settings, dict[str, Any]]:
+    """The project's validated settings, and its raw ``[tool.autodurable.ai]`` table."""
+    from pydantic import ValidationError
+
+    pyproject = find_pyproject(root)
+    section = dict(read_pyproject_section(pyproject))
+    ai = section.pop("ai", {})
+    if not isinstance(ai, dict):
+        raise ConfigError(f"[tool.autodurable.ai] in {pyproject} must be a table")
+    try:
+        settings = Settings(**section)
+    except ValidationError as exc:
+        where = f"[tool.autodurable] in {pyproject}"
+        raise ConfigError(describe_validation_error(where, exc)) from None
+    return settings, ai
+
+
+@dataclass
+class Project:
+    """A project's modules, their current texts and its settings."""
+
+    root: Path
+    settings: Settings
+    ai: dict[str, Any]
+    paths: dict[str, str] = field(default_factory=dict)  # module -> path
+    texts: dict[str, str] = field(default_factory=dict)  # module -> text (candidates too)
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> why
+    _imports: dict[str, set[str]] = field(default_factory=dict)
+
+    def module_of(self, path: str | os.PathLike[str]) -> str | None:
+        """The module name of the file at `path`, or None if it is not one of the project's."""
+        target = os.path.realpath(path)
+        for module, known in self.paths.items():
+            if os.path.realpath(known) == target:
+                return module
+        return None
+
+    def set_text(self, module: str, text: str) -> None:
+        """Replace a module's text (in memory only)."""
+        self.texts[module] = text
+        self._imports.pop(module, None)
+
+    def analyse(
+        self,
+        module: str,
+        *,
+        texts: Mapping[str, str] | None = None,
+        roles: Mapping[str, str] | None = None,
+    ) -> ProjectPlan:
+        """Analyse `module` with the modules it imports; `texts` replace current ones."""
+        current = {**self.texts, **(texts or {})}
+        wanted = self._closure(module, current)
+        sources = {name: (self.paths[name], current[name]) for name in wanted}
+        all_roles = {**self.settings.roles, **(roles or {})}
+        return analyse_sources(sources, io=self.settings.io, roles=all_roles, root=str(self.root))
+
+    def plan(
+        self,
+        module: str,
+        *,
+        text: str | None = None,
+        roles: Mapping[str, str] | None = None,
+    ) -> tuple[ModulePlan | None, str | None]:
+        """The plan of one module (with `text` in place of its own), or None and why not."""
+        texts = {module: text} if text is not None else None
+        project = self.analyse(module, texts=texts, roles=roles)
+        found = project.modules.get(module)
+        if found is None:
+            reason = project.errors.get(self.paths[module], "could not be analysed")
+            return None, reason
+        return found, None
+
+    def _closure(self, module: str, texts: Mapping[str, str]) -> set[str]:
+        seen: set[str] = set()
+        pending = [module]
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in texts:
+                continue
+            seen.add(name)
+            cached = texts[name] == self.texts.get(name)
+            found = self._imports.get(name) if cached else None
+            if found is None:
+                found = _imported(name, texts[name], self.paths[name], self.texts.keys())
+                if cached:
+                    self._imports[name] = found
+            pending.extend(found - seen)
+        return seen
+
+
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """The project of the file or folder at `path`."""
+    start = Path(path).resolve()
+    root = project_root(start if start.is_dir() else start.parent)
+    settings, ai = load_settings(root)
+    project = Project(root, settings, ai)
+    for name, module_path in discover(root, settings.exclude).items():
+        if name == "autodurable" or name.startswith("autodurable."):
+            continue  # as the hook: autodurable is never analysed as part of a project
+        try:
+            with open(module_path, "rb") as fh:
+                text = fh.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            project.unreadable[str(module_path)] = f"cannot be read as UTF-8: {exc}"
+            continue
+        project.paths[name] = str(module_path)
+        project.texts[name] = text
+    return project
+
+
+def _imported(module: str, text: str, path: str, known: Any) -> set[str]:
+    """The project modules `module` imports (and their packages), by name."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                keep = len(parts) - (node.level - 1)
+                if keep < 0:
+                    continue
+                base = ".".join([*parts[:keep], *([base] if base else [])])
+            names = [base] + [
+                f"{base}.{alias.name}" if base else alias.name for alias in node.names
+            ]
+        for name in names:
+            parts = name.split(".")
+            for n in range(1, len(parts) + 1):  # a module imports its packages too
+                candidate = ".".join(parts[:n])
+                if candidate in known:
+                    found.add(candidate)
+    return found
