@@ -66,7 +66,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 import autodurable
 from autodurable._analysis import FunctionPlan, ModulePlan, Site
-from autodurable._analysis._facts import bound_names
+from autodurable._analysis._facts import bound_names, declared_global
 
 from ._imports import add_imports, remove_unused, top_level_imports
 from ._plans import project_for, standalone_plan
@@ -602,24 +602,11 @@ def _block_context(
         for child in ast.iter_child_nodes(node):
             inner = declared
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                inner = _declared_global(child)
+                inner = declared_global(child)
             elif isinstance(child, ast.ClassDef | ast.Lambda):
                 inner = None
             stack.append((child, inner))
     return found
-
-
-def _declared_global(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """The names a function declares ``global`` (not looking into nested scopes)."""
-    names: set[str] = set()
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        inner = stack.pop()
-        if isinstance(inner, ast.Global):
-            names.update(inner.names)
-        elif not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(inner))
-    return names
 
 
 def _root_name(expression: cst.BaseExpression) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ._catalogue import IO, NONDETERMINISTIC
 from ._scope import Scope
-from ._walk import child_nodes, same_scope, walk
+from ._walk import child_nodes, own_statements, same_scope, walk
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -480,6 +480,19 @@ def bound_names(node: ast.With | ast.AsyncWith) -> list[str]:
             if name is not None and name not in handles and name not in names:
                 names.append(name)
     return names
+
+
+def declared_global(node: FunctionNode) -> set[str]:
+    """The names a function declares ``global`` (not looking into nested scopes).
+
+    A with-block made into a function of its own must declare them too.
+    """
+    return {
+        name
+        for inner in own_statements(node.body)
+        if isinstance(inner, ast.Global)
+        for name in inner.names
+    }
 
 
 def returns_handle(scope: Scope, nodes: list[ast.stmt]) -> CallSite | None:

@@ -32,7 +32,7 @@ import bisect
 from typing import Any
 
 from .._analysis import FunctionPlan, ModulePlan, Site
-from .._analysis._facts import bound_names
+from .._analysis._facts import bound_names, declared_global
 from .._analysis._walk import child_nodes
 
 HELPER = "__autodurable__"
@@ -223,7 +223,7 @@ class _Rewriter(ast.NodeTransformer):
         if site is None:
             return self.generic_visit(node)
         self.changed = True
-        declared = _declared_global(self._functions[-1]) if self._functions else None
+        declared = declared_global(self._functions[-1]) if self._functions else None
         return _block(node, site, declared)
 
     visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
@@ -233,19 +233,6 @@ def _no_args() -> ast.arguments:
     return ast.arguments(
         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
     )
-
-
-def _declared_global(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """The names a function declares ``global`` (not looking into nested scopes)."""
-    names: set[str] = set()
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        inner = stack.pop()
-        if isinstance(inner, ast.Global):
-            names.update(inner.names)
-        elif not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            stack += child_nodes(inner)
-    return names
 
 
 class _DropLocalAnnotations(ast.NodeTransformer):
