@@ -1,30 +1,33 @@
 """Handles: start a workflow in the background and follow it by id.
 
 Invariants:
-- `start` returns once the workflow is submitted; the handle's id is fixed
-  before that (from ``options(workflow_id=...)`` or a fresh one), so it can be
-  stored and used from another process.
+- `start` returns once the workflow is recorded (pending, with its inputs,
+  owned by this process's executor) and submitted to a worker thread: if the
+  process dies before a worker runs it, another executor adopts it. The
+  handle's id is fixed before that (from ``options(workflow_id=...)`` or a
+  fresh one), so it can be stored and used from another process.
 - Called from workflow code, `start` records the child's id as a step, so a
   replay refers to the same child instead of starting another.
 - `WorkflowHandle.result()` waits in-process when this process runs the
-  workflow, and otherwise polls the store.
+  workflow, and otherwise waits for the store (woken by it where it can notify).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import uuid
 from concurrent.futures import Future
 from typing import Any
 
 from ._context import current_run, current_step
 from ._decorators import kind_of
-from ._errors import WorkflowNotFound
+from ._errors import EncodeError, WorkflowNotFound
 from ._options import EMPTY, Options, _OptionsScope, call_options_scope, current_call_options
 from ._runtime import get_runtime
 from ._steps import call_step
-from ._store import WorkflowRecord
+from ._store import PENDING, Claim, WorkflowRecord
 from ._workflows import wait_for_outcome
 
 
@@ -78,6 +81,7 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
     opts = (outer or EMPTY).merged(scoped)
     workflow_id = opts.workflow_id or _new_child_id(target)
     opts = opts.merged(Options(workflow_id=workflow_id))
+    _record_before_start(target, workflow_id, args, kwargs)
 
     def run() -> Any:
         # Worker threads start with an empty context: this is a top-level call.
@@ -88,6 +92,30 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
         return result
 
     return WorkflowHandle(workflow_id, get_runtime().submit(run))
+
+
+def _record_before_start(
+    target: Any, workflow_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Record the workflow as pending and ours, so that it survives this process dying.
+
+    The worker then runs it from this record (handed over as a claim, without
+    another round trip). An id that exists already is left to the worker, which
+    resumes it, waits for it or returns its outcome; inputs that cannot be
+    recorded are left to the worker too, which reports them as a call would.
+    """
+    runtime = get_runtime()
+    name = target._self_autodurable_name
+    values = {"args": list(args), "kwargs": kwargs}
+    try:
+        inputs = runtime.codec.encode(values, f"the inputs of workflow {name!r}")
+    except EncodeError:
+        return
+    executor = runtime.executor
+    now = time.time()
+    record = WorkflowRecord(workflow_id, name, PENDING, inputs, None, None, executor.id, now, now)
+    if runtime.store.create_workflow(record):
+        runtime.adopted[workflow_id] = Claim(record, True, [], None)
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -7,11 +7,18 @@ Invariants:
 - Workflows that cannot be resumed are reported with the reason, never
   dropped: they stay pending in the store for a later attempt.
 - The result is a value (`RecoveryReport`), not an exception.
+- A workflow is claimed (atomically, in the store) before it is started, so
+  executors recovering at the same moment never start the same workflow; the
+  claim and its history are handed to the run.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Collection
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +27,14 @@ from ._errors import AutodurableError
 from ._handle import WorkflowHandle, start
 from ._names import resolve
 from ._options import options
-from ._runtime import get_runtime
+from ._runtime import Runtime, get_runtime
+from ._store import Subscription
 
 log = logging.getLogger("autodurable")
 _RUN_PREFIX = "autodurable.run:"
+_LONGEST_TICK = 5.0  # seconds between looks for workflows to adopt, at most
+_SLICE = 0.25  # the watcher notices stop() within this
+_LONGEST_BACKOFF = 600.0
 
 
 @dataclass(frozen=True)
@@ -77,21 +88,54 @@ def _find(name: str) -> Any:
     return fn
 
 
-def recover() -> RecoveryReport:
+def recover(*, watch: bool = False) -> RecoveryReport:
     """Resume, in the background, every unfinished workflow that no live process runs.
 
     Call it at start-up of a long-running application (the launcher does).
     Returns a `RecoveryReport`; workflows it cannot resume (their function
     cannot be imported, their inputs cannot be decoded) are listed with the
     reason and logged as warnings.
+
+    With ``watch=True`` this process also becomes a worker that keeps adopting:
+    a background thread looks for workflows whose executor died (on this host,
+    its process is gone; on another host, its lease of ``lease_seconds`` ran
+    out) or that were released, every quarter lease (at most every 5 s) and at
+    once when the store announces a release, claims them atomically and resumes
+    them, up to as many at a time as this process has worker threads. It stops
+    when the process exits or `configure()` replaces the configuration.
     """
     runtime = get_runtime()
-    executor = runtime.executor
     report = RecoveryReport()
-    for record, owner in runtime.store.unfinished_workflows():
-        if record.workflow_id in runtime.active:
-            continue
-        if owner is not None and executor.alive(owner):
+    _adopt(runtime, report, limit=_ALL, capacity=_ALL, skip=frozenset())
+    if watch:
+        with runtime._lock:
+            watcher = runtime.watcher
+            if watcher is None:
+                watcher = runtime.watcher = _Watcher(runtime)
+                watcher.start()
+        if isinstance(watcher, _Watcher):
+            watcher.track(report)  # so that what fails again now is backed off from too
+    return report
+
+
+_ALL = 1_000_000_000
+
+
+def _adopt(
+    runtime: Runtime,
+    report: RecoveryReport,
+    limit: int,
+    capacity: int,
+    skip: Collection[str],
+) -> None:
+    """Claim and start up to `capacity` adoptable workflows, looking at up to `limit`."""
+    executor = runtime.executor
+    store = runtime.store
+    for record, _owner in store.adoptable_workflows(executor, limit):
+        if len(report.resumed) >= capacity:
+            break
+        workflow_id = record.workflow_id
+        if workflow_id in runtime.active or workflow_id in skip:
             continue
         if record.name.startswith(_RUN_PREFIX):
             continue  # a program run by `autodurable run`: running the command resumes it
@@ -99,11 +143,112 @@ def recover() -> RecoveryReport:
             fn = _find(record.name)
             inputs = runtime.codec.decode(record.inputs)
         except (LookupError, AutodurableError) as exc:
-            report.unrecoverable.append(Unrecoverable(record.workflow_id, record.name, str(exc)))
-            log.warning("autodurable: cannot resume workflow %s: %s", record.workflow_id, exc)
+            report.unrecoverable.append(Unrecoverable(workflow_id, record.name, str(exc)))
+            log.warning("autodurable: cannot resume workflow %s: %s", workflow_id, exc)
             continue
-        handle = start(
-            options(fn, workflow_id=record.workflow_id), *inputs["args"], **inputs["kwargs"]
-        )
+        claim = store.claim_workflow(workflow_id, executor)
+        if claim is None or not claim.claimed:
+            continue  # another executor was faster, or it finished meanwhile
+        runtime.adopted[workflow_id] = claim
+        handle = start(options(fn, workflow_id=workflow_id), *inputs["args"], **inputs["kwargs"])
         report.resumed.append(handle)
-    return report
+
+
+class _Watcher:
+    """The background thread of `recover(watch=True)`: adopts what dead executors leave.
+
+    Invariants: it never holds more adopted workflows unfinished than the
+    runtime has worker threads (the rest is left to other executors); a
+    workflow it could not resume, or that stopped again because of an error of
+    ours, is not looked at again for a while (backing off up to 10 minutes), so
+    a broken workflow does not keep an executor busy.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.interval = max(0.05, min(runtime.settings.lease_seconds / 4, _LONGEST_TICK))
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: dict[str, WorkflowHandle] = {}
+        self._not_before: dict[str, float] = {}  # workflow id -> monotonic time
+        self._backoff: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._loop, name="autodurable-watch", daemon=True)
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop adopting (workflows already adopted keep running)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+
+    def _loop(self) -> None:
+        try:
+            wakeups = self.runtime.store.subscribe(None)
+        except Exception as exc:  # the store may be unreachable now: poll instead
+            log.warning("autodurable: adoption is not woken by the store: %s", exc)
+            wakeups = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._tick()
+                except Exception as exc:  # keep watching: the database may come back
+                    log.warning("autodurable: looking for workflows to adopt failed: %s", exc)
+                self._sleep(wakeups)
+        finally:
+            if wakeups is not None:
+                wakeups.close()
+
+    def _sleep(self, wakeups: Subscription | None) -> None:
+        deadline = time.monotonic() + self.interval
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # Short slices so that stop() is noticed; a release wakes us at once.
+            if wakeups is None:
+                self._stop.wait(min(left, _SLICE))
+            elif wakeups.wait(min(left, _SLICE)) and self.runtime.store.notifies:
+                return
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._not_before = {k: t for k, t in self._not_before.items() if t > now}
+            skip = set(self._not_before)
+            capacity = self.runtime.workers - len(self._running)
+        if capacity <= 0:
+            return
+        report = RecoveryReport()
+        _adopt(self.runtime, report, limit=capacity + len(skip), capacity=capacity, skip=skip)
+        self.track(report)
+
+    def track(self, report: RecoveryReport) -> None:
+        """Follow what a recovery pass resumed, and postpone what it could not resume."""
+        with self._lock:
+            for unrecoverable in report.unrecoverable:
+                self._postpone(unrecoverable.workflow_id)
+            for handle in report.resumed:
+                self._running[handle.workflow_id] = handle
+        for handle in report.resumed:
+            future = handle._future
+            if future is not None:
+                future.add_done_callback(lambda f, h=handle: self._finished(h.workflow_id, f))
+
+    def _finished(self, workflow_id: str, future: Future[Any]) -> None:
+        error = future.exception()
+        with self._lock:
+            self._running.pop(workflow_id, None)
+            if error is not None and (
+                isinstance(error, AutodurableError) or not isinstance(error, Exception)
+            ):
+                self._postpone(workflow_id)  # left pending by an error of ours: back off
+            else:
+                self._backoff.pop(workflow_id, None)
+
+    def _postpone(self, workflow_id: str) -> None:
+        delay = min(self._backoff.get(workflow_id, self.interval * 2) * 2, _LONGEST_BACKOFF)
+        self._backoff[workflow_id] = delay
+        self._not_before[workflow_id] = time.monotonic() + delay

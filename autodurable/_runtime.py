@@ -6,9 +6,11 @@ Invariants:
 - `configure()` replaces the runtime; the old one retires its executor, so
   that its unfinished workflows can be adopted at once.
 - A forked child never uses its parent's connection or executor id: it gets a
-  fresh runtime with the same settings.
-- At interpreter exit, workflows started in the background finish first (the
-  worker threads are joined), then the executor retires.
+  fresh runtime with the same settings (the parent's runtime is kept, unused, so
+  that nothing in the child closes connections the parent still uses).
+- At shutdown the watcher stops adopting first; then workflows started in the
+  background finish (the worker threads are joined, at interpreter exit), then
+  the executor retires, releasing what it still owns.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ import itertools
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from ._codec import Codec
 from ._config import Settings, load_settings
 from ._executor import Executor
 from ._options import Options
-from ._store import Store, open_store
+from ._store import Claim, Store, open_store
 
 _generations = itertools.count(1)
+
+
+class Background(Protocol):
+    """A background service of a runtime (the adopting watcher), stopped at shutdown."""
+
+    def stop(self) -> None:
+        """Stop; called once, before the runtime's workflows are joined."""
 
 
 class Runtime:
@@ -45,6 +54,11 @@ class Runtime:
         # Workflows this process is running now, by id, so that a second call with
         # the same id waits for the first instead of running it twice.
         self.active: dict[str, Future[Any]] = {}
+        # Claims made by recovery, and records made by `start`, for workflows a
+        # worker thread then runs: the run uses them instead of claiming again.
+        self.adopted: dict[str, Claim] = {}
+        self.watcher: Background | None = None
+        self.workers = max(32, (os.cpu_count() or 1) * 8)
 
     @property
     def store(self) -> Store:
@@ -73,13 +87,16 @@ class Runtime:
         with self._lock:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=max(32, (os.cpu_count() or 1) * 8),
-                    thread_name_prefix="autodurable-workflow",
+                    max_workers=self.workers, thread_name_prefix="autodurable-workflow"
                 )
             return self._pool.submit(fn)
 
     def shutdown(self, wait: bool = True) -> None:
         """Finish background workflows (with `wait`), retire the executor, close the store."""
+        with self._lock:
+            watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=wait)
@@ -124,9 +141,13 @@ def configure(
     """Configure autodurable for this process; overrides pyproject and environment.
 
     ``database_url`` is ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``
-    (add ``?synchronous=full`` for power-loss durability). ``allow_pickle`` lets
-    the codec fall back to pickle (only for databases you trust). ``steps`` sets
-    default step options (for example ``{"retries": 3, "timeout": 30}``).
+    (add ``?synchronous=full`` for power-loss durability), or
+    ``postgresql://user:password@host:port/dbname`` (options ``?schema=``,
+    ``pool_size=``, ``retry_seconds=``). ``lease_seconds`` is how long a workflow
+    stays its executor's without a heartbeat before executors on other hosts
+    may adopt it. ``allow_pickle`` lets the codec fall back to pickle (only for
+    databases you trust). ``steps`` sets default step options (for example
+    ``{"retries": 3, "timeout": 30}``).
     Invalid values raise `ConfigError` at once; workflows already running keep
     the previous configuration.
     """
@@ -157,10 +178,17 @@ def _reset_overrides_for_tests() -> None:
         old.shutdown(wait=True)
 
 
+_forked_away: list[Runtime] = []
+
+
 def _after_fork_in_child() -> None:
     global _runtime
-    # The parent's connection and threads do not exist here; start afresh.
+    # The parent's connection and threads do not exist here; start afresh. The
+    # parent's runtime stays referenced: finalising it here could close sockets
+    # that the parent process still uses.
     old = _runtime
+    if old is not None:
+        _forked_away.append(old)
     _runtime = Runtime(old.settings) if old is not None else None
 
 

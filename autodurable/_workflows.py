@@ -11,6 +11,9 @@ Invariants:
   not owned by a live executor is resumed; one that a live executor (this
   process included) is running is waited for, never run twice, and adopted
   if that executor dies while we wait.
+- Waiting is woken by the store when it can notify (PostgreSQL LISTEN/NOTIFY),
+  with a bounded wait as a safety net; otherwise it polls with backoff. A
+  waiter subscribes before its last look at the state, so no change is missed.
 - Only an exception from the user's code marks a workflow failed. Our own
   errors (codec, store), control signals and interruptions leave it pending
   and released, so that running it again resumes it.
@@ -25,7 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from ._context import Run, current_run, current_step, enter_run, exit_run
 from ._errors import AutodurableError, EncodeError, OwnershipLost, WorkflowNotFound
@@ -34,7 +37,12 @@ from ._runtime import Runtime, get_runtime
 from ._store import FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 
 log = logging.getLogger("autodurable")
+T = TypeVar("T")
 _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run elsewhere
+# With notifications a look is only a safety net (for a lost notification, or an
+# owner that died without a word): this often, or every quarter lease when the
+# owner's death would let us adopt the workflow.
+_NOTIFIED_POLL = 5.0
 _NOT_RECORDED = object()  # a call whose inputs cannot be recorded, run plainly
 UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
 
@@ -78,11 +86,8 @@ def call_workflow(
         opened = call.open()
         if opened is _NOT_RECORDED:
             return call.done(fn(*args, **kwargs))
-        delay = _FIRST_POLL
-        while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
-            time.sleep(delay)
-            delay = min(delay * 2, _LAST_POLL)
-            opened = call.open()
+        if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
         with call.running(opened):
@@ -117,11 +122,8 @@ async def _run_async(
         opened = call.open()
         if opened is _NOT_RECORDED:
             return call.done(await fn(*args, **kwargs))
-        delay = _FIRST_POLL
-        while opened is None:  # a live executor runs it: wait, or adopt it if that one dies
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _LAST_POLL)
-            opened = call.open()
+        if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            opened = await wait_for_async(call.runtime, call.workflow_id, call.open)
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
         with call.running(opened):
@@ -217,19 +219,70 @@ class _TopLevelCall:
 
 
 def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:
-    """Poll the store until the workflow finishes; return or raise its outcome."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = _FIRST_POLL
-    while True:
+    """Wait until the workflow finishes (woken by the store, or polling); its outcome."""
+
+    def finished() -> WorkflowRecord | None:
         record = runtime.store.get_workflow(workflow_id)
         if record is None:
             raise WorkflowNotFound(f"no workflow with id {workflow_id!r} in {runtime.store.url}")
-        if record.status in FINISHED_STATUSES:
-            return outcome(runtime, record)
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
-        time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, _LAST_POLL)
+        return record if record.status in FINISHED_STATUSES else None
+
+    record = wait_for(runtime, workflow_id, finished, timeout=timeout)
+    if record is None:
+        raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
+    return outcome(runtime, record)
+
+
+def _intervals(runtime: Runtime, busy: bool) -> tuple[float, float]:
+    """(first, longest) wait between looks at a workflow that another executor runs."""
+    if not runtime.store.notifies:
+        return _FIRST_POLL, _LAST_POLL
+    longest = _NOTIFIED_POLL
+    if busy:
+        longest = max(_LAST_POLL, min(longest, runtime.settings.lease_seconds / 4))
+    return longest, longest
+
+
+def wait_for(
+    runtime: Runtime,
+    workflow_id: str,
+    look: Callable[[], T | None],
+    busy: bool = False,
+    timeout: float | None = None,
+) -> T | None:
+    """Call `look` until it returns something, waiting for the store's wake-ups in between.
+
+    `busy`: the workflow runs on another executor that we may adopt it from, so
+    look at least every quarter lease. Returns None when `timeout` passes.
+    """
+    found = look()
+    if found is not None:
+        return found
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay, longest = _intervals(runtime, busy)
+    with runtime.store.subscribe(workflow_id) as wakeups:
+        while (found := look()) is None:  # the first look after subscribing misses nothing
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                delay = min(delay, left)
+            wakeups.wait(delay)
+            delay = min(delay * 2, longest)
+    return found
+
+
+async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], T | None]) -> T:
+    """`wait_for(busy=True)` for async code: waits without blocking the event loop."""
+    delay, longest = _intervals(runtime, busy=True)
+    with runtime.store.subscribe(workflow_id) as wakeups:
+        while (found := look()) is None:
+            if runtime.store.notifies:
+                await asyncio.to_thread(wakeups.wait, delay)
+            else:
+                await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+    return found
 
 
 # -- helpers ------------------------------------------------------------------
@@ -279,11 +332,15 @@ def _open(
     """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
     executor = runtime.executor
     store = runtime.store
-    now = time.time()
-    record = WorkflowRecord(workflow_id, name, PENDING, inputs, None, None, executor.id, now, now)
-    if store.create_workflow(record):
-        return Run(workflow_id, runtime, {}, executor.id)
-    claim = store.claim_workflow(workflow_id, executor.id, executor.alive)
+    claim = runtime.adopted.pop(workflow_id, None)  # recovery claimed it for us already
+    if claim is None:
+        now = time.time()
+        record = WorkflowRecord(
+            workflow_id, name, PENDING, inputs, None, None, executor.id, now, now
+        )
+        if store.create_workflow(record):
+            return Run(workflow_id, runtime, {}, executor.id)
+        claim = store.claim_workflow(workflow_id, executor)
     if claim is None:  # deleted in between: start it anew
         return _open(runtime, workflow_id, name, inputs, values)
     if claim.workflow.name != name:

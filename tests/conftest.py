@@ -97,3 +97,7 @@ def _disarm_crash_points() -> Iterator[None]:
     crash_points.clear()
     yield
     crash_points.clear()
+
+
+# A throwaway PostgreSQL server for the tests that need one (see tests/_postgres.py).
+from ._postgres import postgres_server, postgres_url  # noqa: E402, F401

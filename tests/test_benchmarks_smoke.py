@@ -9,10 +9,10 @@ import sys
 from .conftest import ROOT, child_env
 
 
-def run_benchmark(script: str) -> list[str]:
+def run_benchmark(script: str, *args: str) -> list[str]:
     """Run a benchmark script with --quick; its output lines (it must exit 0)."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
         env=child_env(PYTHONIOENCODING="utf-8"),
         capture_output=True,
         encoding="utf-8",
@@ -52,3 +52,18 @@ def test_imports_benchmark_quick_prints_its_table() -> None:
     assert ratios is not None, "\n".join(lines)
     for state in ("cold", "warm"):
         assert any(re.match(rf"{state}\s+\d+\.\d+x", line) for line in lines), "\n".join(lines)
+
+
+def test_postgres_benchmark_quick_prints_both_tables(postgres_server) -> None:
+    lines = run_benchmark("postgres.py", "--url", postgres_server.url())
+    assert any(line.startswith("PostgreSQL 1") for line in lines), "\n".join(lines)
+    header = next((line for line in lines if "autodurable µs/step" in line), None)
+    assert header is not None, "\n".join(lines)
+    for column in ("plain µs/call", "raw INSERT µs/row", "overhead µs/step", "overhead/raw"):
+        assert column in header
+    assert re.match(r"\s*\d+\.\d+\s+\d+\.\d\s+\d+\.\d", lines[lines.index(header) + 1])
+    throughput = next((line for line in lines if "workflows/s" in line), None)
+    assert throughput is not None, "\n".join(lines)
+    rows = lines[lines.index(throughput) + 1 :]
+    for concurrency in (1, 4, 16):
+        assert any(re.match(rf"\s*{concurrency}\s+\d+\.\d\s+\d+\s+\d", row) for row in rows)

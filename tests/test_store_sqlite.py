@@ -1,4 +1,8 @@
-"""The SQLite store: schema, ownership, and bad databases refused without damage."""
+"""The SQLite store: schema, settings, and bad databases refused without damage.
+
+What every store promises is tested on SQLite and PostgreSQL alike in
+test_store_conformance.py; this file holds what only SQLite has.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable._executor import HOSTNAME, is_alive, process_started
-from autodurable._store import PENDING, ExecutorRecord, StepRecord, WorkflowRecord, open_store
+from autodurable._executor import HOSTNAME, process_started
+from autodurable._store import PENDING, ExecutorRecord, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
 from autodurable._store._sqlite import SQLiteStore
 
@@ -145,43 +149,20 @@ def test_read_only_database_file_gives_clear_error(tmp_path, monkeypatch):
     store.close()
 
 
-def test_claim_is_exclusive_between_live_executors(tmp_path):
-    a = SQLiteStore(url(tmp_path / "s.db"))
-    b = SQLiteStore(url(tmp_path / "s.db"))
-    a.register_executor(executor("exec-a"))
-    b.register_executor(executor("exec-b"))
-    assert a.create_workflow(workflow("w", "exec-a"))
-    assert not b.create_workflow(workflow("w", "exec-b"))
-    claim = b.claim_workflow("w", "exec-b", lambda e: is_alive(e, 30))
-    assert not claim.claimed and claim.owner.executor_id == "exec-a"
-    assert b.get_workflow("w").executor_id == "exec-a"
-
-
-def test_dead_executor_workflows_are_adopted_with_history(tmp_path):
-    store = SQLiteStore(url(tmp_path / "s.db"))
-    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
-    store.register_executor(executor("dead", pid=dead_pid))
-    store.create_workflow(workflow("w", "dead"))
-    step = StepRecord(1, "s", "succeeded", "1", None, 1, 1.0, 2.0)
-    store.record_step("w", "dead", step)
-    store.register_executor(executor("me"))
-    claim = store.claim_workflow("w", "me", lambda e: is_alive(e, 30))
-    assert claim.claimed and claim.steps == [step]
-    with pytest.raises(autodurable._errors.OwnershipLost):
-        store.record_step("w", "dead", step)  # the old owner is fenced out
-
-
-def test_liveness_across_hosts_is_a_lease():
-    fresh = executor("x", host="other-host")
-    stale = executor("y", host="other-host", beat=time.time() - 60)
-    assert is_alive(fresh, 30) and not is_alive(stale, 30)
-    assert is_alive(executor("self"), 30)
-
-
-def test_retire_releases_unfinished_workflows(tmp_path):
-    store = SQLiteStore(url(tmp_path / "s.db"))
-    store.register_executor(executor("gone"))
-    store.create_workflow(workflow("w", "gone"))
-    store.retire_executor("gone")
-    assert store.get_workflow("w").executor_id is None
-    assert store.unfinished_workflows()[0][1] is None
+def test_a_schema_1_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    first = load_migrations("sqlite")[0][1]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(first)
+        conn.execute(
+            "INSERT INTO steps VALUES ('w', 1, 's', 'succeeded', '1', NULL, 1, 1.0, 2.0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    store = SQLiteStore(url(path))
+    try:
+        (step,) = store.list_steps("w")
+        assert (step.position, step.output, step.executor_id) == (1, "1", None)
+        latest = len(load_migrations("sqlite"))
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == latest
+    finally:
+        store.close()

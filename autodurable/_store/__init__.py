@@ -1,11 +1,14 @@
 """State stores: one backend per module behind the `Store` protocol.
 
-`open_store(url)` picks the backend from the URL scheme. Importing this package
-imports no database driver that the chosen backend does not need.
+`open_store(url)` picks the backend from the URL scheme: ``sqlite:///path`` or
+``postgresql://...``. Importing this package imports no database driver that
+the chosen backend does not need; a PostgreSQL URL without the driver installed
+is refused at once with the command that installs it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError
@@ -18,8 +21,10 @@ from ._protocol import (
     UNRECORDED,
     Claim,
     ExecutorRecord,
+    Liveness,
     StepRecord,
     Store,
+    Subscription,
     WorkflowRecord,
 )
 
@@ -32,30 +37,59 @@ __all__ = [
     "UNRECORDED",
     "Claim",
     "ExecutorRecord",
+    "Liveness",
     "StepRecord",
     "Store",
+    "Subscription",
     "WorkflowRecord",
     "check_url",
     "open_store",
 ]
 
 
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_EXTRA = (
+    "PostgreSQL support needs the psycopg driver and its pool: "
+    "pip install 'autodurable[postgres]'"
+)
+
+
 def check_url(url: str) -> None:
-    """Raise `ConfigError` unless `url` names a store this version supports."""
+    """Raise `ConfigError` unless `url` names a store this installation supports."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from ._sqlite import parse_sqlite_url
 
         parse_sqlite_url(url)
         return
+    if scheme in _POSTGRES_SCHEMES:
+        missing = [name for name in ("psycopg", "psycopg_pool") if not _importable(name)]
+        if missing:
+            raise ConfigError(f"{POSTGRES_EXTRA} ({', '.join(missing)} not installed)")
+        from ._postgres import parse_postgres_url
+
+        parse_postgres_url(url)
+        return
     raise ConfigError(
-        f"unsupported database URL {url!r}: autodurable supports sqlite:///path/to/file.db"
+        f"unsupported database URL {url!r}: autodurable supports sqlite:///path/to/file.db "
+        "and postgresql://user:password@host:port/dbname"
     )
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # a module set to None in sys.modules: treated as missing
+        return False
+
+
 def open_store(url: str) -> Store:
-    """Open the store a database URL names (``sqlite:///path``)."""
+    """Open the store a database URL names (``sqlite:///path`` or ``postgresql://...``)."""
     check_url(url)
+    if urlsplit(url).scheme in _POSTGRES_SCHEMES:
+        from ._postgres import PostgresStore
+
+        return PostgresStore(url)
     from ._sqlite import SQLiteStore
 
     return SQLiteStore(url)

@@ -10,6 +10,7 @@ Invariants:
   schema this version understands: foreign, corrupt or newer files are refused
   before any pragma that writes.
 - `sqlite3` exceptions are translated to `StoreError` here and nowhere else.
+- No notifications: a subscription's wait is a sleep, and callers poll.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ._protocol import (
     PENDING,
     Claim,
     ExecutorRecord,
-    IsAlive,
+    Liveness,
     StepRecord,
     WorkflowRecord,
 )
@@ -39,11 +40,13 @@ from ._protocol import (
 _WORKFLOW_COLUMNS = (
     "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at"
 )
-_STEP_COLUMNS = "position, name, status, output, error, attempts, started_at, finished_at"
+_STEP_COLUMNS = (
+    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
+)
 _EXECUTOR_COLUMNS = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
-    "attempts, started_at, finished_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "attempts, started_at, finished_at, executor_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?)"
 )
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA", "off": "OFF"}
@@ -75,8 +78,31 @@ def parse_sqlite_url(url: str) -> tuple[str, str]:
     return path, _SYNCHRONOUS[mode]
 
 
+class _SleepingSubscription:
+    """SQLite cannot notify: waiting is sleeping, and the caller polls."""
+
+    def wait(self, timeout: float) -> bool:
+        time.sleep(max(0.0, timeout))
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _SleepingSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
+    return ExecutorRecord(*row, heartbeat_age=now - row[5])
+
+
 class SQLiteStore:
     """A `Store` on one SQLite file."""
+
+    notifies = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -214,16 +240,19 @@ class SQLiteStore:
                 executor.pid,
                 executor.process_started,
                 executor.started_at,
-                executor.heartbeat_at,
+                time.time(),
             ),
         )
 
-    def heartbeat(self, executor_id: str, now: float) -> None:
-        """Renew an executor's lease."""
-        self._write(
-            "renew a lease in",
-            "UPDATE executors SET heartbeat_at = ? WHERE executor_id = ?",
-            (now, executor_id),
+    def heartbeat(self, executor_id: str) -> bool:
+        """Renew an executor's lease; False if its row is gone."""
+        return (
+            self._write(
+                "renew a lease in",
+                "UPDATE executors SET heartbeat_at = ? WHERE executor_id = ?",
+                (time.time(), executor_id),
+            )
+            == 1
         )
 
     def retire_executor(self, executor_id: str) -> None:
@@ -260,8 +289,9 @@ class SQLiteStore:
             == 1
         )
 
-    def claim_workflow(self, workflow_id: str, executor_id: str, is_alive: IsAlive) -> Claim | None:
+    def claim_workflow(self, workflow_id: str, executor: Liveness) -> Claim | None:
         """Take ownership of an unfinished workflow unless a live executor holds it."""
+        executor_id = executor.executor_id
         with self._transaction("claim a workflow in") as conn:
             row = conn.execute(
                 f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
@@ -275,10 +305,12 @@ class SQLiteStore:
                     f"SELECT {_EXECUTOR_COLUMNS} FROM executors WHERE executor_id = ?",
                     (workflow.executor_id,),
                 ).fetchone()
-                owner = ExecutorRecord(*found) if found else None
+                owner = _executor(found, time.time()) if found else None
             finished = workflow.status in FINISHED_STATUSES
             claimable = not finished and (
-                workflow.executor_id in (None, executor_id) or owner is None or not is_alive(owner)
+                workflow.executor_id in (None, executor_id)
+                or owner is None
+                or not executor.alive(owner)
             )
             if claimable:
                 workflow.executor_id = executor_id
@@ -302,6 +334,7 @@ class SQLiteStore:
             step.attempts,
             step.started_at,
             step.finished_at,
+            executor_id,
             workflow_id,
             executor_id,
         )
@@ -392,6 +425,7 @@ class SQLiteStore:
 
     def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
         """Pending workflows with their owner's row (None if unowned or gone)."""
+        now = time.time()
         rows = self._query(
             "read",
             f"SELECT {', '.join('w.' + c for c in _WORKFLOW_COLUMNS.split(', '))}, "
@@ -402,9 +436,27 @@ class SQLiteStore:
         )
         out = []
         for row in rows:
-            owner = ExecutorRecord(*row[9:]) if row[9] is not None else None
+            owner = _executor(row[9:], now) if row[9] is not None else None
             out.append((WorkflowRecord(*row[:9]), owner))
         return out
+
+    def adoptable_workflows(
+        self, executor: Liveness, limit: int
+    ) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows `executor` may adopt, oldest first: unowned, or whose owner is dead."""
+        found = []
+        for record, owner in self.unfinished_workflows():
+            if record.executor_id == executor.executor_id:
+                continue
+            if record.executor_id is None or owner is None or not executor.alive(owner):
+                found.append((record, owner))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def subscribe(self, workflow_id: str | None = None) -> _SleepingSubscription:
+        """A subscription whose wait is a sleep: SQLite has no notifications."""
+        return _SleepingSubscription()
 
     def close(self) -> None:
         """Close the connection."""

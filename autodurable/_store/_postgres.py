@@ -1,0 +1,719 @@
+"""PostgreSQL backend: one database shared by many processes on many machines.
+
+Selected by ``postgresql://user:password@host:port/dbname`` (or ``postgres://``).
+Options of ours in the query string, removed before the rest goes to libpq:
+``schema`` (default ``autodurable``), ``pool_size`` (connections per process,
+default 16) and ``retry_seconds`` (how long an operation keeps retrying while
+the server is unreachable, default 300).
+
+Invariants:
+- Everything lives in one dedicated schema, created and migrated from the
+  numbered files in ``migrations/postgresql`` under an advisory lock; a schema
+  written by a newer autodurable, or holding another application's tables, is
+  refused before anything in it is changed.
+- Connections come from a psycopg_pool pool in autocommit mode with no check
+  on checkout: a step is one statement and one round trip, with no BEGIN,
+  COMMIT or ping around it.
+- Ownership is decided inside single statements. A claim is a compare-and-set
+  on the owner it saw (so of two claimers one wins, even when both saw the same
+  dead owner). A step write reads the workflow row ``FOR SHARE``, so it either
+  commits before a claim of the workflow (and the claim's history has it) or
+  waits for the claim and then finds it is no longer the owner (and writes
+  nothing). Leases are measured with the server's clock.
+- A claim and the history it loads travel in one pipeline (one round trip);
+  the history is read after the claim has committed.
+- Finishing or releasing a workflow notifies (``pg_notify``) in the same
+  statement, on a channel named like the schema; see `_postgres_listen`.
+- Operations that fail because the server is unreachable (restart, network)
+  are retried with backoff for ``retry_seconds``; every write is idempotent
+  (keyed upserts, fenced updates), so a retried write is never recorded twice.
+- psycopg exceptions are translated to `StoreError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._errors import ConfigError, OwnershipLost, StoreError
+from . import POSTGRES_EXTRA
+from ._migrations import load_migrations
+from ._protocol import (
+    FAILED,
+    FINISHED_STATUSES,
+    PENDING,
+    Claim,
+    ExecutorRecord,
+    Liveness,
+    StepRecord,
+    WorkflowRecord,
+)
+
+try:
+    import psycopg
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as _missing:  # pragma: no cover - tested in a subprocess without the driver
+    raise StoreError(f"{POSTGRES_EXTRA} ({_missing})") from None
+
+if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3, 2):
+    # Connection.notifies(timeout=...), which the wake-ups use, is new in 3.2.
+    raise StoreError(  # pragma: no cover - the test environment has a current psycopg
+        f"PostgreSQL support needs psycopg 3.2 or newer (found {psycopg.__version__}): "
+        "pip install -U 'autodurable[postgres]'"
+    )
+
+from ._postgres_listen import Listener
+
+log = logging.getLogger("autodurable")
+T = TypeVar("T")
+Cursor = psycopg.Cursor[Any]
+
+SCHEMES = ("postgresql", "postgres")
+_OUR_OPTIONS = ("schema", "pool_size", "retry_seconds")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Server-side time in seconds since the epoch: the clock leases are measured with.
+_NOW = "extract(epoch FROM statement_timestamp())::double precision"
+# SQLSTATE classes worth waiting for: connection exception, transaction
+# rollback (deadlock, serialization), insufficient resources, operator
+# intervention (shutdown, restart in progress).
+_TRANSIENT_CLASSES = ("08", "40", "53", "57P")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+_W = "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at"
+_S = "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
+_E = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
+
+
+@dataclass(frozen=True)
+class PostgresURL:
+    """A parsed ``postgresql://`` URL: what libpq gets, and our own options."""
+
+    conninfo: str
+    masked: str
+    schema: str
+    pool_size: int
+    retry_seconds: float
+
+
+def parse_postgres_url(url: str) -> PostgresURL:
+    """Split a PostgreSQL URL into the libpq part and autodurable's options."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise ConfigError(f"not a PostgreSQL URL: {url!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in _OUR_OPTIONS}
+    rest = [(key, value) for key, value in query if key not in _OUR_OPTIONS]
+    masked_netloc = parts.netloc
+    if parts.password is not None:
+        masked_netloc = masked_netloc.replace(f":{parts.password}@", ":***@", 1)
+    masked = urlunsplit((parts.scheme, masked_netloc, parts.path, parts.query, ""))
+    schema = ours.get("schema", "autodurable")
+    if not _IDENTIFIER.match(schema):
+        raise ConfigError(
+            f"schema={schema!r} in {masked!r} is not a plain identifier: use letters, digits "
+            "and underscores (at most 63), starting with a letter or underscore"
+        )
+    pool_size = _number(ours, "pool_size", "16", masked, int, 1)
+    retry_seconds = _number(ours, "retry_seconds", "300", masked, float, 0)
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    return PostgresURL(conninfo, masked, schema, int(pool_size), float(retry_seconds))
+
+
+def _number(
+    options: dict[str, str], key: str, default: str, url: str, kind: type, minimum: float
+) -> float:
+    text = options.get(key, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ConfigError(f"{key}={text!r} in {url!r} must be a number >= {minimum}")
+    return float(value)
+
+
+def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
+    """An executor row (6 columns and its heartbeat age), or None for a missing owner."""
+    return None if row[0] is None else ExecutorRecord(*row[:6], heartbeat_age=row[6])
+
+
+class PostgresStore:
+    """A `Store` on a PostgreSQL database (one schema of it)."""
+
+    notifies = True
+
+    def __init__(self, url: str) -> None:
+        self.options = parse_postgres_url(url)
+        self.url = self.options.masked
+        self.schema = self.options.schema
+        self._sql = _Statements(f'"{self.schema}"')
+        self._closed = False
+        self._idle: list[Cursor] = []  # cursors of idle connections
+        self._idle_lock = threading.Lock()
+        self._waiting = 0  # threads waiting in the pool for a connection
+        self._outage_lock = threading.Lock()
+        self._outage_since: float | None = None
+        kwargs: dict[str, Any] = {"autocommit": True}
+        for key, value in (("application_name", "autodurable"), ("connect_timeout", 10)):
+            if f"{key}=" not in self.options.conninfo:  # the URL's own value wins
+                kwargs[key] = value
+        try:
+            with psycopg.connect(self.options.conninfo, **kwargs) as conn:
+                self._migrate(conn)
+        except psycopg.Error as exc:
+            raise self._error("open", exc) from exc
+        self._pool: ConnectionPool = ConnectionPool(
+            self.options.conninfo,
+            kwargs=kwargs,
+            min_size=1,
+            max_size=self.options.pool_size,
+            # Waiting longer than this for a connection counts as an outage (retried).
+            timeout=min(5.0, max(1.0, self.options.retry_seconds)),
+            reconnect_timeout=max(self.options.retry_seconds, 5.0),
+            name=f"autodurable-{self.schema}",
+            open=True,
+        )
+        self._listener = Listener(
+            self.options.conninfo, kwargs, channel=self.schema, describe=self.url
+        )
+
+    # -- schema -----------------------------------------------------------------
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        migrations = load_migrations("postgresql")
+        version = self._schema_version(conn, len(migrations))
+        if version == len(migrations):
+            return
+        schema = self._sql.schema
+        with conn.transaction():
+            # Processes starting together: one migrates, the others wait and re-check.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"autodurable:{schema}",))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            version = self._schema_version(conn, len(migrations))
+            conn.execute(f"SET LOCAL search_path TO {schema}")
+            for number, script in migrations[version:]:
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+    def _schema_version(self, conn: psycopg.Connection[Any], latest: int) -> int:
+        """The applied schema version (0 for none); refuses newer or foreign schemas."""
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                (self.schema,),
+            )
+        ]
+        if "schema_version" not in tables:
+            if tables:
+                raise StoreError(
+                    f"the schema {self.schema!r} of {self.url} holds tables of another "
+                    f"application ({', '.join(tables[:5])}); autodurable will not write into "
+                    "it. Choose another schema with ?schema=NAME (nothing was changed)."
+                )
+            return 0
+        row = conn.execute(f"SELECT max(version) FROM {self._sql.schema}.schema_version").fetchone()
+        version = int(row[0] or 0) if row else 0
+        if version > latest:
+            raise StoreError(
+                f"the schema {self.schema!r} of {self.url} has schema version {version}, written "
+                f"by a newer autodurable; this version knows schemas up to {latest}. Upgrade "
+                "autodurable (nothing was changed in the database)."
+            )
+        return version
+
+    # -- running statements -------------------------------------------------------
+
+    def _run(self, action: str, work: Callable[[Cursor], T]) -> T:
+        """Run `work` on a pooled connection's cursor; wait out outages up to retry_seconds."""
+        delay, deadline = 0.05, None
+        while True:
+            try:
+                cursor = self._checkout()
+                try:
+                    result = work(cursor)
+                finally:
+                    self._checkin(cursor)
+            except psycopg.Error as exc:
+                if self._closed or not _transient(exc):
+                    raise self._error(action, exc) from exc
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.options.retry_seconds
+                    self._outage_started(exc)
+                if now >= deadline:
+                    raise self._error(
+                        action, exc, f" (still failing after {self.options.retry_seconds:g}s)"
+                    ) from exc
+                time.sleep(min(delay, max(0.0, deadline - now)))
+                delay = min(delay * 2, 2.0)
+                continue
+            if deadline is not None:
+                self._outage_ended()
+            return result
+
+    def _checkout(self) -> Cursor:
+        # Idle connections wait in a list of ours, each with a cursor that is used
+        # again: psycopg_pool's checkout and return, and a new cursor per
+        # statement, would cost a step about 25 µs, a fifth of a round trip. The
+        # pool still opens, bounds (pool_size) and replaces connections, and it
+        # hands them to threads that wait: while one does, returned connections go
+        # to the pool.
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+            self._waiting += 1
+        try:
+            return self._pool.getconn().cursor()
+        finally:
+            with self._idle_lock:
+                self._waiting -= 1
+
+    def _checkin(self, cursor: Cursor) -> None:
+        conn = cursor.connection
+        if conn.pgconn.transaction_status == _IDLE and not self._closed:
+            with self._idle_lock:
+                if not self._waiting:
+                    self._idle.append(cursor)
+                    return
+        # Someone waits in the pool, or the connection is broken or in a
+        # transaction: the pool hands it over, closes it or resets it.
+        self._pool.putconn(conn)
+
+    def _return_idle(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for cursor in idle:
+            self._pool.putconn(cursor.connection)
+
+    def _outage_started(self, exc: psycopg.Error) -> None:
+        with self._outage_lock:
+            first = self._outage_since is None
+            if first:
+                self._outage_since = time.monotonic()
+        if not first:
+            return
+        log.warning(
+            "autodurable: the PostgreSQL state database %s is unreachable (%s); retrying "
+            "for up to %gs",
+            self.url,
+            _first_line(exc),
+            self.options.retry_seconds,
+        )
+        try:  # drop every pooled connection the outage broke, not one per attempt
+            self._return_idle()
+            self._pool.check()
+        except Exception:  # the pool reconnects in the background anyway
+            log.debug("autodurable: pool check failed", exc_info=True)
+
+    def _outage_ended(self) -> None:
+        with self._outage_lock:
+            since, self._outage_since = self._outage_since, None
+        if since is not None:
+            log.warning(
+                "autodurable: the PostgreSQL state database %s is reachable again after %.1fs",
+                self.url,
+                time.monotonic() - since,
+            )
+
+    def _execute(self, action: str, statement: str, params: Sequence[Any] | dict[str, Any]) -> int:
+        """One statement; the number of rows it affected (or returned)."""
+        return self._run(action, lambda cursor: cursor.execute(statement, params).rowcount)
+
+    def _fetch(
+        self, action: str, statement: str, params: Sequence[Any] | dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        return self._run(action, lambda cursor: cursor.execute(statement, params).fetchall())
+
+    def _error(self, action: str, exc: psycopg.Error, note: str = "") -> StoreError:
+        message = _first_line(exc)
+        text = str(exc)
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == "3D000" or ("database" in text and "does not exist" in text):
+            hint = (
+                "the database does not exist: create it (createdb NAME, or CREATE DATABASE) "
+                "or fix the database name in the URL"
+            )
+        elif "role" in text and "does not exist" in text:
+            hint = "the user does not exist on the server: fix the user name in the URL"
+        elif sqlstate in ("28000", "28P01") or "authentication failed" in text:
+            hint = "check the user and password in the URL (or PGPASSWORD / ~/.pgpass)"
+        elif "pg_hba.conf" in text:
+            hint = "the server refuses this client: allow it in pg_hba.conf"
+        elif sqlstate == "42501":
+            hint = (
+                f"the user lacks a privilege: it needs CREATE on the database to create the "
+                f"schema {self.schema!r}, or the schema created by an administrator with the "
+                "user as owner (or point ?schema= at a schema the user owns)"
+            )
+        elif sqlstate == "53300" or "too many" in text:
+            hint = "the server has no free connection: lower ?pool_size= or raise max_connections"
+        elif isinstance(exc, PoolTimeout) or _transient(exc):
+            hint = (
+                "the server is not reachable: is it running, and are the host and port in the "
+                "URL right? Raise ?retry_seconds= to wait longer through outages"
+            )
+        else:
+            hint = "see the PostgreSQL message above"
+        return StoreError(
+            f"cannot {action} the PostgreSQL state database {self.url}: {message}{note}; {hint}"
+        )
+
+    # -- executors --------------------------------------------------------------------
+
+    def register_executor(self, executor: ExecutorRecord) -> None:
+        """Insert (or refresh) the row of a live executor; its heartbeat is now (server clock)."""
+        self._execute(
+            "register an executor in",
+            self._sql.register,
+            (
+                executor.executor_id,
+                executor.hostname,
+                executor.pid,
+                executor.process_started,
+                executor.started_at,
+            ),
+        )
+
+    def heartbeat(self, executor_id: str) -> bool:
+        """Renew an executor's lease with the server's clock; False if its row is gone."""
+        return self._execute("renew a lease in", self._sql.heartbeat, (executor_id,)) == 1
+
+    def retire_executor(self, executor_id: str) -> None:
+        """Release the executor's unfinished workflows (notifying) and delete its row."""
+        self._execute(
+            "retire an executor in",
+            self._sql.retire,
+            (time.time(), executor_id, PENDING, executor_id, self.schema),
+        )
+
+    # -- workflows ---------------------------------------------------------------------
+
+    def create_workflow(self, record: WorkflowRecord) -> bool:
+        """Insert a new workflow; False if the id exists already."""
+        values = (
+            record.workflow_id,
+            record.name,
+            record.status,
+            record.inputs,
+            record.output,
+            record.error,
+            record.executor_id,
+            record.created_at,
+            record.updated_at,
+        )
+        if record.executor_id is None:  # nobody runs it: tell the executors that adopt
+            statement, params = self._sql.create_unowned, (*values, self.schema)
+        else:
+            statement, params = self._sql.create, values
+        return self._execute("start a workflow in", statement, params) == 1
+
+    def claim_workflow(self, workflow_id: str, executor: Liveness) -> Claim | None:
+        """Take ownership of an unfinished workflow unless a live executor holds it."""
+        claim = self._claim(workflow_id, executor, [])
+        owner = claim.owner if claim is not None else None
+        if (
+            claim is not None
+            and not claim.claimed
+            and claim.workflow.status == PENDING
+            and owner is not None
+            and owner.hostname == executor.hostname
+            and not executor.alive(owner)
+        ):
+            # The lease says alive, but on this host the process table says dead.
+            claim = self._claim(workflow_id, executor, [owner.executor_id])
+        return claim
+
+    def _claim(self, workflow_id: str, executor: Liveness, dead: list[str]) -> Claim | None:
+        me = executor.executor_id
+        params = {
+            "workflow_id": workflow_id,
+            "me": me,
+            "dead": dead,
+            "host": executor.hostname,
+            "lease": executor.lease_seconds,
+            "now": time.time(),
+            "pending": PENDING,
+        }
+
+        def work(cursor: Cursor) -> tuple[Any, bool, list[Any]]:
+            conn = cursor.connection
+            with conn.pipeline():
+                seen = conn.execute(self._sql.read_with_owner, (workflow_id,))
+                claimed = conn.execute(self._sql.claim, params)
+                history = conn.execute(self._sql.history_if_mine, params)
+            return seen.fetchone(), claimed.rowcount == 1, history.fetchall()
+
+        row, claimed, steps = self._run("claim a workflow in", work)
+        if row is None:
+            return None
+        workflow = WorkflowRecord(*row[:9])
+        owner = _executor(row[9:])
+        if claimed:
+            workflow.executor_id = me
+        elif workflow.status not in FINISHED_STATUSES:
+            steps = []  # it finished between the reads: the caller looks again
+        return Claim(workflow, claimed, [StepRecord(*step) for step in steps], owner)
+
+    def adoptable_workflows(
+        self, executor: Liveness, limit: int
+    ) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows `executor` may adopt, oldest first: unowned, or whose owner is dead."""
+        neighbours = self._fetch(
+            "read", self._sql.neighbours, (executor.hostname, executor.executor_id)
+        )
+        dead = [
+            row[0]
+            for row in neighbours
+            if not executor.alive(ExecutorRecord(*row[:6], heartbeat_age=row[6]))
+        ]
+        rows = self._fetch(
+            "read",
+            self._sql.adoptable,
+            {
+                "me": executor.executor_id,
+                "dead": dead,
+                "host": executor.hostname,
+                "lease": executor.lease_seconds,
+                "pending": PENDING,
+                "limit": limit,
+            },
+        )
+        return [(WorkflowRecord(*row[:9]), _executor(row[9:])) for row in rows]
+
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
+        """Insert or replace one step's outcome: one statement, fenced by ownership.
+
+        A first attempt is a plain insert (an upsert costs the server a second
+        index probe and WAL record per step); later attempts replace the row of
+        the attempt before. An insert that meets a row after all (a write retried
+        after its reply was lost) is redone as the replacement.
+        """
+        params = (
+            step.position,
+            step.name,
+            step.status,
+            step.output,
+            step.error,
+            step.attempts,
+            step.started_at,
+            step.finished_at,
+            workflow_id,
+            executor_id,
+        )
+
+        def work(cursor: Cursor) -> int:
+            if step.attempts <= 1:
+                try:
+                    return cursor.execute(self._sql.insert_step, params).rowcount
+                except psycopg.errors.UniqueViolation:
+                    pass
+            return cursor.execute(self._sql.upsert_step, params).rowcount
+
+        if self._run("record a step in", work) != 1:
+            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+
+    def finish_workflow(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        status: str,
+        output: str | None,
+        error: str | None,
+    ) -> None:
+        """Record a workflow's final status (fenced by ownership) and notify waiters."""
+        written = self._execute(
+            "finish a workflow in",
+            self._sql.finish,
+            (status, output, error, time.time(), workflow_id, executor_id, self.schema),
+        )
+        if written != 1:
+            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+
+    def release_workflow(self, workflow_id: str, executor_id: str) -> None:
+        """Give up ownership of an unfinished workflow, and tell the executors that adopt."""
+        self._execute(
+            "release a workflow in",
+            self._sql.release,
+            (time.time(), workflow_id, executor_id, PENDING, self.schema),
+        )
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """One workflow's row, or None."""
+        rows = self._fetch("read", self._sql.get, (workflow_id,))
+        return WorkflowRecord(*rows[0]) if rows else None
+
+    def list_workflows(
+        self, status: str | None = None, limit: int = 100, name: str | None = None
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first, optionally of one status and one name."""
+        rows = self._fetch("read", self._sql.listing, (status, status, name, name, limit))
+        return [WorkflowRecord(*row) for row in rows]
+
+    def reopen_workflow(self, workflow_id: str) -> int:
+        """Make a failed workflow pending again, forgetting the failure that ended it."""
+
+        def work(cursor: Cursor) -> int:
+            with cursor.connection.transaction():
+                cursor.execute(self._sql.forget_failed_step, (workflow_id, FAILED, workflow_id))
+                cursor.execute(
+                    self._sql.reopen, (PENDING, time.time(), workflow_id, FAILED, self.schema)
+                )
+                row = cursor.execute(self._sql.count_steps, (workflow_id,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run("reopen a workflow in", work)
+
+    def list_steps(self, workflow_id: str) -> list[StepRecord]:
+        """A workflow's steps in order."""
+        return [StepRecord(*row) for row in self._fetch("read", self._sql.history, (workflow_id,))]
+
+    def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows with their owner's row (None if unowned or gone)."""
+        rows = self._fetch("read", self._sql.unfinished, (PENDING,))
+        return [(WorkflowRecord(*row[:9]), _executor(row[9:])) for row in rows]
+
+    def subscribe(self, workflow_id: str | None = None) -> Any:
+        """Wake-ups through LISTEN/NOTIFY when the workflow finishes or is released."""
+        return self._listener.subscribe(workflow_id)
+
+    def close(self) -> None:
+        """Stop listening and close the pool's connections."""
+        self._closed = True
+        self._listener.close()
+        self._return_idle()
+        self._pool.close(timeout=5.0)
+
+
+def _transient(exc: psycopg.Error) -> bool:
+    """Whether waiting may help: the server is unreachable, restarting or overloaded."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is None:  # no answer from the server: the connection failed
+        return isinstance(exc, psycopg.OperationalError)
+    return sqlstate.startswith(_TRANSIENT_CLASSES)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Statements:
+    """The SQL of the store, with the schema name in it (validated as an identifier)."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        s, now = schema, _NOW
+        owner_age = f"{now} - e.heartbeat_at"
+        with_owner = (
+            f"SELECT {', '.join('w.' + c for c in _W.split(', '))}, "
+            f"{', '.join('e.' + c for c in _E.split(', '))}, {owner_age} "
+            f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id"
+        )
+        # An owner is dead to the claimer when its row is gone, when it is listed as
+        # dead (same host, process gone), or, on another host, when its lease expired.
+        owner_dead = (
+            "(w.executor_id IS NULL OR e.executor_id IS NULL "
+            "OR w.executor_id = ANY(%(dead)s::text[]) "
+            f"OR (e.hostname <> %(host)s AND e.heartbeat_at < {now} - %(lease)s))"
+        )
+        self.register = (
+            f"INSERT INTO {s}.executors ({_E}) VALUES (%s, %s, %s, %s, %s, {now}) "
+            "ON CONFLICT (executor_id) DO UPDATE SET hostname = EXCLUDED.hostname, "
+            "pid = EXCLUDED.pid, process_started = EXCLUDED.process_started, "
+            "started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at"
+        )
+        self.heartbeat = f"UPDATE {s}.executors SET heartbeat_at = {now} WHERE executor_id = %s"
+        self.retire = (
+            f"WITH released AS (UPDATE {s}.workflows SET executor_id = NULL, updated_at = %s "
+            "WHERE executor_id = %s AND status = %s RETURNING workflow_id), "
+            f"gone AS (DELETE FROM {s}.executors WHERE executor_id = %s) "
+            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
+        )
+        insert = (
+            f"INSERT INTO {s}.workflows ({_W}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (workflow_id) DO NOTHING"
+        )
+        self.create = insert
+        self.create_unowned = (
+            f"WITH created AS ({insert} RETURNING workflow_id) "
+            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM created"
+        )
+        self.read_with_owner = f"{with_owner} WHERE w.workflow_id = %s"
+        # Compare-and-set on the owner seen in the statement's snapshot: when a
+        # concurrent claim changed the owner first, the re-check of the locked row
+        # fails and nothing is updated.
+        self.claim = (
+            f"WITH seen AS MATERIALIZED (SELECT w.workflow_id, w.executor_id AS owner "
+            f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id "
+            "WHERE w.workflow_id = %(workflow_id)s AND w.status = %(pending)s "
+            f"AND (w.executor_id = %(me)s OR {owner_dead})) "
+            f"UPDATE {s}.workflows w SET executor_id = %(me)s, updated_at = %(now)s FROM seen "
+            "WHERE w.workflow_id = seen.workflow_id AND w.status = %(pending)s "
+            "AND w.executor_id IS NOT DISTINCT FROM seen.owner RETURNING w.workflow_id"
+        )
+        self.history = f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %s ORDER BY position"
+        self.history_if_mine = (
+            f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %(workflow_id)s AND EXISTS "
+            f"(SELECT 1 FROM {s}.workflows WHERE workflow_id = %(workflow_id)s "
+            "AND (executor_id = %(me)s OR status <> %(pending)s)) ORDER BY position"
+        )
+        self.neighbours = (
+            f"SELECT {_E}, {now} - heartbeat_at FROM {s}.executors "
+            "WHERE hostname = %s AND executor_id <> %s"
+        )
+        self.adoptable = (
+            f"{with_owner} WHERE w.status = %(pending)s "
+            f"AND w.executor_id IS DISTINCT FROM %(me)s AND {owner_dead} "
+            "ORDER BY w.created_at, w.workflow_id LIMIT %(limit)s"
+        )
+        insert_step = (
+            f"INSERT INTO {s}.steps (workflow_id, {_S}) "
+            "SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id "
+            f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s FOR SHARE"
+        )
+        self.insert_step = insert_step
+        self.upsert_step = (
+            f"{insert_step} ON CONFLICT (workflow_id, position) DO UPDATE SET "
+            "name = EXCLUDED.name, status = EXCLUDED.status, output = EXCLUDED.output, "
+            "error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
+            "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
+            "executor_id = EXCLUDED.executor_id"
+        )
+        self.finish = (
+            f"WITH done AS (UPDATE {s}.workflows SET status = %s, output = %s, error = %s, "
+            "updated_at = %s WHERE workflow_id = %s AND executor_id = %s RETURNING workflow_id) "
+            "SELECT pg_notify(%s, 'finished ' || workflow_id) FROM done"
+        )
+        self.release = (
+            f"WITH released AS (UPDATE {s}.workflows SET executor_id = NULL, updated_at = %s "
+            "WHERE workflow_id = %s AND executor_id = %s AND status = %s "
+            "RETURNING workflow_id) "
+            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
+        )
+        self.get = f"SELECT {_W} FROM {s}.workflows WHERE workflow_id = %s"
+        self.listing = (
+            f"SELECT {_W} FROM {s}.workflows WHERE (%s::text IS NULL OR status = %s) "
+            "AND (%s::text IS NULL OR name = %s) "
+            "ORDER BY created_at DESC, workflow_id LIMIT %s"
+        )
+        self.forget_failed_step = (
+            f"DELETE FROM {s}.steps WHERE workflow_id = %s AND status = %s AND position = "
+            f"(SELECT max(position) FROM {s}.steps WHERE workflow_id = %s)"
+        )
+        self.reopen = (
+            f"WITH reopened AS (UPDATE {s}.workflows SET status = %s, output = NULL, "
+            "error = NULL, executor_id = NULL, updated_at = %s WHERE workflow_id = %s "
+            "AND status = %s RETURNING workflow_id) "
+            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM reopened"
+        )
+        self.count_steps = f"SELECT count(*) FROM {s}.steps WHERE workflow_id = %s"
+        self.unfinished = f"{with_owner} WHERE w.status = %s ORDER BY w.created_at"

@@ -1,0 +1,145 @@
+"""LISTEN/NOTIFY wake-ups for the PostgreSQL store.
+
+The store notifies on a channel named like its schema, with payloads
+``finished <workflow_id>`` and ``released <workflow_id>``, in the same statement
+that finishes or releases the workflow (so a notification is sent only when that
+change is committed).
+
+Invariants:
+- One listening connection per store, outside the pool, opened on the first
+  subscription (a process that never waits never holds it), owned by one
+  background thread.
+- `subscribe` returns once LISTEN is in effect (or after a short wait when the
+  server cannot be reached), so a caller that subscribes and then checks the
+  state cannot miss a change made after its check.
+- When the connection fails it is reopened with backoff; every subscriber is
+  woken when it comes back, because notifications sent in between are lost.
+  Waiters therefore always re-check the state after a wake-up, and keep a
+  bounded wait so that they also notice what no notification announces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger("autodurable")
+_POLL = 0.5  # how often the listening thread looks at its stop flag
+_ARMED_WAIT = 2.0  # longest a new subscription waits for LISTEN to be in effect
+
+
+class Subscription:
+    """Wake-ups for one workflow id (or, for None, for any released workflow)."""
+
+    def __init__(self, listener: Listener, key: str | None) -> None:
+        self._listener = listener
+        self.key = key
+        self._event = threading.Event()
+
+    def wake(self) -> None:
+        """Wake the waiter (called by the listening thread)."""
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when woken, False on timeout."""
+        woke = self._event.wait(max(0.0, timeout))
+        if woke:
+            self._event.clear()
+        return woke
+
+    def close(self) -> None:
+        """Stop receiving wake-ups."""
+        self._listener.remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Listener:
+    """The listening connection of one store and the subscriptions it wakes."""
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], channel: str, describe: str) -> None:
+        self._conninfo = conninfo
+        self._kwargs = kwargs
+        self._channel = channel
+        self._describe = describe
+        self._lock = threading.Lock()
+        self._subscribers: dict[str | None, set[Subscription]] = {}
+        self._thread: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._stopping = threading.Event()
+
+    def subscribe(self, key: str | None) -> Subscription:
+        """A subscription for `key`; LISTEN is in effect when this returns (if reachable)."""
+        subscription = Subscription(self, key)
+        with self._lock:
+            self._subscribers.setdefault(key, set()).add(subscription)
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(
+                    target=self._listen, name="autodurable-listen", daemon=True
+                )
+                self._thread.start()
+        self._listening.wait(_ARMED_WAIT)
+        return subscription
+
+    def remove(self, subscription: Subscription) -> None:
+        """Forget a subscription."""
+        with self._lock:
+            subscribers = self._subscribers.get(subscription.key)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[subscription.key]
+
+    def close(self) -> None:
+        """Stop the listening thread (it closes its connection)."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=_POLL * 4)
+
+    def _wake(self, keys: tuple[str | None, ...] | None = None) -> None:
+        with self._lock:
+            if keys is None:
+                targets = [s for subscribers in self._subscribers.values() for s in subscribers]
+            else:
+                targets = [s for key in keys for s in self._subscribers.get(key, ())]
+        for subscription in targets:
+            subscription.wake()
+
+    def _dispatch(self, payload: str) -> None:
+        event, _, workflow_id = payload.partition(" ")
+        if event == "released":
+            self._wake((workflow_id, None))
+        else:
+            self._wake((workflow_id,))
+
+    def _listen(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self._conninfo, **self._kwargs) as conn:
+                    conn.execute(f'LISTEN "{self._channel}"')
+                    if delay > 0.1:
+                        log.info("autodurable: listening to %s again", self._describe)
+                    delay = 0.1
+                    self._wake()  # anything may have changed while we were not listening
+                    self._listening.set()
+                    while not self._stopping.is_set():
+                        for note in conn.notifies(timeout=_POLL):
+                            self._dispatch(note.payload)
+            except psycopg.Error as exc:
+                self._listening.clear()
+                self._wake()
+                if self._stopping.is_set():
+                    break
+                log.debug("autodurable: listening to %s failed (%s); retrying", self._describe, exc)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 5.0)
+        self._listening.clear()
