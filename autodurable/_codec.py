@@ -43,6 +43,15 @@ from ._names import qualified_name, resolve
 
 TAG = "~"
 _JSON_SCALARS = (str, int, float, bool, type(None))
+# JSON text of the scalars, exactly as ``json.dumps`` writes them (floats go
+# through it for its NaN and infinity spellings).
+_SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
+    type(None): lambda value: "null",
+    bool: lambda value: "true" if value else "false",
+    int: int.__repr__,  # ValueError past the int-to-str digit limit, as json
+    str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
+    float: json.dumps,
+}
 _PATH_TYPES = {
     cls.__name__: cls
     for cls in (
@@ -119,8 +128,9 @@ class Codec:
     def encode(self, value: Any, what: str = "value") -> str:
         """Encode `value` to JSON text; `what` names the value in errors."""
         try:
-            if type(value) in _JSON_SCALARS:
-                return json.dumps(value)
+            scalar = _SCALAR_TEXT.get(type(value))
+            if scalar is not None:  # most step results: spares json.dumps's machinery
+                return scalar(value)
             return json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
         except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
             raise EncodeError(f"cannot record {what}: {exc}") from None

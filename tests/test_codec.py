@@ -469,3 +469,14 @@ def test_fixed_offsets_and_their_names_round_trip_exactly(zone):
     back = roundtrip(value)
     assert back == value and back.utcoffset() == value.utcoffset()
     assert back.tzname() == value.tzname()
+
+
+@given(st.none() | st.booleans() | st.integers() | st.floats() | st.text())
+@settings(max_examples=300, deadline=None)
+def test_scalars_encode_exactly_as_json_and_round_trip(value: Any) -> None:
+    codec = Codec()
+    text = codec.encode(value)
+    assert text == json.dumps(value)
+    back = codec.decode(text)
+    assert type(back) is type(value)
+    assert back == value or (isinstance(value, float) and math.isnan(value))
