@@ -15,6 +15,11 @@ it resumes where it was: finished steps are replayed from the record, not re-run
 
     autodurable.options(checkout, workflow_id="order-42")("order-42", 990)
 
+Operate them from code (``autodurable.list_workflows()``,
+``autodurable.get_workflow(id).cancel()`` / ``.resume()`` / ``.fork(step)``) or
+from the command line (``autodurable workflows --help``), and let them wait for
+people and webhooks with ``send`` / ``recv`` and ``set_event`` / ``get_event``.
+
 The public API is exactly `__all__`; everything else is private.
 """
 
@@ -27,9 +32,12 @@ from ._errors import (
     NondeterminismError,
     StepTimeoutError,
     StoreError,
+    WorkflowCancelled,
     WorkflowNotFound,
 )
 from ._handle import WorkflowHandle, get_workflow, start
+from ._messages import get_event, recv, recv_async, send, set_event
+from ._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
 from ._options import Options, Retry, options
 from ._proxy import proxy
 from ._recovery import RecoveryReport, recover
@@ -45,18 +53,28 @@ __all__ = [
     "Options",
     "RecoveryReport",
     "Retry",
+    "StepInfo",
     "StepTimeoutError",
     "StoreError",
+    "WorkflowCancelled",
     "WorkflowHandle",
+    "WorkflowInfo",
     "WorkflowNotFound",
     "configure",
+    "delete_workflows",
+    "get_event",
     "get_workflow",
     "idempotency_key",
+    "list_workflows",
     "now",
     "options",
     "proxy",
     "random",
     "recover",
+    "recv",
+    "recv_async",
+    "send",
+    "set_event",
     "sleep",
     "sleep_async",
     "start",

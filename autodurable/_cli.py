@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_ai_parser(commands)
     add_mcp_parser(commands)
+    from ._cli_workflows import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -92,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._codemod import main as codemod
 
             return codemod(args)
+        if args.command in ("workflows", "send"):
+            from ._cli_workflows import main_send, main_workflows
+
+            return main_workflows(args) if args.command == "workflows" else main_send(args)
         if args.command in ("ai", "mcp"):
             from ._ai._commands import main_ai, main_mcp
 

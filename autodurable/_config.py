@@ -3,7 +3,8 @@
 Invariants:
 - Sources, lowest priority first: built-in defaults, ``[tool.autodurable]`` in
   the nearest pyproject.toml (searched from the working directory upwards),
-  the ``AUTODURABLE_DATABASE_URL`` environment variable, `configure(...)`.
+  the ``AUTODURABLE_DATABASE_URL`` and ``AUTODURABLE_APP_VERSION`` environment
+  variables, `configure(...)`.
 - Every source is validated with the same model; an unknown key or a bad value
   raises `ConfigError` naming the source, the key and the problem.
 - Relative SQLite paths are relative to the working directory.
@@ -23,6 +24,7 @@ from ._options import Options, describe_validation_error
 
 DEFAULT_DATABASE_URL = "sqlite:///.autodurable/state.db"
 ENV_DATABASE_URL = "AUTODURABLE_DATABASE_URL"
+ENV_APP_VERSION = "AUTODURABLE_APP_VERSION"
 
 
 class Settings(BaseModel):
@@ -44,6 +46,9 @@ class Settings(BaseModel):
         return url
     allow_pickle: bool = False
     lease_seconds: float = Field(default=30.0, gt=0)
+    # The version recorded on every workflow; by default a digest of the source
+    # file of each workflow's function (see `_version`).
+    app_version: str | None = Field(default=None, min_length=1, max_length=200)
     steps: Options = Options()
     # Transparent durability (the analyser, the import hook, the sentinel):
     io: tuple[str, ...] = ()  # more I/O modules or functions, as dotted names
@@ -102,6 +107,9 @@ def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = No
     env_url = os.environ.get(ENV_DATABASE_URL)
     if env_url:
         values["database_url"] = env_url
+    env_version = os.environ.get(ENV_APP_VERSION)
+    if env_version:
+        values["app_version"] = env_version
     if overrides:
         _validate("configure() arguments", overrides)
         values.update(overrides)

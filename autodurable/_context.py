@@ -32,6 +32,7 @@ class Run:
     executor_id: str
     position: int = 0
     replayed: int = 0
+    deadline: float | None = None  # the workflow is cancelled when this passes
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_position(self) -> int:

@@ -123,16 +123,18 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     name = opts.name or qualified_name(target)
     run = call_workflow_async if _is_async(target) else call_workflow
     rerun = opts.unrecordable == "rerun"
+    timeout = opts.workflow_timeout
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         recorded = args
         if instance is not None and not isinstance(instance, type):
             recorded = (instance, *args)  # instance method: the instance is an input
-        return run(wrapped, args, kwargs, name, recorded, rerun)
+        return run(wrapped, args, kwargs, name, recorded, rerun, timeout)
 
     durable = DurableFunction(fn, wrapper)
     durable._self_autodurable_kind = "workflow"
     durable._self_autodurable_name = name
+    durable._self_autodurable_timeout = timeout
     if opts.name:
         registry[name] = durable
     return durable
@@ -165,14 +167,17 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     Calling it runs it (or resumes it, or returns its recorded result when a
     workflow with the same id finished). Set the id per call with
     ``autodurable.options(fn, workflow_id="...")``. ``name=`` registers it
-    under a stable name instead of its import path.
+    under a stable name instead of its import path. ``workflow_timeout=``
+    (seconds) gives every run a deadline, after which it is cancelled (a
+    per-call ``options(fn, workflow_timeout=...)`` overrides it).
     """
     opts = make_options("workflow options", **options)
-    extra = opts.model_fields_set - {"name", "unrecordable"}
+    extra = opts.model_fields_set - {"name", "unrecordable", "workflow_timeout"}
     if extra:
         raise ConfigError(
-            f"@workflow takes only name= and unrecordable=; {sorted(extra)} apply to steps: "
-            "set them on @step, on a proxy, or per call with autodurable.options(...)"
+            f"@workflow takes only name=, unrecordable= and workflow_timeout=; {sorted(extra)} "
+            "apply to steps: set them on @step, on a proxy, or per call with "
+            "autodurable.options(...)"
         )
     if fn is None:
         return lambda f: _make_workflow(f, opts)

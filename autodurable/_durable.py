@@ -6,6 +6,8 @@ Invariants:
   workflow they are the plain functions.
 - `sleep` records the wake-up time before sleeping: after a crash only the
   remainder is slept, and a wake-up time in the past does not sleep at all.
+  A workflow cancelled while it sleeps (or whose deadline comes first) stops
+  sleeping with `WorkflowCancelled`.
 - `idempotency_key()` is ``"{workflow_id}:{position}"``: inside a step, that
   step's position; in workflow code, the position of the next step called, so
   ``charge(amount, key=idempotency_key())`` passes the charge step its own key.
@@ -19,10 +21,13 @@ import random as _random
 import time
 import uuid as _uuid
 
+from ._boundary import sleep_until, sleep_until_async
 from ._context import current_run, current_step
 from ._errors import AutodurableError
 from ._options import EMPTY
 from ._steps import call_step, call_step_async
+
+_SHORT = 0.05  # shorter sleeps are slept plainly: no look at the workflow in between
 
 
 def _recorded(name: str, fn: object) -> object:
@@ -55,8 +60,12 @@ def sleep(seconds: float) -> None:
     """Sleep durably: the wake-up time is recorded, a restart sleeps only the rest."""
     wake: float = _recorded("autodurable.sleep", lambda: time.time() + seconds)  # type: ignore[assignment]
     remaining = wake - time.time()
-    if remaining > 0:
-        time.sleep(remaining)
+    run = current_run()
+    if run is None or current_step() is not None or remaining < _SHORT:
+        if remaining > 0:
+            time.sleep(remaining)
+        return
+    sleep_until(run, wake)
 
 
 async def sleep_async(seconds: float) -> None:
@@ -70,8 +79,12 @@ async def sleep_async(seconds: float) -> None:
 
     wake = await call_step_async(wake_time, (), {}, "autodurable.sleep", EMPTY)
     remaining = wake - time.time()
-    if remaining > 0:
-        await asyncio.sleep(remaining)
+    run = current_run()
+    if run is None or remaining < _SHORT:
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        return
+    await sleep_until_async(run, wake)
 
 
 def workflow_id() -> str | None:

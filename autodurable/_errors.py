@@ -2,9 +2,10 @@
 
 Invariants:
 - Every error that comes from bad input says what is wrong and how to fix it.
-- Control-flow signals (`NondeterminismError`, `OwnershipLost`) derive from
-  `BaseException`, so user code that catches `Exception` cannot swallow them
-  and a workflow interrupted by one stays resumable.
+- Control-flow signals (`NondeterminismError`, `OwnershipLost`,
+  `WorkflowCancelled`) derive from `BaseException`, so user code that catches
+  `Exception` cannot swallow them and a workflow interrupted by one stays
+  resumable.
 - Errors that are ours (`AutodurableError`) never mark a workflow as failed:
   they are bugs or environment problems to fix, after which the workflow resumes.
 """
@@ -81,3 +82,31 @@ class NondeterminismError(BaseException):
 
 class OwnershipLost(BaseException):
     """Another executor adopted this workflow; this executor must stop running it."""
+
+
+class Interrupted(BaseException):
+    """The process is exiting while the workflow waits (in `recv` or `sleep`).
+
+    The workflow stops waiting and is released, pending: another executor, or
+    this program started again, resumes it and waits for the rest of the time.
+    """
+
+
+class WorkflowCancelled(BaseException):
+    """The workflow was cancelled: by an operator, or because its deadline passed.
+
+    Raised inside the workflow at its next step boundary (a step finishing, a
+    `recv` or `sleep` waiting), so that it stops there with its finished steps
+    recorded, and to every caller waiting for its result. A BaseException on
+    purpose: `except Exception` in workflow code must not keep a cancelled
+    workflow running. The workflow stays cancelled until it is resumed
+    (``autodurable.get_workflow(id).resume()`` or ``autodurable workflows resume``).
+    """
+
+    def __init__(self, workflow_id: str, reason: str = "cancelled") -> None:
+        super().__init__(workflow_id, reason)
+        self.workflow_id = workflow_id
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"workflow {self.workflow_id!r} was cancelled: {self.reason}"

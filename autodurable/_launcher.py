@@ -14,12 +14,17 @@ Invariants:
   with n; an uncaught exception prints its traceback and exits with 1).
 - One line on stderr says new / resumed / retried, how many recorded steps
   will be replayed, and where the state lives (``-q`` silences it).
+- A cancelled run does not run: the command says how to resume it
+  (``autodurable workflows resume ID``, then the same command again). A run
+  cancelled while it runs stops at its next step and says the same.
+- The run's version is a digest of the program's source file.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import importlib.util
 import os
 import sys
@@ -33,12 +38,13 @@ from typing import Any
 
 from ._config import load_settings
 from ._decorators import workflow
-from ._errors import AutodurableError, NondeterminismError
+from ._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from ._hook._cache import ProjectState
 from ._hook._finder import durable_code, install
 from ._options import options
 from ._runtime import get_runtime
-from ._store import FAILED, PENDING, SUCCEEDED
+from ._store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from ._version import VERSION_ATTRIBUTE
 
 RUN_PREFIX = "autodurable.run:"
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
@@ -120,7 +126,8 @@ def run(
     except SyntaxError as exc:  # printed as python prints it
         print("".join(traceback.format_exception_only(exc)), end="", file=sys.stderr)
         return 1
-    return _run_workflow(code, module, label, target.args, new, run_id, quiet)
+    version = hashlib.sha256(source).hexdigest()[:12]
+    return _run_workflow(code, module, label, target.args, new, run_id, quiet, version)
 
 
 def _script_module(path: Path) -> types.ModuleType:
@@ -156,11 +163,20 @@ def _run_workflow(
     new: bool,
     run_id: str | None,
     quiet: bool,
+    version: str | None = None,
 ) -> int:
     runtime = get_runtime()
     _recover_others()
     name = RUN_PREFIX + label
     workflow_id, state = _choose_run(name, args, new, run_id)
+    if state == "cancelled":
+        print(
+            f"autodurable: run {workflow_id} was cancelled; nothing runs. To continue it: "
+            f"autodurable workflows resume {workflow_id}, then this command again (--new "
+            "starts another run)",
+            file=sys.stderr,
+        )
+        return 1
     if not quiet:
         if state == "finished":
             message = f"run {workflow_id} already finished; nothing runs (--new starts another)"
@@ -183,6 +199,8 @@ def _run_workflow(
             raise ScriptExit(exc.code) from None
         return 0
 
+    if version is not None:
+        setattr(body, VERSION_ATTRIBUTE, version)
     program = workflow(name=name, unrecordable="rerun")(body)
     try:
         return int(options(program, workflow_id=workflow_id)(args))
@@ -193,6 +211,13 @@ def _run_workflow(
         return 1
     except KeyboardInterrupt:
         return 130
+    except WorkflowCancelled as exc:
+        print(
+            f"autodurable: {exc}. To continue it: autodurable workflows resume "
+            f"{exc.workflow_id}, then this command again",
+            file=sys.stderr,
+        )
+        return 1
     except (AutodurableError, NondeterminismError) as exc:
         print(f"autodurable: {exc}", file=sys.stderr)
         return 1
@@ -223,6 +248,8 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
         return run_id, "retrying failed"
     if record.status == PENDING:
         return run_id, "resuming"
+    if record.status == CANCELLED:
+        return run_id, "cancelled"
     return run_id, "finished"
 
 

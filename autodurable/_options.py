@@ -71,7 +71,8 @@ class Options(BaseModel):
     ``retries`` takes a `Retry` policy or an int (the number of retries after the
     first attempt, with the default backoff). ``timeout`` is in seconds, per
     attempt. ``name`` names the step in the history. ``workflow_id`` sets the id
-    of the next workflow started in its scope.
+    of the next workflow started in its scope, and ``workflow_timeout`` (seconds)
+    its deadline: a workflow that has not ended by then is cancelled.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +81,7 @@ class Options(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     name: str | None = Field(default=None, min_length=1)
     workflow_id: str | None = Field(default=None, min_length=1, max_length=512)
+    workflow_timeout: float | None = Field(default=None, gt=0)
     unrecordable: Literal["error", "rerun"] | None = None
 
     @field_validator("retries", mode="before")

@@ -10,6 +10,9 @@ Invariants:
 - A workflow is claimed (atomically, in the store) before it is started, so
   executors recovering at the same moment never start the same workflow; the
   claim and its history are handed to the run.
+- By default only workflows whose recorded version is the version of the code
+  here (`_version`), or that have none, are resumed; the others are reported
+  (`RecoveryReport.other_versions`) and left for executors running their code.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._decorators import kind_of, registry
-from ._errors import AutodurableError
+from ._errors import AutodurableError, WorkflowCancelled
 from ._handle import WorkflowHandle, start
 from ._names import resolve
 from ._options import options
 from ._runtime import Runtime, get_runtime
-from ._store import Subscription
+from ._store import Subscription, WorkflowRecord
+from ._version import version_for
 
 log = logging.getLogger("autodurable")
 _RUN_PREFIX = "autodurable.run:"
@@ -48,10 +52,12 @@ class Unrecoverable:
 
 @dataclass
 class RecoveryReport:
-    """What `recover()` did: the workflows it resumed and those it could not."""
+    """What `recover()` did: the workflows it resumed, those it could not, and
+    those it left because another version of their code started them."""
 
     resumed: list[WorkflowHandle] = field(default_factory=list)
     unrecoverable: list[Unrecoverable] = field(default_factory=list)
+    other_versions: list[Unrecoverable] = field(default_factory=list)
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait for the resumed workflows; map each id to its result or exception."""
@@ -59,7 +65,7 @@ class RecoveryReport:
         for handle in self.resumed:
             try:
                 outcomes[handle.workflow_id] = handle.result(timeout)
-            except Exception as exc:
+            except (Exception, WorkflowCancelled) as exc:
                 outcomes[handle.workflow_id] = exc
         return outcomes
 
@@ -67,9 +73,20 @@ class RecoveryReport:
         lines = [
             f"resumed {len(self.resumed)} workflow(s); "
             f"{len(self.unrecoverable)} could not be resumed"
+            + (
+                f"; {len(self.other_versions)} of other versions left pending"
+                if self.other_versions
+                else ""
+            )
         ]
         lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.unrecoverable]
+        lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.other_versions]
         return "\n".join(lines)
+
+
+def find_workflow(name: str) -> Any:
+    """The workflow function recorded as `name` (registered or importable); LookupError."""
+    return _find(name)
 
 
 def _find(name: str) -> Any:
@@ -88,7 +105,7 @@ def _find(name: str) -> Any:
     return fn
 
 
-def recover(*, watch: bool = False) -> RecoveryReport:
+def recover(*, watch: bool = False, all_versions: bool = False) -> RecoveryReport:
     """Resume, in the background, every unfinished workflow that no live process runs.
 
     Call it at start-up of a long-running application (the launcher does).
@@ -103,15 +120,21 @@ def recover(*, watch: bool = False) -> RecoveryReport:
     once when the store announces a release, claims them atomically and resumes
     them, up to as many at a time as this process has worker threads. It stops
     when the process exits or `configure()` replaces the configuration.
+
+    Only workflows started by the same version of their code (see
+    ``configure(app_version=...)``) are resumed, and those that have no
+    version; the others are listed in ``report.other_versions``, for a process
+    running their code. ``all_versions=True`` resumes them too, with the code
+    here (a replay that no longer matches stops with `NondeterminismError`).
     """
     runtime = get_runtime()
     report = RecoveryReport()
-    _adopt(runtime, report, limit=_ALL, capacity=_ALL, skip=frozenset())
+    _adopt(runtime, report, limit=_ALL, capacity=_ALL, skip=frozenset(), all_versions=all_versions)
     if watch:
         with runtime._lock:
             watcher = runtime.watcher
             if watcher is None:
-                watcher = runtime.watcher = _Watcher(runtime)
+                watcher = runtime.watcher = _Watcher(runtime, all_versions)
                 watcher.start()
         if isinstance(watcher, _Watcher):
             watcher.track(report)  # so that what fails again now is backed off from too
@@ -121,12 +144,25 @@ def recover(*, watch: bool = False) -> RecoveryReport:
 _ALL = 1_000_000_000
 
 
+def _other_version(runtime: Runtime, record: WorkflowRecord, fn: Any) -> str | None:
+    """Why `record` is left to other code (its version is not this code's), or None."""
+    here = version_for(runtime.settings, fn)
+    if record.app_version is None or here is None or record.app_version == here:
+        return None
+    return (
+        f"started by version {record.app_version} of its code, and the code here is version "
+        f"{here}: left pending for a process running that version (recover(all_versions=True) "
+        f"or `autodurable workflows resume {record.workflow_id} --run` runs it with this code)"
+    )
+
+
 def _adopt(
     runtime: Runtime,
     report: RecoveryReport,
     limit: int,
     capacity: int,
     skip: Collection[str],
+    all_versions: bool = False,
 ) -> None:
     """Claim and start up to `capacity` adoptable workflows, looking at up to `limit`."""
     executor = runtime.executor
@@ -141,12 +177,17 @@ def _adopt(
             continue  # a program run by `autodurable run`: running the command resumes it
         try:
             fn = _find(record.name)
+            other = None if all_versions else _other_version(runtime, record, fn)
+            if other is not None:
+                report.other_versions.append(Unrecoverable(workflow_id, record.name, other))
+                log.info("autodurable: not resuming workflow %s: %s", workflow_id, other)
+                continue
             inputs = runtime.codec.decode(record.inputs)
         except (LookupError, AutodurableError) as exc:
             report.unrecoverable.append(Unrecoverable(workflow_id, record.name, str(exc)))
             log.warning("autodurable: cannot resume workflow %s: %s", workflow_id, exc)
             continue
-        claim = store.claim_workflow(workflow_id, executor)
+        claim = store.claim_workflow(workflow_id, executor, version_for(runtime.settings, fn))
         if claim is None or not claim.claimed:
             continue  # another executor was faster, or it finished meanwhile
         runtime.adopted[workflow_id] = claim
@@ -164,8 +205,9 @@ class _Watcher:
     a broken workflow does not keep an executor busy.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, all_versions: bool = False) -> None:
         self.runtime = runtime
+        self.all_versions = all_versions
         self.interval = max(0.05, min(runtime.settings.lease_seconds / 4, _LONGEST_TICK))
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -207,10 +249,11 @@ class _Watcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            # Short slices so that stop() is noticed; a release wakes us at once.
+            # Short slices so that stop() is noticed; a release wakes us at once
+            # (from any process where the store notifies, else from this one).
             if wakeups is None:
                 self._stop.wait(min(left, _SLICE))
-            elif wakeups.wait(min(left, _SLICE)) and self.runtime.store.notifies:
+            elif wakeups.wait(min(left, _SLICE)):
                 return
 
     def _tick(self) -> None:
@@ -222,13 +265,20 @@ class _Watcher:
         if capacity <= 0:
             return
         report = RecoveryReport()
-        _adopt(self.runtime, report, limit=capacity + len(skip), capacity=capacity, skip=skip)
+        _adopt(
+            self.runtime,
+            report,
+            limit=capacity + len(skip),
+            capacity=capacity,
+            skip=skip,
+            all_versions=self.all_versions,
+        )
         self.track(report)
 
     def track(self, report: RecoveryReport) -> None:
         """Follow what a recovery pass resumed, and postpone what it could not resume."""
         with self._lock:
-            for unrecoverable in report.unrecoverable:
+            for unrecoverable in [*report.unrecoverable, *report.other_versions]:
                 self._postpone(unrecoverable.workflow_id)
             for handle in report.resumed:
                 self._running[handle.workflow_id] = handle
@@ -242,7 +292,8 @@ class _Watcher:
         with self._lock:
             self._running.pop(workflow_id, None)
             if error is not None and (
-                isinstance(error, AutodurableError) or not isinstance(error, Exception)
+                isinstance(error, AutodurableError)
+                or not isinstance(error, Exception | WorkflowCancelled)
             ):
                 self._postpone(workflow_id)  # left pending by an error of ours: back off
             else:

@@ -10,13 +10,16 @@ Invariants:
   that nothing in the child closes connections the parent still uses).
 - At shutdown the watcher stops adopting first; then workflows started in the
   background finish (the worker threads are joined, at interpreter exit), then
-  the executor retires, releasing what it still owns.
+  the executor retires, releasing what it still owns. Workflows that wait (in
+  `recv` or `sleep`) do not hold up the exit: they stop waiting when it begins
+  and are released, pending, to be resumed elsewhere or at the next start.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import concurrent.futures.thread  # registers its exit hook before ours (see the end)
 import itertools
 import os
 import threading
@@ -59,6 +62,8 @@ class Runtime:
         self.adopted: dict[str, Claim] = {}
         self.watcher: Background | None = None
         self.workers = max(32, (os.cpu_count() or 1) * 8)
+        # Set when the process exits: workflows that wait stop waiting (released).
+        self.stopping = threading.Event()
 
     @property
     def store(self) -> Store:
@@ -93,6 +98,7 @@ class Runtime:
 
     def shutdown(self, wait: bool = True) -> None:
         """Finish background workflows (with `wait`), retire the executor, close the store."""
+        self.stopping.set()
         with self._lock:
             watcher, self.watcher = self.watcher, None
         if watcher is not None:
@@ -137,6 +143,7 @@ def configure(
     allow_pickle: bool | None = None,
     lease_seconds: float | None = None,
     steps: Options | dict[str, Any] | None = None,
+    app_version: str | None = None,
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.
 
@@ -147,7 +154,10 @@ def configure(
     stays its executor's without a heartbeat before executors on other hosts
     may adopt it. ``allow_pickle`` lets the codec fall back to pickle (only for
     databases you trust). ``steps`` sets default step options (for example
-    ``{"retries": 3, "timeout": 30}``).
+    ``{"retries": 3, "timeout": 30}``). ``app_version`` is the version recorded
+    on every workflow started here (a release tag, a commit); by default each
+    workflow records a digest of the source file that defines it, and
+    `recover()` resumes only workflows whose recorded version is the code's.
     Invalid values raise `ConfigError` at once; workflows already running keep
     the previous configuration.
     """
@@ -156,6 +166,7 @@ def configure(
         "allow_pickle": allow_pickle,
         "lease_seconds": lease_seconds,
         "steps": steps,
+        "app_version": app_version,
     }
     new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
     settings = load_settings(new_overrides)  # validates before anything changes
@@ -198,5 +209,18 @@ def _at_exit() -> None:
         runtime.shutdown(wait=True)
 
 
+def _stop_waiting() -> None:
+    """At exit, before worker threads are joined: waiting workflows stop waiting."""
+    runtime = _runtime
+    if runtime is not None:
+        runtime.stopping.set()
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)
+# Runs before the thread pools join their workers (atexit runs after that): these
+# hooks run last registered first, and concurrent.futures.thread registered its own
+# when it was imported above.
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    _register(_stop_waiting)

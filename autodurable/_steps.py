@@ -12,6 +12,9 @@ Invariants:
   attempt count survives a crash.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
+- Every step write is a boundary: the status it returns tells a cancelled
+  workflow to stop there (the step is recorded first), and a workflow whose
+  deadline passed is cancelled there; a failed attempt is not retried then.
 - A result the codec cannot encode fails the step with `EncodeError`, unless
   its options say ``unrecordable="rerun"``: then the step is recorded as
   ``unrecorded`` and runs again whenever the workflow is replayed.
@@ -33,10 +36,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._boundary import check_boundary
 from ._context import Run, current_run, current_step, enter_step, exit_step
 from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
-from ._store import FAILED, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
+from ._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
 
 log = logging.getLogger("autodurable")
 _warned: set[str] = set()
@@ -107,7 +111,7 @@ class StepCall:
                 raise
             status, output = UNRECORDED, None
             warn_unrecordable(self.name, exc)
-        run.runtime.store.record_step(
+        workflow_status = run.runtime.store.record_step(
             run.workflow_id,
             run.executor_id,
             StepRecord(
@@ -121,13 +125,15 @@ class StepCall:
                 time.time(),
             ),
         )
+        if workflow_status != PENDING or run.deadline is not None:
+            check_boundary(run, workflow_status)
 
     def failed(self, exc: Exception) -> float | None:
         """Record a failed attempt; the delay before the next one, or None if final."""
         retry = self.policy.should_retry(exc, self.attempt)
         run = self.run
         if run is not None:
-            run.runtime.store.record_step(
+            workflow_status = run.runtime.store.record_step(
                 run.workflow_id,
                 run.executor_id,
                 StepRecord(
@@ -141,6 +147,8 @@ class StepCall:
                     time.time(),
                 ),
             )
+            if workflow_status != PENDING or run.deadline is not None:
+                check_boundary(run, workflow_status)
         return self.policy.delay(self.attempt) if retry else None
 
     def timed_out(self) -> StepTimeoutError:

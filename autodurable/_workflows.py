@@ -17,6 +17,13 @@ Invariants:
 - Only an exception from the user's code marks a workflow failed. Our own
   errors (codec, store), control signals and interruptions leave it pending
   and released, so that running it again resumes it.
+- A cancelled workflow stays cancelled: its run stops with `WorkflowCancelled`
+  (releasing it), nothing recorded afterwards overwrites the cancellation,
+  and calling it again raises the recorded `WorkflowCancelled` until it is
+  resumed. A workflow whose deadline passed before it was resumed is
+  cancelled instead of run.
+- Every new workflow records its version (`_version`) and, with a
+  ``workflow_timeout``, its deadline.
 """
 
 from __future__ import annotations
@@ -30,11 +37,19 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from ._boundary import expire, recorded_cancellation
 from ._context import Run, current_run, current_step, enter_run, exit_run
-from ._errors import AutodurableError, EncodeError, OwnershipLost, WorkflowNotFound
+from ._errors import (
+    AutodurableError,
+    EncodeError,
+    OwnershipLost,
+    WorkflowCancelled,
+    WorkflowNotFound,
+)
 from ._options import Options, call_options_scope, current_call_options
 from ._runtime import Runtime, get_runtime
-from ._store import FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
+from ._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
+from ._version import version_for
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
@@ -59,6 +74,8 @@ def outcome(runtime: Runtime, record: WorkflowRecord) -> Any:
     """The recorded result of a finished workflow, or raise its recorded exception."""
     if record.status == SUCCEEDED:
         return runtime.codec.decode(record.output or "null")
+    if record.status == CANCELLED and not record.error:
+        raise WorkflowCancelled(record.workflow_id)
     raise runtime.codec.decode_error(record.error or "{}")
 
 
@@ -69,16 +86,17 @@ def call_workflow(
     name: str,
     recorded_args: tuple[Any, ...],
     rerun: bool = False,
+    timeout: float | None = None,
 ) -> Any:
     """Call a sync workflow in the current context.
 
     With `rerun`, a workflow whose inputs cannot be recorded runs plainly
     (unrecorded) instead of failing, and an unrecordable result is recorded as
-    such.
+    such. `timeout` is the decorator's ``workflow_timeout`` (a per-call one wins).
     """
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    call = _TopLevelCall(name, recorded_args, kwargs, rerun)
+    call = _TopLevelCall(fn, name, recorded_args, kwargs, rerun, timeout)
     running = call.join()
     if running is not None:
         return running.result()  # another thread of this process runs it
@@ -102,11 +120,13 @@ def call_workflow_async(
     name: str,
     recorded_args: tuple[Any, ...],
     rerun: bool = False,
+    timeout: float | None = None,
 ) -> Awaitable[Any]:
     """Call an async workflow: identity and options are taken now, the body runs when awaited."""
     if current_run() is not None or current_step() is not None:
         return fn(*args, **kwargs)
-    return _run_async(fn, args, kwargs, _TopLevelCall(name, recorded_args, kwargs, rerun))
+    call = _TopLevelCall(fn, name, recorded_args, kwargs, rerun, timeout)
+    return _run_async(fn, args, kwargs, call)
 
 
 async def _run_async(
@@ -140,12 +160,20 @@ class _TopLevelCall:
     """
 
     def __init__(
-        self, name: str, recorded_args: tuple[Any, ...], kwargs: dict[str, Any], rerun: bool
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        recorded_args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        rerun: bool,
+        timeout: float | None,
     ) -> None:
         self.runtime = get_runtime()
+        self.fn = fn
         self.name = name
         self.rerun = rerun
-        self.workflow_id, self.body_options = _identity()
+        self.workflow_id, self.body_options, call_timeout = _identity()
+        self.timeout = call_timeout or timeout
         self.values = {"args": list(recorded_args), "kwargs": kwargs}
         self._inputs: str | None = None
         self._future: Future[Any] = Future()
@@ -188,7 +216,16 @@ class _TopLevelCall:
                     raise
                 log.warning("autodurable: %s; workflow %r runs unrecorded", exc, self.name)
                 return _NOT_RECORDED
-        return _open(self.runtime, self.workflow_id, self.name, self._inputs, self.values)
+        version = version_for(self.runtime.settings, self.fn)
+        return _open(
+            self.runtime,
+            self.workflow_id,
+            self.name,
+            self._inputs,
+            self.values,
+            version,
+            self.timeout,
+        )
 
     @contextlib.contextmanager
     def running(self, run: Run) -> Iterator[None]:
@@ -198,7 +235,9 @@ class _TopLevelCall:
             with call_options_scope(self.body_options):
                 yield
         except BaseException as exc:
-            _finish_failed(run, exc)
+            instead = _finish_failed(run, exc)
+            if instead is not None:
+                raise instead from None
             raise
         finally:
             exit_run(token)
@@ -214,7 +253,12 @@ class _TopLevelCall:
                 raise
             log.warning("autodurable: %s; it is not recorded", exc)
             output = UNRECORDED_RESULT
-        runtime.store.finish_workflow(run.workflow_id, run.executor_id, SUCCEEDED, output, None)
+        status = runtime.store.finish_workflow(
+            run.workflow_id, run.executor_id, SUCCEEDED, output, None
+        )
+        if status == CANCELLED:  # cancelled after its last step: it stays cancelled
+            runtime.store.release_workflow(run.workflow_id, run.executor_id)
+            raise recorded_cancellation(run)
         return result
 
 
@@ -288,20 +332,25 @@ async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], 
 # -- helpers ------------------------------------------------------------------
 
 
-def _identity() -> tuple[str, Options | None]:
-    """The id for a top-level call, and the per-call options its body sees.
+_OWN_FIELDS = frozenset({"workflow_id", "workflow_timeout"})
 
-    A ``workflow_id`` in the per-call options names this workflow only: the body
-    sees the same options without it, so nested starts get ids of their own.
+
+def _identity() -> tuple[str, Options | None, float | None]:
+    """The id for a top-level call, the per-call options its body sees, and its timeout.
+
+    A ``workflow_id`` and a ``workflow_timeout`` in the per-call options are this
+    workflow's only: the body sees the same options without them, so nested
+    starts get ids (and deadlines) of their own.
     """
     opts = current_call_options()
-    if opts is None or opts.workflow_id is None:
-        return uuid.uuid4().hex, opts
-    rest = opts.model_fields_set - {"workflow_id"}
+    if opts is None or not (opts.model_fields_set & _OWN_FIELDS):
+        return uuid.uuid4().hex, opts, None
+    rest = opts.model_fields_set - _OWN_FIELDS
     body = Options.model_construct(
         _fields_set=rest, **{field: getattr(opts, field) for field in rest}
     )
-    return opts.workflow_id, body if rest else None
+    workflow_id = opts.workflow_id or uuid.uuid4().hex
+    return workflow_id, body if rest else None, opts.workflow_timeout
 
 
 def _check_same_inputs(
@@ -327,7 +376,13 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def _open(
-    runtime: Runtime, workflow_id: str, name: str, inputs: str, values: dict[str, Any]
+    runtime: Runtime,
+    workflow_id: str,
+    name: str,
+    inputs: str,
+    values: dict[str, Any],
+    version: str | None = None,
+    timeout: float | None = None,
 ) -> Run | _Finished | None:
     """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
     executor = runtime.executor
@@ -335,14 +390,16 @@ def _open(
     claim = runtime.adopted.pop(workflow_id, None)  # recovery claimed it for us already
     if claim is None:
         now = time.time()
+        deadline = now + timeout if timeout else None
         record = WorkflowRecord(
-            workflow_id, name, PENDING, inputs, None, None, executor.id, now, now
-        )
+            workflow_id, name, PENDING, inputs, None, None, executor.id, now, now,
+            version, deadline,
+        )  # fmt: skip
         if store.create_workflow(record):
-            return Run(workflow_id, runtime, {}, executor.id)
-        claim = store.claim_workflow(workflow_id, executor)
+            return Run(workflow_id, runtime, {}, executor.id, deadline=deadline)
+        claim = store.claim_workflow(workflow_id, executor, version)
     if claim is None:  # deleted in between: start it anew
-        return _open(runtime, workflow_id, name, inputs, values)
+        return _open(runtime, workflow_id, name, inputs, values, version, timeout)
     if claim.workflow.name != name:
         raise AutodurableError(
             f"workflow id {workflow_id!r} belongs to workflow {claim.workflow.name}, but this "
@@ -355,17 +412,37 @@ def _open(
         return None
     history = {step.position: step for step in claim.steps}
     log.debug("autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(history))
-    return Run(workflow_id, runtime, history, executor.id)
+    run = Run(workflow_id, runtime, history, executor.id, deadline=claim.workflow.deadline)
+    if run.deadline is not None and time.time() >= run.deadline:
+        stop = expire(run)  # its deadline passed while nobody ran it
+        store.release_workflow(workflow_id, executor.id)
+        raise stop
+    return run
 
 
-def _finish_failed(run: Run, exc: BaseException) -> None:
+def _finish_failed(run: Run, exc: BaseException) -> WorkflowCancelled | None:
+    """Record how the run ended: failed, or released (cancelled, interrupted, our error).
+
+    Returns the exception to raise instead of `exc` when the workflow turns
+    out to have been cancelled before its failure could be recorded.
+    """
     store = run.runtime.store
+    own_cancellation = isinstance(exc, WorkflowCancelled) and exc.workflow_id == run.workflow_id
     try:
-        if isinstance(exc, Exception) and not isinstance(exc, AutodurableError):
-            store.finish_workflow(
+        if own_cancellation or isinstance(exc, OwnershipLost):
+            if own_cancellation:
+                store.release_workflow(run.workflow_id, run.executor_id)
+            return None
+        user_failure = isinstance(exc, Exception) and not isinstance(exc, AutodurableError)
+        if user_failure or isinstance(exc, WorkflowCancelled):  # another workflow's: an outcome
+            status = store.finish_workflow(
                 run.workflow_id, run.executor_id, FAILED, None, run.runtime.codec.encode_error(exc)
             )
-        elif not isinstance(exc, OwnershipLost):
+            if status == CANCELLED:
+                store.release_workflow(run.workflow_id, run.executor_id)
+                return recorded_cancellation(run)
+        else:
             store.release_workflow(run.workflow_id, run.executor_id)
     except (AutodurableError, OwnershipLost) as store_exc:
         log.warning("autodurable: could not record the end of %s: %s", run.workflow_id, store_exc)
+    return None

@@ -101,3 +101,16 @@ def _disarm_crash_points() -> Iterator[None]:
 
 # A throwaway PostgreSQL server for the tests that need one (see tests/_postgres.py).
 from ._postgres import postgres_server, postgres_url  # noqa: E402, F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The runtime configured on each store in turn: a fresh SQLite file, a fresh schema."""
+    from autodurable import configure
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    configure(database_url=url)
+    return url

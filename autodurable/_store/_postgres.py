@@ -22,8 +22,14 @@ Invariants:
   nothing). Leases are measured with the server's clock.
 - A claim and the history it loads travel in one pipeline (one round trip);
   the history is read after the claim has committed.
-- Finishing or releasing a workflow notifies (``pg_notify``) in the same
-  statement, on a channel named like the schema; see `_postgres_listen`.
+- Finishing, releasing, cancelling or reopening a workflow, sending it a
+  message and setting one of its events notify (``pg_notify``) in the same
+  statement or transaction, on a channel named like the schema; see
+  `_postgres_listen`.
+- A step write is fenced by ownership and by the workflow being pending, in
+  its one statement; only when that writes nothing does a second round trip
+  tell a cancellation (the step is then written all the same) from a lost
+  workflow. Running a workflow costs nothing more for being cancellable.
 - Operations that fail because the server is unreachable (restart, network)
   are retried with backoff for ``retry_seconds``; every write is idempotent
   (keyed upserts, fenced updates), so a retried write is never recorded twice.
@@ -45,7 +51,7 @@ from .._errors import ConfigError, OwnershipLost, StoreError
 from . import POSTGRES_EXTRA
 from ._migrations import load_migrations
 from ._protocol import (
-    FAILED,
+    CANCELLED,
     FINISHED_STATUSES,
     PENDING,
     Claim,
@@ -69,6 +75,7 @@ if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3
     )
 
 from ._postgres_listen import Listener
+from ._postgres_ops import OperationStatements, PostgresOperations
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
@@ -85,7 +92,11 @@ _NOW = "extract(epoch FROM statement_timestamp())::double precision"
 _TRANSIENT_CLASSES = ("08", "40", "53", "57P")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
-_W = "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at"
+_W = (
+    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at, "
+    "app_version, deadline, forked_from, forked_at_step"
+)
+_NW = len(_W.split(", "))
 _S = "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
 _E = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
 
@@ -143,7 +154,7 @@ def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     return None if row[0] is None else ExecutorRecord(*row[:6], heartbeat_age=row[6])
 
 
-class PostgresStore:
+class PostgresStore(PostgresOperations):
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
     notifies = True
@@ -153,6 +164,7 @@ class PostgresStore:
         self.url = self.options.masked
         self.schema = self.options.schema
         self._sql = _Statements(f'"{self.schema}"')
+        self._ops = OperationStatements(f'"{self.schema}"')
         self._closed = False
         self._idle: list[Cursor] = []  # cursors of idle connections
         self._idle_lock = threading.Lock()
@@ -397,26 +409,18 @@ class PostgresStore:
 
     def create_workflow(self, record: WorkflowRecord) -> bool:
         """Insert a new workflow; False if the id exists already."""
-        values = (
-            record.workflow_id,
-            record.name,
-            record.status,
-            record.inputs,
-            record.output,
-            record.error,
-            record.executor_id,
-            record.created_at,
-            record.updated_at,
-        )
+        values = workflow_values(record)
         if record.executor_id is None:  # nobody runs it: tell the executors that adopt
             statement, params = self._sql.create_unowned, (*values, self.schema)
         else:
             statement, params = self._sql.create, values
         return self._execute("start a workflow in", statement, params) == 1
 
-    def claim_workflow(self, workflow_id: str, executor: Liveness) -> Claim | None:
-        """Take ownership of an unfinished workflow unless a live executor holds it."""
-        claim = self._claim(workflow_id, executor, [])
+    def claim_workflow(
+        self, workflow_id: str, executor: Liveness, app_version: str | None = None
+    ) -> Claim | None:
+        """Take ownership of a pending workflow unless a live executor holds it."""
+        claim = self._claim(workflow_id, executor, [], app_version)
         owner = claim.owner if claim is not None else None
         if (
             claim is not None
@@ -427,14 +431,17 @@ class PostgresStore:
             and not executor.alive(owner)
         ):
             # The lease says alive, but on this host the process table says dead.
-            claim = self._claim(workflow_id, executor, [owner.executor_id])
+            claim = self._claim(workflow_id, executor, [owner.executor_id], app_version)
         return claim
 
-    def _claim(self, workflow_id: str, executor: Liveness, dead: list[str]) -> Claim | None:
+    def _claim(
+        self, workflow_id: str, executor: Liveness, dead: list[str], app_version: str | None
+    ) -> Claim | None:
         me = executor.executor_id
         params = {
             "workflow_id": workflow_id,
             "me": me,
+            "version": app_version,
             "dead": dead,
             "host": executor.hostname,
             "lease": executor.lease_seconds,
@@ -453,10 +460,12 @@ class PostgresStore:
         row, claimed, steps = self._run("claim a workflow in", work)
         if row is None:
             return None
-        workflow = WorkflowRecord(*row[:9])
-        owner = _executor(row[9:])
+        workflow = WorkflowRecord(*row[:_NW])
+        owner = _executor(row[_NW:])
         if claimed:
             workflow.executor_id = me
+            if workflow.app_version is None:
+                workflow.app_version = app_version
         elif workflow.status not in FINISHED_STATUSES:
             steps = []  # it finished between the reads: the caller looks again
         return Claim(workflow, claimed, [StepRecord(*step) for step in steps], owner)
@@ -485,17 +494,19 @@ class PostgresStore:
                 "limit": limit,
             },
         )
-        return [(WorkflowRecord(*row[:9]), _executor(row[9:])) for row in rows]
+        return [(WorkflowRecord(*row[:_NW]), _executor(row[_NW:])) for row in rows]
 
-    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """Insert or replace one step's outcome: one statement, fenced by ownership.
 
         A first attempt is a plain insert (an upsert costs the server a second
         index probe and WAL record per step); later attempts replace the row of
         the attempt before. An insert that meets a row after all (a write retried
-        after its reply was lost) is redone as the replacement.
+        after its reply was lost) is redone as the replacement. Returns the
+        workflow's status: pending, or cancelled (stop at this boundary; the
+        step is recorded all the same).
         """
-        params = (
+        values = (
             step.position,
             step.name,
             step.status,
@@ -507,17 +518,31 @@ class PostgresStore:
             workflow_id,
             executor_id,
         )
+        pending = (*values, PENDING)
 
         def work(cursor: Cursor) -> int:
             if step.attempts <= 1:
                 try:
-                    return cursor.execute(self._sql.insert_step, params).rowcount
+                    return cursor.execute(self._sql.insert_step, pending).rowcount
                 except psycopg.errors.UniqueViolation:
                     pass
-            return cursor.execute(self._sql.upsert_step, params).rowcount
+            return cursor.execute(self._sql.upsert_step, pending).rowcount
 
-        if self._run("record a step in", work) != 1:
+        if self._run("record a step in", work) == 1:
+            return PENDING
+
+        def not_pending(cursor: Cursor) -> Any:
+            with cursor.connection.transaction():
+                row = cursor.execute(self._sql.owned_status, (workflow_id, executor_id)).fetchone()
+                if row is not None:
+                    cursor.execute(self._sql.upsert_owned_step, values)
+            return row
+
+        row = self._run("record a step in", not_pending)
+        if row is None:
             raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+        status: str = row[0]
+        return status
 
     def finish_workflow(
         self,
@@ -526,49 +551,34 @@ class PostgresStore:
         status: str,
         output: str | None,
         error: str | None,
-    ) -> None:
-        """Record a workflow's final status (fenced by ownership) and notify waiters."""
+    ) -> str:
+        """Record a pending workflow's final status (fenced by ownership) and notify waiters."""
         written = self._execute(
             "finish a workflow in",
             self._sql.finish,
-            (status, output, error, time.time(), workflow_id, executor_id, self.schema),
+            (status, output, error, time.time(), workflow_id, executor_id, PENDING, self.schema),
         )
         if written != 1:
-            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+            found = self.get_workflow(workflow_id)
+            if found is None or found.executor_id != executor_id or found.status != CANCELLED:
+                raise OwnershipLost(
+                    f"workflow {workflow_id!r} is no longer owned by this executor"
+                )
+            return CANCELLED
+        return status
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
-        """Give up ownership of an unfinished workflow, and tell the executors that adopt."""
+        """Give up ownership of a pending or cancelled workflow, and tell the adopters."""
         self._execute(
             "release a workflow in",
             self._sql.release,
-            (time.time(), workflow_id, executor_id, PENDING, self.schema),
+            (time.time(), workflow_id, executor_id, [PENDING, CANCELLED], self.schema),
         )
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
         rows = self._fetch("read", self._sql.get, (workflow_id,))
         return WorkflowRecord(*rows[0]) if rows else None
-
-    def list_workflows(
-        self, status: str | None = None, limit: int = 100, name: str | None = None
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally of one status and one name."""
-        rows = self._fetch("read", self._sql.listing, (status, status, name, name, limit))
-        return [WorkflowRecord(*row) for row in rows]
-
-    def reopen_workflow(self, workflow_id: str) -> int:
-        """Make a failed workflow pending again, forgetting the failure that ended it."""
-
-        def work(cursor: Cursor) -> int:
-            with cursor.connection.transaction():
-                cursor.execute(self._sql.forget_failed_step, (workflow_id, FAILED, workflow_id))
-                cursor.execute(
-                    self._sql.reopen, (PENDING, time.time(), workflow_id, FAILED, self.schema)
-                )
-                row = cursor.execute(self._sql.count_steps, (workflow_id,)).fetchone()
-            return int(row[0]) if row else 0
-
-        return self._run("reopen a workflow in", work)
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""
@@ -577,7 +587,7 @@ class PostgresStore:
     def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
         """Pending workflows with their owner's row (None if unowned or gone)."""
         rows = self._fetch("read", self._sql.unfinished, (PENDING,))
-        return [(WorkflowRecord(*row[:9]), _executor(row[9:])) for row in rows]
+        return [(WorkflowRecord(*row[:_NW]), _executor(row[_NW:])) for row in rows]
 
     def subscribe(self, workflow_id: str | None = None) -> Any:
         """Wake-ups through LISTEN/NOTIFY when the workflow finishes or is released."""
@@ -604,6 +614,25 @@ def _transient(exc: psycopg.Error) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def workflow_values(record: WorkflowRecord) -> tuple[Any, ...]:
+    """The values of a workflow row, in the order of the columns."""
+    return (
+        record.workflow_id,
+        record.name,
+        record.status,
+        record.inputs,
+        record.output,
+        record.error,
+        record.executor_id,
+        record.created_at,
+        record.updated_at,
+        record.app_version,
+        record.deadline,
+        record.forked_from,
+        record.forked_at_step,
+    )
 
 
 class _Statements:
@@ -639,7 +668,7 @@ class _Statements:
             "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
         )
         insert = (
-            f"INSERT INTO {s}.workflows ({_W}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO {s}.workflows ({_W}) VALUES ({', '.join(['%s'] * _NW)}) "
             "ON CONFLICT (workflow_id) DO NOTHING"
         )
         self.create = insert
@@ -656,7 +685,8 @@ class _Statements:
             f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id "
             "WHERE w.workflow_id = %(workflow_id)s AND w.status = %(pending)s "
             f"AND (w.executor_id = %(me)s OR {owner_dead})) "
-            f"UPDATE {s}.workflows w SET executor_id = %(me)s, updated_at = %(now)s FROM seen "
+            f"UPDATE {s}.workflows w SET executor_id = %(me)s, updated_at = %(now)s, "
+            "app_version = coalesce(w.app_version, %(version)s) FROM seen "
             "WHERE w.workflow_id = seen.workflow_id AND w.status = %(pending)s "
             "AND w.executor_id IS NOT DISTINCT FROM seen.owner RETURNING w.workflow_id"
         )
@@ -675,45 +705,60 @@ class _Statements:
             f"AND w.executor_id IS DISTINCT FROM %(me)s AND {owner_dead} "
             "ORDER BY w.created_at, w.workflow_id LIMIT %(limit)s"
         )
-        insert_step = (
+        # The fence: the workflow row, locked FOR SHARE, while the writer owns it
+        # (and, but for a cancelled workflow's last step, while it is pending).
+        insert_owned_step = (
             f"INSERT INTO {s}.steps (workflow_id, {_S}) "
             "SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id "
-            f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s FOR SHARE"
+            f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s"
         )
-        self.insert_step = insert_step
-        self.upsert_step = (
-            f"{insert_step} ON CONFLICT (workflow_id, position) DO UPDATE SET "
+        replace = (
+            " ON CONFLICT (workflow_id, position) DO UPDATE SET "
             "name = EXCLUDED.name, status = EXCLUDED.status, output = EXCLUDED.output, "
             "error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
             "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
             "executor_id = EXCLUDED.executor_id"
         )
+        self.insert_step = f"{insert_owned_step} AND w.status = %s FOR SHARE"
+        self.upsert_step = f"{self.insert_step}{replace}"
+        self.upsert_owned_step = f"{insert_owned_step} FOR SHARE{replace}"
+        self.owned_status = (
+            f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
+            "FOR SHARE"
+        )
         self.finish = (
             f"WITH done AS (UPDATE {s}.workflows SET status = %s, output = %s, error = %s, "
-            "updated_at = %s WHERE workflow_id = %s AND executor_id = %s RETURNING workflow_id) "
+            "updated_at = %s WHERE workflow_id = %s AND executor_id = %s AND status = %s "
+            "RETURNING workflow_id) "
             "SELECT pg_notify(%s, 'finished ' || workflow_id) FROM done"
         )
         self.release = (
             f"WITH released AS (UPDATE {s}.workflows SET executor_id = NULL, updated_at = %s "
-            "WHERE workflow_id = %s AND executor_id = %s AND status = %s "
+            "WHERE workflow_id = %s AND executor_id = %s AND status = ANY(%s::text[]) "
             "RETURNING workflow_id) "
             "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
         )
         self.get = f"SELECT {_W} FROM {s}.workflows WHERE workflow_id = %s"
         self.listing = (
-            f"SELECT {_W} FROM {s}.workflows WHERE (%s::text IS NULL OR status = %s) "
-            "AND (%s::text IS NULL OR name = %s) "
-            "ORDER BY created_at DESC, workflow_id LIMIT %s"
+            f"SELECT {_W} FROM {s}.workflows "
+            "WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[])) "
+            "AND (%(name)s::text IS NULL OR name = %(name)s) "
+            "AND (%(name_like)s::text IS NULL OR name LIKE %(name_like)s ESCAPE '\\') "
+            "AND (%(after)s::float8 IS NULL OR created_at >= %(after)s) "
+            "AND (%(before)s::float8 IS NULL OR created_at < %(before)s) "
+            "ORDER BY created_at DESC, workflow_id LIMIT %(limit)s OFFSET %(offset)s"
         )
         self.forget_failed_step = (
             f"DELETE FROM {s}.steps WHERE workflow_id = %s AND status = %s AND position = "
             f"(SELECT max(position) FROM {s}.steps WHERE workflow_id = %s)"
         )
         self.reopen = (
-            f"WITH reopened AS (UPDATE {s}.workflows SET status = %s, output = NULL, "
-            "error = NULL, executor_id = NULL, updated_at = %s WHERE workflow_id = %s "
-            "AND status = %s RETURNING workflow_id) "
-            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM reopened"
+            f"WITH reopened AS (UPDATE {s}.workflows SET status = %(pending)s, output = NULL, "
+            "error = NULL, executor_id = NULL, deadline = NULL, updated_at = %(now)s, "
+            "app_version = CASE WHEN %(keep)s THEN app_version ELSE %(version)s END "
+            "WHERE workflow_id = %(workflow_id)s AND status = ANY(%(ended)s::text[]) "
+            "RETURNING workflow_id) "
+            "SELECT pg_notify(%(channel)s, 'released ' || workflow_id) FROM reopened"
         )
         self.count_steps = f"SELECT count(*) FROM {s}.steps WHERE workflow_id = %s"
         self.unfinished = f"{with_owner} WHERE w.status = %s ORDER BY w.created_at"

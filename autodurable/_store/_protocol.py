@@ -15,19 +15,38 @@ every backend):
 - Driver exceptions never leave a backend: they become `StoreError` with a
   message that says what to do.
 - Timestamps are seconds since the epoch (float), as `time.time()` returns.
+- A step write also returns the workflow's status, so a cancellation is seen
+  at the next step boundary without a read of its own. Cancelling keeps the
+  owner (its fence still holds); a cancelled workflow is never claimed, and
+  is pending again only through `reopen_workflow`.
+- Consuming a message and recording the step that received it are one
+  transaction, fenced by ownership: a message is consumed exactly once, by
+  the owner. Messages are kept after they are consumed (their idempotency
+  keys keep deduplicating) until their workflow is deleted.
+- Cancelling, releasing, reopening, sending a message and setting an event
+  wake the subscribers of the workflow (and, for releases and reopens, the
+  subscribers of None, the adopters).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+CANCELLED = "cancelled"  # a workflow stopped by an operator or its deadline; resumable
 RETRYING = "retrying"  # a step whose attempts so far failed; more will follow
 UNRECORDED = "unrecorded"  # a step that ran but whose result could not be recorded
-FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED})
+WAITING = "waiting"  # a recv step waiting for a message; its output is its deadline
+TIMED_OUT = "timed_out"  # a recv step whose deadline passed without a message
+# Ended workflows are never claimed or run; `reopen_workflow` makes failed and
+# cancelled ones pending again.
+FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+WORKFLOW_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)
+DEFAULT_TOPIC = ""  # the topic column's value for messages sent without a topic
 
 
 @dataclass(slots=True)
@@ -58,6 +77,34 @@ class WorkflowRecord:
     executor_id: str | None
     created_at: float
     updated_at: float
+    # The version of the code that started it (None: any version may run it).
+    app_version: str | None = None
+    deadline: float | None = None  # when it is cancelled if it has not ended
+    forked_from: str | None = None  # the workflow it was forked from
+    forked_at_step: int | None = None  # the first step it ran anew
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    """One message sent to a workflow (kept after it is consumed)."""
+
+    message_id: int  # increasing in the order messages are stored
+    workflow_id: str
+    topic: str  # DEFAULT_TOPIC for messages sent without one
+    payload: str  # the message, encoded by the codec
+    idempotency_key: str | None
+    sent_at: float
+    consumed_at: float | None
+    consumed_at_step: int | None  # the position of the recv step that consumed it
+
+
+@dataclass(slots=True, frozen=True)
+class Received:
+    """The outcome of one `Store.receive_message` look."""
+
+    status: str  # the workflow's status: anything but pending means stop, nothing was done
+    payload: str | None = None  # the message consumed (and recorded as the step's output)
+    timed_out: bool = False  # no message before the deadline: recorded as timed out
 
 
 @dataclass(slots=True)
@@ -142,11 +189,14 @@ class Store(Protocol):
     def create_workflow(self, record: WorkflowRecord) -> bool:
         """Insert a new workflow owned by `record.executor_id`; False if the id exists."""
 
-    def claim_workflow(self, workflow_id: str, executor: Liveness) -> Claim | None:
-        """Take ownership of an unfinished workflow unless a live executor holds it.
+    def claim_workflow(
+        self, workflow_id: str, executor: Liveness, app_version: str | None = None
+    ) -> Claim | None:
+        """Take ownership of a pending workflow unless a live executor holds it.
 
         Returns None when the workflow does not exist. When claimed (or when the
-        workflow is finished) the claim carries the workflow's step history.
+        workflow has ended) the claim carries the workflow's step history. A
+        claimed workflow without a version gets `app_version`.
         """
 
     def adoptable_workflows(
@@ -157,8 +207,12 @@ class Store(Protocol):
         A read: adopting one is a `claim_workflow`, which may still lose a race.
         """
 
-    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
-        """Insert or replace one step's outcome (one round trip, fenced)."""
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
+        """Insert or replace one step's outcome (one round trip, fenced).
+
+        Returns the workflow's status as of the write: `CANCELLED` tells the
+        executor to stop at this step boundary (the step is recorded).
+        """
 
     def finish_workflow(
         self,
@@ -167,27 +221,81 @@ class Store(Protocol):
         status: str,
         output: str | None,
         error: str | None,
-    ) -> None:
-        """Record a workflow's final status (fenced)."""
+    ) -> str:
+        """Record a pending workflow's final status (fenced); returns the status it has after.
+
+        That is `status`, or `CANCELLED` when it was cancelled before (nothing
+        is written then). Raises `OwnershipLost` when the executor does not own it.
+        """
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
-        """Give up ownership of an unfinished workflow so that others may adopt it."""
+        """Give up ownership of a pending or cancelled workflow (others may adopt a pending one)."""
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
 
     def list_workflows(
-        self, status: str | None = None, limit: int = 100, name: str | None = None
+        self,
+        status: str | Collection[str] | None = None,
+        limit: int = 100,
+        name: str | None = None,
+        *,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        offset: int = 0,
     ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally of one status and one name."""
+        """Workflows, newest first (then by id), filtered by every argument given.
 
-    def reopen_workflow(self, workflow_id: str) -> int:
-        """Make a failed workflow pending again, forgetting the failure that ended it.
-
-        The step that failed last (if the last recorded step failed) is removed,
-        so a resumed run executes it again; earlier steps stay. Returns the
-        number of recorded steps kept.
+        `status`: one status or several; `name`: the exact name; `name_like`: a
+        SQL LIKE pattern on the name with ``\\`` as escape character;
+        `created_after` / `created_before`: bounds on the creation time
+        (inclusive / exclusive); `offset` rows are skipped, then `limit` returned.
         """
+
+    def reopen_workflow(
+        self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
+    ) -> int | None:
+        """Make a failed or cancelled workflow pending and unowned again; wakes the adopters.
+
+        Its output, error and deadline are cleared. The step that failed last
+        (if the last recorded step failed) is removed, so a resumed run executes
+        it again; earlier steps stay. `app_version` replaces its version, and
+        `unpin` clears it (any version may run it); otherwise it is kept.
+        Returns the number of recorded steps kept, or None when the workflow is
+        neither failed nor cancelled (nothing is changed).
+        """
+
+    def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
+        """Mark a pending workflow cancelled, with `error` (the encoded reason) as its error.
+
+        The owner is kept: a running executor learns of it from its next step
+        write, finishes nothing and stops. Wakes the workflow's subscribers.
+        Returns the status after (unchanged when it had ended already), or
+        None when there is no such workflow.
+        """
+
+    def fork_workflow(
+        self, source_id: str, record: WorkflowRecord, from_position: int
+    ) -> int | None:
+        """Create `record` with copies of `source_id`'s steps before `from_position`.
+
+        One transaction; the copies keep their outcomes, attempts, times and
+        executors. Wakes the adopters when `record` is unowned. Returns the
+        number of steps copied, or None when `record.workflow_id` exists already
+        (nothing is changed).
+        """
+
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
+        """Delete workflows with their steps, messages and events; returns how many existed."""
+
+    def ended_workflows(
+        self, before: float, statuses: Collection[str], limit: int
+    ) -> list[str]:
+        """Ids of workflows in `statuses` last updated before `before`, oldest first."""
+
+    def delete_orphan_messages(self, before: float) -> int:
+        """Delete messages sent before `before` to workflow ids that do not exist; how many."""
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""
@@ -195,11 +303,70 @@ class Store(Protocol):
     def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
         """Pending workflows with their owning executor's row (None if unowned or gone)."""
 
-    def subscribe(self, workflow_id: str | None = None) -> Subscription:
-        """Wake-ups when `workflow_id` finishes or is released; with None, when any is released.
+    def get_executor(self, executor_id: str) -> ExecutorRecord | None:
+        """One executor's row (with its heartbeat age), or None."""
 
+    # -- messages and events ---------------------------------------------------------
+
+    def send_message(
+        self,
+        workflow_id: str,
+        topic: str,
+        payload: str,
+        idempotency_key: str | None,
+        sent_at: float,
+    ) -> bool:
+        """Store a message for `workflow_id` (which need not exist yet); wakes its subscribers.
+
+        False when a message with the same idempotency key was stored for that
+        workflow before (nothing is changed).
+        """
+
+    def receive_message(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        position: int,
+        name: str,
+        topic: str,
+        deadline: float,
+        first: bool,
+    ) -> Received:
+        """One look for a message on `topic`, as the recv step at `position`; one transaction.
+
+        Fenced (raises `OwnershipLost` when the executor does not own the
+        workflow); does nothing when the workflow is not pending. Otherwise the
+        oldest unconsumed message is consumed and recorded as the step's
+        output; with none, when `deadline` has passed the step is recorded as
+        `TIMED_OUT`, and on the `first` look it is recorded as `WAITING` with
+        the deadline as its output, so that a resumed run waits only for the
+        rest.
+        """
+
+    def list_messages(self, workflow_id: str) -> list[MessageRecord]:
+        """The messages sent to a workflow, consumed or not, in the order they were stored."""
+
+    def set_event(
+        self, workflow_id: str, executor_id: str, key: str, value: str, step: StepRecord
+    ) -> str:
+        """Set the workflow's event `key` and record `step`, in one fenced transaction.
+
+        Wakes the workflow's subscribers; returns its status, as `record_step` does.
+        """
+
+    def get_event(self, workflow_id: str, key: str) -> str | None:
+        """The value of a workflow's event, or None when it is not set."""
+
+    def list_events(self, workflow_id: str) -> dict[str, str]:
+        """Every event a workflow has set, by key."""
+
+    def subscribe(self, workflow_id: str | None = None) -> Subscription:
+        """Wake-ups about `workflow_id` (finished, released, cancelled, a message, an event).
+
+        With None: when any workflow is released or reopened (for adopters).
         Subscribe, then check the state, then wait: a change between the check
-        and the wait still wakes the waiter.
+        and the wait still wakes the waiter (where the store notifies; stores
+        that do not may still wake waiters of the same process).
         """
 
     def close(self) -> None:

@@ -10,7 +10,11 @@ Invariants:
   schema this version understands: foreign, corrupt or newer files are refused
   before any pragma that writes.
 - `sqlite3` exceptions are translated to `StoreError` here and nowhere else.
-- No notifications: a subscription's wait is a sleep, and callers poll.
+- No notifications between processes: waiters poll. Changes made by this
+  process wake its own waiters at once (`_local`).
+- A step write is fenced by ownership and by the workflow being pending, in
+  one statement; only when that writes nothing does a read tell a
+  cancellation (the step is then written all the same) from a lost workflow.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._errors import ConfigError, OwnershipLost, StoreError
+from ._local import LocalSubscription, hub_for
 from ._migrations import load_migrations
 from ._protocol import (
+    CANCELLED,
     FAILED,
     FINISHED_STATUSES,
     PENDING,
@@ -36,10 +42,13 @@ from ._protocol import (
     StepRecord,
     WorkflowRecord,
 )
+from ._sqlite_ops import SQLiteOperations
 
 _WORKFLOW_COLUMNS = (
-    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at"
+    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at, "
+    "app_version, deadline, forked_from, forked_at_step"
 )
+_W = len(_WORKFLOW_COLUMNS.split(", "))
 _STEP_COLUMNS = (
     "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
 )
@@ -47,8 +56,10 @@ _EXECUTOR_COLUMNS = "executor_id, hostname, pid, process_started, started_at, he
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
     "attempts, started_at, finished_at, executor_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-    "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?)"
+    "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?"
 )
+_RECORD_PENDING_STEP = _RECORD_STEP + " AND status = ?)"  # the common case: pending
+_RECORD_OWNED_STEP = _RECORD_STEP + ")"  # a cancelled workflow's last step
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA", "off": "OFF"}
 
 
@@ -78,28 +89,11 @@ def parse_sqlite_url(url: str) -> tuple[str, str]:
     return path, _SYNCHRONOUS[mode]
 
 
-class _SleepingSubscription:
-    """SQLite cannot notify: waiting is sleeping, and the caller polls."""
-
-    def wait(self, timeout: float) -> bool:
-        time.sleep(max(0.0, timeout))
-        return False
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> _SleepingSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
     return ExecutorRecord(*row, heartbeat_age=now - row[5])
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteOperations):
     """A `Store` on one SQLite file."""
 
     notifies = False
@@ -109,6 +103,8 @@ class SQLiteStore:
         self.path, self.synchronous = parse_sqlite_url(url)
         self._lock = threading.Lock()
         self._conn = self._open()
+        where = self.path if self.path == ":memory:" else str(Path(self.path).resolve())
+        self._hub = hub_for(where)
 
     # -- opening --------------------------------------------------------------
 
@@ -200,18 +196,23 @@ class SQLiteStore:
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
+        with self._lock, self._transaction_held(action) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction_held(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction; the caller holds the lock."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise self._error(action, exc) from exc
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(action, exc) from exc
 
     def _query(self, action: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
@@ -258,12 +259,21 @@ class SQLiteStore:
     def retire_executor(self, executor_id: str) -> None:
         """Release the executor's unfinished workflows and delete its row."""
         with self._transaction("retire an executor in") as conn:
+            released = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT workflow_id FROM workflows WHERE executor_id = ? AND status = ?",
+                    (executor_id, PENDING),
+                )
+            ]
             conn.execute(
                 "UPDATE workflows SET executor_id = NULL, updated_at = ? "
                 "WHERE executor_id = ? AND status = ?",
                 (time.time(), executor_id, PENDING),
             )
             conn.execute("DELETE FROM executors WHERE executor_id = ?", (executor_id,))
+        for workflow_id in released:
+            self._hub.wake(workflow_id, released=True)
 
     # -- workflows ------------------------------------------------------------
 
@@ -272,25 +282,17 @@ class SQLiteStore:
         return (
             self._write(
                 "start a workflow in",
-                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (workflow_id) DO NOTHING",
-                (
-                    record.workflow_id,
-                    record.name,
-                    record.status,
-                    record.inputs,
-                    record.output,
-                    record.error,
-                    record.executor_id,
-                    record.created_at,
-                    record.updated_at,
-                ),
+                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
+                f"VALUES ({', '.join('?' * _W)}) ON CONFLICT (workflow_id) DO NOTHING",
+                workflow_values(record),
             )
             == 1
         )
 
-    def claim_workflow(self, workflow_id: str, executor: Liveness) -> Claim | None:
-        """Take ownership of an unfinished workflow unless a live executor holds it."""
+    def claim_workflow(
+        self, workflow_id: str, executor: Liveness, app_version: str | None = None
+    ) -> Claim | None:
+        """Take ownership of a pending workflow unless a live executor holds it."""
         executor_id = executor.executor_id
         with self._transaction("claim a workflow in") as conn:
             row = conn.execute(
@@ -315,15 +317,22 @@ class SQLiteStore:
             if claimable:
                 workflow.executor_id = executor_id
                 workflow.updated_at = time.time()
+                if workflow.app_version is None:
+                    workflow.app_version = app_version
                 conn.execute(
-                    "UPDATE workflows SET executor_id = ?, updated_at = ? WHERE workflow_id = ?",
-                    (executor_id, workflow.updated_at, workflow_id),
+                    "UPDATE workflows SET executor_id = ?, updated_at = ?, app_version = ? "
+                    "WHERE workflow_id = ?",
+                    (executor_id, workflow.updated_at, workflow.app_version, workflow_id),
                 )
             steps = self._steps(conn, workflow_id) if (claimable or finished) else []
             return Claim(workflow, claimable, steps, owner)
 
-    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> None:
-        """Insert or replace one step's outcome: one statement, fenced by ownership."""
+    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
+        """Insert or replace one step's outcome: one statement, fenced by ownership.
+
+        Returns the workflow's status: pending, or cancelled (stop at this
+        boundary; the step is recorded all the same).
+        """
         params = (
             workflow_id,
             step.position,
@@ -340,11 +349,21 @@ class SQLiteStore:
         )
         with self._lock:
             try:
-                written = self._conn.execute(_RECORD_STEP, params).rowcount
+                if self._conn.execute(_RECORD_PENDING_STEP, (*params, PENDING)).rowcount == 1:
+                    return PENDING
+                with self._transaction_held("record a step in") as conn:
+                    row = conn.execute(
+                        "SELECT status FROM workflows WHERE workflow_id = ? AND executor_id = ?",
+                        (workflow_id, executor_id),
+                    ).fetchone()
+                    if row is not None:
+                        conn.execute(_RECORD_OWNED_STEP, params)
             except sqlite3.Error as exc:
                 raise self._error("record a step in", exc) from exc
-        if written != 1:
+        if row is None:
             raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+        status: str = row[0]
+        return status
 
     def finish_workflow(
         self,
@@ -353,25 +372,34 @@ class SQLiteStore:
         status: str,
         output: str | None,
         error: str | None,
-    ) -> None:
-        """Record a workflow's final status (fenced by ownership)."""
+    ) -> str:
+        """Record a pending workflow's final status (fenced by ownership); the status after."""
         written = self._write(
             "finish a workflow in",
             "UPDATE workflows SET status = ?, output = ?, error = ?, updated_at = ? "
-            "WHERE workflow_id = ? AND executor_id = ?",
-            (status, output, error, time.time(), workflow_id, executor_id),
+            "WHERE workflow_id = ? AND executor_id = ? AND status = ?",
+            (status, output, error, time.time(), workflow_id, executor_id, PENDING),
         )
         if written != 1:
-            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+            found = self.get_workflow(workflow_id)
+            if found is None or found.executor_id != executor_id or found.status != CANCELLED:
+                raise OwnershipLost(
+                    f"workflow {workflow_id!r} is no longer owned by this executor"
+                )
+            status = CANCELLED
+        self._hub.wake(workflow_id)
+        return status
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
-        """Give up ownership of an unfinished workflow."""
-        self._write(
+        """Give up ownership of a pending or cancelled workflow."""
+        released = self._write(
             "release a workflow in",
             "UPDATE workflows SET executor_id = NULL, updated_at = ? "
-            "WHERE workflow_id = ? AND executor_id = ? AND status = ?",
-            (time.time(), workflow_id, executor_id, PENDING),
+            "WHERE workflow_id = ? AND executor_id = ? AND status IN (?, ?)",
+            (time.time(), workflow_id, executor_id, PENDING, CANCELLED),
         )
+        if released:
+            self._hub.wake(workflow_id, released=True)
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
@@ -383,37 +411,70 @@ class SQLiteStore:
         return WorkflowRecord(*rows[0]) if rows else None
 
     def list_workflows(
-        self, status: str | None = None, limit: int = 100, name: str | None = None
+        self,
+        status: str | Collection[str] | None = None,
+        limit: int = 100,
+        name: str | None = None,
+        *,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        offset: int = 0,
     ) -> list[WorkflowRecord]:
-        """Workflows, newest first, optionally of one status and one name."""
-        conditions = [(column, value) for column, value in (("status", status), ("name", name))]
-        given = [(column, value) for column, value in conditions if value is not None]
-        where = " AND ".join(f"{column} = ?" for column, _ in given)
+        """Workflows, newest first (then by id), filtered by every argument given."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            conditions.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params += statuses
+        for condition, value in (
+            ("name = ?", name),
+            ("name LIKE ? ESCAPE '\\'", name_like),
+            ("created_at >= ?", created_after),
+            ("created_at < ?", created_before),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         rows = self._query(
             "read",
-            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {'WHERE ' + where if where else ''} "
-            "ORDER BY created_at DESC, workflow_id LIMIT ?",
-            (*[value for _, value in given], limit),
+            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {where}"
+            "ORDER BY created_at DESC, workflow_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         )
         return [WorkflowRecord(*row) for row in rows]
 
-    def reopen_workflow(self, workflow_id: str) -> int:
-        """Make a failed workflow pending again, forgetting the failure that ended it."""
+    def reopen_workflow(
+        self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
+    ) -> int | None:
+        """Make a failed or cancelled workflow pending and unowned again."""
+        version = "app_version"
+        params: tuple[Any, ...] = ()
+        if unpin:
+            version = "NULL"
+        elif app_version is not None:
+            version, params = "?", (app_version,)
         with self._transaction("reopen a workflow in") as conn:
+            reopened = conn.execute(
+                "UPDATE workflows SET status = ?, output = NULL, error = NULL, executor_id = NULL, "
+                f"deadline = NULL, app_version = {version}, updated_at = ? "
+                "WHERE workflow_id = ? AND status IN (?, ?)",
+                (PENDING, *params, time.time(), workflow_id, FAILED, CANCELLED),
+            ).rowcount
+            if not reopened:
+                return None
             conn.execute(
                 "DELETE FROM steps WHERE workflow_id = ? AND status = ? AND position = "
                 "(SELECT MAX(position) FROM steps WHERE workflow_id = ?)",
                 (workflow_id, FAILED, workflow_id),
             )
-            conn.execute(
-                "UPDATE workflows SET status = ?, output = NULL, error = NULL, executor_id = NULL, "
-                "updated_at = ? WHERE workflow_id = ? AND status = ?",
-                (PENDING, time.time(), workflow_id, FAILED),
-            )
             (kept,) = conn.execute(
                 "SELECT COUNT(*) FROM steps WHERE workflow_id = ?", (workflow_id,)
             ).fetchone()
-            return int(kept)
+        self._hub.wake(workflow_id, released=True)
+        return int(kept)
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""
@@ -436,8 +497,8 @@ class SQLiteStore:
         )
         out = []
         for row in rows:
-            owner = _executor(row[9:], now) if row[9] is not None else None
-            out.append((WorkflowRecord(*row[:9]), owner))
+            owner = _executor(row[_W:], now) if row[_W] is not None else None
+            out.append((WorkflowRecord(*row[:_W]), owner))
         return out
 
     def adoptable_workflows(
@@ -454,9 +515,9 @@ class SQLiteStore:
                     break
         return found
 
-    def subscribe(self, workflow_id: str | None = None) -> _SleepingSubscription:
-        """A subscription whose wait is a sleep: SQLite has no notifications."""
-        return _SleepingSubscription()
+    def subscribe(self, workflow_id: str | None = None) -> LocalSubscription:
+        """Wake-ups from this process only: SQLite cannot notify other processes."""
+        return self._hub.subscribe(workflow_id)
 
     def close(self) -> None:
         """Close the connection."""
@@ -470,6 +531,25 @@ class SQLiteStore:
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]
+
+
+def workflow_values(record: WorkflowRecord) -> tuple[Any, ...]:
+    """The values of a workflow row, in the order of the columns."""
+    return (
+        record.workflow_id,
+        record.name,
+        record.status,
+        record.inputs,
+        record.output,
+        record.error,
+        record.executor_id,
+        record.created_at,
+        record.updated_at,
+        record.app_version,
+        record.deadline,
+        record.forked_from,
+        record.forked_at_step,
+    )
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,0 +1,96 @@
+"""Wake-ups between the threads of one process, for stores that cannot notify.
+
+SQLite has no notifications between processes: a waiter there polls. Within
+one process, though, the thread that cancels a workflow, sends it a message
+or finishes it can wake the threads waiting on it at once; this module does
+that, per database file (every store object on the same file shares one hub).
+
+Invariants:
+- A subscription is registered before its owner looks at the state, so a
+  change made by this process after that look wakes it (`wait` returns True).
+- Changes made by other processes wake nobody: waiters keep a bounded wait
+  and look again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_hubs: dict[str, Hub] = {}
+_hubs_lock = threading.Lock()
+
+
+class LocalSubscription:
+    """Wake-ups for one workflow id (or, for None, for any released workflow)."""
+
+    def __init__(self, hub: Hub, key: str | None) -> None:
+        self._hub = hub
+        self.key = key
+        self._event = threading.Event()
+
+    def wake(self) -> None:
+        """Wake the waiter."""
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when woken by this process, False on timeout."""
+        woke = self._event.wait(max(0.0, timeout))
+        if woke:
+            self._event.clear()
+        return woke
+
+    def close(self) -> None:
+        """Stop receiving wake-ups."""
+        self._hub.remove(self)
+
+    def __enter__(self) -> LocalSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Hub:
+    """The subscriptions of one database in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str | None, set[LocalSubscription]] = {}
+
+    def subscribe(self, key: str | None) -> LocalSubscription:
+        """A subscription for `key` (a workflow id, or None for releases of any)."""
+        subscription = LocalSubscription(self, key)
+        with self._lock:
+            self._subscribers.setdefault(key, set()).add(subscription)
+        return subscription
+
+    def remove(self, subscription: LocalSubscription) -> None:
+        """Forget a subscription."""
+        with self._lock:
+            subscribers = self._subscribers.get(subscription.key)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[subscription.key]
+
+    def wake(self, workflow_id: str, released: bool = False) -> None:
+        """Wake the subscribers of `workflow_id` (and of None, when it was released)."""
+        if not self._subscribers:  # nobody waits: the common case costs one look
+            return
+        with self._lock:
+            targets = list(self._subscribers.get(workflow_id, ()))
+            if released:
+                targets += self._subscribers.get(None, ())
+        for subscription in targets:
+            subscription.wake()
+
+
+def hub_for(database: str) -> Hub:
+    """The hub of a database file (a fresh one for an in-memory database)."""
+    if database == ":memory:":
+        return Hub()
+    with _hubs_lock:
+        hub = _hubs.get(database)
+        if hub is None:
+            hub = _hubs[database] = Hub()
+        return hub

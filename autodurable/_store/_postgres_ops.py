@@ -1,0 +1,390 @@
+"""The PostgreSQL store's operations: listing, cancel, reopen, fork, delete, messages, events.
+
+A mixin of `PostgresStore` (kept apart so that each module stays one
+concern); it runs its statements through the store's retrying `_run`.
+
+Invariants:
+- Every statement is parameterised; the schema name in them is a validated
+  identifier.
+- Changes that span statements run in one transaction on one connection;
+  the workflow row is locked ``FOR SHARE`` for as long as a message is being
+  consumed or an event set, so a claim by another executor waits for it and
+  a writer that lost the workflow writes nothing.
+- Every change waiters care about notifies (``pg_notify``) in the same
+  transaction, so a notification is sent only when the change is committed:
+  ``cancelled``, ``message`` and ``event`` wake the workflow's subscribers,
+  ``released`` (a fork nobody owns) also wakes the adopters.
+- Retried transactions are idempotent: a message is keyed by its
+  idempotency key, a consumption is re-checked inside the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._errors import OwnershipLost
+from ._protocol import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    TIMED_OUT,
+    WAITING,
+    ExecutorRecord,
+    MessageRecord,
+    Received,
+    StepRecord,
+    WorkflowRecord,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+    Cursor = psycopg.Cursor[Any]
+
+T = TypeVar("T")
+_STEP_COLUMNS = (
+    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
+)
+_MESSAGE_COLUMNS = (
+    "message_id, workflow_id, topic, payload, idempotency_key, sent_at, consumed_at, "
+    "consumed_at_step"
+)
+_NOW = "extract(epoch FROM statement_timestamp())::double precision"
+
+
+class OperationStatements:
+    """The SQL of the operations, with the schema name in it."""
+
+    def __init__(self, schema: str) -> None:
+        s = schema
+        self.cancel = (
+            f"WITH cancelled AS (UPDATE {s}.workflows SET status = %s, error = %s, "
+            "updated_at = %s WHERE workflow_id = %s AND status = %s RETURNING workflow_id) "
+            "SELECT pg_notify(%s, 'cancelled ' || workflow_id) FROM cancelled"
+        )
+        self.status = f"SELECT status FROM {s}.workflows WHERE workflow_id = %s"
+        self.copy_steps = (
+            f"INSERT INTO {s}.steps (workflow_id, {_STEP_COLUMNS}) "
+            f"SELECT %s, {_STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND position < %s"
+        )
+        self.notify = "SELECT pg_notify(%s, %s)"
+        self.delete = [
+            f"DELETE FROM {s}.{table} WHERE workflow_id = ANY(%s::text[])"
+            for table in ("steps", "messages", "events")
+        ]
+        self.delete_workflows = f"DELETE FROM {s}.workflows WHERE workflow_id = ANY(%s::text[])"
+        self.ended = (
+            f"SELECT workflow_id FROM {s}.workflows WHERE status = ANY(%s::text[]) "
+            "AND updated_at < %s ORDER BY updated_at, workflow_id LIMIT %s"
+        )
+        self.orphan_messages = (
+            f"DELETE FROM {s}.messages m WHERE m.sent_at < %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {s}.workflows w WHERE w.workflow_id = m.workflow_id)"
+        )
+        self.executor = (
+            "SELECT executor_id, hostname, pid, process_started, started_at, heartbeat_at, "
+            f"{_NOW} - heartbeat_at FROM {s}.executors WHERE executor_id = %s"
+        )
+        self.send = (
+            f"WITH sent AS (INSERT INTO {s}.messages "
+            "(workflow_id, topic, payload, idempotency_key, sent_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workflow_id, idempotency_key) DO NOTHING "
+            "RETURNING workflow_id) SELECT pg_notify(%s, 'message ' || workflow_id) FROM sent"
+        )
+        self.owned_status = (
+            f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
+            "FOR SHARE"
+        )
+        self.oldest_message = (
+            f"SELECT message_id, payload FROM {s}.messages WHERE workflow_id = %s AND topic = %s "
+            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1 FOR UPDATE"
+        )
+        self.consume = (
+            f"UPDATE {s}.messages SET consumed_at = %s, consumed_at_step = %s WHERE message_id = %s"
+        )
+        self.upsert_step = (
+            f"INSERT INTO {s}.steps (workflow_id, {_STEP_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (workflow_id, position) DO UPDATE SET name = EXCLUDED.name, "
+            "status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, "
+            "attempts = EXCLUDED.attempts, finished_at = EXCLUDED.finished_at, "
+            "executor_id = EXCLUDED.executor_id"  # a recv that waited keeps its start
+        )
+        self.messages = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s "
+            "ORDER BY message_id"
+        )
+        self.set_event = (
+            f"INSERT INTO {s}.events (workflow_id, key, value, updated_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, key) DO UPDATE SET "
+            "value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
+        )
+        self.get_event = f"SELECT value FROM {s}.events WHERE workflow_id = %s AND key = %s"
+        self.events = f"SELECT key, value FROM {s}.events WHERE workflow_id = %s ORDER BY key"
+
+
+class PostgresOperations:
+    """Operations of the PostgreSQL store beyond running workflows (see the `Store` protocol)."""
+
+    if TYPE_CHECKING:
+        schema: str
+        _ops: OperationStatements
+        _sql: Any  # the store's own statements (its `create`)
+
+        def _run(self, action: str, work: Callable[[Cursor], T]) -> T: ...
+
+        def _execute(
+            self, action: str, statement: str, params: Sequence[Any] | dict[str, Any]
+        ) -> int: ...
+
+        def _fetch(
+            self, action: str, statement: str, params: Sequence[Any] | dict[str, Any]
+        ) -> list[tuple[Any, ...]]: ...
+
+    # -- operating workflows ----------------------------------------------------------
+
+    def list_workflows(
+        self,
+        status: str | Collection[str] | None = None,
+        limit: int = 100,
+        name: str | None = None,
+        *,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first (then by id), filtered by every argument given."""
+        statuses = None
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+        params = {
+            "statuses": statuses,
+            "name": name,
+            "name_like": name_like,
+            "after": created_after,
+            "before": created_before,
+            "limit": limit,
+            "offset": offset,
+        }
+        rows = self._fetch("read", self._sql.listing, params)
+        return [WorkflowRecord(*row) for row in rows]
+
+    def reopen_workflow(
+        self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
+    ) -> int | None:
+        """Make a failed or cancelled workflow pending and unowned again."""
+        params = {
+            "workflow_id": workflow_id,
+            "pending": PENDING,
+            "ended": [FAILED, CANCELLED],
+            "now": time.time(),
+            "version": app_version,
+            "keep": not unpin and app_version is None,
+            "channel": self.schema,
+        }
+
+        def work(cursor: Cursor) -> int | None:
+            with cursor.connection.transaction():
+                if cursor.execute(self._sql.reopen, params).fetchone() is None:
+                    return None
+                cursor.execute(self._sql.forget_failed_step, (workflow_id, FAILED, workflow_id))
+                row = cursor.execute(self._sql.count_steps, (workflow_id,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run("reopen a workflow in", work)
+
+    def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
+        """Mark a pending workflow cancelled (keeping its owner) and notify; the status after."""
+        params = (CANCELLED, error, time.time(), workflow_id, PENDING, self.schema)
+
+        def work(cursor: Cursor) -> str | None:
+            with cursor.connection.transaction():
+                cursor.execute(self._ops.cancel, params)
+                row = cursor.execute(self._ops.status, (workflow_id,)).fetchone()
+            return row[0] if row else None
+
+        return self._run("cancel a workflow in", work)
+
+    def fork_workflow(
+        self, source_id: str, record: WorkflowRecord, from_position: int
+    ) -> int | None:
+        """Create `record` with copies of `source_id`'s steps before `from_position`."""
+        from ._postgres import workflow_values
+
+        def work(cursor: Cursor) -> int | None:
+            with cursor.connection.transaction():
+                created = cursor.execute(self._sql.create, workflow_values(record)).rowcount
+                if created != 1:
+                    return None
+                copied = cursor.execute(
+                    self._ops.copy_steps, (record.workflow_id, source_id, from_position)
+                ).rowcount
+                if record.executor_id is None:
+                    cursor.execute(
+                        self._ops.notify, (self.schema, f"released {record.workflow_id}")
+                    )
+            return int(copied)
+
+        return self._run("fork a workflow in", work)
+
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
+        """Delete workflows with their steps, messages and events; how many existed."""
+        ids = list(workflow_ids)
+
+        def work(cursor: Cursor) -> int:
+            with cursor.connection.transaction():
+                for statement in self._ops.delete:
+                    cursor.execute(statement, (ids,))
+                deleted = cursor.execute(self._ops.delete_workflows, (ids,)).rowcount
+                for workflow_id in ids:
+                    cursor.execute(self._ops.notify, (self.schema, f"finished {workflow_id}"))
+            return int(deleted)
+
+        return self._run("delete workflows in", work)
+
+    def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
+        """Ids of workflows in `statuses` last updated before `before`, oldest first."""
+        rows = self._fetch("read", self._ops.ended, (list(statuses), before, limit))
+        return [row[0] for row in rows]
+
+    def delete_orphan_messages(self, before: float) -> int:
+        """Delete messages sent before `before` to workflow ids that do not exist."""
+        return self._execute("delete messages in", self._ops.orphan_messages, (before,))
+
+    def get_executor(self, executor_id: str) -> ExecutorRecord | None:
+        """One executor's row (heartbeat age by the server's clock), or None."""
+        rows = self._fetch("read", self._ops.executor, (executor_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        return ExecutorRecord(*row[:6], heartbeat_age=row[6])
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        workflow_id: str,
+        topic: str,
+        payload: str,
+        idempotency_key: str | None,
+        sent_at: float,
+    ) -> bool:
+        """Store a message (unless one with the same key was stored) and notify the receiver."""
+        stored = self._execute(
+            "send a message in",
+            self._ops.send,
+            (workflow_id, topic, payload, idempotency_key, sent_at, self.schema),
+        )
+        return stored == 1
+
+    def receive_message(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        position: int,
+        name: str,
+        topic: str,
+        deadline: float,
+        first: bool,
+    ) -> Received:
+        """One look for a message, as the recv step at `position` (one transaction)."""
+
+        def work(cursor: Cursor) -> Received:
+            now = time.time()
+            with cursor.connection.transaction():
+                owned = cursor.execute(self._ops.owned_status, (workflow_id, executor_id))
+                row = owned.fetchone()
+                if row is None:
+                    raise OwnershipLost(
+                        f"workflow {workflow_id!r} is no longer owned by this executor"
+                    )
+                status: str = row[0]
+                if status != PENDING:
+                    return Received(status)
+                found = cursor.execute(self._ops.oldest_message, (workflow_id, topic)).fetchone()
+                if found is not None:
+                    message_id, payload = found
+                    cursor.execute(self._ops.consume, (now, position, message_id))
+                    step = (SUCCEEDED, payload, now)
+                elif now >= deadline:
+                    step = (TIMED_OUT, None, now)
+                elif first:
+                    step = (WAITING, json.dumps(deadline), None)
+                else:
+                    return Received(status)
+                cursor.execute(
+                    self._ops.upsert_step,
+                    (
+                        workflow_id,
+                        position,
+                        name,
+                        step[0],
+                        step[1],
+                        None,
+                        1,
+                        now,
+                        step[2],
+                        executor_id,
+                    ),
+                )
+            if step[0] == WAITING:
+                return Received(status)
+            return Received(status, payload if found is not None else None, found is None)
+
+        return self._run("receive a message in", work)
+
+    def list_messages(self, workflow_id: str) -> list[MessageRecord]:
+        """The messages sent to a workflow, in the order they were stored."""
+        return [
+            MessageRecord(*row) for row in self._fetch("read", self._ops.messages, (workflow_id,))
+        ]
+
+    # -- events -------------------------------------------------------------------------------
+
+    def set_event(
+        self, workflow_id: str, executor_id: str, key: str, value: str, step: StepRecord
+    ) -> str:
+        """Set an event and record the step that set it, in one fenced transaction; notify."""
+
+        def work(cursor: Cursor) -> str:
+            with cursor.connection.transaction():
+                row = cursor.execute(self._ops.owned_status, (workflow_id, executor_id)).fetchone()
+                if row is None:
+                    raise OwnershipLost(
+                        f"workflow {workflow_id!r} is no longer owned by this executor"
+                    )
+                cursor.execute(self._ops.set_event, (workflow_id, key, value, time.time()))
+                cursor.execute(
+                    self._ops.upsert_step,
+                    (
+                        workflow_id,
+                        step.position,
+                        step.name,
+                        step.status,
+                        step.output,
+                        step.error,
+                        step.attempts,
+                        step.started_at,
+                        step.finished_at,
+                        executor_id,
+                    ),
+                )
+                cursor.execute(self._ops.notify, (self.schema, f"event {workflow_id}"))
+            status: str = row[0]
+            return status
+
+        return self._run("set an event in", work)
+
+    def get_event(self, workflow_id: str, key: str) -> str | None:
+        """The value of a workflow's event, or None when it is not set."""
+        rows = self._fetch("read", self._ops.get_event, (workflow_id, key))
+        return rows[0][0] if rows else None
+
+    def list_events(self, workflow_id: str) -> dict[str, str]:
+        """Every event a workflow has set, by key."""
+        return dict(self._fetch("read", self._ops.events, (workflow_id,)))  # type: ignore[arg-type]

@@ -1,0 +1,303 @@
+"""The SQLite store's operations: cancel, fork, delete, messages and events.
+
+A mixin of `SQLiteStore` (kept apart so that each module stays one concern);
+it uses the store's connection, lock and transactions.
+
+Invariants:
+- Every statement is parameterised; every multi-statement change is one
+  ``BEGIN IMMEDIATE`` transaction, so other processes see all of it or none.
+- Consuming a message, and setting an event, happen in the same transaction
+  as recording the step that did it, and only while the caller owns the
+  workflow (checked inside that transaction).
+- Changes that waiters care about wake this process's subscribers after they
+  are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from .._errors import OwnershipLost, StoreError
+from ._protocol import (
+    CANCELLED,
+    PENDING,
+    SUCCEEDED,
+    TIMED_OUT,
+    WAITING,
+    ExecutorRecord,
+    MessageRecord,
+    Received,
+    StepRecord,
+    WorkflowRecord,
+)
+
+if TYPE_CHECKING:
+    from ._local import Hub
+
+_MESSAGE_COLUMNS = (
+    "message_id, workflow_id, topic, payload, idempotency_key, sent_at, consumed_at, "
+    "consumed_at_step"
+)
+# A step written again (a recv that waited, then got its message) keeps its start.
+_UPSERT_STEP = (
+    "INSERT INTO steps (workflow_id, position, name, status, output, error, "
+    "attempts, started_at, finished_at, executor_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (workflow_id, position) DO UPDATE SET name = excluded.name, "
+    "status = excluded.status, output = excluded.output, error = excluded.error, "
+    "attempts = excluded.attempts, finished_at = excluded.finished_at, "
+    "executor_id = excluded.executor_id"
+)
+_STEP_COPY_COLUMNS = (
+    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
+)
+
+
+class SQLiteOperations:
+    """Operations of the SQLite store beyond running workflows (see the `Store` protocol)."""
+
+    if TYPE_CHECKING:
+        _lock: threading.Lock
+        _conn: sqlite3.Connection
+        _hub: Hub
+
+        def _transaction(self, action: str) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _query(self, action: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]: ...
+
+        def _write(self, action: str, sql: str, params: tuple[Any, ...]) -> int: ...
+
+        def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+        def _error(self, action: str, exc: sqlite3.Error) -> StoreError: ...
+
+    # -- operating workflows ----------------------------------------------------------
+
+    def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
+        """Mark a pending workflow cancelled (keeping its owner); the status after."""
+        with self._transaction("cancel a workflow in") as conn:
+            conn.execute(
+                "UPDATE workflows SET status = ?, error = ?, updated_at = ? "
+                "WHERE workflow_id = ? AND status = ?",
+                (CANCELLED, error, time.time(), workflow_id, PENDING),
+            )
+            row = conn.execute(
+                "SELECT status FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        self._hub.wake(workflow_id)
+        status: str = row[0]
+        return status
+
+    def fork_workflow(
+        self, source_id: str, record: WorkflowRecord, from_position: int
+    ) -> int | None:
+        """Create `record` with copies of `source_id`'s steps before `from_position`."""
+        from ._sqlite import _WORKFLOW_COLUMNS, workflow_values
+
+        values = workflow_values(record)
+        with self._transaction("fork a workflow in") as conn:
+            created = conn.execute(
+                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
+                f"VALUES ({', '.join('?' * len(values))}) ON CONFLICT (workflow_id) DO NOTHING",
+                values,
+            ).rowcount
+            if not created:
+                return None
+            copied = conn.execute(
+                f"INSERT INTO steps (workflow_id, {_STEP_COPY_COLUMNS}) "
+                f"SELECT ?, {_STEP_COPY_COLUMNS} FROM steps WHERE workflow_id = ? AND position < ?",
+                (record.workflow_id, source_id, from_position),
+            ).rowcount
+        if record.executor_id is None:
+            self._hub.wake(record.workflow_id, released=True)
+        return int(copied)
+
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
+        """Delete workflows with their steps, messages and events; how many existed."""
+        deleted = 0
+        with self._transaction("delete workflows in") as conn:
+            for workflow_id in workflow_ids:
+                for table in ("steps", "messages", "events"):
+                    conn.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
+                deleted += conn.execute(
+                    "DELETE FROM workflows WHERE workflow_id = ?", (workflow_id,)
+                ).rowcount
+        for workflow_id in workflow_ids:
+            self._hub.wake(workflow_id)
+        return deleted
+
+    def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
+        """Ids of workflows in `statuses` last updated before `before`, oldest first."""
+        chosen = list(statuses)
+        if not chosen:
+            return []
+        rows = self._query(
+            "read",
+            f"SELECT workflow_id FROM workflows WHERE status IN ({', '.join('?' * len(chosen))}) "
+            "AND updated_at < ? ORDER BY updated_at, workflow_id LIMIT ?",
+            (*chosen, before, limit),
+        )
+        return [row[0] for row in rows]
+
+    def delete_orphan_messages(self, before: float) -> int:
+        """Delete messages sent before `before` to workflow ids that do not exist."""
+        return self._write(
+            "delete messages in",
+            "DELETE FROM messages WHERE sent_at < ? AND NOT EXISTS "
+            "(SELECT 1 FROM workflows w WHERE w.workflow_id = messages.workflow_id)",
+            (before,),
+        )
+
+    def get_executor(self, executor_id: str) -> ExecutorRecord | None:
+        """One executor's row (with its heartbeat age), or None."""
+        rows = self._query(
+            "read",
+            "SELECT executor_id, hostname, pid, process_started, started_at, heartbeat_at "
+            "FROM executors WHERE executor_id = ?",
+            (executor_id,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ExecutorRecord(*row, heartbeat_age=time.time() - row[5])
+
+    # -- messages -------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        workflow_id: str,
+        topic: str,
+        payload: str,
+        idempotency_key: str | None,
+        sent_at: float,
+    ) -> bool:
+        """Store a message (unless one with the same key was stored); wakes the receiver."""
+        stored = self._write(
+            "send a message in",
+            "INSERT INTO messages (workflow_id, topic, payload, idempotency_key, sent_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workflow_id, idempotency_key) DO NOTHING",
+            (workflow_id, topic, payload, idempotency_key, sent_at),
+        )
+        if stored:
+            self._hub.wake(workflow_id)
+        return stored == 1
+
+    def receive_message(
+        self,
+        workflow_id: str,
+        executor_id: str,
+        position: int,
+        name: str,
+        topic: str,
+        deadline: float,
+        first: bool,
+    ) -> Received:
+        """One look for a message, as the recv step at `position` (one transaction)."""
+        now = time.time()
+        with self._transaction("receive a message in") as conn:
+            status = _owned_status(conn, workflow_id, executor_id)
+            if status != PENDING:
+                return Received(status)
+            found = conn.execute(
+                "SELECT message_id, payload FROM messages WHERE workflow_id = ? AND topic = ? "
+                "AND consumed_at IS NULL ORDER BY message_id LIMIT 1",
+                (workflow_id, topic),
+            ).fetchone()
+            if found is not None:
+                message_id, payload = found
+                conn.execute(
+                    "UPDATE messages SET consumed_at = ?, consumed_at_step = ? "
+                    "WHERE message_id = ?",
+                    (now, position, message_id),
+                )
+                step = (SUCCEEDED, payload, now)
+            elif now >= deadline:
+                step = (TIMED_OUT, None, now)
+            elif first:
+                step = (WAITING, json.dumps(deadline), None)
+            else:
+                return Received(status)
+            conn.execute(
+                _UPSERT_STEP,
+                (workflow_id, position, name, step[0], step[1], None, 1, now, step[2], executor_id),
+            )
+            if step[0] == WAITING:
+                return Received(status)
+            return Received(status, payload if found is not None else None, found is None)
+
+    def list_messages(self, workflow_id: str) -> list[MessageRecord]:
+        """The messages sent to a workflow, in the order they were stored."""
+        rows = self._query(
+            "read",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE workflow_id = ? ORDER BY message_id",
+            (workflow_id,),
+        )
+        return [MessageRecord(*row) for row in rows]
+
+    # -- events -----------------------------------------------------------------------------
+
+    def set_event(
+        self, workflow_id: str, executor_id: str, key: str, value: str, step: StepRecord
+    ) -> str:
+        """Set an event and record the step that set it, in one fenced transaction."""
+        with self._transaction("set an event in") as conn:
+            status = _owned_status(conn, workflow_id, executor_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO events (workflow_id, key, value, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                (workflow_id, key, value, time.time()),
+            )
+            conn.execute(
+                _UPSERT_STEP,
+                (
+                    workflow_id,
+                    step.position,
+                    step.name,
+                    step.status,
+                    step.output,
+                    step.error,
+                    step.attempts,
+                    step.started_at,
+                    step.finished_at,
+                    executor_id,
+                ),
+            )
+        self._hub.wake(workflow_id)
+        return status
+
+    def get_event(self, workflow_id: str, key: str) -> str | None:
+        """The value of a workflow's event, or None when it is not set."""
+        rows = self._query(
+            "read",
+            "SELECT value FROM events WHERE workflow_id = ? AND key = ?",
+            (workflow_id, key),
+        )
+        return rows[0][0] if rows else None
+
+    def list_events(self, workflow_id: str) -> dict[str, str]:
+        """Every event a workflow has set, by key."""
+        rows = self._query(
+            "read",
+            "SELECT key, value FROM events WHERE workflow_id = ? ORDER BY key",
+            (workflow_id,),
+        )
+        return dict(rows)
+
+
+def _owned_status(conn: sqlite3.Connection, workflow_id: str, executor_id: str) -> str:
+    """The workflow's status, inside a transaction; raises `OwnershipLost` if not ours."""
+    row = conn.execute(
+        "SELECT status FROM workflows WHERE workflow_id = ? AND executor_id = ?",
+        (workflow_id, executor_id),
+    ).fetchone()
+    if row is None:
+        raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+    status: str = row[0]
+    return status

@@ -1,0 +1,318 @@
+"""Messages and events, on SQLite and on PostgreSQL.
+
+A message sent before the workflow waits (even before it exists) is kept;
+two messages on a topic arrive in order, each once; a duplicate send with the
+same idempotency key is delivered once; a recv timeout is recorded and, after
+a SIGKILL while waiting, a restarted process waits only for the rest; a
+cancellation stops a waiting recv; events are published by a workflow and
+awaited from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import autodurable
+from autodurable._errors import AutodurableError, WorkflowCancelled
+from autodurable._runtime import get_runtime
+from autodurable._store import SUCCEEDED, TIMED_OUT, WAITING, open_store
+
+from .conftest import child_env, write_script
+
+calls: Counter[str] = Counter()
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    calls.clear()
+
+
+def run(fn, workflow_id, *args):
+    return autodurable.options(fn, workflow_id=workflow_id)(*args)
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@autodurable.step
+def note(text):
+    calls[text] += 1
+    return text
+
+
+@autodurable.workflow
+def two_approvals(timeout):
+    note("asked")
+    first = autodurable.recv("approval", timeout=timeout)
+    second = autodurable.recv("approval", timeout=timeout)
+    other = autodurable.recv("other", timeout=0.1)
+    note("decided")
+    return [first, second, other]
+
+
+def test_messages_sent_before_the_workflow_exists_are_received_in_order(database):
+    autodurable.send("order-1", {"approved": True, "by": "ann"}, topic="approval")
+    autodurable.send("order-1", {"approved": False, "by": "bob"}, topic="approval")
+    started = time.monotonic()
+    assert run(two_approvals, "order-1", 30) == [
+        {"approved": True, "by": "ann"},
+        {"approved": False, "by": "bob"},
+        None,  # nothing on "other": timed out after 0.1 s
+    ]
+    assert time.monotonic() - started < 10
+    steps = autodurable.get_workflow("order-1").steps()
+    assert [(s.name, s.status) for s in steps] == [
+        ("note", SUCCEEDED),
+        ("autodurable.recv:approval", SUCCEEDED),
+        ("autodurable.recv:approval", SUCCEEDED),
+        ("autodurable.recv:other", TIMED_OUT),
+        ("note", SUCCEEDED),
+    ]
+    messages = get_runtime().store.list_messages("order-1")
+    assert [m.consumed_at_step for m in messages] == [2, 3]
+    # Finished: running it again returns the recorded messages, waits for nothing.
+    calls.clear()
+    assert run(two_approvals, "order-1", 30)[0] == {"approved": True, "by": "ann"}
+    assert calls == Counter()
+
+
+def test_a_message_sent_while_the_workflow_waits_wakes_it(database):
+    handle = autodurable.start(autodurable.options(two_approvals, workflow_id="w"), 30)
+    store = get_runtime().store
+    wait_until(lambda: any(s.status == WAITING for s in store.list_steps("w")))
+    started = time.monotonic()
+    autodurable.send("w", "first", topic="approval")
+    autodurable.send("w", "second", topic="approval")
+    assert handle.result(30) == ["first", "second", None]
+    assert time.monotonic() - started < 5  # woken, not a long poll
+    waited = autodurable.get_workflow("w").steps()[1]
+    assert waited.started_at < waited.finished_at  # its wait is its duration
+
+
+def test_a_duplicate_send_with_the_same_idempotency_key_is_delivered_once(database):
+    assert autodurable.send("dup", "yes", topic="approval", idempotency_key="webhook-7") is True
+    assert autodurable.send("dup", "yes", topic="approval", idempotency_key="webhook-7") is False
+    assert autodurable.send("other", "yes", topic="approval", idempotency_key="webhook-7") is True
+    assert run(two_approvals, "dup", 0.2) == ["yes", None, None]
+    assert len(get_runtime().store.list_messages("dup")) == 1
+
+
+@autodurable.workflow
+def notifier(target):
+    autodurable.send(target, {"from": autodurable.workflow_id()}, topic="hello")
+    return note("sent")
+
+
+def test_send_in_workflow_code_is_a_step_sent_once(database):
+    assert run(notifier, "n", "peer") == "sent"
+    assert run(notifier, "n", "peer") == "sent"  # finished: recorded, nothing sent again
+    (message,) = get_runtime().store.list_messages("peer")
+    assert message.idempotency_key == "n:1" and message.topic == "hello"
+    steps = autodurable.get_workflow("n").steps()
+    assert [s.name for s in steps] == ["autodurable.send", "note"] and steps[0].output is True
+
+
+@autodurable.workflow
+def waits_forever():
+    return autodurable.recv("never", timeout=3600)
+
+
+def test_cancelling_a_workflow_that_waits_for_a_message_stops_it_at_once(database):
+    handle = autodurable.start(autodurable.options(waits_forever, workflow_id="forever"))
+    store = get_runtime().store
+    wait_until(lambda: bool(store.list_steps("forever")))
+    started = time.monotonic()
+    assert handle.cancel("nobody will answer")
+    with pytest.raises(WorkflowCancelled, match="nobody will answer"):
+        handle.result(30)
+    assert time.monotonic() - started < 3
+    autodurable.send("forever", "late", topic="never")  # kept for when it is resumed
+    assert handle.resume().result(30) == "late"
+    assert autodurable.get_workflow("forever").status() == SUCCEEDED
+
+
+@autodurable.workflow
+async def async_waiter():
+    first, second = await asyncio.gather(
+        autodurable.recv_async("a", timeout=30), autodurable.recv_async("b", timeout=30)
+    )
+    return [first, second]
+
+
+def test_recv_async_in_an_async_workflow(database):
+    autodurable.send("aw", 2, topic="b")
+    threading.Timer(0.2, autodurable.send, ("aw", 1), {"topic": "a"}).start()
+    assert asyncio.run(run(async_waiter, "aw")) == [1, 2]
+    names = [s.name for s in autodurable.get_workflow("aw").steps()]
+    assert names == ["autodurable.recv:a", "autodurable.recv:b"]  # positions in call order
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@autodurable.workflow
+def publisher(gate_topic):
+    autodurable.set_event("status", "waiting for approval")
+    autodurable.set_event("amount", 1250)
+    decision = autodurable.recv(gate_topic, timeout=30)
+    autodurable.set_event("status", f"decided: {decision}")
+    return note("published")
+
+
+def test_events_are_published_and_awaited_from_outside(database):
+    handle = autodurable.start(autodurable.options(publisher, workflow_id="pub"), "go")
+    assert autodurable.get_event("pub", "status", timeout=30) == "waiting for approval"
+    assert autodurable.get_event("pub", "amount", timeout=30) == 1250
+    assert autodurable.get_event("pub", "missing", timeout=0.2) is None
+    threading.Timer(0.2, autodurable.send, ("pub", "yes"), {"topic": "go"}).start()
+    handle.result(30)
+    assert autodurable.get_event("pub", "status", timeout=0) == "decided: yes"
+    started = time.monotonic()
+    assert autodurable.get_event("pub", "never-set", timeout=30) is None  # it has ended
+    assert time.monotonic() - started < 5
+    assert get_runtime().store.list_events("pub") == {
+        "amount": "1250",
+        "status": '"decided: yes"',
+    }
+
+
+@autodurable.workflow
+def reader(source):
+    return autodurable.get_event(source, "status", timeout=5)
+
+
+def test_get_event_in_workflow_code_is_recorded(database):
+    run(publisher_done, "src")
+    assert run(reader, "r", "src") == "done"
+    autodurable.get_workflow("src").delete()
+    assert run(reader, "r", "src") == "done"  # replayed from the record
+    assert [s.name for s in autodurable.get_workflow("r").steps()] == [
+        "autodurable.get_event:status"
+    ]
+
+
+@autodurable.workflow
+def publisher_done():
+    autodurable.set_event("status", "done")
+
+
+def test_bad_input_is_refused_clearly(database):
+    with pytest.raises(AutodurableError, match="call it in workflow code"):
+        autodurable.recv()
+    with pytest.raises(AutodurableError, match="call it in workflow code"):
+        autodurable.set_event("k", 1)
+    with pytest.raises(AutodurableError, match="cannot be None"):
+        autodurable.send("w", None)
+    with pytest.raises(AutodurableError, match="topic must be a non-empty string"):
+        autodurable.send("w", 1, topic="")
+    with pytest.raises(AutodurableError, match="workflow_id must be a non-empty string"):
+        autodurable.send("", 1)
+    with pytest.raises(AutodurableError, match="timeout must be a number"):
+        autodurable.get_event("w", "k", timeout=-1)
+    assert get_runtime().store.list_messages("w") == []
+
+
+# -- a recv timeout across a SIGKILL -----------------------------------------------------------
+
+WAITER = """
+import os, time
+import autodurable
+
+autodurable.configure(database_url=os.environ["URL"])
+
+@autodurable.workflow
+def wait_for_nothing():
+    return autodurable.recv("never", timeout=float(os.environ["TIMEOUT"]))
+
+started = time.time()
+result = autodurable.options(wait_for_nothing, workflow_id="waiter")()
+print(repr(result), time.time() - started, flush=True)
+"""
+
+
+def test_a_recv_timeout_survives_a_sigkill_and_waits_only_for_the_rest(database, tmp_path: Path):
+    timeout = 3.0
+    script = write_script(tmp_path, "waiter.py", WAITER)
+    env = child_env(URL=database, TIMEOUT=str(timeout))
+    first = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env)
+    store = open_store(database)
+    try:
+        wait_until(lambda: bool(store.get_workflow("waiter") and store.list_steps("waiter")))
+        (waiting,) = store.list_steps("waiter")
+        assert waiting.status == WAITING
+        time.sleep(0.5)
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(30) == -signal.SIGKILL
+        time.sleep(0.5)  # dead for a while: that time counts against the timeout too
+        second = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        result, elapsed = second.stdout.split()
+        assert result == "None"
+        assert float(elapsed) < timeout - 0.8  # only the rest of the timeout
+        (timed_out,) = store.list_steps("waiter")
+        assert timed_out.status == TIMED_OUT and timed_out.started_at == waiting.started_at
+        waited = timed_out.finished_at - waiting.started_at
+        assert timeout - 0.05 <= waited < timeout + 2.0
+        assert store.get_workflow("waiter").status == SUCCEEDED
+    finally:
+        first.kill()
+        first.wait()
+        store.close()
+
+
+EXITING = """
+import os
+import autodurable
+
+autodurable.configure(database_url=os.environ["URL"])
+
+@autodurable.workflow
+def wait_long():
+    return autodurable.recv("answer", timeout=3600)
+
+handle = autodurable.start(autodurable.options(wait_long, workflow_id="long"))
+if os.environ.get("RESULT"):
+    print(handle.result(30), flush=True)
+else:
+    while not [s for s in handle.steps() if s.status == "waiting"]:
+        pass
+    print("waiting", flush=True)
+"""  # the main thread ends: the process exits while the workflow waits
+
+
+def test_a_process_that_exits_while_its_workflow_waits_releases_it(database, tmp_path: Path):
+    script = write_script(tmp_path, "exiting.py", EXITING)
+
+    def run_script(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, env=child_env(URL=database, **env),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    started = time.monotonic()
+    done = run_script()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["waiting"] and time.monotonic() - started < 20
+    record = get_runtime().store.get_workflow("long")
+    assert (record.status, record.executor_id) == ("pending", None)  # released, not lost
+    autodurable.send("long", 42, topic="answer")
+    again = run_script(RESULT="1")  # the program started again: it waits no more
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["42"]
