@@ -15,16 +15,25 @@ Invariants:
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
 
 
-class LocalSubscription:
-    """Wake-ups for one workflow id (or, for None, for any released workflow)."""
+class _Owner(Protocol):
+    def remove(self, subscription: LocalSubscription) -> None: ...
 
-    def __init__(self, hub: Hub, key: str | None) -> None:
-        self._hub = hub
+
+class LocalSubscription:
+    """Wake-ups for one workflow id (or, for None, for any released workflow).
+
+    Woken by whoever owns it (this module's `Hub`, or the PostgreSQL store's
+    listening thread), which `close` tells to forget it.
+    """
+
+    def __init__(self, owner: _Owner, key: str | None) -> None:
+        self._owner = owner
         self.key = key
         self._event = threading.Event()
 
@@ -33,7 +42,7 @@ class LocalSubscription:
         self._event.set()
 
     def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` seconds; True when woken by this process, False on timeout."""
+        """Block up to `timeout` seconds; True when woken, False on timeout."""
         woke = self._event.wait(max(0.0, timeout))
         if woke:
             self._event.clear()
@@ -41,7 +50,7 @@ class LocalSubscription:
 
     def close(self) -> None:
         """Stop receiving wake-ups."""
-        self._hub.remove(self)
+        self._owner.remove(self)
 
     def __enter__(self) -> LocalSubscription:
         return self

@@ -26,39 +26,11 @@ from typing import Any
 
 import psycopg
 
+from ._local import LocalSubscription
+
 log = logging.getLogger("autodurable")
 _POLL = 0.5  # how often the listening thread looks at its stop flag
 _ARMED_WAIT = 2.0  # longest a new subscription waits for LISTEN to be in effect
-
-
-class Subscription:
-    """Wake-ups for one workflow id (or, for None, for any released workflow)."""
-
-    def __init__(self, listener: Listener, key: str | None) -> None:
-        self._listener = listener
-        self.key = key
-        self._event = threading.Event()
-
-    def wake(self) -> None:
-        """Wake the waiter (called by the listening thread)."""
-        self._event.set()
-
-    def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` seconds; True when woken, False on timeout."""
-        woke = self._event.wait(max(0.0, timeout))
-        if woke:
-            self._event.clear()
-        return woke
-
-    def close(self) -> None:
-        """Stop receiving wake-ups."""
-        self._listener.remove(self)
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Listener:
@@ -70,14 +42,14 @@ class Listener:
         self._channel = channel
         self._describe = describe
         self._lock = threading.Lock()
-        self._subscribers: dict[str | None, set[Subscription]] = {}
+        self._subscribers: dict[str | None, set[LocalSubscription]] = {}
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
         self._stopping = threading.Event()
 
-    def subscribe(self, key: str | None) -> Subscription:
+    def subscribe(self, key: str | None) -> LocalSubscription:
         """A subscription for `key`; LISTEN is in effect when this returns (if reachable)."""
-        subscription = Subscription(self, key)
+        subscription = LocalSubscription(self, key)
         with self._lock:
             self._subscribers.setdefault(key, set()).add(subscription)
             if self._thread is None and not self._stopping.is_set():
@@ -88,7 +60,7 @@ class Listener:
         self._listening.wait(_ARMED_WAIT)
         return subscription
 
-    def remove(self, subscription: Subscription) -> None:
+    def remove(self, subscription: LocalSubscription) -> None:
         """Forget a subscription."""
         with self._lock:
             subscribers = self._subscribers.get(subscription.key)
