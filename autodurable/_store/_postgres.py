@@ -409,7 +409,7 @@ class PostgresStore(PostgresOperations):
 
     def create_workflow(self, record: WorkflowRecord) -> bool:
         """Insert a new workflow; False if the id exists already."""
-        values = workflow_values(record)
+        values = record.values()
         if record.executor_id is None:  # nobody runs it: tell the executors that adopt
             statement, params = self._sql.create_unowned, (*values, self.schema)
         else:
@@ -614,25 +614,6 @@ def _transient(exc: psycopg.Error) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def workflow_values(record: WorkflowRecord) -> tuple[Any, ...]:
-    """The values of a workflow row, in the order of the columns."""
-    return (
-        record.workflow_id,
-        record.name,
-        record.status,
-        record.inputs,
-        record.output,
-        record.error,
-        record.executor_id,
-        record.created_at,
-        record.updated_at,
-        record.app_version,
-        record.deadline,
-        record.forked_from,
-        record.forked_at_step,
-    )
 
 
 class _Statements:

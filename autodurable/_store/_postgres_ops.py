@@ -214,11 +214,10 @@ class PostgresOperations:
         self, source_id: str, record: WorkflowRecord, from_position: int
     ) -> int | None:
         """Create `record` with copies of `source_id`'s steps before `from_position`."""
-        from ._postgres import workflow_values
 
         def work(cursor: Cursor) -> int | None:
             with cursor.connection.transaction():
-                created = cursor.execute(self._sql.create, workflow_values(record)).rowcount
+                created = cursor.execute(self._sql.create, record.values()).rowcount
                 if created != 1:
                     return None
                 copied = cursor.execute(

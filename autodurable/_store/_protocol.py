@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
@@ -82,6 +82,24 @@ class WorkflowRecord:
     deadline: float | None = None  # when it is cancelled if it has not ended
     forked_from: str | None = None  # the workflow it was forked from
     forked_at_step: int | None = None  # the first step it ran anew
+
+    def values(self) -> tuple[Any, ...]:
+        """The values of the row, in the order of the columns (every backend's order)."""
+        return (
+            self.workflow_id,
+            self.name,
+            self.status,
+            self.inputs,
+            self.output,
+            self.error,
+            self.executor_id,
+            self.created_at,
+            self.updated_at,
+            self.app_version,
+            self.deadline,
+            self.forked_from,
+            self.forked_at_step,
+        )
 
 
 @dataclass(slots=True)

@@ -284,7 +284,7 @@ class SQLiteStore(SQLiteOperations):
                 "start a workflow in",
                 f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
                 f"VALUES ({', '.join('?' * _W)}) ON CONFLICT (workflow_id) DO NOTHING",
-                workflow_values(record),
+                record.values(),
             )
             == 1
         )
@@ -531,25 +531,6 @@ class SQLiteStore(SQLiteOperations):
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]
-
-
-def workflow_values(record: WorkflowRecord) -> tuple[Any, ...]:
-    """The values of a workflow row, in the order of the columns."""
-    return (
-        record.workflow_id,
-        record.name,
-        record.status,
-        record.inputs,
-        record.output,
-        record.error,
-        record.executor_id,
-        record.created_at,
-        record.updated_at,
-        record.app_version,
-        record.deadline,
-        record.forked_from,
-        record.forked_at_step,
-    )
 
 
 def _split_sql(script: str) -> list[str]:

@@ -99,9 +99,9 @@ class SQLiteOperations:
         self, source_id: str, record: WorkflowRecord, from_position: int
     ) -> int | None:
         """Create `record` with copies of `source_id`'s steps before `from_position`."""
-        from ._sqlite import _WORKFLOW_COLUMNS, workflow_values
+        from ._sqlite import _WORKFLOW_COLUMNS
 
-        values = workflow_values(record)
+        values = record.values()
         with self._transaction("fork a workflow in") as conn:
             created = conn.execute(
                 f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
