@@ -36,11 +36,32 @@ registry: dict[str, Callable[..., Any]] = {}
 
 
 class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
-    """A function wrapped as a step or a workflow."""
+    """A function wrapped as a step or a workflow.
+
+    What a wrapper is (its kind) is a class attribute, and a workflow's name
+    and timeout are instance attributes only when options set them: a wrapper
+    made at import costs little more than the proxy itself.
+    """
+
+    _self_autodurable_kind = ""
+    _self_autodurable_name: str | None = None  # None: the function's qualified name
+    _self_autodurable_timeout: float | None = None
 
     def __reduce_ex__(self, protocol: object) -> str:
         # Pickle by reference, as plain module-level functions do.
         return str(self.__qualname__)
+
+
+class DurableStep(DurableFunction):  # type: ignore[misc]
+    """A function wrapped as a step."""
+
+    _self_autodurable_kind = "step"
+
+
+class DurableWorkflow(DurableFunction):  # type: ignore[misc]
+    """A function wrapped as a workflow."""
+
+    _self_autodurable_kind = "workflow"
 
 
 class _StepOptionsCache:
@@ -68,6 +89,7 @@ def _target(fn: Any) -> Any:
 
 
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+_FUNCTION = type(_target)
 
 
 def _is_async(target: Any) -> bool:
@@ -113,9 +135,7 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
             opts = cache.resolve()
             return call_step(wrapped, args, kwargs, opts.name or name, opts)
 
-    durable = DurableFunction(fn, wrapper)
-    durable._self_autodurable_kind = "step"
-    return durable
+    return DurableStep(fn, wrapper)
 
 
 def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
@@ -131,13 +151,68 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
             recorded = (instance, *args)  # instance method: the instance is an input
         return run(wrapped, args, kwargs, name, recorded, rerun, timeout)
 
-    durable = DurableFunction(fn, wrapper)
-    durable._self_autodurable_kind = "workflow"
+    durable = DurableWorkflow(fn, wrapper)
     durable._self_autodurable_name = name
-    durable._self_autodurable_timeout = timeout
     if opts.name:
         registry[name] = durable
+    if timeout is not None:
+        durable._self_autodurable_timeout = timeout
     return durable
+
+
+# Steps and workflows inferred by the analyser: options that never differ (so one
+# options cache serves all of them) and plain functions (the import hook adds its
+# decorator innermost and never to a generator). Wrapping one is then a proxy and
+# nothing else: a project's import makes thousands of them.
+INFERRED = Options(unrecordable="rerun")
+_inferred_options = _StepOptionsCache(INFERRED)
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def _inferred_step_call(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    opts = _inferred_options.resolve()
+    return call_step(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
+
+
+def _inferred_step_call_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    opts = _inferred_options.resolve()
+    return call_step_async(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
+
+
+def _inferred_workflow_call(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
+    return call_workflow(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
+
+
+def _inferred_workflow_call_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
+    return call_workflow_async(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
+
+
+def inferred_step(fn: Any) -> Any:
+    """`step(unrecordable="rerun")`, as the import hook applies it."""
+    if type(fn) is not _FUNCTION or fn.__code__.co_flags & _GENERATOR_FLAGS:
+        return _make_step(fn, INFERRED)  # checks it, and says why it is refused
+    if fn.__code__.co_flags & _CO_COROUTINE:
+        return DurableStep(fn, _inferred_step_call_async)
+    return DurableStep(fn, _inferred_step_call)
+
+
+def inferred_workflow(fn: Any) -> Any:
+    """`workflow(unrecordable="rerun")`, as the import hook applies it."""
+    if type(fn) is not _FUNCTION or fn.__code__.co_flags & _GENERATOR_FLAGS:
+        return _make_workflow(fn, INFERRED)
+    if fn.__code__.co_flags & _CO_COROUTINE:
+        return DurableWorkflow(fn, _inferred_workflow_call_async)
+    return DurableWorkflow(fn, _inferred_workflow_call)
 
 
 @overload
@@ -186,4 +261,10 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
 
 def kind_of(fn: Any) -> str | None:
     """ "step", "workflow", or None for a callable autodurable did not wrap."""
-    return getattr(fn, "_self_autodurable_kind", None)
+    return getattr(fn, "_self_autodurable_kind", None) or None
+
+
+def workflow_name(fn: Any) -> str:
+    """The name a workflow wrapper records its runs under."""
+    name: str | None = fn._self_autodurable_name
+    return name or qualified_name(fn.__wrapped__)

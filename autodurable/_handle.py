@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ._context import current_run, current_step
-from ._decorators import kind_of
+from ._decorators import kind_of, workflow_name
 from ._errors import AutodurableError, EncodeError, WorkflowNotFound
 from ._options import EMPTY, Options, _OptionsScope, call_options_scope, current_call_options
 from ._runtime import get_runtime
@@ -170,7 +170,7 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
     opts = (outer or EMPTY).merged(scoped)
     workflow_id = opts.workflow_id or _new_child_id(target)
     opts = opts.merged(Options(workflow_id=workflow_id))
-    timeout = opts.workflow_timeout or getattr(target, "_self_autodurable_timeout", None)
+    timeout = opts.workflow_timeout or target._self_autodurable_timeout
     _record_before_start(target, workflow_id, args, kwargs, timeout)
 
     def run() -> Any:
@@ -199,7 +199,7 @@ def _record_before_start(
     recorded are left to the worker too, which reports them as a call would.
     """
     runtime = get_runtime()
-    name = target._self_autodurable_name
+    name = workflow_name(target)
     values = {"args": list(args), "kwargs": kwargs}
     try:
         inputs = runtime.codec.encode(values, f"the inputs of workflow {name!r}")
@@ -224,7 +224,7 @@ def _new_child_id(target: Any) -> str:
     fresh = uuid.uuid4().hex
     if current_run() is None or current_step() is not None:
         return fresh
-    name = f"autodurable.start:{getattr(target, '_self_autodurable_name', target.__qualname__)}"
+    name = f"autodurable.start:{workflow_name(target)}"
     recorded: str = call_step(lambda: fresh, (), {}, name, EMPTY)
     return recorded
 

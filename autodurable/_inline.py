@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._context import current_run, current_step
-from ._decorators import step as _step
-from ._decorators import workflow as _workflow
+from ._decorators import INFERRED as AUTO
+from ._decorators import inferred_step as step
+from ._decorators import inferred_workflow as workflow
 from ._durable import sleep, sleep_async
-from ._options import Options
 from ._steps import call_step, call_step_async
 
 __all__ = [
@@ -34,9 +34,6 @@ __all__ = [
     "workflow",
 ]
 
-AUTO = Options(unrecordable="rerun")
-step = _step(unrecordable="rerun")
-workflow = _workflow(unrecordable="rerun")
 
 
 def _recording() -> bool:

@@ -253,7 +253,7 @@ names = {names!r}
 modules = [sys.modules[name] for name in names]
 rewritten = sum("__autodurable__" in vars(module) for module in modules)
 durable = sum(
-    type(value).__name__ == "DurableFunction"
+    "DurableFunction" in [c.__name__ for c in type(value).__mro__]
     for module in modules
     for value in list(vars(module).values())
 )

@@ -136,7 +136,7 @@ def test_any_command_through_the_bootstrap(tmp_path):
     )
     done = autodurable(folder, "run", "--", sys.executable, "service.py")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "DurableFunction 10\n"  # rewritten by the hook, run as a workflow
+    assert done.stdout == "DurableStep 10\n"  # rewritten by the hook, run as a workflow
     assert runs(folder) and all(status == "succeeded" for _, status in runs(folder))
 
 

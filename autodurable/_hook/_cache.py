@@ -78,7 +78,7 @@ def read_code(path: str, key: bytes) -> CodeType | None:
     if data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC) : header] != key:
         return None
     try:
-        code = marshal.loads(data[header:])
+        code = marshal.loads(memoryview(data)[header:])  # no copy of the code's bytes
     except (ValueError, EOFError, TypeError):
         return None
     return code if isinstance(code, CodeType) else None
