@@ -762,3 +762,30 @@ def test_rewritten_real_modules_compile_with_every_function_durable(name):
     assert kinds["step"] + kinds["astep"] > 5
     tree = rewrite(ast.parse(source, filename=path), plan, script=True)
     compile(tree, path, "exec", dont_inherit=True)
+
+
+ONE_LINERS = """
+import fakeio
+
+def save(x): return fakeio.post("save", x)[2]
+
+def flow(u): data = fakeio.get(u)["k"]; maybe_crash("flow"); return save(data)
+
+def outer():
+    def inner(v):
+        return fakeio.get(v)["n"]
+    return inner
+"""
+
+
+def test_sites_on_a_def_line_and_nested_definitions_are_rewritten(store):
+    mod = load(ONE_LINERS)
+    assert kind_of(mod.save) == "step" and kind_of(mod.flow) == "workflow"
+    crash_points.add("flow")
+    with pytest.raises(Crash):
+        run(mod.flow, "one-line", "u")
+    assert run(mod.flow, "one-line", "u") == "u!"
+    assert steps(store, "one-line") == [(1, "flow:fakeio.get"), (2, "save")]
+    assert calls["get"] == 1  # the site on the def line was recorded, not run again
+    inner = mod.outer()
+    assert kind_of(inner) == "step" and inner("ab") == 2

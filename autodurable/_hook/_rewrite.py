@@ -88,9 +88,9 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
     if script and plan.top_level is not None:
         for site in plan.top_level.sites:
             sites[(site.line, site.col, site.end_line, site.end_col)] = site
-    lines = {site.line for site in sites.values()}
-    lines.update(line for (_, line), p in functions.items() if _decorated(p))
-    transformer = _Rewriter(functions, sites, sorted(lines))
+    site_lines = {site.line for site in sites.values()}
+    lines = site_lines | {line for (_, line), p in functions.items() if _decorated(p)}
+    transformer = _Rewriter(functions, sites, sorted(lines), site_lines)
     transformer.visit(tree)
     if transformer.changed:
         _insert_helper_import(tree)
@@ -127,21 +127,35 @@ class _Rewriter(ast.NodeTransformer):
         functions: dict[tuple[str, int], FunctionPlan],
         sites: dict[Position, Site],
         lines: list[int],
+        site_lines: set[int],
     ) -> None:
         self.functions = functions
         self.sites = sites
         self.lines = lines  # sorted: where a site starts or a decorated function is defined
+        self.site_lines = site_lines
         self.changed = False
         self._qualname: list[str] = []
         self._functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing ones
 
     def _touches(self, node: ast.stmt) -> bool:
         """Whether anything the plan changes starts inside `node`'s lines."""
+        first, last = self._span(node)
+        index = bisect.bisect_left(self.lines, first)
+        return index < len(self.lines) and self.lines[index] <= last
+
+    def _inside_touched(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether something other than `node`'s own decorator is to change in it."""
+        first, last = self._span(node)
+        marked = bisect.bisect_right(self.lines, last) - bisect.bisect_left(self.lines, first)
+        own = node.lineno in self.lines and node.lineno not in self.site_lines
+        return marked > (1 if own else 0)
+
+    @staticmethod
+    def _span(node: ast.stmt) -> tuple[int, int]:
         first = node.lineno
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             first = min([first, *(d.lineno for d in node.decorator_list)])
-        index = bisect.bisect_left(self.lines, first)
-        return index < len(self.lines) and self.lines[index] <= (node.end_lineno or first)
+        return first, node.end_lineno or first
 
     # -- definitions: decorators, and qualnames to find them by ---------------------
 
@@ -152,6 +166,8 @@ class _Rewriter(ast.NodeTransformer):
             # Innermost: framework decorators keep wrapping what they wrapped.
             node.decorator_list.append(_helper(plan.role, node))
             self.changed = True
+        if not self._inside_touched(node):
+            return node  # the usual case: a decorator, and nothing to change inside
         self._qualname += [node.name, "<locals>"]
         self._functions.append(node)
         self.generic_visit(node)
