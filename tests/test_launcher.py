@@ -247,6 +247,28 @@ def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_pat
     assert third["helpers.py"] == first["helpers.py"]
 
 
+def test_the_project_plan_is_cached_and_analysed_again_when_a_file_changes(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    folder = project(tmp_path)
+    analysed = ProjectState(folder).plan
+    assert ProjectState(folder).plan_cache_path.exists()
+
+    def not_again(self):
+        raise AssertionError("analysed although the project did not change")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ProjectState, "_analyse", not_again)
+        assert ProjectState(folder).plan == analysed  # read back from the cache
+    assert analysed.function("helpers:effect").role == "step"
+    (folder / "helpers.py").write_text("def effect(i):\n    return i\n")
+    assert ProjectState(folder).plan.function("helpers:effect").role == "plain"
+    state = ProjectState(folder)
+    state.plan_cache_path.write_text("{not json")  # a broken cache is not fatal
+    assert state.plan.function("helpers:effect").role == "plain"
+
+
 def test_explain_table_json_and_strict(tmp_path):
     folder = project(tmp_path)
     write_script(

@@ -258,8 +258,11 @@ class ProjectState:
         plan = analyse_trees(
             trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
         )
-        payload = {"fingerprint": self.fingerprint, "plan": plan.model_dump(mode="json")}
-        write_atomic(str(self.plan_cache_path), json.dumps(payload).encode())
+        # Serialised by pydantic straight to JSON: several times faster than a dump to
+        # Python objects and then json.dumps, on a plan as big as the project.
+        fingerprint = json.dumps(self.fingerprint)
+        payload = f'{{"fingerprint": {fingerprint}, "plan": {plan.model_dump_json()}}}'
+        write_atomic(str(self.plan_cache_path), payload.encode())
         return plan
 
     def take_tree(self, path: str, source: bytes) -> ast.Module | None:
