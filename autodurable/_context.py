@@ -8,12 +8,16 @@ Invariants:
 - `current_step()` is the position of the step executing now, or None in
   workflow code; code inside a step is never recorded.
 - A `Run` holds its history in memory: replay reads no database.
+- `unrecorded_workflow()` names the workflow whose code runs now without a
+  record (its inputs could not be recorded), so errors can say why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +56,11 @@ _step: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 
+_unrecorded: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "autodurable_unrecorded", default=None
+)
+
+
 def current_run() -> Run | None:
     """The workflow run executing in this context, if any."""
     return _run.get()
@@ -80,3 +89,18 @@ def enter_step(position: int | None) -> contextvars.Token[int | None]:
 def exit_step(token: contextvars.Token[int | None]) -> None:
     """Undo `enter_step`."""
     _step.reset(token)
+
+
+def unrecorded_workflow() -> str | None:
+    """The name of the workflow running here unrecorded, if any."""
+    return _unrecorded.get()
+
+
+@contextlib.contextmanager
+def running_unrecorded(name: str) -> Iterator[None]:
+    """Mark code from here on as the body of workflow `name`, run without a record."""
+    token = _unrecorded.set(name)
+    try:
+        yield
+    finally:
+        _unrecorded.reset(token)

@@ -22,7 +22,7 @@ import time
 import uuid as _uuid
 
 from ._boundary import sleep_until, sleep_until_async
-from ._context import current_run, current_step
+from ._context import current_run, current_step, unrecorded_workflow
 from ._errors import AutodurableError
 from ._options import EMPTY
 from ._steps import call_step, call_step_async
@@ -101,6 +101,13 @@ def idempotency_key() -> str:
     """
     run = current_run()
     if run is None:
+        unrecorded = unrecorded_workflow()
+        if unrecorded is not None:
+            raise AutodurableError(
+                f"idempotency_key() needs a recorded workflow, and workflow {unrecorded!r} "
+                "runs unrecorded because its inputs cannot be recorded (a warning said which). "
+                "Pass it plain data, and make clients and connections at start-up or in steps"
+            )
         raise AutodurableError(
             "idempotency_key() is defined only in workflow code and in the steps it calls"
         )

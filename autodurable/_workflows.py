@@ -38,7 +38,14 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ._boundary import expire, recorded_cancellation
-from ._context import Run, current_run, current_step, enter_run, exit_run
+from ._context import (
+    Run,
+    current_run,
+    current_step,
+    enter_run,
+    exit_run,
+    running_unrecorded,
+)
 from ._errors import (
     AutodurableError,
     EncodeError,
@@ -103,7 +110,8 @@ def call_workflow(
     with call:
         opened = call.open()
         if opened is _NOT_RECORDED:
-            return call.done(fn(*args, **kwargs))
+            with running_unrecorded(name):
+                return call.done(fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)
         if isinstance(opened, _Finished):
@@ -141,7 +149,8 @@ async def _run_async(
     with call:
         opened = call.open()
         if opened is _NOT_RECORDED:
-            return call.done(await fn(*args, **kwargs))
+            with running_unrecorded(call.name):
+                return call.done(await fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             opened = await wait_for_async(call.runtime, call.workflow_id, call.open)
         if isinstance(opened, _Finished):

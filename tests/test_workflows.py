@@ -437,3 +437,26 @@ def takes_a_set(tags):
 def test_equal_inputs_encoded_differently_are_accepted():
     run(takes_a_set, "s", {"b", "a", "c"})
     assert run(takes_a_set, "s", {"c", "a", "b"}) == ["a", "b", "c"]
+
+
+class _Client:
+    """Something a codec cannot record: a live client passed to a workflow."""
+
+
+@autodurable.workflow(unrecordable="rerun")
+def charge_with(client, amount):
+    return amount, autodurable.idempotency_key()
+
+
+@autodurable.workflow(unrecordable="rerun")
+async def charge_with_async(client, amount):
+    return amount, autodurable.idempotency_key()
+
+
+def test_a_workflow_run_unrecorded_says_why_idempotency_keys_are_missing(store):
+    with pytest.raises(autodurable.AutodurableError, match="runs unrecorded because its inputs"):
+        charge_with(_Client(), 5)
+    with pytest.raises(autodurable.AutodurableError, match="runs unrecorded because its inputs"):
+        asyncio.run(charge_with_async(_Client(), 5))
+    with pytest.raises(autodurable.AutodurableError, match="defined only in workflow code"):
+        autodurable.idempotency_key()  # and outside any workflow, the usual message
