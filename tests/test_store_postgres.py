@@ -4,21 +4,39 @@ What every store promises is tested on both backends in
 test_store_conformance.py; this file holds what only PostgreSQL has. The cost
 tests count statements on the server with pg_stat_statements: one statement
 per step (no BEGIN, COMMIT or ping around it), and the history of a resumed
-workflow in one query.
+workflow in one query; and they read the plans of the statements about one
+workflow: the primary key finds it, also in a new schema without statistics.
+The fence test holds a step write in flight at the server while another
+executor claims the workflow, and checks that the write is either in the
+claim's history or refused.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import psycopg
 import pytest
 
 import autodurable
-from autodurable._errors import ConfigError, StoreError
-from autodurable._store import check_url, open_store
+from autodurable._errors import ConfigError, OwnershipLost, StoreError
+from autodurable._executor import HOSTNAME, Lease
+from autodurable._store import (
+    CANCELLED,
+    PENDING,
+    SUCCEEDED,
+    ExecutorRecord,
+    StepRecord,
+    WorkflowRecord,
+    check_url,
+    open_store,
+)
 from autodurable._store._migrations import load_migrations
 from autodurable._store._postgres import parse_postgres_url
 
@@ -264,3 +282,123 @@ def test_a_step_is_one_statement_and_a_resume_reads_history_once(postgres_server
         history = {q: n for q, n in seen.items() if f'FROM "{schema}".steps' in q}
         assert list(history.values()) == [1], seen  # the whole history in one query
         assert not any(q.startswith(f'INSERT INTO "{schema}".steps') for q in seen), seen
+
+
+def test_statements_about_one_workflow_find_it_by_the_primary_key(postgres_server, postgres_url):
+    """In a new schema the planner has no statistics: with `status = ...` it would read
+    an index on status (every pending workflow's entry) on every step."""
+    store = open_store(postgres_url)
+    now = time.time()
+    try:
+        store.register_executor(ExecutorRecord("me", HOSTNAME, os.getpid(), None, now, now))
+        for i in range(20):
+            record = WorkflowRecord(f"w{i}", "m:f", PENDING, "{}", None, None, "me", now, now)
+            store.create_workflow(record)
+        sql, ops, schema = store._sql, store._ops, store.schema
+        step = (1, "s1", SUCCEEDED, "1", None, 1, now, now, "w3", "me")
+        claim = {"workflow_id": "w3", "me": "me", "version": None, "dead": [], "host": "h",
+                 "lease": 30.0, "now": now, "pending": PENDING}  # fmt: skip
+        statements = [
+            (sql.insert_step, step),
+            (sql.upsert_step, step),
+            (sql.upsert_owned_step, step),
+            (sql.owned_status, ("w3", "me")),
+            (sql.finish, (SUCCEEDED, "1", None, now, "w3", "me", schema)),
+            (sql.claim, claim),
+            (ops.cancel, (CANCELLED, "{}", now, "w3", PENDING, schema)),
+        ]
+        with admin(postgres_server) as conn:
+            literal = psycopg.ClientCursor(conn)
+            for statement, params in statements:
+                plan = "\n".join(
+                    row[0] for row in conn.execute("EXPLAIN " + literal.mogrify(statement, params))
+                )
+                indexes = set(re.findall(r"Index (?:Only )?Scan using (\w*workflows\w*)", plan))
+                assert indexes == {"workflows_pkey"}, (statement, plan)
+    finally:
+        store.close()
+
+
+# -- the fence: a step write in flight while another executor claims ------------------------
+
+DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
+
+
+def waiting_for_a_lock(conn: psycopg.Connection, query_like: str) -> bool:
+    """Whether a statement whose text is LIKE `query_like` waits for a lock at the server."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+        (query_like,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_step_write_in_flight_during_a_claim_is_in_its_history_or_refused(
+    postgres_server, postgres_url
+):
+    """The old owner's write of step 2 has read the workflow row and waits at the server
+    (a transaction of the test inserted a row with the same key first) when another
+    executor claims the workflow; then the test's transaction rolls back. The write
+    either lands and is in the history the claim returned, or is refused."""
+    schema = schema_of(postgres_url)
+    old, new = open_store(postgres_url), open_store(postgres_url)
+    blocker, watcher = admin(postgres_server), admin(postgres_server)
+    outcome: dict[str, object] = {}
+    try:
+        now = time.time()
+        old.register_executor(ExecutorRecord("old", HOSTNAME, DEAD_PID, None, now, now))
+        new.register_executor(ExecutorRecord("new", HOSTNAME, os.getpid(), None, now, now))
+        old.create_workflow(WorkflowRecord("w", "m:f", PENDING, "{}", None, None, "old", now, now))
+        old.record_step("w", "old", StepRecord(1, "s1", SUCCEEDED, "1", None, 1, now, now))
+
+        blocker.execute("BEGIN")
+        blocker.execute(
+            f'INSERT INTO "{schema}".steps (workflow_id, position, name, status, attempts, '
+            "started_at) VALUES ('w', 2, 's2', 'succeeded', 1, 0)"
+        )
+
+        def write() -> None:
+            step = StepRecord(2, "s2", SUCCEEDED, "2", None, 1, now, now)
+            try:
+                outcome["write"] = old.record_step("w", "old", step)
+            except OwnershipLost as exc:
+                outcome["write"] = exc
+
+        def claim() -> None:
+            outcome["claim"] = new.claim_workflow("w", Lease("new", 30.0, HOSTNAME))
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        wait_until(lambda: waiting_for_a_lock(watcher, f'INSERT INTO "{schema}".steps%'))
+        claimer = threading.Thread(target=claim)
+        claimer.start()
+
+        def claim_waits_or_is_done() -> bool:  # it waits for a fenced write
+            claiming = f'WITH seen AS%"{schema}".workflows%'
+            return not claimer.is_alive() or waiting_for_a_lock(watcher, claiming)
+
+        wait_until(claim_waits_or_is_done)
+        blocker.execute("ROLLBACK")
+        writer.join(timeout=30)
+        claimer.join(timeout=30)
+        history = [s.position for s in new.list_steps("w")]
+    finally:
+        blocker.close()
+        watcher.close()
+        old.close()
+        new.close()
+    claimed = outcome["claim"]
+    assert claimed.claimed and claimed.workflow.executor_id == "new"
+    if outcome["write"] == PENDING:
+        assert [s.position for s in claimed.steps] == [1, 2]
+    else:
+        assert isinstance(outcome["write"], OwnershipLost)
+        assert [s.position for s in claimed.steps] == [1]
+    assert history == [s.position for s in claimed.steps]

@@ -20,8 +20,13 @@ Invariants:
   commits before a claim of the workflow (and the claim's history has it) or
   waits for the claim and then finds it is no longer the owner (and writes
   nothing). Leases are measured with the server's clock.
-- A claim and the history it loads travel in one pipeline (one round trip);
-  the history is read after the claim has committed.
+- A claim and the history it loads travel in one pipeline (one round trip)
+  and run as one implicit transaction; the history is read after the claim's
+  update, with a snapshot of its own, so it holds every step whose writer had
+  the row locked before the claim (the claim waited for it to commit).
+- A statement about one workflow finds its row by the primary key whatever
+  the table's statistics: its status is compared with IS NOT DISTINCT FROM,
+  which no index serves (see `_Statements`).
 - Finishing, releasing, cancelling or reopening a workflow, sending it a
   message and setting one of its events notify (``pg_notify``) in the same
   statement or transaction, on a channel named like the schema; see
@@ -506,6 +511,7 @@ class PostgresStore(PostgresOperations):
         workflow's status: pending, or cancelled (stop at this boundary; the
         step is recorded all the same).
         """
+        sql = self._sql
         values = (
             step.position,
             step.name,
@@ -518,24 +524,23 @@ class PostgresStore(PostgresOperations):
             workflow_id,
             executor_id,
         )
-        pending = (*values, PENDING)
 
         def work(cursor: Cursor) -> int:
             if step.attempts <= 1:
                 try:
-                    return cursor.execute(self._sql.insert_step, pending).rowcount
+                    return cursor.execute(sql.insert_step, values).rowcount
                 except psycopg.errors.UniqueViolation:
                     pass
-            return cursor.execute(self._sql.upsert_step, pending).rowcount
+            return cursor.execute(sql.upsert_step, values).rowcount
 
         if self._run("record a step in", work) == 1:
             return PENDING
 
         def not_pending(cursor: Cursor) -> Any:
             with cursor.connection.transaction():
-                row = cursor.execute(self._sql.owned_status, (workflow_id, executor_id)).fetchone()
+                row = cursor.execute(sql.owned_status, (workflow_id, executor_id)).fetchone()
                 if row is not None:
-                    cursor.execute(self._sql.upsert_owned_step, values)
+                    cursor.execute(sql.upsert_owned_step, values)
             return row
 
         row = self._run("record a step in", not_pending)
@@ -556,7 +561,7 @@ class PostgresStore(PostgresOperations):
         written = self._execute(
             "finish a workflow in",
             self._sql.finish,
-            (status, output, error, time.time(), workflow_id, executor_id, PENDING, self.schema),
+            (status, output, error, time.time(), workflow_id, executor_id, self.schema),
         )
         if written != 1:
             found = self.get_workflow(workflow_id)
@@ -622,6 +627,15 @@ class _Statements:
     def __init__(self, schema: str) -> None:
         self.schema = schema
         s, now = schema, _NOW
+        # A statement about one workflow must find its row by the primary key,
+        # whatever the table's statistics say. Its status is therefore compared
+        # with IS NOT DISTINCT FROM, which no index serves: with `=`, a planner
+        # without statistics (a new schema, until autovacuum analyses it) takes an
+        # index on status and reads the entry of every pending workflow, and of
+        # every row version not yet vacuumed, on each step. (The owner's only
+        # index is partial, for `status = 'pending'`, which such a comparison does
+        # not prove, so it is not taken either.)
+        is_pending = f"w.status IS NOT DISTINCT FROM '{PENDING}'"
         owner_age = f"{now} - e.heartbeat_at"
         with_owner = (
             f"SELECT {', '.join('w.' + c for c in _W.split(', '))}, "
@@ -664,11 +678,11 @@ class _Statements:
         self.claim = (
             f"WITH seen AS MATERIALIZED (SELECT w.workflow_id, w.executor_id AS owner "
             f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id "
-            "WHERE w.workflow_id = %(workflow_id)s AND w.status = %(pending)s "
+            f"WHERE w.workflow_id = %(workflow_id)s AND {is_pending} "
             f"AND (w.executor_id = %(me)s OR {owner_dead})) "
             f"UPDATE {s}.workflows w SET executor_id = %(me)s, updated_at = %(now)s, "
             "app_version = coalesce(w.app_version, %(version)s) FROM seen "
-            "WHERE w.workflow_id = seen.workflow_id AND w.status = %(pending)s "
+            f"WHERE w.workflow_id = seen.workflow_id AND {is_pending} "
             "AND w.executor_id IS NOT DISTINCT FROM seen.owner RETURNING w.workflow_id"
         )
         self.history = f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %s ORDER BY position"
@@ -688,6 +702,12 @@ class _Statements:
         )
         # The fence: the workflow row, locked FOR SHARE, while the writer owns it
         # (and, but for a cancelled workflow's last step, while it is pending).
+        # FOR KEY SHARE would not conflict with a claim's update (the owner is not
+        # a key column); an advisory lock is taken after the statement's snapshot,
+        # so it needs a second statement or a PL/pgSQL function, which cost more
+        # than the row lock's few microseconds.
+        # Every variant takes the same parameters: the step's values in the order
+        # of `_S`, then the workflow id and the writer.
         insert_owned_step = (
             f"INSERT INTO {s}.steps (workflow_id, {_S}) "
             "SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id "
@@ -700,7 +720,7 @@ class _Statements:
             "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
             "executor_id = EXCLUDED.executor_id"
         )
-        self.insert_step = f"{insert_owned_step} AND w.status = %s FOR SHARE"
+        self.insert_step = f"{insert_owned_step} AND {is_pending} FOR SHARE"
         self.upsert_step = f"{self.insert_step}{replace}"
         self.upsert_owned_step = f"{insert_owned_step} FOR SHARE{replace}"
         self.owned_status = (
@@ -708,9 +728,9 @@ class _Statements:
             "FOR SHARE"
         )
         self.finish = (
-            f"WITH done AS (UPDATE {s}.workflows SET status = %s, output = %s, error = %s, "
-            "updated_at = %s WHERE workflow_id = %s AND executor_id = %s AND status = %s "
-            "RETURNING workflow_id) "
+            f"WITH done AS (UPDATE {s}.workflows w SET status = %s, output = %s, error = %s, "
+            f"updated_at = %s WHERE w.workflow_id = %s AND w.executor_id = %s AND {is_pending} "
+            "RETURNING w.workflow_id) "
             "SELECT pg_notify(%s, 'finished ' || workflow_id) FROM done"
         )
         self.release = (

@@ -61,9 +61,12 @@ class OperationStatements:
 
     def __init__(self, schema: str) -> None:
         s = schema
+        # The status is compared with IS NOT DISTINCT FROM so that the primary key
+        # finds the row whatever the statistics (see the store's statements).
         self.cancel = (
             f"WITH cancelled AS (UPDATE {s}.workflows SET status = %s, error = %s, "
-            "updated_at = %s WHERE workflow_id = %s AND status = %s RETURNING workflow_id) "
+            "updated_at = %s WHERE workflow_id = %s AND status IS NOT DISTINCT FROM %s "
+            "RETURNING workflow_id) "
             "SELECT pg_notify(%s, 'cancelled ' || workflow_id) FROM cancelled"
         )
         self.status = f"SELECT status FROM {s}.workflows WHERE workflow_id = %s"
