@@ -61,6 +61,11 @@ _unrecorded: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+# The variables themselves, for the step call's hot path (a function call less
+# each); everything else goes through the functions below.
+RUN_VAR, STEP_VAR = _run, _step
+
+
 def current_run() -> Run | None:
     """The workflow run executing in this context, if any."""
     return _run.get()
