@@ -460,3 +460,30 @@ def test_a_workflow_run_unrecorded_says_why_idempotency_keys_are_missing(store):
         asyncio.run(charge_with_async(_Client(), 5))
     with pytest.raises(autodurable.AutodurableError, match="defined only in workflow code"):
         autodurable.idempotency_key()  # and outside any workflow, the usual message
+
+
+class _Named:
+    """A callable that wants to know the attribute it is stored under."""
+
+    def __init__(self):
+        self.__qualname__ = "named"
+
+    def __set_name__(self, owner, name):
+        self.seen = (owner.__name__, name)
+
+    def __call__(self, x):
+        return x
+
+
+def test_a_wrapped_callable_is_told_its_name_in_a_class_body():
+    named = _Named()
+
+    class Holder:
+        tool = autodurable.step(named)
+
+        @autodurable.step
+        def plain(self, x):  # a plain function: nothing to tell it
+            return x
+
+    assert named.seen == ("Holder", "tool")
+    assert Holder.tool(3) == 3 and Holder().plain(4) == 4
