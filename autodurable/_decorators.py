@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from types import FunctionType
@@ -177,7 +178,6 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
 # nothing else: a project's import makes thousands of them.
 INFERRED = Options(unrecordable="rerun")
 _inferred_options = _StepOptionsCache(INFERRED)
-_CO_COROUTINE = inspect.CO_COROUTINE
 
 
 def _inferred_step_call(
@@ -208,22 +208,14 @@ def _inferred_workflow_call_async(
     return call_workflow_async(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
 
 
-def inferred_step(fn: Any) -> Any:
-    """`step(unrecordable="rerun")`, as the import hook applies it."""
-    if type(fn) is not FunctionType or fn.__code__.co_flags & _GENERATOR_FLAGS:
-        return _make_step(fn, INFERRED)  # checks it, and says why it is refused
-    if fn.__code__.co_flags & _CO_COROUTINE:
-        return DurableStep(fn, _inferred_step_call_async)
-    return DurableStep(fn, _inferred_step_call)
-
-
-def inferred_workflow(fn: Any) -> Any:
-    """`workflow(unrecordable="rerun")`, as the import hook applies it."""
-    if type(fn) is not FunctionType or fn.__code__.co_flags & _GENERATOR_FLAGS:
-        return _make_workflow(fn, INFERRED)
-    if fn.__code__.co_flags & _CO_COROUTINE:
-        return DurableWorkflow(fn, _inferred_workflow_call_async)
-    return DurableWorkflow(fn, _inferred_workflow_call)
+# What the import hook's decorators are. They are applied to plain functions only
+# (the hook's decorator is the innermost, and it never decorates a generator), an
+# ``async def`` getting the "a" version: wrapping is then the proxy alone, made
+# without a Python frame.
+inferred_step = functools.partial(DurableStep, wrapper=_inferred_step_call)
+inferred_astep = functools.partial(DurableStep, wrapper=_inferred_step_call_async)
+inferred_workflow = functools.partial(DurableWorkflow, wrapper=_inferred_workflow_call)
+inferred_aworkflow = functools.partial(DurableWorkflow, wrapper=_inferred_workflow_call_async)
 
 
 @overload

@@ -16,12 +16,16 @@ from typing import Any
 
 from ._context import current_run, current_step
 from ._decorators import INFERRED as AUTO
+from ._decorators import inferred_astep as astep
+from ._decorators import inferred_aworkflow as aworkflow
 from ._decorators import inferred_step as step
 from ._decorators import inferred_workflow as workflow
 from ._durable import sleep, sleep_async
 from ._steps import call_step, call_step_async
 
 __all__ = [
+    "astep",
+    "aworkflow",
     "bound",
     "recorded",
     "run_astep",

@@ -7,8 +7,6 @@ import dataclasses
 import inspect
 import itertools
 
-import pytest
-
 import autodurable
 from autodurable import _inline
 from autodurable._decorators import kind_of, workflow_name
@@ -67,11 +65,10 @@ def test_inferred_wrappers_record_like_the_decorators(store):
 
 
 def test_inferred_wrappers_keep_what_the_function_is():
-
     async def fetch() -> int:
         return 7
 
-    step, flow = _inline.step(fetch), _inline.workflow(fetch)
+    step, flow = _inline.astep(fetch), _inline.aworkflow(fetch)
     assert inspect.iscoroutinefunction(step) and inspect.iscoroutinefunction(flow)
     assert asyncio.run(step()) == 7 and asyncio.run(flow()) == 7  # outside workflows: plain
     assert (step.__name__, step.__qualname__) == ("fetch", fetch.__qualname__)
@@ -79,19 +76,23 @@ def test_inferred_wrappers_keep_what_the_function_is():
     assert workflow_name(flow) == f"{__name__}:{fetch.__qualname__}"
 
 
-def test_inferred_wrappers_refuse_generators_and_wrap_other_callables():
-    def rows():
-        yield 1
+async def _fetch_twice(n: int) -> list[int]:
+    return [await _afetch(i) for i in range(n)]
 
-    with pytest.raises(TypeError, match="generator function"):
-        _inline.step(rows)
-    with pytest.raises(TypeError, match="generator function"):
-        _inline.workflow(rows)
 
-    class Tool:
-        @_inline.step
-        @staticmethod
-        def double(x: int) -> int:
-            return 2 * x
+async def _afetch_body(i: int) -> int:
+    _add_calls.append(i)
+    return i * 10
 
-    assert Tool.double(4) == 8 and Tool().double(5) == 10
+
+_afetch = _inline.astep(_afetch_body)
+_fetch_flow = _inline.aworkflow(_fetch_twice)
+
+
+def test_inferred_async_wrappers_record_and_replay(store):
+    _add_calls.clear()
+    run = autodurable.options(_fetch_flow, workflow_id="ainf")
+    assert asyncio.run(run(2)) == [0, 10]
+    assert [s.name for s in store.list_steps("ainf")] == ["_afetch_body"] * 2
+    assert asyncio.run(autodurable.options(_fetch_flow, workflow_id="ainf")(2)) == [0, 10]
+    assert _add_calls == [0, 1]

@@ -164,7 +164,8 @@ class _Rewriter(ast.NodeTransformer):
         plan = self.functions.get((qualname, node.lineno))
         if plan is not None and _decorated(plan):
             # Innermost: framework decorators keep wrapping what they wrapped.
-            node.decorator_list.append(_helper(plan.role, node))
+            prefix = "a" if isinstance(node, ast.AsyncFunctionDef) else ""
+            node.decorator_list.append(_helper(prefix + plan.role, node))
             self.changed = True
         if not self._inside_touched(node):
             return node  # the usual case: a decorator, and nothing to change inside
