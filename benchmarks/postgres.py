@@ -31,7 +31,11 @@ Part 2, throughput: W workflows of S steps each, run by C threads of one
 process at once (each thread runs its share one after the other), for each C;
 workflows/s is W divided by the wall time (median over the repeats). The pool
 has enough connections for every thread; commits of concurrent workflows
-share the server's WAL flushes, so throughput should grow with C.
+share the server's WAL flushes, so throughput should grow with C. Its baseline,
+measured in the same repeats (alternating which goes first): the same W*S rows
+written by hand with the raw INSERT by C threads on C connections. Where the raw
+rows/s stop growing, the server and the machine (its cores, its disk's flushes)
+are the limit, not autodurable; "steps/raw" compares the two at each C.
 """
 
 from __future__ import annotations
@@ -152,6 +156,40 @@ def throughput(workflows: int, steps: int, threads: int) -> float:
     return workflows / elapsed
 
 
+def raw_throughput(url: str, rows: int, threads: int) -> float:
+    """Rows per second written by hand by `threads` threads, each on its own connection.
+
+    The same single-statement INSERT as the per-step baseline: what the server
+    and this process can do at that concurrency, with nothing of autodurable's.
+    """
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(threads)]
+    prefix = uuid.uuid4().hex
+    failures: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            cursor = conns[index].cursor()
+            for i in range(index, rows, threads):
+                cursor.execute(RAW_INSERT, (f"{prefix}-{index}", i, "trivial", "succeeded", "1"))
+        except BaseException as exc:  # reported after the run
+            failures.append(exc)
+
+    try:
+        runners = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+        start = time.perf_counter()
+        for runner in runners:
+            runner.start()
+        for runner in runners:
+            runner.join()
+        elapsed = time.perf_counter() - start
+    finally:
+        for conn in conns:
+            conn.close()
+    if failures:
+        raise failures[0]
+    return rows / elapsed
+
+
 def parse_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -231,11 +269,17 @@ def main(argv: list[str] | None = None) -> int:
             print()
             try:
                 samples = per_step(args.steps, repeats, conn)
-                rates = {c: [] for c in args.concurrency}
+                rates: dict[int, list[float]] = {c: [] for c in args.concurrency}
+                raw_rates: dict[int, list[float]] = {c: [] for c in args.concurrency}
                 throughput(max(4, args.workflows // 10), args.workflow_steps, 4)  # warm up
-                for _ in range(repeats):
+                rows = args.workflows * args.workflow_steps
+                for r in range(repeats):
                     for c in args.concurrency:
+                        if r % 2:  # alternate which goes first
+                            raw_rates[c].append(raw_throughput(base, rows, c))
                         rates[c].append(throughput(args.workflows, args.workflow_steps, c))
+                        if not r % 2:
+                            raw_rates[c].append(raw_throughput(base, rows, c))
             finally:
                 # Retire the executor and close the pool before the schemas go.
                 autodurable.configure(database_url="sqlite:///:memory:")
@@ -264,14 +308,24 @@ def main(argv: list[str] | None = None) -> int:
         f"Throughput, {args.workflows} workflows of {args.workflow_steps} steps, "
         f"medians over {repeats} repeat(s):"
     )
-    print(f"{'concurrent':>10}  {'workflows/s':>11}  {'steps/s':>9}  {'vs 1':>6}")
+    print(
+        f"{'concurrent':>10}  {'workflows/s':>11}  {'steps/s':>9}  {'vs 1':>6}  "
+        f"{'raw rows/s':>10}  {'raw vs 1':>8}  {'steps/raw':>9}"
+    )
     first = statistics.median(rates[args.concurrency[0]])
+    raw_first = statistics.median(raw_rates[args.concurrency[0]])
     for c in args.concurrency:
-        rate = statistics.median(rates[c])
+        rate, raw_rate = statistics.median(rates[c]), statistics.median(raw_rates[c])
+        steps = rate * args.workflow_steps
         print(
-            f"{c:>10}  {rate:>11.1f}  {rate * args.workflow_steps:>9.0f}  "
-            f"{rate / first:>5.2f}x"
+            f"{c:>10}  {rate:>11.1f}  {steps:>9.0f}  {rate / first:>5.2f}x  "
+            f"{raw_rate:>10.0f}  {raw_rate / raw_first:>7.2f}x  {steps / raw_rate:>8.2f}x"
         )
+    print(
+        "raw rows/s: the per-step INSERT written by C threads on C connections of this "
+        "process (the ceiling of this server and machine at that concurrency); a workflow "
+        "also writes its start and its end."
+    )
     return 0
 
 
