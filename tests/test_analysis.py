@@ -921,3 +921,13 @@ def test_a_qualname_defined_twice_gets_a_plan_per_definition():
     get = [(f.line, f.role) for f in plan.functions if f.qualname == "get"]
     assert get == [(23, "plain"), (25, "plain"), (26, "step")]
     assert plan.get("use").role == "workflow"  # one definition of each is a step
+
+
+def test_plans_are_built_without_pydantic_validation_and_share_no_lists():
+    from autodurable._analysis import _plan
+
+    assert _plan._constructor is _plan._construct  # the fast path checked out at import
+    a = _plan._plan(module="m", qualname="f", line=1, role="plain", style="none", reason="r")
+    b = _plan._plan(module="m", qualname="g", line=2, role="plain", style="none", reason="r")
+    assert a.sites is not b.sites and a.notes is not b.notes
+    assert a == FunctionPlan.model_validate(a.model_dump())

@@ -139,14 +139,38 @@ def _statements(body: list[ast.stmt], enter_definitions: bool) -> list[ast.stmt]
     while stack:
         node = stack.pop()
         out.append(node)
-        if not enter_definitions and isinstance(node, _NESTED_SCOPES):
+        cls = type(node)
+        blocks = _BLOCKS.get(cls)
+        if blocks is None:
+            blocks = _BLOCKS[cls] = _block_fields(cls)
+        if not blocks or (not enter_definitions and cls in _NESTED_SCOPES):
             continue
         inner: list[ast.stmt] = []
-        for block in ("body", "orelse", "finalbody"):
-            value = getattr(node, block, None)
-            if type(value) is list:
+        for field, holders in blocks:
+            value = getattr(node, field)
+            if holders:  # except handlers, match cases: their bodies hold statements
+                for holder in value:
+                    inner += holder.body
+            else:
                 inner += value
-        for holder in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-            inner += holder.body
         stack += reversed(inner)
     return out
+
+
+# Per statement type, the fields that hold statements, in source order; a flag
+# marks those whose items hold them in their own ``body`` (handlers, cases).
+_BLOCKS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _block_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    fields: list[tuple[str, bool]] = []
+    for name in cls._fields:  # type: ignore[attr-defined]
+        if name in ("body", "orelse", "finalbody"):
+            fields.append((name, False))
+        elif name in ("handlers", "cases"):
+            fields.append((name, True))
+    # The order the former walk used: body, orelse, finalbody, then handlers/cases.
+    return tuple(sorted(fields, key=lambda item: (item[1], _ORDER.index(item[0]))))
+
+
+_ORDER = ("body", "orelse", "finalbody", "handlers", "cases")
