@@ -94,6 +94,9 @@ _WRITE_MODES = set("wax+")
 _HANDLERS: dict[type, Callable[[FactCollector, ast.AST], None]] = {}
 
 
+_LEAVES = frozenset({ast.Name, ast.Constant})
+
+
 class FactCollector(ast.NodeVisitor):
     """Collects `Facts` from a function body, not entering nested definitions."""
 
@@ -129,7 +132,8 @@ class FactCollector(ast.NodeVisitor):
     def generic_visit(self, node: ast.AST) -> None:
         """Visit the children that can hold calls (not contexts or operators)."""
         for child in child_nodes(node):
-            self.visit(child)
+            if type(child) not in _LEAVES:  # the commonest nodes: not worth a visit
+                self.visit(child)
 
     def visit_Name(self, node: ast.AST) -> None:
         return  # a leaf: nothing to collect (and the most common node)
