@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -131,20 +131,17 @@ def per_step(n: int, repeats: int, conn: psycopg.Connection) -> dict[str, list[f
     return samples
 
 
-def throughput(workflows: int, steps: int, threads: int) -> float:
-    """Workflows per second with `threads` workflows running at once."""
-    ids = [uuid.uuid4().hex for _ in range(workflows)]
-    shares = [ids[i::threads] for i in range(threads)]
+def timed_threads(work: Callable[[int], None], threads: int) -> float:
+    """Seconds for `threads` threads running ``work(index)`` at once; the first error raised."""
     failures: list[BaseException] = []
 
-    def work(share: list[str]) -> None:
+    def run(index: int) -> None:
         try:
-            for workflow_id in share:
-                autodurable.options(job, workflow_id=workflow_id)(steps)
+            work(index)
         except BaseException as exc:  # reported after the run
             failures.append(exc)
 
-    runners = [threading.Thread(target=work, args=(share,)) for share in shares]
+    runners = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
     start = time.perf_counter()
     for runner in runners:
         runner.start()
@@ -153,7 +150,18 @@ def throughput(workflows: int, steps: int, threads: int) -> float:
     elapsed = time.perf_counter() - start
     if failures:
         raise failures[0]
-    return workflows / elapsed
+    return elapsed
+
+
+def throughput(workflows: int, steps: int, threads: int) -> float:
+    """Workflows per second with `threads` workflows running at once."""
+    ids = [uuid.uuid4().hex for _ in range(workflows)]
+
+    def work(index: int) -> None:
+        for workflow_id in ids[index::threads]:
+            autodurable.options(job, workflow_id=workflow_id)(steps)
+
+    return workflows / timed_threads(work, threads)
 
 
 def raw_throughput(url: str, rows: int, threads: int) -> float:
@@ -164,30 +172,17 @@ def raw_throughput(url: str, rows: int, threads: int) -> float:
     """
     conns = [psycopg.connect(url, autocommit=True) for _ in range(threads)]
     prefix = uuid.uuid4().hex
-    failures: list[BaseException] = []
 
     def work(index: int) -> None:
-        try:
-            cursor = conns[index].cursor()
-            for i in range(index, rows, threads):
-                cursor.execute(RAW_INSERT, (f"{prefix}-{index}", i, "trivial", "succeeded", "1"))
-        except BaseException as exc:  # reported after the run
-            failures.append(exc)
+        cursor = conns[index].cursor()
+        for i in range(index, rows, threads):
+            cursor.execute(RAW_INSERT, (f"{prefix}-{index}", i, "trivial", "succeeded", "1"))
 
     try:
-        runners = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-        start = time.perf_counter()
-        for runner in runners:
-            runner.start()
-        for runner in runners:
-            runner.join()
-        elapsed = time.perf_counter() - start
+        return rows / timed_threads(work, threads)
     finally:
         for conn in conns:
             conn.close()
-    if failures:
-        raise failures[0]
-    return rows / elapsed
 
 
 def parse_list(text: str) -> list[int]:
