@@ -32,9 +32,9 @@ own runtime helpers, `autodurable._inline`, by their full name: the very code
 the hook runs, hence the same steps.
 
 Invariants:
-- Same functions, same roles, same step names as the hook (except the three
-  clocks and random draws written as ``autodurable.now/random/uuid4``, whose
-  steps are named after those: `RENAMED_STEPS`), and the same options
+- Same functions, same roles, same step names as the hook (the clocks and
+  random draws written as ``autodurable.now/random/uuid4`` are recorded under
+  those names by both), and the same options
   (``unrecordable="rerun"``, as the hook's inferred steps have; option
   ``--unrecordable error`` writes bare decorators instead).
 - Only what the plan names changes: formatting and comments elsewhere are
@@ -66,6 +66,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 import autodurable
 from autodurable._analysis import FunctionPlan, ModulePlan, Site
+from autodurable._analysis._catalogue import public_recorded
 from autodurable._analysis._facts import bound_names, declared_global
 
 from ._imports import add_imports, remove_unused, top_level_imports
@@ -73,7 +74,6 @@ from ._plans import project_for, standalone_plan
 
 __all__ = [
     "INLINE",
-    "RENAMED_STEPS",
     "MakeDurableCommand",
     "decorated",
     "plan_changes",
@@ -82,15 +82,6 @@ __all__ = [
 ]
 
 INLINE = "autodurable._inline"  # the runtime helpers of the hook, imported by name
-# Recorded calls the public API has under its own name: callee -> autodurable attribute.
-# `random` and `uuid4` take no arguments there, so only calls without any are replaced.
-_PUBLIC_RECORDED = {
-    "datetime.datetime.now": "now",
-    "random.random": "random",
-    "uuid.uuid4": "uuid4",
-}
-_NO_ARGUMENTS = frozenset({"random", "uuid4"})
-RENAMED_STEPS = {name: f"autodurable.{attr}" for name, attr in _PUBLIC_RECORDED.items()}
 _DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
 Key = tuple[int, int, int, int]
 
@@ -459,8 +450,8 @@ class _Rewriter(cst.CSTTransformer):
             self.changed = True
             func = self._public(attr) if attr in autodurable.__all__ else self._inline(attr)
             return updated_node.with_changes(func=func)
-        public = _PUBLIC_RECORDED.get(site.name)
-        if public is not None and not (public in _NO_ARGUMENTS and updated_node.args):
+        public = public_recorded(site.name, bool(updated_node.args))
+        if public is not None:
             self.dropped_roots.add(_root_name(original_node.func))
             self.changed = True
             return updated_node.with_changes(func=self._public(public))

@@ -9,9 +9,10 @@ databases must hold the same steps: names, order, status, results, errors.
 What may differ, and is normalised before comparing:
 - values of the clock (timestamps, epoch seconds, uuids) and of random draws
   from a fresh ``random.Random()``; the global ``random`` is seeded the same in
-  both runs (a ``sitecustomize`` on the path), so samples and choices compare;
-- the three recorded calls written as public API (``datetime.now()`` becomes
-  ``autodurable.now()``, recorded as "autodurable.now": `RENAMED_STEPS`).
+  both runs (a ``sitecustomize`` on the path), so samples and choices compare.
+Step names are compared as they are: the calls the codemod writes as public
+API (``datetime.now()`` becomes ``autodurable.now()``) are recorded under that
+name by the hook as well.
 
 By design the codemod does not rewrite a script's top level (under plain python
 it runs outside any workflow), so each project's driver script calls
@@ -36,7 +37,6 @@ import pytest
 from autodurable._analysis._catalogue import NONDETERMINISTIC, default_catalogue
 from autodurable._codec import Codec
 from autodurable._codemod import CHANGED, FAILED, run_codemod, write_file
-from codemods.make_durable import RENAMED_STEPS
 
 from . import test_analysis, test_launcher, test_rewrite
 from .conftest import ROOT, child_env, serving
@@ -284,7 +284,6 @@ def _nondeterministic(name: str) -> bool:
 
 def normal(name: str, status: str, output: str | None, error: str | None) -> tuple:
     """One recorded step, with what legitimately differs between two runs normalised."""
-    name = RENAMED_STEPS.get(name, name)
     if output is not None and _nondeterministic(name):
         output = type(json.loads(output)).__name__  # a fresh draw or reading: its type only
     elif output is not None:

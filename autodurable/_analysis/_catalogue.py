@@ -19,6 +19,31 @@ IO = "io"
 PURE = "pure"
 NONDETERMINISTIC = "nondeterministic"
 
+# Recorded calls the public API has under a name of its own (callee -> attribute
+# of autodurable): the codemod writes them so, and the import hook records them
+# under the same step names ("autodurable.now"), so that a run started under one
+# resumes under the other. `random` and `uuid4` take no arguments there.
+PUBLIC_RECORDED = {
+    "datetime.datetime.now": "now",
+    "random.random": "random",
+    "uuid.uuid4": "uuid4",
+}
+_NO_ARGUMENTS = frozenset({"random", "uuid4"})
+
+
+def public_recorded(callee: str, has_arguments: bool) -> str | None:
+    """The autodurable attribute that records this call, if the public API has one."""
+    public = PUBLIC_RECORDED.get(callee)
+    if public is None or (has_arguments and public in _NO_ARGUMENTS):
+        return None
+    return public
+
+
+def recorded_step_name(callee: str, has_arguments: bool) -> str:
+    """The step name a recorded call of `callee` is recorded under."""
+    public = public_recorded(callee, has_arguments)
+    return callee if public is None else f"autodurable.{public}"
+
 
 @dataclass(frozen=True)
 class Catalogue:

@@ -32,6 +32,7 @@ import bisect
 from typing import Any
 
 from .._analysis import FunctionPlan, ModulePlan, Site
+from .._analysis._catalogue import recorded_step_name
 from .._analysis._facts import bound_names, declared_global
 from .._analysis._walk import child_nodes
 
@@ -230,7 +231,8 @@ class _Rewriter(ast.NodeTransformer):
         if site.kind == "durable":
             node.func = _helper(site.name.rpartition(":")[2], node.func)
             return node
-        args = [_located(ast.Constant(site.name), node), node.func, *node.args]
+        name = recorded_step_name(site.name, bool(node.args or node.keywords))
+        args = [_located(ast.Constant(name), node), node.func, *node.args]
         return _located(
             ast.Call(func=_helper("recorded", node), args=args, keywords=node.keywords), node
         )
