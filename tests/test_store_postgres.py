@@ -402,3 +402,58 @@ def test_a_step_write_in_flight_during_a_claim_is_in_its_history_or_refused(
         assert isinstance(outcome["write"], OwnershipLost)
         assert [s.position for s in claimed.steps] == [1]
     assert history == [s.position for s in claimed.steps]
+
+
+def test_deleting_a_workflow_during_a_step_write_leaves_no_step_behind(
+    postgres_server, postgres_url
+):
+    """A step write holds the workflow row and waits at the server (a test transaction
+    inserted the same step first) while the workflow is deleted; once the write goes
+    on, neither the workflow nor any of its steps is left."""
+    schema = schema_of(postgres_url)
+    store, deleter = open_store(postgres_url), open_store(postgres_url)
+    blocker, watcher = admin(postgres_server), admin(postgres_server)
+    outcome: dict[str, object] = {}
+    try:
+        now = time.time()
+        store.register_executor(ExecutorRecord("me", HOSTNAME, os.getpid(), None, now, now))
+        store.create_workflow(WorkflowRecord("d", "m:f", PENDING, "{}", None, None, "me", now, now))
+        store.record_step("d", "me", StepRecord(1, "s1", SUCCEEDED, "1", None, 1, now, now))
+        blocker.execute("BEGIN")
+        blocker.execute(
+            f'INSERT INTO "{schema}".steps (workflow_id, position, name, status, attempts, '
+            "started_at) VALUES ('d', 2, 's2', 'succeeded', 1, 0)"
+        )
+
+        def write() -> None:
+            step = StepRecord(2, "s2", SUCCEEDED, "2", None, 1, now, now)
+            try:
+                outcome["write"] = store.record_step("d", "me", step)
+            except OwnershipLost as exc:
+                outcome["write"] = exc
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        wait_until(lambda: waiting_for_a_lock(watcher, f'INSERT INTO "{schema}".steps%'))
+        remover = threading.Thread(
+            target=lambda: outcome.update(deleted=deleter.delete_workflows(["d"]))
+        )
+        remover.start()
+        wait_until(
+            lambda: not remover.is_alive()
+            or waiting_for_a_lock(watcher, f'DELETE FROM "{schema}".workflows%')
+        )
+        blocker.execute("ROLLBACK")
+        writer.join(timeout=30)
+        remover.join(timeout=30)
+        left = watcher.execute(
+            f"SELECT count(*) FROM \"{schema}\".steps WHERE workflow_id = 'd'"
+        ).fetchone()[0]
+        found = store.get_workflow("d")
+    finally:
+        blocker.close()
+        watcher.close()
+        store.close()
+        deleter.close()
+    assert outcome["deleted"] == 1 and found is None
+    assert left == 0  # not even the step whose write was in flight

@@ -240,9 +240,14 @@ class PostgresOperations:
 
         def work(cursor: Cursor) -> int:
             with cursor.connection.transaction():
+                # The workflow rows first: a step write in flight holds its row FOR
+                # SHARE, so this waits for it and the steps deleted next include its
+                # step; a write that comes later finds no row and writes nothing.
+                # (Steps first would leave behind the step of a write that committed
+                # in between.)
+                deleted = cursor.execute(self._ops.delete_workflows, (ids,)).rowcount
                 for statement in self._ops.delete:
                     cursor.execute(statement, (ids,))
-                deleted = cursor.execute(self._ops.delete_workflows, (ids,)).rowcount
                 for workflow_id in ids:
                     cursor.execute(self._ops.notify, (self.schema, f"finished {workflow_id}"))
             return int(deleted)
