@@ -57,8 +57,11 @@ from . import POSTGRES_EXTRA
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
+    EXECUTOR_COLUMNS,
     FINISHED_STATUSES,
     PENDING,
+    STEP_COLUMNS,
+    WORKFLOW_COLUMNS,
     Claim,
     ExecutorRecord,
     Liveness,
@@ -97,13 +100,8 @@ _NOW = "extract(epoch FROM statement_timestamp())::double precision"
 _TRANSIENT_CLASSES = ("08", "40", "53", "57P")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
-_W = (
-    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at, "
-    "app_version, deadline, forked_from, forked_at_step"
-)
+_W, _S, _E = WORKFLOW_COLUMNS, STEP_COLUMNS, EXECUTOR_COLUMNS
 _NW = len(_W.split(", "))
-_S = "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
-_E = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
 
 
 @dataclass(frozen=True)

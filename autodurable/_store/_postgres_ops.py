@@ -29,7 +29,9 @@ from .._errors import OwnershipLost
 from ._protocol import (
     CANCELLED,
     FAILED,
+    MESSAGE_COLUMNS,
     PENDING,
+    STEP_COLUMNS,
     SUCCEEDED,
     TIMED_OUT,
     WAITING,
@@ -46,13 +48,6 @@ if TYPE_CHECKING:
     Cursor = psycopg.Cursor[Any]
 
 T = TypeVar("T")
-_STEP_COLUMNS = (
-    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
-)
-_MESSAGE_COLUMNS = (
-    "message_id, workflow_id, topic, payload, idempotency_key, sent_at, consumed_at, "
-    "consumed_at_step"
-)
 _NOW = "extract(epoch FROM statement_timestamp())::double precision"
 
 
@@ -71,8 +66,8 @@ class OperationStatements:
         )
         self.status = f"SELECT status FROM {s}.workflows WHERE workflow_id = %s"
         self.copy_steps = (
-            f"INSERT INTO {s}.steps (workflow_id, {_STEP_COLUMNS}) "
-            f"SELECT %s, {_STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND position < %s"
+            f"INSERT INTO {s}.steps (workflow_id, {STEP_COLUMNS}) "
+            f"SELECT %s, {STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND position < %s"
         )
         self.notify = "SELECT pg_notify(%s, %s)"
         self.delete = [
@@ -110,7 +105,7 @@ class OperationStatements:
             f"UPDATE {s}.messages SET consumed_at = %s, consumed_at_step = %s WHERE message_id = %s"
         )
         self.upsert_step = (
-            f"INSERT INTO {s}.steps (workflow_id, {_STEP_COLUMNS}) "
+            f"INSERT INTO {s}.steps (workflow_id, {STEP_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (workflow_id, position) DO UPDATE SET name = EXCLUDED.name, "
             "status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, "
@@ -118,7 +113,7 @@ class OperationStatements:
             "executor_id = EXCLUDED.executor_id"  # a recv that waited keeps its start
         )
         self.messages = (
-            f"SELECT {_MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s "
+            f"SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s "
             "ORDER BY message_id"
         )
         self.set_event = (

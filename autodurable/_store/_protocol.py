@@ -31,7 +31,7 @@ every backend):
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 PENDING = "pending"
@@ -148,6 +148,18 @@ class Claim:
     claimed: bool
     steps: list[StepRecord]
     owner: ExecutorRecord | None
+
+
+def _columns(record: type, *, but: tuple[str, ...] = ()) -> str:
+    return ", ".join(f.name for f in fields(record) if f.name not in but)
+
+
+# The columns of each table, in the order of its record's fields: a row read with
+# them makes the record by position (``WorkflowRecord(*row)``).
+WORKFLOW_COLUMNS = _columns(WorkflowRecord)
+STEP_COLUMNS = _columns(StepRecord)
+MESSAGE_COLUMNS = _columns(MessageRecord)
+EXECUTOR_COLUMNS = _columns(ExecutorRecord, but=("heartbeat_age",))
 
 
 class Liveness(Protocol):

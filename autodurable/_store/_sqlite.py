@@ -33,9 +33,12 @@ from ._local import LocalSubscription, hub_for
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
+    EXECUTOR_COLUMNS,
     FAILED,
     FINISHED_STATUSES,
     PENDING,
+    STEP_COLUMNS,
+    WORKFLOW_COLUMNS,
     Claim,
     ExecutorRecord,
     Liveness,
@@ -44,15 +47,7 @@ from ._protocol import (
 )
 from ._sqlite_ops import SQLiteOperations
 
-_WORKFLOW_COLUMNS = (
-    "workflow_id, name, status, inputs, output, error, executor_id, created_at, updated_at, "
-    "app_version, deadline, forked_from, forked_at_step"
-)
-_W = len(_WORKFLOW_COLUMNS.split(", "))
-_STEP_COLUMNS = (
-    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
-)
-_EXECUTOR_COLUMNS = "executor_id, hostname, pid, process_started, started_at, heartbeat_at"
+_W = len(WORKFLOW_COLUMNS.split(", "))
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
     "attempts, started_at, finished_at, executor_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
@@ -234,7 +229,7 @@ class SQLiteStore(SQLiteOperations):
         """Insert (or refresh) the row of a live executor."""
         self._write(
             "register an executor in",
-            f"INSERT OR REPLACE INTO executors ({_EXECUTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO executors ({EXECUTOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 executor.executor_id,
                 executor.hostname,
@@ -282,7 +277,7 @@ class SQLiteStore(SQLiteOperations):
         return (
             self._write(
                 "start a workflow in",
-                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
+                f"INSERT INTO workflows ({WORKFLOW_COLUMNS}) "
                 f"VALUES ({', '.join('?' * _W)}) ON CONFLICT (workflow_id) DO NOTHING",
                 record.values(),
             )
@@ -296,7 +291,7 @@ class SQLiteStore(SQLiteOperations):
         executor_id = executor.executor_id
         with self._transaction("claim a workflow in") as conn:
             row = conn.execute(
-                f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
+                f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
             ).fetchone()
             if row is None:
                 return None
@@ -304,7 +299,7 @@ class SQLiteStore(SQLiteOperations):
             owner = None
             if workflow.executor_id is not None:
                 found = conn.execute(
-                    f"SELECT {_EXECUTOR_COLUMNS} FROM executors WHERE executor_id = ?",
+                    f"SELECT {EXECUTOR_COLUMNS} FROM executors WHERE executor_id = ?",
                     (workflow.executor_id,),
                 ).fetchone()
                 owner = _executor(found, time.time()) if found else None
@@ -405,7 +400,7 @@ class SQLiteStore(SQLiteOperations):
         """One workflow's row, or None."""
         rows = self._query(
             "read",
-            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?",
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?",
             (workflow_id,),
         )
         return WorkflowRecord(*rows[0]) if rows else None
@@ -440,7 +435,7 @@ class SQLiteStore(SQLiteOperations):
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         rows = self._query(
             "read",
-            f"SELECT {_WORKFLOW_COLUMNS} FROM workflows {where}"
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {where}"
             "ORDER BY created_at DESC, workflow_id LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
@@ -489,8 +484,8 @@ class SQLiteStore(SQLiteOperations):
         now = time.time()
         rows = self._query(
             "read",
-            f"SELECT {', '.join('w.' + c for c in _WORKFLOW_COLUMNS.split(', '))}, "
-            f"{', '.join('e.' + c for c in _EXECUTOR_COLUMNS.split(', '))} "
+            f"SELECT {', '.join('w.' + c for c in WORKFLOW_COLUMNS.split(', '))}, "
+            f"{', '.join('e.' + c for c in EXECUTOR_COLUMNS.split(', '))} "
             "FROM workflows w LEFT JOIN executors e ON e.executor_id = w.executor_id "
             "WHERE w.status = ? ORDER BY w.created_at",
             (PENDING,),
@@ -527,7 +522,7 @@ class SQLiteStore(SQLiteOperations):
     @staticmethod
     def _steps(conn: sqlite3.Connection, workflow_id: str) -> list[StepRecord]:
         rows = conn.execute(
-            f"SELECT {_STEP_COLUMNS} FROM steps WHERE workflow_id = ? ORDER BY position",
+            f"SELECT {STEP_COLUMNS} FROM steps WHERE workflow_id = ? ORDER BY position",
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]

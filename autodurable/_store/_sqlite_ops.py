@@ -26,10 +26,13 @@ from typing import TYPE_CHECKING, Any
 from .._errors import OwnershipLost, StoreError
 from ._protocol import (
     CANCELLED,
+    MESSAGE_COLUMNS,
     PENDING,
+    STEP_COLUMNS,
     SUCCEEDED,
     TIMED_OUT,
     WAITING,
+    WORKFLOW_COLUMNS,
     ExecutorRecord,
     MessageRecord,
     Received,
@@ -40,10 +43,6 @@ from ._protocol import (
 if TYPE_CHECKING:
     from ._local import Hub
 
-_MESSAGE_COLUMNS = (
-    "message_id, workflow_id, topic, payload, idempotency_key, sent_at, consumed_at, "
-    "consumed_at_step"
-)
 # A step written again (a recv that waited, then got its message) keeps its start.
 _UPSERT_STEP = (
     "INSERT INTO steps (workflow_id, position, name, status, output, error, "
@@ -52,9 +51,6 @@ _UPSERT_STEP = (
     "status = excluded.status, output = excluded.output, error = excluded.error, "
     "attempts = excluded.attempts, finished_at = excluded.finished_at, "
     "executor_id = excluded.executor_id"
-)
-_STEP_COPY_COLUMNS = (
-    "position, name, status, output, error, attempts, started_at, finished_at, executor_id"
 )
 
 
@@ -99,20 +95,18 @@ class SQLiteOperations:
         self, source_id: str, record: WorkflowRecord, from_position: int
     ) -> int | None:
         """Create `record` with copies of `source_id`'s steps before `from_position`."""
-        from ._sqlite import _WORKFLOW_COLUMNS
-
         values = record.values()
         with self._transaction("fork a workflow in") as conn:
             created = conn.execute(
-                f"INSERT INTO workflows ({_WORKFLOW_COLUMNS}) "
+                f"INSERT INTO workflows ({WORKFLOW_COLUMNS}) "
                 f"VALUES ({', '.join('?' * len(values))}) ON CONFLICT (workflow_id) DO NOTHING",
                 values,
             ).rowcount
             if not created:
                 return None
             copied = conn.execute(
-                f"INSERT INTO steps (workflow_id, {_STEP_COPY_COLUMNS}) "
-                f"SELECT ?, {_STEP_COPY_COLUMNS} FROM steps WHERE workflow_id = ? AND position < ?",
+                f"INSERT INTO steps (workflow_id, {STEP_COLUMNS}) "
+                f"SELECT ?, {STEP_COLUMNS} FROM steps WHERE workflow_id = ? AND position < ?",
                 (record.workflow_id, source_id, from_position),
             ).rowcount
         if record.executor_id is None:
@@ -236,7 +230,7 @@ class SQLiteOperations:
         """The messages sent to a workflow, in the order they were stored."""
         rows = self._query(
             "read",
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE workflow_id = ? ORDER BY message_id",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE workflow_id = ? ORDER BY message_id",
             (workflow_id,),
         )
         return [MessageRecord(*row) for row in rows]
