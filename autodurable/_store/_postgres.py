@@ -510,18 +510,7 @@ class PostgresStore(PostgresOperations):
         step is recorded all the same).
         """
         sql = self._sql
-        values = (
-            step.position,
-            step.name,
-            step.status,
-            step.output,
-            step.error,
-            step.attempts,
-            step.started_at,
-            step.finished_at,
-            workflow_id,
-            executor_id,
-        )
+        values = (*step.outcome(), workflow_id, executor_id)
 
         def work(cursor: Cursor) -> int:
             if step.attempts <= 1:

@@ -362,19 +362,7 @@ class PostgresOperations:
                     )
                 cursor.execute(self._ops.set_event, (workflow_id, key, value, time.time()))
                 cursor.execute(
-                    self._ops.upsert_step,
-                    (
-                        workflow_id,
-                        step.position,
-                        step.name,
-                        step.status,
-                        step.output,
-                        step.error,
-                        step.attempts,
-                        step.started_at,
-                        step.finished_at,
-                        executor_id,
-                    ),
+                    self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id)
                 )
                 cursor.execute(self._ops.notify, (self.schema, f"event {workflow_id}"))
             status: str = row[0]

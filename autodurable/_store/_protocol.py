@@ -63,6 +63,19 @@ class StepRecord:
     finished_at: float | None
     executor_id: str | None = None  # who recorded it (filled when read)
 
+    def outcome(self) -> tuple[Any, ...]:
+        """The values a step write sets, in column order: every column but the writer."""
+        return (
+            self.position,
+            self.name,
+            self.status,
+            self.output,
+            self.error,
+            self.attempts,
+            self.started_at,
+            self.finished_at,
+        )
+
 
 @dataclass(slots=True)
 class WorkflowRecord:

@@ -328,20 +328,7 @@ class SQLiteStore(SQLiteOperations):
         Returns the workflow's status: pending, or cancelled (stop at this
         boundary; the step is recorded all the same).
         """
-        params = (
-            workflow_id,
-            step.position,
-            step.name,
-            step.status,
-            step.output,
-            step.error,
-            step.attempts,
-            step.started_at,
-            step.finished_at,
-            executor_id,
-            workflow_id,
-            executor_id,
-        )
+        params = (workflow_id, *step.outcome(), executor_id, workflow_id, executor_id)
         with self._lock:
             try:
                 if self._conn.execute(_RECORD_PENDING_STEP, (*params, PENDING)).rowcount == 1:

@@ -248,21 +248,7 @@ class SQLiteOperations:
                 "VALUES (?, ?, ?, ?)",
                 (workflow_id, key, value, time.time()),
             )
-            conn.execute(
-                _UPSERT_STEP,
-                (
-                    workflow_id,
-                    step.position,
-                    step.name,
-                    step.status,
-                    step.output,
-                    step.error,
-                    step.attempts,
-                    step.started_at,
-                    step.finished_at,
-                    executor_id,
-                ),
-            )
+            conn.execute(_UPSERT_STEP, (workflow_id, *step.outcome(), executor_id))
         self._hub.wake(workflow_id)
         return status
 
