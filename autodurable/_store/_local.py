@@ -15,24 +15,19 @@ Invariants:
 from __future__ import annotations
 
 import threading
-from typing import Protocol
 
 _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
 
 
-class _Owner(Protocol):
-    def remove(self, subscription: LocalSubscription) -> None: ...
-
-
 class LocalSubscription:
     """Wake-ups for one workflow id (or, for None, for any released workflow).
 
-    Woken by whoever owns it (this module's `Hub`, or the PostgreSQL store's
-    listening thread), which `close` tells to forget it.
+    Registered with a `Hub` (one per SQLite database in this process, or one
+    per PostgreSQL store's listening connection), which `close` tells to forget it.
     """
 
-    def __init__(self, owner: _Owner, key: str | None) -> None:
+    def __init__(self, owner: Hub, key: str | None) -> None:
         self._owner = owner
         self.key = key
         self._event = threading.Event()
@@ -60,7 +55,7 @@ class LocalSubscription:
 
 
 class Hub:
-    """The subscriptions of one database in this process."""
+    """The subscriptions of one database in this process (or of one listening connection)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,6 +85,13 @@ class Hub:
             targets = list(self._subscribers.get(workflow_id, ()))
             if released:
                 targets += self._subscribers.get(None, ())
+        for subscription in targets:
+            subscription.wake()
+
+    def wake_all(self) -> None:
+        """Wake every subscriber (what changed is not known)."""
+        with self._lock:
+            targets = [s for subscribers in self._subscribers.values() for s in subscribers]
         for subscription in targets:
             subscription.wake()
 

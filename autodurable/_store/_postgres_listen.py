@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from ._local import LocalSubscription
+from ._local import Hub, LocalSubscription
 
 log = logging.getLogger("autodurable")
 _POLL = 0.5  # how often the listening thread looks at its stop flag
@@ -41,17 +41,16 @@ class Listener:
         self._kwargs = kwargs
         self._channel = channel
         self._describe = describe
-        self._lock = threading.Lock()
-        self._subscribers: dict[str | None, set[LocalSubscription]] = {}
+        self._lock = threading.Lock()  # guards the start of the thread
+        self._hub = Hub()  # the subscriptions, woken by the notifications
         self._thread: threading.Thread | None = None
         self._listening = threading.Event()
         self._stopping = threading.Event()
 
     def subscribe(self, key: str | None) -> LocalSubscription:
         """A subscription for `key`; LISTEN is in effect when this returns (if reachable)."""
-        subscription = LocalSubscription(self, key)
+        subscription = self._hub.subscribe(key)
         with self._lock:
-            self._subscribers.setdefault(key, set()).add(subscription)
             if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(
                     target=self._listen, name="autodurable-listen", daemon=True
@@ -60,15 +59,6 @@ class Listener:
         self._listening.wait(_ARMED_WAIT)
         return subscription
 
-    def remove(self, subscription: LocalSubscription) -> None:
-        """Forget a subscription."""
-        with self._lock:
-            subscribers = self._subscribers.get(subscription.key)
-            if subscribers is not None:
-                subscribers.discard(subscription)
-                if not subscribers:
-                    del self._subscribers[subscription.key]
-
     def close(self) -> None:
         """Stop the listening thread (it closes its connection)."""
         self._stopping.set()
@@ -76,21 +66,9 @@ class Listener:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=_POLL * 4)
 
-    def _wake(self, keys: tuple[str | None, ...] | None = None) -> None:
-        with self._lock:
-            if keys is None:
-                targets = [s for subscribers in self._subscribers.values() for s in subscribers]
-            else:
-                targets = [s for key in keys for s in self._subscribers.get(key, ())]
-        for subscription in targets:
-            subscription.wake()
-
     def _dispatch(self, payload: str) -> None:
         event, _, workflow_id = payload.partition(" ")
-        if event == "released":
-            self._wake((workflow_id, None))
-        else:
-            self._wake((workflow_id,))
+        self._hub.wake(workflow_id, released=event == "released")
 
     def _listen(self) -> None:
         delay = 0.1
@@ -101,14 +79,14 @@ class Listener:
                     if delay > 0.1:
                         log.info("autodurable: listening to %s again", self._describe)
                     delay = 0.1
-                    self._wake()  # anything may have changed while we were not listening
+                    self._hub.wake_all()  # anything may have changed while we were not listening
                     self._listening.set()
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=_POLL):
                             self._dispatch(note.payload)
             except psycopg.Error as exc:
                 self._listening.clear()
-                self._wake()
+                self._hub.wake_all()
                 if self._stopping.is_set():
                     break
                 log.debug("autodurable: listening to %s failed (%s); retrying", self._describe, exc)
