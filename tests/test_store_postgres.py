@@ -13,6 +13,7 @@ claim's history or refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -340,58 +342,74 @@ def wait_until(condition, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def step_write_held(
+    server, url: str, store, workflow_id: str, executor_id: str
+) -> Iterator[tuple[psycopg.Connection, dict[str, object]]]:
+    """`store` writes step 2 of `workflow_id` (step 1 is written first) in a thread, and
+    the write is held at the server, the workflow row already locked by its fence: a
+    transaction of the test inserted the same step first. Yields a connection to watch
+    the server with and the outcome (``"write"``: the status returned, or the
+    OwnershipLost raised); on leaving, the test's transaction rolls back and the
+    writer is joined."""
+    schema = schema_of(url)
+    now = time.time()
+    first = StepRecord(1, "s1", SUCCEEDED, "1", None, 1, now, now)
+    store.record_step(workflow_id, executor_id, first)
+    blocker, watcher = admin(server), admin(server)
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        step = StepRecord(2, "s2", SUCCEEDED, "2", None, 1, now, now)
+        try:
+            outcome["write"] = store.record_step(workflow_id, executor_id, step)
+        except OwnershipLost as exc:
+            outcome["write"] = exc
+
+    writer = threading.Thread(target=write)
+    try:
+        blocker.execute("BEGIN")
+        blocker.execute(
+            f'INSERT INTO "{schema}".steps (workflow_id, position, name, status, attempts, '
+            "started_at) VALUES (%s, 2, 's2', 'succeeded', 1, 0)",
+            (workflow_id,),
+        )
+        writer.start()
+        wait_until(lambda: waiting_for_a_lock(watcher, f'INSERT INTO "{schema}".steps%'))
+        yield watcher, outcome
+    finally:
+        blocker.execute("ROLLBACK")
+        if writer.ident is not None:  # started
+            writer.join(timeout=30)
+        blocker.close()
+        watcher.close()
+
+
 def test_a_step_write_in_flight_during_a_claim_is_in_its_history_or_refused(
     postgres_server, postgres_url
 ):
     """The old owner's write of step 2 has read the workflow row and waits at the server
-    (a transaction of the test inserted a row with the same key first) when another
-    executor claims the workflow; then the test's transaction rolls back. The write
+    when another executor claims the workflow; then the hold is released. The write
     either lands and is in the history the claim returned, or is refused."""
     schema = schema_of(postgres_url)
     old, new = open_store(postgres_url), open_store(postgres_url)
-    blocker, watcher = admin(postgres_server), admin(postgres_server)
-    outcome: dict[str, object] = {}
     try:
         now = time.time()
         old.register_executor(ExecutorRecord("old", HOSTNAME, DEAD_PID, None, now, now))
         new.register_executor(ExecutorRecord("new", HOSTNAME, os.getpid(), None, now, now))
         old.create_workflow(WorkflowRecord("w", "m:f", PENDING, "{}", None, None, "old", now, now))
-        old.record_step("w", "old", StepRecord(1, "s1", SUCCEEDED, "1", None, 1, now, now))
-
-        blocker.execute("BEGIN")
-        blocker.execute(
-            f'INSERT INTO "{schema}".steps (workflow_id, position, name, status, attempts, '
-            "started_at) VALUES ('w', 2, 's2', 'succeeded', 1, 0)"
-        )
-
-        def write() -> None:
-            step = StepRecord(2, "s2", SUCCEEDED, "2", None, 1, now, now)
-            try:
-                outcome["write"] = old.record_step("w", "old", step)
-            except OwnershipLost as exc:
-                outcome["write"] = exc
-
-        def claim() -> None:
-            outcome["claim"] = new.claim_workflow("w", Lease("new", 30.0, HOSTNAME))
-
-        writer = threading.Thread(target=write)
-        writer.start()
-        wait_until(lambda: waiting_for_a_lock(watcher, f'INSERT INTO "{schema}".steps%'))
-        claimer = threading.Thread(target=claim)
-        claimer.start()
-
-        def claim_waits_or_is_done() -> bool:  # it waits for a fenced write
-            claiming = f'WITH seen AS%"{schema}".workflows%'
-            return not claimer.is_alive() or waiting_for_a_lock(watcher, claiming)
-
-        wait_until(claim_waits_or_is_done)
-        blocker.execute("ROLLBACK")
-        writer.join(timeout=30)
+        with step_write_held(postgres_server, postgres_url, old, "w", "old") as (watcher, outcome):
+            claimer = threading.Thread(
+                target=lambda: outcome.update(
+                    claim=new.claim_workflow("w", Lease("new", 30.0, HOSTNAME))
+                )
+            )
+            claimer.start()
+            claiming = f'WITH seen AS%"{schema}".workflows%'  # it waits for the fenced write
+            wait_until(lambda: not claimer.is_alive() or waiting_for_a_lock(watcher, claiming))
         claimer.join(timeout=30)
         history = [s.position for s in new.list_steps("w")]
     finally:
-        blocker.close()
-        watcher.close()
         old.close()
         new.close()
     claimed = outcome["claim"]
@@ -407,52 +425,28 @@ def test_a_step_write_in_flight_during_a_claim_is_in_its_history_or_refused(
 def test_deleting_a_workflow_during_a_step_write_leaves_no_step_behind(
     postgres_server, postgres_url
 ):
-    """A step write holds the workflow row and waits at the server (a test transaction
-    inserted the same step first) while the workflow is deleted; once the write goes
-    on, neither the workflow nor any of its steps is left."""
+    """A step write holds the workflow row and waits at the server while the workflow is
+    deleted; once the write goes on, neither the workflow nor any of its steps is left."""
     schema = schema_of(postgres_url)
     store, deleter = open_store(postgres_url), open_store(postgres_url)
-    blocker, watcher = admin(postgres_server), admin(postgres_server)
-    outcome: dict[str, object] = {}
     try:
         now = time.time()
         store.register_executor(ExecutorRecord("me", HOSTNAME, os.getpid(), None, now, now))
         store.create_workflow(WorkflowRecord("d", "m:f", PENDING, "{}", None, None, "me", now, now))
-        store.record_step("d", "me", StepRecord(1, "s1", SUCCEEDED, "1", None, 1, now, now))
-        blocker.execute("BEGIN")
-        blocker.execute(
-            f'INSERT INTO "{schema}".steps (workflow_id, position, name, status, attempts, '
-            "started_at) VALUES ('d', 2, 's2', 'succeeded', 1, 0)"
-        )
-
-        def write() -> None:
-            step = StepRecord(2, "s2", SUCCEEDED, "2", None, 1, now, now)
-            try:
-                outcome["write"] = store.record_step("d", "me", step)
-            except OwnershipLost as exc:
-                outcome["write"] = exc
-
-        writer = threading.Thread(target=write)
-        writer.start()
-        wait_until(lambda: waiting_for_a_lock(watcher, f'INSERT INTO "{schema}".steps%'))
-        remover = threading.Thread(
-            target=lambda: outcome.update(deleted=deleter.delete_workflows(["d"]))
-        )
-        remover.start()
-        wait_until(
-            lambda: not remover.is_alive()
-            or waiting_for_a_lock(watcher, f'DELETE FROM "{schema}".workflows%')
-        )
-        blocker.execute("ROLLBACK")
-        writer.join(timeout=30)
+        with step_write_held(postgres_server, postgres_url, store, "d", "me") as (watcher, outcome):
+            remover = threading.Thread(
+                target=lambda: outcome.update(deleted=deleter.delete_workflows(["d"]))
+            )
+            remover.start()
+            deleting = f'DELETE FROM "{schema}".workflows%'
+            wait_until(lambda: not remover.is_alive() or waiting_for_a_lock(watcher, deleting))
         remover.join(timeout=30)
-        left = watcher.execute(
-            f"SELECT count(*) FROM \"{schema}\".steps WHERE workflow_id = 'd'"
-        ).fetchone()[0]
+        with admin(postgres_server) as conn:
+            left = conn.execute(
+                f"SELECT count(*) FROM \"{schema}\".steps WHERE workflow_id = 'd'"
+            ).fetchone()[0]
         found = store.get_workflow("d")
     finally:
-        blocker.close()
-        watcher.close()
         store.close()
         deleter.close()
     assert outcome["deleted"] == 1 and found is None
