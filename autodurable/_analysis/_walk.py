@@ -163,14 +163,9 @@ _BLOCKS: dict[type, tuple[tuple[str, bool], ...]] = {}
 
 
 def _block_fields(cls: type) -> tuple[tuple[str, bool], ...]:
-    fields: list[tuple[str, bool]] = []
-    for name in cls._fields:  # type: ignore[attr-defined]
-        if name in ("body", "orelse", "finalbody"):
-            fields.append((name, False))
-        elif name in ("handlers", "cases"):
-            fields.append((name, True))
-    # The order the former walk used: body, orelse, finalbody, then handlers/cases.
-    return tuple(sorted(fields, key=lambda item: (item[1], _ORDER.index(item[0]))))
+    fields = cls._fields  # type: ignore[attr-defined]
+    return tuple((name, name in _HOLDERS) for name in _ORDER if name in fields)
 
 
 _ORDER = ("body", "orelse", "finalbody", "handlers", "cases")
+_HOLDERS = frozenset({"handlers", "cases"})
