@@ -54,7 +54,8 @@ class Settings(BaseModel):
     io: tuple[str, ...] = ()  # more I/O modules or functions, as dotted names
     roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role
     exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
-    sentinel: Literal["warn", "error", "off"] = "warn"  # I/O in workflow code outside steps
+    # I/O in workflow code outside steps: "warn" logs it, "warnings" warns, "error" raises
+    sentinel: Literal["warn", "warnings", "error", "off"] = "warn"
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}

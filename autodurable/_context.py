@@ -6,7 +6,8 @@ Invariants:
   context share the same `Run`, so step positions are handed out in the order
   the calls are made.
 - `current_step()` is the position of the step executing now, or None in
-  workflow code; code inside a step is never recorded.
+  workflow code; code inside a step is never recorded. `recording()` is true
+  exactly in workflow code: in a run and outside any step.
 - A `Run` holds its history in memory: replay reads no database.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
@@ -74,6 +75,15 @@ def current_run() -> Run | None:
 def current_step() -> int | None:
     """The position of the step executing in this context, if any."""
     return _step.get()
+
+
+def recording() -> bool:
+    """Whether the code running here is workflow code (in a run, outside any step).
+
+    Called on every call of an inferred step from plain code, so kept to two
+    variable reads: everywhere else a rewritten function is the original.
+    """
+    return _run.get() is not None and _step.get() is None
 
 
 def enter_run(run: Run | None) -> contextvars.Token[Run | None]:

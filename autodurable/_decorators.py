@@ -24,6 +24,7 @@ from typing import Any, TypeVar, overload
 
 import wrapt
 
+from ._context import recording
 from ._errors import ConfigError
 from ._names import qualified_name
 from ._options import Options, current_call_options, make_options
@@ -52,6 +53,16 @@ class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
     def __reduce_ex__(self, protocol: object) -> str:
         # Pickle by reference, as plain module-level functions do.
         return str(self.__qualname__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "__wrapped__":
+            # ``functools.wraps``/``update_wrapper`` declaring what the decorated
+            # function wraps. On the proxy this would replace the function itself (so
+            # a decorator's own body stopped running); a plain function just gets the
+            # attribute, and so does the function we wrap.
+            setattr(self.__wrapped__, name, value)
+            return
+        super().__setattr__(name, value)
 
     def __set_name__(self, owner: type, name: str) -> None:
         # Called for every wrapped method when its class is made. A plain function
@@ -194,14 +205,12 @@ def _inferred_step_call_async(
     return call_step_async(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
 
 
-def _inferred_workflow_call(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+def _root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
     return call_workflow(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
 
 
-def _inferred_workflow_call_async(
+def _root_call_async(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
@@ -212,10 +221,20 @@ def _inferred_workflow_call_async(
 # (the hook's decorator is the innermost, and it never decorates a generator), an
 # ``async def`` getting the "a" version: wrapping is then the proxy alone, made
 # without a Python frame.
-inferred_step = functools.partial(DurableStep, wrapper=_inferred_step_call)
-inferred_astep = functools.partial(DurableStep, wrapper=_inferred_step_call_async)
-inferred_workflow = functools.partial(DurableWorkflow, wrapper=_inferred_workflow_call)
-inferred_aworkflow = functools.partial(DurableWorkflow, wrapper=_inferred_workflow_call_async)
+#
+# An inferred step is enabled only in workflow code (`recording`): anywhere else
+# wrapt calls the original function itself, from C, so the call has no frame of
+# ours, no log record and no options to merge, and behaves as the original does
+# (a caller-inspecting function or ``warnings.warn(stacklevel=2)`` sees its real
+# caller). Inferred workflows get no decorator at all: called from workflow code
+# they run inline, and from anywhere else they are plain code (only roots start
+# workflows). A workflow configured in ``[tool.autodurable.roles]`` is a root.
+inferred_step = functools.partial(DurableStep, wrapper=_inferred_step_call, enabled=recording)
+inferred_astep = functools.partial(
+    DurableStep, wrapper=_inferred_step_call_async, enabled=recording
+)
+configured_root = functools.partial(DurableWorkflow, wrapper=_root_call)
+configured_aroot = functools.partial(DurableWorkflow, wrapper=_root_call_async)
 
 
 @overload

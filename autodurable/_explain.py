@@ -73,7 +73,18 @@ def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
             lines.append(f"           ({plain} plain function(s) not shown)")
     for path, reason in errors.items():
         lines.append(f"{os.path.relpath(path)}: skipped: {reason}")
+    if any(f.role == "workflow" for m in plans for f in m.functions):
+        lines.append(ROOTS_RULE)
     return "\n".join(lines)
+
+
+ROOTS_RULE = (
+    "Workflows start only at durable roots: the script run by `autodurable run`, and "
+    "functions decorated with @autodurable.workflow or set as workflows in "
+    "[tool.autodurable.roles]. The other workflows above are workflow code when a root "
+    "calls them; called from plain code (a test, a library, a thread of their own) they "
+    "run as plain code, record nothing, and cost nothing."
+)
 
 
 def render_json(plans: list[ModulePlan], errors: dict[str, str]) -> str:

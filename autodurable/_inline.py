@@ -2,7 +2,10 @@
 
 Invariants:
 - Every helper behaves exactly like the code it replaces outside workflows and
-  inside steps; only in workflow code does it record.
+  inside steps; only in workflow code does it record. The hook's rewrite does
+  not even call them there: each recorded expression is guarded by
+  `recording()` and the original expression runs when it is false, so plain
+  callers see no frame of ours. The codemod's explicit form calls them always.
 - Steps and workflows inferred by the analyser use ``unrecordable="rerun"``: a
   value the codec cannot record is not an error, the step runs again on
   resume instead (and a warning says so once).
@@ -14,20 +17,22 @@ import random as _random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._context import current_run, current_step
+from ._context import recording
 from ._decorators import INFERRED as AUTO
+from ._decorators import configured_aroot as aroot
+from ._decorators import configured_root as root
 from ._decorators import inferred_astep as astep
-from ._decorators import inferred_aworkflow as aworkflow
 from ._decorators import inferred_step as step
-from ._decorators import inferred_workflow as workflow
 from ._durable import sleep, sleep_async
 from ._steps import call_step, call_step_async
 
 __all__ = [
+    "aroot",
     "astep",
-    "aworkflow",
     "bound",
     "recorded",
+    "recording",
+    "root",
     "run_astep",
     "run_iterate",
     "run_step",
@@ -35,18 +40,12 @@ __all__ = [
     "sleep",
     "sleep_async",
     "step",
-    "workflow",
 ]
-
-
-
-def _recording() -> bool:
-    return current_run() is not None and current_step() is None
 
 
 def run_step(name: str, thunk: Callable[[], Any], discard: bool = False) -> Any:
     """Evaluate an I/O expression as a recorded step (its value, or None if discarded)."""
-    if not _recording():
+    if not recording():
         value = thunk()
         return None if discard else value
     if discard:
@@ -60,14 +59,14 @@ def run_iterate(name: str, thunk: Callable[[], Any]) -> Any:
     Elsewhere the iterable is returned as it is, so it is consumed lazily, as
     the original loop would.
     """
-    if not _recording():
+    if not recording():
         return thunk()
     return call_step(lambda: list(thunk()), (), {}, name, AUTO)
 
 
 async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: bool = False) -> Any:
     """`run_step` for an awaited I/O expression."""
-    if not _recording():
+    if not recording():
         value = await thunk()
         return None if discard else value
 
@@ -80,14 +79,14 @@ async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: boo
 
 def recorded(name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Call a clock or randomness function; recorded in workflow code."""
-    if not _recording():
+    if not recording():
         return fn(*args, **kwargs)
     return call_step(fn, args, kwargs, name, AUTO)
 
 
 def shuffle(items: list[Any], *args: Any) -> None:
     """`random.shuffle` whose permutation is recorded in workflow code."""
-    if not _recording() or args:
+    if not recording() or args:
         _random.shuffle(items, *args)
         return
     order = call_step(_permutation, (len(items),), {}, "random.shuffle", AUTO)

@@ -292,14 +292,29 @@ def _exec_command(target: Target) -> int:
 
 
 def bootstrap() -> None:
-    """Set up the hook inside a command started by ``autodurable run -- CMD``."""
+    """Set up the hook inside a command started by ``autodurable run -- CMD``.
+
+    Unfinished workflows are recovered in the background only when the state
+    already exists: a command of a project that never recorded anything (a test
+    suite, say) creates no database and runs nothing it did not ask for.
+    """
     root = os.environ.get(ENV_ROOT)
     if not root:
         return
     prepare_hook(Path(root))
-    timer = threading.Timer(1.0, _recover_quietly)
-    timer.daemon = True
-    timer.start()
+    if _state_exists(get_runtime().settings.database_url):
+        timer = threading.Timer(1.0, _recover_quietly)
+        timer.daemon = True
+        timer.start()
+
+
+def _state_exists(url: str) -> bool:
+    """Whether the store at `url` may hold workflows (a SQLite file that exists; a server)."""
+    if not url.startswith("sqlite:"):
+        return True
+    from ._store._sqlite import parse_sqlite_url
+
+    return os.path.exists(parse_sqlite_url(url)[0])
 
 
 def _recover_quietly() -> None:

@@ -12,17 +12,20 @@ Invariants:
   site-packages/dist-packages or in wrapt. If that frame is autodurable's own
   (its store opening, say), or an import is in progress on the stack
   (module-level code is not workflow I/O), nothing is reported.
-- "warn" warns once per (file, line) per process; "error" raises
-  `UnrecordedIOError` before the I/O happens, an `AutodurableError`, so the
-  workflow stays pending and resumable.
+- "warn" (the default) reports once per (file, line) per process through the
+  ``autodurable`` logger (`_report`), never through ``warnings``, so a program
+  that turns warnings into errors behaves the same; "warnings" reports through
+  ``warnings.warn`` (`UnrecordedIOWarning`, pointing at the user's line) for
+  those who ask for it; "error" raises `UnrecordedIOError` before the I/O
+  happens, an `AutodurableError`, so the workflow stays pending and resumable.
 - Each attribute holds at most one sentinel wrapper (install is idempotent);
   `builtins.open` and `io.open` share one, so they stay the same object and a
   call is reported once. `uninstall()` puts back the original objects. A
   wrapper pickles by reference, like the function it wraps.
 - References taken before `install()` (``from sqlite3 import connect``) are not
   wrapped. Modules imported later are patched by a post-import hook.
-- Global mutable state: the mode (None when not installed) and the set of
-  reported lines, guarded by a lock.
+- Global mutable state: the mode (None when not installed), guarded by a lock;
+  the reported lines are `_report`'s.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from typing import Any
 
 import wrapt
 
-from ._context import current_run, current_step
+from . import _report
+from ._context import recording
 from ._errors import AutodurableError, ConfigError
 
-MODES = ("warn", "error", "off")
+MODES = ("warn", "warnings", "error", "off")
 
 # Per module whose import triggers the patching: (module, attribute path, what to call it).
 _TARGETS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -71,7 +75,6 @@ _LIBRARIES = tuple(
 _LIBRARY_PARTS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 _mode: str | None = None
-_seen: set[tuple[str, int]] = set()
 _lock = threading.RLock()
 
 
@@ -113,7 +116,7 @@ def uninstall() -> None:
     global _mode
     with _lock:
         _mode = None  # a post-import hook still pending does nothing now
-        _seen.clear()
+        _report.forget()
         for targets in _TARGETS.values():
             for module_name, path, _label in targets:
                 module = sys.modules.get(module_name)
@@ -158,7 +161,7 @@ def _restore(parent: Any, attribute: str, original: Any) -> None:
 
 def _active() -> bool:
     """wrapt's `enabled` test, on every call: False calls the original at once."""
-    return current_run() is not None and current_step() is None and _mode in ("warn", "error")
+    return recording() and _mode != "off"
 
 
 def _make_wrapper(label: str) -> Callable[..., Any]:
@@ -196,11 +199,12 @@ def _check(label: str) -> None:
     )
     if _mode == "error":
         raise UnrecordedIOError(message)
-    with _lock:
-        if (filename, line) in _seen:
-            return
-        _seen.add((filename, line))
-    warnings.warn(message, UnrecordedIOWarning, stacklevel=user_level)
+    if not _report.first_time(("sentinel", filename, line)):
+        return
+    if _mode == "warnings":
+        warnings.warn(message, UnrecordedIOWarning, stacklevel=user_level)
+    else:
+        _report.log.warning("%s", message)
 
 
 def _is_library(filename: str) -> bool:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -40,17 +39,13 @@ from ._boundary import check_boundary
 from ._context import RUN_VAR, STEP_VAR, Run, current_run, current_step, enter_step, exit_step
 from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
+from ._report import warn_once
 from ._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
-
-log = logging.getLogger("autodurable")
-_warned: set[str] = set()
 
 
 def warn_unrecordable(name: str, exc: EncodeError) -> None:
     """Say once per step name that its result cannot be recorded and will be re-run."""
-    if name not in _warned:
-        _warned.add(name)
-        log.warning("autodurable: %s; step %r will run again on resume instead", exc, name)
+    warn_once(name, f"autodurable: {exc}; step {name!r} will run again on resume instead")
 
 
 class StepCall:

@@ -54,6 +54,7 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._options import Options, call_options_scope, current_call_options
+from ._report import warn_once
 from ._runtime import Runtime, get_runtime
 from ._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 from ._version import version_for
@@ -223,7 +224,7 @@ class _TopLevelCall:
             except EncodeError as exc:
                 if not self.rerun:
                     raise
-                log.warning("autodurable: %s; workflow %r runs unrecorded", exc, self.name)
+                warn_once(self.name, f"autodurable: {exc}; workflow {self.name!r} runs unrecorded")
                 return _NOT_RECORDED
         version = version_for(self.runtime.settings, self.fn)
         return _open(
@@ -260,7 +261,7 @@ class _TopLevelCall:
             if not self.rerun:
                 runtime.store.release_workflow(run.workflow_id, run.executor_id)
                 raise
-            log.warning("autodurable: %s; it is not recorded", exc)
+            warn_once(f"{self.name}:result", f"autodurable: {exc}; it is not recorded")
             output = UNRECORDED_RESULT
         status = runtime.store.finish_workflow(
             run.workflow_id, run.executor_id, SUCCEEDED, output, None

@@ -38,7 +38,7 @@ def test_iterate_records_a_list_in_workflow_code(store):
 class Ledger:
     owner: str
 
-    @_inline.workflow
+    @_inline.root
     def total(self, n: int) -> int:
         return sum(_add(i) for i in range(n))
 
@@ -68,7 +68,7 @@ def test_inferred_wrappers_keep_what_the_function_is():
     async def fetch() -> int:
         return 7
 
-    step, flow = _inline.astep(fetch), _inline.aworkflow(fetch)
+    step, flow = _inline.astep(fetch), _inline.aroot(fetch)
     assert inspect.iscoroutinefunction(step) and inspect.iscoroutinefunction(flow)
     assert asyncio.run(step()) == 7 and asyncio.run(flow()) == 7  # outside workflows: plain
     assert (step.__name__, step.__qualname__) == ("fetch", fetch.__qualname__)
@@ -86,7 +86,7 @@ async def _afetch_body(i: int) -> int:
 
 
 _afetch = _inline.astep(_afetch_body)
-_fetch_flow = _inline.aworkflow(_fetch_twice)
+_fetch_flow = _inline.aroot(_fetch_twice)
 
 
 def test_inferred_async_wrappers_record_and_replay(store):

@@ -136,8 +136,19 @@ def test_any_command_through_the_bootstrap(tmp_path):
     )
     done = autodurable(folder, "run", "--", sys.executable, "service.py")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "DurableStep 10\n"  # rewritten by the hook, run as a workflow
-    assert runs(folder) and all(status == "succeeded" for _, status in runs(folder))
+    assert done.stderr == ""  # no word of ours on a child's stderr
+    assert done.stdout == "DurableStep 10\n"  # rewritten by the hook
+    # No durable root in the command: helpers.work is plain code, nothing is recorded.
+    assert not (folder / ".autodurable").exists()
+
+    # A workflow set in [tool.autodurable.roles] is a root: called from plain code,
+    # it starts a workflow.
+    with (folder / "pyproject.toml").open("a") as fh:
+        fh.write('[tool.autodurable.roles]\n"helpers:work" = "workflow"\n')
+    done = autodurable(folder, "run", "--", sys.executable, "service.py")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "DurableStep 10\n"
+    assert [status for _, status in runs(folder)] == ["succeeded"]
 
 
 def test_syntax_error_is_the_same_as_without_the_hook(tmp_path):
@@ -218,7 +229,11 @@ def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_pat
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     folder = project(tmp_path)
     write_script(folder, "other.py", "def size(p):\n    return len(open(p).read())\n")
-    write_script(folder, "caller.py", "import other\n\ndef run(p):\n    return other.size(p)\n")
+    write_script(
+        folder,
+        "caller.py",
+        "import other\n\ndef run(p):\n    return other.size(p) + len(open(p).read())\n",
+    )
     names = ("helpers.py", "other.py", "caller.py")
 
     def compile_all() -> dict[str, tuple[bytes, int] | None]:
@@ -239,11 +254,13 @@ def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_pat
     second = compile_all()
     assert second["other.py"] != first["other.py"]
     assert second["caller.py"] == first["caller.py"] and second["helpers.py"] == first["helpers.py"]
-    # Now size() does no I/O: caller.run is plain, so caller.py (whose source did
-    # not change) is no longer rewritten at all; helpers.py still comes from its cache.
+    # Now size() does no I/O: caller.run, workflow code with a recorded site until
+    # now, becomes a step, so caller.py (whose source did not change) is rewritten
+    # again; helpers.py still comes from its cache.
     (folder / "other.py").write_text("def size(p):\n    return len(p)\n")
     third = compile_all()
-    assert third["other.py"] is None and third["caller.py"] is None
+    assert third["other.py"] is None
+    assert third["caller.py"] is not None and third["caller.py"] != first["caller.py"]
     assert third["helpers.py"] == first["helpers.py"]
 
 

@@ -40,7 +40,7 @@ ORIGINALS = {
 
 @pytest.fixture
 def sentinel() -> Iterator[None]:
-    _sentinel.install("warn")
+    _sentinel.install("warnings")
     yield
     _sentinel.uninstall()
 
@@ -204,7 +204,7 @@ def test_error_mode_raises_before_the_io_and_leaves_workflow_pending(sentinel, t
     assert isinstance(raised.value, AutodurableError)
     assert not target.exists()
     assert get_runtime().store.get_workflow("w-error").status == PENDING
-    _sentinel.install("warn")  # resumes once the mode allows it
+    _sentinel.install("warnings")  # resumes once the mode allows it
     with recorded() as found:
         autodurable.options(write_file, workflow_id="w-error")(str(target))
     assert len(found) == 1
@@ -216,18 +216,37 @@ def test_off_mode_is_silent_and_install_changes_the_mode(sentinel, data):
     with recorded() as found:
         load_config(data)
     assert found == []
-    _sentinel.install("warn")
+    _sentinel.install("warnings")
     with recorded() as found:
         load_config(data)
     assert len(found) == 1
 
 
 def test_install_is_idempotent_and_validates_the_mode(sentinel):
-    _sentinel.install("warn")
+    _sentinel.install("warnings")
     assert builtins.open.__wrapped__ is ORIGINALS["open"]
     assert builtins.open is io.open
-    with pytest.raises(autodurable.ConfigError, match="warn, error, off"):
+    with pytest.raises(autodurable.ConfigError, match="warn, warnings, error, off"):
         _sentinel.install("loud")
+
+
+def test_default_mode_logs_once_per_line_and_never_warns(sentinel, data, caplog):
+    # A project whose tests run with warnings as errors (filterwarnings = error)
+    # must not see the report become an exception.
+    _sentinel.install("warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("WARNING", logger="autodurable"):
+            lines = read_in_loop(data)
+            read_in_loop(data)
+    reports = [r for r in caplog.records if "did I/O outside any step" in r.getMessage()]
+    # Two lines of read_in_loop open a file: one report each, for six opens.
+    messages = [r.getMessage() for r in reports]
+    assert len(messages) == 2
+    assert f"{Path(__file__).name}:{lines[0]})" in messages[0]
+    assert f"{Path(__file__).name}:{lines[-1]})" in messages[1]
+    # A record keeps its text only: nothing of the program stays alive through it.
+    assert all(isinstance(arg, str) for r in reports for arg in r.args or ())
 
 
 def test_wrapped_functions_still_pickle_by_reference(sentinel):

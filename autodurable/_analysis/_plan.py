@@ -45,6 +45,10 @@ class FunctionPlan(BaseModel):
     reason: str
     is_async: bool = False
     is_generator: bool = False
+    # A durable root: called from plain code it starts a workflow (a workflow set in
+    # [tool.autodurable.roles] or decorated by hand). Inferred workflows are not:
+    # they are workflow code only when a root calls them.
+    root: bool = False
     sites: list[Site] = []
     notes: list[str] = []
 
@@ -131,7 +135,14 @@ _FIELDS = tuple(FunctionPlan.model_fields)
 def _plan_fields(**fields: Any) -> dict[str, Any]:
     """Every field of a `FunctionPlan`, in the model's order (its JSON has that order):
     `fields` over the defaults, with fresh lists each time."""
-    values = {"is_async": False, "is_generator": False, "sites": [], "notes": [], **fields}
+    values = {
+        "is_async": False,
+        "is_generator": False,
+        "root": False,
+        "sites": [],
+        "notes": [],
+        **fields,
+    }
     return {name: values[name] for name in _FIELDS}
 
 
@@ -199,6 +210,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         return _plan(
             **base,
             role=unit.manual,
+            root=unit.manual == WORKFLOW,
             style="manual",
             reason=f"decorated with @autodurable.{unit.manual}",
             notes=notes,
@@ -289,10 +301,21 @@ def _direct(
 
 def _forced(base: dict, role: str, facts: Facts, notes: list[str]) -> FunctionPlan:
     reason = "set in [tool.autodurable.roles]"
-    if role == WORKFLOW and facts.direct and facts.inline_problem is None:
+    root = role == WORKFLOW
+    if root:
+        reason += ": a durable root (called from plain code, it starts a workflow)"
+    if root and facts.direct and facts.inline_problem is None:
         return _plan(
-            **base, role=role, style="inline", sites=facts.sites, reason=reason, notes=notes
+            **base,
+            role=role,
+            root=True,
+            style="inline",
+            sites=facts.sites,
+            reason=reason,
+            notes=notes,
         )
-    sites = facts.sites if role == WORKFLOW else []
+    sites = facts.sites if root else []
     style = "none" if role == PLAIN else "decorate"
-    return _plan(**base, role=role, style=style, sites=sites, reason=reason, notes=notes)
+    return _plan(
+        **base, role=role, root=root, style=style, sites=sites, reason=reason, notes=notes
+    )

@@ -23,12 +23,19 @@ Invariants:
   tree compiles without a pass over all of it.
 - The helper module is imported once, as ``__autodurable__``, after the
   docstring and ``from __future__`` imports, and only if something uses it.
+- Invisible outside workflow code: every recorded site is guarded by
+  ``__autodurable__.recording()``, and when that is false the original
+  expression or statement runs as it was written, in the original frame.
+  Inferred steps are wrapped with a proxy that wrapt bypasses outside workflow
+  code; inferred workflows are not wrapped at all (only roots start workflows),
+  and a workflow that is a root (configured) is.
 """
 
 from __future__ import annotations
 
 import ast
 import bisect
+import copy
 from typing import Any
 
 from .._analysis import FunctionPlan, ModulePlan, Site
@@ -114,12 +121,18 @@ def _sites_apply(function: FunctionPlan) -> bool:
 
 
 def _decorated(plan: FunctionPlan) -> bool:
-    """Whether the rewrite adds a decorator to this function."""
+    """Whether the rewrite adds a decorator to this function: steps and roots."""
     return (
         plan.style in _DECORATED_STYLES
         and not plan.is_generator
-        and plan.role in ("step", "workflow")
+        and (plan.role == "step" or (plan.role == "workflow" and plan.root))
     )
+
+
+def _guarded(recorded: Any, plain: Any, at: ast.AST) -> ast.expr:
+    """``recorded if __autodurable__.recording() else plain``."""
+    test = ast.Call(func=_helper("recording", at), args=[], keywords=[])
+    return _located(ast.IfExp(test=test, body=recorded, orelse=plain), at)
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -166,7 +179,8 @@ class _Rewriter(ast.NodeTransformer):
         if plan is not None and _decorated(plan):
             # Innermost: framework decorators keep wrapping what they wrapped.
             prefix = "a" if isinstance(node, ast.AsyncFunctionDef) else ""
-            node.decorator_list.append(_helper(prefix + plan.role, node))
+            kind = "step" if plan.role == "step" else "root"
+            node.decorator_list.append(_helper(prefix + kind, node))
             self.changed = True
         if not self._inside_touched(node):
             return node  # the usual case: a decorator, and nothing to change inside
@@ -206,21 +220,22 @@ class _Rewriter(ast.NodeTransformer):
 
     def _step(self, node: ast.expr, site: Site) -> ast.expr:
         self.changed = True
-        thunk = _located(ast.Lambda(args=_no_args(), body=node), node)
+        thunk = _located(ast.Lambda(args=_no_args(), body=copy.deepcopy(node)), node)
         args: list[ast.expr] = [_located(ast.Constant(site.name), node), thunk]
         if site.discard:
             args.append(_located(ast.Constant(True), node))
         runner = "run_iterate" if site.kind == "iterate" else "run_step"
-        return _located(ast.Call(func=_helper(runner, node), args=args, keywords=[]), node)
+        call = _located(ast.Call(func=_helper(runner, node), args=args, keywords=[]), node)
+        return _guarded(call, node, node)
 
     def _astep(self, node: ast.Await, site: Site) -> ast.expr:
         self.changed = True
-        thunk = _located(ast.Lambda(args=_no_args(), body=node.value), node)
+        thunk = _located(ast.Lambda(args=_no_args(), body=copy.deepcopy(node.value)), node)
         args: list[ast.expr] = [_located(ast.Constant(site.name), node), thunk]
         if site.discard:
             args.append(_located(ast.Constant(True), node))
         call = ast.Call(func=_helper("run_astep", node), args=args, keywords=[])
-        return _located(ast.Await(value=_located(call, node)), node)
+        return _guarded(_located(ast.Await(value=_located(call, node)), node), node, node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -228,14 +243,14 @@ class _Rewriter(ast.NodeTransformer):
         if site is None or site.kind not in ("recorded", "durable"):
             return node
         self.changed = True
+        durable = copy.deepcopy(node)
         if site.kind == "durable":
-            node.func = _helper(site.name.rpartition(":")[2], node.func)
-            return node
+            durable.func = _helper(site.name.rpartition(":")[2], node.func)
+            return _guarded(durable, node, node)
         name = recorded_step_name(site.name, bool(node.args or node.keywords))
-        args = [_located(ast.Constant(name), node), node.func, *node.args]
-        return _located(
-            ast.Call(func=_helper("recorded", node), args=args, keywords=node.keywords), node
-        )
+        args = [_located(ast.Constant(name), node), durable.func, *durable.args]
+        call = ast.Call(func=_helper("recorded", node), args=args, keywords=durable.keywords)
+        return _guarded(_located(call, node), node, node)
 
     def _with(self, node: ast.With | ast.AsyncWith) -> Any:
         site = self._site(node, "block", "ablock")
@@ -243,7 +258,10 @@ class _Rewriter(ast.NodeTransformer):
             return self.generic_visit(node)
         self.changed = True
         declared = declared_global(self._functions[-1]) if self._functions else None
-        return _block(node, site, declared)
+        plain = copy.deepcopy(node)
+        test = ast.Call(func=_helper("recording", node), args=[], keywords=[])
+        guarded = ast.If(test=test, body=_block(node, site, declared), orelse=[plain])
+        return _located(guarded, node)
 
     visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
 

@@ -1,0 +1,43 @@
+"""Diagnostics that must not change what the program does: once per subject, through logging.
+
+Invariants:
+- A subject (a function, a step name, a source line) is reported at most once
+  per process, so a hot loop over an unrecordable call leaves one record, not
+  one per call.
+- Reports go to the ``autodurable`` logger (Python's last-resort handler prints
+  them to stderr when the program configured no logging), never through
+  ``warnings``: a program run with warnings as errors behaves the same.
+- A report holds only its text: no exception, traceback or argument is kept
+  alive by a log record or by the set of subjects seen.
+- Thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("autodurable")
+_seen: set[object] = set()
+_lock = threading.Lock()
+
+
+def first_time(subject: object) -> bool:
+    """True the first time `subject` (hashable, holding no live objects) is seen."""
+    with _lock:
+        if subject in _seen:
+            return False
+        _seen.add(subject)
+        return True
+
+
+def warn_once(subject: object, message: str) -> None:
+    """Log `message` as a warning the first time `subject` is reported in this process."""
+    if first_time(subject):
+        log.warning("%s", message)
+
+
+def forget() -> None:
+    """Forget every subject seen (for tests)."""
+    with _lock:
+        _seen.clear()
