@@ -6,8 +6,9 @@ Invariants:
   context share the same `Run`, so step positions are handed out in the order
   the calls are made.
 - `current_step()` is the position of the step executing now, or None in
-  workflow code; code inside a step is never recorded. `recording()` is true
-  exactly in workflow code: in a run and outside any step.
+  workflow code; code inside a step is never recorded. `recording()` (and the
+  C-level `workflow_code`) is true exactly in workflow code: in a run and
+  outside any step; `enter_run`/`enter_step` keep the three variables in step.
 - A `Run` holds its history in memory: replay reads no database.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
@@ -20,7 +21,7 @@ import contextvars
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -55,6 +56,12 @@ _run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("autodurable_r
 _step: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "autodurable_step", default=None
 )
+# The run whose workflow code is executing here, None outside workflows and inside
+# steps: `recording()` in one C call. Rewritten code and inferred steps read it on
+# every call from plain code, where it must cost next to nothing.
+_code: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "autodurable_workflow_code", default=None
+)
 
 
 _unrecorded: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -64,7 +71,11 @@ _unrecorded: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # The variables themselves, for the step call's hot path (a function call less
 # each); everything else goes through the functions below.
-RUN_VAR, STEP_VAR = _run, _step
+RUN_VAR, STEP_VAR, CODE_VAR = _run, _step, _code
+# A callable that is truthy exactly in workflow code (a C method: no Python frame).
+workflow_code = _code.get
+
+Tokens = tuple[contextvars.Token[Any], contextvars.Token[Run | None]]
 
 
 def current_run() -> Run | None:
@@ -78,32 +89,30 @@ def current_step() -> int | None:
 
 
 def recording() -> bool:
-    """Whether the code running here is workflow code (in a run, outside any step).
-
-    Called on every call of an inferred step from plain code, so kept to two
-    variable reads: everywhere else a rewritten function is the original.
-    """
-    return _run.get() is not None and _step.get() is None
+    """Whether the code running here is workflow code (in a run, outside any step)."""
+    return _code.get() is not None
 
 
-def enter_run(run: Run | None) -> contextvars.Token[Run | None]:
-    """Make `run` current; returns the token for `exit_run`."""
-    return _run.set(run)
+def enter_run(run: Run | None) -> Tokens:
+    """Make `run` current (its code is workflow code); returns the tokens for `exit_run`."""
+    return _run.set(run), _code.set(run)
 
 
-def exit_run(token: contextvars.Token[Run | None]) -> None:
+def exit_run(tokens: Tokens) -> None:
     """Undo `enter_run`."""
-    _run.reset(token)
+    _code.reset(tokens[1])
+    _run.reset(tokens[0])
 
 
-def enter_step(position: int | None) -> contextvars.Token[int | None]:
-    """Mark code from here on as running inside step `position`."""
-    return _step.set(position)
+def enter_step(position: int | None) -> Tokens:
+    """Mark code from here on as running inside step `position` (not workflow code)."""
+    return _step.set(position), _code.set(None)
 
 
-def exit_step(token: contextvars.Token[int | None]) -> None:
+def exit_step(tokens: Tokens) -> None:
     """Undo `enter_step`."""
-    _step.reset(token)
+    _code.reset(tokens[1])
+    _step.reset(tokens[0])
 
 
 def unrecorded_workflow() -> str | None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+import types
 from types import FunctionType
 from typing import Any, TypeVar, overload
 
 import wrapt
 
-from ._context import recording
+from ._context import workflow_code
 from ._errors import ConfigError
 from ._names import qualified_name
 from ._options import Options, current_call_options, make_options
@@ -86,6 +87,26 @@ class DurableWorkflow(DurableFunction):  # type: ignore[misc]
     """A function wrapped as a workflow."""
 
     _self_autodurable_kind = "workflow"
+
+
+_bind = types.MethodType
+
+
+class InferredStep(DurableStep):  # type: ignore[misc]
+    """A step the analyser inferred: outside workflow code, the original function.
+
+    Made with ``enabled=workflow_code``, so wrapt calls the original from C when
+    the call is not in workflow code. Looking a method up on an instance there
+    gives the plain bound method: wrapt's bound wrapper costs about 2 us to make.
+    """
+
+    def __get__(
+        self, instance: Any, owner: Any = None, _bind: Any = _bind, _code: Any = workflow_code
+    ) -> Any:
+        # (The defaults make the two lookups local: this runs on every method call.)
+        if instance is not None and not _code():
+            return _bind(self.__wrapped__, instance)
+        return super().__get__(instance, owner)
 
 
 class _StepOptionsCache:
@@ -222,16 +243,18 @@ def _root_call_async(
 # ``async def`` getting the "a" version: wrapping is then the proxy alone, made
 # without a Python frame.
 #
-# An inferred step is enabled only in workflow code (`recording`): anywhere else
+# An inferred step is enabled only in workflow code (`workflow_code`): anywhere else
 # wrapt calls the original function itself, from C, so the call has no frame of
 # ours, no log record and no options to merge, and behaves as the original does
 # (a caller-inspecting function or ``warnings.warn(stacklevel=2)`` sees its real
 # caller). Inferred workflows get no decorator at all: called from workflow code
 # they run inline, and from anywhere else they are plain code (only roots start
 # workflows). A workflow configured in ``[tool.autodurable.roles]`` is a root.
-inferred_step = functools.partial(DurableStep, wrapper=_inferred_step_call, enabled=recording)
+inferred_step = functools.partial(
+    InferredStep, wrapper=_inferred_step_call, enabled=workflow_code
+)
 inferred_astep = functools.partial(
-    DurableStep, wrapper=_inferred_step_call_async, enabled=recording
+    InferredStep, wrapper=_inferred_step_call_async, enabled=workflow_code
 )
 configured_root = functools.partial(DurableWorkflow, wrapper=_root_call)
 configured_aroot = functools.partial(DurableWorkflow, wrapper=_root_call_async)

@@ -4,7 +4,7 @@ Invariants:
 - Every helper behaves exactly like the code it replaces outside workflows and
   inside steps; only in workflow code does it record. The hook's rewrite does
   not even call them there: each recorded expression is guarded by
-  `recording()` and the original expression runs when it is false, so plain
+  `workflow_code()` and the original expression runs when it is false, so plain
   callers see no frame of ours. The codemod's explicit form calls them always.
 - Steps and workflows inferred by the analyser use ``unrecordable="rerun"``: a
   value the codec cannot record is not an error, the step runs again on
@@ -17,7 +17,7 @@ import random as _random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._context import recording
+from ._context import recording, workflow_code
 from ._decorators import INFERRED as AUTO
 from ._decorators import configured_aroot as aroot
 from ._decorators import configured_root as root
@@ -40,6 +40,7 @@ __all__ = [
     "sleep",
     "sleep_async",
     "step",
+    "workflow_code",
 ]
 
 

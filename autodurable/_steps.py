@@ -36,7 +36,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._boundary import check_boundary
-from ._context import RUN_VAR, STEP_VAR, Run, current_run, current_step, enter_step, exit_step
+from ._context import (
+    CODE_VAR,
+    RUN_VAR,
+    STEP_VAR,
+    Run,
+    current_run,
+    current_step,
+    enter_step,
+    exit_step,
+)
 from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
 from ._report import warn_once
@@ -177,7 +186,7 @@ def call_step(
             return value
     while True:
         call.begin()
-        token = STEP_VAR.set(call.position)
+        token, code_token = STEP_VAR.set(call.position), CODE_VAR.set(None)
         try:
             if call.timeout is None:
                 result = fn(*args, **kwargs)
@@ -190,6 +199,7 @@ def call_step(
             time.sleep(delay)
             continue
         finally:
+            CODE_VAR.reset(code_token)
             STEP_VAR.reset(token)
         call.succeeded(result)
         return result

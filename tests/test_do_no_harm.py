@@ -76,7 +76,7 @@ import app
 warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     text, seen_by_read, seen_by_library = app.report("data.txt")
-assert type(app.read).__name__ == "DurableStep", type(app.read)  # the hook rewrote app
+assert type(app.read).__name__ == "InferredStep", type(app.read)  # the hook rewrote app
 assert text == "hello" and seen_by_read == "report", seen_by_read
 assert seen_by_library == (os.path.abspath("app.py"), "report"), seen_by_library
 (warning,) = caught

@@ -137,7 +137,7 @@ def test_any_command_through_the_bootstrap(tmp_path):
     done = autodurable(folder, "run", "--", sys.executable, "service.py")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no word of ours on a child's stderr
-    assert done.stdout == "DurableStep 10\n"  # rewritten by the hook
+    assert done.stdout == "InferredStep 10\n"  # rewritten by the hook
     # No durable root in the command: helpers.work is plain code, nothing is recorded.
     assert not (folder / ".autodurable").exists()
 
@@ -147,7 +147,7 @@ def test_any_command_through_the_bootstrap(tmp_path):
         fh.write('[tool.autodurable.roles]\n"helpers:work" = "workflow"\n')
     done = autodurable(folder, "run", "--", sys.executable, "service.py")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "DurableStep 10\n"
+    assert done.stdout == "InferredStep 10\n"
     assert [status for _, status in runs(folder)] == ["succeeded"]
 
 

@@ -24,7 +24,7 @@ Invariants:
 - The helper module is imported once, as ``__autodurable__``, after the
   docstring and ``from __future__`` imports, and only if something uses it.
 - Invisible outside workflow code: every recorded site is guarded by
-  ``__autodurable__.recording()``, and when that is false the original
+  ``__autodurable__.workflow_code()`` (one C call), and when that is false the original
   expression or statement runs as it was written, in the original frame.
   Inferred steps are wrapped with a proxy that wrapt bypasses outside workflow
   code; inferred workflows are not wrapped at all (only roots start workflows),
@@ -130,8 +130,8 @@ def _decorated(plan: FunctionPlan) -> bool:
 
 
 def _guarded(recorded: Any, plain: Any, at: ast.AST) -> ast.expr:
-    """``recorded if __autodurable__.recording() else plain``."""
-    test = ast.Call(func=_helper("recording", at), args=[], keywords=[])
+    """``recorded if __autodurable__.workflow_code() else plain``."""
+    test = ast.Call(func=_helper("workflow_code", at), args=[], keywords=[])
     return _located(ast.IfExp(test=test, body=recorded, orelse=plain), at)
 
 
@@ -259,7 +259,7 @@ class _Rewriter(ast.NodeTransformer):
         self.changed = True
         declared = declared_global(self._functions[-1]) if self._functions else None
         plain = copy.deepcopy(node)
-        test = ast.Call(func=_helper("recording", node), args=[], keywords=[])
+        test = ast.Call(func=_helper("workflow_code", node), args=[], keywords=[])
         guarded = ast.If(test=test, body=_block(node, site, declared), orelse=[plain])
         return _located(guarded, node)
 
