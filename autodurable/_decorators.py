@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
 import types
+from collections.abc import Callable
 from types import FunctionType
 from typing import Any, TypeVar, overload
 
