@@ -23,25 +23,31 @@ people and webhooks with ``send`` / ``recv`` and ``set_event`` / ``get_event``.
 The public API is exactly `__all__`; everything else is private.
 """
 
-from ._decorators import step, workflow
-from ._durable import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
-from ._errors import (
-    AutodurableError,
-    ConfigError,
-    EncodeError,
-    NondeterminismError,
-    StepTimeoutError,
-    StoreError,
-    WorkflowCancelled,
-    WorkflowNotFound,
-)
-from ._handle import WorkflowHandle, get_workflow, start
-from ._messages import get_event, recv, recv_async, send, set_event
-from ._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
-from ._options import Options, Retry, options
-from ._proxy import proxy
-from ._recovery import RecoveryReport, recover
-from ._runtime import configure
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._decorators import step, workflow
+    from ._durable import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
+    from ._errors import (
+        AutodurableError,
+        ConfigError,
+        EncodeError,
+        NondeterminismError,
+        StepTimeoutError,
+        StoreError,
+        WorkflowCancelled,
+        WorkflowNotFound,
+    )
+    from ._handle import WorkflowHandle, get_workflow, start
+    from ._messages import get_event, recv, recv_async, send, set_event
+    from ._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
+    from ._options import Options, Retry, options
+    from ._proxy import proxy
+    from ._recovery import RecoveryReport, recover
+    from ._runtime import configure
 
 __version__ = "0.1.0"
 
@@ -83,3 +89,50 @@ __all__ = [
     "workflow",
     "workflow_id",
 ]
+
+# Where each public name lives. Names are imported on first use (PEP 562), so
+# `import autodurable` (which code rewritten by the codemod does) costs next to
+# nothing until the program uses durability; the first use loads the runtime.
+_HOME = {
+    "step": "_decorators",
+    "workflow": "_decorators",
+    **dict.fromkeys(
+        ("idempotency_key", "now", "random", "sleep", "sleep_async", "uuid4", "workflow_id"),
+        "_durable",
+    ),
+    **dict.fromkeys(
+        (
+            "AutodurableError",
+            "ConfigError",
+            "EncodeError",
+            "NondeterminismError",
+            "StepTimeoutError",
+            "StoreError",
+            "WorkflowCancelled",
+            "WorkflowNotFound",
+        ),
+        "_errors",
+    ),
+    **dict.fromkeys(("WorkflowHandle", "get_workflow", "start"), "_handle"),
+    **dict.fromkeys(("get_event", "recv", "recv_async", "send", "set_event"), "_messages"),
+    **dict.fromkeys(
+        ("StepInfo", "WorkflowInfo", "delete_workflows", "list_workflows"), "_operations"
+    ),
+    **dict.fromkeys(("Options", "Retry", "options"), "_options"),
+    "proxy": "_proxy",
+    **dict.fromkeys(("RecoveryReport", "recover"), "_recovery"),
+    "configure": "_runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later uses find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -8,6 +8,8 @@ Invariants:
   reference like the function it wraps.
 - Option layers that do not change per call (defaults, pyproject, decorator)
   are merged once per runtime configuration, not per call.
+- Outside workflow code, a step whose options neither retry nor time it out is
+  the function itself: wrapt calls it directly (`_StepOptionsCache.needed`).
 - A workflow records its instance as its first input when it is an instance
   method (so recovery can call it again), nothing for classmethods (the class
   is part of its name) and staticmethods.
@@ -16,14 +18,9 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import inspect
-import types
 from collections.abc import Callable
-from types import FunctionType
 from typing import Any, TypeVar, overload
-
-import wrapt
 
 from ._context import workflow_code
 from ._errors import ConfigError
@@ -32,81 +29,12 @@ from ._options import Options, current_call_options, make_options
 from ._runtime import get_runtime
 from ._steps import call_step, call_step_async
 from ._workflows import call_workflow, call_workflow_async
+from ._wrappers import DurableFunction, DurableStep, DurableWorkflow, kind_of, workflow_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Workflows whose name was set explicitly, so recovery can find them by it.
 registry: dict[str, Callable[..., Any]] = {}
-
-
-class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
-    """A function wrapped as a step or a workflow.
-
-    What a wrapper is (its kind) is a class attribute, and a workflow's name
-    and timeout are instance attributes only when options set them: a wrapper
-    made at import costs little more than the proxy itself.
-    """
-
-    _self_autodurable_kind = ""
-    _self_autodurable_name: str | None = None  # None: the function's qualified name
-    _self_autodurable_timeout: float | None = None
-
-    def __reduce_ex__(self, protocol: object) -> str:
-        # Pickle by reference, as plain module-level functions do.
-        return str(self.__qualname__)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "__wrapped__":
-            # ``functools.wraps``/``update_wrapper`` declaring what the decorated
-            # function wraps. On the proxy this would replace the function itself (so
-            # a decorator's own body stopped running); a plain function just gets the
-            # attribute, and so does the function we wrap.
-            setattr(self.__wrapped__, name, value)
-            return
-        super().__setattr__(name, value)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        # Called for every wrapped method when its class is made. A plain function
-        # has nothing to be told; asking it (as wrapt does) fails with an
-        # AttributeError, which made a class of two durable methods import several
-        # times slower than the plain one.
-        wrapped = self.__wrapped__
-        if type(wrapped) is not FunctionType:
-            forward = getattr(wrapped, "__set_name__", None)
-            if forward is not None:
-                forward(owner, name)
-
-
-class DurableStep(DurableFunction):  # type: ignore[misc]
-    """A function wrapped as a step."""
-
-    _self_autodurable_kind = "step"
-
-
-class DurableWorkflow(DurableFunction):  # type: ignore[misc]
-    """A function wrapped as a workflow."""
-
-    _self_autodurable_kind = "workflow"
-
-
-_bind = types.MethodType
-
-
-class InferredStep(DurableStep):  # type: ignore[misc]
-    """A step the analyser inferred: outside workflow code, the original function.
-
-    Made with ``enabled=workflow_code``, so wrapt calls the original from C when
-    the call is not in workflow code. Looking a method up on an instance there
-    gives the plain bound method: wrapt's bound wrapper costs about 2 us to make.
-    """
-
-    def __get__(
-        self, instance: Any, owner: Any = None, _bind: Any = _bind, _code: Any = workflow_code
-    ) -> Any:
-        # (The defaults make the two lookups local: this runs on every method call.)
-        if instance is not None and not _code():
-            return _bind(self.__wrapped__, instance)
-        return super().__get__(instance, owner)
 
 
 class _StepOptionsCache:
@@ -126,6 +54,18 @@ class _StepOptionsCache:
             self.generation = runtime.generation
         call = current_call_options()
         return self.merged if call is None else self.merged.merged(call)
+
+    def needed(self) -> bool:
+        """wrapt's ``enabled`` test, before each call: whether the wrapper has work.
+
+        It has in workflow code, and wherever the step's options retry it or time
+        it out; anywhere else the function is called directly, from C, with no
+        frame of ours on the stack (this test has returned by then).
+        """
+        if workflow_code() is not None:
+            return True
+        opts = self.resolve()
+        return opts.timeout is not None or opts.retry_policy.max_attempts > 1
 
 
 def _target(fn: Any) -> Any:
@@ -179,7 +119,7 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
             opts = cache.resolve()
             return call_step(wrapped, args, kwargs, opts.name or name, opts)
 
-    return DurableStep(fn, wrapper)
+    return DurableStep(fn, wrapper, enabled=cache.needed)
 
 
 def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
@@ -204,60 +144,36 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
     return durable
 
 
-# Steps and workflows inferred by the analyser: options that never differ (so one
-# options cache serves all of them) and plain functions (the import hook adds its
-# decorator innermost and never to a generator). Wrapping one is then a proxy and
-# nothing else: a project's import makes thousands of them.
+# What the import hook's wrappers (`_wrappers`) call in workflow code. Inferred
+# steps have options that never differ, so one options cache serves all of them.
 INFERRED = Options(unrecordable="rerun")
 _inferred_options = _StepOptionsCache(INFERRED)
 
 
-def _inferred_step_call(
+def inferred_step_call(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     opts = _inferred_options.resolve()
     return call_step(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
 
 
-def _inferred_step_call_async(
+def inferred_step_call_async(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     opts = _inferred_options.resolve()
     return call_step_async(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
 
 
-def _root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
     return call_workflow(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
 
 
-def _root_call_async(
+def root_call_async(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
     return call_workflow_async(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
-
-
-# What the import hook's decorators are. They are applied to plain functions only
-# (the hook's decorator is the innermost, and it never decorates a generator), an
-# ``async def`` getting the "a" version: wrapping is then the proxy alone, made
-# without a Python frame.
-#
-# An inferred step is enabled only in workflow code (`workflow_code`): anywhere else
-# wrapt calls the original function itself, from C, so the call has no frame of
-# ours, no log record and no options to merge, and behaves as the original does
-# (a caller-inspecting function or ``warnings.warn(stacklevel=2)`` sees its real
-# caller). Inferred workflows get no decorator at all: called from workflow code
-# they run inline, and from anywhere else they are plain code (only roots start
-# workflows). A workflow configured in ``[tool.autodurable.roles]`` is a root.
-inferred_step = functools.partial(
-    InferredStep, wrapper=_inferred_step_call, enabled=workflow_code
-)
-inferred_astep = functools.partial(
-    InferredStep, wrapper=_inferred_step_call_async, enabled=workflow_code
-)
-configured_root = functools.partial(DurableWorkflow, wrapper=_root_call)
-configured_aroot = functools.partial(DurableWorkflow, wrapper=_root_call_async)
 
 
 @overload
@@ -304,12 +220,18 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     return _make_workflow(fn, opts)
 
 
-def kind_of(fn: Any) -> str | None:
-    """ "step", "workflow", or None for a callable autodurable did not wrap."""
-    return getattr(fn, "_self_autodurable_kind", None) or None
-
-
-def workflow_name(fn: Any) -> str:
-    """The name a workflow wrapper records its runs under."""
-    name: str | None = fn._self_autodurable_name
-    return name or qualified_name(fn.__wrapped__)
+__all__ = [
+    "INFERRED",
+    "DurableFunction",
+    "DurableStep",
+    "DurableWorkflow",
+    "inferred_step_call",
+    "inferred_step_call_async",
+    "kind_of",
+    "registry",
+    "root_call",
+    "root_call_async",
+    "step",
+    "workflow",
+    "workflow_name",
+]

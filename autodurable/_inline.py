@@ -18,13 +18,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._context import recording, workflow_code
-from ._decorators import INFERRED as AUTO
-from ._decorators import configured_aroot as aroot
-from ._decorators import configured_root as root
-from ._decorators import inferred_astep as astep
-from ._decorators import inferred_step as step
-from ._durable import sleep, sleep_async
-from ._steps import call_step, call_step_async
+from ._wrappers import configured_aroot as aroot
+from ._wrappers import configured_root as root
+from ._wrappers import inferred_astep as astep
+from ._wrappers import inferred_step as step
 
 __all__ = [
     "aroot",
@@ -37,8 +34,6 @@ __all__ = [
     "run_iterate",
     "run_step",
     "shuffle",
-    "sleep",
-    "sleep_async",
     "step",
     "workflow_code",
 ]
@@ -50,8 +45,8 @@ def run_step(name: str, thunk: Callable[[], Any], discard: bool = False) -> Any:
         value = thunk()
         return None if discard else value
     if discard:
-        return call_step(_discarding(thunk), (), {}, name, AUTO)
-    return call_step(thunk, (), {}, name, AUTO)
+        return _call_step(_discarding(thunk), (), {}, name)
+    return _call_step(thunk, (), {}, name)
 
 
 def run_iterate(name: str, thunk: Callable[[], Any]) -> Any:
@@ -62,7 +57,7 @@ def run_iterate(name: str, thunk: Callable[[], Any]) -> Any:
     """
     if not recording():
         return thunk()
-    return call_step(lambda: list(thunk()), (), {}, name, AUTO)
+    return _call_step(lambda: list(thunk()), (), {}, name)
 
 
 async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: bool = False) -> Any:
@@ -75,14 +70,14 @@ async def run_astep(name: str, thunk: Callable[[], Awaitable[Any]], discard: boo
         value = await thunk()
         return None if discard else value
 
-    return await call_step_async(attempt, (), {}, name, AUTO)
+    return await _call_step(attempt, (), {}, name, is_async=True)
 
 
 def recorded(name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Call a clock or randomness function; recorded in workflow code."""
     if not recording():
         return fn(*args, **kwargs)
-    return call_step(fn, args, kwargs, name, AUTO)
+    return _call_step(fn, args, kwargs, name)
 
 
 def shuffle(items: list[Any], *args: Any) -> None:
@@ -90,7 +85,7 @@ def shuffle(items: list[Any], *args: Any) -> None:
     if not recording() or args:
         _random.shuffle(items, *args)
         return
-    order = call_step(_permutation, (len(items),), {}, "random.shuffle", AUTO)
+    order = _call_step(_permutation, (len(items),), {}, "random.shuffle")
     items[:] = [items[i] for i in order]
 
 
@@ -110,3 +105,31 @@ def _discarding(thunk: Callable[[], Any]) -> Callable[[], None]:
         thunk()
 
     return run
+
+
+def _call_step(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    is_async: bool = False,
+) -> Any:
+    """A step with the inferred options, in workflow code (where the runtime is loaded).
+
+    Imported here, not at the top, so that importing a rewritten module loads
+    neither the runtime nor its dependencies.
+    """
+    from ._decorators import INFERRED
+    from ._steps import call_step, call_step_async
+
+    return (call_step_async if is_async else call_step)(fn, args, kwargs, name, INFERRED)
+
+
+def __getattr__(name: str) -> Any:
+    # ``sleep`` and ``sleep_async``: the durable sleeps, which rewritten code calls
+    # in workflow code only (so `_durable` is imported then).
+    if name in ("sleep", "sleep_async"):
+        from . import _durable
+
+        return getattr(_durable, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

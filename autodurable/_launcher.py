@@ -40,6 +40,7 @@ from ._config import load_settings
 from ._decorators import workflow
 from ._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from ._hook._cache import ProjectState
+from ._hook._child import ENV_ROOT, hook_environment
 from ._hook._finder import durable_code, install
 from ._options import options
 from ._runtime import get_runtime
@@ -273,39 +274,23 @@ def _print_user_traceback(exc: BaseException) -> None:
 # -- any command: a bootstrap on PYTHONPATH -------------------------------------
 
 BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
-ENV_ROOT = "AUTODURABLE_PROJECT_ROOT"
 
 
 def _exec_command(target: Target) -> int:
     if not target.value:
         print("autodurable: run -- needs a command to run", file=sys.stderr)
         return 2
+    settings = load_settings()  # a bad configuration fails here, before anything runs
+    root = Path(os.environ.get(ENV_ROOT) or project_root(Path.cwd()))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOTSTRAP_DIR, env.get("PYTHONPATH")]))
-    env.setdefault(ENV_ROOT, str(project_root(Path.cwd())))
+    env.update(hook_environment(root, settings, _state_exists(settings.database_url)))
     try:
         os.execvpe(target.value, [target.value, *target.args], env)
     except OSError as exc:
         print(f"autodurable: cannot run {target.value!r}: {exc.strerror}", file=sys.stderr)
         return 127
     return 0  # pragma: no cover - execvpe does not return
-
-
-def bootstrap() -> None:
-    """Set up the hook inside a command started by ``autodurable run -- CMD``.
-
-    Unfinished workflows are recovered in the background only when the state
-    already exists: a command of a project that never recorded anything (a test
-    suite, say) creates no database and runs nothing it did not ask for.
-    """
-    root = os.environ.get(ENV_ROOT)
-    if not root:
-        return
-    prepare_hook(Path(root))
-    if _state_exists(get_runtime().settings.database_url):
-        timer = threading.Timer(1.0, _recover_quietly)
-        timer.daemon = True
-        timer.start()
 
 
 def _state_exists(url: str) -> bool:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import autodurable
+from autodurable import Retry
 
 from .conftest import child_env, write_script
 
@@ -244,3 +245,27 @@ def test_an_inferred_step_outside_workflow_code_is_called_directly():
         return step()
 
     assert plain_caller() == "plain_caller"  # no frame of ours between the two
+
+
+def test_an_explicit_step_outside_workflow_code_is_called_directly_unless_it_retries():
+    # What the codemod writes: a bare @autodurable.step. Called from plain code it
+    # is the function itself; with retries it keeps its policy there.
+    @autodurable.step
+    def caller_name() -> str:
+        return sys._getframe(1).f_code.co_name
+
+    def plain_caller() -> str:
+        return caller_name()
+
+    assert plain_caller() == "plain_caller"
+
+    attempts: list[int] = []
+
+    @autodurable.step(retries=Retry(max_attempts=2, initial_interval=0.001))
+    def flaky() -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("first attempt fails")
+        return len(attempts)
+
+    assert flaky() == 2

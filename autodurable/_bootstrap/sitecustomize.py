@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from autodurable._launcher import bootstrap
+from autodurable._hook._child import bootstrap
 
 bootstrap()
 

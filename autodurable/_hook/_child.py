@@ -1,0 +1,72 @@
+"""The import hook inside a command run by ``autodurable run -- CMD``.
+
+``autodurable run -- CMD`` validates the configuration once, then starts CMD
+with a ``sitecustomize`` on its path that calls `bootstrap()` in every Python
+process CMD starts (a test runner's workers, a server's children).
+
+Invariants:
+- Light: the settings come validated from the launcher, in the environment, so
+  a child imports neither pydantic nor the runtime to install the hook; only a
+  process that runs workflow code loads them.
+- Silent: nothing is printed, so programs reading their children's stderr see
+  what they would see without the launcher.
+- Unfinished workflows are recovered in the background only when the launcher
+  found existing state: a command of a project that never recorded anything (a
+  test suite, say) creates no database and runs nothing it did not ask for.
+- Without the launcher's environment (the bootstrap folder put on
+  ``PYTHONPATH`` by hand), nothing happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+ENV_ROOT = "AUTODURABLE_PROJECT_ROOT"
+ENV_SETTINGS = "AUTODURABLE_HOOK_SETTINGS"
+RECOVERY_DELAY = 1.0  # seconds: the program starts first
+
+
+def hook_environment(root: Path, settings: Any, recover: bool) -> dict[str, str]:
+    """The environment variables that hand the hook's settings to CMD's processes."""
+    values = {
+        "io": list(settings.io),
+        "roles": dict(settings.roles),
+        "exclude": list(settings.exclude),
+        "sentinel": settings.sentinel,
+        "recover": recover,
+    }
+    return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
+
+
+def bootstrap() -> None:
+    """Install the hook (and the sentinel) in this process, as the launcher set it up."""
+    root, raw = os.environ.get(ENV_ROOT), os.environ.get(ENV_SETTINGS)
+    if not root or not raw:
+        return
+    values = json.loads(raw)
+    from . import _cache, _finder
+
+    state = _cache.ProjectState(
+        Path(root), tuple(values["io"]), values["roles"], tuple(values["exclude"])
+    )
+    _finder.install(state)
+    from .. import _sentinel
+
+    _sentinel.install(values["sentinel"])
+    if values["recover"]:
+        timer = threading.Timer(RECOVERY_DELAY, _recover_quietly)
+        timer.daemon = True
+        timer.start()
+
+
+def _recover_quietly() -> None:
+    import contextlib
+
+    from .._recovery import recover
+
+    with contextlib.suppress(Exception):  # recover() logs its problems; the program goes on
+        recover()

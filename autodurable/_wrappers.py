@@ -1,0 +1,155 @@
+"""The wrappers autodurable puts around functions, and the import hook's decorators.
+
+Kept apart from the decorators and the runtime so that code rewritten by the
+import hook imports only this (and wrapt): a process that merely imports a
+rewritten module, and never runs workflow code, loads neither pydantic nor
+asyncio nor the store.
+
+Invariants:
+- One wrapper contract (a wrapt ``FunctionWrapper``) for steps and workflows;
+  its kind is a class attribute (``_self_autodurable_kind``), and a workflow's
+  name and timeout are instance attributes only when options set them.
+- A wrapper keeps ``__name__``, ``__qualname__``, ``__module__``, ``__doc__``,
+  the signature and ``inspect.iscoroutinefunction`` of what it wraps, pickles by
+  reference, and ``functools.wraps`` applied to it sets ``__wrapped__`` on the
+  wrapped function (as on a plain function) instead of replacing it.
+- An inferred step is the original function outside workflow code: wrapt calls
+  it from C (no frame of ours), and a method looked up on an instance is the
+  plain bound method. What runs in workflow code is imported on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Callable
+from types import FunctionType
+from typing import Any
+
+import wrapt
+
+from ._context import workflow_code
+from ._names import qualified_name
+
+
+class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """A function wrapped as a step or a workflow.
+
+    What a wrapper is (its kind) is a class attribute, and a workflow's name
+    and timeout are instance attributes only when options set them: a wrapper
+    made at import costs little more than the proxy itself.
+    """
+
+    _self_autodurable_kind = ""
+    _self_autodurable_name: str | None = None  # None: the function's qualified name
+    _self_autodurable_timeout: float | None = None
+
+    def __reduce_ex__(self, protocol: object) -> str:
+        # Pickle by reference, as plain module-level functions do.
+        return str(self.__qualname__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "__wrapped__":
+            # ``functools.wraps``/``update_wrapper`` declaring what the decorated
+            # function wraps. On the proxy this would replace the function itself (so
+            # a decorator's own body stopped running); a plain function just gets the
+            # attribute, and so does the function we wrap.
+            setattr(self.__wrapped__, name, value)
+            return
+        super().__setattr__(name, value)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # Called for every wrapped method when its class is made. A plain function
+        # has nothing to be told; asking it (as wrapt does) fails with an
+        # AttributeError, which made a class of two durable methods import several
+        # times slower than the plain one.
+        wrapped = self.__wrapped__
+        if type(wrapped) is not FunctionType:
+            forward = getattr(wrapped, "__set_name__", None)
+            if forward is not None:
+                forward(owner, name)
+
+
+class DurableStep(DurableFunction):  # type: ignore[misc]
+    """A function wrapped as a step."""
+
+    _self_autodurable_kind = "step"
+
+
+class DurableWorkflow(DurableFunction):  # type: ignore[misc]
+    """A function wrapped as a workflow."""
+
+    _self_autodurable_kind = "workflow"
+
+
+_bind = types.MethodType
+
+
+class InferredStep(DurableStep):  # type: ignore[misc]
+    """A step the analyser inferred: outside workflow code, the original function.
+
+    Made with ``enabled=workflow_code``, so wrapt calls the original from C when
+    the call is not in workflow code. Looking a method up on an instance there
+    gives the plain bound method: wrapt's bound wrapper costs about 2 us to make.
+    """
+
+    def __get__(
+        self, instance: Any, owner: Any = None, _bind: Any = _bind, _code: Any = workflow_code
+    ) -> Any:
+        # (The defaults make the two lookups local: this runs on every method call.)
+        if instance is not None and not _code():
+            return _bind(self.__wrapped__, instance)
+        return super().__get__(instance, owner)
+
+
+def kind_of(fn: Any) -> str | None:
+    """ "step", "workflow", or None for a callable autodurable did not wrap."""
+    return getattr(fn, "_self_autodurable_kind", None) or None
+
+
+def workflow_name(fn: Any) -> str:
+    """The name a workflow wrapper records its runs under."""
+    name: str | None = fn._self_autodurable_name
+    return name or qualified_name(fn.__wrapped__)
+
+
+def _late(name: str) -> Callable[..., Any]:
+    """A wrapper function that calls `_decorators`' `name`, imported on its first call.
+
+    Wrappers only call it in workflow code (or for a root), when the runtime is
+    loaded anyway; until then importing a rewritten module stays light.
+    """
+    target: Callable[..., Any] | None = None
+
+    def call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        nonlocal target
+        if target is None:
+            from . import _decorators
+
+            target = getattr(_decorators, name)
+        return target(wrapped, instance, args, kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+# What the import hook's decorators are. They are applied to plain functions only
+# (the hook's decorator is the innermost, and it never decorates a generator), an
+# ``async def`` getting the "a" version: wrapping is then the proxy alone, made
+# without a Python frame (a project's import makes thousands of them).
+#
+# An inferred step is enabled only in workflow code (`workflow_code`): anywhere
+# else wrapt calls the original function itself, from C, so the call has no frame
+# of ours, no log record and no options to merge, and behaves as the original does
+# (a caller-inspecting function or ``warnings.warn(stacklevel=2)`` sees its real
+# caller). Inferred workflows get no decorator at all: called from workflow code
+# they run inline, and from anywhere else they are plain code (only roots start
+# workflows). A workflow configured in ``[tool.autodurable.roles]`` is a root.
+inferred_step = functools.partial(
+    InferredStep, wrapper=_late("inferred_step_call"), enabled=workflow_code
+)
+inferred_astep = functools.partial(
+    InferredStep, wrapper=_late("inferred_step_call_async"), enabled=workflow_code
+)
+configured_root = functools.partial(DurableWorkflow, wrapper=_late("root_call"))
+configured_aroot = functools.partial(DurableWorkflow, wrapper=_late("root_call_async"))
