@@ -23,7 +23,6 @@ Invariants:
 from __future__ import annotations
 
 import builtins
-import contextlib
 import hashlib
 import importlib.util
 import os
@@ -40,7 +39,7 @@ from ._config import load_settings
 from ._decorators import workflow
 from ._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from ._hook._cache import ProjectState
-from ._hook._child import ENV_ROOT, hook_environment
+from ._hook._child import ENV_ROOT, hook_environment, recover_quietly
 from ._hook._finder import durable_code, install
 from ._options import options
 from ._runtime import get_runtime
@@ -256,7 +255,7 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
 
 def _recover_others() -> None:
     """Resume other unfinished workflows of this database in the background."""
-    threading.Thread(target=_recover_quietly, name="autodurable-recover", daemon=True).start()
+    threading.Thread(target=recover_quietly, name="autodurable-recover", daemon=True).start()
 
 
 def _print_user_traceback(exc: BaseException) -> None:
@@ -300,10 +299,3 @@ def _state_exists(url: str) -> bool:
     from ._store._sqlite import parse_sqlite_url
 
     return os.path.exists(parse_sqlite_url(url)[0])
-
-
-def _recover_quietly() -> None:
-    from ._recovery import recover
-
-    with contextlib.suppress(Exception):  # recover() logs its problems; the program goes on
-        recover()

@@ -58,12 +58,13 @@ def bootstrap() -> None:
 
     _sentinel.install(values["sentinel"])
     if values["recover"]:
-        timer = threading.Timer(RECOVERY_DELAY, _recover_quietly)
+        timer = threading.Timer(RECOVERY_DELAY, recover_quietly)
         timer.daemon = True
         timer.start()
 
 
-def _recover_quietly() -> None:
+def recover_quietly() -> None:
+    """Resume this store's unfinished workflows; problems are logged, never raised."""
     import contextlib
 
     from .._recovery import recover
