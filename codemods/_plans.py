@@ -21,7 +21,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autodurable._analysis import ModulePlan, ProjectPlan, analyse_sources, discover
+from autodurable._analysis import (
+    ModulePlan,
+    ProjectPlan,
+    analyse_sources,
+    discover,
+    import_name,
+)
 from autodurable._config import load_settings
 from autodurable._launcher import project_root
 
@@ -65,7 +71,7 @@ def load_project(root: Path) -> Project:
     modules = {
         name: path
         for name, path in discover(root, settings.exclude).items()
-        if name != "autodurable" and not name.startswith("autodurable.")  # as the hook
+        if import_name(name).partition(".")[0] != "autodurable"  # as the hook
     }
     given: dict[str, tuple[str, str]] = {}
     project = Project(root, ProjectPlan(root=str(root)))

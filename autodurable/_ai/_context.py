@@ -19,7 +19,7 @@ import ast
 import sys
 from dataclasses import dataclass
 
-from .._analysis import ModulePlan
+from .._analysis import ModulePlan, import_name
 from . import _guide
 from ._schema import schema_text
 from ._source import Function, callee, definitions, numbered, own_calls
@@ -57,7 +57,7 @@ def undecided(
         return []
     functions = definitions(tree)
     imports = _imports(tree)
-    project = project_modules or set()
+    project = {import_name(m) for m in project_modules or ()}  # as imported (see _discover)
     out: list[Undecided] = []
     for function_plan in plan.functions:
         function = functions.get(function_plan.qualname)

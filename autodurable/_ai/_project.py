@@ -25,6 +25,7 @@ from typing import Any
 
 from .._analysis import ModulePlan, ProjectPlan, analyse_sources, discover
 from .._config import Settings, find_pyproject, read_pyproject_section
+from .._discover import import_name, import_root
 from .._errors import ConfigError
 from .._options import describe_validation_error
 
@@ -60,10 +61,22 @@ class Project:
     root: Path
     settings: Settings
     ai: dict[str, Any]
-    paths: dict[str, str] = field(default_factory=dict)  # module -> path
+    paths: dict[str, str] = field(default_factory=dict)  # module (discovery key) -> path
     texts: dict[str, str] = field(default_factory=dict)  # module -> text (candidates too)
     unreadable: dict[str, str] = field(default_factory=dict)  # path -> why
     _imports: dict[str, set[str]] = field(default_factory=dict)
+    _resolves: _Resolver | None = None
+
+    def _resolver(self) -> _Resolver:
+        """Import names -> modules, as the analyser resolves them (its own root first)."""
+        if self._resolves is None:
+            local: dict[str, dict[str, str]] = {}
+            for module, path in self.paths.items():
+                root = import_root(module, path)
+                if import_name(module) != module and root is not None:  # see _discover
+                    local.setdefault(root, {}).setdefault(import_name(module), module)
+            self._resolves = _Resolver(set(self.texts), local)
+        return self._resolves
 
     def module_of(self, path: str | os.PathLike[str]) -> str | None:
         """The module name of the file at `path`, or None if it is not one of the project's."""
@@ -119,7 +132,7 @@ class Project:
             cached = texts[name] == self.texts.get(name)
             found = self._imports.get(name) if cached else None
             if found is None:
-                found = _imported(name, texts[name], self.paths[name], self.texts.keys())
+                found = _imported(name, texts[name], self.paths[name], self._resolver())
                 if cached:
                     self._imports[name] = found
             pending.extend(found - seen)
@@ -133,7 +146,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     settings, ai = load_settings(root)
     project = Project(root, settings, ai)
     for name, module_path in discover(root, settings.exclude).items():
-        if name == "autodurable" or name.startswith("autodurable."):
+        if import_name(name).partition(".")[0] == "autodurable":
             continue  # as the hook: autodurable is never analysed as part of a project
         try:
             with open(module_path, "rb") as fh:
@@ -146,13 +159,29 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     return project
 
 
-def _imported(module: str, text: str, path: str, known: Any) -> set[str]:
-    """The project modules `module` imports (and their packages), by name."""
+@dataclass
+class _Resolver:
+    """Which project module an import name from a given import root is."""
+
+    known: set[str]  # module keys
+    local: dict[str, dict[str, str]]  # import root -> import name -> key (see _discover)
+
+    def module(self, name: str, root: str | None) -> str | None:
+        found = self.local.get(root, {}).get(name) if root is not None and self.local else None
+        if found is None and name in self.known:
+            found = name
+        return found if found in self.known else None
+
+
+def _imported(module: str, text: str, path: str, resolver: _Resolver) -> set[str]:
+    """The project modules `module` imports (and their packages), by key."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return set()
-    package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
+    name = import_name(module)
+    package = name if os.path.basename(path) == "__init__.py" else name.rpartition(".")[0]
+    root = import_root(module, path) if resolver.local else None
     found: set[str] = set()
     for node in ast.walk(tree):
         names: list[str] = []
@@ -169,10 +198,10 @@ def _imported(module: str, text: str, path: str, known: Any) -> set[str]:
             names = [base] + [
                 f"{base}.{alias.name}" if base else alias.name for alias in node.names
             ]
-        for name in names:
-            parts = name.split(".")
+        for imported in names:
+            parts = imported.split(".")
             for n in range(1, len(parts) + 1):  # a module imports its packages too
-                candidate = ".".join(parts[:n])
-                if candidate in known:
+                candidate = resolver.module(".".join(parts[:n]), root)
+                if candidate is not None:
                     found.add(candidate)
     return found

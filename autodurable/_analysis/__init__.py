@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .._discover import ANALYSER_VERSION, discover
+from .._discover import ANALYSER_VERSION, discover, import_name, import_root
 from ._catalogue import Catalogue, default_catalogue
 from ._facts import FactCollector, FunctionNode, Site, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
@@ -48,6 +48,7 @@ __all__ = [
     "analyse_sources",
     "analyse_trees",
     "discover",
+    "import_name",
 ]
 
 OPT_OUT_MARKER = "autodurable: off"
@@ -57,7 +58,7 @@ class ProjectPlan(BaseModel):
     """The plan of a whole project."""
 
     root: str
-    modules: dict[str, ModulePlan] = {}
+    modules: dict[str, ModulePlan] = {}  # by discovery key: the import name (see _discover)
     errors: dict[str, str] = {}  # path -> why it was skipped
 
     def function(self, key: str) -> FunctionPlan | None:
@@ -190,6 +191,17 @@ def analyse_trees(
 
 def _index(parsed: dict[str, _Source]) -> ProjectIndex:
     index = ProjectIndex(modules=set(parsed))
+    if any(import_name(module) != module for module in parsed):
+        # Some modules are known by their import root (another module holds their
+        # name): imports resolve among the importing module's root first.
+        for source in parsed.values():
+            name = import_name(source.module)
+            root = import_root(source.module, source.path)
+            if root is None:
+                continue  # not imported by name
+            index.roots[source.module] = root
+            if name != source.module:
+                index.local.setdefault(root, {}).setdefault(name, source.module)
     for source in parsed.values():
         source.definitions = _definitions(source.tree.body, "")
         for qualname, node in source.definitions:

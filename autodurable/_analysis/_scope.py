@@ -14,6 +14,10 @@ Invariants:
   local function named ``open`` shadows the builtin.
 - ``self.x`` resolves through the assignments ``self.x = ...`` made in any
   method of the class.
+- Modules are known by their discovery key (`autodurable._discover`): the
+  name they are imported as, or for one whose name another module holds,
+  ``"<import root>/<name>"``. An import resolves first among the modules of
+  the importing module's own import root, then among the names held.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import ast
 import builtins
 from dataclasses import dataclass, field
 
+from .._discover import import_name
 from ._catalogue import Catalogue
 from ._walk import child_nodes, statements, walk
 
@@ -41,16 +46,33 @@ class ProjectIndex:
     modules: set[str] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)  # "@mod:Class"
     instance_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # "@mod:C" -> attrs
+    # import root -> import name -> key, of the modules whose name another module holds
+    local: dict[str, dict[str, str]] = field(default_factory=dict)
+    roots: dict[str, str] = field(default_factory=dict)  # module key -> its import root
 
-    def project_ref(self, dotted: str) -> str:
-        """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``."""
+    def project_ref(self, dotted: str, root: str | None = None) -> str:
+        """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``.
+
+        `root`: the import root of the importing module, whose modules come first.
+        """
         parts = dotted.split(".")
+        local = self.local.get(root) if root is not None and self.local else None
         for cut in range(len(parts), 0, -1):
             module = ".".join(parts[:cut])
-            if module in self.modules:
+            key = local.get(module) if local else None
+            if key is None and module in self.modules:
+                key = module
+            if key is not None:
                 rest = ".".join(parts[cut:])
-                return f"@{module}:{rest}" if rest else f"@{module}"
+                return f"@{key}:{rest}" if rest else f"@{key}"
         return dotted
+
+    def submodule(self, key: str, attr: str) -> str | None:
+        """The key of the submodule `attr` of the package `key`, if the project has it."""
+        name = f"{import_name(key)}.{attr}"
+        local = self.local.get(self.roots.get(key, "")) if self.local else None
+        found = local.get(name) if local else None
+        return found or (name if name in self.modules else None)
 
 
 @dataclass
@@ -58,8 +80,9 @@ class ModuleSymbols:
     """The global names of one module and what they refer to."""
 
     module: str
-    package: str
+    package: str  # by import name
     names: dict[str, str | None] = field(default_factory=dict)
+    root: str | None = None  # the module's import root
     has_walrus: bool = True  # False only when the module surely has no ``:=``
 
 
@@ -77,21 +100,22 @@ def bind_import(
     package: str,
     index: ProjectIndex,
     into: dict[str, str | None],
+    root: str | None = None,
 ) -> None:
-    """Record the names an import statement binds."""
+    """Record the names an import statement binds (`root`: the importing module's)."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             if alias.asname:
-                into[alias.asname] = index.project_ref(alias.name)
+                into[alias.asname] = index.project_ref(alias.name, root)
             else:
                 top = alias.name.partition(".")[0]
-                into[top] = index.project_ref(top)
+                into[top] = index.project_ref(top, root)
         return
     source = absolute_module(node.module or "", package, node.level)
     for alias in node.names:
         if alias.name == "*":
             continue
-        into[alias.asname or alias.name] = index.project_ref(f"{source}.{alias.name}")
+        into[alias.asname or alias.name] = index.project_ref(f"{source}.{alias.name}", root)
 
 
 class Scope:
@@ -151,12 +175,12 @@ class Scope:
             if ":" in owner:
                 return f"{owner}.{attr}"
             # A submodule (``import pkg.util`` then ``pkg.util.f``) or a module attribute.
-            submodule = f"{owner[1:]}.{attr}"
-            return f"@{submodule}" if submodule in self.index.modules else f"{owner}:{attr}"
+            submodule = self.index.submodule(owner[1:], attr)
+            return f"@{submodule}" if submodule is not None else f"{owner}:{attr}"
         if base.endswith(INSTANCE):
             return f"{owner}.{attr}"
         # ``import a.b`` binds ``a``; ``a.b`` may be a project module even if ``a`` is not.
-        return self.index.project_ref(f"{owner}.{attr}")
+        return self.index.project_ref(f"{owner}.{attr}", self.symbols.root)
 
     def result_of(self, callee: str) -> str | None:
         """The reference of what calling `callee` returns (an instance), if known."""
@@ -200,7 +224,7 @@ def _bind_statement(
         globals_declared.update(node.names)
         return
     if isinstance(node, ast.Import | ast.ImportFrom):
-        bind_import(node, scope.symbols.package, scope.index, into)
+        bind_import(node, scope.symbols.package, scope.index, into, scope.symbols.root)
         return
     if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -254,14 +278,15 @@ def module_symbols(
     tree: ast.Module, module: str, is_package: bool, index: ProjectIndex, catalogue: Catalogue
 ) -> ModuleSymbols:
     """The global names of a module (imports, definitions, simple assignments)."""
-    package = module if is_package else module.rpartition(".")[0]
-    symbols = ModuleSymbols(module, package)
+    name = import_name(module)
+    package = name if is_package else name.rpartition(".")[0]
+    symbols = ModuleSymbols(module, package, root=index.roots.get(module))
     scope = Scope(symbols, index, catalogue, symbols.names)
     for node in _module_statements(tree.body):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             symbols.names[node.name] = f"@{module}:{node.name}"
         elif isinstance(node, ast.Import | ast.ImportFrom):
-            bind_import(node, package, index, symbols.names)
+            bind_import(node, package, index, symbols.names, symbols.root)
         elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = scope.resolve(node.value)

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING
 
-from .._discover import ANALYSER_VERSION, discover
+from .._discover import ANALYSER_VERSION, discover, import_name
 
 if TYPE_CHECKING:
     import ast
@@ -138,10 +138,10 @@ class ProjectState:
     ) -> None:
         self.root = root.resolve()
         self.io, self.roles, self.exclude = io, dict(roles or {}), exclude
-        self.modules = {
+        self.modules = {  # discovery key (the import name, see _discover) -> path
             name: path
             for name, path in discover(self.root, exclude).items()
-            if name != "autodurable" and not name.startswith("autodurable.")  # never ourselves
+            if import_name(name).partition(".")[0] != "autodurable"  # never ourselves
         }
         self._by_path: dict[str, ModulePlan] | None = None
         digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from types import CodeType, ModuleType
 
+from .._discover import import_name
 from ._cache import ProjectState, code_cache_path, code_key, collector_paused, read_code, write_code
 
 
@@ -86,9 +87,11 @@ class DurableFinder(importlib.abc.MetaPathFinder):
     def __init__(self, state: ProjectState) -> None:
         self.state = state
         self._paths = {str(path) for path in state.modules.values()}
-        # Top-level names of the project's modules: anything else is not ours, and
-        # answering None at once spares every other import a second path search.
-        self._tops = {name.partition(".")[0] for name in state.modules}
+        # Top-level names of the project's modules, as imported (from a src layout's
+        # src/, a scripts folder...): anything else is not ours, and answering None
+        # at once spares every other import a second path search. Which file a name
+        # is depends on sys.path: the file found is ours if its path is (`owns`).
+        self._tops = {import_name(name).partition(".")[0] for name in state.modules}
 
     def find_spec(
         self,
