@@ -24,11 +24,9 @@ import gc
 import hashlib
 import importlib.util
 import json
-import logging
 import marshal
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import CodeType
@@ -41,7 +39,6 @@ if TYPE_CHECKING:
 
     from .._analysis import ModulePlan, ProjectPlan
 
-log = logging.getLogger("autodurable")
 _MAGIC = b"ADUR" + importlib.util.MAGIC_NUMBER
 _KEY_SIZE = 32
 # The analysis hands its trees to the rewrite, which spares parsing each module
@@ -88,6 +85,8 @@ def write_atomic(path: str, data: bytes) -> None:
     """Write `data` to `path` atomically; give up silently on any error."""
     if sys.dont_write_bytecode:
         return
+    import tempfile  # here: a warm start writes nothing and need not import it
+
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -100,7 +99,11 @@ def write_atomic(path: str, data: bytes) -> None:
             os.unlink(temporary)
             raise
     except OSError as exc:  # read-only folder, full disk...: not fatal
-        log.debug("autodurable: cannot write the cache %s: %s", path, exc)
+        import logging
+
+        logging.getLogger("autodurable").debug(
+            "autodurable: cannot write the cache %s: %s", path, exc
+        )
 
 
 def write_code(path: str, key: bytes, code: CodeType) -> None:

@@ -7,7 +7,9 @@ process CMD starts (a test runner's workers, a server's children).
 Invariants:
 - Light: the settings come validated from the launcher, in the environment, so
   a child imports neither pydantic nor the runtime to install the hook; only a
-  process that runs workflow code loads them.
+  process that runs workflow code loads them. The sentinel (and wrapt with it)
+  is installed when the first project module is imported: I/O references a
+  module took before that are not watched.
 - Silent: nothing is printed, so programs reading their children's stderr see
   what they would see without the launcher.
 - Unfinished workflows are recovered in the background only when the launcher
@@ -53,14 +55,21 @@ def bootstrap() -> None:
     state = _cache.ProjectState(
         Path(root), tuple(values["io"]), values["roles"], tuple(values["exclude"])
     )
-    _finder.install(state)
-    from .. import _sentinel
-
-    _sentinel.install(values["sentinel"])
+    _finder.install(state, on_first_module=lambda: _install_sentinel(values["sentinel"]))
     if values["recover"]:
         timer = threading.Timer(RECOVERY_DELAY, recover_quietly)
         timer.daemon = True
         timer.start()
+
+
+def _install_sentinel(mode: str) -> None:
+    # Only workflow code can need it, and only code that imports the project's
+    # modules can be workflow code here; wrapt alone takes 20 to 80 ms to import,
+    # which a child that runs none of the project (a helper script, a worker of
+    # another tool) should not pay.
+    from .. import _sentinel
+
+    _sentinel.install(mode)
 
 
 def recover_quietly() -> None:

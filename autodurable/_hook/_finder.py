@@ -18,7 +18,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import CodeType, ModuleType
 
 from .._discover import import_name
@@ -86,6 +86,7 @@ class DurableFinder(importlib.abc.MetaPathFinder):
 
     def __init__(self, state: ProjectState) -> None:
         self.state = state
+        self.on_first_module: Callable[[], None] | None = None
         self._paths = {str(path) for path in state.modules.values()}
         # Top-level names of the project's modules, as imported (from a src layout's
         # src/, a scripts folder...): anything else is not ours, and answering None
@@ -110,6 +111,9 @@ class DurableFinder(importlib.abc.MetaPathFinder):
         if not self.owns(spec.origin):
             return None
         spec.loader = DurableLoader(fullname, spec.origin, self.state)
+        if self.on_first_module is not None:
+            first, self.on_first_module = self.on_first_module, None
+            first()
         return spec
 
     def owns(self, filename: str) -> bool:
@@ -122,9 +126,17 @@ class DurableFinder(importlib.abc.MetaPathFinder):
             return False
 
 
-def install(state: ProjectState) -> DurableFinder:
-    """Put a finder for `state`'s project first on ``sys.meta_path``."""
+def install(
+    state: ProjectState, on_first_module: Callable[[], None] | None = None
+) -> DurableFinder:
+    """Put a finder for `state`'s project first on ``sys.meta_path``.
+
+    `on_first_module` is called once, when the first project module is found
+    (before it is loaded): work that only a process importing the project's
+    code needs waits until then.
+    """
     finder = DurableFinder(state)
+    finder.on_first_module = on_first_module
     sys.meta_path.insert(0, finder)
     return finder
 
