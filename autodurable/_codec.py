@@ -16,6 +16,13 @@ Invariants:
   decoding alike.
 - A value that cannot be encoded raises `EncodeError` naming the type and the
   path inside the value, at record time.
+- The text is valid UTF-8 for every ``str`` Python can hold: lone surrogates
+  (``os.fsdecode(b"caf\\xe9")``) are written as JSON escapes (``"caf\\udce9"``,
+  plain JSON, as ``json.dumps`` writes them), which the stores' text columns
+  accept and ``json.loads`` reads back. A high surrogate followed by a low one
+  is not a character, but JSON would read their two escapes as one: a string
+  holding such a pair is tagged, ``{"~": "str", "v": [...]}``, its parts split
+  between the two. Values without surrogates are encoded as before.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import enum
 import json
 import pathlib
 import pickle
+import re
 import traceback
 import uuid
 from collections.abc import Callable
@@ -52,6 +60,11 @@ _SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
     str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
     float: json.dumps,
 }
+# Surrogates: never valid in UTF-8 text; escaped in the JSON text (see the module docstring).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A high surrogate then a low one, which JSON reads back as one character.
+_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_PAIR_SPLIT = re.compile("(?<=[\ud800-\udbff])(?=[\udc00-\udfff])")
 _PATH_TYPES = {
     cls.__name__: cls
     for cls in (
@@ -97,6 +110,7 @@ class Codec:
             },
         }
         self._decoders: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "str": _dec_str,
             "tuple": lambda o: tuple(self._dec(x) for x in o["v"]),
             "set": lambda o: {self._dec(x) for x in o["v"]},
             "frozenset": lambda o: frozenset(self._dec(x) for x in o["v"]),
@@ -110,7 +124,7 @@ class Codec:
             "decimal": lambda o: decimal.Decimal(o["v"]),
             "uuid": lambda o: uuid.UUID(o["v"]),
             "complex": lambda o: complex(*o["v"]),
-            "path": lambda o: _PATH_TYPES[o["c"]](o["v"]),
+            "path": lambda o: _PATH_TYPES[o["c"]](decode_text(o["v"])),
             "mapping": self._dec_mapping,
             "deque": lambda o: collections.deque((self._dec(x) for x in o["v"]), o["n"]),
             "enum": self._dec_enum,
@@ -128,10 +142,18 @@ class Codec:
     def encode(self, value: Any, what: str = "value") -> str:
         """Encode `value` to JSON text; `what` names the value in errors."""
         try:
-            scalar = _SCALAR_TEXT.get(type(value))
-            if scalar is not None:  # most step results: spares json.dumps's machinery
+            cls = type(value)
+            scalar = _SCALAR_TEXT.get(cls)
+            # Most step results: spares json.dumps's machinery. A str is written in
+            # ASCII (surrogates escaped), unless it holds a surrogate pair.
+            if scalar is not None and (cls is not str or value.isascii() or not _has_pair(value)):
                 return scalar(value)
-            return json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+            text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+            if text.isascii() or _is_utf8(text):
+                return text
+            if _PAIR.search(text):
+                text = _PairSafeCodec(self.allow_pickle).encode_pairs(value, what)
+            return _escape_surrogates(text)
         except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
             raise EncodeError(f"cannot record {what}: {exc}") from None
 
@@ -141,9 +163,18 @@ class Codec:
 
     def encode_error(self, exc: BaseException) -> str:
         """Encode an exception with its type, arguments, message and traceback."""
-        return json.dumps(
+        text = json.dumps(
             self._enc_exception(exc, "exception"), separators=(",", ":"), ensure_ascii=False
         )
+        if text.isascii() or _is_utf8(text):
+            return text
+        if _PAIR.search(text):
+            text = json.dumps(
+                _PairSafeCodec(self.allow_pickle)._enc_exception(exc, "exception"),
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+        return _escape_surrogates(text)  # a pair left in a name: read back as one character
 
     def decode_error(self, text: str) -> BaseException:
         """Re-create a recorded exception: same type and message where possible."""
@@ -157,7 +188,7 @@ class Codec:
     def error_summary(text: str) -> tuple[str, str, str]:
         """Return (type name, message, traceback) of a recorded exception."""
         raw = _loads(text)
-        return raw["c"], raw.get("m", ""), raw.get("tb", "")
+        return raw["c"], decode_text(raw.get("m", "")), decode_text(raw.get("tb", ""))
 
     # -- encoding -------------------------------------------------------------
 
@@ -205,7 +236,7 @@ class Codec:
                 "v": self._enc(value.value, path),
             }
         if isinstance(value, pathlib.PurePath) and cls.__name__ in _PATH_TYPES:
-            return {TAG: "path", "c": cls.__name__, "v": str(value)}
+            return {TAG: "path", "c": cls.__name__, "v": _enc_text(str(value))}
         if isinstance(value, tuple) and hasattr(cls, "_fields"):
             return {
                 TAG: "namedtuple",
@@ -259,8 +290,8 @@ class Codec:
             TAG: "exception",
             "c": qualified_name(type(exc)),
             "a": args,
-            "m": str(exc),
-            "tb": "".join(traceback.format_exception(exc)),
+            "m": _enc_text(str(exc)),
+            "tb": _enc_text("".join(traceback.format_exception(exc))),
         }
         attributes = getattr(exc, "__dict__", None)
         # Attributes that cannot be recorded are left out; type and message stay.
@@ -326,7 +357,7 @@ class Codec:
         return cls.model_construct(_fields_set=set(raw.get("s", values)), **values)
 
     def _dec_exception(self, raw: dict[str, Any]) -> tuple[BaseException, str]:
-        name, message = raw["c"], raw.get("m", "")
+        name, message = raw["c"], decode_text(raw.get("m", ""))
         args = tuple(self._dec(x) for x in raw["a"]) if raw.get("a") is not None else (message,)
         try:
             cls = _checked_class(name, lambda c: issubclass(c, BaseException))
@@ -350,6 +381,81 @@ class Codec:
                 "autodurable.configure(allow_pickle=True)."
             )
         return pickle.loads(base64.b64decode(raw["v"]))
+
+
+class _PairSafeCodec(Codec):
+    """The encoder for the rare value holding a str with a surrogate pair.
+
+    It tags such strings (and dicts with such keys, as dicts with keys that are
+    not strings), so that JSON does not join the pair into one character; the
+    `Codec` decodes the result. Kept apart so that the common path checks
+    nothing per string.
+    """
+
+    def encode_pairs(self, value: Any, what: str) -> str:
+        """JSON text of `value` with every surrogate pair kept apart (surrogates raw)."""
+        text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
+        found = _PAIR.search(text)
+        if found is not None:  # in a field or attribute name: no place for a tag
+            raise EncodeError(
+                f"cannot record {what}: a name in it holds the surrogate pair "
+                f"{found[0]!r}, which JSON would read back as one character"
+            )
+        return text
+
+    def _enc(self, value: Any, path: str) -> Any:
+        if type(value) is str:
+            return _enc_text(value)
+        return super()._enc(value, path)
+
+    def _enc_dict(self, value: dict[Any, Any], path: str) -> Any:
+        if any(type(k) is str and _has_pair(k) for k in value):
+            return {TAG: "dict", "v": self._enc_pairs(value, path)}
+        return super()._enc_dict(value, path)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` has no surrogate (UTF-8's encoder finds them faster than a regex)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _has_pair(value: str) -> bool:
+    """Whether `value` holds a high surrogate followed by a low one."""
+    return not value.isascii() and not _is_utf8(value) and _PAIR.search(value) is not None
+
+
+def _enc_text(value: str) -> Any:
+    """`value` as JSON data: itself, or tagged if it holds a surrogate pair."""
+    if not _has_pair(value):
+        return value
+    return {TAG: "str", "v": _PAIR_SPLIT.split(value)}
+
+
+def _dec_str(raw: dict[str, Any]) -> str:
+    parts = raw["v"]
+    if type(parts) is not list or not all(type(part) is str for part in parts):
+        raise TypeError("the parts of a recorded str must be a list of strings")
+    return "".join(parts)
+
+
+def decode_text(raw: Any) -> Any:
+    """A text field of a tagged value (an exception's message, a path) as the codec wrote
+    it: a plain string, or a tagged str if it holds a surrogate pair (see `_enc_text`)."""
+    if type(raw) is dict and raw.get(TAG) == "str":
+        try:
+            return _dec_str(raw)
+        except (KeyError, TypeError) as exc:
+            raise DecodeError(f"malformed recorded 'str' value: {exc!r}") from exc
+    return raw
+
+
+def _escape_surrogates(text: str) -> str:
+    """JSON text with its (lone) surrogates written as escapes: valid UTF-8, same JSON."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
 
 
 def _refuse_unrecorded(raw: dict[str, Any]) -> Any:
@@ -406,7 +512,7 @@ def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
         offset = tz.utcoffset(None)
         out["o"] = [offset.days, offset.seconds, offset.microseconds]
         if tz.tzname(None) != dt.timezone(offset).tzname(None):
-            out["n"] = tz.tzname(None)
+            out["n"] = _enc_text(tz.tzname(None))
     if fold:
         out["f"] = fold
 
@@ -426,7 +532,7 @@ def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
         value = value.replace(tzinfo=ZoneInfo(raw["z"]))
     elif "o" in raw:
         offset = dt.timedelta(*raw["o"])
-        zone = dt.timezone(offset, raw["n"]) if "n" in raw else dt.timezone(offset)
+        zone = dt.timezone(offset, decode_text(raw["n"])) if "n" in raw else dt.timezone(offset)
         value = value.replace(tzinfo=zone)
     if "f" in raw:
         value = value.replace(fold=raw["f"])

@@ -24,6 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -32,7 +33,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
+from ._codec import decode_text
+from ._errors import AutodurableError, DecodeError, WorkflowCancelled, WorkflowNotFound
 from ._runtime import Runtime, get_runtime
 from ._store import (
     CANCELLED,
@@ -68,11 +70,19 @@ def _error_parts(text: str | None) -> tuple[str | None, str | None, str | None]:
     raw = _parse(text)
     if not isinstance(raw, dict):
         return "unknown", str(raw), None
-    kind, message = str(raw.get("c", "unknown")), str(raw.get("m", ""))
+    kind, message = str(raw.get("c", "unknown")), _text(raw.get("m", ""))
     attributes = raw.get("d")
     if kind == _CANCELLED_TYPE and isinstance(attributes, dict) and "reason" in attributes:
-        message = str(attributes["reason"])  # the reason alone: the id is known
-    return kind, message, raw.get("tb") or None
+        message = _text(attributes["reason"])  # the reason alone: the id is known
+    trace = raw.get("tb")
+    return kind, message, _text(trace) if trace else None
+
+
+def _text(raw: Any) -> str:
+    """A recorded text field as a str (the codec tags one that holds a surrogate pair)."""
+    with contextlib.suppress(DecodeError):
+        raw = decode_text(raw)
+    return str(raw)
 
 
 @dataclass(frozen=True)

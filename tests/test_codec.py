@@ -9,6 +9,7 @@ import enum
 import json
 import math
 import pathlib
+import re
 import socket
 import subprocess
 import threading
@@ -162,6 +163,7 @@ def assert_same(a: Any, b: Any, path: str = "v") -> None:
 def roundtrip(value: Any) -> Any:
     text = Codec().encode(value)
     assert isinstance(text, str)
+    text.encode("utf-8")  # as the stores bind it: surrogates must not reach them
     return Codec().decode(text)
 
 
@@ -251,9 +253,13 @@ def test_huge_int_raises_encode_error():
 
 # -- property test -------------------------------------------------------------------
 
+# Any str, lone surrogates included (os.fsdecode makes them of bytes that are not
+# UTF-8), drawn often enough that pairs of them (a high one, then a low one) come up too.
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
+CHARACTERS = st.characters(exclude_categories=()) | SURROGATES
 HASHABLE = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-    st.text(max_size=8), st.binary(max_size=8),
+    st.text(CHARACTERS, max_size=8), st.binary(max_size=8),
 )
 ZONES = st.one_of(
     st.none(), st.just(dt.UTC), st.timezones(),
@@ -267,8 +273,8 @@ VALUE_TREES = st.recursive(
     LEAVES,
     lambda kids: st.one_of(
         st.lists(kids, max_size=4), st.lists(kids, max_size=4).map(tuple),
-        st.dictionaries(st.text(max_size=4) | st.just("~"), kids, max_size=4),
-        st.dictionaries(st.integers() | st.text(max_size=4), kids, max_size=4),
+        st.dictionaries(st.text(CHARACTERS, max_size=4) | st.just("~"), kids, max_size=4),
+        st.dictionaries(st.integers() | st.text(CHARACTERS, max_size=4), kids, max_size=4),
     ),
     max_leaves=25,
 )
@@ -471,12 +477,16 @@ def test_fixed_offsets_and_their_names_round_trip_exactly(zone):
     assert back.tzname() == value.tzname()
 
 
-@given(st.none() | st.booleans() | st.integers() | st.floats() | st.text())
+@given(st.none() | st.booleans() | st.integers() | st.floats() | st.text(CHARACTERS))
 @settings(max_examples=300, deadline=None)
 def test_scalars_encode_exactly_as_json_and_round_trip(value: Any) -> None:
     codec = Codec()
     text = codec.encode(value)
-    assert text == json.dumps(value)
+    text.encode("utf-8")  # lone surrogates escaped, as json.dumps does
+    # A surrogate pair is tagged, since json.dumps's escapes would be read back as one
+    # character (see test_codec_surrogates); everything else is written as json.dumps does.
+    if not (isinstance(value, str) and re.search("[\ud800-\udbff][\udc00-\udfff]", value)):
+        assert text == json.dumps(value)
     back = codec.decode(text)
     assert type(back) is type(value)
     assert back == value or (isinstance(value, float) and math.isnan(value))
