@@ -153,9 +153,7 @@ class FactCollector(ast.NodeVisitor):
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         parent = self._path[-2] if len(self._path) > 1 else None
-        if isinstance(parent, ast.Call) and (self.scope.callee(parent) or "").startswith(
-            "autodurable._inline."
-        ):
+        if parent is not None and self._records(parent):
             return  # the thunk of a recorded expression (codemodded code): already a step
         for call in [n for n in walk(node.body) if isinstance(n, ast.Call)]:
             name = self.scope.callee(call)
@@ -309,8 +307,25 @@ class FactCollector(ast.NodeVisitor):
     def _is_io(self, call: ast.Call) -> bool:
         return self._kind(call) == IO
 
+    def _records(self, node: ast.AST) -> bool:
+        """Whether `node` calls one of the hook's recording helpers (``autodurable._inline``)."""
+        return isinstance(node, ast.Call) and (self.scope.callee(node) or "").startswith(
+            "autodurable._inline."
+        )
+
     def _io_calls(self, expr: ast.expr) -> list[ast.Call]:
-        return [c for c in walk(expr) if isinstance(c, ast.Call) and self._is_io(c)]
+        """The I/O calls in `expr`, breadth-first, but not those in the thunks of recorded
+        expressions (codemodded code: ``run_iterate(..., lambda: ...)`` is a step already)."""
+        nodes = [expr]
+        index = 0
+        while index < len(nodes):
+            node = nodes[index]
+            index += 1
+            children = child_nodes(node)
+            if self._records(node):
+                children = [c for c in children if not isinstance(c, ast.Lambda)]
+            nodes += children
+        return [c for c in nodes if isinstance(c, ast.Call) and self._is_io(c)]
 
     def _record_io(self, calls: list[ast.Call]) -> None:
         for call in calls:
