@@ -7,8 +7,11 @@ this command only writes it down. Each rewrite style of the hook
 ============================  ==============================================================
 plan                          written as
 ============================  ==============================================================
-step / workflow, ``decorate``  ``@autodurable.step(unrecordable="rerun")`` (or ``workflow``)
-and ``coarse``; ``inline``     added innermost, below framework decorators
+step, ``decorate``/``coarse``  ``@autodurable.step(unrecordable="rerun")``, added innermost,
+root workflow (configured)     below framework decorators (``@autodurable.workflow(...)``
+                               for a workflow set in ``[tool.autodurable.roles]``)
+inferred workflow              no decorator (as under the hook: only roots start workflows;
+                               called from plain code it is plain code); its sites below
 ``step`` / ``iterate`` site    ``autodurable._inline.run_step("f:requests.get", lambda: ...)``
                                (``run_iterate``; ``discard=True`` for a statement)
 ``astep`` site                 ``await autodurable._inline.run_astep("f:...", lambda: ...)``
@@ -75,24 +78,13 @@ from ._plans import project_for, standalone_plan
 __all__ = [
     "INLINE",
     "MakeDurableCommand",
-    "decorated",
     "plan_changes",
     "plan_warnings",
     "without_copy",
 ]
 
 INLINE = "autodurable._inline"  # the runtime helpers of the hook, imported by name
-_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
 Key = tuple[int, int, int, int]
-
-
-def decorated(plan: FunctionPlan) -> bool:
-    """Whether the plan puts a decorator on this function (as the import hook does)."""
-    return (
-        plan.style in _DECORATED_STYLES
-        and not plan.is_generator
-        and plan.role in ("step", "workflow")
-    )
 
 
 def without_copy(codemod: Codemod, tree: cst.Module) -> cst.Module:
@@ -116,7 +108,7 @@ def plan_changes(plan: ModulePlan) -> bool:
     """Whether applying `plan` changes the module at all (without parsing it)."""
     if plan.opted_out:
         return False
-    return any(decorated(f) or _rewritten_sites(f) for f in plan.functions)
+    return any(f.decorated or _rewritten_sites(f) for f in plan.functions)
 
 
 def plan_warnings(plan: ModulePlan, code: str) -> list[str]:
@@ -286,7 +278,7 @@ class _Rewriter(cst.CSTTransformer):
         for warning in plan_warnings(plan, code):
             self.command.warn(warning)
         for function in plan.functions:
-            if decorated(function):
+            if function.decorated:
                 self.functions[(function.qualname, function.line)] = function
                 lines.add(function.line)
             for site in _rewritten_sites(function):

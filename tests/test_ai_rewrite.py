@@ -248,7 +248,7 @@ def test_write_writes_the_verified_text(
     roles = roles_of(text)
     assert roles["charge_card"] == ("step", "manual")  # written as a decorator
     assert roles["fetch_rates"] == ("step", "manual")
-    assert roles["process"] == ("workflow", "manual")
+    assert roles["process"] == ("workflow", "decorate")  # workflow code, not a root: no decorator
     assert "idempotency_key=autodurable.idempotency_key()" in text
     out = capsys.readouterr().out
     assert "1 module(s) written" in out and "  written" in out
@@ -364,8 +364,8 @@ def test_a_split_is_applied_and_verified(
     server = chat(plan(split))
     assert rewrite(server, project, "--write", monkeypatch=monkeypatch) == 0
     roles = roles_of(project.read_text())
-    assert roles["priced"] == ("workflow", "manual")  # the new helper calls a step
-    assert roles["process"] == ("workflow", "manual")
+    assert roles["priced"] == ("workflow", "decorate")  # the new helper calls a step
+    assert roles["process"] == ("workflow", "decorate")
     assert "process: split (new code): the rates belong to pricing" in capsys.readouterr().out
     assert len(server.requests) == 1
 

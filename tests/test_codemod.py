@@ -73,7 +73,6 @@ MAKE = {
         def fetch(u):
             return requests.get(u).json()
 
-        @autodurable.workflow(unrecordable="rerun")
         def report(urls):
             # only calls steps
             return [fetch(u) for u in urls]
@@ -98,7 +97,6 @@ MAKE = {
         def fetch(u):
             return requests.get(u).json()
 
-        @autodurable.workflow
         def report(urls):
             # only calls steps
             return [fetch(u) for u in urls]
@@ -166,7 +164,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", json=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def sync(u):
             data = autodurable._inline.run_step("sync:requests.get", lambda: requests.get(u).json()["items"])
             autodurable._inline.run_step("sync:requests.post", lambda: requests.post(u, json=data), discard=True)
@@ -197,7 +194,6 @@ MAKE = {
         import autodurable
         import autodurable._inline
 
-        @autodurable.workflow(unrecordable="rerun")
         def each(urls):
             out = []
             for u in urls:
@@ -208,7 +204,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def listed(u):
             total = 0
             for item in autodurable._inline.run_iterate("listed:requests.get", lambda: (requests.get(u).json(), [])):
@@ -241,7 +236,6 @@ MAKE = {
         async def save(x):
             return await aiohttp.request("POST", "/save", data=x)
 
-        @autodurable.workflow(unrecordable="rerun")
         async def sync(u):
             body = await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("GET", u))
             await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("POST", u), discard=True)
@@ -291,7 +285,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", json=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def stamp(items):
             started = autodurable._inline.recorded("time.time", time.time)
             picked = autodurable._inline.recorded("random.sample", random.sample, items, 2)
@@ -323,7 +316,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", json=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def pause(x):
             autodurable.sleep(1)
             return save(x)
@@ -354,7 +346,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def load(path, flag):
             count = 0
             # read the file once
@@ -402,7 +393,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def load(path):
             global TOTAL
             @autodurable.step(name="load:open", unrecordable="rerun")
@@ -456,12 +446,12 @@ MAKE = {
             return fetch(u)
 
         def caller(u):
+            # an inferred workflow: not a root, so no decorator (nothing changes)
             return report(u)
         """,
         """
         import requests
         from autodurable import step, workflow
-        import autodurable
 
         @step(retries=3)
         def fetch(u):
@@ -471,8 +461,8 @@ MAKE = {
         def report(u):
             return fetch(u)
 
-        @autodurable.workflow(unrecordable="rerun")
         def caller(u):
+            # an inferred workflow: not a root, so no decorator (nothing changes)
             return report(u)
         """,
     ),
@@ -544,7 +534,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def show(u):
             line = f"got {autodurable._inline.run_step('show:requests.get', lambda: requests.get(u).text)!r} from {u}"
             return save(line)
@@ -570,7 +559,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def greet(u):
             text = "héllo wörld " + autodurable._inline.run_step("greet:requests.get", lambda: requests.get(u).text)  # é before the site
             return save(text)
@@ -609,7 +597,6 @@ MAKE = {
         def save(x):
             return requests.post("/save", data=x).status_code
 
-        @autodurable.workflow(unrecordable="rerun")
         def show(u):
             line = f"got {f'<{requests.get(u).text}>'} from {u}"
             return save(line)

@@ -72,7 +72,7 @@ def test_default_shows_a_diff_and_writes_nothing(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "--- app.py\n+++ app.py\n" in out and "--- pkg/fetching.py\n" in out
     assert '+@autodurable.step(unrecordable="rerun")\n def fetch(u):  # a step\n' in out
-    assert '+@autodurable.workflow(unrecordable="rerun")\n def report(urls):' in out
+    assert "@autodurable.workflow" not in out  # an inferred workflow is not a root
     assert "-        time.sleep(1)\n+        autodurable.sleep(1)\n" in out
     assert '+    autodurable._inline.run_step("report:os.makedirs", lambda: os.makedirs(' in out
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.py")} == before
@@ -89,7 +89,7 @@ def test_write_applies_and_a_second_run_changes_nothing(tmp_path, capsys):
     assert out == ""
     assert "rewrote app.py" in err and "2 file(s) changed" in err
     app = (tmp_path / "app.py").read_text()
-    assert "@autodurable.workflow" in app and "autodurable.sleep(1)" in app
+    assert "@autodurable.workflow" not in app and "autodurable.sleep(1)" in app
     compile(app, "app.py", "exec")
     assert codemod("--check", ".") == 0
     out, err = capsys.readouterr()
@@ -98,7 +98,7 @@ def test_write_applies_and_a_second_run_changes_nothing(tmp_path, capsys):
     # The hook reads the result as decorated by hand: it will not wrap anything twice.
     plan = analyse_project(tmp_path)
     styles = {f.qualname: f.style for m in plan.modules.values() for f in m.functions}
-    assert styles == {"fetch": "manual", "report": "manual"}
+    assert styles == {"fetch": "manual", "report": "decorate"}  # nothing left to add
 
 
 def test_check_exits_1_when_files_would_change(tmp_path, capsys):
@@ -111,10 +111,10 @@ def test_check_exits_1_when_files_would_change(tmp_path, capsys):
 
 def test_the_plan_is_the_projects_and_only_the_given_paths_are_written(tmp_path, capsys):
     demo(tmp_path)
-    # app.py alone: `report` is a workflow because pkg.fetching:fetch is a step,
-    # which only the analysis of the whole project shows.
+    # app.py alone: `report` is workflow code (its sites are recorded) because
+    # pkg.fetching:fetch is a step, which only the analysis of the whole project shows.
     assert codemod("--write", "app.py") == 0
-    assert "@autodurable.workflow" in (tmp_path / "app.py").read_text()
+    assert "autodurable.sleep(1)" in (tmp_path / "app.py").read_text()
     assert (tmp_path / "pkg" / "fetching.py").read_text() == FETCH
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
         "__init__.py", "app.py", "fetching.py", "pyproject.toml",
@@ -141,7 +141,7 @@ def test_unparsable_file_is_reported_and_left_untouched(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert "broken.py: failed: does not parse: " in err and "(line 1)" in err
     assert broken.read_text() == "def broken(:\n    pass\n"
-    assert "@autodurable.workflow" in (tmp_path / "app.py").read_text()  # the others go on
+    assert "autodurable.sleep(1)" in (tmp_path / "app.py").read_text()  # the others go on
     assert "2 file(s) changed, 1 unchanged, 0 skipped, 1 failed" in err
 
 
@@ -167,8 +167,9 @@ def test_skipped_files_say_why(tmp_path, capsys):
 def test_parallel_jobs_give_the_same_results(tmp_path):
     files = {"pkg/__init__.py": "", "pkg/fetching.py": FETCH, "app.py": REPORT}
     for i in range(6):
-        files[f"pkg/user{i}.py"] = (
-            f"from pkg.fetching import fetch\n\ndef use{i}(u):\n    return fetch(u)\n"
+        files[f"pkg/user{i}.py"] = (  # workflow code with a recorded clock: changed
+            f"import time\nfrom pkg.fetching import fetch\n\n"
+            f"def use{i}(u):\n    return fetch(u), time.time()\n"
         )
     project(tmp_path, files)
     serial = run_codemod([tmp_path], jobs=1)
@@ -276,11 +277,11 @@ def test_libcst_tool_runs_the_commands(tmp_path):
 
     shown = tool("make_durable.MakeDurableCommand", "--unified-diff", "1")
     assert shown.returncode == 0, shown.stderr
-    assert '+@autodurable.workflow(unrecordable="rerun")' in shown.stdout
+    assert "+        autodurable.sleep(1)" in shown.stdout
     assert (tmp_path / "app.py").read_text() == REPORT
     written = tool("make_durable.MakeDurableCommand", "--unrecordable", "error")
     assert written.returncode == 0, written.stderr
-    assert "@autodurable.workflow\ndef report" in (tmp_path / "app.py").read_text()
+    assert "@autodurable.step\ndef fetch" in (tmp_path / "pkg" / "fetching.py").read_text()
     again = run_codemod([tmp_path], unrecordable="error")
     assert {r.status for r in again} == {"unchanged"}
     stripped = tool("strip_durable.StripDurableCommand")

@@ -15,8 +15,11 @@ API (``datetime.now()`` becomes ``autodurable.now()``) are recorded under that
 name by the hook as well.
 
 By design the codemod does not rewrite a script's top level (under plain python
-it runs outside any workflow), so each project's driver script calls
-everything from one function, ``main``: a workflow in both runs. The
+it runs outside any workflow), and workflows start only at roots, so each
+project's driver script calls everything from one function, ``main``, set as a
+workflow in ``[tool.autodurable.roles]``: the codemod writes it as
+``@autodurable.workflow``, the root of the plain run, and under the hook it runs
+inside the script's run. The
 ``SCRIPT`` program of test_rewrite (top-level I/O) is left out for that
 reason; its generator is covered by ``GENERATOR``.
 """
@@ -237,7 +240,10 @@ def env(fakes: Path, **extra: str) -> dict[str, str]:
 
 def make_project(folder: Path, files: dict[str, str], io: str = "") -> Path:
     write_tree(folder, files)
-    (folder / "pyproject.toml").write_text(f"[project]\nname = 'p'\n\n[tool.autodurable]\n{io}")
+    (folder / "pyproject.toml").write_text(
+        f"[project]\nname = 'p'\n\n[tool.autodurable]\n{io}\n"
+        '[tool.autodurable.roles]\n"driver:main" = "workflow"\n'
+    )
     return folder
 
 
@@ -339,7 +345,10 @@ def legacy_project(folder: Path) -> Path:
     folder.mkdir()
     for name in ("weather_report.py", "inventory_audit.py", "weather_service.py"):
         shutil.copy(LEGACY / name, folder / name)
-    (folder / "pyproject.toml").write_text("[project]\nname = 'legacy'\n")
+    (folder / "pyproject.toml").write_text(
+        "[project]\nname = 'legacy'\n\n[tool.autodurable.roles]\n"
+        '"inventory_audit:main" = "workflow"\n"weather_report:main" = "workflow"\n'
+    )
     return folder
 
 

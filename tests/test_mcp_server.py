@@ -107,7 +107,8 @@ def test_every_tool_and_the_guide_through_the_mcp_client(tmp_path: Path) -> None
     assert any("payments.charge on `payments`" in u["what"]
                for u in modules["shop.billing"]["undecided"])  # fmt: skip
     # plan: the codemod's diff as is, and the schema of a rewrite plan.
-    assert '+@autodurable.workflow(unrecordable="rerun")' in seen["plan"]["codemod_diff"]
+    diff = seen["plan"]["codemod_diff"]
+    assert '+@autodurable.step(unrecordable="rerun")\n def load_order' in diff
     assert "idempotency_keys" in seen["plan"]["plan_schema"]["properties"]
     # apply: a bad plan is refused with the exact problem; a good one is a dry run.
     assert seen["rejected"]["ok"] is False

@@ -549,7 +549,6 @@ def _record(
     out: Candidate,
 ) -> None:
     """What changed, the model's entries first; advice for what the source cannot say."""
-    from codemods.make_durable import decorated
 
     by_model = {r.function: r for r in plan.roles}
     model_changes: list[Change] = []
@@ -572,6 +571,7 @@ def _record(
     analyser = [
         Change("analyser", f.qualname, f"role {f.role}", lines.translate(f.reason))
         for f in module_plan.functions
-        if decorated(f) and f.qualname not in by_model
+        if f.role != "plain" and f.style not in ("manual", "unsafe") and not f.is_generator
+        and f.qualname not in by_model
     ]
     out.changes = model_changes + out.changes + analyser

@@ -1,10 +1,11 @@
 """The verifier: does a module's text keep the rules of durable code?
 
 It checks the *result*, not the intentions: the text is parsed, and the
-analyser is asked about it twice: as it is, and with its workflow decorators
-blanked out, which shows what the body of each workflow does by itself
-(a decorated workflow is respected as written by both the analyser and the
-import hook, so I/O in its body would otherwise go unseen).
+analyser is asked about it with its workflow decorators blanked out, which
+shows what the body of each workflow does by itself (a decorated workflow is
+respected as written by both the analyser and the import hook, so I/O in its
+body would otherwise go unseen). Workflow code is what the text decorates as a
+workflow (a root) and what the analyser infers as one (no decorator).
 
 Problems found:
 - the text does not parse;
@@ -65,6 +66,17 @@ def verify(project: Project, module: str, text: str, plan: RewritePlan | None = 
         return [f"the analyser cannot read the result: {why}"]
     names = autodurable_names(tree)
     inline = {q for q, f in functions.items() if _written_inline(f, names)}
+    if written or inline:
+        # Durable code (written by the codemod or by hand): workflow code is also
+        # what the analyser infers as a workflow, which gets no decorator (only roots
+        # do) and whose body runs again on every replay all the same. (In a module
+        # not made durable yet, nothing is workflow code: there is nothing to check.)
+        written = written | {
+            found.qualname: "workflow"
+            for found in probe.functions
+            if found.role == "workflow" and found.qualname in functions
+            and found.qualname not in written
+        }
     problems: list[str] = []
     for qualname in sorted(unchecked):
         problems.append(

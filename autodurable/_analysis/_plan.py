@@ -32,6 +32,7 @@ from ._facts import CallSite, Facts, Site
 
 STEP, WORKFLOW, PLAIN = "step", "workflow", "plain"
 _DUNDER_OK = frozenset({"__call__"})
+_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
 
 
 class FunctionPlan(BaseModel):
@@ -56,6 +57,20 @@ class FunctionPlan(BaseModel):
     def key(self) -> str:
         """``"module:qualname"``."""
         return f"{self.module}:{self.qualname}"
+
+    @property
+    def decorated(self) -> bool:
+        """Whether the import hook and the codemod put a decorator on this function.
+
+        Steps get one; of workflows, only roots: an inferred workflow is workflow
+        code only when a root calls it, and plain code anywhere else, so it needs
+        none (and a wrapper would be seen by plain callers). Generators get none.
+        """
+        return (
+            self.style in _DECORATED_STYLES
+            and not self.is_generator
+            and (self.role == STEP or (self.role == WORKFLOW and self.root))
+        )
 
 
 class ModulePlan(BaseModel):

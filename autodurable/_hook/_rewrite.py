@@ -44,7 +44,6 @@ from .._analysis._facts import bound_names, declared_global
 from .._analysis._walk import child_nodes
 
 HELPER = "__autodurable__"
-_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
 Position = tuple[int, int, int, int]
 
 
@@ -97,7 +96,7 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
         for site in plan.top_level.sites:
             sites[(site.line, site.col, site.end_line, site.end_col)] = site
     site_lines = {site.line for site in sites.values()}
-    lines = site_lines | {line for (_, line), p in functions.items() if _decorated(p)}
+    lines = site_lines | {line for (_, line), p in functions.items() if p.decorated}
     transformer = _Rewriter(functions, sites, sorted(lines), site_lines)
     transformer.visit(tree)
     if transformer.changed:
@@ -110,7 +109,7 @@ def changes(plan: ModulePlan) -> bool:
     if plan.opted_out:
         return False
     return any(
-        _decorated(function) or (function.sites and _sites_apply(function))
+        function.decorated or (function.sites and _sites_apply(function))
         for function in plan.functions
     )
 
@@ -118,15 +117,6 @@ def changes(plan: ModulePlan) -> bool:
 def _sites_apply(function: FunctionPlan) -> bool:
     """Whether the rewrite records the sites of `function` (workflow code, or inline)."""
     return function.role != "plain" or function.style == "inline"
-
-
-def _decorated(plan: FunctionPlan) -> bool:
-    """Whether the rewrite adds a decorator to this function: steps and roots."""
-    return (
-        plan.style in _DECORATED_STYLES
-        and not plan.is_generator
-        and (plan.role == "step" or (plan.role == "workflow" and plan.root))
-    )
 
 
 def _guarded(recorded: Any, plain: Any, at: ast.AST) -> ast.expr:
@@ -176,7 +166,7 @@ class _Rewriter(ast.NodeTransformer):
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         qualname = ".".join([*self._qualname, node.name])
         plan = self.functions.get((qualname, node.lineno))
-        if plan is not None and _decorated(plan):
+        if plan is not None and plan.decorated:
             # Innermost: framework decorators keep wrapping what they wrapped.
             prefix = "a" if isinstance(node, ast.AsyncFunctionDef) else ""
             kind = "step" if plan.role == "step" else "root"
