@@ -290,7 +290,7 @@ class Codec:
             TAG: "exception",
             "c": qualified_name(type(exc)),
             "a": args,
-            "m": _enc_text(str(exc)),
+            "m": _enc_text(_message(exc)),
             "tb": _enc_text("".join(traceback.format_exception(exc))),
         }
         attributes = getattr(exc, "__dict__", None)
@@ -537,3 +537,12 @@ def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
     if "f" in raw:
         value = value.replace(fold=raw["f"])
     return value
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, or what Python's own traceback prints when that fails: recording a
+    failure must never replace the program's exception with one of its own."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import autodurable
 from autodurable import Retry
 
@@ -269,3 +271,35 @@ def test_an_explicit_step_outside_workflow_code_is_called_directly_unless_it_ret
         return len(attempts)
 
     assert flaky() == 2
+
+
+class _Detail:
+    """A value that is not text, as sqlite-utils' AlterError is."""
+
+
+class OddMessage(Exception):
+    """An exception whose ``__str__`` returns something that is not a str."""
+
+    def __str__(self):  # type: ignore[override]
+        return self.args[0]
+
+
+@autodurable.step
+def _odd_step() -> None:
+    raise OddMessage(_Detail())
+
+
+@autodurable.workflow
+def _odd_workflow() -> None:
+    _odd_step()
+
+
+def test_recording_a_failure_never_replaces_the_programs_exception(database):
+    # The program's own exception reaches its caller, whatever its __str__ does; the
+    # record says what Python's traceback says when str() fails.
+    with pytest.raises(OddMessage) as raised:
+        autodurable.options(_odd_workflow, workflow_id="odd")()
+    assert isinstance(raised.value.args[0], _Detail)
+    handle = autodurable.get_workflow("odd")
+    assert handle.status() == "failed"
+    assert [s.error_message for s in handle.steps()] == ["<exception str() failed>"]
