@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 from . import __version__
 from ._errors import AutodurableError
-from ._runtime import configure, get_runtime
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only_run: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with `only_run`, just enough of it for ``run`` (which
+    starts every command run under the hook, so its parser imports nothing else)."""
     parser = argparse.ArgumentParser(
         prog="autodurable",
         description="Crash-proof Python programs: durable workflows and steps.",
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "target", nargs=argparse.REMAINDER, help="the script or command, then its arguments"
     )
+    if only_run:
+        return parser
     explain = commands.add_parser(
         "explain",
         help="show which functions become steps and workflows, and why",
@@ -79,13 +82,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(only_run=argv[:1] == ["run"])
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
         if args.database_url:
+            from ._runtime import configure
+
             configure(database_url=args.database_url)
         if args.command == "run":
             return _run(parser, args)
@@ -110,15 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from ._launcher import Target, run
-
     rest = list(args.target)
-    if args.module:
-        target = Target("module", args.module, rest)
-    elif rest and rest[0] == "--":
+    if rest and rest[0] == "--" and not args.module:
         if len(rest) < 2:
             parser.error("run -- needs a command")
-        target = Target("command", rest[1], rest[2:])
+        from ._hook._child import exec_command  # light: it runs before every command
+
+        return exec_command(rest[1], rest[2:])
+    from ._launcher import Target, run
+
+    if args.module:
+        target = Target("module", args.module, rest)
     elif rest:
         target = Target("script", rest[0], rest[1:])
     else:
@@ -128,6 +136,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from ._explain import plans_for, render_json, render_table, unsafe
+    from ._runtime import get_runtime
 
     plans, errors = plans_for(args.paths, get_runtime().settings)
     print(render_json(plans, errors) if args.json else render_table(plans, errors))
@@ -137,6 +146,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _info() -> int:
+    from ._runtime import get_runtime
+
     runtime = get_runtime()
     store = runtime.store
     counts = Counter(record.status for record in store.list_workflows(limit=1_000_000))

@@ -147,3 +147,12 @@ def _keys(found: list[tuple[str, tuple[object, ...], int, str, Path]], top: str)
         named.add((folder, name))
         keys[n] = key
     return {keys[n]: path for _, _, n, _, path in found}
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start

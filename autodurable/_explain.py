@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ._analysis import FunctionPlan, ModulePlan, ProjectPlan
 from ._config import Settings
+from ._discover import project_root
 from ._hook._cache import ProjectState
-from ._launcher import project_root
 
 
 def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], dict[str, str]]:

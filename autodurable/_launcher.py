@@ -37,9 +37,10 @@ from typing import Any
 
 from ._config import load_settings
 from ._decorators import workflow
+from ._discover import project_root
 from ._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from ._hook._cache import ProjectState
-from ._hook._child import ENV_ROOT, hook_environment, recover_quietly
+from ._hook._child import exec_command, recover_quietly
 from ._hook._finder import durable_code, install
 from ._options import options
 from ._runtime import get_runtime
@@ -67,15 +68,6 @@ class Target:
     args: list[str] = field(default_factory=list)
 
 
-def project_root(start: Path) -> Path:
-    """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    return start
-
-
 def prepare_hook(root: Path) -> ProjectState:
     """Install the import hook (and the sentinel) for the project at `root`."""
     settings = get_runtime().settings
@@ -98,7 +90,7 @@ def run(
 ) -> int:
     """Run `target` durably; returns the process exit code."""
     if target.kind == "command":
-        return _exec_command(target)
+        return exec_command(target.value, target.args)
     load_settings()  # a bad configuration fails here, before anything runs
     if target.kind == "script":
         path = Path(target.value).resolve()
@@ -268,34 +260,3 @@ def _print_user_traceback(exc: BaseException) -> None:
     print("Traceback (most recent call last):", file=sys.stderr)
     print("".join(traceback.format_list(frames)), end="", file=sys.stderr)
     print("".join(traceback.format_exception_only(exc)), end="", file=sys.stderr)
-
-
-# -- any command: a bootstrap on PYTHONPATH -------------------------------------
-
-BOOTSTRAP_DIR = str(Path(__file__).resolve().parent / "_bootstrap")
-
-
-def _exec_command(target: Target) -> int:
-    if not target.value:
-        print("autodurable: run -- needs a command to run", file=sys.stderr)
-        return 2
-    settings = load_settings()  # a bad configuration fails here, before anything runs
-    root = Path(os.environ.get(ENV_ROOT) or project_root(Path.cwd()))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOTSTRAP_DIR, env.get("PYTHONPATH")]))
-    env.update(hook_environment(root, settings, _state_exists(settings.database_url)))
-    try:
-        os.execvpe(target.value, [target.value, *target.args], env)
-    except OSError as exc:
-        print(f"autodurable: cannot run {target.value!r}: {exc.strerror}", file=sys.stderr)
-        return 127
-    return 0  # pragma: no cover - execvpe does not return
-
-
-def _state_exists(url: str) -> bool:
-    """Whether the store at `url` may hold workflows (a SQLite file that exists; a server)."""
-    if not url.startswith("sqlite:"):
-        return True
-    from ._store._sqlite import parse_sqlite_url
-
-    return os.path.exists(parse_sqlite_url(url)[0])

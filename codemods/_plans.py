@@ -29,7 +29,7 @@ from autodurable._analysis import (
     import_name,
 )
 from autodurable._config import load_settings
-from autodurable._launcher import project_root
+from autodurable._discover import project_root
 
 __all__ = ["Project", "load_project", "project_for", "read_source", "standalone_plan"]
 

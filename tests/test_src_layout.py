@@ -182,15 +182,24 @@ def test_explain_resolves_an_absolute_self_import_as_the_relative_one(tmp_path, 
     assert absolute["reason"] == relative["reason"] == "calls step pkg.a:fetch at line 5"
 
 
-def test_the_codemod_decorates_a_function_reached_through_an_absolute_self_import(tmp_path, capsys):
+def test_the_codemod_sees_a_step_reached_through_an_absolute_self_import(tmp_path, capsys):
     pytest.importorskip("libcst")
     folder = src_layout(tmp_path)
+    # Workflow code (it calls the step fetch) that reads the clock: its clock is a
+    # recorded site. Were the import not resolved, stamped() would be a step itself.
+    for name, imported in (("d", "from pkg.a import fetch"), ("e", "from .a import fetch")):
+        (folder / "src" / "pkg" / f"{name}.py").write_text(
+            f"import time\n{imported}\n\n\ndef stamped(path):\n"
+            "    return fetch(path), time.time()\n"
+        )
     assert main(["codemod", "--write", str(folder / "src")]) == 0
     capsys.readouterr()
-    written = (folder / "src" / "pkg" / "b.py").read_text()
-    assert '@autodurable.workflow(unrecordable="rerun")\ndef absolute(path):' in written
-    relative = (folder / "src" / "pkg" / "c.py").read_text()
-    assert '@autodurable.workflow(unrecordable="rerun")\ndef relative(path):' in relative
+    for name in ("d", "e"):
+        written = (folder / "src" / "pkg" / f"{name}.py").read_text()
+        assert 'autodurable._inline.recorded("time.time", time.time)' in written, written
+        assert "@autodurable.step" not in written
+    # A workflow that only calls steps is not a root: the codemod leaves it as it is.
+    assert (folder / "src" / "pkg" / "b.py").read_text() == ABSOLUTE
 
 
 def test_the_ai_project_analyses_absolute_self_imports(tmp_path):

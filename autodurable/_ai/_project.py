@@ -32,7 +32,7 @@ from .._options import describe_validation_error
 
 def project_root(start: Path) -> Path:
     """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    from .._launcher import project_root as root_of  # the launcher's rule, not a copy of it
+    from .._discover import project_root as root_of  # the launcher's rule, not a copy of it
 
     return root_of(start)
 

@@ -1,8 +1,9 @@
-"""The import hook inside a command run by ``autodurable run -- CMD``.
+"""``autodurable run -- CMD``: the import hook in every Python process of a command.
 
-``autodurable run -- CMD`` validates the configuration once, then starts CMD
-with a ``sitecustomize`` on its path that calls `bootstrap()` in every Python
-process CMD starts (a test runner's workers, a server's children).
+The launcher's side (`exec_command`) validates the configuration once, then
+replaces itself with CMD, with a ``sitecustomize`` on its path that calls
+`bootstrap()` in every Python process CMD starts (a test runner, its workers,
+a server's children).
 
 Invariants:
 - Light: the settings come validated from the launcher, in the environment, so
@@ -17,6 +18,8 @@ Invariants:
   test suite, say) creates no database and runs nothing it did not ask for.
 - Without the launcher's environment (the bootstrap folder put on
   ``PYTHONPATH`` by hand), nothing happens.
+- The launcher's side imports what validating the configuration needs and
+  nothing of the runtime: it runs before every command.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+BOOTSTRAP_DIR = str(Path(__file__).resolve().parent.parent / "_bootstrap")
 ENV_ROOT = "AUTODURABLE_PROJECT_ROOT"
 ENV_SETTINGS = "AUTODURABLE_HOOK_SETTINGS"
 RECOVERY_DELAY = 1.0  # seconds: the program starts first
@@ -42,6 +46,38 @@ def hook_environment(root: Path, settings: Any, recover: bool) -> dict[str, str]
         "recover": recover,
     }
     return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
+
+
+def exec_command(command: str, args: list[str]) -> int:
+    """Replace this process with `command` run under the hook; an exit code if it cannot."""
+    import sys
+
+    from .._config import load_settings
+    from .._discover import project_root
+
+    if not command:
+        print("autodurable: run -- needs a command to run", file=sys.stderr)
+        return 2
+    settings = load_settings()  # a bad configuration fails here, before anything runs
+    root = Path(os.environ.get(ENV_ROOT) or project_root(Path.cwd()))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOTSTRAP_DIR, env.get("PYTHONPATH")]))
+    env.update(hook_environment(root, settings, _state_exists(settings.database_url)))
+    try:
+        os.execvpe(command, [command, *args], env)
+    except OSError as exc:
+        print(f"autodurable: cannot run {command!r}: {exc.strerror}", file=sys.stderr)
+        return 127
+    return 0  # pragma: no cover - execvpe does not return
+
+
+def _state_exists(url: str) -> bool:
+    """Whether the store at `url` may hold workflows (a SQLite file that exists; a server)."""
+    if not url.startswith("sqlite:"):
+        return True
+    from .._store._sqlite import parse_sqlite_url
+
+    return os.path.exists(parse_sqlite_url(url)[0])
 
 
 def bootstrap() -> None:
