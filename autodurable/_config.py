@@ -13,18 +13,31 @@ Invariants:
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._config_source import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_SENTINEL,
+    ENV_APP_VERSION,
+    ENV_DATABASE_URL,
+    find_pyproject,
+    read_pyproject_section,
+)
 from ._errors import ConfigError
 from ._options import Options, describe_validation_error
 
-DEFAULT_DATABASE_URL = "sqlite:///.autodurable/state.db"
-ENV_DATABASE_URL = "AUTODURABLE_DATABASE_URL"
-ENV_APP_VERSION = "AUTODURABLE_APP_VERSION"
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ENV_APP_VERSION",
+    "ENV_DATABASE_URL",
+    "Settings",
+    "find_pyproject",
+    "load_settings",
+    "read_pyproject_section",
+]
 
 
 class Settings(BaseModel):
@@ -55,7 +68,7 @@ class Settings(BaseModel):
     roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role
     exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
     # I/O in workflow code outside steps: "warn" logs it, "warnings" warns, "error" raises
-    sentinel: Literal["warn", "warnings", "error", "off"] = "warn"
+    sentinel: Literal["warn", "warnings", "error", "off"] = DEFAULT_SENTINEL
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}
@@ -71,31 +84,6 @@ class Settings(BaseModel):
                     "for example 'app.billing:charge' or 'app.jobs:Worker.run'"
                 )
         return roles
-
-
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above `start` (the working directory)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_pyproject_section(path: Path | None) -> dict[str, Any]:
-    """The ``[tool.autodurable]`` table of `path`, or {} when there is none."""
-    if path is None:
-        return {}
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}. Fix the file or remove it.") from exc
-    section = data.get("tool", {}).get("autodurable", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"[tool.autodurable] in {path} must be a table")
-    return section
 
 
 def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:

@@ -177,6 +177,10 @@ def test_bad_configuration_names_the_key(tmp_path):
     assert done.returncode == 2
     assert "rolse" in done.stderr and "pyproject.toml" in done.stderr
     assert effects(folder) == []
+    # A command is not started either: the launcher validates before it execs.
+    command = autodurable(folder, "run", "--", sys.executable, "app.py", "1")
+    assert command.returncode == 2 and "rolse" in command.stderr
+    assert effects(folder) == []
 
 
 def test_opt_out_marker_and_exclusions(tmp_path):

@@ -36,15 +36,30 @@ ENV_SETTINGS = "AUTODURABLE_HOOK_SETTINGS"
 RECOVERY_DELAY = 1.0  # seconds: the program starts first
 
 
-def hook_environment(root: Path, settings: Any, recover: bool) -> dict[str, str]:
-    """The environment variables that hand the hook's settings to CMD's processes."""
-    values = {
-        "io": list(settings.io),
-        "roles": dict(settings.roles),
-        "exclude": list(settings.exclude),
-        "sentinel": settings.sentinel,
-        "recover": recover,
-    }
+def hook_environment(root: Path) -> dict[str, str]:
+    """The environment variables that hand the hook's settings to CMD's processes.
+
+    The configuration is validated here, once; a project that configures nothing
+    gets the defaults without the validation being imported.
+    """
+    from .._config_source import DEFAULT_DATABASE_URL, DEFAULT_SENTINEL, configures_nothing
+
+    values: dict[str, Any]
+    if configures_nothing():
+        values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
+        url = DEFAULT_DATABASE_URL
+    else:
+        from .._config import load_settings
+
+        settings = load_settings()  # a bad configuration fails here, before anything runs
+        values = {
+            "io": list(settings.io),
+            "roles": dict(settings.roles),
+            "exclude": list(settings.exclude),
+            "sentinel": settings.sentinel,
+        }
+        url = settings.database_url
+    values["recover"] = _state_exists(url)
     return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
 
 
@@ -52,17 +67,15 @@ def exec_command(command: str, args: list[str]) -> int:
     """Replace this process with `command` run under the hook; an exit code if it cannot."""
     import sys
 
-    from .._config import load_settings
     from .._discover import project_root
 
     if not command:
         print("autodurable: run -- needs a command to run", file=sys.stderr)
         return 2
-    settings = load_settings()  # a bad configuration fails here, before anything runs
     root = Path(os.environ.get(ENV_ROOT) or project_root(Path.cwd()))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOTSTRAP_DIR, env.get("PYTHONPATH")]))
-    env.update(hook_environment(root, settings, _state_exists(settings.database_url)))
+    env.update(hook_environment(root))
     try:
         os.execvpe(command, [command, *args], env)
     except OSError as exc:
