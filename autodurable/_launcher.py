@@ -159,7 +159,9 @@ def _run_workflow(
 ) -> int:
     runtime = get_runtime()
     _recover_others()
-    name = RUN_PREFIX + label
+    # A path that is not valid UTF-8 (lone surrogates from os.fsdecode) is named by
+    # its bytes, escaped: the same name for the same path on every run.
+    name = RUN_PREFIX + label.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     workflow_id, state = _choose_run(name, args, new, run_id)
     if state == "cancelled":
         print(

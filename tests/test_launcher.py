@@ -315,3 +315,18 @@ def test_explain_table_json_and_strict(tmp_path):
     assert autodurable(folder, "explain", "--strict", "helpers.py").returncode == 0
     strict = autodurable(folder, "explain", "--strict", "risky.py")
     assert strict.returncode == 1 and "unsafe" in strict.stdout
+
+
+def test_a_script_whose_path_is_not_utf8_runs_and_resumes(tmp_path):
+    folder = project(tmp_path)
+    name = os.fsdecode(b"caf\xe9.py")  # a lone surrogate: not valid UTF-8
+    write_script(folder, name, APP)
+    first = autodurable(folder, "run", name, "2")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "total 10\n"
+    again = autodurable(folder, "run", name, "2")  # finished: a fresh run, found by name
+    assert again.returncode == 0 and "new run" in again.stderr
+    names = {name for (name,) in sqlite3.connect(folder / ".autodurable" / "state.db").execute(
+        "SELECT name FROM workflows"
+    )}
+    assert names == {"autodurable.run:" + str(folder / "caf\\xe9.py")}
