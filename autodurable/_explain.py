@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 
 from ._analysis import FunctionPlan, ModulePlan, ProjectPlan
@@ -74,7 +75,7 @@ def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
     for path, reason in errors.items():
         lines.append(f"{os.path.relpath(path)}: skipped: {reason}")
     if any(f.role == "workflow" for m in plans for f in m.functions):
-        lines.append(ROOTS_RULE)
+        lines += textwrap.wrap(ROOTS_RULE, 88)
     return "\n".join(lines)
 
 
