@@ -14,22 +14,65 @@ Invariants:
   method (so recovery can call it again), nothing for classmethods (the class
   is part of its name) and staticmethods.
 - Generator functions are refused: their results cannot be recorded.
+- Decorating is light: the options the codemod writes (none, or only
+  ``unrecordable``), which are valid by construction, are turned into `Options`
+  on the first call, and the runtime is imported then; so importing a module of
+  decorated functions loads neither pydantic nor the runtime. Any other option
+  is validated at once, so a bad one fails at import.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._context import workflow_code
 from ._errors import ConfigError
 from ._names import qualified_name
-from ._options import Options, current_call_options, make_options
-from ._runtime import get_runtime
-from ._steps import call_step, call_step_async
-from ._workflows import call_workflow, call_workflow_async
 from ._wrappers import DurableFunction, DurableStep, DurableWorkflow, kind_of, workflow_name
+
+if TYPE_CHECKING:
+    from ._options import Options
+
+# The runtime's entry points, imported on the first call of a decorated function
+# (`_load`): a module of decorated functions can be imported without them.
+call_step: Any = None
+call_step_async: Any = None
+call_workflow: Any = None
+call_workflow_async: Any = None
+current_call_options: Any = None
+get_runtime: Any = None
+
+
+def _load() -> None:
+    global call_step, call_step_async, call_workflow, call_workflow_async
+    global current_call_options, get_runtime
+    from . import _options, _runtime, _steps, _workflows
+
+    call_step, call_step_async = _steps.call_step, _steps.call_step_async
+    call_workflow, call_workflow_async = _workflows.call_workflow, _workflows.call_workflow_async
+    current_call_options, get_runtime = _options.current_call_options, _runtime.get_runtime
+
+
+# Options valid by construction (what the codemod writes), kept as a dict until
+# the first call: {} or {"unrecordable": "rerun" | "error"}.
+Deferred = dict[str, str]
+
+
+def _options_for(where: str, options: dict[str, Any]) -> Options | Deferred:
+    """The decorator's options: validated now, or deferred when valid by construction."""
+    if not options or (
+        options.keys() == {"unrecordable"} and options["unrecordable"] in ("rerun", "error")
+    ):
+        return dict(options)
+    from ._options import make_options
+
+    return make_options(where, **options)
+
+
+def _field(opts: Options | Deferred, name: str) -> Any:
+    return opts.get(name) if isinstance(opts, dict) else getattr(opts, name)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,18 +85,26 @@ class _StepOptionsCache:
 
     __slots__ = ("decorator", "generation", "merged")
 
-    def __init__(self, decorator: Options) -> None:
+    def __init__(self, decorator: Options | Deferred) -> None:
         self.decorator = decorator
         self.generation = -1
-        self.merged = decorator
+        self.merged: Options | None = None
 
     def resolve(self) -> Options:
+        if get_runtime is None:
+            _load()
+        if isinstance(self.decorator, dict):
+            from ._options import Options
+
+            self.decorator = Options(**self.decorator)
         runtime = get_runtime()
         if runtime.generation != self.generation:
             self.merged = runtime.step_defaults.merged(self.decorator)
             self.generation = runtime.generation
+        merged = self.merged
+        assert merged is not None
         call = current_call_options()
-        return self.merged if call is None else self.merged.merged(call)
+        return merged if call is None else merged.merged(call)
 
     def needed(self) -> bool:
         """wrapt's ``enabled`` test, before each call: whether the wrapper has work.
@@ -99,7 +150,7 @@ def _checked_target(fn: Any, kind: str) -> Any:
     return target
 
 
-def _make_step(fn: Any, opts: Options) -> DurableFunction:
+def _make_step(fn: Any, opts: Options | Deferred) -> DurableFunction:
     target = _checked_target(fn, "step")
     name = target.__qualname__  # unless an options layer names the step
     cache = _StepOptionsCache(opts)
@@ -122,14 +173,17 @@ def _make_step(fn: Any, opts: Options) -> DurableFunction:
     return DurableStep(fn, wrapper, enabled=cache.needed)
 
 
-def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
+def _make_workflow(fn: Any, opts: Options | Deferred) -> DurableFunction:
     target = _checked_target(fn, "workflow")
-    name = opts.name or qualified_name(target)
-    run = call_workflow_async if _is_async(target) else call_workflow
-    rerun = opts.unrecordable == "rerun"
-    timeout = opts.workflow_timeout
+    name = _field(opts, "name") or qualified_name(target)
+    is_async = _is_async(target)
+    rerun = _field(opts, "unrecordable") == "rerun"
+    timeout = _field(opts, "workflow_timeout")
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if call_workflow is None:
+            _load()
+        run = call_workflow_async if is_async else call_workflow
         recorded = args
         if instance is not None and not isinstance(instance, type):
             recorded = (instance, *args)  # instance method: the instance is an input
@@ -137,7 +191,7 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
 
     durable = DurableWorkflow(fn, wrapper)
     durable._self_autodurable_name = name
-    if opts.name:
+    if _field(opts, "name"):
         registry[name] = durable
     if timeout is not None:
         durable._self_autodurable_timeout = timeout
@@ -146,8 +200,15 @@ def _make_workflow(fn: Any, opts: Options) -> DurableFunction:
 
 # What the import hook's wrappers (`_wrappers`) call in workflow code. Inferred
 # steps have options that never differ, so one options cache serves all of them.
-INFERRED = Options(unrecordable="rerun")
-_inferred_options = _StepOptionsCache(INFERRED)
+_inferred_options = _StepOptionsCache({"unrecordable": "rerun"})
+
+
+def inferred_options() -> Options:
+    """The options of inferred steps (``unrecordable="rerun"``), without the runtime's."""
+    _inferred_options.resolve()
+    decorator = _inferred_options.decorator
+    assert not isinstance(decorator, dict)
+    return decorator
 
 
 def inferred_step_call(
@@ -165,6 +226,8 @@ def inferred_step_call_async(
 
 
 def root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if call_workflow is None:
+        _load()
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
     return call_workflow(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
 
@@ -172,6 +235,8 @@ def root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[s
 def root_call_async(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    if call_workflow is None:
+        _load()
     recorded = args if instance is None or isinstance(instance, type) else (instance, *args)
     return call_workflow_async(wrapped, args, kwargs, qualified_name(wrapped), recorded, True, None)
 
@@ -187,7 +252,7 @@ def step(fn: Any = None, /, **options: Any) -> Any:
     name="charge")``), on functions, methods, classmethods, staticmethods and
     ``async def`` functions.
     """
-    opts = make_options("step options", **options)
+    opts = _options_for("step options", options)
     if fn is None:
         return lambda f: _make_step(f, opts)
     return _make_step(fn, opts)
@@ -207,8 +272,9 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     (seconds) gives every run a deadline, after which it is cancelled (a
     per-call ``options(fn, workflow_timeout=...)`` overrides it).
     """
-    opts = make_options("workflow options", **options)
-    extra = opts.model_fields_set - {"name", "unrecordable", "workflow_timeout"}
+    opts = _options_for("workflow options", options)
+    given = set(opts) if isinstance(opts, dict) else opts.model_fields_set
+    extra = given - {"name", "unrecordable", "workflow_timeout"}
     if extra:
         raise ConfigError(
             f"@workflow takes only name=, unrecordable= and workflow_timeout=; {sorted(extra)} "
@@ -221,10 +287,10 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
 
 
 __all__ = [
-    "INFERRED",
     "DurableFunction",
     "DurableStep",
     "DurableWorkflow",
+    "inferred_options",
     "inferred_step_call",
     "inferred_step_call_async",
     "kind_of",

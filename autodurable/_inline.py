@@ -119,10 +119,10 @@ def _call_step(
     Imported here, not at the top, so that importing a rewritten module loads
     neither the runtime nor its dependencies.
     """
-    from ._decorators import INFERRED
+    from ._decorators import inferred_options
     from ._steps import call_step, call_step_async
 
-    return (call_step_async if is_async else call_step)(fn, args, kwargs, name, INFERRED)
+    return (call_step_async if is_async else call_step)(fn, args, kwargs, name, inferred_options())
 
 
 def __getattr__(name: str) -> Any:
