@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -115,8 +116,30 @@ class _StepOptionsCache:
         """
         if workflow_code() is not None:
             return True
+        if isinstance(self.decorator, dict) and _nothing_configured():
+            return False  # no retries nor timeout anywhere: no need to load the runtime
         opts = self.resolve()
         return opts.timeout is not None or opts.retry_policy.max_attempts > 1
+
+
+_no_step_defaults: bool | None = None  # [tool.autodurable.steps] absent (read once)
+
+
+def _nothing_configured() -> bool:
+    """Whether no step option can come from anywhere but the decorator: the runtime
+    and per-call options were never loaded here, and pyproject.toml sets no
+    ``[tool.autodurable.steps]``."""
+    global _no_step_defaults
+    if "autodurable._options" in sys.modules:
+        return False
+    if _no_step_defaults is None:
+        from ._config_source import find_pyproject, read_pyproject_section
+
+        try:
+            _no_step_defaults = "steps" not in read_pyproject_section(find_pyproject())
+        except ConfigError:
+            _no_step_defaults = False  # the runtime reports it
+    return _no_step_defaults
 
 
 def _target(fn: Any) -> Any:

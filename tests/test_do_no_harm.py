@@ -303,3 +303,28 @@ def test_recording_a_failure_never_replaces_the_programs_exception(database):
     handle = autodurable.get_workflow("odd")
     assert handle.status() == "failed"
     assert [s.error_message for s in handle.steps()] == ["<exception str() failed>"]
+
+
+CONFIGURED_RETRIES = """
+import autodurable
+
+attempts = []
+
+@autodurable.step  # as the codemod writes it: its options come from pyproject.toml
+def flaky():
+    attempts.append(1)
+    if len(attempts) == 1:
+        raise ConnectionError("first attempt fails")
+    return len(attempts)
+
+print(flaky())
+"""
+
+
+def test_a_step_outside_workflow_code_keeps_the_retries_pyproject_gives_it(tmp_path):
+    config = "[tool.autodurable.steps]\nretries = {max_attempts = 2, initial_interval = 0.01}\n"
+    folder = project(tmp_path, config, flaky=CONFIGURED_RETRIES)
+    done = subprocess.run(
+        [sys.executable, "flaky.py"], cwd=folder, env=child_env(), capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (0, "2\n"), done.stderr

@@ -65,7 +65,7 @@ def test_import_touches_no_database(tmp_path):
     assert done.stdout.strip() == "False"
 
 
-def test_every_public_name_has_a_home_and_import_is_light():
+def test_every_public_name_has_a_home_and_import_is_light(tmp_path):
     # Names are imported on first use: `import autodurable`, the decorators the
     # codemod writes and the helpers of hook-rewritten code load neither pydantic
     # nor the runtime, so a program that never runs workflow code pays next to
@@ -83,10 +83,13 @@ def test_every_public_name_has_a_home_and_import_is_light():
         "def b(): pass\n"
         "@autodurable.workflow(unrecordable='rerun')\n"
         "def c(): pass\n"
+        "a(), b()\n"
         "print(sorted(ours & set(sys.modules)))  # what the codemod writes: still light\n"
         "@autodurable.step(retries=3)\n"
         "def d(): pass\n"
         "print('pydantic' in sys.modules)  # any other option is validated at once\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert done.stdout.splitlines() == ["[]", "[]", "True"]
