@@ -17,7 +17,8 @@ from typing import Any
 
 from ._errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite:///.autodurable/state.db"
+DEFAULT_STATE_PATH = ".autodurable/state.db"  # relative to the working directory
+DEFAULT_DATABASE_URL = "sqlite:///" + DEFAULT_STATE_PATH
 DEFAULT_SENTINEL = "warn"
 ENV_DATABASE_URL = "AUTODURABLE_DATABASE_URL"
 ENV_APP_VERSION = "AUTODURABLE_APP_VERSION"

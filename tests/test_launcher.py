@@ -330,3 +330,21 @@ def test_a_script_whose_path_is_not_utf8_runs_and_resumes(tmp_path):
         "SELECT name FROM workflows"
     )}
     assert names == {"autodurable.run:" + str(folder / "caf\\xe9.py")}
+
+
+def test_commands_recover_in_the_background_only_where_state_exists(tmp_path, monkeypatch):
+    from autodurable._hook._child import ENV_SETTINGS, hook_environment
+
+    monkeypatch.delenv("AUTODURABLE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTODURABLE_APP_VERSION", raising=False)
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml: the defaults, read without pydantic
+
+    def recovers() -> bool:
+        return bool(json.loads(hook_environment(tmp_path)[ENV_SETTINGS])["recover"])
+
+    assert not recovers()
+    (tmp_path / ".autodurable").mkdir()
+    (tmp_path / ".autodurable" / "state.db").touch()
+    assert recovers()
+    (tmp_path / "pyproject.toml").write_text('[tool.autodurable]\ndatabase_url = "sqlite:///x.db"\n')
+    assert not recovers()  # configured elsewhere: x.db does not exist

@@ -42,12 +42,12 @@ def hook_environment(root: Path) -> dict[str, str]:
     The configuration is validated here, once; a project that configures nothing
     gets the defaults without the validation being imported.
     """
-    from .._config_source import DEFAULT_DATABASE_URL, DEFAULT_SENTINEL, configures_nothing
+    from .._config_source import DEFAULT_SENTINEL, DEFAULT_STATE_PATH, configures_nothing
 
     values: dict[str, Any]
     if configures_nothing():
         values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
-        url = DEFAULT_DATABASE_URL
+        recover = os.path.exists(DEFAULT_STATE_PATH)  # the default store, without loading it
     else:
         from .._config import load_settings
 
@@ -58,8 +58,8 @@ def hook_environment(root: Path) -> dict[str, str]:
             "exclude": list(settings.exclude),
             "sentinel": settings.sentinel,
         }
-        url = settings.database_url
-    values["recover"] = _state_exists(url)
+        recover = _state_exists(settings.database_url)
+    values["recover"] = recover
     return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
 
 
