@@ -151,8 +151,7 @@ def _keys(found: list[tuple[str, tuple[object, ...], int, str, Path]], top: str)
 
 def project_root(start: Path) -> Path:
     """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    return start
+    from ._config_source import find_pyproject
+
+    found = find_pyproject(start)
+    return found.parent if found is not None else start.resolve()
