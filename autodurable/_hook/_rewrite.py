@@ -119,10 +119,14 @@ def _sites_apply(function: FunctionPlan) -> bool:
     return function.role != "plain" or function.style == "inline"
 
 
+def _in_workflow_code(at: ast.AST) -> ast.expr:
+    """``__autodurable__.workflow_code()``: true exactly where a site is recorded."""
+    return _located(ast.Call(func=_helper("workflow_code", at), args=[], keywords=[]), at)
+
+
 def _guarded(recorded: Any, plain: Any, at: ast.AST) -> ast.expr:
     """``recorded if __autodurable__.workflow_code() else plain``."""
-    test = ast.Call(func=_helper("workflow_code", at), args=[], keywords=[])
-    return _located(ast.IfExp(test=test, body=recorded, orelse=plain), at)
+    return _located(ast.IfExp(test=_in_workflow_code(at), body=recorded, orelse=plain), at)
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -249,9 +253,8 @@ class _Rewriter(ast.NodeTransformer):
         self.changed = True
         declared = declared_global(self._functions[-1]) if self._functions else None
         plain = copy.deepcopy(node)
-        test = ast.Call(func=_helper("workflow_code", node), args=[], keywords=[])
-        guarded = ast.If(test=test, body=_block(node, site, declared), orelse=[plain])
-        return _located(guarded, node)
+        recorded = _block(node, site, declared)
+        return _located(ast.If(test=_in_workflow_code(node), body=recorded, orelse=[plain]), node)
 
     visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
 
