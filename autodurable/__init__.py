@@ -29,7 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._decorators import step, workflow
+    from ._decorators import step, watched, workflow
     from ._durable import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
     from ._errors import (
         AutodurableError,
@@ -86,6 +86,7 @@ __all__ = [
     "start",
     "step",
     "uuid4",
+    "watched",
     "workflow",
     "workflow_id",
 ]
@@ -95,6 +96,7 @@ __all__ = [
 # nothing until the program uses durability; the first use loads the runtime.
 _HOME = {
     "step": "_decorators",
+    "watched": "_decorators",
     "workflow": "_decorators",
     **dict.fromkeys(
         ("idempotency_key", "now", "random", "sleep", "sleep_async", "uuid4", "workflow_id"),

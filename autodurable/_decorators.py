@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from . import _wrappers
 from ._context import workflow_code
 from ._errors import ConfigError
 from ._names import qualified_name
@@ -74,6 +75,7 @@ def _options_for(where: str, options: dict[str, Any]) -> Options | Deferred:
 
 def _field(opts: Options | Deferred, name: str) -> Any:
     return opts.get(name) if isinstance(opts, dict) else getattr(opts, name)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,6 +250,34 @@ def inferred_step_call_async(
     return call_step_async(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
 
 
+def watched_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from ._watch import call_watched
+
+    return call_watched(wrapped, args, kwargs, wrapped.__qualname__)
+
+
+def watched_call_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    from ._watch import call_watched_async
+
+    return call_watched_async(wrapped, args, kwargs, wrapped.__qualname__)
+
+
+def watched(fn: F, /) -> F:
+    """Confirm a function at run time: in workflow code, a call of it that does I/O
+    (sockets, files, subprocesses, database drivers) is recorded as a step; one
+    that does none records nothing. Elsewhere it is the function itself.
+
+    What the analyser and the codemod use for a function whose I/O cannot be
+    told statically (a method of an untyped client); name it a step when you know.
+    """
+    target = _checked_target(fn, "watched")
+    if _is_async(target):
+        return _wrappers.inferred_awatched(fn)  # type: ignore[no-any-return]
+    return _wrappers.inferred_watched(fn)  # type: ignore[no-any-return]
+
+
 def root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if call_workflow is None:
         _load()
@@ -321,6 +351,9 @@ __all__ = [
     "root_call",
     "root_call_async",
     "step",
+    "watched",
+    "watched_call",
+    "watched_call_async",
     "workflow",
     "workflow_name",
 ]

@@ -21,11 +21,14 @@ from ._context import recording, workflow_code
 from ._wrappers import configured_aroot as aroot
 from ._wrappers import configured_root as root
 from ._wrappers import inferred_astep as astep
+from ._wrappers import inferred_awatched as awatched
 from ._wrappers import inferred_step as step
+from ._wrappers import inferred_watched as watched
 
 __all__ = [
     "aroot",
     "astep",
+    "awatched",
     "bound",
     "recorded",
     "recording",
@@ -35,6 +38,7 @@ __all__ = [
     "run_step",
     "shuffle",
     "step",
+    "watched",
     "workflow_code",
 ]
 

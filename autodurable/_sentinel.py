@@ -24,6 +24,8 @@ Invariants:
   wrapper pickles by reference, like the function it wraps.
 - References taken before `install()` (``from sqlite3 import connect``) are not
   wrapped. Modules imported later are patched by a post-import hook.
+- Threads, pool work and asyncio tasks that workflow code starts run in its
+  context (`_concurrency`), so their I/O outside steps is reported too.
 - Global mutable state: the mode (None when not installed), guarded by a lock;
   the reported lines are `_report`'s.
 """
@@ -43,6 +45,7 @@ import wrapt
 from . import _report
 from ._context import recording
 from ._errors import AutodurableError, ConfigError
+from ._watch import WATCH_VAR, note_io
 
 MODES = ("warn", "warnings", "error", "off")
 
@@ -54,13 +57,41 @@ _TARGETS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("socket", "socket.connect", "socket.connect"),
         ("socket", "socket.connect_ex", "socket.connect_ex"),
         ("socket", "create_connection", "socket.create_connection"),
+        # A client connected before (a pool, a session) only sends and receives.
+        ("socket", "socket.send", "socket.send"),
+        ("socket", "socket.sendall", "socket.sendall"),
+        ("socket", "socket.sendto", "socket.sendto"),
+        ("socket", "socket.recv", "socket.recv"),
+        ("socket", "socket.recv_into", "socket.recv_into"),
+        ("socket", "socket.recvfrom", "socket.recvfrom"),
+    ),
+    "ssl": (
+        ("ssl", "SSLSocket.send", "ssl.SSLSocket.send"),
+        ("ssl", "SSLSocket.sendall", "ssl.SSLSocket.sendall"),
+        ("ssl", "SSLSocket.recv", "ssl.SSLSocket.recv"),
+        ("ssl", "SSLSocket.recv_into", "ssl.SSLSocket.recv_into"),
     ),
     "subprocess": (("subprocess", "Popen.__init__", "subprocess.Popen"),),
     "sqlite3": (
         ("sqlite3", "connect", "sqlite3.connect"),
         ("sqlite3.dbapi2", "connect", "sqlite3.connect"),
     ),
+    # Drivers whose network I/O happens in C: their Python entry points.
+    "psycopg": (
+        ("psycopg", "Cursor.execute", "psycopg.Cursor.execute"),
+        ("psycopg", "Cursor.executemany", "psycopg.Cursor.executemany"),
+        ("psycopg", "Connection.execute", "psycopg.Connection.execute"),
+        ("psycopg", "Connection.commit", "psycopg.Connection.commit"),
+        ("psycopg", "AsyncCursor.execute", "psycopg.AsyncCursor.execute"),
+        ("psycopg", "AsyncConnection.execute", "psycopg.AsyncConnection.execute"),
+    ),
+    "psycopg2": (("psycopg2", "connect", "psycopg2.connect"),),
 }
+# File operations of ``os`` (shutil and pathlib go through them).
+_TARGETS["os"] += tuple(
+    ("os", name, f"os.{name}")
+    for name in ("remove", "unlink", "rename", "replace", "mkdir", "rmdir", "listdir", "scandir")
+)
 
 _IMPORTING = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
 _OURS = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -96,6 +127,11 @@ class _SentinelWrapper(wrapt.FunctionWrapper):
 def _resolve(module: str, path: str) -> Any:
     """What `module`.`path` is now (a wrapper is unpickled as that)."""
     return wrapt.resolve_path(module, path)[2]
+
+
+def installed_mode() -> str | None:
+    """The mode the sentinel was installed with, or None when it is not installed."""
+    return _mode
 
 
 def install(mode: str) -> None:
@@ -160,8 +196,12 @@ def _restore(parent: Any, attribute: str, original: Any) -> None:
 
 
 def _active() -> bool:
-    """wrapt's `enabled` test, on every call: False calls the original at once."""
-    return recording() and _mode != "off"
+    """wrapt's `enabled` test, on every call: False calls the original at once.
+
+    In workflow code: always when reporting, and inside a watched call (`_watch`)
+    whatever the mode, since the call's I/O decides whether it is recorded.
+    """
+    return recording() and (_mode != "off" or WATCH_VAR.get() is not None)
 
 
 def _make_wrapper(label: str) -> Callable[..., Any]:
@@ -188,8 +228,8 @@ def _check(label: str) -> None:
                 user, user_level = frame, level
         frame = frame.f_back
         level += 1
-    if user is None:
-        return
+    if user is None or note_io(label) or _mode == "off":
+        return  # not the user's I/O; taken by a watched call (recorded); or not reported
     filename, line = user.f_code.co_filename, user.f_lineno
     message = (
         f"autodurable: workflow code did I/O outside any step: {label}() in "

@@ -102,8 +102,15 @@ class InferredStep(DurableStep):  # type: ignore[misc]
         return super().__get__(instance, owner)
 
 
+class WatchedFunction(InferredStep):  # type: ignore[misc]
+    """A function confirmed at run time (`_watch`): in workflow code, recorded as a
+    step only when a call of it does I/O; elsewhere, the original function."""
+
+    _self_autodurable_kind = "watched"
+
+
 def kind_of(fn: Any) -> str | None:
-    """ "step", "workflow", or None for a callable autodurable did not wrap."""
+    """ "step", "workflow", "watched", or None for a callable autodurable did not wrap."""
     return getattr(fn, "_self_autodurable_kind", None) or None
 
 
@@ -153,3 +160,9 @@ inferred_astep = functools.partial(
 )
 configured_root = functools.partial(DurableWorkflow, wrapper=_late("root_call"))
 configured_aroot = functools.partial(DurableWorkflow, wrapper=_late("root_call_async"))
+inferred_watched = functools.partial(
+    WatchedFunction, wrapper=_late("watched_call"), enabled=workflow_code
+)
+inferred_awatched = functools.partial(
+    WatchedFunction, wrapper=_late("watched_call_async"), enabled=workflow_code
+)

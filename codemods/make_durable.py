@@ -394,7 +394,9 @@ class _Rewriter(cst.CSTTransformer):
         if plan is None:
             return updated_node
         expression = f"autodurable.{plan.role}"
-        if self.command.unrecordable == "rerun":
+        if plan.style == "watched":
+            expression = "autodurable.watched"  # no options: it records only what did I/O
+        elif self.command.unrecordable == "rerun":
             expression += '(unrecordable="rerun")'
         self.uses_public = self.changed = True
         # Innermost: framework decorators keep wrapping what they wrapped.

@@ -316,7 +316,9 @@ def test_sqlite_connection_methods():
     )
     assert is_step(plan.get("insert"), "sqlite3.Connection.execute")
     assert plan.get("local").reason.startswith("calls sqlite3.connect at line 10")
-    assert is_plain(plan.get("given"))
+    # An untyped parameter: confirmed at run time, not silently plain.
+    assert plan.get("given").style == "watched"
+    assert plan.get("given").reason.startswith("calls c.execute at line 15")
 
 
 def test_pathlib_path_methods():
@@ -482,7 +484,8 @@ def test_config_io_names_extend_the_catalogue():
     assert is_step(plan.get("charge"), "mycompany.billing.charge")
     assert is_step(plan.get("give_back"), "mycompany.billing.refund")
     assert is_plain(plan.get("other"))
-    assert is_plain(module(source).get("charge"))  # without the configuration: unknown
+    # Without the configuration: an uncatalogued package, confirmed at run time.
+    assert module(source).get("charge").style == "watched"
 
 
 def test_config_roles_force_a_role():

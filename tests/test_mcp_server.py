@@ -102,7 +102,7 @@ def test_every_tool_and_the_guide_through_the_mcp_client(tmp_path: Path) -> None
     # explain: the analyser's roles with reasons, and what it could not decide.
     modules = {m["module"]: m for m in seen["explain"]["modules"]}
     functions = {f["function"]: f for f in modules["shop.billing"]["functions"]}
-    assert functions["charge_card"]["role"] == "plain"
+    assert functions["charge_card"]["style"] == "watched"  # an untyped client
     assert functions["load_order"]["reason"] == "calls open at line 23"
     assert any("payments.charge on `payments`" in u["what"]
                for u in modules["shop.billing"]["undecided"])  # fmt: skip

@@ -42,6 +42,7 @@ PUBLIC = [
     "start",
     "step",
     "uuid4",
+    "watched",
     "workflow",
     "workflow_id",
 ]

@@ -67,8 +67,8 @@ def undecided(
             out.append(Undecided(function.qualname, function_plan.line, function_plan.reason))
         for note in function_plan.notes:
             out.append(Undecided(function.qualname, function_plan.line, note))
-        if function_plan.role == "step":
-            continue  # whatever it calls is recorded with it
+        if function_plan.role == "step" and function_plan.style != "watched":
+            continue  # whatever it calls is recorded with it (a watched one only maybe)
         out += _unknown_calls(function, imports, project)
     return sorted(out, key=lambda u: u.line)
 

@@ -30,11 +30,11 @@ from ._scope import (
     ModuleSymbols,
     ProjectIndex,
     Scope,
-    collect_instance_attrs,
     function_locals,
     instance_of,
     module_symbols,
 )
+from ._types import Definition, infer_types
 from ._walk import own_statements, same_scope
 
 __all__ = [
@@ -167,9 +167,7 @@ def analyse_trees(
             source.tree, source.module, source.is_package, index, catalogue
         )
         source.symbols.has_walrus = source.may_walrus
-    for source in parsed.values():
-        assert source.symbols is not None
-        collect_instance_attrs(source.tree, source.symbols, index, catalogue)
+    _infer_types(parsed, index, catalogue)
     forced = dict(roles or {})
     units: list[Unit] = []
     for source in parsed.values():
@@ -227,6 +225,37 @@ def _definitions(body: list[ast.stmt], prefix: str) -> list[tuple[str, ast.AST]]
     return out
 
 
+def _infer_types(parsed: dict[str, _Source], index: ProjectIndex, catalogue: Catalogue) -> None:
+    """Bases, members and types of the project's classes and functions (`_types`)."""
+    definitions: list[Definition] = []
+    tops: list[tuple[Scope, ast.Module]] = []
+    for source in parsed.values():
+        assert source.symbols is not None
+        scope = Scope(source.symbols, index, catalogue)
+        tops.append((Scope(source.symbols, index, catalogue, {}), source.tree))
+        classes = {q: n for q, n in source.definitions if isinstance(n, ast.ClassDef)}
+        for qualname, node in source.definitions:
+            ref = f"@{source.module}:{qualname}"
+            if isinstance(node, ast.ClassDef):
+                bases = [scope.resolve(base) for base in node.bases]
+                index.bases[ref] = [b for b in bases if b is not None and b != "object"]
+                continue
+            index.functions.add(ref)
+            if any(_decorator_name(d) == "property" for d in node.decorator_list):
+                index.properties.add(ref)
+            owner_class = qualname.rpartition(".")[0]
+            self_ref = _self_ref(source.module, owner_class, classes, node)
+            definitions.append(Definition(ref, node, scope, self_ref))
+    infer_types(definitions, index, tops)
+
+
+def _decorator_name(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Name):
+        return target.id
+    return target.attr if isinstance(target, ast.Attribute) else None
+
+
 def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -> None:
     assert source.symbols is not None
     scope = Scope(source.symbols, index, catalogue)
@@ -236,7 +265,8 @@ def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -
             continue
         owner_class, _, _ = qualname.rpartition(".")
         self_ref = _self_ref(source.module, owner_class, classes, node)
-        local_scope = scope.child(function_locals(scope, node, self_ref))
+        ref = f"@{source.module}:{qualname}"
+        local_scope = scope.child(function_locals(scope, node, self_ref, ref))
         is_async = isinstance(node, ast.AsyncFunctionDef)
         facts = FactCollector(local_scope, qualname, is_async).collect(node.body)
         own = own_statements(node.body)
@@ -275,7 +305,7 @@ def _manual_role(scope: Scope, node: FunctionNode) -> str | None:
     for decorator in node.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         name = scope.resolve(target)
-        if name in ("autodurable.step", "autodurable.workflow"):
+        if name in ("autodurable.step", "autodurable.workflow", "autodurable.watched"):
             return name.rpartition(".")[2]
     return None
 

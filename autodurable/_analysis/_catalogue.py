@@ -10,6 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ class Catalogue:
     handles: frozenset[str]
     durable: dict[str, str]  # name -> "module:attribute" of its replacement
     returns: dict[str, str]  # call -> the type of what it returns
+    attributes: dict[str, str]  # attribute of an instance -> its type (``pathlib.Path.parent``)
+    paths: frozenset[str]  # instance references that ``/`` keeps (``pathlib.Path()``)
+    distributions: dict[str, list[str]]  # distribution name -> import names that differ
 
     def kind(self, name: str) -> str | None:
         """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
@@ -73,11 +77,19 @@ class Catalogue:
         return name in self.handles
 
     def with_io(self, extra: tuple[str, ...]) -> Catalogue:
-        """This catalogue with more I/O names (from configuration)."""
+        """This catalogue with more I/O names (from configuration).
+
+        A name is a dotted import path, or a distribution name (``gitpython``,
+        ``confluent-kafka``): every call into the package is then I/O.
+        """
         if not extra:
             return self
-        kinds = {**self.kinds, **dict.fromkeys(extra, IO)}
-        return Catalogue(kinds, self.constructors, self.handles, self.durable, self.returns)
+        names: list[str] = []
+        for name in extra:
+            key = name.lower().replace("_", "-")
+            names += self.distributions.get(key, [name.replace("-", "_")])
+        kinds = {**self.kinds, **dict.fromkeys(names, IO)}
+        return dataclasses.replace(self, kinds=kinds)
 
 
 @functools.cache
@@ -98,4 +110,7 @@ def default_catalogue() -> Catalogue:
         frozenset(handles),
         dict(data["durable"]),
         returns,
+        dict(data["attributes"]),
+        frozenset(f"{name}()" for name in data["paths"]["names"]),
+        {name.lower(): list(found) for name, found in data["distributions"].items()},
     )

@@ -25,14 +25,17 @@ Invariants:
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._catalogue import IO, NONDETERMINISTIC
 from ._scope import Scope
+from ._unresolved import suspicious
 from ._walk import child_nodes, own_statements, same_scope, walk
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+_STDLIB = frozenset(sys.stdlib_module_names)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Facts:
     lambda_io: list[CallSite] = field(default_factory=list)
     inline_problem: str | None = None
     returns_handle: CallSite | None = None
+    # Calls that could not be typed and may be I/O (`_unresolved`): the function
+    # is confirmed at run time, never made inline workflow code that re-runs them.
+    unresolved: list[CallSite] = field(default_factory=list)
 
     @property
     def direct(self) -> bool:
@@ -219,6 +225,8 @@ class FactCollector(ast.NodeVisitor):
             return
         name = self.scope.callee(node)
         kind = self.scope.catalogue.kind(name) if name and not name.startswith("@") else None
+        if (name is None or not self._known(name, kind)) and suspicious(node):
+            self.facts.unresolved.append(CallSite(ast.unparse(node.func), node.lineno))
         if name is not None and name.startswith("@"):
             self.facts.calls.append(CallSite(name, node.lineno))
         elif name in self.scope.catalogue.durable:
@@ -293,6 +301,17 @@ class FactCollector(ast.NodeVisitor):
                     self.facts.calls.append(CallSite(name, inner.lineno))
             if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
                 stack.extend(child_nodes(inner))
+
+    def _known(self, name: str, kind: str | None) -> bool:
+        """Whether a resolved callee is something definite: catalogued, the standard
+        library's, a builtin, or a function or class of the project (not
+        ``@mod:C.unset_attr.get``, not an uncatalogued third-party package)."""
+        if not name.startswith("@"):
+            top, dot, _ = name.partition(".")
+            return kind is not None or not dot or top in _STDLIB
+        index = self.scope.index
+        owner = name[:-2] if name.endswith("()") else name
+        return ":" not in owner or owner in index.functions or owner in index.classes
 
     def _step_name(self, call: ast.expr) -> str:
         name = self.scope.callee(call) if isinstance(call, ast.Call) else None
@@ -460,7 +479,6 @@ def _class_cell(node: ast.AST) -> bool:
         and node.func.id == "super"
         and not node.args
     )
-
 
 
 def _inside_loop(target: ast.AST, block: ast.AST) -> bool:

@@ -9,6 +9,9 @@ applied:
 - ``coarse``: a function mixing I/O with calls to steps that cannot be made
   inline: the whole function is one step (its inner steps run unrecorded);
 - ``manual``: already decorated by hand, respected as is;
+- ``watched``: calls something the analyser could not type that may be I/O
+  (`_unresolved`): confirmed at run time, its result recorded as a step only
+  when a call of it, in workflow code, reaches an I/O chokepoint;
 - ``unsafe``: does I/O that cannot be wrapped safely; left unchanged, reported;
 - ``none``: plain.
 
@@ -32,7 +35,7 @@ from ._facts import CallSite, Facts, Site
 
 STEP, WORKFLOW, PLAIN = "step", "workflow", "plain"
 _DUNDER_OK = frozenset({"__call__"})
-_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse"})
+_DECORATED_STYLES = frozenset({"decorate", "inline", "coarse", "watched"})
 
 
 class FunctionPlan(BaseModel):
@@ -224,7 +227,7 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     if unit.manual:
         return _plan(
             **base,
-            role=unit.manual,
+            role=WORKFLOW if unit.manual == WORKFLOW else STEP,
             root=unit.manual == WORKFLOW,
             style="manual",
             reason=f"decorated with @autodurable.{unit.manual}",
@@ -242,6 +245,8 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
     if facts.direct:
         role = durable[called.name] if called else None
         return _direct(base, unit, called, role, notes)
+    if facts.unresolved and not unit.is_generator:
+        return _watched(base, facts, called, durable, notes)
     if called is not None:
         reason = f"calls {durable[called.name]} {called.name[1:]} at line {called.line}"
         if unit.is_generator:
@@ -286,6 +291,23 @@ def _direct(
     )
     if inline_reason is None and not unit.is_generator:
         return _plan(**base, role=STEP, style="decorate", reason=f"calls {where}", notes=notes)
+    untyped = facts.unresolved[0] if facts.unresolved else None
+    if untyped is not None and inline_reason is not None and not unit.mutates_state:
+        # Inline, the untyped call would run again on every replay: never half-durable.
+        return _plan(
+            **base,
+            role=STEP,
+            style="coarse",
+            notes=notes,
+            reason=f"{inline_reason}, and {untyped.name} at line {untyped.line}, which the "
+            "analyser cannot type: the whole function is one step, so that call is not "
+            "run again on replay",
+        )
+    if untyped is not None:
+        notes.append(
+            f"{untyped.name} at line {untyped.line} cannot be typed and may be I/O: "
+            "it runs again on replay"
+        )
     if facts.inline_problem is None:
         reason = (inline_reason or f"generator that calls {where}") + (
             ": each I/O expression is recorded on its own"
@@ -314,6 +336,20 @@ def _direct(
     )
 
 
+def _watched(
+    base: dict, facts: Facts, called: CallSite | None, durable: dict[str, str], notes: list[str]
+) -> FunctionPlan:
+    untyped = facts.unresolved[0]
+    reason = f"calls {untyped.name} at line {untyped.line}, which the analyser cannot type"
+    if called is not None:
+        reason += f", and the {durable[called.name]} {called.name[1:]} at line {called.line}"
+    reason += (
+        ": watched; in workflow code a call that does I/O is recorded as a step, "
+        "one that does none records nothing"
+    )
+    return _plan(**base, role=STEP, style="watched", reason=reason, notes=notes)
+
+
 def _forced(base: dict, role: str, facts: Facts, notes: list[str]) -> FunctionPlan:
     reason = "set in [tool.autodurable.roles]"
     root = role == WORKFLOW
@@ -331,6 +367,4 @@ def _forced(base: dict, role: str, facts: Facts, notes: list[str]) -> FunctionPl
         )
     sites = facts.sites if root else []
     style = "none" if role == PLAIN else "decorate"
-    return _plan(
-        **base, role=role, root=root, style=style, sites=sites, reason=reason, notes=notes
-    )
+    return _plan(**base, role=role, root=root, style=style, sites=sites, reason=reason, notes=notes)

@@ -27,11 +27,20 @@ import builtins
 from dataclasses import dataclass, field
 
 from .._discover import import_name
+from ._annotations import annotation_type, item_type
 from ._catalogue import Catalogue
 from ._walk import child_nodes, statements, walk
 
 _BUILTINS = frozenset(dir(builtins))
 INSTANCE = "()"
+_ITEM = "[]"  # ``name[]``: what the items of the dict cache ``name`` are
+# Attributes a task queue's decorator gives a function (Celery, Dramatiq, Huey):
+# calling them sends a message.
+_TASK_METHODS = frozenset({"delay", "apply_async", "s", "si", "signature", "send", "schedule"})
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def instance_of(ref: str) -> str:
@@ -49,6 +58,14 @@ class ProjectIndex:
     # import root -> import name -> key, of the modules whose name another module holds
     local: dict[str, dict[str, str]] = field(default_factory=dict)
     roots: dict[str, str] = field(default_factory=dict)  # module key -> its import root
+    # Filled by `_types.infer_types` (keys are function references "@mod:qualname"):
+    functions: set[str] = field(default_factory=set)  # every function and method
+    bases: dict[str, list[str]] = field(default_factory=dict)  # "@mod:C" -> resolved bases
+    signatures: dict[str, list[str]] = field(default_factory=dict)  # positional+kw names
+    binding: dict[str, str | None] = field(default_factory=dict)  # what the first param is
+    params: dict[str, dict[str, str]] = field(default_factory=dict)  # param -> instance ref
+    returns: dict[str, str] = field(default_factory=dict)  # what a call returns
+    properties: set[str] = field(default_factory=set)  # "@mod:C.name" of @property getters
 
     def project_ref(self, dotted: str, root: str | None = None) -> str:
         """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``.
@@ -66,6 +83,35 @@ class ProjectIndex:
                 rest = ".".join(parts[cut:])
                 return f"@{key}:{rest}" if rest else f"@{key}"
         return dotted
+
+    def member(self, cls: str, attr: str, instance: bool = False) -> str | None:
+        """What `attr` of the project class `cls` (or of an instance) refers to, by its bases.
+
+        The first class of a depth-first walk of the bases that defines it wins
+        (Python's order for the single and simple multiple inheritance of real
+        code). A base outside the project answers for everything it is asked
+        (``django.db.models.Model.save``); None when nothing defines it.
+        """
+        seen: set[str] = set()
+        stack = [cls]
+        while stack:
+            current = stack.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            if not current.startswith("@"):
+                return f"{current}.{attr}"
+            if instance:
+                known = self.instance_attrs.get(current)
+                if known and attr in known:
+                    return known[attr]
+            ref = f"{current}.{attr}"
+            if ref in self.functions:
+                if instance and ref in self.properties:
+                    return self.returns.get(ref, ref)
+                return ref
+            stack = self.bases.get(current, []) + stack
+        return None
 
     def submodule(self, key: str, attr: str) -> str | None:
         """The key of the submodule `attr` of the package `key`, if the project has it."""
@@ -159,6 +205,19 @@ class Scope:
             return None if callee is None else self.result_of(callee)
         if isinstance(node, ast.Await):
             return self.resolve(node.value)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            # ``base / "name"`` of a path is a path (pathlib's one operator).
+            left = self.resolve(node.left)
+            return left if left in self.catalogue.paths else None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            return self.lookup(node.value.id + _ITEM)  # ``cache[key]`` of a dict cache
+        if isinstance(node, ast.IfExp | ast.BoolOp):
+            # ``SMTP_SSL(h) if ssl else SMTP(h)``, ``client or make_client()``: what all
+            # the alternatives that can be typed agree on.
+            options = [node.body, node.orelse] if isinstance(node, ast.IfExp) else node.values
+            found = {self.resolve(option) for option in options if not _is_none(option)}
+            found.discard(None)
+            return found.pop() if len(found) == 1 else None
         return None
 
     def callee(self, call: ast.Call) -> str | None:
@@ -167,18 +226,24 @@ class Scope:
 
     def attribute(self, base: str, attr: str) -> str:
         """The reference of ``base.attr``."""
-        owner = base[: -len(INSTANCE)] if base.endswith(INSTANCE) else base
+        is_instance = base.endswith(INSTANCE)
+        owner = base[: -len(INSTANCE)] if is_instance else base
         if owner.startswith("@"):
-            known = self.index.instance_attrs.get(owner, {})
-            if base.endswith(INSTANCE) and attr in known:
-                return known[attr]
+            if owner in self.index.classes:
+                found = self.index.member(owner, attr, is_instance)
+                if found is not None:
+                    return found
             if ":" in owner:
+                if attr in _TASK_METHODS and owner in self.index.functions:
+                    return f"celery.Task.{attr}"  # ``send_email.delay(...)`` of a task
                 return f"{owner}.{attr}"
             # A submodule (``import pkg.util`` then ``pkg.util.f``) or a module attribute.
             submodule = self.index.submodule(owner[1:], attr)
             return f"@{submodule}" if submodule is not None else f"{owner}:{attr}"
-        if base.endswith(INSTANCE):
-            return f"{owner}.{attr}"
+        if is_instance:
+            name = f"{owner}.{attr}"
+            typed = self.catalogue.attributes.get(name)  # ``path.parent`` is a path
+            return instance_of(typed) if typed is not None else name
         # ``import a.b`` binds ``a``; ``a.b`` may be a project module even if ``a`` is not.
         return self.index.project_ref(f"{owner}.{attr}", self.symbols.root)
 
@@ -186,22 +251,32 @@ class Scope:
         """The reference of what calling `callee` returns (an instance), if known."""
         if callee.startswith("@"):
             owner = callee[: -len(INSTANCE)] if callee.endswith(INSTANCE) else callee
-            return instance_of(owner) if owner in self.index.classes else None
+            if owner in self.index.classes:
+                return instance_of(owner)
+            return self.index.returns.get(callee)  # a factory, a getter, a builder
         if callee.endswith(INSTANCE):
-            return None  # calling an instance: unknown
+            found = self.catalogue.returns.get(callee)  # ``sessionmaker(...)()``
+            return None if found is None else instance_of(found)
         return instance_of(self.catalogue.returns.get(callee, callee))
 
 
 def function_locals(
-    scope: Scope, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, self_ref: str | None
+    scope: Scope,
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+    self_ref: str | None,
+    ref: str | None = None,
 ) -> dict[str, str | None]:
-    """The local names of a function and, where inferable, what they refer to."""
+    """The local names of a function and, where inferable, what they refer to.
+
+    `ref` (``"@mod:qualname"``) gives the parameters the types `_types` found.
+    """
     local_names: dict[str, str | None] = {}
     args = node.args
     params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     params += [a for a in (args.vararg, args.kwarg) if a is not None]
+    typed = scope.index.params.get(ref, {}) if ref is not None else {}
     for position, param in enumerate(params):
-        local_names[param.arg] = self_ref if (position == 0 and self_ref) else None
+        local_names[param.arg] = self_ref if (position == 0 and self_ref) else typed.get(param.arg)
     if isinstance(node, ast.Lambda):
         return local_names
     inner = scope.child(local_names)
@@ -229,6 +304,8 @@ def _bind_statement(
     if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         value = scope.resolve(node.value) if node.value is not None else None
+        if isinstance(node, ast.AnnAssign):
+            value = value or _annotated_name(scope, node, into)
         for target in targets:
             _bind_target(
                 target, value if isinstance(node, ast.Assign | ast.AnnAssign) else None, into
@@ -254,6 +331,18 @@ def _bind_statement(
             into[walrus.target.id] = scope.resolve(walrus.value)
 
 
+def _annotated_name(scope: Scope, node: ast.AnnAssign, into: dict[str, str | None]) -> str | None:
+    """The type an annotated assignment declares (``client: Client | None = None``).
+
+    A ``dict[K, V]`` annotation also types the dict's items (``name[]``).
+    """
+    if isinstance(node.target, ast.Name):
+        item = item_type(scope, node.annotation)
+        if item is not None:
+            into.setdefault(node.target.id + _ITEM, item)
+    return annotation_type(scope, node.annotation)
+
+
 def _walruses(node: ast.stmt) -> list[ast.NamedExpr]:
     found = []
     for child in child_nodes(node):
@@ -263,6 +352,8 @@ def _walruses(node: ast.stmt) -> list[ast.NamedExpr]:
 
 
 def _bind_target(target: ast.expr, value: str | None, into: dict[str, str | None]) -> None:
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+        target = ast.Name(target.value.id + _ITEM)  # ``cache[key] = Client()``
     if isinstance(target, ast.Name):
         # A name assigned twice keeps the first thing we could resolve.
         if into.get(target.id) is None:
@@ -287,9 +378,11 @@ def module_symbols(
             symbols.names[node.name] = f"@{module}:{node.name}"
         elif isinstance(node, ast.Import | ast.ImportFrom):
             bind_import(node, package, index, symbols.names, symbols.root)
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            value = scope.resolve(node.value)
+            value = scope.resolve(node.value) if node.value is not None else None
+            if isinstance(node, ast.AnnAssign):
+                value = value or _annotated_name(scope, node, symbols.names)
             for target in targets:
                 _bind_target(target, value, symbols.names)
         elif isinstance(node, ast.With | ast.AsyncWith):
@@ -322,6 +415,15 @@ def collect_instance_attrs(
     scope = Scope(symbols, index, catalogue)
     for cls in [n for n in statements(tree.body) if isinstance(n, ast.ClassDef)]:
         attrs = index.instance_attrs.setdefault(f"@{symbols.module}:{cls.name}", {})
+        for node in cls.body:  # class-level attributes and fields (dataclasses, models)
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = scope.resolve(node.value) if node.value is not None else None
+                if isinstance(node, ast.AnnAssign):
+                    value = value or annotation_type(scope, node.annotation)
+                for target in targets:
+                    if isinstance(target, ast.Name) and value is not None:
+                        attrs.setdefault(target.id, value)
         for method in cls.body:
             if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
@@ -331,16 +433,20 @@ def collect_instance_attrs(
             self_name = params[0].arg
             local_scope: Scope | None = None  # only for methods that set attributes
             for node in statements(method.body):
-                if not isinstance(node, ast.Assign):
+                if not isinstance(node, ast.Assign | ast.AnnAssign):
                     continue
-                for target in node.targets:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
                     if (
                         isinstance(target, ast.Attribute)
                         and isinstance(target.value, ast.Name)
                         and target.value.id == self_name
                     ):
                         if local_scope is None:
-                            local_scope = scope.child(function_locals(scope, method, None))
-                        value = local_scope.resolve(node.value)
+                            ref = f"@{symbols.module}:{cls.name}.{method.name}"
+                            local_scope = scope.child(function_locals(scope, method, None, ref))
+                        value = local_scope.resolve(node.value) if node.value else None
+                        if isinstance(node, ast.AnnAssign):
+                            value = value or annotation_type(local_scope, node.annotation)
                         if value is not None:
                             attrs.setdefault(target.attr, value)

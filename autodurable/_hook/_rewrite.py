@@ -173,7 +173,9 @@ class _Rewriter(ast.NodeTransformer):
         if plan is not None and plan.decorated:
             # Innermost: framework decorators keep wrapping what they wrapped.
             prefix = "a" if isinstance(node, ast.AsyncFunctionDef) else ""
-            kind = "step" if plan.role == "step" else "root"
+            kind = (
+                "watched" if plan.style == "watched" else "step" if plan.role == "step" else "root"
+            )
             node.decorator_list.append(_helper(prefix + kind, node))
             self.changed = True
         if not self._inside_touched(node):

@@ -1,0 +1,204 @@
+"""Types followed the way a reader follows them, for name resolution (`_scope`).
+
+What a parameter, an attribute or a call's result is, from:
+- annotations: plain, ``Optional[X]``, ``X | None``, ``Union[X, None]``,
+  ``Annotated[X, ...]``, strings, names imported under ``TYPE_CHECKING``;
+- FastAPI-style injection: ``db: Session = Depends(get_db)`` and
+  ``Annotated[Session, Depends(get_db)]`` take the provider's type when the
+  annotation names none;
+- return types of the project's functions: annotated, else what their
+  ``return`` (or, for generators such as injection providers, ``yield``)
+  statements resolve to, so factories, getters and cached builders type
+  their callers' variables;
+- arguments flowing from the project's own call sites into parameters that
+  carry no annotation, when every call site whose argument can be typed
+  agrees on one type.
+
+Invariants:
+- Pure, like the rest of the analyser: reads trees, writes only into the
+  `ProjectIndex` it is given.
+- Only ever adds what it could resolve; never overrides an annotation with a
+  call site's guess, never guesses between two disagreeing call sites.
+- Bounded: a fixed number of rounds (`ROUNDS`), so the cost is linear in the
+  size of the project.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._annotations import annotation_type, injected_provider
+from ._scope import (
+    INSTANCE,
+    ProjectIndex,
+    Scope,
+    collect_instance_attrs,
+    function_locals,
+)
+from ._walk import child_nodes, own_statements
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+ROUNDS = 2  # call-site flow rounds: a factory's result passed on through one more call
+
+
+@dataclass
+class Definition:
+    """A function of the project, as the type passes need it."""
+
+    ref: str  # "@module:qualname"
+    node: FunctionNode
+    scope: Scope  # the module's scope
+    self_ref: str | None  # what its first parameter is (methods), or None
+
+
+def parameters(node: FunctionNode) -> tuple[list[ast.arg], list[ast.expr | None]]:
+    """The parameters of a function, with their defaults aligned (None: no default)."""
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults += list(args.defaults)
+    return positional + args.kwonlyargs, defaults + list(args.kw_defaults)
+
+
+def declared_types(definition: Definition, index: ProjectIndex) -> dict[str, str]:
+    """Parameter types from annotations and injection, for one function."""
+    scope = definition.scope
+    found: dict[str, str] = {}
+    params, defaults = parameters(definition.node)
+    for param, default in zip(params, defaults, strict=True):
+        typed = annotation_type(scope, param.annotation)
+        if typed is None:
+            provider = injected_provider(scope, param.annotation) or injected_provider(
+                scope, default
+            )
+            if provider is not None:
+                typed = scope.result_of(provider)
+        if typed is not None:
+            found[param.arg] = typed
+    return found
+
+
+def infer_types(
+    definitions: list[Definition],
+    index: ProjectIndex,
+    tops: Iterable[tuple[Scope, ast.Module]],
+) -> None:
+    """Fill `index` with parameter, return and attribute types, in a fixed number of rounds.
+
+    `tops` pairs each module's top-level scope with its tree: the attributes
+    its classes set, and the calls made at module level (a script passing on
+    the client it opened).
+    """
+    by_ref = {d.ref: d for d in definitions}
+    for definition in definitions:
+        index.binding[definition.ref] = definition.self_ref
+        index.signatures[definition.ref] = [p.arg for p in parameters(definition.node)[0]]
+        declared = declared_types(definition, index)
+        if declared:
+            index.params[definition.ref] = declared
+        returns = definition.node.returns
+        typed = annotation_type(definition.scope, returns)
+        if typed is not None:
+            index.returns[definition.ref] = typed
+    declared_params = {ref: set(types) for ref, types in index.params.items()}
+    top_scopes = list(tops)
+    for _ in range(ROUNDS):
+        for definition in definitions:  # injection providers' types are known now
+            for param, typed in declared_types(definition, index).items():
+                if param not in declared_params.setdefault(definition.ref, set()):
+                    index.params.setdefault(definition.ref, {})[param] = typed
+                    declared_params[definition.ref].add(param)
+        for scope, tree in top_scopes:
+            collect_instance_attrs(tree, scope.symbols, index, scope.catalogue)
+        flows: dict[str, dict[str, set[str | None]]] = {}
+        for definition in definitions:
+            local = definition.scope.child(
+                function_locals(
+                    definition.scope, definition.node, definition.self_ref, definition.ref
+                )
+            )
+            if definition.ref not in index.returns:
+                returned = _returned(local, definition.node)
+                if returned is not None:
+                    index.returns[definition.ref] = returned
+            _call_flows(local, definition.node.body, by_ref, index, flows)
+        for scope, tree in top_scopes:
+            _call_flows(scope, tree.body, by_ref, index, flows)
+        for ref, by_param in flows.items():
+            fixed = declared_params.get(ref, set())
+            for param, types in by_param.items():
+                types.discard(None)
+                if param not in fixed and len(types) == 1:
+                    index.params.setdefault(ref, {})[param] = types.pop()  # type: ignore[assignment]
+
+
+def _returned(scope: Scope, node: FunctionNode) -> str | None:
+    """What a function's return (or, for a generator, yield) statements resolve to."""
+    for statement in own_statements(node.body):
+        value: ast.expr | None = None
+        if isinstance(statement, ast.Return):
+            value = statement.value
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Yield):
+            value = statement.value.value
+        if value is None:
+            continue
+        found = scope.resolve(value)
+        if found is not None and found.endswith(INSTANCE):
+            return found
+    return None
+
+
+def _call_flows(
+    scope: Scope,
+    body: list[ast.stmt],
+    by_ref: dict[str, Definition],
+    index: ProjectIndex,
+    flows: dict[str, dict[str, set[str | None]]],
+) -> None:
+    """Record the type of every argument passed to a project function in `body`."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FunctionNode | ast.ClassDef):
+            continue  # other units (their decorators and defaults are rare carriers)
+        stack += child_nodes(node)
+        if not isinstance(node, ast.Call):
+            continue
+        callee = scope.callee(node)
+        if callee is None or not callee.startswith("@"):
+            continue
+        target, bound = _target(scope, node, callee, index)
+        names = index.signatures.get(target)
+        if names is None or target not in by_ref:
+            continue
+        names = names[1:] if bound else names
+        into = flows.setdefault(target, {})
+        for position, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred) or position >= len(names):
+                break
+            into.setdefault(names[position], set()).add(_argument_type(scope, arg))
+        for keyword in node.keywords:
+            if keyword.arg is not None and keyword.arg in names:
+                into.setdefault(keyword.arg, set()).add(_argument_type(scope, keyword.value))
+
+
+def _argument_type(scope: Scope, node: ast.expr) -> str | None:
+    found = scope.resolve(node)
+    return found if found is not None and found.endswith(INSTANCE) else None
+
+
+def _target(scope: Scope, call: ast.Call, callee: str, index: ProjectIndex) -> tuple[str, bool]:
+    """The function a call of `callee` runs, and whether its first parameter is bound."""
+    owner = callee[: -len(INSTANCE)] if callee.endswith(INSTANCE) else callee
+    if owner in index.classes:
+        init = index.member(owner, "__init__")
+        return (init or f"{owner}.__init__"), True
+    binding = index.binding.get(callee)
+    if binding is None:
+        return callee, False  # a function or a static method
+    if not binding.endswith(INSTANCE):
+        return callee, True  # a class method: ``cls`` is bound either way
+    receiver = scope.resolve(call.func.value) if isinstance(call.func, ast.Attribute) else None
+    return callee, (receiver or "").endswith(INSTANCE)

@@ -1,0 +1,243 @@
+"""Watched functions: steps confirmed at run time.
+
+The analyser *watches* a function that calls something it could not type
+(``client.send(...)`` on an untyped parameter). Called in workflow code, a
+watched function runs with a `Watch` in its context; the I/O chokepoints
+(`_sentinel`) call `note_io`, which marks the watch. When the call returns:
+- it did I/O (outside the steps it called): its result is recorded as a step;
+- it did none: nothing is written.
+
+Identity on replay: a watched call takes a position when it is called, as a
+step does, so the n-th watched call of a replay is the n-th of the first run
+whichever of them did I/O; a call that wrote nothing leaves its position
+unused, and its replay finds nothing there and runs it again (it did no I/O).
+The record holds ``{"value": result, "end": last position used inside,
+"arguments": digest}``: a replayed call skips the positions its nested steps
+took, and a call made with other arguments than recorded is a
+`NondeterminismError` instead of being handed another call's result.
+
+Invariants:
+- Outside workflow code a watched function is the original function (its
+  wrapper is disabled there, like an inferred step's): nothing here runs.
+- One write per watched call that did I/O, none otherwise; replay reads the
+  history already in memory.
+- The digest reads arguments structurally (no ``repr`` of arbitrary objects,
+  no code of theirs runs): scalars by value, containers by their items, other
+  objects by their type's qualified name.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+from ._context import RUN_VAR, STEP_VAR
+from ._errors import EncodeError, NondeterminismError
+
+if TYPE_CHECKING:
+    from ._context import Run
+
+# The store's status names (``autodurable._store``), here without importing the
+# store: the sentinel imports this module for `note_io`.
+SUCCEEDED, FAILED, UNRECORDED = "succeeded", "failed", "unrecorded"
+
+
+class Watch:
+    """What one watched call saw: the first I/O it did itself, if any."""
+
+    __slots__ = ("io",)
+
+    def __init__(self) -> None:
+        self.io: str | None = None
+
+
+WATCH_VAR: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
+    "autodurable_watch", default=None
+)
+
+
+def note_io(label: str) -> bool:
+    """Called by an I/O chokepoint in workflow code: True when a watched call takes it.
+
+    I/O inside a step is the step's (recorded with it); only the watched
+    function's own I/O marks its watch.
+    """
+    watch = WATCH_VAR.get()
+    if watch is None or STEP_VAR.get() is not None:
+        return False
+    if watch.io is None:
+        watch.io = label
+    return True
+
+
+def _ensure_chokepoints() -> None:
+    """Install the I/O chokepoints if nothing did (code made durable by the codemod
+    runs without the launcher): in mode "off", they only serve watched calls."""
+    from . import _sentinel
+
+    if _sentinel.installed_mode() is None:
+        _sentinel.install("off")
+
+
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
+def digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A short digest of a call's arguments (see the module docstring for what it reads)."""
+    parts: list[str] = []
+    _fingerprint((args, kwargs), parts, 0)
+    return hashlib.blake2b(
+        "\x1f".join(parts).encode("utf-8", "backslashreplace"), digest_size=8
+    ).hexdigest()
+
+
+def _fingerprint(value: Any, parts: list[str], depth: int) -> None:
+    kind = type(value)
+    if kind in _SCALARS:
+        parts.append(f"{kind.__name__}:{value!r}")
+    elif depth < 4 and kind in (list, tuple, set, frozenset):
+        items = sorted(value, key=repr) if kind in (set, frozenset) else value
+        parts.append(f"{kind.__name__}[{len(items)}")
+        for item in items:
+            _fingerprint(item, parts, depth + 1)
+    elif depth < 4 and kind is dict:
+        parts.append(f"dict[{len(value)}")
+        for key, item in value.items():
+            _fingerprint(key, parts, depth + 1)
+            _fingerprint(item, parts, depth + 1)
+    else:
+        parts.append(f"{kind.__module__}.{kind.__qualname__}")
+
+
+def _replayed(run: Run, position: int, name: str, arguments: str) -> tuple[bool, Any]:
+    """(True, value) when the call at `position` is recorded; raises a recorded failure."""
+    recorded = run.history.get(position)
+    if recorded is None or recorded.status == UNRECORDED:
+        return False, None
+    if recorded.name != name:
+        raise NondeterminismError(run.workflow_id, position, recorded.name, name)
+    codec = run.runtime.codec
+    if recorded.status == FAILED:
+        run.replayed += 1
+        raise codec.decode_error(recorded.error or "{}")
+    if recorded.status != SUCCEEDED:
+        return False, None
+    entry = codec.decode(recorded.output or "null")
+    if entry["arguments"] != arguments:
+        raise NondeterminismError(
+            run.workflow_id,
+            position,
+            f"{name} called with arguments {entry['arguments']}",
+            f"{name} called with arguments {arguments}",
+        )
+    run.replayed += 1
+    with run._lock:
+        run.position = max(run.position, entry["end"])
+    return True, entry["value"]
+
+
+def _record(
+    run: Run,
+    position: int,
+    name: str,
+    arguments: str,
+    started: float,
+    result: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """Write the outcome of a watched call that did I/O (its result, or its failure)."""
+    codec = run.runtime.codec
+    status, output, encoded_error = SUCCEEDED, None, None
+    if error is not None:
+        status, encoded_error = FAILED, codec.encode_error(error)
+    else:
+        entry = {"value": result, "end": run.position, "arguments": arguments}
+        try:
+            output = codec.encode(entry, f"the result of watched step {name!r}")
+        except EncodeError as exc:
+            from ._steps import warn_unrecordable
+
+            status = UNRECORDED
+            warn_unrecordable(name, exc)
+    from ._store import StepRecord
+
+    run.runtime.store.record_step(
+        run.workflow_id,
+        run.executor_id,
+        StepRecord(position, name, status, output, encoded_error, 1, started, time.time()),
+    )
+
+
+def call_watched(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+) -> Any:
+    """Call a watched function in workflow code (see the module docstring)."""
+    run = RUN_VAR.get()
+    if run is None:
+        return fn(*args, **kwargs)
+    _ensure_chokepoints()
+    position = run.next_position()
+    arguments = digest(args, kwargs)
+    if run.history:
+        done, value = _replayed(run, position, name, arguments)
+        if done:
+            return value
+    watch = Watch()
+    token = WATCH_VAR.set(watch)
+    started = time.time()
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:
+        if watch.io is not None:
+            _record(run, position, name, arguments, started, error=exc)
+        raise
+    finally:
+        WATCH_VAR.reset(token)
+    if watch.io is not None:
+        _record(run, position, name, arguments, started, result)
+    return result
+
+
+def call_watched_async(
+    fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+) -> Awaitable[Any]:
+    """Call an async watched function: the position is taken now, the body runs when awaited."""
+    run = RUN_VAR.get()
+    if run is None:
+        return fn(*args, **kwargs)
+    _ensure_chokepoints()
+    return _watched_async(run, run.next_position(), fn, args, kwargs, name)
+
+
+async def _watched_async(
+    run: Run,
+    position: int,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+) -> Any:
+    arguments = digest(args, kwargs)
+    if run.history:
+        done, value = _replayed(run, position, name, arguments)
+        if done:
+            return value
+    watch = Watch()
+    token = WATCH_VAR.set(watch)
+    started = time.time()
+    try:
+        result = await fn(*args, **kwargs)
+    except Exception as exc:
+        if watch.io is not None:
+            _record(run, position, name, arguments, started, error=exc)
+        raise
+    finally:
+        WATCH_VAR.reset(token)
+    if watch.io is not None:
+        _record(run, position, name, arguments, started, result)
+    return result
