@@ -2,14 +2,21 @@
 
 Invariants:
 - `current_run()` is the workflow run whose code is executing in this thread or
-  task, or None outside workflows. Tasks and threads started with a copied
-  context share the same `Run`, so step positions are handed out in the order
-  the calls are made.
-- `current_step()` is the position of the step executing now, or None in
+  task, or None outside workflows. Work that workflow code starts concurrently
+  (threads, pools, tasks: `_concurrency`) runs as a *branch*: a `Run` of the
+  same workflow with a counter of its own, made by `Run.fork`, so positions
+  never depend on which concurrent work calls its steps first.
+- A step's place is its position in the code that calls it: ``5`` in the
+  workflow's own code, ``"3.1"`` for the first step of the branch started at
+  position 3 (``"3.2.1"`` for a branch that branch started at its position 2).
+  A position is taken by a step or by a fork, never both, so places are unique
+  and stable across replays and crashes (idempotency keys are made of them).
+- `current_step()` is the place of the step executing now, or None in
   workflow code; code inside a step is never recorded. `recording()` (and the
   C-level `workflow_code`) is true exactly in workflow code: in a run and
   outside any step; `enter_run`/`enter_step` keep the three variables in step.
-- A `Run` holds its history in memory: replay reads no database.
+- A `Run` holds its history in memory (its branches' too): replay reads no
+  database.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
 """
@@ -23,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._errors import AutodurableError
+
 if TYPE_CHECKING:
     from ._runtime import Runtime
     from ._store import StepRecord
@@ -30,7 +39,12 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Run:
-    """One execution (first run or replay) of one workflow."""
+    """One execution (first run or replay) of one workflow, or of one branch of it.
+
+    `history` holds the recorded steps of this code (the workflow's own, or the
+    branch's) by position; `branches` the recorded steps of every branch of the
+    workflow by branch path, shared by the whole run.
+    """
 
     workflow_id: str
     runtime: Runtime
@@ -39,21 +53,88 @@ class Run:
     position: int = 0
     replayed: int = 0
     deadline: float | None = None  # the workflow is cancelled when this passes
+    # "" for the workflow's own code; "3" for the work it started at position 3;
+    # "3.2" for the work that branch started at its position 2.
+    branch: str = ""
+    branches: dict[str, dict[int, StepRecord]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def next_position(self) -> int:
-        """Allocate the next step position (1-based)."""
+    def take_position(self) -> int:
+        """Allocate the next position of this code (1-based), for a step or a fork."""
         with self._lock:
             self.position += 1
             return self.position
 
-    def peek_position(self) -> int:
-        """The position the next step call will get."""
-        return self.position + 1
+    def next_position(self) -> int:
+        """Allocate the next step position of the workflow's own code (messages, events).
+
+        Recorded receives and events are written without a branch, so they are
+        refused in concurrent work rather than recorded in the wrong place.
+        """
+        if self.branch:
+            raise AutodurableError(
+                "recv() and set_event() are available in the workflow's own code only, not "
+                "in work it runs concurrently (a thread, a pool or an asyncio task): call "
+                "them before starting that work or after it is done"
+            )
+        return self.take_position()
+
+    def peek_position(self) -> int | str:
+        """The place the next step call will get."""
+        return self.place(self.position + 1)
+
+    def place(self, position: int) -> int | str:
+        """The place of this code's step at `position` (see the module's invariants)."""
+        return f"{self.branch}.{position}" if self.branch else position
+
+    def fork(self) -> Run:
+        """Take a position for concurrent work; the `Run` its code executes as."""
+        path = str(self.place(self.take_position()))
+        return Run(
+            self.workflow_id,
+            self.runtime,
+            self.branches.get(path, {}),
+            self.executor_id,
+            deadline=self.deadline,
+            branch=path,
+            branches=self.branches,
+        )
+
+    def reserve(self) -> Run:
+        """Take a position for a step called concurrently: a `Run` whose next step has it.
+
+        The step then runs elsewhere (a pool's thread) with the position taken
+        here, in the order of submission.
+        """
+        return Run(
+            self.workflow_id,
+            self.runtime,
+            self.history,
+            self.executor_id,
+            position=self.take_position() - 1,
+            deadline=self.deadline,
+            branch=self.branch,
+            branches=self.branches,
+        )
+
+
+Branches = dict[str, dict[int, "StepRecord"]]
+
+
+def split_history(steps: list[StepRecord]) -> tuple[dict[int, StepRecord], Branches]:
+    """A workflow's recorded steps as (its own by position, its branches' by path and position)."""
+    history: dict[int, StepRecord] = {}
+    branches: Branches = {}
+    for step in steps:
+        if step.branch:
+            branches.setdefault(step.branch, {})[step.position] = step
+        else:
+            history[step.position] = step
+    return history, branches
 
 
 _run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("autodurable_run", default=None)
-_step: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+_step: contextvars.ContextVar[int | str | None] = contextvars.ContextVar(
     "autodurable_step", default=None
 )
 # The run whose workflow code is executing here, None outside workflows and inside
@@ -83,8 +164,8 @@ def current_run() -> Run | None:
     return _run.get()
 
 
-def current_step() -> int | None:
-    """The position of the step executing in this context, if any."""
+def current_step() -> int | str | None:
+    """The place of the step executing in this context, if any (see the invariants)."""
     return _step.get()
 
 
@@ -104,9 +185,9 @@ def exit_run(tokens: Tokens) -> None:
     _run.reset(tokens[0])
 
 
-def enter_step(position: int | None) -> Tokens:
-    """Mark code from here on as running inside step `position` (not workflow code)."""
-    return _step.set(position), _code.set(None)
+def enter_step(place: int | str | None) -> Tokens:
+    """Mark code from here on as running inside the step at `place` (not workflow code)."""
+    return _step.set(place), _code.set(None)
 
 
 def exit_step(tokens: Tokens) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import concurrent.futures.thread  # registers its exit hook before ours (see the end)
+import contextvars
 import itertools
 import os
 import threading
@@ -88,13 +89,17 @@ class Runtime:
         return executor
 
     def submit(self, fn: Any) -> Future[Any]:
-        """Run `fn` on a worker thread (workflows started in the background)."""
+        """Run `fn` on a worker thread (workflows started in the background).
+
+        Submitted from an empty context: a workflow started by workflow code is
+        a workflow of its own, never work of its starter (see `_concurrency`).
+        """
         with self._lock:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(
                     max_workers=self.workers, thread_name_prefix="autodurable-workflow"
                 )
-            return self._pool.submit(fn)
+            return contextvars.Context().run(self._pool.submit, fn)
 
     def shutdown(self, wait: bool = True) -> None:
         """Finish background workflows (with `wait`), retire the executor, close the store."""

@@ -3,7 +3,10 @@
 Invariants:
 - A step's position is taken when it is *called* (also for ``async def`` steps,
   before the coroutine starts), so ``asyncio.gather`` of steps numbers them in
-  call order, deterministically.
+  call order, deterministically. In work that workflow code runs concurrently
+  (a branch, see `_concurrency`) positions count within the branch, and the
+  step is recorded with the branch's path; a step submitted to a pool or a
+  thread takes its position at submission.
 - On replay a recorded success returns the decoded value and a recorded failure
   raises the decoded exception, without running the function; a different
   recorded name at the same position raises `NondeterminismError`.
@@ -60,7 +63,7 @@ def warn_unrecordable(name: str, exc: EncodeError) -> None:
 class StepCall:
     """The bookkeeping of one step call: position, attempts, recording."""
 
-    __slots__ = ("attempt", "name", "opts", "position", "run", "started", "timeout")
+    __slots__ = ("attempt", "name", "opts", "place", "position", "run", "started", "timeout")
 
     def __init__(self, run: Run | None, name: str, opts: Options) -> None:
         self.run = run
@@ -69,7 +72,13 @@ class StepCall:
         self.timeout = opts.timeout
         self.attempt = 0
         self.started = 0.0
-        self.position = run.next_position() if run is not None else 0
+        if run is None:
+            self.position = self.place = 0
+        else:
+            self.position = position = run.take_position()
+            # Its position, or in concurrent work its path ("3.1"): what the step
+            # sees as current_step(), and what its idempotency key is made of.
+            self.place = run.place(position) if run.branch else position
 
     @property
     def policy(self) -> Retry:
@@ -85,7 +94,12 @@ class StepCall:
         if recorded is None:
             return False, None
         if recorded.name != self.name:
-            raise NondeterminismError(run.workflow_id, self.position, recorded.name, self.name)
+            raise NondeterminismError(
+                run.workflow_id,
+                self.place,  # type: ignore[arg-type]  # a path in concurrent work
+                recorded.name,
+                self.name,
+            )
         codec = run.runtime.codec
         if recorded.status == SUCCEEDED:
             run.replayed += 1
@@ -131,6 +145,7 @@ class StepCall:
                 self.attempt,
                 self.started,
                 time.time(),
+                branch=run.branch,
             ),
         )
         if workflow_status != PENDING or run.deadline is not None:
@@ -153,6 +168,7 @@ class StepCall:
                     self.attempt,
                     self.started,
                     time.time(),
+                    branch=run.branch,
                 ),
             )
             if workflow_status != PENDING or run.deadline is not None:
@@ -186,7 +202,7 @@ def call_step(
             return value
     while True:
         call.begin()
-        token, code_token = STEP_VAR.set(call.position), CODE_VAR.set(None)
+        token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
         try:
             if call.timeout is None:
                 result = fn(*args, **kwargs)
@@ -229,7 +245,7 @@ async def _run_async_step(
         return value
     while True:
         call.begin()
-        token = enter_step(call.position)
+        token = enter_step(call.place)
         try:
             if call.timeout is None:
                 result = await fn(*args, **kwargs)

@@ -3,6 +3,8 @@
 Invariants:
 - A workflow called from workflow code runs inline: its steps continue the
   caller's sequence. Called from inside a step, it runs plainly.
+- Running a workflow installs (once per process) the patches of `_concurrency`,
+  so that work its code starts in threads, pools and tasks is recorded.
 - A top-level call records the inputs and status before the body runs (one
   write), and the outcome when it returns (one write). A resumed workflow's
   history is loaded in the same transaction that claims it.
@@ -37,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from . import _concurrency
 from ._boundary import expire, recorded_cancellation
 from ._context import (
     Run,
@@ -45,6 +48,7 @@ from ._context import (
     enter_run,
     exit_run,
     running_unrecorded,
+    split_history,
 )
 from ._errors import (
     AutodurableError,
@@ -240,6 +244,8 @@ class _TopLevelCall:
     @contextlib.contextmanager
     def running(self, run: Run) -> Iterator[None]:
         """Execute the body as `run`; record a failure (or release) if it raises."""
+        if not _concurrency.installed:
+            _concurrency.install()  # work the body starts concurrently takes its context
         token = enter_run(run)
         try:
             with call_options_scope(self.body_options):
@@ -420,9 +426,18 @@ def _open(
         return _Finished(runtime, claim.workflow)
     if not claim.claimed:
         return None
-    history = {step.position: step for step in claim.steps}
-    log.debug("autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(history))
-    run = Run(workflow_id, runtime, history, executor.id, deadline=claim.workflow.deadline)
+    history, branches = split_history(claim.steps)
+    log.debug(
+        "autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(claim.steps)
+    )
+    run = Run(
+        workflow_id,
+        runtime,
+        history,
+        executor.id,
+        deadline=claim.workflow.deadline,
+        branches=branches,
+    )
     if run.deadline is not None and time.time() >= run.deadline:
         stop = expire(run)  # its deadline passed while nobody ran it
         store.release_workflow(workflow_id, executor.id)

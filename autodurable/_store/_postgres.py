@@ -510,15 +510,24 @@ class PostgresStore(PostgresOperations):
         step is recorded all the same).
         """
         sql = self._sql
-        values = (*step.outcome(), workflow_id, executor_id)
+        if step.branch:
+            values = (*step.outcome(), step.branch, workflow_id, executor_id)
+            insert, upsert, upsert_owned = (
+                sql.insert_step_in_branch,
+                sql.upsert_step_in_branch,
+                sql.upsert_owned_step_in_branch,
+            )
+        else:
+            values = (*step.outcome(), workflow_id, executor_id)
+            insert, upsert, upsert_owned = sql.insert_step, sql.upsert_step, sql.upsert_owned_step
 
         def work(cursor: Cursor) -> int:
             if step.attempts <= 1:
                 try:
-                    return cursor.execute(sql.insert_step, values).rowcount
+                    return cursor.execute(insert, values).rowcount
                 except psycopg.errors.UniqueViolation:
                     pass
-            return cursor.execute(sql.upsert_step, values).rowcount
+            return cursor.execute(upsert, values).rowcount
 
         if self._run("record a step in", work) == 1:
             return PENDING
@@ -527,7 +536,7 @@ class PostgresStore(PostgresOperations):
             with cursor.connection.transaction():
                 row = cursor.execute(sql.owned_status, (workflow_id, executor_id)).fetchone()
                 if row is not None:
-                    cursor.execute(sql.upsert_owned_step, values)
+                    cursor.execute(upsert_owned, values)
             return row
 
         row = self._run("record a step in", not_pending)
@@ -553,9 +562,7 @@ class PostgresStore(PostgresOperations):
         if written != 1:
             found = self.get_workflow(workflow_id)
             if found is None or found.executor_id != executor_id or found.status != CANCELLED:
-                raise OwnershipLost(
-                    f"workflow {workflow_id!r} is no longer owned by this executor"
-                )
+                raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
             return CANCELLED
         return status
 
@@ -672,11 +679,17 @@ class _Statements:
             f"WHERE w.workflow_id = seen.workflow_id AND {is_pending} "
             "AND w.executor_id IS NOT DISTINCT FROM seen.owner RETURNING w.workflow_id"
         )
-        self.history = f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %s ORDER BY position"
+        # A workflow's steps in the order they were called: by the position in the
+        # workflow's own code where each was called or its branch started.
+        in_order = (
+            "ORDER BY CASE WHEN branch = '' THEN position "
+            "ELSE split_part(branch, '.', 1)::integer END, branch, position"
+        )
+        self.history = f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %s {in_order}"
         self.history_if_mine = (
             f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %(workflow_id)s AND EXISTS "
             f"(SELECT 1 FROM {s}.workflows WHERE workflow_id = %(workflow_id)s "
-            "AND (executor_id = %(me)s OR status <> %(pending)s)) ORDER BY position"
+            f"AND (executor_id = %(me)s OR status <> %(pending)s)) {in_order}"
         )
         self.neighbours = (
             f"SELECT {_E}, {now} - heartbeat_at FROM {s}.executors "
@@ -694,14 +707,21 @@ class _Statements:
         # so it needs a second statement or a PL/pgSQL function, which cost more
         # than the row lock's few microseconds.
         # Every variant takes the same parameters: the step's values in the order
-        # of `_S`, then the workflow id and the writer.
-        insert_owned_step = (
-            f"INSERT INTO {s}.steps (workflow_id, {_S}) "
-            "SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id "
+        # of `_S` (`StepRecord.outcome`), then the workflow id and the writer. The
+        # steps of the workflow's own code leave the branch to its default (''); a
+        # step of a branch (work the workflow runs concurrently) is written by the
+        # ``_in_branch`` variants, which take its branch after its values.
+        insert_owned_step, insert_owned_branch_step = (
+            f"INSERT INTO {s}.steps (workflow_id, {columns}) "
+            f"SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id{branch} "
             f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s"
+            for columns, branch in (
+                (_S.replace(", branch", ""), ""),
+                (_S, ", %s"),
+            )
         )
         replace = (
-            " ON CONFLICT (workflow_id, position) DO UPDATE SET "
+            " ON CONFLICT (workflow_id, branch, position) DO UPDATE SET "
             "name = EXCLUDED.name, status = EXCLUDED.status, output = EXCLUDED.output, "
             "error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
             "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
@@ -710,6 +730,9 @@ class _Statements:
         self.insert_step = f"{insert_owned_step} AND {is_pending} FOR SHARE"
         self.upsert_step = f"{self.insert_step}{replace}"
         self.upsert_owned_step = f"{insert_owned_step} FOR SHARE{replace}"
+        self.insert_step_in_branch = f"{insert_owned_branch_step} AND {is_pending} FOR SHARE"
+        self.upsert_step_in_branch = f"{self.insert_step_in_branch}{replace}"
+        self.upsert_owned_step_in_branch = f"{insert_owned_branch_step} FOR SHARE{replace}"
         self.owned_status = (
             f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
             "FOR SHARE"
@@ -737,8 +760,9 @@ class _Statements:
             "ORDER BY created_at DESC, workflow_id LIMIT %(limit)s OFFSET %(offset)s"
         )
         self.forget_failed_step = (
-            f"DELETE FROM {s}.steps WHERE workflow_id = %s AND status = %s AND position = "
-            f"(SELECT max(position) FROM {s}.steps WHERE workflow_id = %s)"
+            f"DELETE FROM {s}.steps WHERE workflow_id = %s AND branch = '' AND status = %s "
+            f"AND position = (SELECT max(position) FROM {s}.steps "
+            "WHERE workflow_id = %s AND branch = '')"
         )
         self.reopen = (
             f"WITH reopened AS (UPDATE {s}.workflows SET status = %(pending)s, output = NULL, "

@@ -67,7 +67,9 @@ class OperationStatements:
         self.status = f"SELECT status FROM {s}.workflows WHERE workflow_id = %s"
         self.copy_steps = (
             f"INSERT INTO {s}.steps (workflow_id, {STEP_COLUMNS}) "
-            f"SELECT %s, {STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND position < %s"
+            f"SELECT %s, {STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND "
+            "(CASE WHEN branch = '' THEN position "
+            "ELSE split_part(branch, '.', 1)::integer END) < %s"
         )
         self.notify = "SELECT pg_notify(%s, %s)"
         self.delete = [
@@ -104,17 +106,18 @@ class OperationStatements:
         self.consume = (
             f"UPDATE {s}.messages SET consumed_at = %s, consumed_at_step = %s WHERE message_id = %s"
         )
+        # Receives and events are steps of the workflow's own code (branch '').
         self.upsert_step = (
-            f"INSERT INTO {s}.steps (workflow_id, {STEP_COLUMNS}) "
+            f"INSERT INTO {s}.steps (workflow_id, position, name, status, output, error, "
+            "attempts, started_at, finished_at, executor_id) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (workflow_id, position) DO UPDATE SET name = EXCLUDED.name, "
+            "ON CONFLICT (workflow_id, branch, position) DO UPDATE SET name = EXCLUDED.name, "
             "status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, "
             "attempts = EXCLUDED.attempts, finished_at = EXCLUDED.finished_at, "
             "executor_id = EXCLUDED.executor_id"  # a recv that waited keeps its start
         )
         self.messages = (
-            f"SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s "
-            "ORDER BY message_id"
+            f"SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s ORDER BY message_id"
         )
         self.set_event = (
             f"INSERT INTO {s}.events (workflow_id, key, value, updated_at) "
@@ -361,9 +364,7 @@ class PostgresOperations:
                         f"workflow {workflow_id!r} is no longer owned by this executor"
                     )
                 cursor.execute(self._ops.set_event, (workflow_id, key, value, time.time()))
-                cursor.execute(
-                    self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id)
-                )
+                cursor.execute(self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id))
                 cursor.execute(self._ops.notify, (self.schema, f"event {workflow_id}"))
             status: str = row[0]
             return status

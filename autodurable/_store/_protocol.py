@@ -15,6 +15,9 @@ every backend):
 - Driver exceptions never leave a backend: they become `StoreError` with a
   message that says what to do.
 - Timestamps are seconds since the epoch (float), as `time.time()` returns.
+- A step is identified by its branch and its position in that branch ("" and
+  1, 2, 3 ... for the workflow's own steps); `list_steps` and claims return
+  every branch. Forking keeps the branches started before the fork's step.
 - A step write also returns the workflow's status, so a cancellation is seen
   at the next step boundary without a read of its own. Cancelling keeps the
   owner (its fence still holds); a cancelled workflow is never claimed, and
@@ -62,9 +65,13 @@ class StepRecord:
     started_at: float
     finished_at: float | None
     executor_id: str | None = None  # who recorded it (filled when read)
+    # Where it was called: "" in the workflow's own code, else the branch's path
+    # ("3": the work the workflow started at its position 3; "3.2": the work
+    # that branch started at its position 2). `position` counts within it.
+    branch: str = ""
 
     def outcome(self) -> tuple[Any, ...]:
-        """The values a step write sets, in column order: every column but the writer."""
+        """The values a step write sets, in column order: all but the writer and the branch."""
         return (
             self.position,
             self.name,
@@ -302,11 +309,12 @@ class Store(Protocol):
         """Make a failed or cancelled workflow pending and unowned again; wakes the adopters.
 
         Its output, error and deadline are cleared. The step that failed last
-        (if the last recorded step failed) is removed, so a resumed run executes
-        it again; earlier steps stay. `app_version` replaces its version, and
-        `unpin` clears it (any version may run it); otherwise it is kept.
-        Returns the number of recorded steps kept, or None when the workflow is
-        neither failed nor cancelled (nothing is changed).
+        (if the last recorded step of the workflow's own code failed) is
+        removed, so a resumed run executes it again; earlier steps stay.
+        `app_version` replaces its version, and `unpin` clears it (any version
+        may run it); otherwise it is kept. Returns the number of recorded steps
+        kept, or None when the workflow is neither failed nor cancelled (nothing
+        is changed).
         """
 
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
@@ -323,6 +331,9 @@ class Store(Protocol):
     ) -> int | None:
         """Create `record` with copies of `source_id`'s steps before `from_position`.
 
+        Those are its own steps before that position and the steps of the
+        branches it started before it (whose path begins with a smaller number).
+
         One transaction; the copies keep their outcomes, attempts, times and
         executors. Wakes the adopters when `record` is unowned. Returns the
         number of steps copied, or None when `record.workflow_id` exists already
@@ -332,16 +343,15 @@ class Store(Protocol):
     def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
         """Delete workflows with their steps, messages and events; returns how many existed."""
 
-    def ended_workflows(
-        self, before: float, statuses: Collection[str], limit: int
-    ) -> list[str]:
+    def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
         """Ids of workflows in `statuses` last updated before `before`, oldest first."""
 
     def delete_orphan_messages(self, before: float) -> int:
         """Delete messages sent before `before` to workflow ids that do not exist; how many."""
 
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
-        """A workflow's steps in order."""
+        """A workflow's steps in order: by the position in the workflow's own code where
+        each was called or its branch was started, then by branch and position."""
 
     def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
         """Pending workflows with their owning executor's row (None if unowned or gone)."""

@@ -50,11 +50,18 @@ from ._sqlite_ops import SQLiteOperations
 _W = len(WORKFLOW_COLUMNS.split(", "))
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
-    "attempts, started_at, finished_at, executor_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "attempts, started_at, finished_at, executor_id, branch) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?"
 )
 _RECORD_PENDING_STEP = _RECORD_STEP + " AND status = ?)"  # the common case: pending
 _RECORD_OWNED_STEP = _RECORD_STEP + ")"  # a cancelled workflow's last step
+# A workflow's steps in the order they were called: by the position in the
+# workflow's own code where each was called or its branch started, then by branch.
+STEPS_IN_ORDER = (
+    "ORDER BY CASE WHEN branch = '' THEN position ELSE CAST(branch AS INTEGER) END, "
+    "branch, position"
+)
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA", "off": "OFF"}
 
 
@@ -328,7 +335,7 @@ class SQLiteStore(SQLiteOperations):
         Returns the workflow's status: pending, or cancelled (stop at this
         boundary; the step is recorded all the same).
         """
-        params = (workflow_id, *step.outcome(), executor_id, workflow_id, executor_id)
+        params = (workflow_id, *step.outcome(), executor_id, step.branch, workflow_id, executor_id)
         with self._lock:
             try:
                 if self._conn.execute(_RECORD_PENDING_STEP, (*params, PENDING)).rowcount == 1:
@@ -365,9 +372,7 @@ class SQLiteStore(SQLiteOperations):
         if written != 1:
             found = self.get_workflow(workflow_id)
             if found is None or found.executor_id != executor_id or found.status != CANCELLED:
-                raise OwnershipLost(
-                    f"workflow {workflow_id!r} is no longer owned by this executor"
-                )
+                raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
             status = CANCELLED
         self._hub.wake(workflow_id)
         return status
@@ -448,8 +453,9 @@ class SQLiteStore(SQLiteOperations):
             if not reopened:
                 return None
             conn.execute(
-                "DELETE FROM steps WHERE workflow_id = ? AND status = ? AND position = "
-                "(SELECT MAX(position) FROM steps WHERE workflow_id = ?)",
+                "DELETE FROM steps WHERE workflow_id = ? AND branch = '' AND status = ? "
+                "AND position = (SELECT MAX(position) FROM steps "
+                "WHERE workflow_id = ? AND branch = '')",
                 (workflow_id, FAILED, workflow_id),
             )
             (kept,) = conn.execute(
@@ -509,7 +515,7 @@ class SQLiteStore(SQLiteOperations):
     @staticmethod
     def _steps(conn: sqlite3.Connection, workflow_id: str) -> list[StepRecord]:
         rows = conn.execute(
-            f"SELECT {STEP_COLUMNS} FROM steps WHERE workflow_id = ? ORDER BY position",
+            f"SELECT {STEP_COLUMNS} FROM steps WHERE workflow_id = ? {STEPS_IN_ORDER}",
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]

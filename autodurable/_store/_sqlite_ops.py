@@ -44,10 +44,11 @@ if TYPE_CHECKING:
     from ._local import Hub
 
 # A step written again (a recv that waited, then got its message) keeps its start.
+# Receives and events are steps of the workflow's own code (branch '').
 _UPSERT_STEP = (
     "INSERT INTO steps (workflow_id, position, name, status, output, error, "
     "attempts, started_at, finished_at, executor_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (workflow_id, position) DO UPDATE SET name = excluded.name, "
+    "ON CONFLICT (workflow_id, branch, position) DO UPDATE SET name = excluded.name, "
     "status = excluded.status, output = excluded.output, error = excluded.error, "
     "attempts = excluded.attempts, finished_at = excluded.finished_at, "
     "executor_id = excluded.executor_id"
@@ -106,7 +107,8 @@ class SQLiteOperations:
                 return None
             copied = conn.execute(
                 f"INSERT INTO steps (workflow_id, {STEP_COLUMNS}) "
-                f"SELECT ?, {STEP_COLUMNS} FROM steps WHERE workflow_id = ? AND position < ?",
+                f"SELECT ?, {STEP_COLUMNS} FROM steps WHERE workflow_id = ? AND "
+                "(CASE WHEN branch = '' THEN position ELSE CAST(branch AS INTEGER) END) < ?",
                 (record.workflow_id, source_id, from_position),
             ).rowcount
         if record.executor_id is None:
