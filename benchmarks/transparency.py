@@ -13,20 +13,23 @@ gives the rule. The script runs ``autodurable explain --json`` on the suite (in 
 child process, exactly what a user sees), matches each plan to its label by
 file and ``def`` line, and prints per family and in total:
 
-- step recall: labelled steps that the plan makes steps (role ``step``, any
-  style) or watches (style ``watched``: confirmed at run time);
-- step precision: among functions made steps statically (role ``step``, style
-  not ``watched``), the share labelled step; a watched function is confirmed
-  at run time, so it never counts against precision;
+- step recall: labelled steps whose own I/O the plan records: made steps
+  (role ``step``, any style), workflow code with inline sites (role
+  ``workflow``, style ``inline``: each I/O expression is recorded on its own,
+  which is a finer way of recording it), or watched (style ``watched``:
+  confirmed at run time);
+- step precision: among functions whose own I/O the plan records statically
+  (a step that is not watched, or inline workflow code), the share labelled
+  step; a watched function is confirmed at run time, so it never counts
+  against precision;
 - static / watched: how many labelled steps were resolved statically and how
   many are left to the run-time watch; "static share" is the first over all
   labelled steps;
 - workflow accuracy: labelled workflows with role ``workflow``;
 - plain harmed: the share of labelled-plain functions made steps or watched.
 
-The totals also count labelled steps that the plan makes workflow code with
-inline sites (their direct I/O is then recorded per expression; recall above
-does not count them) and labelled-plain functions made workflows.
+The totals also count the labelled steps recorded as inline workflow code,
+and labelled-plain functions made workflows.
 
 ``--misses`` lists every disagreement (and every labelled step left to the
 watch) with the plan's reason. ``--check`` exits 1 unless recall, precision and
@@ -174,12 +177,17 @@ def predictions(functions: list[Labelled], data: dict[str, Any]) -> list[Predict
     return out
 
 
+def is_inline(p: Predicted) -> bool:
+    return p.role == "workflow" and p.style == "inline"
+
+
 def is_static_step(p: Predicted) -> bool:
-    return p.role == "step" and p.style != "watched"
+    """Its own I/O is recorded, as decided statically."""
+    return (p.role == "step" and p.style != "watched") or is_inline(p)
 
 
 def is_step_or_watched(p: Predicted) -> bool:
-    return p.role == "step" or p.style == "watched"
+    return is_static_step(p) or p.style == "watched"
 
 
 def ratio(part: int, whole: int) -> float | None:
@@ -201,13 +209,15 @@ def score(pairs: list[tuple[Labelled, Predicted]]) -> dict[str, Any]:
         "plain": len(plains),
         "static_n": static,
         "watched_n": watched,
-        "inline_n": sum(p.role == "workflow" and p.style == "inline" for p in steps),
+        "inline_n": sum(is_inline(p) for p in steps),
         "unmatched": sum(not p.matched for _, p in pairs),
         "recall": ratio(sum(is_step_or_watched(p) for p in steps), len(steps)),
         "precision": ratio(sum(f.label == "step" for f in static_predicted), len(static_predicted)),
         "static": ratio(static, len(steps)),
         "workflow": ratio(sum(p.role == "workflow" for p in workflows), len(workflows)),
-        "plain harmed": ratio(sum(is_step_or_watched(p) for p in plains), len(plains)),
+        "plain harmed": ratio(
+            sum(p.role == "step" or p.style == "watched" for p in plains), len(plains)
+        ),
         "plain workflow": sum(p.role == "workflow" for p in plains),
     }
 
@@ -263,7 +273,7 @@ def print_totals(total: dict[str, Any]) -> None:
     print(
         f"  labelled steps: {total['static_n']} resolved statically, {total['watched_n']} watched"
     )
-    print(f"  labelled steps made workflow code with inline sites: {total['inline_n']}")
+    print(f"  labelled steps recorded as inline workflow code: {total['inline_n']}")
     print(f"  labelled plain made workflows: {total['plain workflow']}")
     if total["unmatched"]:
         print(f"  labelled functions with no plan: {total['unmatched']}")

@@ -670,7 +670,7 @@ def test_a_byte_order_mark_does_not_stop_the_analysis(tmp_path):
     assert plan.modules["bom"].get("get").role == "step"
 
 
-def test_init_doing_io_is_plain_with_a_note():
+def test_init_doing_io_records_its_io_in_place_and_is_not_wrapped():
     plan = module(
         """
         import requests
@@ -678,11 +678,19 @@ def test_init_doing_io_is_plain_with_a_note():
         class Config:
             def __init__(self, u):
                 self.data = requests.get(u).json()
+
+        class Raw:
+            def __init__(self, u):
+                self.data = requests.get(u, timeout=(t := 5)).json()
         """
     )
     init = plan.get("Config.__init__")
-    assert is_plain(init)
-    assert any("__init__ does I/O" in note for note in init.notes)
+    assert (init.role, init.style, init.decorated) == ("workflow", "inline", False)
+    assert [s.kind for s in init.sites] == ["step"]
+    # Where the I/O cannot be a site, it stays plain and says so.
+    raw = plan.get("Raw.__init__")
+    assert is_plain(raw)
+    assert any("__init__ does I/O" in note for note in raw.notes)
 
 
 def test_method_changing_state_with_io_is_not_a_plain_step():

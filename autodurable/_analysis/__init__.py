@@ -167,6 +167,12 @@ def analyse_trees(
             source.tree, source.module, source.is_package, index, catalogue
         )
         source.symbols.has_walrus = source.may_walrus
+    for source in parsed.values():
+        assert source.symbols is not None
+        for name, value in source.symbols.names.items():
+            ref = f"@{source.module}:{name}"
+            if value is not None and value != ref:
+                index.module_values[ref] = value
     _infer_types(parsed, index, catalogue)
     forced = dict(roles or {})
     units: list[Unit] = []

@@ -109,3 +109,13 @@ def item_type(scope: Scope, node: ast.expr | None) -> str | None:
 
 def _instance(ref: str) -> str:
     return ref if ref.endswith("()") else ref + "()"
+
+
+def alias_type(scope: Scope, node: ast.expr) -> str | None:
+    """The class a type alias names (``Db = Annotated[Session, Depends(get_db)]``,
+    ``MaybeClient = httpx.Client | None``), or None for any other value."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _annotated(scope, node, 0)
+    if isinstance(node, ast.Subscript) and scope.resolve(node.value) in _UNIONS | _ANNOTATED:
+        return _annotated(scope, node, 0)
+    return None

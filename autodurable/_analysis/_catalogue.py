@@ -58,6 +58,8 @@ class Catalogue:
     attributes: dict[str, str]  # attribute of an instance -> its type (``pathlib.Path.parent``)
     paths: frozenset[str]  # instance references that ``/`` keeps (``pathlib.Path()``)
     distributions: dict[str, list[str]]  # distribution name -> import names that differ
+    clock_arguments: dict[str, int]  # clock -> positional arguments that make it deterministic
+    seeded: dict[str, str]  # generator -> the type of one made with a seed
 
     def kind(self, name: str) -> str | None:
         """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
@@ -71,6 +73,26 @@ class Catalogue:
             probe, dot, _ = probe.rpartition(".")
             if not dot:
                 return None
+
+    @functools.cached_property
+    def types(self) -> frozenset[str]:
+        """The names the catalogue knows as types of values (clients, handles, results)."""
+        paths = {name[:-2] for name in self.paths}
+        return frozenset(
+            {*self.constructors, *self.handles, *self.returns.values()}
+            | {*self.seeded.values(), *self.attributes.values()}
+            | paths
+        )
+
+    def call_kind(self, name: str, positional: int, any_arguments: bool) -> str | None:
+        """`kind`, for a call with that many positional arguments: a clock given the
+        time to show, or a generator given a seed, is deterministic."""
+        if any_arguments and name in self.seeded:
+            return None
+        found = self.kind(name)
+        if found == NONDETERMINISTIC and positional >= self.clock_arguments.get(name, 99):
+            return None
+        return found
 
     def is_handle(self, name: str) -> bool:
         """Whether a call to `name` returns a live handle that cannot be recorded."""
@@ -113,4 +135,6 @@ def default_catalogue() -> Catalogue:
         dict(data["attributes"]),
         frozenset(f"{name}()" for name in data["paths"]["names"]),
         {name.lower(): list(found) for name, found in data["distributions"].items()},
+        dict(data["clock_arguments"]),
+        dict(data["seeded"]),
     )

@@ -164,7 +164,11 @@ class FactCollector(ast.NodeVisitor):
         for call in [n for n in walk(node.body) if isinstance(n, ast.Call)]:
             name = self.scope.callee(call)
             if name is not None and self.scope.catalogue.kind(name) == IO:
+                # The lambda runs when something calls it (a pool, a sort): I/O of
+                # this function that no site can record.
                 self.facts.lambda_io.append(CallSite(name, call.lineno))
+                self.facts.io.append(CallSite(name, call.lineno))
+                self._problem(f"a lambda at line {call.lineno} calls {name}")
 
     # -- statements that open sites ----------------------------------------------
 
@@ -224,7 +228,9 @@ class FactCollector(ast.NodeVisitor):
         if id(node) in self._claimed:
             return
         name = self.scope.callee(node)
-        kind = self.scope.catalogue.kind(name) if name and not name.startswith("@") else None
+        kind = self._call_kind(node, name)
+        if node.args or node.keywords:
+            self._references(node)
         if (name is None or not self._known(name, kind)) and suspicious(node):
             self.facts.unresolved.append(CallSite(ast.unparse(node.func), node.lineno))
         if name is not None and name.startswith("@"):
@@ -313,15 +319,49 @@ class FactCollector(ast.NodeVisitor):
         owner = name[:-2] if name.endswith("()") else name
         return ":" not in owner or owner in index.functions or owner in index.classes
 
+    def _named(self, node: ast.expr) -> bool:
+        """Whether `node` names a function through modules and classes only
+        (``os.path.getmtime``), not an attribute of a value (``resp.text``)."""
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return False
+        root = self.scope.resolve(node)
+        return root is not None and not root.endswith("()")
+
     def _step_name(self, call: ast.expr) -> str:
         name = self.scope.callee(call) if isinstance(call, ast.Call) else None
         return f"{self.owner}:{name or 'io'}"
 
     def _kind(self, call: ast.Call) -> str | None:
-        name = self.scope.callee(call)
+        return self._call_kind(call, self.scope.callee(call))
+
+    def _call_kind(self, call: ast.Call, name: str | None) -> str | None:
         if name is None or name.startswith("@"):
             return None
-        return self.scope.catalogue.kind(name)
+        positional = len(call.args)
+        return self.scope.catalogue.call_kind(name, positional, bool(positional or call.keywords))
+
+    def _references(self, node: ast.Call) -> None:
+        """Functions passed to be called elsewhere (``pool.map(fetch, urls)``,
+        ``Thread(target=work)``, ``sorted(paths, key=os.path.getmtime)``): a project
+        function is called all the same; an I/O function is I/O this function starts,
+        which no site can record."""
+        values = [*node.args, *(k.value for k in node.keywords)]
+        for value in values:
+            if not isinstance(value, ast.Name | ast.Attribute):
+                continue
+            ref = self.scope.resolve(value)
+            if ref is None or ref.endswith("()"):
+                continue
+            if ref.startswith("@"):
+                if ref in self.scope.index.functions:
+                    self.facts.calls.append(CallSite(ref, value.lineno))
+            elif "." in ref and self._named(value) and self.scope.catalogue.kind(ref) == IO:
+                self.facts.io.append(CallSite(ref, value.lineno))
+                self._problem(f"{ref} is passed at line {value.lineno} to be called elsewhere")
+                if self._loops:
+                    self.facts.io_in_loop = True
 
     def _is_io(self, call: ast.Call) -> bool:
         return self._kind(call) == IO

@@ -237,6 +237,18 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         return _forced(base, forced[key], facts, notes)
     name = unit.qualname.rpartition(".")[2]
     if name.startswith("__") and name.endswith("__") and name not in _DUNDER_OK:
+        if facts.direct and facts.sites and facts.inline_problem is None:
+            # Never wrapped (Python calls it, and its state change is the point), but
+            # in workflow code its I/O expressions are recorded where they are.
+            return _plan(
+                **base,
+                role=WORKFLOW,
+                style="inline",
+                sites=facts.sites,
+                notes=notes,
+                reason=f"special method that calls {_where(facts)}: not wrapped; "
+                "each I/O expression is recorded on its own in workflow code",
+            )
         if facts.direct or called:
             notes.append(f"{name} does I/O but special methods are not wrapped")
         return _plan(

@@ -27,7 +27,7 @@ import builtins
 from dataclasses import dataclass, field
 
 from .._discover import import_name
-from ._annotations import annotation_type, item_type
+from ._annotations import alias_type, annotation_type, item_type
 from ._catalogue import Catalogue
 from ._walk import child_nodes, statements, walk
 
@@ -66,6 +66,7 @@ class ProjectIndex:
     params: dict[str, dict[str, str]] = field(default_factory=dict)  # param -> instance ref
     returns: dict[str, str] = field(default_factory=dict)  # what a call returns
     properties: set[str] = field(default_factory=set)  # "@mod:C.name" of @property getters
+    module_values: dict[str, str] = field(default_factory=dict)  # "@mod:name" -> its value
 
     def project_ref(self, dotted: str, root: str | None = None) -> str:
         """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``.
@@ -196,13 +197,17 @@ class Scope:
     def resolve(self, node: ast.expr) -> str | None:
         """The reference an expression evaluates to, or None if unknown."""
         if isinstance(node, ast.Name):
-            return self.lookup(node.id)
+            return self._value(self.lookup(node.id))
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value)
-            return None if base is None else self.attribute(base, node.attr)
+            return None if base is None else self._value(self.attribute(base, node.attr))
         if isinstance(node, ast.Call):
             callee = self.resolve(node.func)
-            return None if callee is None else self.result_of(callee)
+            if callee is None:
+                return None
+            if callee in self.catalogue.seeded and (node.args or node.keywords):
+                return instance_of(self.catalogue.seeded[callee])  # random.Random(seed)
+            return self.result_of(callee)
         if isinstance(node, ast.Await):
             return self.resolve(node.value)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
@@ -219,6 +224,16 @@ class Scope:
             found.discard(None)
             return found.pop() if len(found) == 1 else None
         return None
+
+    def _value(self, ref: str | None) -> str | None:
+        """What a module-level name of the project holds (``http`` imported from the
+        module that made it a client), followed through re-exports."""
+        values = self.index.module_values
+        for _ in range(4):
+            if ref is None or ref not in values:
+                return ref
+            ref = values[ref]
+        return ref
 
     def callee(self, call: ast.Call) -> str | None:
         """The reference of the function a call calls."""
@@ -383,6 +398,8 @@ def module_symbols(
             value = scope.resolve(node.value) if node.value is not None else None
             if isinstance(node, ast.AnnAssign):
                 value = value or _annotated_name(scope, node, symbols.names)
+            elif value is None:
+                value = alias_type(scope, node.value)  # ``Db = Annotated[Session, ...]``
             for target in targets:
                 _bind_target(target, value, symbols.names)
         elif isinstance(node, ast.With | ast.AsyncWith):

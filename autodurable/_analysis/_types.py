@@ -75,6 +75,8 @@ def declared_types(definition: Definition, index: ProjectIndex) -> dict[str, str
             )
             if provider is not None:
                 typed = scope.result_of(provider)
+            elif default is not None:
+                typed = scope.resolve(default)  # ``clock=time.monotonic``, ``client=requests``
         if typed is not None:
             found[param.arg] = typed
     return found
@@ -144,10 +146,20 @@ def _returned(scope: Scope, node: FunctionNode) -> str | None:
             value = statement.value.value
         if value is None:
             continue
-        found = scope.resolve(value)
-        if found is not None and found.endswith(INSTANCE):
+        found = _typed(scope, scope.resolve(value))
+        if found is not None:
             return found
     return None
+
+
+def _typed(scope: Scope, found: str | None) -> str | None:
+    """`found` if it is an instance of a type: a class of the project or a type the
+    catalogue knows (a client, a handle). The value of an arbitrary call
+    (``requests.get(u)``) is no type: passed on, it would carry its origin's I/O."""
+    if found is None or not found.endswith(INSTANCE):
+        return None
+    name = found[: -len(INSTANCE)]
+    return found if name.startswith("@") or name in scope.catalogue.types else None
 
 
 def _call_flows(
@@ -185,8 +197,7 @@ def _call_flows(
 
 
 def _argument_type(scope: Scope, node: ast.expr) -> str | None:
-    found = scope.resolve(node)
-    return found if found is not None and found.endswith(INSTANCE) else None
+    return _typed(scope, scope.resolve(node))
 
 
 def _target(scope: Scope, call: ast.Call, callee: str, index: ProjectIndex) -> tuple[str, bool]:
