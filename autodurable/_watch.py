@@ -32,9 +32,7 @@ import contextvars
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._context import RUN_VAR, STEP_VAR
 from ._errors import EncodeError, NondeterminismError
@@ -169,7 +167,17 @@ def _record(
     run.runtime.store.record_step(
         run.workflow_id,
         run.executor_id,
-        StepRecord(position, name, status, output, encoded_error, 1, started, time.time()),
+        StepRecord(
+            position,
+            name,
+            status,
+            output,
+            encoded_error,
+            1,
+            started,
+            time.time(),
+            branch=run.branch,
+        ),
     )
 
 
@@ -181,7 +189,7 @@ def call_watched(
     if run is None:
         return fn(*args, **kwargs)
     _ensure_chokepoints()
-    position = run.next_position()
+    position = run.take_position()
     arguments = digest(args, kwargs)
     if run.history:
         done, value = _replayed(run, position, name, arguments)
@@ -211,7 +219,7 @@ def call_watched_async(
     if run is None:
         return fn(*args, **kwargs)
     _ensure_chokepoints()
-    return _watched_async(run, run.next_position(), fn, args, kwargs, name)
+    return _watched_async(run, run.take_position(), fn, args, kwargs, name)
 
 
 async def _watched_async(
