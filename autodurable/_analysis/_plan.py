@@ -259,6 +259,13 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         return _direct(base, unit, called, role, notes)
     if facts.unresolved and not unit.is_generator:
         return _watched(base, facts, called, durable, notes)
+    if facts.unresolved:
+        untyped = facts.unresolved[0]
+        notes.append(
+            f"a generator calling {untyped.name} at line {untyped.line}, which the analyser "
+            "cannot type: a generator cannot be watched, so that call runs again on replay; "
+            "return a list, or make it a step"
+        )
     if called is not None:
         reason = f"calls {durable[called.name]} {called.name[1:]} at line {called.line}"
         if unit.is_generator:
