@@ -250,20 +250,6 @@ def inferred_step_call_async(
     return call_step_async(wrapped, args, kwargs, opts.name or wrapped.__qualname__, opts)
 
 
-def watched_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from ._watch import call_watched
-
-    return call_watched(wrapped, args, kwargs, wrapped.__qualname__)
-
-
-def watched_call_async(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    from ._watch import call_watched_async
-
-    return call_watched_async(wrapped, args, kwargs, wrapped.__qualname__)
-
-
 def watched(fn: F, /) -> F:
     """Confirm a function at run time: in workflow code, a call of it that does I/O
     (sockets, files, subprocesses, database drivers) is recorded as a step; one
@@ -352,8 +338,6 @@ __all__ = [
     "root_call_async",
     "step",
     "watched",
-    "watched_call",
-    "watched_call_async",
     "workflow",
     "workflow_name",
 ]

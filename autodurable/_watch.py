@@ -29,8 +29,8 @@ Invariants:
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -73,46 +73,57 @@ def note_io(label: str) -> bool:
     return True
 
 
+_sentinel: Any = None  # the module, imported on the first watched call (it imports this one)
+
+
 def _ensure_chokepoints() -> None:
     """Install the I/O chokepoints if nothing did (code made durable by the codemod
     runs without the launcher): in mode "off", they only serve watched calls."""
-    from . import _sentinel
+    global _sentinel
+    if _sentinel is None:
+        from . import _sentinel as module
 
+        _sentinel = module
     if _sentinel.installed_mode() is None:
         _sentinel.install("off")
 
 
-_SCALARS = (str, int, float, bool, bytes, type(None))
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
 
 
-def digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A short digest of a call's arguments (see the module docstring for what it reads)."""
-    parts: list[str] = []
-    _fingerprint((args, kwargs), parts, 0)
-    return hashlib.blake2b(
-        "\x1f".join(parts).encode("utf-8", "backslashreplace"), digest_size=8
-    ).hexdigest()
+def arguments_shape(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What the digest of a call's arguments is made of, taken before the call (it
+    may change its arguments); cheap: scalar arguments are kept as they are."""
+    for arg in args:
+        if type(arg) not in _SCALARS:
+            break
+    else:
+        if not kwargs:
+            return args
+    return (_shape(args, 0), _shape(kwargs, 0))
 
 
-def _fingerprint(value: Any, parts: list[str], depth: int) -> None:
+def digest(shape: Any) -> str:
+    """The digest of an `arguments_shape` (see the module docstring for what it reads)."""
+    return f"{zlib.crc32(repr(shape).encode('utf-8', 'backslashreplace')):08x}"
+
+
+def _shape(value: Any, depth: int) -> Any:
+    """`value` with every object that is not a scalar or a container replaced by the
+    name of its type: what `repr` then shows runs no code of the program's."""
     kind = type(value)
     if kind in _SCALARS:
-        parts.append(f"{kind.__name__}:{value!r}")
-    elif depth < 4 and kind in (list, tuple, set, frozenset):
-        items = sorted(value, key=repr) if kind in (set, frozenset) else value
-        parts.append(f"{kind.__name__}[{len(items)}")
-        for item in items:
-            _fingerprint(item, parts, depth + 1)
-    elif depth < 4 and kind is dict:
-        parts.append(f"dict[{len(value)}")
-        for key, item in value.items():
-            _fingerprint(key, parts, depth + 1)
-            _fingerprint(item, parts, depth + 1)
-    else:
-        parts.append(f"{kind.__module__}.{kind.__qualname__}")
+        return value
+    if depth < 4 and (kind is tuple or kind is list):
+        return (kind.__name__, *[_shape(item, depth + 1) for item in value])
+    if depth < 4 and kind is dict:
+        return ("dict", *[(_shape(k, depth + 1), _shape(v, depth + 1)) for k, v in value.items()])
+    if depth < 4 and (kind is set or kind is frozenset):
+        return (kind.__name__, *sorted(repr(_shape(item, depth + 1)) for item in value))
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _replayed(run: Run, position: int, name: str, arguments: str) -> tuple[bool, Any]:
+def _replayed(run: Run, position: int, name: str, shape: Any) -> tuple[bool, Any]:
     """(True, value) when the call at `position` is recorded; raises a recorded failure."""
     recorded = run.history.get(position)
     if recorded is None or recorded.status == UNRECORDED:
@@ -126,6 +137,7 @@ def _replayed(run: Run, position: int, name: str, arguments: str) -> tuple[bool,
     if recorded.status != SUCCEEDED:
         return False, None
     entry = codec.decode(recorded.output or "null")
+    arguments = digest(shape)
     if entry["arguments"] != arguments:
         raise NondeterminismError(
             run.workflow_id,
@@ -143,7 +155,7 @@ def _record(
     run: Run,
     position: int,
     name: str,
-    arguments: str,
+    shape: Any,
     started: float,
     result: Any = None,
     error: BaseException | None = None,
@@ -154,7 +166,7 @@ def _record(
     if error is not None:
         status, encoded_error = FAILED, codec.encode_error(error)
     else:
-        entry = {"value": result, "end": run.position, "arguments": arguments}
+        entry = {"value": result, "end": run.position, "arguments": digest(shape)}
         try:
             output = codec.encode(entry, f"the result of watched step {name!r}")
         except EncodeError as exc:
@@ -181,6 +193,18 @@ def _record(
     )
 
 
+def watched_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The wrapper function of a watched function (wrapt's signature)."""
+    return call_watched(wrapped, args, kwargs, wrapped.__qualname__)
+
+
+def watched_call_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The wrapper function of an async watched function (wrapt's signature)."""
+    return call_watched_async(wrapped, args, kwargs, wrapped.__qualname__)
+
+
 def call_watched(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
 ) -> Any:
@@ -190,9 +214,9 @@ def call_watched(
         return fn(*args, **kwargs)
     _ensure_chokepoints()
     position = run.take_position()
-    arguments = digest(args, kwargs)
+    shape = arguments_shape(args, kwargs)
     if run.history:
-        done, value = _replayed(run, position, name, arguments)
+        done, value = _replayed(run, position, name, shape)
         if done:
             return value
     watch = Watch()
@@ -202,12 +226,12 @@ def call_watched(
         result = fn(*args, **kwargs)
     except Exception as exc:
         if watch.io is not None:
-            _record(run, position, name, arguments, started, error=exc)
+            _record(run, position, name, shape, started, error=exc)
         raise
     finally:
         WATCH_VAR.reset(token)
     if watch.io is not None:
-        _record(run, position, name, arguments, started, result)
+        _record(run, position, name, shape, started, result)
     return result
 
 
@@ -230,9 +254,9 @@ async def _watched_async(
     kwargs: dict[str, Any],
     name: str,
 ) -> Any:
-    arguments = digest(args, kwargs)
+    shape = arguments_shape(args, kwargs)
     if run.history:
-        done, value = _replayed(run, position, name, arguments)
+        done, value = _replayed(run, position, name, shape)
         if done:
             return value
     watch = Watch()
@@ -242,10 +266,10 @@ async def _watched_async(
         result = await fn(*args, **kwargs)
     except Exception as exc:
         if watch.io is not None:
-            _record(run, position, name, arguments, started, error=exc)
+            _record(run, position, name, shape, started, error=exc)
         raise
     finally:
         WATCH_VAR.reset(token)
     if watch.io is not None:
-        _record(run, position, name, arguments, started, result)
+        _record(run, position, name, shape, started, result)
     return result

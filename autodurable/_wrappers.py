@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+import importlib
 import types
 from collections.abc import Callable
 from types import FunctionType
@@ -120,8 +121,8 @@ def workflow_name(fn: Any) -> str:
     return name or qualified_name(fn.__wrapped__)
 
 
-def _late(name: str) -> Callable[..., Any]:
-    """A wrapper function that calls `_decorators`' `name`, imported on its first call.
+def _late(name: str, module: str = "_decorators") -> Callable[..., Any]:
+    """A wrapper function that calls `module`'s `name`, imported on its first call.
 
     Wrappers only call it in workflow code (or for a root), when the runtime is
     loaded anyway; until then importing a rewritten module stays light.
@@ -131,9 +132,7 @@ def _late(name: str) -> Callable[..., Any]:
     def call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         nonlocal target
         if target is None:
-            from . import _decorators
-
-            target = getattr(_decorators, name)
+            target = getattr(importlib.import_module(f"{__package__}.{module}"), name)
         return target(wrapped, instance, args, kwargs)
 
     call.__name__ = call.__qualname__ = name
@@ -161,8 +160,8 @@ inferred_astep = functools.partial(
 configured_root = functools.partial(DurableWorkflow, wrapper=_late("root_call"))
 configured_aroot = functools.partial(DurableWorkflow, wrapper=_late("root_call_async"))
 inferred_watched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call"), enabled=workflow_code
+    WatchedFunction, wrapper=_late("watched_call", "_watch"), enabled=workflow_code
 )
 inferred_awatched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call_async"), enabled=workflow_code
+    WatchedFunction, wrapper=_late("watched_call_async", "_watch"), enabled=workflow_code
 )

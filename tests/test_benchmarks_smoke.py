@@ -67,3 +67,10 @@ def test_postgres_benchmark_quick_prints_both_tables(postgres_server) -> None:
     rows = lines[lines.index(throughput) + 1 :]
     for concurrency in (1, 4, 16):
         assert any(re.match(rf"\s*{concurrency}\s+\d+\.\d\s+\d+\s+\d", row) for row in rows)
+
+
+def test_watched_benchmark_quick_prints_both_rows() -> None:
+    lines = run_benchmark("watched.py")
+    assert any(line.startswith("where ") and "extra µs" in line for line in lines), lines
+    for where in ("outside workflows", "inside a workflow"):
+        assert any(re.match(rf"{where}\s+\d+\.\d+\s+\d+\.\d+", line) for line in lines), lines
