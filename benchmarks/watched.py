@@ -75,14 +75,12 @@ def main() -> None:
     outside = med["out_watched"] - med["out_plain"]
     inside = med["in_watched"] - med["in_plain"]
     print(f"{'where':<20} {'plain µs':>9} {'watched µs':>11} {'extra µs':>9} {'target':>7}")
-    print(
-        f"{'outside workflows':<20} {med['out_plain']:>9.3f} {med['out_watched']:>11.3f} "
-        f"{outside:>9.3f} {TARGET_OUTSIDE_US:>7.1f} {'ok' if outside <= TARGET_OUTSIDE_US else 'MISSED'}"
-    )
-    print(
-        f"{'inside a workflow':<20} {med['in_plain']:>9.3f} {med['in_watched']:>11.3f} "
-        f"{inside:>9.3f} {TARGET_INSIDE_US:>7.1f} {'ok' if inside <= TARGET_INSIDE_US else 'MISSED'}"
-    )
+    for where, plain, watched, extra, target in (
+        ("outside workflows", med["out_plain"], med["out_watched"], outside, TARGET_OUTSIDE_US),
+        ("inside a workflow", med["in_plain"], med["in_watched"], inside, TARGET_INSIDE_US),
+    ):
+        verdict = "ok" if extra <= target else "MISSED"
+        print(f"{where:<20} {plain:>9.3f} {watched:>11.3f} {extra:>9.3f} {target:>7.1f} {verdict}")
     print(f"(medians of {repeats} repeat(s) of {number} calls)")
 
 
