@@ -1099,7 +1099,7 @@ LIBRARIES = [
         def f(value):
             write_api.write(bucket="b", record=Point("m").field("v", value))  # <-
         """,
-        "influxdb_client.InfluxDBClient.write_api.write",
+        "influxdb_client.client.write_api.WriteApi.write",
     ),
     (
         "elasticsearch",
