@@ -1,6 +1,6 @@
 """How well the analyser classifies real application idioms, against human labels.
 
-Run ``python benchmarks/transparency.py [--misses] [--check]``, or
+Run ``python benchmarks/transparency.py [--suite PATH] [--misses] [--check]``, or
 ``python benchmarks/transparency.py --scan PATH [PATH ...]``.
 
 The suite in ``benchmarks/idioms/`` has one module per idiom family (HTTP
@@ -31,6 +31,8 @@ file and ``def`` line, and prints per family and in total:
 The totals also count the labelled steps recorded as inline workflow code,
 and labelled-plain functions made workflows.
 
+``--suite PATH`` scores another folder labelled by the same rule (for instance
+the held-out ``benchmarks/idioms_heldout/``); its families are its modules.
 ``--misses`` lists every disagreement (and every labelled step left to the
 watch) with the plan's reason. ``--check`` exits 1 unless recall, precision and
 workflow accuracy are at least 0.95, the static share at least 0.85 and plain
@@ -306,17 +308,19 @@ def print_misses(pairs: list[tuple[Labelled, Predicted]]) -> None:
 
 
 def run_suite(args: argparse.Namespace) -> int:
-    functions = labelled_functions()
+    suite = args.suite.resolve()
+    families = FAMILIES if suite == IDIOMS else sorted(p.stem for p in suite.glob("[!_]*.py"))
+    functions = labelled_functions(suite)
     unlabelled = [f for f in functions if f.label not in LABELS]
     for f in unlabelled:
         print(f"{f.family}.py:{f.line}: {f.qualname} has no valid label", file=sys.stderr)
     functions = [f for f in functions if f.label in LABELS]
-    pairs = list(zip(functions, predictions(functions, explain([IDIOMS])), strict=True))
+    pairs = list(zip(functions, predictions(functions, explain([suite])), strict=True))
     rows = [
-        (family, score([(f, p) for f, p in pairs if f.family == family])) for family in FAMILIES
+        (family, score([(f, p) for f, p in pairs if f.family == family])) for family in families
     ]
     total = score(pairs)
-    print(f"labelled idioms: {len(pairs)} functions in {len(FAMILIES)} families")
+    print(f"labelled idioms: {len(pairs)} functions in {len(families)} families")
     print()
     print_table([*rows, ("total", total)])
     print_totals(total)
@@ -375,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list every disagreement")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--suite", type=Path, default=IDIOMS, metavar="PATH", help="the labelled folder to score"
+    )
     parser.add_argument(
         "--scan", nargs="+", metavar="PATH", help="analyse these packages or modules instead"
     )
