@@ -105,9 +105,11 @@ def infer_types(
         if typed is not None:
             index.returns[definition.ref] = typed
     declared_params = {ref: set(types) for ref, types in index.params.items()}
+    injected = [d for d in definitions if _injects(d)]
     top_scopes = list(tops)
     for _ in range(ROUNDS):
-        for definition in definitions:  # injection providers' types are known now
+        known = _known_count(index)
+        for definition in injected:  # injection providers' types are known now
             for param, typed in declared_types(definition, index).items():
                 if param not in declared_params.setdefault(definition.ref, set()):
                     index.params.setdefault(definition.ref, {})[param] = typed
@@ -134,6 +136,24 @@ def infer_types(
                 types.discard(None)
                 if param not in fixed and len(types) == 1:
                     index.params.setdefault(ref, {})[param] = types.pop()  # type: ignore[assignment]
+        if _known_count(index) == known:
+            break  # another round would resolve nothing more
+
+
+def _known_count(index: ProjectIndex) -> tuple[int, int]:
+    """How much the type passes know: returns and parameter types (they only grow)."""
+    return len(index.returns), sum(len(types) for types in index.params.values())
+
+
+def _injects(definition: Definition) -> bool:
+    """Whether a function takes a parameter by injection (``Depends(...)``)."""
+    scope = definition.scope
+    params, defaults = parameters(definition.node)
+    return any(
+        injected_provider(scope, param.annotation) or injected_provider(scope, default)
+        for param, default in zip(params, defaults, strict=True)
+        if param.annotation is not None or default is not None
+    )
 
 
 def _returned(scope: Scope, node: FunctionNode) -> str | None:
