@@ -43,8 +43,10 @@ packages (``site-packages/<pkg>``): each path (a package folder or a module)
 is copied, ``.py`` files only, into a temporary project of its own (a
 ``pyproject.toml`` marks its root, so that no enclosing project is analysed
 with it) and the script prints, per path, the functions, steps, workflows,
-watched functions and the share watched. Nothing is labelled there: it shows
-how much of unfamiliar code would be left to the run-time watch.
+watched functions and the share watched, and the share of method calls
+(``x.f(...)``) made on objects the analyser could not type. Nothing is
+labelled there: it shows how much of unfamiliar code would be left to the
+run-time watch.
 """
 
 from __future__ import annotations
@@ -345,9 +347,11 @@ def copy_sources(source: Path, dest: Path) -> None:
 
 
 def run_scan(paths: list[str]) -> int:
+    from autodurable._analysis import analyse_project
+
     header = (
         f"{'path':<28} {'files':>6} {'fns':>6} {'steps':>6} {'wfs':>6} "
-        f"{'watched':>8} {'share watched':>14}"
+        f"{'watched':>8} {'share watched':>14} {'untyped calls':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -362,15 +366,17 @@ def run_scan(paths: list[str]) -> int:
             (project / "pyproject.toml").write_text('[project]\nname = "scan"\n')
             copy_sources(source, project)
             data = explain([project], cwd=project)
+            stats = analyse_project(project).statistics
         plans = [plan for module in data["modules"] for plan in module["functions"]]
         steps = sum(p["role"] == "step" for p in plans)
         workflows = sum(p["role"] == "workflow" for p in plans)
         watched = sum(p["style"] == "watched" for p in plans)
         share = pct(ratio(watched, len(plans)))
+        untyped = pct(ratio(stats["untyped_method_calls"], stats["method_calls"]))
         failed = f"  ({len(data['errors'])} file(s) skipped)" if data["errors"] else ""
         print(
             f"{name:<28} {len(data['modules']):>6} {len(plans):>6} {steps:>6} {workflows:>6} "
-            f"{watched:>8} {share:>14}{failed}"
+            f"{watched:>8} {share:>14} {untyped:>14}{failed}"
         )
     return 0
 

@@ -942,3 +942,19 @@ def test_plans_are_built_without_pydantic_validation_and_share_no_lists():
     b = _plan._plan(module="m", qualname="g", line=2, role="plain", style="none", reason="r")
     assert a.sites is not b.sites and a.notes is not b.notes
     assert a == FunctionPlan.model_validate(a.model_dump())
+
+
+def test_a_match_on_a_singleton_is_walked_without_error():
+    plan = module(
+        """
+        import requests
+
+        def check(flag, u):
+            match flag:
+                case True:
+                    return requests.get(u).text
+                case None:
+                    return ""
+        """
+    )
+    assert is_step(plan.get("check"), "requests.get")

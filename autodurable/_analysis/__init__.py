@@ -60,6 +60,8 @@ class ProjectPlan(BaseModel):
     root: str
     modules: dict[str, ModulePlan] = {}  # by discovery key: the import name (see _discover)
     errors: dict[str, str] = {}  # path -> why it was skipped
+    # Method calls in the project's functions, and those on objects it could not type.
+    statistics: dict[str, int] = {}
 
     def function(self, key: str) -> FunctionPlan | None:
         """The plan of ``"module:qualname"``."""
@@ -183,6 +185,10 @@ def analyse_trees(
                 forced[f"{unit.module}:{unit.qualname}"] = PLAIN
         units += source.units
     decided = decide(units, forced)
+    plan.statistics = {
+        "method_calls": sum(unit.facts.method_calls for unit in units),
+        "untyped_method_calls": sum(unit.facts.untyped_calls for unit in units),
+    }
     for source in parsed.values():
         module_plan = ModulePlan(module=source.module, path=source.path, opted_out=source.opted_out)
         module_plan.functions = [decided[unit.key] for unit in source.units]

@@ -87,6 +87,10 @@ class Facts:
     # Calls that could not be typed and may be I/O (`_unresolved`): the function
     # is confirmed at run time, never made inline workflow code that re-runs them.
     unresolved: list[CallSite] = field(default_factory=list)
+    # Method calls (``x.f(...)``) seen, and those on something the analyser could
+    # not type: how much of a program's calls it follows (reported, not used).
+    method_calls: int = 0
+    untyped_calls: int = 0
 
     @property
     def direct(self) -> bool:
@@ -231,7 +235,11 @@ class FactCollector(ast.NodeVisitor):
         kind = self._call_kind(node, name)
         if node.args or node.keywords:
             self._references(node)
-        if (name is None or not self._known(name, kind)) and suspicious(node):
+        known = name is not None and self._known(name, kind)
+        if isinstance(node.func, ast.Attribute):
+            self.facts.method_calls += 1
+            self.facts.untyped_calls += not known
+        if not known and suspicious(node):
             self.facts.unresolved.append(CallSite(ast.unparse(node.func), node.lineno))
         if name is not None and name.startswith("@"):
             self.facts.calls.append(CallSite(name, node.lineno))

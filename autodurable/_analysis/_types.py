@@ -193,8 +193,8 @@ def _call_flows(
     stack: list[ast.AST] = list(body)
     while stack:
         node = stack.pop()
-        if isinstance(node, FunctionNode | ast.ClassDef):
-            continue  # other units (their decorators and defaults are rare carriers)
+        if isinstance(node, FunctionNode | ast.ClassDef | ast.Constant | ast.Name):
+            continue  # other units; leaves (a constant's children are no nodes)
         stack += child_nodes(node)
         if not isinstance(node, ast.Call):
             continue

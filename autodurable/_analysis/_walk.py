@@ -79,8 +79,8 @@ def _children_function(sample: ast.AST) -> Callable[[Any], list[ast.AST]]:
     """
     cls = type(sample)
     fields = [f for f in cls._fields if f not in _SKIPPED and f.isidentifier()]
-    if cls is ast.Constant:
-        fields = []  # its value is data, never a node
+    if cls is ast.Constant or cls is ast.MatchSingleton:
+        fields = []  # its value is data (``case True:``), never a node
     lists = [f for f in fields if isinstance(getattr(sample, f, None), list)]
     items = [
         f"*[x for x in node.{f} if x is not None]" if (cls.__name__, f) in _HOLES else f"*node.{f}"
