@@ -30,6 +30,7 @@ __all__ = [
     "astep",
     "awatched",
     "bound",
+    "not_durable",
     "recorded",
     "recording",
     "root",
@@ -102,6 +103,28 @@ def _permutation(size: int) -> list[int]:
 def bound(scope: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """The values of `names` that are bound in `scope` (a block's locals)."""
     return {name: scope[name] for name in names if name in scope}
+
+
+# Set by the launcher for the program it runs (not for `run -- CMD`, whose
+# processes print nothing of ours): whether `not_durable` reports.
+report_not_durable = False
+_reported: set[tuple[str, str]] = set()
+
+
+def not_durable(filename: str, entries: tuple[tuple[str, int, str], ...]) -> None:
+    """Called by a rewritten module as it is imported: name, once per function, what
+    the plan could not make durable safely ((qualname, line, why) entries)."""
+    if not report_not_durable:
+        return
+    import sys
+
+    for qualname, line, why in entries:
+        if (filename, qualname) not in _reported:
+            _reported.add((filename, qualname))
+            print(
+                f"autodurable: not durable: {qualname} ({filename}:{line}): {why}",
+                file=sys.stderr,
+            )
 
 
 def _discarding(thunk: Callable[[], Any]) -> Callable[[], None]:

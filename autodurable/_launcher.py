@@ -74,6 +74,9 @@ def prepare_hook(root: Path) -> ProjectState:
     state = ProjectState(root, settings.io, settings.roles, settings.exclude)
     install(state)
     _install_sentinel(settings.sentinel)
+    from . import _inline
+
+    _inline.report_not_durable = True  # the program's modules name what is not durable
     return state
 
 
@@ -118,25 +121,8 @@ def run(
     except SyntaxError as exc:  # printed as python prints it
         print("".join(traceback.format_exception_only(exc)), end="", file=sys.stderr)
         return 1
-    if not quiet:
-        _warn_not_durable(state)
     version = hashlib.sha256(source).hexdigest()[:12]
     return _run_workflow(code, module, label, target.args, new, run_id, quiet, version)
-
-
-def _warn_not_durable(state: ProjectState) -> None:
-    """One line per function the plan cannot make durable safely (``explain --strict``'s)."""
-    from ._explain import unsafe
-
-    plan = state.plan
-    for function in unsafe(list(plan.modules.values())):
-        why = function.notes[0] if function.notes else function.reason
-        module = plan.modules[function.module]
-        print(
-            f"autodurable: not durable: {function.qualname} ({module.path}:{function.line}): "
-            f"{why}",
-            file=sys.stderr,
-        )
 
 
 def _script_module(path: Path) -> types.ModuleType:

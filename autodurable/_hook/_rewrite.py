@@ -99,9 +99,42 @@ def rewrite(tree: ast.Module, plan: ModulePlan, *, script: bool = False) -> ast.
     lines = site_lines | {line for (_, line), p in functions.items() if p.decorated}
     transformer = _Rewriter(functions, sites, sorted(lines), site_lines)
     transformer.visit(tree)
-    if transformer.changed:
+    unsafe = not_durable(plan)
+    if transformer.changed or unsafe:
         _insert_helper_import(tree)
+    if unsafe:
+        _insert_report(tree, unsafe)
     return tree
+
+
+def not_durable(plan: ModulePlan) -> list[tuple[str, int, str]]:
+    """(qualname, line, why) of the functions the plan cannot make durable safely
+    (what ``explain --strict`` fails on): a rewritten module names them when the
+    launcher runs it."""
+    return [
+        (f.qualname, f.line, f.notes[0] if f.notes else f.reason)
+        for f in plan.functions
+        if f.style == "unsafe" or f.notes
+    ]
+
+
+def _insert_report(tree: ast.Module, entries: list[tuple[str, int, str]]) -> None:
+    """``__autodurable__.not_durable(__file__, (...))`` right after the helper import."""
+    position = next(
+        index
+        for index, node in enumerate(tree.body)
+        if isinstance(node, ast.Import) and node.names[0].asname == HELPER
+    )
+    anchor = tree.body[position]
+    call = ast.Call(
+        func=ast.Attribute(ast.Name(HELPER, ast.Load()), "not_durable", ast.Load()),
+        args=[ast.Name("__file__", ast.Load()), ast.Constant(tuple(entries))],
+        keywords=[],
+    )
+    statement = ast.Expr(call)
+    for node in ast.walk(statement):
+        ast.copy_location(node, anchor)
+    tree.body.insert(position + 1, statement)
 
 
 def changes(plan: ModulePlan) -> bool:
@@ -111,7 +144,7 @@ def changes(plan: ModulePlan) -> bool:
     return any(
         function.decorated or (function.sites and _sites_apply(function))
         for function in plan.functions
-    )
+    ) or bool(not_durable(plan))
 
 
 def _sites_apply(function: FunctionPlan) -> bool:
