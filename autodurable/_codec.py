@@ -9,8 +9,9 @@ Invariants:
   keys are not all strings, or that has a ``"~"`` key, is itself tagged.
 - Decoding never runs arbitrary code: classes are found by import path (which
   imports their module, as recovery imports workflow modules) and are
-  only accepted when they are dataclasses, pydantic models, enums, named tuples
-  or exceptions, and they are rebuilt field by field; a recorded class reference
+  only accepted when they are dataclasses, pydantic models, enums, named tuples,
+  exceptions or SQLAlchemy-mapped classes (their loaded columns, detached), and
+  they are rebuilt field by field; a recorded class reference
   must resolve to a class. Pickle is used only when
   the application opted in (`configure(allow_pickle=True)`), for encoding and
   decoding alike.
@@ -131,6 +132,7 @@ class Codec:
             "namedtuple": self._dec_namedtuple,
             "dataclass": self._dec_dataclass,
             "model": self._dec_model,
+            "orm": self._dec_orm,
             "exception": lambda o: self._dec_exception(o)[0],
             "class": lambda o: _checked_class(o["c"], lambda c: True),
             "pickle": self._dec_pickle,
@@ -252,6 +254,8 @@ class Codec:
             return {TAG: "dataclass", "c": self._class_path(cls, path), "v": fields}
         if isinstance(value, BaseModel):
             return self._enc_model(value, path)
+        if hasattr(cls, "__mapper__") and hasattr(value, "_sa_instance_state"):
+            return self._enc_orm(value, path)
         if isinstance(value, BaseException):
             return self._enc_exception(value, path)
         if isinstance(value, type):
@@ -280,6 +284,23 @@ class Codec:
             "v": fields,
             "s": sorted(value.model_fields_set),
         }
+
+    def _enc_orm(self, value: Any, path: str) -> dict[str, Any]:
+        """An instance of a SQLAlchemy-mapped class: its loaded column values.
+
+        Only what is loaded is read (an expired or deferred column would be a
+        query); relationships are left out. It comes back detached, holding them.
+        """
+        from sqlalchemy import inspect  # imported already: the value's class is mapped
+
+        state = inspect(value)
+        loaded = state.dict
+        fields = {
+            attr.key: self._enc(loaded[attr.key], f"{path}.{attr.key}")
+            for attr in state.mapper.column_attrs
+            if attr.key in loaded
+        }
+        return {TAG: "orm", "c": self._class_path(type(value), path), "v": fields}
 
     def _enc_exception(self, exc: BaseException, path: str) -> dict[str, Any]:
         try:
@@ -349,6 +370,15 @@ class Codec:
         for name, item in raw["v"].items():
             # object.__setattr__ also fills frozen dataclasses, without running __init__.
             object.__setattr__(obj, name, self._dec(item))
+        return obj
+
+    def _dec_orm(self, raw: dict[str, Any]) -> Any:
+        cls = _checked_class(raw["c"], lambda c: hasattr(c, "__mapper__"))
+        from sqlalchemy.orm.attributes import set_committed_value
+
+        obj = cls.__mapper__.class_manager.new_instance()  # no __init__ runs
+        for name, item in raw["v"].items():
+            set_committed_value(obj, name, self._dec(item))
         return obj
 
     def _dec_model(self, raw: dict[str, Any]) -> Any:

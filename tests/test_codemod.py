@@ -214,6 +214,7 @@ MAKE = {
     "await": Case(
         """
         import asyncio
+        import aiofiles
         import aiohttp
 
         async def save(x):
@@ -224,10 +225,13 @@ MAKE = {
             await aiohttp.request("POST", u)
             async with aiohttp.ClientSession() as session:
                 page = await session.get(u)
+            async with aiofiles.open(u) as fh:
+                text = await fh.read()
             await asyncio.sleep(1)
-            return await save((body, page))
+            return await save((body, page, text))
         """,
         """
+        import aiofiles
         import aiohttp
         import autodurable
         import autodurable._inline
@@ -239,17 +243,19 @@ MAKE = {
         async def sync(u):
             body = await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("GET", u))
             await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("POST", u), discard=True)
-            @autodurable.step(name="sync:aiohttp.ClientSession", unrecordable="rerun")
-            async def _with_ClientSession():
-                nonlocal page
-                async with aiohttp.ClientSession() as session:
-                    page = await session.get(u)
-                return {name: values[name] for values in [locals()] for name in ("page",) if name in values}
-            _with_ClientSession_bound = await _with_ClientSession()
-            if "page" in _with_ClientSession_bound:
-                page = _with_ClientSession_bound["page"]
+            async with aiohttp.ClientSession() as session:
+                page = await autodurable._inline.run_astep("sync:aiohttp.ClientSession.get", lambda: session.get(u))
+            @autodurable.step(name="sync:aiofiles.open", unrecordable="rerun")
+            async def _with_open():
+                nonlocal text
+                async with aiofiles.open(u) as fh:
+                    text = await fh.read()
+                return {name: values[name] for values in [locals()] for name in ("text",) if name in values}
+            _with_open_bound = await _with_open()
+            if "text" in _with_open_bound:
+                text = _with_open_bound["text"]
             await autodurable.sleep_async(1)
-            return await save((body, page))
+            return await save((body, page, text))
         """,
     ),
     "clocks": Case(

@@ -85,6 +85,20 @@ FAKES = {
             async def get(self, u):
                 return f"body of {u}"
         """,
+    "aiofiles.py": """
+        class open:
+            def __init__(self, path):
+                self.path = path
+
+            async def __aenter__(self):
+                return self
+
+            async def __aexit__(self, *exc):
+                return False
+
+            async def read(self):
+                return f"text of {self.path}"
+        """,
     "framework.py": """
         import functools
 
@@ -321,7 +335,8 @@ def test_programs_record_the_same_steps(tmp_path: Path, fakes: Path) -> None:
     for kind in (
         "mixed:fakeio.get",
         "autodurable.sleep",
-        "amixed:aiohttp.ClientSession",
+        "amixed:aiohttp.ClientSession.get",
+        "amixed:aiofiles.open",
         "nested:open",
         "pages:fakeio.get",
         "Client.klass",

@@ -97,6 +97,28 @@ def _fake_aiohttp() -> types.ModuleType:
     return fake
 
 
+def _fake_aiofiles() -> types.ModuleType:
+    fake = types.ModuleType("aiofiles")
+
+    class File:
+        def __init__(self, path):
+            self.path = path
+
+        async def __aenter__(self):
+            calls["aopen"] += 1
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        async def read(self):
+            calls["aread"] += 1
+            return f"text of {self.path}"
+
+    fake.open = File
+    return fake
+
+
 def _framework() -> types.ModuleType:
     """Stand-ins for Flask (registers what it is given) and click (wraps it)."""
     fake = types.ModuleType("framework")
@@ -132,6 +154,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch):
     calls.clear()
     monkeypatch.setitem(sys.modules, "fakeio", _fakeio())
     monkeypatch.setitem(sys.modules, "aiohttp", _fake_aiohttp())
+    monkeypatch.setitem(sys.modules, "aiofiles", _fake_aiofiles())
     monkeypatch.setitem(sys.modules, "framework", _framework())
     monkeypatch.delitem(sys.modules, MODULE, raising=False)
     yield
@@ -266,6 +289,7 @@ def test_rewritten_workflow_computes_what_the_original_computes(tmp_path):
 
 ASYNC = """
 import asyncio
+import aiofiles
 import aiohttp
 import fakeio
 
@@ -275,11 +299,13 @@ async def fetch(u):
 async def amixed(u):
     first = await fakeio.aget(u)
     await fakeio.apost(u)
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session:  # a client: its calls are the sites
         body = await session.get(u)
+    async with aiofiles.open(u) as fh:  # a handle opened by I/O: one block
+        text = await fh.read()
     await asyncio.sleep(0)
     maybe_crash("amixed")
-    return first, body, await fetch(u + "2")
+    return first, body, text, await fetch(u + "2")
 """
 
 
@@ -289,6 +315,7 @@ def test_async_sites_are_recorded_and_replayed_after_a_crash(store):
     assert [(s.kind, s.discard) for s in sites] == [
         ("astep", False),
         ("astep", True),
+        ("astep", False),
         ("ablock", False),
         ("durable", False),
     ]
@@ -296,17 +323,21 @@ def test_async_sites_are_recorded_and_replayed_after_a_crash(store):
     crash_points.add("amixed")
     with pytest.raises(Crash):
         asyncio.run(run(mod.amixed, "async", "u"))
-    assert calls == Counter(aget=1, apost=1, session=1, **{"session.get": 1})
+    done = Counter(aget=1, apost=1, session=1, aopen=1, aread=1, **{"session.get": 1})
+    assert calls == done
     assert steps(store, "async") == [
         (1, "amixed:fakeio.aget"),
         (2, "amixed:fakeio.apost"),
-        (3, "amixed:aiohttp.ClientSession"),
-        (4, "autodurable.sleep"),
+        (3, "amixed:aiohttp.ClientSession.get"),
+        (4, "amixed:aiofiles.open"),
+        (5, "autodurable.sleep"),
     ]
     assert store.list_steps("async")[1].output == "null"
-    assert asyncio.run(run(mod.amixed, "async", "u")) == ("U", "body of u", "U2")
-    assert calls == Counter(aget=2, apost=1, session=1, **{"session.get": 1})
-    assert steps(store, "async")[-1] == (5, "fetch")
+    result = asyncio.run(run(mod.amixed, "async", "u"))
+    assert result == ("U", "body of u", "text of u", "U2")
+    # Replayed: every site; the client is made again (making it is no I/O).
+    assert calls == done + Counter(aget=1, session=1)
+    assert steps(store, "async")[-1] == (6, "fetch")
     assert inspect.iscoroutinefunction(mod.amixed)
 
 

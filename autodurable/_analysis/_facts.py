@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._catalogue import IO, NONDETERMINISTIC
+from ._catalogue import IO, NONDETERMINISTIC, PURE
 from ._scope import Scope
 from ._unresolved import suspicious
 from ._walk import child_nodes, own_statements, same_scope, walk
@@ -203,10 +203,15 @@ class FactCollector(ast.NodeVisitor):
         self.visit(expr)
 
     def _with(self, node: ast.With | ast.AsyncWith) -> None:
+        # A handle opened by I/O (a file, a connection); not a client whose making
+        # is pure (``async with httpx.AsyncClient() as client``): its block holds the
+        # calls that use it, each recorded where it is.
         handles = [
             item.context_expr
             for item in node.items
-            if isinstance(item.context_expr, ast.Call) and self._handle_call(item.context_expr)
+            if isinstance(item.context_expr, ast.Call)
+            and self._handle_call(item.context_expr)
+            and self._kind(item.context_expr) != PURE
         ]
         if not handles:
             self.generic_visit(node)
