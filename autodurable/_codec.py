@@ -374,8 +374,10 @@ class Codec:
 
     def _dec_orm(self, raw: dict[str, Any]) -> Any:
         cls = _checked_class(raw["c"], lambda c: hasattr(c, "__mapper__"))
+        from sqlalchemy.orm import configure_mappers
         from sqlalchemy.orm.attributes import set_committed_value
 
+        configure_mappers()  # a fresh process may not have used the class yet
         obj = cls.__mapper__.class_manager.new_instance()  # no __init__ runs
         for name, item in raw["v"].items():
             set_committed_value(obj, name, self._dec(item))

@@ -67,3 +67,36 @@ def test_a_recorded_orm_class_must_be_mapped() -> None:
     forged = '{"~":"orm","c":"collections:OrderedDict","v":{}}'
     with pytest.raises(DecodeError, match="not a class of the recorded kind"):
         Codec().decode(forged)
+
+
+def test_decoding_in_a_fresh_process_configures_the_mappers_first(tmp_path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "models.py").write_text(
+        textwrap.dedent(
+            """
+            from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+            class Base(DeclarativeBase):
+                pass
+
+            class Row(Base):
+                __tablename__ = "rows"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                name: Mapped[str]
+            """
+        )
+    )
+    code = (
+        "import models\n"
+        "from autodurable._codec import Codec\n"
+        'row = Codec().decode(\'{"~":"orm","c":"models:Row","v":{"id":3,"name":"x"}}\')\n'
+        "print(type(row).__name__, row.id, row.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Row 3 x\n"
