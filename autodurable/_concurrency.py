@@ -31,8 +31,8 @@ What is patched (each after the first workflow of the process runs, once;
   context copy is looked through, so a step passed to it gets its position).
 - ``ProcessPoolExecutor.submit``: from workflow code, a one-time warning that
   the work is not recorded (it runs in another process, without the workflow).
-- ``threading.Thread.start``: the thread's target (or its overridden ``run``)
-  runs in the workflow's context, as a step or a branch. Threads whose code
+- ``threading.Thread.start``: the thread's target (a ``Timer``'s function, or
+  an overridden ``run``) runs in the workflow's context, as a step or a branch. Threads whose code
   is a library's (a pool's workers, a listener) start as before: their work
   is not workflow code, and giving it the workflow's context would number
   steps in whatever order their workers pick them.
@@ -220,13 +220,18 @@ def _process_pool_submit(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _thread_start(original: Callable[..., Any]) -> Callable[..., Any]:
-    plain_run = threading.Thread.run
+    plain_run, timer_run = threading.Thread.run, threading.Timer.run
 
     def start(self: threading.Thread) -> None:
         run = _code()
         if run is not None and "run" not in vars(self):
-            overridden = type(self).run is not plain_run
-            target = self.run if overridden else getattr(self, "_target", None)
+            method = type(self).run
+            if method is plain_run:
+                target = getattr(self, "_target", None)
+            elif method is timer_run:
+                target = getattr(self, "function", None)
+            else:
+                target = self.run
             if target is not None and _is_users(target):
                 self.run = functools.partial(context_for(run, target).run, self.run)  # type: ignore[method-assign]
         return original(self)  # type: ignore[no-any-return]

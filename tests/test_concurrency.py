@@ -379,6 +379,42 @@ def test_a_thread_subclass_runs_its_run_method_as_a_branch(database):
     assert places("subclass") == [(str(i + 1), 1, "store_result", 1000 + i) for i in range(3)]
 
 
+class Client:
+    @autodurable.step
+    def get(self, i: int) -> int:
+        Reversed.current.wait_turn(i)
+        count("get", i, in_order=True)
+        Reversed.current.finish(i)
+        return i + 1
+
+
+@autodurable.workflow
+def methods_and_timers() -> list[int]:
+    client = Client()
+    with ThreadPoolExecutor(N) as pool:
+        values = list(pool.map(client.get, range(N)))
+    timers = [threading.Timer(0.01 * (3 - i), store_result, args=(i,)) for i in range(3)]
+    for timer in timers:
+        timer.start()
+    for timer in timers:
+        timer.join()
+    maybe_crash("after threads")
+    return values
+
+
+def test_a_step_method_and_a_timer_function_take_their_positions_when_started(database):
+    crash_points.add("after threads")
+    with pytest.raises(Crash):
+        run(methods_and_timers, "methods")
+    assert finished == list(reversed(range(N)))
+    assert places("methods") == [
+        *(("", i + 1, "Client.get", i + 1) for i in range(N)),
+        *(("", N + 1 + i, "store_result", 1000 + i) for i in range(3)),
+    ]
+    assert run(methods_and_timers, "methods") == [i + 1 for i in range(N)]
+    assert calls == Counter(get=N, store_result=3)
+
+
 # -- asyncio --------------------------------------------------------------------------------
 
 

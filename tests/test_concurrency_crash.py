@@ -254,13 +254,15 @@ def kill_with_steps_in_flight(job: Job, crash_at: int) -> list[tuple]:
         while True:
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, (job.effects(), steps)
-            effects = job.effects()
-            if sum(effects[line] for line in flying) >= in_flight and job.effects_file.exists():
+            if sum(job.effects()[line] for line in flying) >= in_flight:
                 steps = job.steps()
                 if len(steps) >= recorded:
                     break
             time.sleep(0.02)
-        time.sleep(0.1)  # nothing more may happen now: check that it does not
+        # Every step that returned is recorded, after its effect: nothing more may
+        # happen now. Check that nothing does.
+        effects = job.effects()
+        time.sleep(0.1)
         assert len(job.steps()) == recorded and job.effects() == effects
     finally:
         child.send_signal(signal.SIGKILL)
