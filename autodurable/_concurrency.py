@@ -118,7 +118,9 @@ class _Switch:
 
 
 def _is_step(fn: Any) -> bool:
-    """Whether `fn` is a durable step wrapper (or a method of one)."""
+    """Whether calling `fn` calls a durable step (a wrapper, a method of one, a partial)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
     if isinstance(fn, wrapt.BoundFunctionWrapper):
         fn = fn._self_parent
     return getattr(fn, "_self_autodurable_kind", None) == "step"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import sqlite3
 import sys
@@ -176,7 +177,10 @@ def test_pool_map_of_an_inferred_step_is_recorded_and_replayed(database):
 @autodurable.workflow
 def submit_steps() -> list[int]:
     with ThreadPoolExecutor(N) as pool:
-        futures = [pool.submit(fetch, i) for i in range(N)]
+        futures = [
+            pool.submit(functools.partial(fetch, i)) if i % 2 else pool.submit(fetch, i)
+            for i in range(N)
+        ]
         values = [f.result() for f in concurrent.futures.as_completed(futures)]
     maybe_crash("after pool")
     return sorted(values)
