@@ -63,8 +63,7 @@ __all__ = [
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 POSTGRES_EXTRA = (
-    "PostgreSQL support needs the psycopg driver and its pool: "
-    "pip install 'autodurable[postgres]'"
+    "PostgreSQL support needs the psycopg driver and its pool: pip install 'autodurable[postgres]'"
 )
 
 
