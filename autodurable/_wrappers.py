@@ -111,8 +111,13 @@ class WatchedFunction(InferredStep):  # type: ignore[misc]
 
 
 def kind_of(fn: Any) -> str | None:
-    """ "step", "workflow", "watched", or None for a callable autodurable did not wrap."""
-    return getattr(fn, "_self_autodurable_kind", None) or None
+    """ "step", "workflow", "watched", or None for a callable autodurable did not wrap
+    (a method looked up on an instance is wrapt's bound wrapper: its parent says)."""
+    found = getattr(fn, "_self_autodurable_kind", None)
+    if found is None:
+        parent = getattr(fn, "_self_parent", None)
+        found = getattr(parent, "_self_autodurable_kind", None) if parent is not None else None
+    return found or None
 
 
 def workflow_name(fn: Any) -> str:
