@@ -37,7 +37,7 @@ POOL = 4
 
 SCRIPT = """
 import asyncio, json, os, random, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import autodurable
 
 EFFECTS, MODE, ITEMS, POOL = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -95,9 +95,27 @@ async def abranch(i):
     return await asave(i, await afetch(i))
 
 
+def by_item(results):
+    return sorted(results, key=lambda r: r["saved"])
+
+
 async def tasks():
     if MODE == "gather":
         return list(await asyncio.gather(*(abranch(i) for i in range(ITEMS))))
+    if MODE == "as_completed":
+        return by_item([await f for f in asyncio.as_completed([abranch(i) for i in range(ITEMS)])])
+    if MODE == "wait":
+        done, _ = await asyncio.wait([asyncio.create_task(abranch(i)) for i in range(ITEMS)])
+        return by_item(task.result() for task in done)
+    if MODE in ("executor", "to_thread"):
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(POOL) as pool:
+            if MODE == "executor":
+                work = [loop.run_in_executor(pool, branch, i) for i in range(ITEMS)]
+            else:
+                loop.set_default_executor(pool)
+                work = [asyncio.to_thread(branch, i) for i in range(ITEMS)]
+            return list(await asyncio.gather(*work))
     async with asyncio.TaskGroup() as group:
         started = [group.create_task(abranch(i)) for i in range(ITEMS)]
     return [task.result() for task in started]
@@ -108,6 +126,22 @@ def fan_out():
     if MODE in ("pool", "branches"):
         with ThreadPoolExecutor(POOL) as pool:
             return list(pool.map(fetch if MODE == "pool" else branch, range(ITEMS)))
+    if MODE == "submit":
+        with ThreadPoolExecutor(POOL) as pool:
+            futures = [pool.submit(branch, i) for i in range(ITEMS)]
+            return by_item(f.result() for f in as_completed(futures))
+    if MODE == "threads":
+        results = [None] * ITEMS
+
+        def run(i):
+            results[i] = branch(i)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(ITEMS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
     return asyncio.run(tasks())
 
 
@@ -139,7 +173,22 @@ def download(i):
     return {"i": i, "square": i * i}
 """
 
-MODES = ("pool", "branches", "gather", "taskgroup", "launcher")
+MODES = (
+    "pool",
+    "branches",
+    "submit",
+    "executor",
+    "to_thread",
+    "threads",
+    "gather",
+    "taskgroup",
+    "wait",
+    "as_completed",
+    "launcher",
+)
+# Work run by a pool of POOL threads (the others wait for a free thread), and
+# work that all runs at once (tasks, threads of their own).
+_POOLED = ("branches", "submit", "executor", "to_thread")
 
 
 def in_flight_line(mode: str, i: int) -> str:
@@ -151,7 +200,7 @@ def expected_at_kill(mode: str, crash_at: int) -> tuple[int, int]:
     """(steps recorded, steps in flight) when the child is killed."""
     if mode in ("pool", "launcher"):  # the items before K; the pool holds the others
         return crash_at, min(POOL, ITEMS - crash_at)
-    if mode == "branches":  # the branches before K, and the fetch of those in flight
+    if mode in _POOLED:  # the branches before K, and the fetch of those in flight
         in_flight = min(POOL, ITEMS - crash_at)
         return 2 * crash_at + in_flight, in_flight
     return 2 * crash_at + (ITEMS - crash_at), ITEMS - crash_at  # every task runs
