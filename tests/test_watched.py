@@ -270,7 +270,6 @@ def test_outside_workflow_code_a_watched_function_is_the_function(store):
     assert frames == ["plain_caller"]  # no frame of ours between them
 
 
-
 APP = """
 import os
 
