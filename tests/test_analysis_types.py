@@ -438,11 +438,51 @@ def test_a_django_model_saves_and_queries_through_its_base():
     assert_step(
         get(plan, "Order.publish"), "django.db.models.Model.save", line_of(source, "self.save(")
     )
+    # Building the query is lazy; list() runs it.
     assert_step(
-        get(plan, "open_orders"),
-        "django.db.models.Model.objects.filter",
-        line_of(source, "Order.objects.filter"),
+        get(plan, "open_orders"), "django.db.models.QuerySet", line_of(source, "Order.objects")
     )
+
+
+def test_django_querysets_are_lazy_until_evaluated():
+    source = """
+        from django.db import models
+
+        class Order(models.Model):
+            total = models.IntegerField()
+
+        def unpaid():
+            return Order.objects.filter(paid=False).order_by("id")
+
+        def unpaid_total():
+            return sum(o.total for o in Order.objects.filter(paid=False))
+
+        def how_many():
+            return len(Order.objects.all())
+
+        def totals():
+            out = []
+            for order in Order.objects.exclude(total=0):
+                out.append(order.total)
+            return out
+
+        def top(limit):
+            return list(Order.objects.order_by("-total")[:limit])
+
+        def one(pk):
+            return Order.objects.get(pk=pk)
+
+        class OrderQuerySet(models.QuerySet):
+            def big(self):
+                return self.filter(total__gt=100)
+        """
+    plan = module(source)
+    assert_plain(get(plan, "unpaid"))
+    assert_plain(get(plan, "OrderQuerySet.big"))
+    for name in ("unpaid_total", "how_many", "totals", "top"):
+        assert get(plan, name).role == "step", name
+        assert "django.db.models.QuerySet" in get(plan, name).reason, name
+    assert_step(get(plan, "one"), "django.db.models.Model.objects.get", line_of(source, ".get("))
 
 
 def test_a_client_imported_from_another_module_of_the_project():

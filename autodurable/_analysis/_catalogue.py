@@ -60,6 +60,7 @@ class Catalogue:
     distributions: dict[str, list[str]]  # distribution name -> import names that differ
     clock_arguments: dict[str, int]  # clock -> positional arguments that make it deterministic
     seeded: dict[str, str]  # generator -> the type of one made with a seed
+    lazy: frozenset[str]  # instance references whose iteration is I/O (a queryset)
 
     def kind(self, name: str) -> str | None:
         """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
@@ -137,4 +138,5 @@ def default_catalogue() -> Catalogue:
         {name.lower(): list(found) for name, found in data["distributions"].items()},
         dict(data["clock_arguments"]),
         dict(data["seeded"]),
+        frozenset(f"{name}()" for name in data["lazy"]["names"]),
     )

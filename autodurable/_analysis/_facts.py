@@ -36,6 +36,9 @@ from ._walk import child_nodes, own_statements, same_scope, walk
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 _STDLIB = frozenset(sys.stdlib_module_names)
+_RELEASES = (".close", ".aclose")
+# Builtins that consume an iterable at once.
+_CONSUMERS = frozenset({"list", "tuple", "set", "len", "sorted", "sum", "min", "max", "any", "all"})
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,13 @@ class FactCollector(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         return  # its methods are units of their own
 
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        lazy = self._lazy(node.iter)
+        if lazy is not None:  # ``sum(o.total for o in queryset)``: the query runs here
+            self.facts.io.append(CallSite(lazy, node.iter.lineno))
+            self._problem(f"a {lazy} iterated in a comprehension at line {node.iter.lineno}")
+        self.generic_visit(node)
+
     def visit_Lambda(self, node: ast.Lambda) -> None:
         parent = self._path[-2] if len(self._path) > 1 else None
         if parent is not None and self._records(parent):
@@ -192,6 +202,15 @@ class FactCollector(ast.NodeVisitor):
     visit_For = visit_AsyncFor = visit_While = _loop  # type: ignore[assignment]
 
     def _iterable(self, expr: ast.expr, is_async: bool) -> None:
+        lazy = self._lazy(expr)
+        if lazy is not None and not is_async and self._chain_problem(expr) is None:
+            # ``for order in Order.objects.filter(...)``: iterating runs the query.
+            self.facts.io.append(CallSite(lazy, expr.lineno))
+            if self._loops:
+                self.facts.io_in_loop = True
+            self.facts.sites.append(Site.at("iterate", f"{self.owner}:{lazy}", expr))
+            self._claim(expr)
+            return
         calls = self._io_calls(expr)
         recordable = not is_async and not any(self._handle_call(c) for c in calls)
         if calls and recordable and self._chain_problem(expr) is None:
@@ -246,6 +265,10 @@ class FactCollector(ast.NodeVisitor):
             self.facts.untyped_calls += not known
         if not known and suspicious(node):
             self.facts.unresolved.append(CallSite(ast.unparse(node.func), node.lineno))
+        lazy = self._lazy(node.args[0]) if name in _CONSUMERS and node.args else None
+        if lazy is not None:
+            self._io_site(node, lazy)  # ``list(queryset)``, ``len(queryset)``: the query runs
+            return
         if name is not None and name.startswith("@"):
             self.facts.calls.append(CallSite(name, node.lineno))
         elif name in self.scope.catalogue.durable:
@@ -321,6 +344,11 @@ class FactCollector(ast.NodeVisitor):
             if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
                 stack.extend(child_nodes(inner))
 
+    def _lazy(self, expr: ast.expr) -> str | None:
+        """The type of `expr` if iterating over it is I/O (a queryset), else None."""
+        found = self.scope.resolve(expr)
+        return found[:-2] if found in self.scope.catalogue.lazy else None
+
     def _known(self, name: str, kind: str | None) -> bool:
         """Whether a resolved callee is something definite: catalogued, the standard
         library's, a builtin, or a function or class of the project (not
@@ -350,8 +378,8 @@ class FactCollector(ast.NodeVisitor):
         return self._call_kind(call, self.scope.callee(call))
 
     def _call_kind(self, call: ast.Call, name: str | None) -> str | None:
-        if name is None or name.startswith("@"):
-            return None
+        if name is None or name.startswith("@") or name.endswith(_RELEASES):
+            return None  # closing a handle releases it: no effect to record or replay
         positional = len(call.args)
         return self.scope.catalogue.call_kind(name, positional, bool(positional or call.keywords))
 

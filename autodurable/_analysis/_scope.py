@@ -214,8 +214,15 @@ class Scope:
             # ``base / "name"`` of a path is a path (pathlib's one operator).
             left = self.resolve(node.left)
             return left if left in self.catalogue.paths else None
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-            return self.lookup(node.value.id + _ITEM)  # ``cache[key]`` of a dict cache
+        if isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Name):
+                found = self.lookup(node.value.id + _ITEM)  # ``cache[key]`` of a dict cache
+                if found is not None:
+                    return found
+            if not isinstance(node.slice, ast.Slice):
+                return None
+            base = self.resolve(node.value)  # ``queryset[:10]`` is a queryset still
+            return base if base in self.catalogue.lazy else None
         if isinstance(node, ast.IfExp | ast.BoolOp):
             # ``SMTP_SSL(h) if ssl else SMTP(h)``, ``client or make_client()``: what all
             # the alternatives that can be typed agree on.

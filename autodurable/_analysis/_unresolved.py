@@ -44,7 +44,7 @@ _PURE_METHODS = _names(
     tail to_dict to_list iterrows itertuples groupby fillna dropna reset_index set_index
     sort_values rename_axis describe agg aggregate pivot melt explode unique nunique
     value_counts isna notna any all round abs clip cumsum shift diff rolling resample
-    setattr getattr hasattr copy_with bind partial wraps cache_clear cache_info
+    setattr getattr hasattr copy_with bind partial wraps cache_clear cache_info close aclose
     __enter__ __exit__ __aenter__ __aexit__ __init__ __call__ __str__ __repr__
     """
 )
