@@ -8,6 +8,8 @@ this command only writes it down. Each rewrite style of the hook
 plan                          written as
 ============================  ==============================================================
 step, ``decorate``/``coarse``  ``@autodurable.step(unrecordable="rerun")``, added innermost,
+step, ``watched``              ``@autodurable.watched`` (recorded only when a call of it,
+                               in workflow code, does I/O: the analyser could not type it)
 root workflow (configured)     below framework decorators (``@autodurable.workflow(...)``
                                for a workflow set in ``[tool.autodurable.roles]``)
 inferred workflow              no decorator (as under the hook: only roots start workflows;
