@@ -126,8 +126,10 @@ def add_parsers(commands: Any) -> None:
     steps = sub.add_parser(
         "steps",
         help="the recorded steps of a workflow",
-        description="List a workflow's steps: position, name, status, attempts, duration "
-        "and a preview of the result.",
+        description="List a workflow's steps: place, name, status, attempts, duration "
+        "and a preview of the result. The place of a step of the workflow's own code is its "
+        "position (3); a step of work it ran concurrently (a thread, a pool, an asyncio task) "
+        "has the position where that work was started, then its own (3.1, 3.2, ...).",
     )
     steps.add_argument("workflow_id", metavar="ID", help="the workflow's id")
     _common(steps)
@@ -179,7 +181,8 @@ def add_parsers(commands: Any) -> None:
         type=_step_number,
         required=True,
         metavar="N",
-        help="the first step to run again (autodurable workflows steps ID lists them)",
+        help="the first step to run again (autodurable workflows steps ID lists them); "
+        "work run concurrently from step N (its steps N.1, N.2, ...) runs again whole",
     )
     fork_parser.add_argument(
         "--id", dest="new_id", help="the new workflow's id (default: ID-fork-<random>)"
@@ -511,7 +514,7 @@ def _steps(args: argparse.Namespace) -> int:
     found = workflow_steps(args.workflow_id)
     rows = [
         [
-            str(step.position),
+            step.place,
             _cut(step.name, 40),
             step.status,
             str(step.attempts),

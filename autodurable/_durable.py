@@ -11,6 +11,8 @@ Invariants:
 - `idempotency_key()` is ``"{workflow_id}:{position}"``: inside a step, that
   step's position; in workflow code, the position of the next step called, so
   ``charge(amount, key=idempotency_key())`` passes the charge step its own key.
+  In work the workflow runs concurrently the position is the step's place,
+  ``"{workflow_id}:P.k"`` (see `_context`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,11 @@ def idempotency_key() -> str:
     """A key that is the same for every attempt, replay and crash of one step.
 
     Pass it to external APIs (payments, email) so that a step retried after a
-    crash has its effect once.
+    crash has its effect once. It is ``"<workflow id>:<position>"`` (the step's
+    position; in workflow code, the next step's), and ``"<workflow id>:P.k"``
+    in work the workflow runs concurrently (threads, pools, asyncio tasks): the
+    k-th step of the branch started at the workflow's position P (``"P.Q.k"``
+    in a branch that branch started), the same whichever work runs first.
     """
     run = current_run()
     if run is None:

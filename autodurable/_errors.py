@@ -64,10 +64,12 @@ class NondeterminismError(BaseException):
 
     Derives from BaseException on purpose: `except Exception` in workflow code
     must not hide it, and the workflow is left unfinished so that it can be
-    resumed by the code that started it.
+    resumed by the code that started it. `position` is the step's place: its
+    position in the workflow's own code, or ``"P.k"`` in work the workflow runs
+    concurrently (step k of the branch started at its position P).
     """
 
-    def __init__(self, workflow_id: str, position: int, recorded: str, current: str) -> None:
+    def __init__(self, workflow_id: str, position: int | str, recorded: str, current: str) -> None:
         super().__init__(
             f"workflow {workflow_id!r}, step {position}: the recorded history has step "
             f"{recorded!r} here but the code now calls {current!r}. The workflow's code "

@@ -15,7 +15,12 @@ Invariants:
   received exactly once, and a replay returns the recorded message.
 - A message sent twice with the same idempotency key to the same workflow is
   stored once. In workflow code `send` is a step (sent once per workflow,
-  not again on replay) whose key defaults to ``"{workflow_id}:{position}"``.
+  not again on replay) whose key defaults to ``"{workflow_id}:{place}"``.
+- `recv` and `set_event` are steps of the code that calls them: the workflow's
+  own code, or work it runs concurrently (a branch, see `_concurrency`), whose
+  position they take and whose branch they are recorded in. Concurrent
+  receives on one topic take its messages in the order they look; which one
+  gets which is recorded, and replayed.
 - `recv` records its deadline at its first look (a ``waiting`` step), so a
   restart while it waits waits only for the rest; a timeout is recorded too
   (``timed_out``) and replays as None.
@@ -89,7 +94,8 @@ def send(
     messages are kept until received. With an `idempotency_key`, sending the
     same key to the same workflow again stores nothing (returns False), so a
     retried webhook delivers once. In workflow code the send is a step (done
-    once, replayed after) keyed ``"{workflow_id}:{position}"`` by default.
+    once, replayed after) keyed ``"{workflow_id}:{place}"`` by default (the
+    step's position, or ``"P.k"`` in work the workflow runs concurrently).
     `message` is anything the codec records (not None, which `recv` returns
     on timeout). Returns True when the message was stored.
     """
@@ -145,13 +151,13 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
             "code (a function decorated with @autodurable.workflow), not inside a step or "
             "outside workflows"
         )
-    position = run.next_position()
+    position = run.take_position()
     name = f"autodurable.recv:{topic}" if topic else "autodurable.recv"
     recorded = run.history.get(position)
     deadline = time.time() + timeout
     if recorded is not None:
         if recorded.name != name:
-            raise NondeterminismError(run.workflow_id, position, recorded.name, name)
+            raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
         if recorded.status == SUCCEEDED:
             run.replayed += 1
             return (run.runtime.codec.decode(recorded.output or "null"),)
@@ -177,6 +183,7 @@ def _wait(waiting: _Waiting) -> Any:
             waiting.topic,
             waiting.deadline,
             first and not waiting.recorded_wait,
+            run.branch,
         )
         if received.status != PENDING:
             raise recorded_cancellation(run)
@@ -199,7 +206,8 @@ def recv(topic: str | None = None, timeout: float = 60.0) -> Any:
     outcome is recorded, so a replay returns the same message, or None,
     without waiting. Messages of a topic are received in the order they were
     sent, each exactly once. A cancellation, or the workflow's deadline,
-    stops the wait with `WorkflowCancelled`.
+    stops the wait with `WorkflowCancelled`. It may be called in work the
+    workflow runs concurrently (threads, pools, asyncio tasks) too.
     """
     prepared = _prepare(topic, timeout)
     if isinstance(prepared, tuple):
@@ -240,19 +248,19 @@ def set_event(key: str, value: Any) -> None:
             "(a function decorated with @autodurable.workflow), not inside a step or outside "
             "workflows"
         )
-    position = run.next_position()
+    position = run.take_position()
     name = f"autodurable.set_event:{key}"
     recorded = run.history.get(position)
     if recorded is not None:
         if recorded.name != name:
-            raise NondeterminismError(run.workflow_id, position, recorded.name, name)
+            raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
         if recorded.status == SUCCEEDED:
             run.replayed += 1
             return
     runtime = run.runtime
     encoded = runtime.codec.encode(value, f"the value of event {key!r}")
     now = time.time()
-    step = StepRecord(position, name, SUCCEEDED, "null", None, 1, now, now)
+    step = StepRecord(position, name, SUCCEEDED, "null", None, 1, now, now, branch=run.branch)
     status = runtime.store.set_event(run.workflow_id, run.executor_id, key, encoded, step)
     if status != PENDING or run.deadline is not None:
         check_boundary(run, status)

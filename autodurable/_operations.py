@@ -187,6 +187,13 @@ class StepInfo:
     follow), unrecorded (ran, result not recordable), waiting (a `recv`
     waiting; ``output`` is its deadline) or timed_out (a `recv` that got no
     message). ``output`` is the recorded JSON, parsed.
+
+    ``branch`` is ``""`` for a step of the workflow's own code, else the path
+    of the work the workflow ran concurrently that called it (``"3"``: the work
+    started at its position 3; ``"3.2"``: the work that one started at its
+    position 2); ``position`` counts within the branch. ``place`` says both:
+    ``"5"``, or ``"3.1"`` for the first step of branch ``"3"`` (the step's
+    idempotency key is ``"<workflow id>:<place>"``).
     """
 
     position: int
@@ -200,6 +207,7 @@ class StepInfo:
     error_message: str | None
     traceback: str | None
     executor_id: str | None
+    branch: str
 
     @classmethod
     def from_record(cls, record: StepRecord) -> StepInfo:
@@ -217,7 +225,13 @@ class StepInfo:
             error_message=message,
             traceback=trace,
             executor_id=record.executor_id,
+            branch=record.branch,
         )
+
+    @property
+    def place(self) -> str:
+        """Where it was called: ``"5"``, or ``"3.1"`` in branch ``"3"``."""
+        return f"{self.branch}.{self.position}" if self.branch else str(self.position)
 
     @property
     def duration(self) -> float | None:
@@ -238,6 +252,8 @@ class StepInfo:
         duration = self.duration
         return {
             "position": self.position,
+            "branch": self.branch,
+            "place": self.place,
             "name": self.name,
             "status": self.status,
             "attempts": self.attempts,
@@ -248,6 +264,16 @@ class StepInfo:
             "error": error,
             "executor_id": self.executor_id,
         }
+
+
+def _root(step: StepRecord) -> int:
+    """The position in the workflow's own code where `step`, or its branch, was called.
+
+    A step of branch "3.2" has 3: the workflow started the work at its
+    position 3 (and that work started branch "3.2"). `fork` counts these, as
+    the store's `fork_workflow` does.
+    """
+    return int(step.branch.split(".", 1)[0]) if step.branch else step.position
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -458,15 +484,19 @@ def fork(
     """Start a new workflow that replays `workflow_id`'s steps before `from_step`.
 
     From step `from_step` on it runs the code as it is now (the fix-the-bug-
-    and-continue flow). It gets the same name and inputs, a new id (`new_id`
-    or a fresh one) and `app_version` (None: whichever code runs it first).
-    With `here` it is owned by this process, to be run here at once. Returns
-    (the number of steps copied, the new workflow's info).
+    and-continue flow). `from_step` is a position of the workflow's own code:
+    work it ran concurrently (a branch, whose steps have places such as
+    ``"3.1"``) is replayed whole when it was started before `from_step`, and
+    runs again whole otherwise. The new workflow gets the same name and
+    inputs, a new id (`new_id` or a fresh one) and `app_version` (None:
+    whichever code runs it first). With `here` it is owned by this process,
+    to be run here at once. Returns (the number of steps copied, the new
+    workflow's info).
     """
     runtime = get_runtime()
     source = _record(runtime, workflow_id)
     steps = runtime.store.list_steps(workflow_id)
-    last = steps[-1].position if steps else 0
+    last = max((_root(s) for s in steps), default=0)
     if isinstance(from_step, bool) or not isinstance(from_step, int):
         raise AutodurableError(f"from_step must be a step number, not {from_step!r}")
     if last == 0:
@@ -476,9 +506,9 @@ def fork(
         )
     if not 1 <= from_step <= last:
         raise AutodurableError(
-            f"workflow {workflow_id!r} has {last} recorded steps: --from-step takes 1 to {last}, "
-            "the first step to run with the current code (autodurable workflows steps ID "
-            "lists them)"
+            f"workflow {workflow_id!r} has steps recorded up to step {last}: --from-step takes "
+            f"1 to {last}, the first step to run with the current code (autodurable workflows "
+            "steps ID lists them; a step 3.1 is part of step 3)"
         )
     new_id = new_id or f"{workflow_id}-fork-{uuid.uuid4().hex[:8]}"
     if runtime.store.get_workflow(new_id) is not None:
@@ -504,7 +534,9 @@ def fork(
     if copied is None:
         raise AutodurableError(f"a workflow with id {new_id!r} exists already; choose another id")
     if here:
-        kept = [step for step in steps if step.position < from_step]
+        # The store's copy keeps the same steps: its own before `from_step`, and
+        # the branches started before it.
+        kept = [s for s in steps if _root(s) < from_step]
         runtime.adopted[new_id] = Claim(record, True, kept, None)
     return copied, WorkflowInfo.from_record(record)
 

@@ -96,7 +96,7 @@ class StepCall:
         if recorded.name != self.name:
             raise NondeterminismError(
                 run.workflow_id,
-                self.place,  # type: ignore[arg-type]  # a path in concurrent work
+                self.place,
                 recorded.name,
                 self.name,
             )

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ WORKFLOW_KEYS = {
 }  # fmt: skip
 SHOW_KEYS = WORKFLOW_KEYS | {"steps_recorded", "events", "messages", "executor"}
 STEP_KEYS = {
-    "position", "name", "status", "attempts", "started_at", "finished_at", "duration", "output",
-    "error", "executor_id",
+    "position", "branch", "place", "name", "status", "attempts", "started_at", "finished_at",
+    "duration", "output", "error", "executor_id",
 }  # fmt: skip
 code = {"rate": 1.0}
 
@@ -160,6 +161,53 @@ def test_list_show_and_steps_for_people_and_scripts(database, capsys):
     assert steps["steps"][1]["error"]["message"] == "order 3 is not refundable"
 
 
+def priced(x):
+    """Work the workflow runs in a thread pool: a branch of two steps."""
+    return tax(price(x))
+
+
+@autodurable.workflow
+def batch(xs):
+    first = price(xs[0])  # its own step 1
+    with ThreadPoolExecutor(2) as pool:
+        return [first, *pool.map(priced, xs)]  # branches "2" and "3"
+
+
+def test_steps_of_concurrent_work_are_listed_by_place(database, capsys):
+    autodurable.options(batch, workflow_id="b")([1, 2])
+    status, out, _ = cli(capsys, "workflows", "steps", "b")
+    assert status == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][0] == "STEP"
+    assert [row[:3] for row in rows[1:]] == [
+        ["1", "price", "succeeded"],
+        ["2.1", "price", "succeeded"],
+        ["2.2", "tax", "succeeded"],
+        ["3.1", "price", "succeeded"],
+        ["3.2", "tax", "succeeded"],
+    ]
+    steps = cli_json(capsys, "workflows", "steps", "b")["steps"]
+    assert all(set(step) == STEP_KEYS for step in steps)
+    assert [(s["position"], s["branch"], s["place"]) for s in steps] == [
+        (1, "", "1"),
+        (1, "2", "2.1"),
+        (2, "2", "2.2"),
+        (1, "3", "3.1"),
+        (2, "3", "3.2"),
+    ]
+    # --from-step counts the workflow's own positions: 3 is the last (3.1 and 3.2 are in it).
+    status, out, err = cli(capsys, "workflows", "fork", "b", "--from-step", "3", "--id", "b-3")
+    assert status == 0, err
+    assert out.startswith("forked b as b-3: steps 1-2 reused")
+    assert [s["place"] for s in cli_json(capsys, "workflows", "steps", "b-3")["steps"]] == [
+        "1",
+        "2.1",
+        "2.2",
+    ]
+    status, _, err = cli(capsys, "workflows", "fork", "b", "--from-step", "4")
+    assert status == 2 and "has steps recorded up to step 3: --from-step takes 1 to 3" in err
+
+
 def test_cancel_send_and_resume_from_the_command_line(database, capsys):
     handle = autodurable.start(autodurable.options(approval, workflow_id="a-1"), "o-1")
     store = get_runtime().store
@@ -229,7 +277,7 @@ def test_bad_input_is_one_clear_line_a_nonzero_exit_and_changes_nothing(database
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     status, _, err = cli(capsys, "workflows", "fork", "inv", "--from-step", "4")
     assert status == 2
-    assert "has 3 recorded steps: --from-step takes 1 to 3" in err
+    assert "has steps recorded up to step 3: --from-step takes 1 to 3" in err
     status, _, err = cli(capsys, "workflows", "fork", "inv", "--from-step", "0")
     assert status == 2 and "step numbers start at 1" in err
     status, _, err = cli(capsys, "send", "inv", "{approved: yes}")

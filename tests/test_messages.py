@@ -18,16 +18,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import autodurable
-from autodurable._errors import AutodurableError, WorkflowCancelled
+from autodurable._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from autodurable._runtime import get_runtime
 from autodurable._store import SUCCEEDED, TIMED_OUT, WAITING, open_store
 
-from .conftest import child_env, write_script
+from .conftest import Crash, child_env, crash_points, maybe_crash, write_script
 
 calls: Counter[str] = Counter()
 
@@ -224,6 +225,126 @@ def test_bad_input_is_refused_clearly(database):
     with pytest.raises(AutodurableError, match="timeout must be a number"):
         autodurable.get_event("w", "k", timeout=-1)
     assert get_runtime().store.list_messages("w") == []
+
+
+# -- in work the workflow runs concurrently (branches) ----------------------------------------
+
+
+def review(item):
+    """Work the workflow runs in a thread pool: a branch that asks, waits and tells."""
+    note(f"asked {item}")
+    autodurable.set_event(f"asked {item}", True)
+    decision = autodurable.recv(item, timeout=0.2 if item == "late" else 30)
+    autodurable.set_event(f"decided {item}", decision)
+    return decision
+
+
+@autodurable.workflow
+def reviews(items):
+    with ThreadPoolExecutor(len(items)) as pool:
+        decisions = list(pool.map(review, items))  # branches "1", "2", "3"
+    maybe_crash("after reviews")
+    note("decided")
+    return decisions
+
+
+def test_a_pool_branch_receives_and_sets_events_and_is_replayed_after_a_crash(database):
+    autodurable.send("rv", "yes", topic="a")
+    autodurable.send("rv", "no", topic="b")
+    crash_points.add("after reviews")
+    with pytest.raises(Crash):
+        run(reviews, "rv", ["a", "b", "late"])
+    store = get_runtime().store
+    recorded = store.list_steps("rv")
+    expected = []
+    for branch, item, outcome in (("1", "a", SUCCEEDED), ("2", "b", SUCCEEDED),
+                                  ("3", "late", TIMED_OUT)):  # fmt: skip
+        expected += [
+            (branch, 1, "note", SUCCEEDED),
+            (branch, 2, f"autodurable.set_event:asked {item}", SUCCEEDED),
+            (branch, 3, f"autodurable.recv:{item}", outcome),
+            (branch, 4, f"autodurable.set_event:decided {item}", SUCCEEDED),
+        ]
+    assert [(s.branch, s.position, s.name, s.status) for s in recorded] == expected
+    assert [(m.payload, m.consumed_at_step) for m in store.list_messages("rv")] == [
+        ('"yes"', 3),
+        ('"no"', 3),
+    ]
+    events = {"asked a": "true", "asked b": "true", "asked late": "true",
+              "decided a": '"yes"', "decided b": '"no"', "decided late": "null"}  # fmt: skip
+    assert store.list_events("rv") == events
+    autodurable.send("rv", "too late", topic="late")  # its recv timed out: not received now
+    calls.clear()
+    started = time.monotonic()
+    assert run(reviews, "rv", ["a", "b", "late"]) == ["yes", "no", None]
+    assert time.monotonic() - started < 5  # replayed: nothing waited
+    assert calls == Counter(decided=1)
+    after = store.list_steps("rv")
+    assert after[:-1] == recorded  # nothing in the branches was written again
+    assert (after[-1].branch, after[-1].position, after[-1].name) == ("", 4, "note")
+    assert store.list_events("rv") == events
+    assert [m.consumed_at for m in store.list_messages("rv")][2] is None
+    assert autodurable.get_workflow("rv").status() == SUCCEEDED
+
+
+async def review_async(item):
+    """An asyncio task the workflow creates: a branch that tells, then waits."""
+    autodurable.set_event(f"asked {item}", True)
+    return await autodurable.recv_async(item, timeout=30)
+
+
+@autodurable.workflow
+async def async_reviews():
+    return await asyncio.gather(review_async("a"), review_async("b"))  # branches "1", "2"
+
+
+def test_tasks_waiting_for_messages_are_woken_and_replayed(database):
+    store = get_runtime().store
+
+    def answer():
+        wait_until(lambda: sum(s.status == WAITING for s in store.list_steps("ar")) == 2)
+        autodurable.send("ar", 2, topic="b")
+        autodurable.send("ar", 1, topic="a")
+
+    answering = threading.Thread(target=answer)
+    answering.start()
+    assert asyncio.run(run(async_reviews, "ar")) == [1, 2]
+    answering.join(30)
+    assert [(s.branch, s.position, s.name, s.status) for s in store.list_steps("ar")] == [
+        ("1", 1, "autodurable.set_event:asked a", SUCCEEDED),
+        ("1", 2, "autodurable.recv:a", SUCCEEDED),
+        ("2", 1, "autodurable.set_event:asked b", SUCCEEDED),
+        ("2", 2, "autodurable.recv:b", SUCCEEDED),
+    ]
+    assert asyncio.run(run(async_reviews, "ar")) == [1, 2]  # from the record
+
+
+changed = {"code": False}
+
+
+def tell_or_ask(_):
+    if changed["code"]:
+        return autodurable.recv("question", timeout=0)
+    return autodurable.set_event("told", 1)
+
+
+@autodurable.workflow
+def tells_in_a_branch():
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(tell_or_ask, 0).result()  # branch "1"
+    maybe_crash("after telling")
+
+
+def test_a_changed_call_in_a_branch_is_a_nondeterminism_error_naming_its_place(database):
+    changed["code"] = False
+    crash_points.add("after telling")
+    with pytest.raises(Crash):
+        run(tells_in_a_branch, "tb")
+    changed["code"] = True
+    with pytest.raises(NondeterminismError, match=r"step 1\.1: the recorded history") as caught:
+        run(tells_in_a_branch, "tb")
+    assert caught.value.position == "1.1"
+    assert caught.value.recorded == "autodurable.set_event:told"
 
 
 # -- a recv timeout across a SIGKILL -----------------------------------------------------------

@@ -13,6 +13,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,57 @@ def test_fork_from_the_middle_runs_the_changed_code_from_that_step(database):
     assert original.result() == 60.0 and len(original.steps()) == 3  # left as it was
 
 
+def priced(x):
+    """Work the workflow runs in a thread pool: a branch of two steps."""
+    return tax(price(x))
+
+
+@autodurable.workflow
+def batch(xs):
+    first = prepare(xs[0])  # its own step 1
+    with ThreadPoolExecutor(2) as pool:
+        taxes = list(pool.map(priced, xs))  # branches "2" and "3" (positions 2 and 3)
+    return [first, *taxes]
+
+
+def test_steps_of_concurrent_work_have_a_branch_and_a_place(database):
+    assert run(batch, "b", [1, 2]) == [2, 10.0, 20.0]
+    steps = autodurable.get_workflow("b").steps()
+    assert [(s.branch, s.position, s.place, s.name, s.output) for s in steps] == [
+        ("", 1, "1", "prepare", 2),
+        ("2", 1, "2.1", "price", 10),
+        ("2", 2, "2.2", "tax", 10.0),
+        ("3", 1, "3.1", "price", 20),
+        ("3", 2, "3.2", "tax", 20.0),
+    ]
+    as_json = steps[3].to_json()
+    assert (as_json["position"], as_json["branch"], as_json["place"]) == (1, "3", "3.1")
+    assert steps[0].to_json()["place"] == "1" and steps[0].to_json()["branch"] == ""
+
+
+def test_fork_counts_the_positions_where_branches_started(database):
+    assert run(batch, "b", [1, 2]) == [2, 10.0, 20.0]
+    assert calls == Counter(prepare=1, price=2, tax=2)
+    code["rate"] = 0.5  # the fix
+    # From step 3: the branch started at 3 runs again, the one started at 2 is replayed.
+    calls.clear()
+    forked = autodurable.get_workflow("b").fork(3, workflow_id="b-3")
+    assert forked.result(30) == [2, 10.0, 10.0]
+    assert calls == Counter(price=1, tax=1)
+    assert [s.place for s in forked.steps()] == ["1", "2.1", "2.2", "3.1", "3.2"]
+    # From step 2: both branches run again.
+    calls.clear()
+    assert autodurable.get_workflow("b").fork(2, workflow_id="b-2").result(30) == [2, 5.0, 10.0]
+    assert calls == Counter(price=2, tax=2)
+    # The store copies what the fork replays: step 1 and the branch started at 2.
+    copied, info = ops.fork("b", 3, new_id="b-3-later")
+    assert (copied, info.forked_at_step, info.status) == (3, 3, PENDING)
+    assert [s.place for s in ops.workflow_steps("b-3-later")] == ["1", "2.1", "2.2"]
+    # Step 3 is the last one (its steps 3.1 and 3.2 are part of it); 4 is refused.
+    with pytest.raises(AutodurableError, match="has steps recorded up to step 3: --from-step"):
+        ops.fork("b", 4)
+
+
 def test_bad_input_is_refused_clearly_and_changes_nothing(database):
     assert run(invoice, "inv", 1) == 20.0
     before = [(i.workflow_id, i.status, i.updated_at) for i in ops.list_workflows()]
@@ -181,7 +233,9 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(database):
     ):
         with pytest.raises(WorkflowNotFound, match="no workflow with id 'nope'"):
             call()
-    with pytest.raises(AutodurableError, match="has 3 recorded steps: --from-step takes 1 to 3"):
+    with pytest.raises(
+        AutodurableError, match="has steps recorded up to step 3: --from-step takes 1 to 3"
+    ):
         autodurable.get_workflow("inv").fork(4)
     with pytest.raises(AutodurableError, match="takes 1 to 3"):
         ops.fork("inv", 0)

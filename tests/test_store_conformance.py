@@ -25,6 +25,8 @@ from autodurable._store import (
     PENDING,
     RETRYING,
     SUCCEEDED,
+    TIMED_OUT,
+    WAITING,
     ExecutorRecord,
     StepRecord,
     Store,
@@ -348,6 +350,51 @@ def test_reopen_forgets_the_failure_and_keeps_earlier_steps(store):
     reopened = store.get_workflow("w")
     assert (reopened.status, reopened.error, reopened.executor_id) == (PENDING, None, None)
     assert [s.position for s in store.list_steps("w")] == [1]
+
+
+# -- branches: receives and events in work the workflow runs concurrently ---------------
+
+
+def test_receives_and_events_are_recorded_in_their_branch(store):
+    store.register_executor(executor("me"))
+    store.create_workflow(workflow("w", "me"))
+    store.send_message("w", "t", '"first"', None, time.time())
+    store.record_step("w", "me", step(1))  # the workflow's own step 1
+    later = time.time() + 60
+
+    def receive(position: int, branch: str, deadline: float = later, first: bool = True):
+        name = "autodurable.recv:t"
+        return store.receive_message("w", "me", position, name, "t", deadline, first, branch)
+
+    # Step 1 of branch "2" is not the workflow's step 1: both are kept.
+    assert receive(1, "2").payload == '"first"'
+    assert receive(2, "2.1").payload is None  # nothing more: waiting, in branch "2.1"
+    waiting = {(s.branch, s.position): s for s in store.list_steps("w")}[("2.1", 2)]
+    assert waiting.status == WAITING and waiting.finished_at is None
+    timed_out = receive(2, "2.1", deadline=time.time() - 1, first=False)
+    assert timed_out.timed_out
+    event_step = StepRecord(3, "autodurable.set_event:k", SUCCEEDED, "null", None, 1, 1.0, 1.0,
+                            branch="2")  # fmt: skip
+    assert store.set_event("w", "me", "k", '"v"', event_step) == PENDING
+    assert store.get_event("w", "k") == '"v"'
+    assert [(s.branch, s.position, s.name, s.status, s.output) for s in store.list_steps("w")] == [
+        ("", 1, "s1", SUCCEEDED, "1"),
+        ("2", 1, "autodurable.recv:t", SUCCEEDED, '"first"'),
+        ("2", 3, "autodurable.set_event:k", SUCCEEDED, "null"),
+        ("2.1", 2, "autodurable.recv:t", TIMED_OUT, None),
+    ]
+    (message,) = store.list_messages("w")
+    assert message.consumed_at_step == 1  # its position in branch "2"
+    # A claim's history holds them in their branches, as they were written.
+    claimed = store.claim_workflow("w", lease("me"), None)
+    assert [(s.branch, s.position) for s in claimed.steps] == [
+        ("", 1),
+        ("2", 1),
+        ("2", 3),
+        ("2.1", 2),
+    ]
+    with pytest.raises(OwnershipLost):
+        store.receive_message("w", "intruder", 4, "autodurable.recv", "t", later, True, "2")
 
 
 # -- wake-ups -----------------------------------------------------------------------------

@@ -106,11 +106,12 @@ class OperationStatements:
         self.consume = (
             f"UPDATE {s}.messages SET consumed_at = %s, consumed_at_step = %s WHERE message_id = %s"
         )
-        # Receives and events are steps of the workflow's own code (branch '').
+        # Receives and events are steps of the workflow's own code (branch '') or of
+        # a branch (work it runs concurrently), given after the writer.
         self.upsert_step = (
             f"INSERT INTO {s}.steps (workflow_id, position, name, status, output, error, "
-            "attempts, started_at, finished_at, executor_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "attempts, started_at, finished_at, executor_id, branch) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (workflow_id, branch, position) DO UPDATE SET name = EXCLUDED.name, "
             "status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, "
             "attempts = EXCLUDED.attempts, finished_at = EXCLUDED.finished_at, "
@@ -296,8 +297,9 @@ class PostgresOperations:
         topic: str,
         deadline: float,
         first: bool,
+        branch: str = "",
     ) -> Received:
-        """One look for a message, as the recv step at `position` (one transaction)."""
+        """One look for a message, as the recv step at `position` of `branch` (one transaction)."""
 
         def work(cursor: Cursor) -> Received:
             now = time.time()
@@ -335,6 +337,7 @@ class PostgresOperations:
                         now,
                         step[2],
                         executor_id,
+                        branch,
                     ),
                 )
             if step[0] == WAITING:
@@ -364,7 +367,9 @@ class PostgresOperations:
                         f"workflow {workflow_id!r} is no longer owned by this executor"
                     )
                 cursor.execute(self._ops.set_event, (workflow_id, key, value, time.time()))
-                cursor.execute(self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id))
+                cursor.execute(
+                    self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id, step.branch)
+                )
                 cursor.execute(self._ops.notify, (self.schema, f"event {workflow_id}"))
             status: str = row[0]
             return status

@@ -133,7 +133,9 @@ class MessageRecord:
     idempotency_key: str | None
     sent_at: float
     consumed_at: float | None
-    consumed_at_step: int | None  # the position of the recv step that consumed it
+    # The position of the recv step that consumed it (in its branch, for a recv in
+    # work the workflow runs concurrently: the step row with this message as output).
+    consumed_at_step: int | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -384,8 +386,12 @@ class Store(Protocol):
         topic: str,
         deadline: float,
         first: bool,
+        branch: str = "",
     ) -> Received:
-        """One look for a message on `topic`, as the recv step at `position`; one transaction.
+        """One look for a message on `topic`, as the recv step at `position` of `branch`.
+
+        One transaction. `branch` is "" for a recv in the workflow's own code,
+        else the path of the work it runs concurrently (`StepRecord.branch`).
 
         Fenced (raises `OwnershipLost` when the executor does not own the
         workflow); does nothing when the workflow is not pending. Otherwise the
@@ -402,7 +408,7 @@ class Store(Protocol):
     def set_event(
         self, workflow_id: str, executor_id: str, key: str, value: str, step: StepRecord
     ) -> str:
-        """Set the workflow's event `key` and record `step`, in one fenced transaction.
+        """Set the workflow's event `key` and record `step` (in its branch): one fenced transaction.
 
         Wakes the workflow's subscribers; returns its status, as `record_step` does.
         """

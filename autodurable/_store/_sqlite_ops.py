@@ -44,10 +44,12 @@ if TYPE_CHECKING:
     from ._local import Hub
 
 # A step written again (a recv that waited, then got its message) keeps its start.
-# Receives and events are steps of the workflow's own code (branch '').
+# Receives and events are steps of the workflow's own code (branch '') or of a
+# branch (work it runs concurrently), given after the writer.
 _UPSERT_STEP = (
     "INSERT INTO steps (workflow_id, position, name, status, output, error, "
-    "attempts, started_at, finished_at, executor_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "attempts, started_at, finished_at, executor_id, branch) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (workflow_id, branch, position) DO UPDATE SET name = excluded.name, "
     "status = excluded.status, output = excluded.output, error = excluded.error, "
     "attempts = excluded.attempts, finished_at = excluded.finished_at, "
@@ -194,8 +196,9 @@ class SQLiteOperations:
         topic: str,
         deadline: float,
         first: bool,
+        branch: str = "",
     ) -> Received:
-        """One look for a message, as the recv step at `position` (one transaction)."""
+        """One look for a message, as the recv step at `position` of `branch` (one transaction)."""
         now = time.time()
         with self._transaction("receive a message in") as conn:
             status = _owned_status(conn, workflow_id, executor_id)
@@ -222,7 +225,19 @@ class SQLiteOperations:
                 return Received(status)
             conn.execute(
                 _UPSERT_STEP,
-                (workflow_id, position, name, step[0], step[1], None, 1, now, step[2], executor_id),
+                (
+                    workflow_id,
+                    position,
+                    name,
+                    step[0],
+                    step[1],
+                    None,
+                    1,
+                    now,
+                    step[2],
+                    executor_id,
+                    branch,
+                ),
             )
             if step[0] == WAITING:
                 return Received(status)
@@ -250,7 +265,7 @@ class SQLiteOperations:
                 "VALUES (?, ?, ?, ?)",
                 (workflow_id, key, value, time.time()),
             )
-            conn.execute(_UPSERT_STEP, (workflow_id, *step.outcome(), executor_id))
+            conn.execute(_UPSERT_STEP, (workflow_id, *step.outcome(), executor_id, step.branch))
         self._hub.wake(workflow_id)
         return status
 
