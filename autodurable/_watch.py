@@ -129,7 +129,7 @@ def _replayed(run: Run, position: int, name: str, shape: Any) -> tuple[bool, Any
     if recorded is None or recorded.status == UNRECORDED:
         return False, None
     if recorded.name != name:
-        raise NondeterminismError(run.workflow_id, position, recorded.name, name)
+        raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
     codec = run.runtime.codec
     if recorded.status == FAILED:
         run.replayed += 1
@@ -141,7 +141,7 @@ def _replayed(run: Run, position: int, name: str, shape: Any) -> tuple[bool, Any
     if entry["arguments"] != arguments:
         raise NondeterminismError(
             run.workflow_id,
-            position,
+            run.place(position),
             f"{name} called with arguments {entry['arguments']}",
             f"{name} called with arguments {arguments}",
         )

@@ -25,7 +25,6 @@ import pytest
 import autodurable
 from autodurable import _concurrency, _report, _sentinel
 from autodurable._context import current_step
-from autodurable._errors import AutodurableError
 from autodurable._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
@@ -571,16 +570,6 @@ def test_a_process_pool_in_workflow_code_is_reported_once(database, caplog):
     warned = [r.getMessage() for r in caplog.records if "process pool" in r.getMessage()]
     assert warned == [_concurrency.PROCESS_POOL_WARNING]
     assert places("processes") == []  # nothing recorded: it runs again on resume
-
-
-def test_recv_in_a_branch_is_refused_with_a_reason(database):
-    @autodurable.workflow
-    def receiver() -> object:
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(lambda: autodurable.recv("topic", 0)).result()
-
-    with pytest.raises(AutodurableError, match="workflow's own code only"):
-        run(receiver, "receiver")
 
 
 @autodurable.workflow
