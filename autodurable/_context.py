@@ -30,8 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AutodurableError
-
 if TYPE_CHECKING:
     from ._runtime import Runtime
     from ._store import StepRecord
@@ -64,20 +62,6 @@ class Run:
         with self._lock:
             self.position += 1
             return self.position
-
-    def next_position(self) -> int:
-        """Allocate the next step position of the workflow's own code (messages, events).
-
-        Recorded receives and events are written without a branch, so they are
-        refused in concurrent work rather than recorded in the wrong place.
-        """
-        if self.branch:
-            raise AutodurableError(
-                "recv() and set_event() are available in the workflow's own code only, not "
-                "in work it runs concurrently (a thread, a pool or an asyncio task): call "
-                "them before starting that work or after it is done"
-            )
-        return self.take_position()
 
     def peek_position(self) -> int | str:
         """The place the next step call will get."""
