@@ -205,6 +205,38 @@ def watched_call_async(
     return call_watched_async(wrapped, args, kwargs, wrapped.__qualname__)
 
 
+class _Call:
+    """One watched call in workflow code: its place, its arguments, its watch."""
+
+    __slots__ = ("name", "position", "run", "shape", "started", "token", "watch")
+
+    def __init__(self, run: Run, position: int, name: str, shape: Any) -> None:
+        self.run, self.position, self.name, self.shape = run, position, name, shape
+        self.watch = Watch()
+        self.started = 0.0
+        self.token: contextvars.Token[Watch | None] | None = None
+
+    def replayed(self) -> tuple[bool, Any]:
+        """(True, value) when the call is recorded; raises a recorded failure."""
+        if not self.run.history:
+            return False, None  # a fresh run has nothing to replay
+        return _replayed(self.run, self.position, self.name, self.shape)
+
+    def enter(self) -> None:
+        """From here on, I/O in this context is the call's."""
+        self.token = WATCH_VAR.set(self.watch)
+        self.started = time.time()
+
+    def leave(self) -> None:
+        assert self.token is not None
+        WATCH_VAR.reset(self.token)
+
+    def finished(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Record the outcome if the call did I/O; nothing otherwise."""
+        if self.watch.io is not None:
+            _record(self.run, self.position, self.name, self.shape, self.started, result, error)
+
+
 def call_watched(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
 ) -> Any:
@@ -213,25 +245,19 @@ def call_watched(
     if run is None:
         return fn(*args, **kwargs)
     _ensure_chokepoints()
-    position = run.take_position()
-    shape = arguments_shape(args, kwargs)
-    if run.history:
-        done, value = _replayed(run, position, name, shape)
-        if done:
-            return value
-    watch = Watch()
-    token = WATCH_VAR.set(watch)
-    started = time.time()
+    call = _Call(run, run.take_position(), name, arguments_shape(args, kwargs))
+    done, value = call.replayed()
+    if done:
+        return value
+    call.enter()
     try:
         result = fn(*args, **kwargs)
     except Exception as exc:
-        if watch.io is not None:
-            _record(run, position, name, shape, started, error=exc)
+        call.finished(error=exc)
         raise
     finally:
-        WATCH_VAR.reset(token)
-    if watch.io is not None:
-        _record(run, position, name, shape, started, result)
+        call.leave()
+    call.finished(result)
     return result
 
 
@@ -243,33 +269,23 @@ def call_watched_async(
     if run is None:
         return fn(*args, **kwargs)
     _ensure_chokepoints()
-    return _watched_async(run, run.take_position(), fn, args, kwargs, name)
+    call = _Call(run, run.take_position(), name, arguments_shape(args, kwargs))
+    return _watched_async(call, fn, args, kwargs)
 
 
 async def _watched_async(
-    run: Run,
-    position: int,
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    name: str,
+    call: _Call, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    shape = arguments_shape(args, kwargs)
-    if run.history:
-        done, value = _replayed(run, position, name, shape)
-        if done:
-            return value
-    watch = Watch()
-    token = WATCH_VAR.set(watch)
-    started = time.time()
+    done, value = call.replayed()
+    if done:
+        return value
+    call.enter()
     try:
         result = await fn(*args, **kwargs)
     except Exception as exc:
-        if watch.io is not None:
-            _record(run, position, name, shape, started, error=exc)
+        call.finished(error=exc)
         raise
     finally:
-        WATCH_VAR.reset(token)
-    if watch.io is not None:
-        _record(run, position, name, shape, started, result)
+        call.leave()
+    call.finished(result)
     return result
