@@ -71,8 +71,8 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 import autodurable
 from autodurable._analysis import FunctionPlan, ModulePlan, Site
+from autodurable._analysis._blocks import bound_names, declared_global
 from autodurable._analysis._catalogue import public_recorded
-from autodurable._analysis._facts import bound_names, declared_global
 
 from ._imports import add_imports, remove_unused, top_level_imports
 from ._plans import project_for, standalone_plan

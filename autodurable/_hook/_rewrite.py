@@ -39,8 +39,8 @@ import copy
 from typing import Any
 
 from .._analysis import FunctionPlan, ModulePlan, Site
+from .._analysis._blocks import bound_names, declared_global
 from .._analysis._catalogue import recorded_step_name
-from .._analysis._facts import bound_names, declared_global
 from .._analysis._walk import child_nodes
 
 HELPER = "__autodurable__"
