@@ -429,7 +429,8 @@ CATALOGUE = [
         "http.client.HTTPSConnection.request",
     ),
     ("import urllib.request", "urllib.request.urlopen('u')", "urllib.request.urlopen"),
-    ("import smtplib", "smtplib.SMTP('h').sendmail('a', 'b', 'm')", "smtplib.SMTP.sendmail"),
+    # SMTP(host) connects: the chain's I/O starts there.
+    ("import smtplib", "smtplib.SMTP('h').sendmail('a', 'b', 'm')", "smtplib.SMTP"),
     ("import sqlite3", "sqlite3.connect('db')", "sqlite3.connect"),
     ("import requests", "requests.get('u')", "requests.get"),
     ("import httpx", "httpx.post('u')", "httpx.post"),

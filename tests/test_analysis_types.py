@@ -1210,3 +1210,92 @@ LIBRARIES = [
 )
 def test_a_typical_call_of_a_catalogued_library_is_io(source, callee):
     assert_step(get(module(source), "f"), callee, line_of(source, "# <-"))
+
+
+def test_making_an_instance_calls_its_init_and_constructors_that_connect_are_io():
+    source = """
+        import smtplib
+
+        class Mailer:
+            def __init__(self, host):
+                self.conn = smtplib.SMTP_SSL(host)
+                self.conn.ehlo()
+
+        def make_mailer(host):
+            return Mailer(host)
+        """
+    plan = module(source)
+    assert get(plan, "Mailer.__init__").role == "workflow"  # records its I/O in place
+    assert get(plan, "make_mailer").role == "workflow"  # calls Mailer.__init__
+
+
+def test_building_requests_and_lazy_collections_are_not_io_until_used():
+    source = """
+        import httpx
+        import redis
+        import boto3
+
+        client = httpx.Client()
+        cache = redis.Redis()
+        bucket = boto3.resource("s3").Bucket("b")
+
+        def prepare(url):
+            return client.build_request("GET", url)
+
+        def queue(keys):
+            pipe = cache.pipeline()
+            for key in keys:
+                pipe.delete(key)
+            return pipe
+
+        def flush(keys):
+            pipe = cache.pipeline()
+            for key in keys:
+                pipe.delete(key)
+            pipe.execute()
+
+        def under(prefix):
+            return bucket.objects.filter(Prefix=prefix)
+
+        def names(prefix):
+            return [o.key for o in bucket.objects.filter(Prefix=prefix)]
+        """
+    plan = module(source)
+    for name in ("prepare", "queue", "under"):
+        assert_plain(get(plan, name))
+    assert get(plan, "flush").role == "step"
+    assert get(plan, "names").role == "step"
+
+
+def test_calls_out_of_a_dispatch_table_call_what_it_holds():
+    source = """
+        import requests
+
+        def on_paid(event):
+            requests.post("https://ledger/paid", json=event)
+
+        def on_refunded(event):
+            requests.post("https://ledger/refunded", json=event)
+
+        def ignore(event):
+            return None
+
+        HANDLERS = {"paid": on_paid, "refunded": on_refunded, "other": ignore}
+
+        def dispatch(event):
+            return HANDLERS[event["type"]](event)
+
+        def dispatch_or_ignore(event):
+            handler = HANDLERS.get(event["type"], ignore)
+            return handler(event)
+
+        class Agent:
+            def __init__(self):
+                self.tools = [on_paid, ignore]
+
+            def act(self, index, event):
+                return self.tools[index](event)
+        """
+    plan = module(source)
+    for name in ("dispatch", "dispatch_or_ignore", "Agent.act"):
+        assert get(plan, name).role == "workflow", name

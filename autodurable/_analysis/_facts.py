@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ._blocks import block_problem, class_cell
 from ._catalogue import IO, NONDETERMINISTIC, PURE
-from ._scope import Scope
+from ._scope import TABLE, Scope
 from ._unresolved import suspicious
 from ._walk import child_nodes, walk
 
@@ -271,7 +271,7 @@ class FactCollector(ast.NodeVisitor):
             self._io_site(node, lazy)  # ``list(queryset)``, ``len(queryset)``: the query runs
             return
         if name is not None and name.startswith("@"):
-            self.facts.calls.append(CallSite(name, node.lineno))
+            self._project_call(name, node.lineno)
         elif name in self.scope.catalogue.durable:
             self.facts.sites.append(
                 Site.at("durable", self.scope.catalogue.durable[name], node.func)
@@ -341,7 +341,7 @@ class FactCollector(ast.NodeVisitor):
             if isinstance(inner, ast.Call):
                 name = self.scope.callee(inner)
                 if name is not None and name.startswith("@"):
-                    self.facts.calls.append(CallSite(name, inner.lineno))
+                    self._project_call(name, inner.lineno)
             if not isinstance(inner, FunctionNode | ast.ClassDef | ast.Lambda):
                 stack.extend(child_nodes(inner))
 
@@ -359,7 +359,12 @@ class FactCollector(ast.NodeVisitor):
             return kind is not None or not dot or top in _STDLIB
         index = self.scope.index
         owner = name[:-2] if name.endswith("()") else name
-        return ":" not in owner or owner in index.functions or owner in index.classes
+        return (
+            ":" not in owner
+            or owner in index.functions
+            or owner in index.classes
+            or owner.startswith(TABLE)
+        )
 
     def _named(self, node: ast.expr) -> bool:
         """Whether `node` names a function through modules and classes only
@@ -370,6 +375,21 @@ class FactCollector(ast.NodeVisitor):
             return False
         root = self.scope.resolve(node)
         return root is not None and not root.endswith("()")
+
+    def _project_call(self, name: str, line: int) -> None:
+        """Note a call of the project's `name`; making an instance calls its ``__init__``;
+        calling out of a dispatch table may call any function it holds."""
+        index = self.scope.index
+        if name.startswith(TABLE):
+            for held in index.tables.get(name[len(TABLE) :], []):
+                if held in index.functions:
+                    self.facts.calls.append(CallSite(held, line))
+            return
+        self.facts.calls.append(CallSite(name, line))
+        if name in index.classes:
+            init = index.member(name, "__init__")
+            if init is not None and init.startswith("@"):
+                self.facts.calls.append(CallSite(init, line))
 
     def _step_name(self, call: ast.expr) -> str:
         name = self.scope.callee(call) if isinstance(call, ast.Call) else None

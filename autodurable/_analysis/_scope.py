@@ -34,6 +34,7 @@ from ._walk import child_nodes, statements, walk
 _BUILTINS = frozenset(dir(builtins))
 INSTANCE = "()"
 _ITEM = "[]"  # ``name[]``: what the items of the dict cache ``name`` are
+TABLE = "@table:"  # ``@table:<ref>``: one of the functions the table <ref> holds
 # Attributes a task queue's decorator gives a function (Celery, Dramatiq, Huey):
 # calling them sends a message.
 _TASK_METHODS = frozenset({"delay", "apply_async", "s", "si", "signature", "send", "schedule"})
@@ -67,6 +68,9 @@ class ProjectIndex:
     returns: dict[str, str] = field(default_factory=dict)  # what a call returns
     properties: set[str] = field(default_factory=set)  # "@mod:C.name" of @property getters
     module_values: dict[str, str] = field(default_factory=dict)  # "@mod:name" -> its value
+    # Dispatch tables (``HANDLERS = {"a": on_a, ...}``, ``self.tools = [...]``): the
+    # table's reference -> the references of what it holds.
+    tables: dict[str, list[str]] = field(default_factory=dict)
 
     def project_ref(self, dotted: str, root: str | None = None) -> str:
         """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``.
@@ -202,6 +206,10 @@ class Scope:
             base = self.resolve(node.value)
             return None if base is None else self._value(self.attribute(base, node.attr))
         if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                table = self._table(node.func.value)
+                if table is not None:
+                    return table  # ``TOOLS.get(name)``
             callee = self.resolve(node.func)
             if callee is None:
                 return None
@@ -219,6 +227,9 @@ class Scope:
                 found = self.lookup(node.value.id + _ITEM)  # ``cache[key]`` of a dict cache
                 if found is not None:
                     return found
+            table = self._table(node.value)
+            if table is not None:
+                return table  # ``HANDLERS[kind]``
             if not isinstance(node.slice, ast.Slice):
                 return None
             base = self.resolve(node.value)  # ``queryset[:10]`` is a queryset still
@@ -231,6 +242,11 @@ class Scope:
             found.discard(None)
             return found.pop() if len(found) == 1 else None
         return None
+
+    def _table(self, node: ast.expr) -> str | None:
+        """``@table:<ref>`` if `node` is a dispatch table of the project."""
+        ref = self.resolve(node)
+        return f"{TABLE}{ref}" if ref is not None and ref in self.index.tables else None
 
     def _value(self, ref: str | None) -> str | None:
         """What a module-level name of the project holds (``http`` imported from the
@@ -353,6 +369,18 @@ def _bind_statement(
             into[walrus.target.id] = scope.resolve(walrus.value)
 
 
+def table_refs(scope: Scope, node: ast.expr | None) -> list[str]:
+    """The project references a dict, list or tuple literal holds (a dispatch table)."""
+    if isinstance(node, ast.Dict):
+        items: list[ast.expr] = node.values
+    elif isinstance(node, ast.List | ast.Tuple):
+        items = node.elts
+    else:
+        return []
+    found = [scope.resolve(item) for item in items if isinstance(item, ast.Name | ast.Attribute)]
+    return [ref for ref in found if ref is not None and ref.startswith("@")]
+
+
 def _annotated_name(scope: Scope, node: ast.AnnAssign, into: dict[str, str | None]) -> str | None:
     """The type an annotated assignment declares (``client: Client | None = None``).
 
@@ -407,6 +435,11 @@ def module_symbols(
                 value = value or _annotated_name(scope, node, symbols.names)
             elif value is None:
                 value = alias_type(scope, node.value)  # ``Db = Annotated[Session, ...]``
+            if value is None and len(targets) == 1 and isinstance(targets[0], ast.Name):
+                held = table_refs(scope, node.value)
+                if held:
+                    value = f"@{module}:{targets[0].id}"
+                    index.tables[value] = held
             for target in targets:
                 _bind_target(target, value, symbols.names)
         elif isinstance(node, ast.With | ast.AsyncWith):
@@ -472,5 +505,8 @@ def collect_instance_attrs(
                         value = local_scope.resolve(node.value) if node.value else None
                         if isinstance(node, ast.AnnAssign):
                             value = value or annotation_type(local_scope, node.annotation)
+                        held = table_refs(local_scope, node.value) if value is None else None
+                        if held:
+                            index.tables[f"@{symbols.module}:{cls.name}.{target.attr}"] = held
                         if value is not None:
                             attrs.setdefault(target.attr, value)
