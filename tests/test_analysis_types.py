@@ -1299,3 +1299,61 @@ def test_calls_out_of_a_dispatch_table_call_what_it_holds():
     plan = module(source)
     for name in ("dispatch", "dispatch_or_ignore", "Agent.act"):
         assert get(plan, name).role == "workflow", name
+
+
+def test_a_callable_annotation_does_not_hide_the_default_clock():
+    source = """
+        import time
+        from typing import Callable
+
+        class TokenBucket:
+            def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+                self._clock = clock
+                self.rate = rate
+
+            def ready(self) -> bool:
+                return self._clock() > self.rate
+        """
+    plan = module(source)
+    assert get(plan, "TokenBucket.ready").role == "step"
+    assert "time.monotonic" in get(plan, "TokenBucket.ready").reason
+
+
+def test_an_annotated_dispatch_table_and_a_lambda_calling_a_step():
+    source = """
+        from collections.abc import Callable
+        from concurrent.futures import ThreadPoolExecutor
+        import requests
+
+        def sms(to):
+            requests.post("https://sms", json={"to": to})
+
+        HANDLERS: dict[str, Callable[[str], None]] = {"sms": sms}
+
+        def deliver(kind, to):
+            HANDLERS[kind](to)
+
+        def push_all(targets):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda to: sms(to), targets))
+        """
+    plan = module(source)
+    assert get(plan, "deliver").role == "workflow"
+    assert get(plan, "push_all").role == "workflow"
+
+
+def test_random_shuffle_is_randomness_and_getpass_is_input():
+    source = """
+        import getpass
+        import random
+
+        def shuffled(items):
+            random.shuffle(items)
+            return items
+
+        def ask():
+            return getpass.getpass("password: ")
+        """
+    plan = module(source)
+    assert get(plan, "shuffled").role == "step"
+    assert_step(get(plan, "ask"), "getpass.getpass", line_of(source, "getpass.getpass("))

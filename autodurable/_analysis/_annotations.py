@@ -35,7 +35,19 @@ _ITERATORS = frozenset(
         "typing.AsyncContextManager",
     }
 )
-_NOT_TYPES = frozenset({"None", "typing.Any", "object", "typing.Self", "typing_extensions.Self"})
+# Annotations that say nothing about what a value does (a ``Callable`` parameter's
+# default, ``clock: Callable[[], float] = time.monotonic``, says more).
+_NOT_TYPES = frozenset(
+    {
+        "None",
+        "typing.Any",
+        "object",
+        "typing.Self",
+        "typing_extensions.Self",
+        "typing.Callable",
+        "collections.abc.Callable",
+    }
+)
 
 
 def annotation_type(scope: Scope, node: ast.expr | None) -> str | None:
@@ -57,6 +69,8 @@ def _annotated(scope: Scope, node: ast.expr | None, depth: int) -> str | None:
         return _one_of(scope, [node.left, node.right], depth)
     if isinstance(node, ast.Subscript):
         base = scope.resolve(node.value)
+        if base in _NOT_TYPES:
+            return None  # ``Callable[[], float]``
         members = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if base in _UNIONS:
             return _one_of(scope, members, depth)

@@ -178,7 +178,9 @@ class FactCollector(ast.NodeVisitor):
             return  # the thunk of a recorded expression (codemodded code): already a step
         for call in [n for n in walk(node.body) if isinstance(n, ast.Call)]:
             name = self.scope.callee(call)
-            if name is not None and self.scope.catalogue.kind(name) == IO:
+            if name is not None and name.startswith("@"):
+                self._project_call(name, call.lineno)  # run when something calls the lambda
+            elif name is not None and self.scope.catalogue.kind(name) == IO:
                 # The lambda runs when something calls it (a pool, a sort): I/O of
                 # this function that no site can record.
                 self.facts.lambda_io.append(CallSite(name, call.lineno))
@@ -276,6 +278,8 @@ class FactCollector(ast.NodeVisitor):
             self.facts.sites.append(
                 Site.at("durable", self.scope.catalogue.durable[name], node.func)
             )
+            if kind == NONDETERMINISTIC:  # ``random.shuffle``: randomness, recorded
+                self.facts.nondeterministic.append(CallSite(name, node.lineno))  # type: ignore[arg-type]
         elif kind == NONDETERMINISTIC:
             origin = self._chain_origin(node, NONDETERMINISTIC)
             root, parent, _ = self._chain_root()

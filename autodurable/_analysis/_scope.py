@@ -431,15 +431,14 @@ def module_symbols(
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = scope.resolve(node.value) if node.value is not None else None
-            if isinstance(node, ast.AnnAssign):
+            held = table_refs(scope, node.value) if value is None else []
+            if held and len(targets) == 1 and isinstance(targets[0], ast.Name):
+                value = f"@{module}:{targets[0].id}"  # ``HANDLERS = {"a": on_a, ...}``
+                index.tables[value] = held
+            elif isinstance(node, ast.AnnAssign):
                 value = value or _annotated_name(scope, node, symbols.names)
             elif value is None:
                 value = alias_type(scope, node.value)  # ``Db = Annotated[Session, ...]``
-            if value is None and len(targets) == 1 and isinstance(targets[0], ast.Name):
-                held = table_refs(scope, node.value)
-                if held:
-                    value = f"@{module}:{targets[0].id}"
-                    index.tables[value] = held
             for target in targets:
                 _bind_target(target, value, symbols.names)
         elif isinstance(node, ast.With | ast.AsyncWith):
