@@ -175,11 +175,11 @@ def analyse_trees(
             ref = f"@{source.module}:{name}"
             if value is not None and value != ref:
                 index.module_values[ref] = value
-    _infer_types(parsed, index, catalogue)
+    final_locals = _infer_types(parsed, index, catalogue)
     forced = dict(roles or {})
     units: list[Unit] = []
     for source in parsed.values():
-        _collect_units(source, index, catalogue)
+        _collect_units(source, index, catalogue, final_locals)
         for unit in source.units:
             if source.opted_out:
                 forced[f"{unit.module}:{unit.qualname}"] = PLAIN
@@ -237,8 +237,11 @@ def _definitions(body: list[ast.stmt], prefix: str) -> list[tuple[str, ast.AST]]
     return out
 
 
-def _infer_types(parsed: dict[str, _Source], index: ProjectIndex, catalogue: Catalogue) -> None:
-    """Bases, members and types of the project's classes and functions (`_types`)."""
+def _infer_types(
+    parsed: dict[str, _Source], index: ProjectIndex, catalogue: Catalogue
+) -> dict[tuple[str, int], dict[str, str | None]]:
+    """Bases, members and types of the project's classes and functions (`_types`);
+    the functions' final local names when the passes could tell them."""
     definitions: list[Definition] = []
     tops: list[tuple[Scope, ast.Module]] = []
     for source in parsed.values():
@@ -258,7 +261,7 @@ def _infer_types(parsed: dict[str, _Source], index: ProjectIndex, catalogue: Cat
             owner_class = qualname.rpartition(".")[0]
             self_ref = _self_ref(source.module, owner_class, classes, node)
             definitions.append(Definition(ref, node, scope, self_ref))
-    infer_types(definitions, index, tops)
+    return infer_types(definitions, index, tops)
 
 
 def _decorator_name(node: ast.expr) -> str | None:
@@ -268,7 +271,12 @@ def _decorator_name(node: ast.expr) -> str | None:
     return target.attr if isinstance(target, ast.Attribute) else None
 
 
-def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -> None:
+def _collect_units(
+    source: _Source,
+    index: ProjectIndex,
+    catalogue: Catalogue,
+    final_locals: dict[tuple[str, int], dict[str, str | None]],
+) -> None:
     assert source.symbols is not None
     scope = Scope(source.symbols, index, catalogue)
     classes = {q: n for q, n in source.definitions if isinstance(n, ast.ClassDef)}
@@ -278,7 +286,10 @@ def _collect_units(source: _Source, index: ProjectIndex, catalogue: Catalogue) -
         owner_class, _, _ = qualname.rpartition(".")
         self_ref = _self_ref(source.module, owner_class, classes, node)
         ref = f"@{source.module}:{qualname}"
-        local_scope = scope.child(function_locals(scope, node, self_ref, ref))
+        names = final_locals.get((ref, node.lineno))
+        if names is None:
+            names = function_locals(scope, node, self_ref, ref)
+        local_scope = scope.child(names)
         is_async = isinstance(node, ast.AsyncFunctionDef)
         facts = FactCollector(local_scope, qualname, is_async).collect(node.body)
         own = own_statements(node.body)

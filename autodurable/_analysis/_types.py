@@ -86,12 +86,15 @@ def infer_types(
     definitions: list[Definition],
     index: ProjectIndex,
     tops: Iterable[tuple[Scope, ast.Module]],
-) -> None:
+) -> dict[tuple[str, int], dict[str, str | None]]:
     """Fill `index` with parameter, return and attribute types, in a fixed number of rounds.
 
     `tops` pairs each module's top-level scope with its tree: the attributes
     its classes set, and the calls made at module level (a script passing on
-    the client it opened).
+    the client it opened). Returns the local names of every function, by
+    reference and line (a name can be defined twice), when the last round
+    changed nothing (they are then final, and need not be worked out again),
+    else nothing.
     """
     by_ref = {d.ref: d for d in definitions}
     for definition in definitions:
@@ -107,8 +110,10 @@ def infer_types(
     declared_params = {ref: set(types) for ref, types in index.params.items()}
     injected = [d for d in definitions if _injects(d)]
     top_scopes = list(tops)
+    final: dict[tuple[str, int], dict[str, str | None]] = {}
     for _ in range(ROUNDS):
         known = _known_count(index)
+        final = {}
         for definition in injected:  # injection providers' types are known now
             for param, typed in declared_types(definition, index).items():
                 if param not in declared_params.setdefault(definition.ref, set()):
@@ -118,11 +123,11 @@ def infer_types(
             collect_instance_attrs(tree, scope.symbols, index, scope.catalogue)
         flows: dict[str, dict[str, set[str | None]]] = {}
         for definition in definitions:
-            local = definition.scope.child(
-                function_locals(
-                    definition.scope, definition.node, definition.self_ref, definition.ref
-                )
+            names = function_locals(
+                definition.scope, definition.node, definition.self_ref, definition.ref
             )
+            final[(definition.ref, definition.node.lineno)] = names
+            local = definition.scope.child(names)
             if definition.ref not in index.returns:
                 returned = _returned(local, definition.node)
                 if returned is not None:
@@ -137,7 +142,8 @@ def infer_types(
                 if param not in fixed and len(types) == 1:
                     index.params.setdefault(ref, {})[param] = types.pop()  # type: ignore[assignment]
         if _known_count(index) == known:
-            break  # another round would resolve nothing more
+            return final  # another round would resolve nothing more
+    return {}
 
 
 def _known_count(index: ProjectIndex) -> tuple[int, int]:
