@@ -5,15 +5,19 @@ References are strings:
 - ``"@pkg.mod:Class.method"``: a definition of the project (``"@pkg.mod"`` is the
   module itself);
 - a trailing ``"()"`` marks an *instance* of what precedes it
-  (``"requests.Session()"``), so ``s.get`` on it resolves to ``"requests.Session.get"``.
+  (``"requests.Session()"``), so ``s.get`` on it resolves to ``"requests.Session.get"``;
+- ``"@table:<ref>"``: one of the functions the dispatch table ``<ref>`` holds.
 
 Invariants:
-- Resolution is syntactic and flow-insensitive; it only reads the AST. What it
-  cannot tell (a parameter, a subscript, the result of a project function) is
-  None, never a guess: a parameter named ``requests`` shadows the module, a
-  local function named ``open`` shadows the builtin.
+- Resolution is syntactic and flow-insensitive; it only reads the AST and the
+  `ProjectIndex` (which `_types` fills with parameter, return and attribute
+  types). What it cannot tell is None, never a guess: an untyped parameter
+  named ``requests`` shadows the module, a local function named ``open``
+  shadows the builtin.
 - ``self.x`` resolves through the assignments ``self.x = ...`` made in any
-  method of the class.
+  method of the class, its class-level attributes and fields, and its bases
+  (`ProjectIndex.member`); a base outside the project answers for what the
+  project does not define (``django.db.models.Model.save``).
 - Modules are known by their discovery key (`autodurable._discover`): the
   name they are imported as, or for one whose name another module holds,
   ``"<import root>/<name>"``. An import resolves first among the modules of

@@ -3,6 +3,7 @@
 What a parameter, an attribute or a call's result is, from:
 - annotations: plain, ``Optional[X]``, ``X | None``, ``Union[X, None]``,
   ``Annotated[X, ...]``, strings, names imported under ``TYPE_CHECKING``;
+  else a parameter's default (``clock=time.monotonic``);
 - FastAPI-style injection: ``db: Session = Depends(get_db)`` and
   ``Annotated[Session, Depends(get_db)]`` take the provider's type when the
   annotation names none;
