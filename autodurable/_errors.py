@@ -62,6 +62,10 @@ class StepError(Exception):
 class NondeterminismError(BaseException):
     """The workflow code no longer calls the steps its recorded history says.
 
+    Either another step is recorded at this place, or the same step was recorded
+    called with other arguments (`arguments` then holds the recorded digest and
+    the current one): its recorded result belongs to another call.
+
     Derives from BaseException on purpose: `except Exception` in workflow code
     must not hide it, and the workflow is left unfinished so that it can be
     resumed by the code that started it. `position` is the step's place: its
@@ -69,17 +73,39 @@ class NondeterminismError(BaseException):
     concurrently (step k of the branch started at its position P).
     """
 
-    def __init__(self, workflow_id: str, position: int | str, recorded: str, current: str) -> None:
-        super().__init__(
-            f"workflow {workflow_id!r}, step {position}: the recorded history has step "
-            f"{recorded!r} here but the code now calls {current!r}. The workflow's code "
-            "changed since it started; finish it with the old code, or start it again "
-            "under a new workflow id."
-        )
+    def __init__(
+        self,
+        workflow_id: str,
+        position: int | str,
+        recorded: str,
+        current: str,
+        *,
+        arguments: tuple[str, str] | None = None,
+    ) -> None:
+        if arguments is None:
+            message = (
+                f"workflow {workflow_id!r}, step {position}: the recorded history has step "
+                f"{recorded!r} here but the code now calls {current!r}. The workflow's code "
+                "changed since it started; finish it with the old code, or start it again "
+                "under a new workflow id."
+            )
+        else:
+            message = (
+                f"workflow {workflow_id!r}, step {position}: step {current!r} was recorded "
+                "here called with other arguments than the code now calls it with (argument "
+                f"digest {arguments[0]} recorded, {arguments[1]} now), so its recorded result "
+                "is not this call's. The workflow's code or what it computes its arguments "
+                "from changed since it started; finish it with the old code and inputs, or "
+                "start it again under a new workflow id."
+            )
+        super().__init__(message)
         self.workflow_id = workflow_id
         self.position = position
         self.recorded = recorded
         self.current = current
+        # (recorded digest, current digest) when the step is the same but its
+        # arguments differ; None when the recorded step is another one.
+        self.arguments = arguments
 
 
 class OwnershipLost(BaseException):

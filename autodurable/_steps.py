@@ -9,7 +9,15 @@ Invariants:
   thread takes its position at submission.
 - On replay a recorded success returns the decoded value and a recorded failure
   raises the decoded exception, without running the function; a different
-  recorded name at the same position raises `NondeterminismError`.
+  recorded name at the same position raises `NondeterminismError`, and so does
+  a call whose arguments differ from the recorded call's: a step's record holds
+  the digest of its arguments (`_watch.digest` of their `arguments_shape`,
+  taken when the step is called, before it can change them), and a replay
+  compares it with the call's. Rows without a digest (recorded before it was
+  kept) replay without the check; a step recorded ``unrecorded`` runs again
+  anyway, so it is not checked either.
+- The shape is taken only in workflow code; the digest is computed only when a
+  record is written or compared, never on a call that does neither.
 - The first execution of a step costs one store write and no read. Failed
   attempts that will be retried are recorded too (status ``retrying``), so the
   attempt count survives a crash.
@@ -53,6 +61,7 @@ from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
 from ._report import warn_once
 from ._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
+from ._watch import arguments_shape, digest
 
 
 def warn_unrecordable(name: str, exc: EncodeError) -> None:
@@ -63,9 +72,26 @@ def warn_unrecordable(name: str, exc: EncodeError) -> None:
 class StepCall:
     """The bookkeeping of one step call: position, attempts, recording."""
 
-    __slots__ = ("attempt", "name", "opts", "place", "position", "run", "started", "timeout")
+    __slots__ = (
+        "attempt",
+        "name",
+        "opts",
+        "place",
+        "position",
+        "run",
+        "shape",
+        "started",
+        "timeout",
+    )
 
-    def __init__(self, run: Run | None, name: str, opts: Options) -> None:
+    def __init__(
+        self,
+        run: Run | None,
+        name: str,
+        opts: Options,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.run = run
         self.name = name
         self.opts = opts  # the rest of them matter only when an attempt fails
@@ -74,7 +100,11 @@ class StepCall:
         self.started = 0.0
         if run is None:
             self.position = self.place = 0
+            self.shape: Any = None
         else:
+            # What the digest of its arguments is made of, taken before the call
+            # (which may change them); the digest itself only when it is needed.
+            self.shape = arguments_shape(args, kwargs or {})
             self.position = position = run.take_position()
             # Its position, or in concurrent work its path ("3.1"): what the step
             # sees as current_step(), and what its idempotency key is made of.
@@ -100,6 +130,16 @@ class StepCall:
                 recorded.name,
                 self.name,
             )
+        if recorded.arguments is not None and recorded.status != UNRECORDED:
+            arguments = digest(self.shape)
+            if arguments != recorded.arguments:
+                raise NondeterminismError(
+                    run.workflow_id,
+                    self.place,
+                    recorded.name,
+                    self.name,
+                    arguments=(recorded.arguments, arguments),
+                )
         codec = run.runtime.codec
         if recorded.status == SUCCEEDED:
             run.replayed += 1
@@ -146,6 +186,7 @@ class StepCall:
                 self.started,
                 time.time(),
                 branch=run.branch,
+                arguments=digest(self.shape),
             ),
         )
         if workflow_status != PENDING or run.deadline is not None:
@@ -169,6 +210,7 @@ class StepCall:
                     self.started,
                     time.time(),
                     branch=run.branch,
+                    arguments=digest(self.shape),
                 ),
             )
             if workflow_status != PENDING or run.deadline is not None:
@@ -195,7 +237,7 @@ def call_step(
     # local database costs only a few microseconds more than this.
     if STEP_VAR.get() is not None:
         return fn(*args, **kwargs)
-    call = StepCall(RUN_VAR.get(), name, opts)
+    call = StepCall(RUN_VAR.get(), name, opts, args, kwargs)
     if call.run is not None and call.run.history:  # a fresh run has nothing to replay
         done, value = call.replay()
         if done:
@@ -231,7 +273,7 @@ def call_step_async(
     """Call an async step: the position is taken now, the body runs when awaited."""
     if current_step() is not None:
         return fn(*args, **kwargs)
-    return _run_async_step(StepCall(current_run(), name, opts), fn, args, kwargs)
+    return _run_async_step(StepCall(current_run(), name, opts, args, kwargs), fn, args, kwargs)
 
 
 async def _run_async_step(

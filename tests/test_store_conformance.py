@@ -148,6 +148,24 @@ def test_steps_are_upserted_by_position_and_read_in_order(store):
     assert steps[1] == StepRecord(2, "s2", SUCCEEDED, "2", None, 1, 1.5, 2.5, "me")
 
 
+def test_step_arguments_digest_round_trips_through_writes_claims_and_forks(store):
+    store.register_executor(executor("me"))
+    store.create_workflow(workflow("w", "me"))
+    first = StepRecord(1, "s1", RETRYING, None, '{"e":1}', 1, 1.0, 1.1, arguments="0a1b2c3d")
+    store.record_step("w", "me", first)
+    retried = StepRecord(1, "s1", SUCCEEDED, '"x"', None, 2, 1.2, 1.3, arguments="0a1b2c3d")
+    store.record_step("w", "me", retried)  # the upsert of a later attempt keeps it
+    store.record_step("w", "me", step(2))  # none: a row as old versions wrote them
+    branch = StepRecord(1, "b", SUCCEEDED, "3", None, 1, 1.5, 2.5, branch="3", arguments="ff")
+    store.record_step("w", "me", branch)
+    expected = [("", 1, "0a1b2c3d"), ("", 2, None), ("3", 1, "ff")]
+    assert [(s.branch, s.position, s.arguments) for s in store.list_steps("w")] == expected
+    claim = store.claim_workflow("w", lease("me"))
+    assert [(s.branch, s.position, s.arguments) for s in claim.steps] == expected
+    assert store.fork_workflow("w", workflow("copy", None), 4) == 3
+    assert [(s.branch, s.position, s.arguments) for s in store.list_steps("copy")] == expected
+
+
 def test_writes_are_fenced_by_ownership(store):
     store.register_executor(executor("me"))
     store.create_workflow(workflow("w", "me"))

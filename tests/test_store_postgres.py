@@ -297,7 +297,7 @@ def test_statements_about_one_workflow_find_it_by_the_primary_key(postgres_serve
             record = WorkflowRecord(f"w{i}", "m:f", PENDING, "{}", None, None, "me", now, now)
             store.create_workflow(record)
         sql, ops, schema = store._sql, store._ops, store.schema
-        step = (1, "s1", SUCCEEDED, "1", None, 1, now, now, "w3", "me")
+        step = (1, "s1", SUCCEEDED, "1", None, 1, now, now, "0a1b2c3d", "w3", "me")
         claim = {"workflow_id": "w3", "me": "me", "version": None, "dead": [], "host": "h",
                  "lease": 30.0, "now": now, "pending": PENDING}  # fmt: skip
         statements = [

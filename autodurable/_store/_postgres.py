@@ -511,14 +511,14 @@ class PostgresStore(PostgresOperations):
         """
         sql = self._sql
         if step.branch:
-            values = (*step.outcome(), step.branch, workflow_id, executor_id)
+            values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
             insert, upsert, upsert_owned = (
                 sql.insert_step_in_branch,
                 sql.upsert_step_in_branch,
                 sql.upsert_owned_step_in_branch,
             )
         else:
-            values = (*step.outcome(), workflow_id, executor_id)
+            values = (*step.outcome(), step.arguments, workflow_id, executor_id)
             insert, upsert, upsert_owned = sql.insert_step, sql.upsert_step, sql.upsert_owned_step
 
         def work(cursor: Cursor) -> int:
@@ -707,25 +707,24 @@ class _Statements:
         # so it needs a second statement or a PL/pgSQL function, which cost more
         # than the row lock's few microseconds.
         # Every variant takes the same parameters: the step's values in the order
-        # of `_S` (`StepRecord.outcome`), then the workflow id and the writer. The
-        # steps of the workflow's own code leave the branch to its default (''); a
-        # step of a branch (work the workflow runs concurrently) is written by the
-        # ``_in_branch`` variants, which take its branch after its values.
+        # of `_S` (`StepRecord.outcome`), its arguments' digest, then the workflow
+        # id and the writer. The steps of the workflow's own code leave the branch
+        # to its default (''); a step of a branch (work the workflow runs
+        # concurrently) is written by the ``_in_branch`` variants, which take its
+        # branch after its arguments' digest.
+        outcome = _S.replace(", executor_id, branch, arguments", "")
         insert_owned_step, insert_owned_branch_step = (
-            f"INSERT INTO {s}.steps (workflow_id, {columns}) "
-            f"SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id{branch} "
+            f"INSERT INTO {s}.steps (workflow_id, {outcome}, executor_id, arguments{column}) "
+            f"SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id, %s{value} "
             f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s"
-            for columns, branch in (
-                (_S.replace(", branch", ""), ""),
-                (_S, ", %s"),
-            )
+            for column, value in (("", ""), (", branch", ", %s"))
         )
         replace = (
             " ON CONFLICT (workflow_id, branch, position) DO UPDATE SET "
             "name = EXCLUDED.name, status = EXCLUDED.status, output = EXCLUDED.output, "
             "error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
             "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
-            "executor_id = EXCLUDED.executor_id"
+            "executor_id = EXCLUDED.executor_id, arguments = EXCLUDED.arguments"
         )
         self.insert_step = f"{insert_owned_step} AND {is_pending} FOR SHARE"
         self.upsert_step = f"{self.insert_step}{replace}"

@@ -69,9 +69,14 @@ class StepRecord:
     # ("3": the work the workflow started at its position 3; "3.2": the work
     # that branch started at its position 2). `position` counts within it.
     branch: str = ""
+    # The digest of the arguments it was called with (`_watch.digest` of their
+    # `arguments_shape`); None in rows recorded before it was kept, and for the
+    # steps that take none of the program's (receives, events).
+    arguments: str | None = None
 
     def outcome(self) -> tuple[Any, ...]:
-        """The values a step write sets, in column order: all but the writer and the branch."""
+        """The values a step write sets, in column order: all but the writer, the branch
+        and the arguments' digest (which writes that have it give after the branch)."""
         return (
             self.position,
             self.name,

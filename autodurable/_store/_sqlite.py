@@ -50,8 +50,8 @@ from ._sqlite_ops import SQLiteOperations
 _W = len(WORKFLOW_COLUMNS.split(", "))
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
-    "attempts, started_at, finished_at, executor_id, branch) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "attempts, started_at, finished_at, executor_id, branch, arguments) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
     "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?"
 )
 _RECORD_PENDING_STEP = _RECORD_STEP + " AND status = ?)"  # the common case: pending
@@ -335,7 +335,15 @@ class SQLiteStore(SQLiteOperations):
         Returns the workflow's status: pending, or cancelled (stop at this
         boundary; the step is recorded all the same).
         """
-        params = (workflow_id, *step.outcome(), executor_id, step.branch, workflow_id, executor_id)
+        params = (
+            workflow_id,
+            *step.outcome(),
+            executor_id,
+            step.branch,
+            step.arguments,
+            workflow_id,
+            executor_id,
+        )
         with self._lock:
             try:
                 if self._conn.execute(_RECORD_PENDING_STEP, (*params, PENDING)).rowcount == 1:
