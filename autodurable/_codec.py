@@ -7,14 +7,27 @@ Invariants:
 - JSON-native values are stored as plain JSON, so the tables stay readable with
   SQL; anything else is a tagged object ``{"~": tag, ...}``. A user dict whose
   keys are not all strings, or that has a ``"~"`` key, is itself tagged.
-- Decoding never runs arbitrary code: classes are found by import path (which
-  imports their module, as recovery imports workflow modules) and are
-  only accepted when they are dataclasses, pydantic models, enums, named tuples,
-  exceptions or SQLAlchemy-mapped classes (their loaded columns, detached), and
-  they are rebuilt field by field; a recorded class reference
-  must resolve to a class. Pickle is used only when
+- Stored data is input the program did not write (whoever can write to the
+  state database can write it). Decoding never runs arbitrary code and imports
+  nothing: a recorded class reference ``"module:qualname"`` is found only in
+  modules already imported (`sys.modules`), or in modules named in the codec's
+  ``allowed_modules``, and read statically. It must be a class of the recorded
+  kind: a dataclass, pydantic model, enum, named tuple, exception or
+  SQLAlchemy-mapped class (its loaded columns, detached); the ``"class"`` tag
+  returns only dataclasses, pydantic models, enums, named tuples and exceptions.
+  Instances are rebuilt field by field, with their declared fields only
+  (a pydantic model that allows extra also gets extras that are not dunder
+  names; a mapped class only its mapped column keys). Pickle is used only when
   the application opted in (`configure(allow_pickle=True)`), for encoding and
   decoding alike.
+- A recorded exception that is a `BaseException` but not an `Exception`
+  (`SystemExit`, `KeyboardInterrupt`, `GeneratorExit`) comes back as a
+  `StepError` with its type name and message, never as itself; only
+  autodurable's own `WorkflowCancelled` is re-created among those.
+- Malformed stored values (wrong shapes, wrong types inside tags, bad numbers,
+  nesting deeper than `MAX_DEPTH` levels) raise `DecodeError`, never another
+  exception; values nested deeper than `MAX_DEPTH` are refused by `EncodeError`
+  at record time, so whatever is recorded can be decoded.
 - A value that cannot be encoded raises `EncodeError` naming the type and the
   path inside the value, at record time.
 - The text is valid UTF-8 for every ``str`` Python can hold: lone surrogates
@@ -29,6 +42,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import binascii
 import collections
 import contextlib
 import dataclasses
@@ -39,18 +53,21 @@ import json
 import pathlib
 import pickle
 import re
+import sys
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from ._errors import DecodeError, EncodeError, StepError
-from ._names import qualified_name, resolve
+from ._errors import DecodeError, EncodeError, StepError, WorkflowCancelled
+from ._names import NotLoaded, qualified_name, resolve_loaded
 
 TAG = "~"
+# How deeply values may nest (lists, dicts, tuples, tagged values: one level each).
+MAX_DEPTH = 200
 _JSON_SCALARS = (str, int, float, bool, type(None))
 # JSON text of the scalars, exactly as ``json.dumps`` writes them (floats go
 # through it for its NaN and infinity spellings).
@@ -77,64 +94,75 @@ _PATH_TYPES = {
         pathlib.PureWindowsPath,
     )
 }
+_MAPPINGS = {
+    "collections:OrderedDict": collections.OrderedDict,
+    "collections:Counter": collections.Counter,
+}
 
 
 class Codec:
-    """Encodes values to JSON text and decodes them back exactly."""
+    """Encodes values to JSON text and decodes them back exactly.
 
-    def __init__(self, allow_pickle: bool = False) -> None:
+    `allowed_modules` names modules that decoding may import to find a recorded
+    class; any other class must be in a module the program imported already.
+    """
+
+    def __init__(self, allow_pickle: bool = False, *, allowed_modules: Iterable[str] = ()) -> None:
         self.allow_pickle = allow_pickle
-        self._encoders: dict[type, Callable[[Any, str], Any]] = {
+        if isinstance(allowed_modules, str):
+            allowed_modules = (allowed_modules,)
+        self.allowed_modules = frozenset(allowed_modules)
+        self._encoders: dict[type, Callable[[Any, str, int], Any]] = {
             list: self._enc_list,
             dict: self._enc_dict,
             tuple: self._enc_tuple,
             set: self._enc_set,
             frozenset: self._enc_set,
-            bytes: lambda v, p: {TAG: "bytes", "v": base64.b64encode(v).decode()},
-            bytearray: lambda v, p: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
+            bytes: lambda v, p, d: {TAG: "bytes", "v": base64.b64encode(v).decode()},
+            bytearray: lambda v, p, d: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
             dt.datetime: _enc_datetime,
-            dt.date: lambda v, p: {TAG: "date", "v": v.isoformat()},
+            dt.date: lambda v, p, d: {TAG: "date", "v": v.isoformat()},
             dt.time: _enc_time,
-            dt.timedelta: lambda v, p: {
+            dt.timedelta: lambda v, p, d: {
                 TAG: "timedelta",
                 "v": [v.days, v.seconds, v.microseconds],
             },
-            decimal.Decimal: lambda v, p: {TAG: "decimal", "v": str(v)},
-            uuid.UUID: lambda v, p: {TAG: "uuid", "v": str(v)},
-            complex: lambda v, p: {TAG: "complex", "v": [v.real, v.imag]},
+            decimal.Decimal: lambda v, p, d: {TAG: "decimal", "v": str(v)},
+            uuid.UUID: lambda v, p, d: {TAG: "uuid", "v": str(v)},
+            complex: lambda v, p, d: {TAG: "complex", "v": [v.real, v.imag]},
             collections.OrderedDict: self._enc_mapping,
             collections.Counter: self._enc_mapping,
-            collections.deque: lambda v, p: {
+            collections.deque: lambda v, p, d: {
                 TAG: "deque",
-                "v": self._enc_items(v, p),
+                "v": self._enc_items(v, p, d),
                 "n": v.maxlen,
             },
         }
-        self._decoders: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "str": _dec_str,
-            "tuple": lambda o: tuple(self._dec(x) for x in o["v"]),
-            "set": lambda o: {self._dec(x) for x in o["v"]},
-            "frozenset": lambda o: frozenset(self._dec(x) for x in o["v"]),
-            "dict": lambda o: {self._dec(k): self._dec(v) for k, v in o["v"]},
-            "bytes": lambda o: base64.b64decode(o["v"]),
-            "bytearray": lambda o: bytearray(base64.b64decode(o["v"])),
-            "datetime": _dec_datetime,
-            "date": lambda o: dt.date.fromisoformat(o["v"]),
-            "time": _dec_time,
-            "timedelta": lambda o: dt.timedelta(*o["v"]),
-            "decimal": lambda o: decimal.Decimal(o["v"]),
-            "uuid": lambda o: uuid.UUID(o["v"]),
-            "complex": lambda o: complex(*o["v"]),
-            "path": lambda o: _PATH_TYPES[o["c"]](decode_text(o["v"])),
+        self._decoders: dict[str, Callable[[dict[str, Any], int], Any]] = {
+            "str": lambda o, d: _dec_str(o),
+            "tuple": lambda o, d: tuple(self._dec(x, d) for x in _list(o, "v")),
+            "set": lambda o, d: {self._dec(x, d) for x in _list(o, "v")},
+            "frozenset": lambda o, d: frozenset(self._dec(x, d) for x in _list(o, "v")),
+            "dict": lambda o, d: {self._dec(k, d): self._dec(v, d) for k, v in _pairs(o)},
+            "bytes": lambda o, d: _b64(o),
+            "bytearray": lambda o, d: bytearray(_b64(o)),
+            "datetime": lambda o, d: _with_zone(dt.datetime.fromisoformat(_str(o, "v")), o),
+            "date": lambda o, d: dt.date.fromisoformat(_str(o, "v")),
+            "time": lambda o, d: _with_zone(dt.time.fromisoformat(_str(o, "v")), o),
+            "timedelta": lambda o, d: dt.timedelta(*_ints(o, "v", 3)),
+            "decimal": lambda o, d: decimal.Decimal(_str(o, "v")),
+            "uuid": lambda o, d: uuid.UUID(_str(o, "v")),
+            "complex": lambda o, d: complex(*_numbers(o, "v", 2)),
+            "path": lambda o, d: _dec_path(o),
             "mapping": self._dec_mapping,
-            "deque": lambda o: collections.deque((self._dec(x) for x in o["v"]), o["n"]),
+            "deque": self._dec_deque,
             "enum": self._dec_enum,
             "namedtuple": self._dec_namedtuple,
             "dataclass": self._dec_dataclass,
             "model": self._dec_model,
             "orm": self._dec_orm,
-            "exception": lambda o: self._dec_exception(o)[0],
-            "class": lambda o: _checked_class(o["c"], lambda c: True),
+            "exception": lambda o, d: self._dec_exception(o, d)[0],
+            "class": lambda o, d: self._checked_class(o, _is_recordable_class),
             "pickle": self._dec_pickle,
             "unrecorded": _refuse_unrecorded,
         }
@@ -158,84 +186,115 @@ class Codec:
             return _escape_surrogates(text)
         except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
             raise EncodeError(f"cannot record {what}: {exc}") from None
+        except RecursionError:  # the stack was already deep when we were called
+            raise EncodeError(f"cannot record {what}: {_too_deep()}") from None
 
     def decode(self, text: str) -> Any:
         """Decode JSON text produced by `encode`."""
-        return self._dec(_loads(text))
+        raw = _loads(text)
+        try:
+            return self._dec(raw, 0)
+        except RecursionError:  # the stack was already deep when we were called
+            raise DecodeError(f"recorded value: {_too_deep()}") from None
 
     def encode_error(self, exc: BaseException) -> str:
         """Encode an exception with its type, arguments, message and traceback."""
         text = json.dumps(
-            self._enc_exception(exc, "exception"), separators=(",", ":"), ensure_ascii=False
+            self._enc_exception(exc, "exception", 1), separators=(",", ":"), ensure_ascii=False
         )
         if text.isascii() or _is_utf8(text):
             return text
         if _PAIR.search(text):
             text = json.dumps(
-                _PairSafeCodec(self.allow_pickle)._enc_exception(exc, "exception"),
+                _PairSafeCodec(self.allow_pickle)._enc_exception(exc, "exception", 1),
                 separators=(",", ":"),
                 ensure_ascii=False,
             )
         return _escape_surrogates(text)  # a pair left in a name: read back as one character
 
     def decode_error(self, text: str) -> BaseException:
-        """Re-create a recorded exception: same type and message where possible."""
+        """Re-create a recorded exception: same type and message where possible.
+
+        A `BaseException` that is not an `Exception` (`SystemExit`, ...) comes
+        back as a `StepError`, as does one whose class cannot be found.
+        """
         raw = _loads(text)
+        if type(raw) is not dict:
+            raise DecodeError("malformed recorded exception: not a JSON object")
         try:
-            return self._dec_exception(raw)[0]
-        except (KeyError, TypeError, IndexError) as exc:
-            raise DecodeError(f"malformed recorded exception: missing or wrong {exc}") from exc
+            return self._dec_exception(raw, 1)[0]
+        except DecodeError:
+            raise
+        except RecursionError:
+            raise DecodeError(f"recorded exception: {_too_deep()}") from None
+        except Exception as exc:
+            raise DecodeError(f"malformed recorded exception: {exc!r}") from exc
 
     @staticmethod
     def error_summary(text: str) -> tuple[str, str, str]:
         """Return (type name, message, traceback) of a recorded exception."""
         raw = _loads(text)
-        return raw["c"], decode_text(raw.get("m", "")), decode_text(raw.get("tb", ""))
+        try:
+            if type(raw) is not dict:
+                raise TypeError("not a JSON object")
+            return _str(raw, "c"), _text(raw, "m"), _text(raw, "tb")
+        except DecodeError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecodeError(f"malformed recorded exception: {exc!r}") from exc
 
     # -- encoding -------------------------------------------------------------
 
-    def _enc(self, value: Any, path: str) -> Any:
+    def _enc(self, value: Any, path: str, depth: int = 0) -> Any:
         cls = type(value)
         if cls in _JSON_SCALARS:
             return value
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise EncodeError(f"cannot record {path}: {_too_deep()}")
         encoder = self._encoders.get(cls)
         if encoder is not None:
-            return encoder(value, path)
-        return self._enc_other(value, path)
+            return encoder(value, path, depth)
+        return self._enc_other(value, path, depth)
 
-    def _enc_items(self, items: Any, path: str) -> list[Any]:
-        return [self._enc(x, f"{path}[{i}]") for i, x in enumerate(items)]
+    def _enc_items(self, items: Any, path: str, depth: int) -> list[Any]:
+        return [self._enc(x, f"{path}[{i}]", depth) for i, x in enumerate(items)]
 
-    def _enc_list(self, value: list[Any], path: str) -> list[Any]:
-        return self._enc_items(value, path)
+    def _enc_list(self, value: list[Any], path: str, depth: int) -> list[Any]:
+        return [self._enc(x, f"{path}[{i}]", depth) for i, x in enumerate(value)]
 
-    def _enc_tuple(self, value: tuple[Any, ...], path: str) -> dict[str, Any]:
-        return {TAG: "tuple", "v": self._enc_items(value, path)}
+    def _enc_tuple(self, value: tuple[Any, ...], path: str, depth: int) -> dict[str, Any]:
+        return {TAG: "tuple", "v": self._enc_items(value, path, depth)}
 
-    def _enc_set(self, value: set[Any] | frozenset[Any], path: str) -> dict[str, Any]:
+    def _enc_set(self, value: set[Any] | frozenset[Any], path: str, depth: int) -> dict[str, Any]:
         tag = "set" if type(value) is set else "frozenset"
-        return {TAG: tag, "v": self._enc_items(value, path)}
+        return {TAG: tag, "v": self._enc_items(value, path, depth)}
 
-    def _enc_dict(self, value: dict[Any, Any], path: str) -> Any:
+    def _enc_dict(self, value: dict[Any, Any], path: str, depth: int) -> Any:
         if all(type(k) is str for k in value) and TAG not in value:
-            return {k: self._enc(v, f"{path}[{k!r}]") for k, v in value.items()}
-        return {TAG: "dict", "v": self._enc_pairs(value, path)}
+            return {k: self._enc(v, f"{path}[{k!r}]", depth) for k, v in value.items()}
+        return {TAG: "dict", "v": self._enc_pairs(value, path, depth)}
 
-    def _enc_pairs(self, value: dict[Any, Any], path: str) -> list[list[Any]]:
+    def _enc_pairs(self, value: dict[Any, Any], path: str, depth: int) -> list[list[Any]]:
         return [
-            [self._enc(k, f"{path}(key)"), self._enc(v, f"{path}[{k!r}]")] for k, v in value.items()
+            [self._enc(k, f"{path}(key)", depth), self._enc(v, f"{path}[{k!r}]", depth)]
+            for k, v in value.items()
         ]
 
-    def _enc_mapping(self, value: dict[Any, Any], path: str) -> dict[str, Any]:
-        return {TAG: "mapping", "c": qualified_name(type(value)), "v": self._enc_pairs(value, path)}
+    def _enc_mapping(self, value: dict[Any, Any], path: str, depth: int) -> dict[str, Any]:
+        return {
+            TAG: "mapping",
+            "c": qualified_name(type(value)),
+            "v": self._enc_pairs(value, path, depth),
+        }
 
-    def _enc_other(self, value: Any, path: str) -> Any:
+    def _enc_other(self, value: Any, path: str, depth: int) -> Any:
         cls = type(value)
         if isinstance(value, enum.Enum):
             return {
                 TAG: "enum",
                 "c": self._class_path(cls, path),
-                "v": self._enc(value.value, path),
+                "v": self._enc(value.value, path, depth),
             }
         if isinstance(value, pathlib.PurePath) and cls.__name__ in _PATH_TYPES:
             return {TAG: "path", "c": cls.__name__, "v": _enc_text(str(value))}
@@ -243,23 +302,29 @@ class Codec:
             return {
                 TAG: "namedtuple",
                 "c": self._class_path(cls, path),
-                "v": self._enc_items(value, path),
+                "v": self._enc_items(value, path, depth),
             }
-        if dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {
-                f.name: self._enc(getattr(value, f.name), f"{path}.{f.name}")
+                f.name: self._enc(getattr(value, f.name), f"{path}.{f.name}", depth)
                 for f in dataclasses.fields(value)
                 if hasattr(value, f.name)
             }
             return {TAG: "dataclass", "c": self._class_path(cls, path), "v": fields}
         if isinstance(value, BaseModel):
-            return self._enc_model(value, path)
+            return self._enc_model(value, path, depth)
         if hasattr(cls, "__mapper__") and hasattr(value, "_sa_instance_state"):
-            return self._enc_orm(value, path)
+            return self._enc_orm(value, path, depth)
         if isinstance(value, BaseException):
-            return self._enc_exception(value, path)
-        if isinstance(value, type):
+            return self._enc_exception(value, path, depth)
+        if isinstance(value, type) and _is_recordable_class(value):
             return {TAG: "class", "c": self._class_path(value, path)}
+        if isinstance(value, type) and not self.allow_pickle:
+            raise EncodeError(
+                f"cannot record {path}: it is the class {qualified_name(value)}, and only "
+                "dataclasses, pydantic models, enums, named tuples and exception classes are "
+                "recorded as values (decoding returns no other class). Record its name instead."
+            )
         if self.allow_pickle:
             try:
                 data = pickle.dumps(value)
@@ -268,16 +333,16 @@ class Codec:
             return {TAG: "pickle", "v": base64.b64encode(data).decode()}
         raise EncodeError(_cannot(value, path))
 
-    def _enc_model(self, value: BaseModel, path: str) -> dict[str, Any]:
+    def _enc_model(self, value: BaseModel, path: str, depth: int) -> dict[str, Any]:
         cls = type(value)
         fields = {
-            name: self._enc(getattr(value, name), f"{path}.{name}")
+            name: self._enc(getattr(value, name), f"{path}.{name}", depth)
             for name in cls.model_fields
             if hasattr(value, name)
         }
         extra = value.__pydantic_extra__ or {}
         for name, item in extra.items():
-            fields[name] = self._enc(item, f"{path}.{name}")
+            fields[name] = self._enc(item, f"{path}.{name}", depth)
         return {
             TAG: "model",
             "c": self._class_path(cls, path),
@@ -285,7 +350,7 @@ class Codec:
             "s": sorted(value.model_fields_set),
         }
 
-    def _enc_orm(self, value: Any, path: str) -> dict[str, Any]:
+    def _enc_orm(self, value: Any, path: str, depth: int) -> dict[str, Any]:
         """An instance of a SQLAlchemy-mapped class: its loaded column values.
 
         Only what is loaded is read (an expired or deferred column would be a
@@ -296,15 +361,15 @@ class Codec:
         state = inspect(value)
         loaded = state.dict
         fields = {
-            attr.key: self._enc(loaded[attr.key], f"{path}.{attr.key}")
+            attr.key: self._enc(loaded[attr.key], f"{path}.{attr.key}", depth)
             for attr in state.mapper.column_attrs
             if attr.key in loaded
         }
         return {TAG: "orm", "c": self._class_path(type(value), path), "v": fields}
 
-    def _enc_exception(self, exc: BaseException, path: str) -> dict[str, Any]:
+    def _enc_exception(self, exc: BaseException, path: str, depth: int) -> dict[str, Any]:
         try:
-            args: Any = self._enc_items(exc.args, path)
+            args: Any = self._enc_items(exc.args, path, depth)
         except EncodeError:
             args = None  # rebuilt from the message on decode
         out = {
@@ -318,7 +383,11 @@ class Codec:
         # Attributes that cannot be recorded are left out; type and message stay.
         with contextlib.suppress(EncodeError):
             if attributes:
-                out["d"] = {k: self._enc(v, f"{path}.{k}") for k, v in attributes.items()}
+                out["d"] = {
+                    k: self._enc(v, f"{path}.{k}", depth)
+                    for k, v in attributes.items()
+                    if not _is_dunder(k) or k in _EXCEPTION_DUNDERS
+                }
         return out
 
     @staticmethod
@@ -333,66 +402,127 @@ class Codec:
 
     # -- decoding -------------------------------------------------------------
 
-    def _dec(self, raw: Any) -> Any:
+    def _dec(self, raw: Any, depth: int) -> Any:
         cls = type(raw)
         if cls is list:
-            return [self._dec(x) for x in raw]
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DecodeError(f"recorded value: {_too_deep()}")
+            return [self._dec(x, depth) for x in raw]
         if cls is dict:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DecodeError(f"recorded value: {_too_deep()}")
             tag = raw.get(TAG)
             if tag is None:
-                return {k: self._dec(v) for k, v in raw.items()}
-            decoder = self._decoders.get(tag)
+                return {k: self._dec(v, depth) for k, v in raw.items()}
+            decoder = self._decoders.get(tag) if type(tag) is str else None
             if decoder is None:
                 raise DecodeError(f"unknown tag {tag!r} in recorded value")
             try:
-                return decoder(raw)
-            except (KeyError, TypeError, IndexError, ValueError) as exc:
+                return decoder(raw, depth)
+            except DecodeError:
+                raise
+            except RecursionError:
+                raise DecodeError(f"recorded value: {_too_deep()}") from None
+            except Exception as exc:  # whatever a malformed value makes the decoder raise
                 raise DecodeError(f"malformed recorded {tag!r} value: {exc!r}") from exc
         return raw
 
-    def _dec_mapping(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(
-            raw["c"], lambda c: c in (collections.OrderedDict, collections.Counter)
-        )
-        return cls({self._dec(k): self._dec(v) for k, v in raw["v"]})
+    def _checked_class(self, raw: dict[str, Any], accept: Callable[[type], bool]) -> Any:
+        """The class a tagged value names in "c": found without importing, of the kind."""
+        name = raw["c"]
+        if type(name) is not str:
+            raise DecodeError(f"malformed recorded class reference {name!r}: not a string")
+        try:
+            cls = resolve_loaded(name, self.allowed_modules)
+        except NotLoaded as exc:
+            raise DecodeError(
+                f"recorded class {name} cannot be found: its module {exc.module!r} is not "
+                "imported, and decoding imports nothing (stored data could name any module). "
+                f"Import {exc.module} before the value is read (as the code that recorded it "
+                "did), or allow it to be imported with "
+                f"Codec(allowed_modules=[{exc.module!r}])."
+            ) from None
+        except LookupError as exc:
+            raise DecodeError(f"recorded class {name} cannot be found: {exc}") from exc
+        if not isinstance(cls, type) or not accept(cls):
+            raise DecodeError(f"refusing to decode {name}: it is not a class of the recorded kind")
+        return cls
 
-    def _dec_enum(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], lambda c: issubclass(c, enum.Enum))
-        return cls(self._dec(raw["v"]))
+    def _dec_mapping(self, raw: dict[str, Any], depth: int) -> Any:
+        name = raw["c"]
+        cls = _MAPPINGS.get(name) if type(name) is str else None
+        if cls is None:
+            raise DecodeError(f"refusing to decode {name}: it is not a class of the recorded kind")
+        return cls({self._dec(k, depth): self._dec(v, depth) for k, v in _pairs(raw)})
 
-    def _dec_namedtuple(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], lambda c: issubclass(c, tuple) and hasattr(c, "_fields"))
-        return cls._make(self._dec(x) for x in raw["v"])
+    def _dec_deque(self, raw: dict[str, Any], depth: int) -> Any:
+        maxlen = raw["n"]
+        if maxlen is not None and type(maxlen) is not int:
+            raise TypeError("the maximum length of a recorded deque must be an int or null")
+        return collections.deque((self._dec(x, depth) for x in _list(raw, "v")), maxlen)
 
-    def _dec_dataclass(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], dataclasses.is_dataclass)
+    def _dec_enum(self, raw: dict[str, Any], depth: int) -> Any:
+        cls = self._checked_class(raw, lambda c: issubclass(c, enum.Enum))
+        return cls(self._dec(raw["v"], depth))
+
+    def _dec_namedtuple(self, raw: dict[str, Any], depth: int) -> Any:
+        cls = self._checked_class(raw, _is_namedtuple)
+        return cls._make(self._dec(x, depth) for x in _list(raw, "v"))
+
+    def _dec_dataclass(self, raw: dict[str, Any], depth: int) -> Any:
+        cls = self._checked_class(raw, dataclasses.is_dataclass)
+        declared = {f.name for f in dataclasses.fields(cls)}
+        values = _fields(raw, declared, cls)
         obj = cls.__new__(cls)
-        for name, item in raw["v"].items():
+        for name, item in values.items():
             # object.__setattr__ also fills frozen dataclasses, without running __init__.
-            object.__setattr__(obj, name, self._dec(item))
+            object.__setattr__(obj, name, self._dec(item, depth))
         return obj
 
-    def _dec_orm(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], lambda c: hasattr(c, "__mapper__"))
+    def _dec_orm(self, raw: dict[str, Any], depth: int) -> Any:
+        cls = self._checked_class(raw, _is_mapped)
         from sqlalchemy.orm import configure_mappers
         from sqlalchemy.orm.attributes import set_committed_value
 
         configure_mappers()  # a fresh process may not have used the class yet
-        obj = cls.__mapper__.class_manager.new_instance()  # no __init__ runs
-        for name, item in raw["v"].items():
-            set_committed_value(obj, name, self._dec(item))
+        mapper = cls.__mapper__
+        values = _fields(raw, {attr.key for attr in mapper.column_attrs}, cls)
+        obj = mapper.class_manager.new_instance()  # no __init__ runs
+        for name, item in values.items():
+            set_committed_value(obj, name, self._dec(item, depth))
         return obj
 
-    def _dec_model(self, raw: dict[str, Any]) -> Any:
-        cls = _checked_class(raw["c"], lambda c: issubclass(c, BaseModel))
-        values = {name: self._dec(item) for name, item in raw["v"].items()}
-        return cls.model_construct(_fields_set=set(raw.get("s", values)), **values)
+    def _dec_model(self, raw: dict[str, Any], depth: int) -> Any:
+        cls = self._checked_class(raw, lambda c: issubclass(c, BaseModel))
+        declared = set(cls.model_fields)
+        if cls.model_config.get("extra") == "allow":
+            items = _dict(raw, "v")
+            declared |= {k for k in items if type(k) is str and not _is_dunder(k)}
+        values = {
+            name: self._dec(item, depth) for name, item in _fields(raw, declared, cls).items()
+        }
+        fields_set = raw.get("s", list(values))
+        if type(fields_set) is not list or not all(k in values for k in fields_set):
+            raise TypeError("the fields set of a recorded model must be a list of its field names")
+        return cls.model_construct(_fields_set=set(fields_set), **values)
 
-    def _dec_exception(self, raw: dict[str, Any]) -> tuple[BaseException, str]:
-        name, message = raw["c"], decode_text(raw.get("m", ""))
-        args = tuple(self._dec(x) for x in raw["a"]) if raw.get("a") is not None else (message,)
+    def _dec_exception(self, raw: dict[str, Any], depth: int) -> tuple[BaseException, str]:
+        name, message = _str(raw, "c"), _text(raw, "m")
+        recorded_args = raw.get("a")
+        if recorded_args is None:
+            args: tuple[Any, ...] = (message,)
+        else:
+            args = tuple(self._dec(x, depth) for x in _list(raw, "a"))
+        attributes = raw.get("d", {})
+        if type(attributes) is not dict:
+            raise TypeError("the attributes of a recorded exception must be an object")
+        for key in attributes:
+            if _is_dunder(key) and key not in _EXCEPTION_DUNDERS:
+                raise DecodeError(f"refusing to set attribute {key!r} of recorded exception {name}")
         try:
-            cls = _checked_class(name, lambda c: issubclass(c, BaseException))
+            cls = self._checked_class(raw, _is_recreated_exception)
         except DecodeError:
             return StepError(name, message), name
         try:
@@ -400,19 +530,19 @@ class Codec:
         except Exception:
             exc = cls.__new__(cls)
             exc.args = args
-        for key, item in raw.get("d", {}).items():
+        for key, item in attributes.items():
             with contextlib.suppress(AttributeError):  # read-only: the constructor set it
-                setattr(exc, key, self._dec(item))
+                setattr(exc, key, self._dec(item, depth))
         return exc, name
 
-    def _dec_pickle(self, raw: dict[str, Any]) -> Any:
+    def _dec_pickle(self, raw: dict[str, Any], depth: int) -> Any:
         if not self.allow_pickle:
             raise DecodeError(
                 "the recorded value was pickled, and pickle is off. Pickle can run "
                 "arbitrary code; enable it only for databases you trust, with "
                 "autodurable.configure(allow_pickle=True)."
             )
-        return pickle.loads(base64.b64decode(raw["v"]))
+        return pickle.loads(base64.b64decode(_str(raw, "v")))
 
 
 class _PairSafeCodec(Codec):
@@ -435,15 +565,18 @@ class _PairSafeCodec(Codec):
             )
         return text
 
-    def _enc(self, value: Any, path: str) -> Any:
+    def _enc(self, value: Any, path: str, depth: int = 0) -> Any:
         if type(value) is str:
-            return _enc_text(value)
-        return super()._enc(value, path)
+            text = _enc_text(value)
+            if type(text) is dict and depth + 1 > MAX_DEPTH:  # a tagged str is a level
+                raise EncodeError(f"cannot record {path}: {_too_deep()}")
+            return text
+        return super()._enc(value, path, depth)
 
-    def _enc_dict(self, value: dict[Any, Any], path: str) -> Any:
+    def _enc_dict(self, value: dict[Any, Any], path: str, depth: int) -> Any:
         if any(type(k) is str and _has_pair(k) for k in value):
-            return {TAG: "dict", "v": self._enc_pairs(value, path)}
-        return super()._enc_dict(value, path)
+            return {TAG: "dict", "v": self._enc_pairs(value, path, depth)}
+        return super()._enc_dict(value, path, depth)
 
 
 def _is_utf8(text: str) -> bool:
@@ -490,7 +623,7 @@ def _escape_surrogates(text: str) -> str:
     return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
 
 
-def _refuse_unrecorded(raw: dict[str, Any]) -> Any:
+def _refuse_unrecorded(raw: dict[str, Any], depth: int) -> Any:
     raise DecodeError(
         "this result could not be recorded when it was produced (its type is not supported), "
         "so it cannot be returned again; return plain data to make it recordable"
@@ -502,6 +635,130 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise DecodeError(f"recorded value: {_too_deep()}") from None
+
+
+def _too_deep() -> str:
+    return (
+        f"it is nested more than {MAX_DEPTH} levels deep (lists, dicts, tuples and "
+        "other values inside one another), more than the codec records"
+    )
+
+
+# -- the shapes of tagged values (each raises TypeError or DecodeError when wrong) --------
+
+
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw[key]
+    if type(value) is not list:
+        raise TypeError(f"{key!r} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _dict(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw[key]
+    if type(value) is not dict:
+        raise TypeError(f"{key!r} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _str(raw: dict[str, Any], key: str) -> str:
+    value = raw[key]
+    if type(value) is not str:
+        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _text(raw: dict[str, Any], key: str) -> str:
+    """An optional text field written by `_enc_text` (empty when absent)."""
+    value = decode_text(raw.get(key, ""))
+    if type(value) is not str:
+        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _ints(raw: dict[str, Any], key: str, count: int) -> list[int]:
+    value = _list(raw, key)
+    if len(value) != count or not all(type(x) is int for x in value):
+        raise TypeError(f"{key!r} must be a list of {count} ints")
+    return value
+
+
+def _numbers(raw: dict[str, Any], key: str, count: int) -> list[float]:
+    value = _list(raw, key)
+    if len(value) != count or not all(type(x) in (int, float) for x in value):
+        raise TypeError(f"{key!r} must be a list of {count} numbers")
+    return value
+
+
+def _pairs(raw: dict[str, Any]) -> list[list[Any]]:
+    pairs = _list(raw, "v")
+    if not all(type(pair) is list and len(pair) == 2 for pair in pairs):
+        raise TypeError("'v' must be a list of [key, value] pairs")
+    return pairs
+
+
+def _b64(raw: dict[str, Any]) -> bytes:
+    try:
+        return base64.b64decode(_str(raw, "v"), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from None
+
+
+def _dec_path(raw: dict[str, Any]) -> pathlib.PurePath:
+    name = raw["c"]
+    cls = _PATH_TYPES.get(name) if type(name) is str else None
+    if cls is None:
+        raise ValueError(f"{name!r} is not a path class")
+    return cls(_text(raw, "v"))
+
+
+def _is_dunder(name: Any) -> bool:
+    return type(name) is str and name.startswith("__") and name.endswith("__")
+
+
+# An exception's __dict__ may hold these (`add_note`); other dunder names are refused.
+_EXCEPTION_DUNDERS = frozenset({"__notes__"})
+
+
+def _fields(raw: dict[str, Any], declared: set[str], cls: type) -> dict[str, Any]:
+    """The recorded field values, refused if any is not a declared field of `cls`."""
+    values = _dict(raw, "v")
+    unknown = [name for name in values if name not in declared]
+    if unknown:
+        raise DecodeError(
+            f"refusing to decode {qualified_name(cls)}: {unknown[0]!r} is not one of its fields"
+        )
+    return values
+
+
+def _is_namedtuple(cls: type) -> bool:
+    return issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
+def _is_recordable_class(cls: type) -> bool:
+    """Whether a class may be recorded, and returned, as a value (the "class" tag)."""
+    return (
+        dataclasses.is_dataclass(cls)
+        or issubclass(cls, BaseModel | enum.Enum | BaseException)
+        or _is_namedtuple(cls)
+    )
+
+
+def _is_recreated_exception(cls: type) -> bool:
+    """Whether a recorded exception of this class comes back as itself (else a StepError)."""
+    return issubclass(cls, Exception) or cls is WorkflowCancelled
+
+
+def _is_mapped(cls: type) -> bool:
+    """Whether `cls` is mapped by SQLAlchemy (never imported for this: it would be already)."""
+    if "sqlalchemy.orm" not in sys.modules:
+        return False
+    from sqlalchemy.orm import Mapper
+
+    mapper = cls.__dict__.get("__mapper__")
+    return isinstance(mapper, Mapper) and mapper.class_ is cls
 
 
 def _cannot(value: Any, path: str, extra: str = "") -> str:
@@ -514,23 +771,13 @@ def _cannot(value: Any, path: str, extra: str = "") -> str:
     return f"cannot record {path}: values of type {name} are not supported. {hint} {extra}".strip()
 
 
-def _checked_class(name: str, accept: Callable[[type], bool]) -> Any:
-    try:
-        cls = resolve(name)
-    except LookupError as exc:
-        raise DecodeError(f"recorded class {name} cannot be found: {exc}") from exc
-    if not isinstance(cls, type) or not accept(cls):
-        raise DecodeError(f"refusing to decode {name}: it is not a class of the recorded kind")
-    return cls
-
-
-def _enc_datetime(value: dt.datetime, path: str) -> dict[str, Any]:
+def _enc_datetime(value: dt.datetime, path: str, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
     _add_zone(out, value.tzinfo, value.fold)
     return out
 
 
-def _enc_time(value: dt.time, path: str) -> dict[str, Any]:
+def _enc_time(value: dt.time, path: str, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {TAG: "time", "v": value.isoformat()}
     _add_zone(out, value.tzinfo, value.fold)
     return out
@@ -549,25 +796,15 @@ def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
         out["f"] = fold
 
 
-def _dec_datetime(raw: dict[str, Any]) -> dt.datetime:
-    value = dt.datetime.fromisoformat(raw["v"])
-    return _with_zone(value, raw)
-
-
-def _dec_time(raw: dict[str, Any]) -> dt.time:
-    value = dt.time.fromisoformat(raw["v"])
-    return _with_zone(value, raw)
-
-
 def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
     if "z" in raw:
-        value = value.replace(tzinfo=ZoneInfo(raw["z"]))
+        value = value.replace(tzinfo=ZoneInfo(_str(raw, "z")))
     elif "o" in raw:
-        offset = dt.timedelta(*raw["o"])
-        zone = dt.timezone(offset, decode_text(raw["n"])) if "n" in raw else dt.timezone(offset)
+        offset = dt.timedelta(*_ints(raw, "o", 3))
+        zone = dt.timezone(offset, _text(raw, "n")) if "n" in raw else dt.timezone(offset)
         value = value.replace(tzinfo=zone)
     if "f" in raw:
-        value = value.replace(fold=raw["f"])
+        value = value.replace(fold=_ints({"f": [raw["f"]]}, "f", 1)[0])
     return value
 
 
