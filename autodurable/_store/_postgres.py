@@ -43,6 +43,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -152,6 +153,17 @@ def _number(
     return float(value)
 
 
+@functools.cache
+def _tables_at(version: int) -> frozenset[str]:
+    """The tables that PostgreSQL migrations 1..`version` create (none is dropped)."""
+    created = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I | re.M)
+    return frozenset(
+        name.lower()
+        for _, script in load_migrations("postgresql")[:version]
+        for name in created.findall(script)
+    )
+
+
 def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     """An executor row (6 columns and its heartbeat age), or None for a missing owner."""
     return None if row[0] is None else ExecutorRecord(*row[:6], heartbeat_age=row[6])
@@ -227,14 +239,31 @@ class PostgresStore(PostgresOperations):
         ]
         if "schema_version" not in tables:
             if tables:
-                raise StoreError(
-                    f"the schema {self.schema!r} of {self.url} holds tables of another "
-                    f"application ({', '.join(tables[:5])}); autodurable will not write into "
-                    "it. Choose another schema with ?schema=NAME (nothing was changed)."
-                )
+                self._refuse_foreign(tables, "it has no autodurable schema_version table")
             return 0
+        columns = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'schema_version'",
+                (self.schema,),
+            ).fetchall()
+        )
+        if set(columns) != {"version", "applied_at"} or columns["version"] != "integer":
+            self._refuse_foreign(
+                tables,
+                "its schema_version table is another tool's (columns "
+                f"{', '.join(sorted(columns))}; autodurable's are applied_at, version)",
+            )
         row = conn.execute(f"SELECT max(version) FROM {self._sql.schema}.schema_version").fetchone()
         version = int(row[0] or 0) if row else 0
+        expected = _tables_at(min(version, latest)) if version else {"workflows"}
+        missing = sorted(expected - set(tables))
+        if missing:
+            self._refuse_foreign(
+                tables,
+                f"its schema_version says {version} but it lacks the tables {', '.join(missing)} "
+                f"of autodurable schema {version}",
+            )
         if version > latest:
             raise StoreError(
                 f"the schema {self.schema!r} of {self.url} has schema version {version}, written "
@@ -242,6 +271,14 @@ class PostgresStore(PostgresOperations):
                 "autodurable (nothing was changed in the database)."
             )
         return version
+
+    def _refuse_foreign(self, tables: list[str], wrong: str) -> None:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"the schema {self.schema!r} of {self.url} is not an autodurable schema: it holds "
+            f"tables of another application ({shown}); {wrong}. autodurable will not write "
+            "into it. Choose another schema with ?schema=NAME (nothing was changed)."
+        )
 
     # -- running statements -------------------------------------------------------
 

@@ -6,9 +6,13 @@ Invariants:
 - One connection per store, in autocommit mode, guarded by a lock; writes that
   span statements use ``BEGIN IMMEDIATE`` so that claims are atomic across
   processes.
-- A database file is never modified before it is known to be ours and of a
-  schema this version understands: foreign, corrupt or newer files are refused
-  before any pragma that writes.
+- A database file is never modified before it is known to be whole, ours and
+  of a schema this version understands: a file cut short (its size against its
+  pages), damaged (``PRAGMA quick_check``: at every open up to
+  `QUICK_CHECK_UP_TO` bytes, and before any migration), foreign (its tables
+  are not those its ``user_version`` says, or it has tables and no version)
+  or newer is refused before any pragma that writes, and the file's bytes
+  stay as they were.
 - `sqlite3` exceptions are translated to `StoreError` here and nowhere else.
 - No notifications between processes: waiters poll. Changes made by this
   process wake its own waiters at once (`_local`).
@@ -19,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -61,6 +66,19 @@ _RECORD_OWNED_STEP = _RECORD_STEP + ")"  # a cancelled workflow's last step
 STEPS_IN_ORDER = (
     "ORDER BY CASE WHEN branch = '' THEN position ELSE CAST(branch AS INTEGER) END, "
     "branch, position"
+)
+# Files up to this size are checked (PRAGMA quick_check) at every open; larger
+# ones only before they are migrated, since the check reads the whole file.
+QUICK_CHECK_UP_TO = 64 * 1024 * 1024
+_RESTORE = (
+    "Restore the file from a copy (with its -wal file if the copy has one); or, to start "
+    "afresh without its workflows, move it and its -wal and -shm files away."
+)
+_DISK_FULL = (
+    "the disk holding it is full (or the file reached SQLite's size limit), so this write "
+    "was not recorded. Free space on that disk, or move the database (with its -wal and "
+    "-shm files, while no process uses it) to a disk with room, then run again; what was "
+    "recorded before is intact."
 )
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "extra": "EXTRA", "off": "OFF"}
 
@@ -139,8 +157,12 @@ class SQLiteStore(SQLiteOperations):
         migrations = load_migrations("sqlite")
         latest = len(migrations)
         try:
+            # Nothing below writes until the file is known to be whole and ours.
+            size = self._check_size()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            self._refuse_unknown(conn, version, latest)
+            self._recognise(conn, version, latest)
+            if size and (size <= QUICK_CHECK_UP_TO or version < latest):
+                self._quick_check(conn)
             conn.execute("PRAGMA busy_timeout = 30000")
             if version < latest or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -150,7 +172,7 @@ class SQLiteStore(SQLiteOperations):
                 try:
                     # Another process may have migrated while we waited for the lock.
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    self._refuse_unknown(conn, version, latest)
+                    self._recognise(conn, version, latest)
                     for number, sql in migrations[version:]:
                         for statement in _split_sql(sql):
                             conn.execute(statement)
@@ -162,29 +184,92 @@ class SQLiteStore(SQLiteOperations):
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
 
-    def _refuse_unknown(self, conn: sqlite3.Connection, version: int, latest: int) -> None:
-        if version > latest:
+    def _check_size(self) -> int:
+        """The file's size; refuses a file cut short (its size is not whole pages).
+
+        Reads the header with plain file reads: SQLite itself would first read
+        a cut file as if whole. The page count in the header is compared only
+        when no journal or write-ahead log is waiting (either may hold pages the
+        file lacks yet). A finding is confirmed a moment later, so that a file
+        another process is extending right now is not mistaken for a cut one.
+        """
+        if self.path == ":memory:":
+            return 0
+        size, problem = _size_problem(Path(self.path))
+        for _ in range(3):
+            if problem is None:
+                return size
+            time.sleep(0.05)
+            size, problem = _size_problem(Path(self.path))
+        if problem is None:
+            return size
+        raise StoreError(
+            f"the state database {self.path} is truncated: {problem}, so its last pages are "
+            f"missing (a copy cut short, or a full disk). {_RESTORE} Nothing was changed."
+        )
+
+    def _quick_check(self, conn: sqlite3.Connection) -> None:
+        """Refuse a damaged file (``PRAGMA quick_check``, which only reads)."""
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
             raise StoreError(
-                f"the state database {self.path} has schema version {version}, written by a "
-                f"newer autodurable; this version knows schemas up to {latest}. Upgrade "
-                "autodurable (nothing was changed in the file)."
+                f"the state database {self.path} is damaged; SQLite's check reports: "
+                f"{'; '.join(problems)}. {_RESTORE} Nothing was changed."
             )
-        if version == 0:
-            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
-            if tables:
+
+    def _recognise(self, conn: sqlite3.Connection, version: int, latest: int) -> None:
+        """Refuse, before anything is written, a file that is not ours or is newer.
+
+        Ours is an empty database (new), or one whose tables are those that
+        migrations 1..N create, N being its ``user_version``, with their columns.
+        """
+        found = _tables(conn)
+        if version == 0 and not found:
+            return
+        if version > latest:
+            if "workflows" in found:
                 raise StoreError(
-                    f"{self.path} is an SQLite database of another application (it has "
-                    f"{', '.join(sorted(tables)[:5])}); autodurable will not write into it. "
-                    "Point database_url at a new file (nothing was changed)."
+                    f"the state database {self.path} has schema version {version}, written "
+                    f"by a newer autodurable; this version knows schemas up to {latest}. "
+                    "Upgrade autodurable (nothing was changed in the file)."
                 )
+            wrong = "it has none of autodurable's tables"
+        elif version == 0:
+            wrong = "it has no autodurable schema version"
+        else:
+            expected = schema_at(version)
+            missing = sorted(set(expected) - set(found))
+            differing = sorted(
+                name for name in expected if name in found and found[name] != expected[name]
+            )
+            if not missing and not differing:
+                return
+            wrong = (
+                f"its user_version is {version}, but "
+                + (f"it lacks the tables {', '.join(missing)}" if missing else "")
+                + (" and " if missing and differing else "")
+                + (f"the tables {', '.join(differing)} differ" if differing else "")
+                + f" from autodurable schema {version}"
+            )
+        tables = sorted(found)
+        has = f"it has {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}; "
+        raise StoreError(
+            f"{self.path} is not an autodurable state database but an SQLite database of "
+            f"another application ({has if tables else ''}{wrong}); autodurable will not "
+            "write into it. Point database_url at a new file (nothing was changed)."
+        )
 
     def _error(self, action: str, exc: sqlite3.Error) -> StoreError:
         message = str(exc)
-        if "not a database" in message or "malformed" in message:
+        if "malformed" in message:
+            hint = f"the file is damaged. {_RESTORE} Nothing was changed."
+        elif "not a database" in message:
             hint = (
                 "the file is not a valid SQLite database (corrupt, or another kind of "
                 "file). Nothing was changed; move it aside or point database_url elsewhere."
             )
+        elif "disk is full" in message or getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+            hint = _DISK_FULL
         elif "unable to open" in message or "readonly" in message or "read-only" in message:
             hint = (
                 "the file or its folder is not writable. Make it writable, or point "
@@ -527,6 +612,66 @@ class SQLiteStore(SQLiteOperations):
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]
+
+
+def _size_problem(path: Path) -> tuple[int, str | None]:
+    """The file's size, and what is wrong with it against its header (None: nothing)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            header = file.read(100)
+    except OSError:
+        return 0, None  # SQLite reports it when it opens the file
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return size, None  # empty (a new file), or not SQLite: SQLite says which
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counted = pages and header[24:28] == header[92:96]  # else the header's count is stale
+    waiting = any(
+        Path(f"{path}{suffix}").exists() and Path(f"{path}{suffix}").stat().st_size > 0
+        for suffix in ("-wal", "-journal")
+    )
+    if page_size < 512 or size % page_size:
+        return size, f"its size ({size} bytes) is not a whole number of its {page_size}-byte pages"
+    if counted and not waiting and pages * page_size > size:
+        return size, (
+            f"its header counts {pages} pages of {page_size} bytes "
+            f"({pages * page_size} bytes) but the file holds {size} bytes"
+        )
+    return size, None
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """The tables of a database (SQLite's own left out), each with its column names."""
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    others = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')"
+    ).fetchall()
+    found = {
+        name: tuple(sorted(row[1] for row in conn.execute(f"PRAGMA table_info({_quoted(name)})")))
+        for (name,) in names
+    }
+    found.update({name: () for (name,) in others})
+    return found
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def schema_at(version: int) -> dict[str, tuple[str, ...]]:
+    """The tables (with their columns) that SQLite migrations 1..`version` create."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for _, sql in load_migrations("sqlite")[:version]:
+            conn.executescript(sql)
+        return _tables(conn)
+    finally:
+        conn.close()
 
 
 def _split_sql(script: str) -> list[str]:
