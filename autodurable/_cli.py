@@ -1,8 +1,9 @@
 """The ``autodurable`` command line.
 
 Invariants: every command exits 0 on success, 1 when the thing asked about is
-not as asked (for example a failed workflow), 2 on bad input; errors are one
-readable line on stderr, never a traceback.
+not as asked (for example a failed workflow, or no state database where it is
+looked for: commands that read never create one), 2 on bad input; errors are
+one readable line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         help="state database (default: AUTODURABLE_DATABASE_URL, [tool.autodurable] in "
-        "pyproject.toml, or sqlite:///.autodurable/state.db)",
+        "pyproject.toml, or .autodurable/state.db at the project root: the folder of the "
+        "nearest pyproject.toml above the script for run, above the current folder "
+        "otherwise, else that folder; a relative sqlite path is relative to the project root)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("info", help="where the state lives and how many workflows it holds")
@@ -146,12 +149,17 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _info() -> int:
+    from ._cli_workflows import missing_state
     from ._runtime import get_runtime
 
     runtime = get_runtime()
+    problem = missing_state()  # reading creates nothing
+    if problem is not None:
+        print(f"autodurable: {problem}", file=sys.stderr)
+        return 1
     store = runtime.store
     counts = Counter(record.status for record in store.list_workflows(limit=1_000_000))
-    print(f"database: {runtime.settings.database_url}")
+    print(f"database: {runtime.location}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     print(f"workflows: {summary}")
     return 0

@@ -8,6 +8,12 @@ Invariants:
   ended, a run that ends failed or cancelled), 2 bad input (an unknown id, a
   step number out of range, malformed JSON); errors are one line on stderr.
 - Bad input changes nothing: every argument and id is checked first.
+- The state database is found as git finds its repository (see
+  `_config_source`); no command creates one: when there is none where it is
+  looked for, the command says which path it looked at and exits with 1
+  (``send``: 2, an unknown id; ``send --allow-unknown`` creates it, to record a
+  message for a workflow to come). ``list``, ``show`` and ``steps`` say on
+  stderr where the state is.
 - Nothing imports the application's code except ``--run``, which imports the
   workflow's module (the working directory first on the path) to run it here.
 """
@@ -79,7 +85,8 @@ def _common(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
         "--database-url",
         default=argparse.SUPPRESS,
         help="state database (default: AUTODURABLE_DATABASE_URL, [tool.autodurable] in "
-        "pyproject.toml, or sqlite:///.autodurable/state.db)",
+        "pyproject.toml, or .autodurable/state.db at the project root: the folder of the "
+        "nearest pyproject.toml, else the current folder)",
     )
 
 
@@ -288,12 +295,39 @@ def _code_version_here(info: WorkflowInfo) -> str | None:
 # -- commands ----------------------------------------------------------------------------
 
 
+def missing_state() -> str | None:
+    """Why there is nothing to operate on: no state database where it is looked for.
+
+    None when the store exists (or is a server). Checked before the store is
+    opened, which would create an empty database (and its folders) there.
+    """
+    runtime = get_runtime()
+    if runtime.state_exists():
+        return None
+    return (
+        f"no state database at {runtime.location} (nothing has run with it yet; the project "
+        f"root is {runtime.root}). Run the command inside the project, or name the database "
+        "with --database-url or AUTODURABLE_DATABASE_URL; nothing was created"
+    )
+
+
+def _where(args: argparse.Namespace) -> None:
+    """Say on stderr where the state read lives (people's output only: --json stays one
+    document on stdout)."""
+    if not args.json:
+        print(f"autodurable: state in {get_runtime().location}", file=sys.stderr)
+
+
 def main_workflows(args: argparse.Namespace) -> int:
     """Run ``autodurable workflows ACTION``; returns the exit code."""
     action = getattr(args, "action", None)
     if action is None:
         args.workflows_parser.print_help()
         return 0
+    problem = missing_state()
+    if problem is not None:
+        print(f"autodurable: {problem}", file=sys.stderr)
+        return 1
     handlers = {
         "list": _list,
         "show": _show,
@@ -304,7 +338,10 @@ def main_workflows(args: argparse.Namespace) -> int:
         "delete": _delete,
         "gc": _gc,
     }
-    return handlers[action](args)
+    status = handlers[action](args)
+    if status == 0 and action in ("list", "show", "steps"):
+        _where(args)
+    return status
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -761,6 +798,12 @@ def main_send(args: argparse.Namespace) -> int:
         raise AutodurableError(
             "the message is null, which recv() returns on a timeout; send a value instead, "
             "such as '{\"approved\": false}'; nothing was sent"
+        )
+    if not args.allow_unknown and missing_state() is not None:  # opening would create it
+        raise WorkflowNotFound(
+            f"no workflow with id {args.workflow_id!r}: there is no state database at "
+            f"{get_runtime().location}; nothing was sent (--allow-unknown sends it anyway, "
+            "for a workflow that starts later)"
         )
     store = get_runtime().store
     record = store.get_workflow(args.workflow_id)

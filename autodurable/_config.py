@@ -2,12 +2,18 @@
 
 Invariants:
 - Sources, lowest priority first: built-in defaults, ``[tool.autodurable]`` in
-  the nearest pyproject.toml (searched from the working directory upwards),
+  the nearest pyproject.toml (searched upwards from the project's starting
+  folder: the script's folder for ``autodurable run script.py``, the working
+  directory otherwise),
   the ``AUTODURABLE_DATABASE_URL`` and ``AUTODURABLE_APP_VERSION`` environment
   variables, `configure(...)`.
 - Every source is validated with the same model; an unknown key or a bad value
   raises `ConfigError` naming the source, the key and the problem.
-- Relative SQLite paths are relative to the working directory.
+- `Settings.database_url` is the URL as configured; the runtime opens it
+  resolved by `resolve_database_url`: a relative SQLite path (the default
+  ``.autodurable/state.db`` included) is relative to the project root (the
+  folder of the nearest pyproject.toml, else the starting folder), never to
+  the working directory, so state is found from any working directory.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from ._config_source import (
     ENV_APP_VERSION,
     ENV_DATABASE_URL,
     find_pyproject,
+    project_root,
     read_pyproject_section,
+    resolve_database_url,
 )
 from ._errors import ConfigError
 from ._options import Options, describe_validation_error
@@ -36,7 +44,9 @@ __all__ = [
     "Settings",
     "find_pyproject",
     "load_settings",
+    "project_root",
     "read_pyproject_section",
+    "resolve_database_url",
 ]
 
 

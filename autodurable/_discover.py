@@ -150,8 +150,8 @@ def _keys(found: list[tuple[str, tuple[object, ...], int, str, Path]], top: str)
 
 
 def project_root(start: Path) -> Path:
-    """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    from ._config_source import find_pyproject
+    """The nearest folder at or above `start` with a pyproject.toml, else `start`
+    (the same root the default state database lives under)."""
+    from ._config_source import project_root as root_of
 
-    found = find_pyproject(start)
-    return found.parent if found is not None else start.resolve()
+    return root_of(start)

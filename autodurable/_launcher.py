@@ -13,7 +13,13 @@ Invariants:
   ``__main__``, its stdout and stderr, and its exit code (``sys.exit(n)`` exits
   with n; an uncaught exception prints its traceback and exits with 1).
 - One line on stderr says new / resumed / retried, how many recorded steps
-  will be replayed, and where the state lives (``-q`` silences it).
+  will be replayed, and where the state lives, as an absolute path (``-q``
+  silences it).
+- The state of a script is found from the script's folder, as git finds its
+  repository: ``<nearest pyproject.toml's folder>/.autodurable/state.db``, else
+  ``<script's folder>/.autodurable/state.db`` (``-m`` and ``--``: from the
+  working directory). A killed run started again from another working
+  directory resumes.
 - A cancelled run does not run: the command says how to resume it
   (``autodurable workflows resume ID``, then the same command again). A run
   cancelled while it runs stops at its next step and says the same.
@@ -43,7 +49,7 @@ from ._hook._cache import ProjectState
 from ._hook._child import exec_command, recover_quietly
 from ._hook._finder import durable_code, install
 from ._options import options
-from ._runtime import get_runtime
+from ._runtime import get_runtime, use_project
 from ._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._version import VERSION_ATTRIBUTE
 
@@ -94,16 +100,20 @@ def run(
     """Run `target` durably; returns the process exit code."""
     if target.kind == "command":
         return exec_command(target.value, target.args)
-    load_settings()  # a bad configuration fails here, before anything runs
     if target.kind == "script":
         path = Path(target.value).resolve()
         if not path.is_file():
+            load_settings()  # a bad configuration fails first, as it always did
             print(f"autodurable: can't open file {target.value!r}: no such file", file=sys.stderr)
             return 2
+        # The script's project, found from its folder: its state is found again
+        # from any working directory (a restart by cron or systemd resumes).
+        use_project(path.parent)  # validates the configuration, before anything runs
         sys.path[0] = str(path.parent)
         state = prepare_hook(project_root(path.parent))
         module, source_path, label = _script_module(path), str(path), str(path)
     else:
+        load_settings()  # a bad configuration fails here, before anything runs
         sys.path[0] = os.getcwd()
         state = prepare_hook(project_root(Path.cwd()))
         found = _module_spec(target.value)
@@ -182,9 +192,7 @@ def _run_workflow(
         else:
             replayed = len(runtime.store.list_steps(workflow_id))
             message = f"{state} run {workflow_id}, replaying {replayed} recorded step(s)"
-        print(
-            f"autodurable: {message} (state in {runtime.settings.database_url})", file=sys.stderr
-        )
+        print(f"autodurable: {message} (state in {runtime.location})", file=sys.stderr)
     sys.modules["__main__"] = module
 
     def body(argv: list[str]) -> int:

@@ -13,6 +13,11 @@ Invariants:
   the executor retires, releasing what it still owns. Workflows that wait (in
   `recv` or `sleep`) do not hold up the exit: they stop waiting when it begins
   and are released, pending, to be resumed elsewhere or at the next start.
+- The store is the configured URL resolved against the project root (see
+  `_config_source`): the folder of the nearest pyproject.toml above the
+  project's starting folder, which is the working directory unless
+  `use_project` named another (``autodurable run script.py`` names the
+  script's folder).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import itertools
 import os
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Protocol
 
 from ._codec import Codec
-from ._config import Settings, load_settings
+from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
 from ._options import Options
 from ._store import Claim, Store, open_store
@@ -46,8 +52,11 @@ class Background(Protocol):
 class Runtime:
     """Everything a process needs to run workflows against one store."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, root: Path | None = None) -> None:
         self.settings = settings
+        # The project root, and the database URL resolved against it (what is opened).
+        self.root = root if root is not None else project_root(_project_start)
+        self.database_url = resolve_database_url(settings.database_url, self.root)
         self.generation = next(_generations)
         self.codec = Codec(allow_pickle=settings.allow_pickle)
         self.step_defaults: Options = settings.steps
@@ -73,7 +82,7 @@ class Runtime:
         if store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self.settings.database_url)
+                    self._store = open_store(self.database_url)
                 store = self._store
         return store
 
@@ -87,6 +96,26 @@ class Runtime:
                     self._executor = Executor(self.store, self.settings.lease_seconds)
                 executor = self._executor
         return executor
+
+    @property
+    def location(self) -> str:
+        """Where the state lives, for people: the SQLite file's absolute path, or the URL."""
+        from ._config_source import sqlite_file
+
+        path = sqlite_file(self.database_url)
+        return str(path) if path is not None else self.database_url
+
+    def state_exists(self) -> bool:
+        """Whether the store may hold anything: its SQLite file exists (a server: always).
+
+        Checked without opening the store, which would create the file.
+        """
+        from ._config_source import sqlite_file
+
+        if self._store is not None or not self.database_url.startswith("sqlite:"):
+            return True
+        path = sqlite_file(self.database_url)
+        return path is None or path.is_file()
 
     def submit(self, fn: Any) -> Future[Any]:
         """Run `fn` on a worker thread (workflows started in the background).
@@ -123,6 +152,7 @@ class Runtime:
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 _overrides: dict[str, Any] = {}
+_project_start: Path | None = None  # where the project root is searched from (None: cwd)
 
 
 def get_runtime() -> Runtime:
@@ -131,7 +161,7 @@ def get_runtime() -> Runtime:
     if runtime is None:
         with _runtime_lock:
             if _runtime is None:
-                _set_runtime(Runtime(load_settings(_overrides)))
+                _set_runtime(Runtime(load_settings(_overrides, cwd=_project_start)))
             runtime = _runtime
     assert runtime is not None
     return runtime
@@ -174,7 +204,7 @@ def configure(
         "app_version": app_version,
     }
     new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
-    settings = load_settings(new_overrides)  # validates before anything changes
+    settings = load_settings(new_overrides, cwd=_project_start)  # validates first
     with _runtime_lock:
         old = _runtime
         _overrides.clear()
@@ -184,11 +214,31 @@ def configure(
         old.shutdown(wait=False)
 
 
+def use_project(start: Path) -> None:
+    """Find the project (its pyproject.toml, its state) from `start` instead of the cwd.
+
+    ``autodurable run script.py`` calls it with the script's folder, so that the
+    script finds its state from any working directory. A runtime already made
+    is replaced (with the same `configure()` overrides).
+    """
+    global _project_start
+    start = start.resolve()
+    settings = load_settings(_overrides, cwd=start)  # validates before anything changes
+    with _runtime_lock:
+        old = _runtime
+        _project_start = start
+        _set_runtime(Runtime(settings) if old is not None else None)
+    if old is not None:
+        old.shutdown(wait=False)
+
+
 def _reset_overrides_for_tests() -> None:
     """Forget `configure()` calls (tests start each case from the environment)."""
+    global _project_start
     with _runtime_lock:
         old = _runtime
         _overrides.clear()
+        _project_start = None
         _set_runtime(None)
     if old is not None:
         old.shutdown(wait=True)
@@ -205,7 +255,7 @@ def _after_fork_in_child() -> None:
     old = _runtime
     if old is not None:
         _forked_away.append(old)
-    _runtime = Runtime(old.settings) if old is not None else None
+    _runtime = Runtime(old.settings, old.root) if old is not None else None
 
 
 def _at_exit() -> None:

@@ -28,7 +28,9 @@ def test_info_counts_workflows(tmp_path, capsys):
     greet("bob")
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "sqlite:///.autodurable/state.db" in out and "2 succeeded" in out
+    # the resolved location: the project root's (here the working directory's) state
+    assert f"database: {tmp_path / '.autodurable' / 'state.db'}\n" in out
+    assert "2 succeeded" in out
 
 
 def test_info_on_a_bad_database_is_one_clear_line(tmp_path, capsys):

@@ -42,23 +42,28 @@ def hook_environment(root: Path) -> dict[str, str]:
     The configuration is validated here, once; a project that configures nothing
     gets the defaults without the validation being imported.
     """
-    from .._config_source import DEFAULT_SENTINEL, DEFAULT_STATE_PATH, configures_nothing
+    from .._config_source import (
+        DEFAULT_SENTINEL,
+        DEFAULT_STATE_PATH,
+        configures_nothing,
+        resolve_database_url,
+    )
 
     values: dict[str, Any]
-    if configures_nothing():
+    if configures_nothing(root):
         values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
-        recover = os.path.exists(DEFAULT_STATE_PATH)  # the default store, without loading it
+        recover = (root / DEFAULT_STATE_PATH).exists()  # the default store, without loading it
     else:
         from .._config import load_settings
 
-        settings = load_settings()  # a bad configuration fails here, before anything runs
+        settings = load_settings(cwd=root)  # a bad configuration fails here, before anything runs
         values = {
             "io": list(settings.io),
             "roles": dict(settings.roles),
             "exclude": list(settings.exclude),
             "sentinel": settings.sentinel,
         }
-        recover = _state_exists(settings.database_url)
+        recover = _state_exists(resolve_database_url(settings.database_url, root))
     values["recover"] = recover
     return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
 
