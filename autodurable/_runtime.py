@@ -182,8 +182,10 @@ def configure(
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.
 
-    ``database_url`` is ``sqlite:///relative/path.db`` or ``sqlite:////abs/path.db``
-    (add ``?synchronous=full`` for power-loss durability), or
+    ``database_url`` is ``sqlite:///relative/path.db`` (relative to the project
+    root: the folder of the nearest ``pyproject.toml``; by default
+    ``.autodurable/state.db`` there) or ``sqlite:////abs/path.db`` (add
+    ``?synchronous=full`` for power-loss durability), or
     ``postgresql://user:password@host:port/dbname`` (options ``?schema=``,
     ``pool_size=``, ``retry_seconds=``). ``lease_seconds`` is how long a workflow
     stays its executor's without a heartbeat before executors on other hosts
