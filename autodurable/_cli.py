@@ -9,6 +9,7 @@ one readable line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -91,6 +92,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "run":  # the program's own output is the program's business
+        return _command(parser, args)
+    try:
+        return _command(parser, args)
+    except BrokenPipeError:
+        # Piped into `head` or a pager that quit: stop quietly, as `cat` does. Later
+        # writes (the interpreter's final flush) go nowhere instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.database_url:
             from ._runtime import configure

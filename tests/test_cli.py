@@ -39,3 +39,26 @@ def test_info_on_a_bad_database_is_one_clear_line(tmp_path, capsys):
     assert main(["--database-url", f"sqlite:///{bad}", "info"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("autodurable: cannot open the state database") and "Traceback" not in err
+
+
+def test_output_piped_into_a_reader_that_quits_stops_quietly(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, child_env
+
+    for command in (["explain"], ["codemod"]):
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "autodurable", *command, str(ROOT / "benchmarks" / "idioms")],
+            cwd=tmp_path,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.readline()
+        reader.stdout.close()  # as `head -1` does
+        stderr = reader.stderr.read().decode()
+        reader.wait(timeout=120)
+        reader.stderr.close()
+        assert "Traceback" not in stderr and "BrokenPipe" not in stderr, (command, stderr)
