@@ -17,6 +17,11 @@ Invariants:
   outside any step; `enter_run`/`enter_step` keep the three variables in step.
 - A `Run` holds its history in memory (its branches' too): replay reads no
   database.
+- A `Run` belongs to the process that made it (`Run.pid`). A child forked from
+  workflow code (``os.fork``, a "fork" multiprocessing pool) inherits the run
+  in its memory, but never writes to it: steps and watched calls there see
+  ``run.pid != pid`` and run unrecorded (`_steps`, `_watch`). `pid` is this
+  process's id, kept current by an at-fork hook, so the check costs no call.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
 """
@@ -25,14 +30,35 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ._report import warn_once
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
     from ._store import StepRecord
+
+
+# This process's id, reset in a forked child by the hook below: reading it is
+# cheaper than calling os.getpid() on every step.
+pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global pid
+    pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _this_process() -> int:
+    return pid
 
 
 @dataclass(eq=False)
@@ -55,6 +81,8 @@ class Run:
     # "3.2" for the work that branch started at its position 2.
     branch: str = ""
     branches: dict[str, dict[int, StepRecord]] = field(default_factory=dict, repr=False)
+    # The process the run belongs to; in any other (a forked child) it records nothing.
+    pid: int = field(default_factory=_this_process, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_position(self) -> int:
@@ -82,6 +110,7 @@ class Run:
             deadline=self.deadline,
             branch=path,
             branches=self.branches,
+            pid=self.pid,
         )
 
     def reserve(self) -> Run:
@@ -99,6 +128,7 @@ class Run:
             deadline=self.deadline,
             branch=self.branch,
             branches=self.branches,
+            pid=self.pid,
         )
 
 
@@ -193,3 +223,37 @@ def running_unrecorded(name: str) -> Iterator[None]:
         yield
     finally:
         _unrecorded.reset(token)
+
+
+def forked_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call `fn` outside any run: how a forked child runs the steps of its parent's run.
+
+    Nothing there sees the parent's run (no `idempotency_key()` shared with it).
+    """
+    tokens = enter_run(None)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        exit_run(tokens)
+
+
+async def forked_call_async(
+    fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """`forked_call` of an async function, outside any run while it is awaited."""
+    tokens = enter_run(None)
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        exit_run(tokens)
+
+
+def warn_forked(kind: str, name: str, run: Run) -> None:
+    """Say once per process and name that a step ran unrecorded in a forked child."""
+    warn_once(
+        ("forked", pid, name),
+        f"autodurable: {kind} {name!r} ran in a process forked from workflow "
+        f"{run.workflow_id!r} (pid {pid}, the workflow's is {run.pid}), so it is not "
+        "recorded and would run again on resume; use a thread instead, or start a "
+        "workflow in the child process",
+    )

@@ -23,6 +23,10 @@ Invariants:
   attempt count survives a crash.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
+- A step called in a process forked from workflow code (its run's `Run.pid`
+  is not this process's) runs plainly, outside any run: it takes no position
+  and writes nothing, so a child never writes into its parent's workflow; a
+  warning says so once per step name and process.
 - Every step write is a boundary: the status it returns tells a cancelled
   workflow to stop there (the step is recorded first), and a workflow whose
   deadline passed is cancelled there; a failed attempt is not retried then.
@@ -46,6 +50,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import _context
 from ._boundary import check_boundary
 from ._context import (
     CODE_VAR,
@@ -56,6 +61,9 @@ from ._context import (
     current_step,
     enter_step,
     exit_step,
+    forked_call,
+    forked_call_async,
+    warn_forked,
 )
 from ._errors import EncodeError, NondeterminismError, StepTimeoutError
 from ._options import Options, Retry
@@ -237,7 +245,11 @@ def call_step(
     # local database costs only a few microseconds more than this.
     if STEP_VAR.get() is not None:
         return fn(*args, **kwargs)
-    call = StepCall(RUN_VAR.get(), name, opts, args, kwargs)
+    run = RUN_VAR.get()
+    if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("step", name, run)
+        return forked_call(fn, args, kwargs)
+    call = StepCall(run, name, opts, args, kwargs)
     if call.run is not None and call.run.history:  # a fresh run has nothing to replay
         done, value = call.replay()
         if done:
@@ -273,7 +285,11 @@ def call_step_async(
     """Call an async step: the position is taken now, the body runs when awaited."""
     if current_step() is not None:
         return fn(*args, **kwargs)
-    return _run_async_step(StepCall(current_run(), name, opts, args, kwargs), fn, args, kwargs)
+    run = current_run()
+    if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("step", name, run)
+        return forked_call_async(fn, args, kwargs)
+    return _run_async_step(StepCall(run, name, opts, args, kwargs), fn, args, kwargs)
 
 
 async def _run_async_step(

@@ -19,6 +19,9 @@ took, and a call made with other arguments than recorded is a
 Invariants:
 - Outside workflow code a watched function is the original function (its
   wrapper is disabled there, like an inferred step's): nothing here runs.
+- In a process forked from workflow code (its run's `Run.pid` is not this
+  process's) a watched call runs plainly, outside any run, taking no position
+  and writing nothing; a warning says so once per name and process.
 - One write per watched call that did I/O, none otherwise; replay reads the
   history already in memory.
 - The digest reads arguments structurally (no ``repr`` of arbitrary objects,
@@ -34,7 +37,8 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._context import RUN_VAR, STEP_VAR
+from . import _context
+from ._context import RUN_VAR, STEP_VAR, forked_call, forked_call_async, warn_forked
 from ._errors import EncodeError, NondeterminismError
 
 if TYPE_CHECKING:
@@ -244,6 +248,9 @@ def call_watched(
     run = RUN_VAR.get()
     if run is None:
         return fn(*args, **kwargs)
+    if run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("watched call", name, run)
+        return forked_call(fn, args, kwargs)
     _ensure_chokepoints()
     call = _Call(run, run.take_position(), name, arguments_shape(args, kwargs))
     done, value = call.replayed()
@@ -268,6 +275,9 @@ def call_watched_async(
     run = RUN_VAR.get()
     if run is None:
         return fn(*args, **kwargs)
+    if run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("watched call", name, run)
+        return forked_call_async(fn, args, kwargs)
     _ensure_chokepoints()
     call = _Call(run, run.take_position(), name, arguments_shape(args, kwargs))
     return _watched_async(call, fn, args, kwargs)
