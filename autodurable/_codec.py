@@ -42,7 +42,6 @@ Invariants:
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import contextlib
 import dataclasses
@@ -53,7 +52,6 @@ import json
 import pathlib
 import pickle
 import re
-import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
@@ -62,7 +60,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from ._errors import DecodeError, EncodeError, StepError, WorkflowCancelled
+from . import _codec_shapes as shapes
+from ._errors import DecodeError, EncodeError, StepError
 from ._names import NotLoaded, qualified_name, resolve_loaded
 
 TAG = "~"
@@ -140,19 +139,23 @@ class Codec:
         }
         self._decoders: dict[str, Callable[[dict[str, Any], int], Any]] = {
             "str": lambda o, d: _dec_str(o),
-            "tuple": lambda o, d: tuple(self._dec(x, d) for x in _list(o, "v")),
-            "set": lambda o, d: {self._dec(x, d) for x in _list(o, "v")},
-            "frozenset": lambda o, d: frozenset(self._dec(x, d) for x in _list(o, "v")),
-            "dict": lambda o, d: {self._dec(k, d): self._dec(v, d) for k, v in _pairs(o)},
-            "bytes": lambda o, d: _b64(o),
-            "bytearray": lambda o, d: bytearray(_b64(o)),
-            "datetime": lambda o, d: _with_zone(dt.datetime.fromisoformat(_str(o, "v")), o),
-            "date": lambda o, d: dt.date.fromisoformat(_str(o, "v")),
-            "time": lambda o, d: _with_zone(dt.time.fromisoformat(_str(o, "v")), o),
-            "timedelta": lambda o, d: dt.timedelta(*_ints(o, "v", 3)),
-            "decimal": lambda o, d: decimal.Decimal(_str(o, "v")),
-            "uuid": lambda o, d: uuid.UUID(_str(o, "v")),
-            "complex": lambda o, d: complex(*_numbers(o, "v", 2)),
+            "tuple": lambda o, d: tuple(self._dec(x, d) for x in shapes.list_field(o, "v")),
+            "set": lambda o, d: {self._dec(x, d) for x in shapes.list_field(o, "v")},
+            "frozenset": lambda o, d: frozenset(self._dec(x, d) for x in shapes.list_field(o, "v")),
+            "dict": lambda o, d: {
+                self._dec(k, d): self._dec(v, d) for k, v in shapes.pairs_field(o)
+            },
+            "bytes": lambda o, d: shapes.base64_field(o),
+            "bytearray": lambda o, d: bytearray(shapes.base64_field(o)),
+            "datetime": lambda o, d: _with_zone(
+                dt.datetime.fromisoformat(shapes.str_field(o, "v")), o
+            ),
+            "date": lambda o, d: dt.date.fromisoformat(shapes.str_field(o, "v")),
+            "time": lambda o, d: _with_zone(dt.time.fromisoformat(shapes.str_field(o, "v")), o),
+            "timedelta": lambda o, d: dt.timedelta(*shapes.ints_field(o, "v", 3)),
+            "decimal": lambda o, d: decimal.Decimal(shapes.str_field(o, "v")),
+            "uuid": lambda o, d: uuid.UUID(shapes.str_field(o, "v")),
+            "complex": lambda o, d: complex(*shapes.numbers_field(o, "v", 2)),
             "path": lambda o, d: _dec_path(o),
             "mapping": self._dec_mapping,
             "deque": self._dec_deque,
@@ -162,7 +165,7 @@ class Codec:
             "model": self._dec_model,
             "orm": self._dec_orm,
             "exception": lambda o, d: self._dec_exception(o, d)[0],
-            "class": lambda o, d: self._checked_class(o, _is_recordable_class),
+            "class": lambda o, d: self._checked_class(o, shapes.is_recordable_class),
             "pickle": self._dec_pickle,
             "unrecorded": _refuse_unrecorded,
         }
@@ -237,7 +240,7 @@ class Codec:
         try:
             if type(raw) is not dict:
                 raise TypeError("not a JSON object")
-            return _str(raw, "c"), _text(raw, "m"), _text(raw, "tb")
+            return shapes.str_field(raw, "c"), _text(raw, "m"), _text(raw, "tb")
         except DecodeError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -317,7 +320,7 @@ class Codec:
             return self._enc_orm(value, path, depth)
         if isinstance(value, BaseException):
             return self._enc_exception(value, path, depth)
-        if isinstance(value, type) and _is_recordable_class(value):
+        if isinstance(value, type) and shapes.is_recordable_class(value):
             return {TAG: "class", "c": self._class_path(value, path)}
         if isinstance(value, type) and not self.allow_pickle:
             raise EncodeError(
@@ -386,7 +389,7 @@ class Codec:
                 out["d"] = {
                     k: self._enc(v, f"{path}.{k}", depth)
                     for k, v in attributes.items()
-                    if not _is_dunder(k) or k in _EXCEPTION_DUNDERS
+                    if not shapes.is_dunder(k) or k in shapes.EXCEPTION_DUNDERS
                 }
         return out
 
@@ -455,26 +458,26 @@ class Codec:
         cls = _MAPPINGS.get(name) if type(name) is str else None
         if cls is None:
             raise DecodeError(f"refusing to decode {name}: it is not a class of the recorded kind")
-        return cls({self._dec(k, depth): self._dec(v, depth) for k, v in _pairs(raw)})
+        return cls({self._dec(k, depth): self._dec(v, depth) for k, v in shapes.pairs_field(raw)})
 
     def _dec_deque(self, raw: dict[str, Any], depth: int) -> Any:
         maxlen = raw["n"]
         if maxlen is not None and type(maxlen) is not int:
             raise TypeError("the maximum length of a recorded deque must be an int or null")
-        return collections.deque((self._dec(x, depth) for x in _list(raw, "v")), maxlen)
+        return collections.deque((self._dec(x, depth) for x in shapes.list_field(raw, "v")), maxlen)
 
     def _dec_enum(self, raw: dict[str, Any], depth: int) -> Any:
         cls = self._checked_class(raw, lambda c: issubclass(c, enum.Enum))
         return cls(self._dec(raw["v"], depth))
 
     def _dec_namedtuple(self, raw: dict[str, Any], depth: int) -> Any:
-        cls = self._checked_class(raw, _is_namedtuple)
-        return cls._make(self._dec(x, depth) for x in _list(raw, "v"))
+        cls = self._checked_class(raw, shapes.is_namedtuple)
+        return cls._make(self._dec(x, depth) for x in shapes.list_field(raw, "v"))
 
     def _dec_dataclass(self, raw: dict[str, Any], depth: int) -> Any:
         cls = self._checked_class(raw, dataclasses.is_dataclass)
         declared = {f.name for f in dataclasses.fields(cls)}
-        values = _fields(raw, declared, cls)
+        values = shapes.declared_fields(raw, declared, cls)
         obj = cls.__new__(cls)
         for name, item in values.items():
             # object.__setattr__ also fills frozen dataclasses, without running __init__.
@@ -482,13 +485,13 @@ class Codec:
         return obj
 
     def _dec_orm(self, raw: dict[str, Any], depth: int) -> Any:
-        cls = self._checked_class(raw, _is_mapped)
+        cls = self._checked_class(raw, shapes.is_mapped)
         from sqlalchemy.orm import configure_mappers
         from sqlalchemy.orm.attributes import set_committed_value
 
         configure_mappers()  # a fresh process may not have used the class yet
         mapper = cls.__mapper__
-        values = _fields(raw, {attr.key for attr in mapper.column_attrs}, cls)
+        values = shapes.declared_fields(raw, {attr.key for attr in mapper.column_attrs}, cls)
         obj = mapper.class_manager.new_instance()  # no __init__ runs
         for name, item in values.items():
             set_committed_value(obj, name, self._dec(item, depth))
@@ -498,10 +501,11 @@ class Codec:
         cls = self._checked_class(raw, lambda c: issubclass(c, BaseModel))
         declared = set(cls.model_fields)
         if cls.model_config.get("extra") == "allow":
-            items = _dict(raw, "v")
-            declared |= {k for k in items if type(k) is str and not _is_dunder(k)}
+            items = shapes.dict_field(raw, "v")
+            declared |= {k for k in items if type(k) is str and not shapes.is_dunder(k)}
         values = {
-            name: self._dec(item, depth) for name, item in _fields(raw, declared, cls).items()
+            name: self._dec(item, depth)
+            for name, item in shapes.declared_fields(raw, declared, cls).items()
         }
         fields_set = raw.get("s", list(values))
         if type(fields_set) is not list or not all(k in values for k in fields_set):
@@ -509,20 +513,20 @@ class Codec:
         return cls.model_construct(_fields_set=set(fields_set), **values)
 
     def _dec_exception(self, raw: dict[str, Any], depth: int) -> tuple[BaseException, str]:
-        name, message = _str(raw, "c"), _text(raw, "m")
+        name, message = shapes.str_field(raw, "c"), _text(raw, "m")
         recorded_args = raw.get("a")
         if recorded_args is None:
             args: tuple[Any, ...] = (message,)
         else:
-            args = tuple(self._dec(x, depth) for x in _list(raw, "a"))
+            args = tuple(self._dec(x, depth) for x in shapes.list_field(raw, "a"))
         attributes = raw.get("d", {})
         if type(attributes) is not dict:
             raise TypeError("the attributes of a recorded exception must be an object")
         for key in attributes:
-            if _is_dunder(key) and key not in _EXCEPTION_DUNDERS:
+            if shapes.is_dunder(key) and key not in shapes.EXCEPTION_DUNDERS:
                 raise DecodeError(f"refusing to set attribute {key!r} of recorded exception {name}")
         try:
-            cls = self._checked_class(raw, _is_recreated_exception)
+            cls = self._checked_class(raw, shapes.is_recreated_exception)
         except DecodeError:
             return StepError(name, message), name
         try:
@@ -542,7 +546,7 @@ class Codec:
                 "arbitrary code; enable it only for databases you trust, with "
                 "autodurable.configure(allow_pickle=True)."
             )
-        return pickle.loads(base64.b64decode(_str(raw, "v")))
+        return pickle.loads(base64.b64decode(shapes.str_field(raw, "v")))
 
 
 class _PairSafeCodec(Codec):
@@ -646,30 +650,6 @@ def _too_deep() -> str:
     )
 
 
-# -- the shapes of tagged values (each raises TypeError or DecodeError when wrong) --------
-
-
-def _list(raw: dict[str, Any], key: str) -> list[Any]:
-    value = raw[key]
-    if type(value) is not list:
-        raise TypeError(f"{key!r} must be a list, not {type(value).__name__}")
-    return value
-
-
-def _dict(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw[key]
-    if type(value) is not dict:
-        raise TypeError(f"{key!r} must be an object, not {type(value).__name__}")
-    return value
-
-
-def _str(raw: dict[str, Any], key: str) -> str:
-    value = raw[key]
-    if type(value) is not str:
-        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
-    return value
-
-
 def _text(raw: dict[str, Any], key: str) -> str:
     """An optional text field written by `_enc_text` (empty when absent)."""
     value = decode_text(raw.get(key, ""))
@@ -678,87 +658,12 @@ def _text(raw: dict[str, Any], key: str) -> str:
     return value
 
 
-def _ints(raw: dict[str, Any], key: str, count: int) -> list[int]:
-    value = _list(raw, key)
-    if len(value) != count or not all(type(x) is int for x in value):
-        raise TypeError(f"{key!r} must be a list of {count} ints")
-    return value
-
-
-def _numbers(raw: dict[str, Any], key: str, count: int) -> list[float]:
-    value = _list(raw, key)
-    if len(value) != count or not all(type(x) in (int, float) for x in value):
-        raise TypeError(f"{key!r} must be a list of {count} numbers")
-    return value
-
-
-def _pairs(raw: dict[str, Any]) -> list[list[Any]]:
-    pairs = _list(raw, "v")
-    if not all(type(pair) is list and len(pair) == 2 for pair in pairs):
-        raise TypeError("'v' must be a list of [key, value] pairs")
-    return pairs
-
-
-def _b64(raw: dict[str, Any]) -> bytes:
-    try:
-        return base64.b64decode(_str(raw, "v"), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64: {exc}") from None
-
-
 def _dec_path(raw: dict[str, Any]) -> pathlib.PurePath:
     name = raw["c"]
     cls = _PATH_TYPES.get(name) if type(name) is str else None
     if cls is None:
         raise ValueError(f"{name!r} is not a path class")
     return cls(_text(raw, "v"))
-
-
-def _is_dunder(name: Any) -> bool:
-    return type(name) is str and name.startswith("__") and name.endswith("__")
-
-
-# An exception's __dict__ may hold these (`add_note`); other dunder names are refused.
-_EXCEPTION_DUNDERS = frozenset({"__notes__"})
-
-
-def _fields(raw: dict[str, Any], declared: set[str], cls: type) -> dict[str, Any]:
-    """The recorded field values, refused if any is not a declared field of `cls`."""
-    values = _dict(raw, "v")
-    unknown = [name for name in values if name not in declared]
-    if unknown:
-        raise DecodeError(
-            f"refusing to decode {qualified_name(cls)}: {unknown[0]!r} is not one of its fields"
-        )
-    return values
-
-
-def _is_namedtuple(cls: type) -> bool:
-    return issubclass(cls, tuple) and hasattr(cls, "_fields")
-
-
-def _is_recordable_class(cls: type) -> bool:
-    """Whether a class may be recorded, and returned, as a value (the "class" tag)."""
-    return (
-        dataclasses.is_dataclass(cls)
-        or issubclass(cls, BaseModel | enum.Enum | BaseException)
-        or _is_namedtuple(cls)
-    )
-
-
-def _is_recreated_exception(cls: type) -> bool:
-    """Whether a recorded exception of this class comes back as itself (else a StepError)."""
-    return issubclass(cls, Exception) or cls is WorkflowCancelled
-
-
-def _is_mapped(cls: type) -> bool:
-    """Whether `cls` is mapped by SQLAlchemy (never imported for this: it would be already)."""
-    if "sqlalchemy.orm" not in sys.modules:
-        return False
-    from sqlalchemy.orm import Mapper
-
-    mapper = cls.__dict__.get("__mapper__")
-    return isinstance(mapper, Mapper) and mapper.class_ is cls
 
 
 def _cannot(value: Any, path: str, extra: str = "") -> str:
@@ -798,13 +703,13 @@ def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
 
 def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
     if "z" in raw:
-        value = value.replace(tzinfo=ZoneInfo(_str(raw, "z")))
+        value = value.replace(tzinfo=ZoneInfo(shapes.str_field(raw, "z")))
     elif "o" in raw:
-        offset = dt.timedelta(*_ints(raw, "o", 3))
+        offset = dt.timedelta(*shapes.ints_field(raw, "o", 3))
         zone = dt.timezone(offset, _text(raw, "n")) if "n" in raw else dt.timezone(offset)
         value = value.replace(tzinfo=zone)
     if "f" in raw:
-        value = value.replace(fold=_ints({"f": [raw["f"]]}, "f", 1)[0])
+        value = value.replace(fold=shapes.ints_field({"f": [raw["f"]]}, "f", 1)[0])
     return value
 
 
