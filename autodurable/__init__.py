@@ -29,8 +29,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._decorators import step, watched, workflow
-    from ._durable import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
+    from ._control._handle import WorkflowHandle, get_workflow, start
+    from ._control._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
+    from ._control._recovery import RecoveryReport, recover
+    from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
+    from ._core._decorators import step, watched, workflow
+    from ._core._messages import get_event, recv, recv_async, send, set_event
+    from ._core._options import Options, Retry, options
+    from ._core._proxy import proxy
+    from ._core._runtime import configure
     from ._errors import (
         AutodurableError,
         ConfigError,
@@ -41,13 +48,6 @@ if TYPE_CHECKING:
         WorkflowCancelled,
         WorkflowNotFound,
     )
-    from ._handle import WorkflowHandle, get_workflow, start
-    from ._messages import get_event, recv, recv_async, send, set_event
-    from ._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
-    from ._options import Options, Retry, options
-    from ._proxy import proxy
-    from ._recovery import RecoveryReport, recover
-    from ._runtime import configure
 
 __version__ = "0.1.0"
 
@@ -95,12 +95,12 @@ __all__ = [
 # `import autodurable` (which code rewritten by the codemod does) costs next to
 # nothing until the program uses durability; the first use loads the runtime.
 _HOME = {
-    "step": "_decorators",
-    "watched": "_decorators",
-    "workflow": "_decorators",
+    "step": "_core._decorators",
+    "watched": "_core._decorators",
+    "workflow": "_core._decorators",
     **dict.fromkeys(
         ("idempotency_key", "now", "random", "sleep", "sleep_async", "uuid4", "workflow_id"),
-        "_durable",
+        "_core._clocks",
     ),
     **dict.fromkeys(
         (
@@ -115,15 +115,15 @@ _HOME = {
         ),
         "_errors",
     ),
-    **dict.fromkeys(("WorkflowHandle", "get_workflow", "start"), "_handle"),
-    **dict.fromkeys(("get_event", "recv", "recv_async", "send", "set_event"), "_messages"),
+    **dict.fromkeys(("WorkflowHandle", "get_workflow", "start"), "_control._handle"),
+    **dict.fromkeys(("get_event", "recv", "recv_async", "send", "set_event"), "_core._messages"),
     **dict.fromkeys(
-        ("StepInfo", "WorkflowInfo", "delete_workflows", "list_workflows"), "_operations"
+        ("StepInfo", "WorkflowInfo", "delete_workflows", "list_workflows"), "_control._operations"
     ),
-    **dict.fromkeys(("Options", "Retry", "options"), "_options"),
-    "proxy": "_proxy",
-    **dict.fromkeys(("RecoveryReport", "recover"), "_recovery"),
-    "configure": "_runtime",
+    **dict.fromkeys(("Options", "Retry", "options"), "_core._options"),
+    "proxy": "_core._proxy",
+    **dict.fromkeys(("RecoveryReport", "recover"), "_control._recovery"),
+    "configure": "_core._runtime",
 }
 
 

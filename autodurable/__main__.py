@@ -1,5 +1,5 @@
 """``python -m autodurable``: the command-line interface."""
 
-from ._cli import main
+from ._cli._main import main
 
 raise SystemExit(main())

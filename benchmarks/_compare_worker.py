@@ -199,7 +199,7 @@ class Autodurable:
         return self.lib.get_workflow(RECOVERY_ID).result(timeout)
 
     def settings(self) -> dict[str, str]:
-        from autodurable._runtime import get_runtime  # reads back what the store set
+        from autodurable._core._runtime import get_runtime  # reads back what the store set
 
         store: Any = get_runtime().store
         conn = getattr(store, "_conn", None)

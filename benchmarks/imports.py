@@ -35,7 +35,7 @@ is spread over all of them; every number is the median over the repeats.
 How to read it: "imports" is timed inside the child with
 ``time.perf_counter``, from just before the first project import to after the
 last; it is what the targets are about (hook/plain within 3x cold and 1.1x
-warm). "autodurable import" (importing ``autodurable._launcher``) and
+warm). "autodurable import" (importing ``autodurable._hook._launcher``) and
 "prepare_hook" (discovering the project, fingerprinting every file, installing
 the finder and the sentinel) are the hook's set-up before the first import;
 the first is a fixed cost, the second grows with the project. "process" is the
@@ -240,7 +240,7 @@ sys.path.insert(0, {root!r})
 hook = {hook!r}
 if hook:
     from pathlib import Path
-    from autodurable._launcher import prepare_hook
+    from autodurable._hook._launcher import prepare_hook
 imported = time.perf_counter()
 {stdlib}
 stdlib = time.perf_counter()

@@ -1,15 +1,22 @@
-"""libcst codemod commands that write the autodurable plan into source, or take it out.
+"""Deprecated: the libcst commands now live in `autodurable.codemods`.
 
-- `make_durable.MakeDurableCommand`: the decorators and recorded sites that
-  ``autodurable run`` applies at import time, from the same analysis;
-- `strip_durable.StripDurableCommand`: the inverse, back to plain functions.
-
-Run them with ``autodurable codemod PATH...`` (a diff by default, ``--write``
-to apply, ``--strip`` for the inverse) or with libcst's own runner, given
-``modules: [codemods]`` in a ``.libcst.codemod.yaml``::
-
-    python -m libcst.tool codemod make_durable.MakeDurableCommand PATH
-
-Private modules: `_plans` (the project's plan, from the analyser) and
-`_imports` (top-level imports).
+This top-level package is kept for one release so that ``modules: [codemods]``
+in an existing ``.libcst.codemod.yaml`` and ``from codemods.make_durable
+import ...`` keep working; each submodule here *is* its namesake in
+`autodurable.codemods`.
 """
+
+import importlib
+import sys
+import warnings
+
+warnings.warn(
+    "the top-level 'codemods' package is deprecated; import 'autodurable.codemods' "
+    "(and list 'autodurable.codemods' under modules: in .libcst.codemod.yaml)",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+for _name in ("_imports", "_plans", "make_durable", "strip_durable"):
+    sys.modules[f"{__name__}.{_name}"] = importlib.import_module(f"autodurable.codemods.{_name}")
+    globals()[_name] = sys.modules[f"{__name__}.{_name}"]

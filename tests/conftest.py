@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autodurable._runtime import _reset_overrides_for_tests, get_runtime
+from autodurable._core._runtime import _reset_overrides_for_tests, get_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import autodurable
-from autodurable._cli import main
+from autodurable._cli._main import main
 
 from .conftest import ROOT
 

@@ -10,7 +10,7 @@ import pytest
 
 import autodurable
 from autodurable._ai._guide import GUIDE_FORMAT, render_guide
-from autodurable._cli import main
+from autodurable._cli._main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "docs" / "AUTODURABLE_GUIDE.md"

@@ -22,7 +22,7 @@ import pytest
 from autodurable._ai._rewrite import write_checked
 from autodurable._ai._settings import resolve
 from autodurable._analysis import analyse_sources
-from autodurable._cli import main
+from autodurable._cli._main import main
 from autodurable._errors import ConfigError
 
 KEY = "sk-test-3f9a1c-secret"

@@ -651,12 +651,12 @@ def test_thunks_of_recorded_expressions_are_not_reported_as_lambdas():
     plan = module(
         """
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
         import requests
 
         @autodurable.workflow
         def fetch(url):
-            return autodurable._inline.run_step("fetch:requests.get", lambda: requests.get(url))
+            return autodurable.inline.run_step("fetch:requests.get", lambda: requests.get(url))
         """
     )
     fetch = plan.get("fetch")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import autodurable
-from autodurable._cli import main
+from autodurable._cli._main import main
 
 
 @autodurable.workflow

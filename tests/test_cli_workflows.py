@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable._cli import main
-from autodurable._runtime import get_runtime
+from autodurable._cli._main import main
+from autodurable._core._runtime import get_runtime
 from autodurable._store import CANCELLED, PENDING, SUCCEEDED, WAITING, WorkflowRecord
 
 from .conftest import child_env, write_script
@@ -425,7 +425,7 @@ def test_a_background_thread_is_not_needed_for_the_cli(tmp_path):
     autodurable.configure(database_url=f"sqlite:///{tmp_path / 'x.db'}")
     autodurable.options(invoice, workflow_id="i")(1)
     threads_before = threading.active_count()
-    autodurable._operations.cancel("i")
+    autodurable._control._operations.cancel("i")
     autodurable.list_workflows()
     assert threading.active_count() == threads_before
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
 from autodurable import EncodeError
-from autodurable import _names as names
-from autodurable._codec import Codec
+from autodurable._core import _names as names
+from autodurable._core._codec import Codec
 from autodurable._errors import DecodeError, StepError
 
 # -- module-level types (the codec finds classes again by import path) ----------

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from autodurable._codec import Codec
+from autodurable._core._codec import Codec
 from autodurable._errors import DecodeError
 
 
@@ -91,7 +91,7 @@ def test_decoding_in_a_fresh_process_configures_the_mappers_first(tmp_path) -> N
     )
     code = (
         "import models\n"
-        "from autodurable._codec import Codec\n"
+        "from autodurable._core._codec import Codec\n"
         'row = Codec().decode(\'{"~":"orm","c":"models:Row","v":{"id":3,"name":"x"}}\')\n'
         "print(type(row).__name__, row.id, row.name)\n"
     )

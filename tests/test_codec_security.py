@@ -14,8 +14,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from autodurable import _codec
-from autodurable._codec import Codec
+from autodurable._core import _codec
+from autodurable._core._codec import Codec
 from autodurable._errors import DecodeError, EncodeError, StepError, WorkflowCancelled
 
 HERE = __name__

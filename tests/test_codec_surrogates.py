@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 import autodurable
 from autodurable import EncodeError
-from autodurable._codec import Codec
+from autodurable._core._codec import Codec
 from autodurable._errors import DecodeError
 from autodurable._store import FAILED, PENDING, SUCCEEDED
 

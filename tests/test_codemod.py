@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from libcst.codemod import CodemodContext, CodemodTest, transform_module
 from libcst.testing.utils import data_provider
 
-from codemods.make_durable import MakeDurableCommand
+from autodurable.codemods.make_durable import MakeDurableCommand
 
 
 class Case(NamedTuple):
@@ -158,15 +158,15 @@ MAKE = {
         """
         import requests
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         @autodurable.step(unrecordable="rerun")
         def save(x):
             return requests.post("/save", json=x).status_code
 
         def sync(u):
-            data = autodurable._inline.run_step("sync:requests.get", lambda: requests.get(u).json()["items"])
-            autodurable._inline.run_step("sync:requests.post", lambda: requests.post(u, json=data), discard=True)
+            data = autodurable.inline.run_step("sync:requests.get", lambda: requests.get(u).json()["items"])
+            autodurable.inline.run_step("sync:requests.post", lambda: requests.post(u, json=data), discard=True)
             return save(data)
         """,
     ),
@@ -192,12 +192,12 @@ MAKE = {
         """
         import requests
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         def each(urls):
             out = []
             for u in urls:
-                out.append(autodurable._inline.run_step("each:requests.get", lambda: requests.get(u).text))
+                out.append(autodurable.inline.run_step("each:requests.get", lambda: requests.get(u).text))
             return out
 
         @autodurable.step(unrecordable="rerun")
@@ -206,7 +206,7 @@ MAKE = {
 
         def listed(u):
             total = 0
-            for item in autodurable._inline.run_iterate("listed:requests.get", lambda: (requests.get(u).json(), [])):
+            for item in autodurable.inline.run_iterate("listed:requests.get", lambda: (requests.get(u).json(), [])):
                 total += len(item)
             return save(total)
         """,
@@ -234,17 +234,17 @@ MAKE = {
         import aiofiles
         import aiohttp
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         @autodurable.step(unrecordable="rerun")
         async def save(x):
             return await aiohttp.request("POST", "/save", data=x)
 
         async def sync(u):
-            body = await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("GET", u))
-            await autodurable._inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("POST", u), discard=True)
+            body = await autodurable.inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("GET", u))
+            await autodurable.inline.run_astep("sync:aiohttp.request", lambda: aiohttp.request("POST", u), discard=True)
             async with aiohttp.ClientSession() as session:
-                page = await autodurable._inline.run_astep("sync:aiohttp.ClientSession.get", lambda: session.get(u))
+                page = await autodurable.inline.run_astep("sync:aiohttp.ClientSession.get", lambda: session.get(u))
             @autodurable.step(name="sync:aiofiles.open", unrecordable="rerun")
             async def _with_open():
                 nonlocal text
@@ -285,19 +285,19 @@ MAKE = {
         from datetime import timezone
         import requests
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         @autodurable.step(unrecordable="rerun")
         def save(x):
             return requests.post("/save", json=x).status_code
 
         def stamp(items):
-            started = autodurable._inline.recorded("time.time", time.time)
-            picked = autodurable._inline.recorded("random.sample", random.sample, items, 2)
+            started = autodurable.inline.recorded("time.time", time.time)
+            picked = autodurable.inline.recorded("random.sample", random.sample, items, 2)
             when = autodurable.now(timezone.utc)
             token = autodurable.uuid4()
             draw = autodurable.random()
-            autodurable._inline.shuffle(items)
+            autodurable.inline.shuffle(items)
             autodurable.sleep(0.5)
             return save([started, picked, when, token, draw])
         """,
@@ -503,11 +503,11 @@ MAKE = {
         """,
         """
         import requests
-        import autodurable._inline
+        import autodurable.inline
 
         def pages(urls):
             for u in urls:
-                yield autodurable._inline.run_step("pages:requests.get", lambda: requests.get(u).json())
+                yield autodurable.inline.run_step("pages:requests.get", lambda: requests.get(u).json())
         """,
     ),
     "optout": Case(
@@ -534,14 +534,14 @@ MAKE = {
         """
         import requests
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         @autodurable.step(unrecordable="rerun")
         def save(x):
             return requests.post("/save", data=x).status_code
 
         def show(u):
-            line = f"got {autodurable._inline.run_step('show:requests.get', lambda: requests.get(u).text)!r} from {u}"
+            line = f"got {autodurable.inline.run_step('show:requests.get', lambda: requests.get(u).text)!r} from {u}"
             return save(line)
         """,
     ),
@@ -559,14 +559,14 @@ MAKE = {
         """
         import requests
         import autodurable
-        import autodurable._inline
+        import autodurable.inline
 
         @autodurable.step(unrecordable="rerun")
         def save(x):
             return requests.post("/save", data=x).status_code
 
         def greet(u):
-            text = "héllo wörld " + autodurable._inline.run_step("greet:requests.get", lambda: requests.get(u).text)  # é before the site
+            text = "héllo wörld " + autodurable.inline.run_step("greet:requests.get", lambda: requests.get(u).text)  # é before the site
             return save(text)
         """,
     ),

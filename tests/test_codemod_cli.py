@@ -1,7 +1,7 @@
 """``autodurable codemod`` and ``python -m libcst.tool codemod``: what is shown, written, reported.
 
 Projects are written into the test's folder (a pyproject.toml marks the root);
-the command runs in this process through `autodurable._cli.main`, except where
+the command runs in this process through `autodurable._cli._main.main`, except where
 the point is another process (libcst's own tool, a missing libcst).
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from autodurable._analysis import analyse_project
-from autodurable._cli import main
-from autodurable._codemod import FileResult, Progress, run_codemod, summary, write_file
+from autodurable._cli._codemod import FileResult, Progress, run_codemod, summary, write_file
+from autodurable._cli._main import main
 
 from .conftest import ROOT, child_env
 
@@ -74,7 +74,7 @@ def test_default_shows_a_diff_and_writes_nothing(tmp_path, capsys):
     assert '+@autodurable.step(unrecordable="rerun")\n def fetch(u):  # a step\n' in out
     assert "@autodurable.workflow" not in out  # an inferred workflow is not a root
     assert "-        time.sleep(1)\n+        autodurable.sleep(1)\n" in out
-    assert '+    autodurable._inline.run_step("report:os.makedirs", lambda: os.makedirs(' in out
+    assert '+    autodurable.inline.run_step("report:os.makedirs", lambda: os.makedirs(' in out
     assert {p: p.read_bytes() for p in tmp_path.rglob("*.py")} == before
     assert err.strip().splitlines()[-1] == (
         "autodurable codemod: 2 file(s) would change, 1 unchanged, 0 skipped, 0 failed "
@@ -226,7 +226,7 @@ def test_a_bad_configuration_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_without_libcst_the_command_names_the_extra(tmp_path):
-    code = "import sys; sys.modules['libcst'] = None\nfrom autodurable._cli import main\n"
+    code = "import sys; sys.modules['libcst'] = None\nfrom autodurable._cli._main import main\n"
     code += "sys.exit(main(['codemod', '.']))\n"
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(),
                           capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -28,9 +28,16 @@ from libcst.codemod import (
 )
 
 from autodurable._analysis import analyse_sources
-from autodurable._cli import main
-from autodurable._codemod import CHANGED, FAILED, UNCHANGED, FileResult, run_codemod, write_file
-from codemods.make_durable import MakeDurableCommand
+from autodurable._cli._codemod import (
+    CHANGED,
+    FAILED,
+    UNCHANGED,
+    FileResult,
+    run_codemod,
+    write_file,
+)
+from autodurable._cli._main import main
+from autodurable.codemods.make_durable import MakeDurableCommand
 
 from . import test_codemod_cli, test_codemod_equivalence, test_rewrite
 from .conftest import ROOT
@@ -223,7 +230,7 @@ async def apages(u):
 LOOP_AFTER = """\
 import requests
 import autodurable
-import autodurable._inline
+import autodurable.inline
 
 
 @autodurable.step(unrecordable="rerun")
@@ -232,12 +239,12 @@ def save(x):
 
 
 def pages(u):
-    for item in autodurable._inline.run_iterate("pages:requests.get", lambda: requests.get(u).json()):
+    for item in autodurable.inline.run_iterate("pages:requests.get", lambda: requests.get(u).json()):
         yield save(item)
 
 
 async def apages(u):
-    for item in autodurable._inline.run_iterate("apages:requests.get", lambda: requests.get(u).json()):
+    for item in autodurable.inline.run_iterate("apages:requests.get", lambda: requests.get(u).json()):
         yield save(item)
 """
 

@@ -15,8 +15,8 @@ import libcst as cst
 from libcst.codemod import CodemodContext, CodemodTest, transform_module
 from libcst.testing.utils import data_provider
 
-from codemods._imports import add_imports, remove_unused
-from codemods.strip_durable import StripDurableCommand
+from autodurable.codemods._imports import add_imports, remove_unused
+from autodurable.codemods.strip_durable import StripDurableCommand
 
 from .test_codemod import MAKE, Case, _fixture
 

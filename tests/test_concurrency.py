@@ -23,12 +23,12 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import pytest
 
 import autodurable
-from autodurable import _concurrency, _report, _sentinel
-from autodurable._context import current_step
-from autodurable._runtime import get_runtime
+from autodurable._core import _concurrency, _report, _sentinel
+from autodurable._core._context import current_step
+from autodurable._core._runtime import get_runtime
+from autodurable._core._wrappers import inferred_step
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
-from autodurable._wrappers import inferred_step
 
 from .conftest import Crash, crash_points, maybe_crash
 

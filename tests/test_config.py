@@ -9,13 +9,13 @@ import pytest
 
 import autodurable
 from autodurable import ConfigError, Options
-from autodurable._config import (
+from autodurable._core._config import (
     DEFAULT_DATABASE_URL,
     ENV_DATABASE_URL,
     find_pyproject,
     load_settings,
 )
-from autodurable._runtime import get_runtime
+from autodurable._core._runtime import get_runtime
 from autodurable._store import open_store
 from autodurable._store._sqlite import parse_sqlite_url
 

@@ -236,7 +236,7 @@ def test_functools_wraps_on_a_durable_function_keeps_the_decorated_body():
 
 
 def test_an_inferred_step_outside_workflow_code_is_called_directly():
-    from autodurable import _inline
+    from autodurable import inline as _inline
 
     def caller_name() -> str:
         return sys._getframe(1).f_code.co_name

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from autodurable._runtime import get_runtime
+from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, WAITING
 
 from .conftest import ROOT, child_env, serving

@@ -63,10 +63,10 @@ def job(workflow_id, steps):
 
 EXECUTOR = """
 import os, sys, time
-import autodurable, autodurable._executor
+import autodurable, autodurable._core._executor
 
 # Each executor stands for a machine of its own: liveness between them is the lease.
-autodurable._executor.HOSTNAME = os.environ["MACHINE"]
+autodurable._core._executor.HOSTNAME = os.environ["MACHINE"]
 import flow
 
 autodurable.configure(database_url=os.environ["URL"], lease_seconds=float(os.environ["LEASE"]))

@@ -15,8 +15,8 @@ import time
 import pytest
 
 import autodurable
-from autodurable._executor import Executor
-from autodurable._runtime import get_runtime
+from autodurable._core._executor import Executor
+from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, WorkflowRecord, open_store
 
 from .conftest import write_script

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable._sentinel import uninstall
+from autodurable._core._sentinel import uninstall
 from autodurable._store import SUCCEEDED
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -1,4 +1,4 @@
-"""The helpers that rewritten code calls (autodurable._inline)."""
+"""The helpers that rewritten code calls (autodurable.inline)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import inspect
 import itertools
 
 import autodurable
-from autodurable import _inline
-from autodurable._decorators import kind_of, workflow_name
+from autodurable import inline as _inline
+from autodurable._core._decorators import kind_of, workflow_name
 
 
 def test_iterate_is_lazy_outside_workflows():

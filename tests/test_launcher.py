@@ -199,7 +199,7 @@ def test_finder_claims_only_project_modules(tmp_path):
     finder = DurableFinder(ProjectState(folder))
     assert finder.find_spec("json", None) is None  # the standard library
     assert finder.find_spec("pydantic", None) is None  # site-packages
-    assert finder.find_spec("autodurable._codec", None) is None  # never ourselves
+    assert finder.find_spec("autodurable._core._codec", None) is None  # never ourselves
     sys.path.insert(0, str(folder))
     try:
         spec = finder.find_spec("helpers", None)

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 import autodurable
+from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError, NondeterminismError, WorkflowCancelled
-from autodurable._runtime import get_runtime
 from autodurable._store import SUCCEEDED, TIMED_OUT, WAITING, open_store
 
 from .conftest import Crash, child_env, crash_points, maybe_crash, write_script

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable import _operations as ops
+from autodurable._control import _operations as ops
+from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
-from autodurable._runtime import get_runtime
 from autodurable._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WorkflowRecord, open_store
 
 from .conftest import Crash, crash_points, maybe_crash
@@ -436,7 +436,7 @@ def test_a_configured_version_is_recorded_on_every_workflow(database, monkeypatc
     run(pipeline_fast, "v", 1)
     assert autodurable.get_workflow("v").info().app_version == "2024.05.1"
     monkeypatch.setenv("AUTODURABLE_APP_VERSION", "from-env")
-    from autodurable._runtime import _reset_overrides_for_tests
+    from autodurable._core._runtime import _reset_overrides_for_tests
 
     _reset_overrides_for_tests()
     autodurable.configure(database_url=database)

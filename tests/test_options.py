@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 import autodurable
 from autodurable import ConfigError, Options, Retry
-from autodurable._options import NO_RETRY, current_call_options
+from autodurable._core._options import NO_RETRY, current_call_options
 
 # -- Retry validation ------------------------------------------------------------------
 

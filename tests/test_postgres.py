@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable import _workflows
-from autodurable._executor import HOSTNAME, process_started
-from autodurable._runtime import get_runtime
+from autodurable._core import _workflows
+from autodurable._core._executor import HOSTNAME, process_started
+from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, ExecutorRecord, WorkflowRecord, open_store
 
 from .conftest import child_env, write_script

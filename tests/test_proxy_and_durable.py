@@ -122,7 +122,7 @@ def test_clock_random_and_uuid_replay_identically(store):
     with pytest.raises(Crash):
         autodurable.options(nondeterministic, workflow_id="nd")()
     first = [
-        autodurable._codec.Codec().decode(s.output) for s in store.list_steps("nd")
+        autodurable._core._codec.Codec().decode(s.output) for s in store.list_steps("nd")
     ]
     time.sleep(0.01)
     replayed = autodurable.options(nondeterministic, workflow_id="nd")()

@@ -75,8 +75,9 @@ def test_every_public_name_has_a_home_and_import_is_light(tmp_path):
     assert set(autodurable._HOME) == set(autodurable.__all__)
     assert set(autodurable.__all__) <= set(dir(autodurable))
     code = (
-        "import sys, autodurable, autodurable._inline\n"
-        "ours = {'pydantic', 'autodurable._runtime', 'autodurable._steps', 'autodurable._store'}\n"
+        "import sys, autodurable, autodurable.inline\n"
+        "ours = {'pydantic', 'autodurable._core._runtime', 'autodurable._core._steps',"
+        " 'autodurable._store'}\n"
         "print(sorted(ours & set(sys.modules)))\n"
         "@autodurable.step\n"
         "def a(): pass\n"

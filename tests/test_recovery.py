@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 import autodurable
-from autodurable._executor import HOSTNAME, process_started
+from autodurable._core._executor import HOSTNAME, process_started
 from autodurable._store import PENDING, SUCCEEDED, ExecutorRecord, WorkflowRecord
 
 from .conftest import child_env, run_python, write_script

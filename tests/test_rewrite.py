@@ -24,7 +24,7 @@ import pytest
 
 import autodurable
 from autodurable._analysis import ModulePlan, analyse_sources
-from autodurable._decorators import kind_of
+from autodurable._core._decorators import kind_of
 from autodurable._hook._rewrite import HELPER, rewrite
 from autodurable._store import SUCCEEDED
 

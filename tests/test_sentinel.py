@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable import _sentinel
+from autodurable._core import _sentinel
+from autodurable._core._runtime import get_runtime
+from autodurable._core._sentinel import UnrecordedIOError, UnrecordedIOWarning
 from autodurable._errors import AutodurableError
-from autodurable._runtime import get_runtime
-from autodurable._sentinel import UnrecordedIOError, UnrecordedIOWarning
 from autodurable._store import PENDING, SUCCEEDED, open_store
 
 ORIGINALS = {

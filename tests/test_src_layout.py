@@ -19,7 +19,7 @@ import pytest
 
 from autodurable._ai._project import load_project as load_ai_project
 from autodurable._analysis import analyse_project, discover
-from autodurable._cli import main
+from autodurable._cli._main import main
 from autodurable._hook._cache import ProjectState
 from autodurable._hook._finder import DurableFinder
 
@@ -196,7 +196,7 @@ def test_the_codemod_sees_a_step_reached_through_an_absolute_self_import(tmp_pat
     capsys.readouterr()
     for name in ("d", "e"):
         written = (folder / "src" / "pkg" / f"{name}.py").read_text()
-        assert 'autodurable._inline.recorded("time.time", time.time)' in written, written
+        assert 'autodurable.inline.recorded("time.time", time.time)' in written, written
         assert "@autodurable.step" not in written
     # A workflow that only calls steps is not a root: the codemod leaves it as it is.
     assert (folder / "src" / "pkg" / "b.py").read_text() == ABSOLUTE

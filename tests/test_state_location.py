@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autodurable._config_source import resolve_database_url, sqlite_file
+from autodurable._project import resolve_database_url, sqlite_file
 
 from .conftest import child_env, write_script
 

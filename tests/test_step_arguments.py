@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import autodurable
-from autodurable._context import current_run
+from autodurable._core._context import current_run
+from autodurable._core._watch import arguments_shape, digest
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, open_store
 from autodurable._store._migrations import load_migrations
-from autodurable._watch import arguments_shape, digest
 
 from .conftest import Crash, crash_points, maybe_crash
 

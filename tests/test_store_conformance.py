@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from autodurable._core._executor import HOSTNAME, Lease, is_alive, process_started
 from autodurable._errors import OwnershipLost
-from autodurable._executor import HOSTNAME, Lease, is_alive, process_started
 from autodurable._store import (
     FAILED,
     PENDING,

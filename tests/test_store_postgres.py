@@ -27,8 +27,8 @@ import psycopg
 import pytest
 
 import autodurable
+from autodurable._core._executor import HOSTNAME, Lease
 from autodurable._errors import ConfigError, OwnershipLost, StoreError
-from autodurable._executor import HOSTNAME, Lease
 from autodurable._store import (
     CANCELLED,
     PENDING,

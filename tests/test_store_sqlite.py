@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable._executor import HOSTNAME, process_started
+from autodurable._core._executor import HOSTNAME, process_started
 from autodurable._store import PENDING, ExecutorRecord, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
 from autodurable._store._sqlite import SQLiteStore

@@ -16,8 +16,8 @@ import pytest
 
 import autodurable
 from autodurable import NondeterminismError
-from autodurable._sentinel import uninstall
-from autodurable._wrappers import kind_of
+from autodurable._core._sentinel import uninstall
+from autodurable._core._wrappers import kind_of
 
 from .conftest import Crash, crash_points, maybe_crash
 

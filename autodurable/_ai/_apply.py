@@ -7,7 +7,7 @@ The order keeps every position valid for the step that uses it:
    positions in the text of step 1);
 3. roles: the analyser is run with the plan's roles as overrides (the very
    ``roles`` mechanism of ``[tool.autodurable.roles]``) and the codemod
-   (`codemods.make_durable.MakeDurableCommand`) writes that module plan: the
+   (`autodurable.codemods.make_durable.MakeDurableCommand`) writes that module plan: the
    analyser's own decisions and the model's, in one pass;
 4. options are added to the step decorators the codemod wrote (libcst).
 
@@ -462,7 +462,7 @@ def _apply_keys(
         return text
     import libcst as cst
 
-    from codemods._imports import add_imports
+    from autodurable.codemods._imports import add_imports
 
     from ._cst import AddKeywords
 
@@ -490,7 +490,7 @@ def _codemod(
 ) -> str:
     from libcst.codemod import CodemodContext, TransformFailure, TransformSuccess, transform_module
 
-    from codemods.make_durable import MakeDurableCommand
+    from autodurable.codemods.make_durable import MakeDurableCommand
 
     context = CodemodContext(filename=project.paths[module], full_module_name=module)
     command = MakeDurableCommand(context, unrecordable, module_plan=module_plan)

@@ -1,7 +1,7 @@
 """The two libcst transformers of the AI path: keyword arguments on calls, options on steps.
 
 Everything else the rewrite writes is written by the codemod
-(`codemods.make_durable`); these add what its plan cannot express yet.
+(`autodurable.codemods.make_durable`); these add what its plan cannot express yet.
 
 Invariants:
 - Only the nodes named change; formatting elsewhere is kept byte for byte.

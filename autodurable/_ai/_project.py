@@ -24,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from .._analysis import ModulePlan, ProjectPlan, analyse_sources, discover
-from .._config import Settings, find_pyproject, read_pyproject_section
-from .._discover import import_name, import_root
+from .._analysis._discover import import_name, import_root
+from .._core._config import Settings, find_pyproject, read_pyproject_section
+from .._core._options import describe_validation_error
 from .._errors import ConfigError
-from .._options import describe_validation_error
 
 
 def project_root(start: Path) -> Path:
     """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    from .._discover import project_root as root_of  # the launcher's rule, not a copy of it
+    from .._analysis._discover import (
+        project_root as root_of,  # the launcher's rule, not a copy of it
+    )
 
     return root_of(start)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 
 from .._analysis import FunctionPlan, ModulePlan
+from .._analysis._facts import HELPER_PREFIXES
 from ._project import Project
 from ._schema import RewritePlan
 from ._source import (
@@ -49,7 +50,6 @@ from ._source import (
 )
 
 _IO_SITES = frozenset({"step", "astep", "iterate", "block", "ablock", "recorded"})
-INLINE_PREFIX = "autodurable._inline."  # the runtime helpers the codemod writes sites with
 
 
 def verify(project: Project, module: str, text: str, plan: RewritePlan | None = None) -> list[str]:
@@ -103,7 +103,7 @@ def unrecorded_io(plan: FunctionPlan, written_inline: bool = False) -> str | Non
 
     `plan` is the analyser's plan of the function *without* a workflow decorator.
     `written_inline`: its recordable expressions were already written as recorded
-    calls (``autodurable._inline.run_step(...)``, the codemod's inline style): what
+    calls (``autodurable.inline.run_step(...)``, the codemod's inline style): what
     is left are handles the analyser runs again on resume by design, so only
     recordable expressions still unwritten count.
     """
@@ -123,7 +123,7 @@ def unrecorded_io(plan: FunctionPlan, written_inline: bool = False) -> str | Non
 def _written_inline(function: Function, names: dict[str, str]) -> bool:
     """Whether the body holds calls the codemod writes for recorded expressions."""
     return any(
-        (dotted(call.func, names) or "").startswith(INLINE_PREFIX)
+        (dotted(call.func, names) or "").startswith(HELPER_PREFIXES)
         for call in own_calls(function.node)
     )
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .._discover import ANALYSER_VERSION, discover, import_name, import_root
 from ._catalogue import Catalogue, default_catalogue
+from ._discover import ANALYSER_VERSION, discover, import_name, import_root
 from ._facts import FactCollector, FunctionNode, Site, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
 from ._scope import (

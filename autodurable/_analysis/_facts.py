@@ -41,6 +41,10 @@ _RELEASES = (".close", ".aclose")
 # Builtins that consume an iterable at once.
 _CONSUMERS = frozenset({"list", "tuple", "set", "len", "sorted", "sum", "min", "max", "any", "all"})
 
+# The runtime helpers rewritten code calls, by their public name and by the private
+# one files codemodded before the helpers were public still import.
+HELPER_PREFIXES = ("autodurable.inline.", "autodurable._inline.")
+
 
 @dataclass(frozen=True)
 class Site:
@@ -433,9 +437,9 @@ class FactCollector(ast.NodeVisitor):
         return self._kind(call) == IO
 
     def _records(self, node: ast.AST) -> bool:
-        """Whether `node` calls one of the hook's recording helpers (``autodurable._inline``)."""
+        """Whether `node` calls one of the hook's recording helpers (``autodurable.inline``)."""
         return isinstance(node, ast.Call) and (self.scope.callee(node) or "").startswith(
-            "autodurable._inline."
+            HELPER_PREFIXES
         )
 
     def _io_calls(self, expr: ast.expr) -> list[ast.Call]:

@@ -18,7 +18,7 @@ Invariants:
   method of the class, its class-level attributes and fields, and its bases
   (`ProjectIndex.member`); a base outside the project answers for what the
   project does not define (``django.db.models.Model.save``).
-- Modules are known by their discovery key (`autodurable._discover`): the
+- Modules are known by their discovery key (`autodurable._analysis._discover`): the
   name they are imported as, or for one whose name another module holds,
   ``"<import root>/<name>"``. An import resolves first among the modules of
   the importing module's own import root, then among the names held.
@@ -30,9 +30,9 @@ import ast
 import builtins
 from dataclasses import dataclass, field
 
-from .._discover import import_name
 from ._annotations import alias_type, annotation_type, item_type
 from ._catalogue import Catalogue
+from ._discover import import_name
 from ._walk import child_nodes, statements, walk
 
 _BUILTINS = frozenset(dir(builtins))

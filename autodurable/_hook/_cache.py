@@ -32,7 +32,7 @@ from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING
 
-from .._discover import ANALYSER_VERSION, discover, import_name
+from .._analysis._discover import ANALYSER_VERSION, discover, import_name
 
 if TYPE_CHECKING:
     import ast

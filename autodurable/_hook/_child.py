@@ -42,7 +42,7 @@ def hook_environment(root: Path) -> dict[str, str]:
     The configuration is validated here, once; a project that configures nothing
     gets the defaults without the validation being imported.
     """
-    from .._config_source import (
+    from .._project import (
         DEFAULT_SENTINEL,
         DEFAULT_STATE_PATH,
         configures_nothing,
@@ -54,7 +54,7 @@ def hook_environment(root: Path) -> dict[str, str]:
         values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
         recover = (root / DEFAULT_STATE_PATH).exists()  # the default store, without loading it
     else:
-        from .._config import load_settings
+        from .._core._config import load_settings
 
         settings = load_settings(cwd=root)  # a bad configuration fails here, before anything runs
         values = {
@@ -72,7 +72,7 @@ def exec_command(command: str, args: list[str]) -> int:
     """Replace this process with `command` run under the hook; an exit code if it cannot."""
     import sys
 
-    from .._discover import project_root
+    from .._analysis._discover import project_root
 
     if not command:
         print("autodurable: run -- needs a command to run", file=sys.stderr)
@@ -121,7 +121,7 @@ def _install_sentinel(mode: str) -> None:
     # modules can be workflow code here; wrapt alone takes 20 to 80 ms to import,
     # which a child that runs none of the project (a helper script, a worker of
     # another tool) should not pay.
-    from .. import _sentinel
+    from .._core import _sentinel
 
     _sentinel.install(mode)
 
@@ -130,7 +130,7 @@ def recover_quietly() -> None:
     """Resume this store's unfinished workflows; problems are logged, never raised."""
     import contextlib
 
-    from .._recovery import recover
+    from .._control._recovery import recover
 
     with contextlib.suppress(Exception):  # recover() logs its problems; the program goes on
         recover()

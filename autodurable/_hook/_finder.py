@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from types import CodeType, ModuleType
 
-from .._discover import import_name
+from .._analysis._discover import import_name
 from ._cache import ProjectState, code_cache_path, code_key, collector_paused, read_code, write_code
 
 

@@ -437,7 +437,7 @@ def _insert_helper_import(tree: ast.Module) -> None:
     ):
         position += 1
     anchor = body[position] if position < len(body) else (body[-1] if body else None)
-    node = ast.Import(names=[ast.alias(name="autodurable._inline", asname=HELPER)])
+    node = ast.Import(names=[ast.alias(name="autodurable.inline", asname=HELPER)])
     for new in (node, node.names[0]):  # `_located` does not enter import aliases
         if anchor is not None:
             ast.copy_location(new, anchor)

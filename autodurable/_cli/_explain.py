@@ -1,0 +1,94 @@
+"""``autodurable explain``: the plan for some files, as a table or as JSON.
+
+Invariants: reads and analyses files, writes nothing; ``--strict`` fails when a
+function does I/O that cannot be wrapped safely, or a file does not parse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+from .._analysis import FunctionPlan, ModulePlan, ProjectPlan
+from .._analysis._discover import project_root
+from .._core._config import Settings
+from .._hook._cache import ProjectState
+
+
+def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], dict[str, str]]:
+    """The module plans of the files under `paths`, and the files that could not be read."""
+    selected: list[ModulePlan] = []
+    errors: dict[str, str] = {}
+    projects: dict[Path, ProjectPlan] = {}
+    for raw in paths:
+        path = Path(raw).resolve()
+        if not path.exists():
+            errors[raw] = "no such file or folder"
+            continue
+        root = project_root(path if path.is_dir() else path.parent)
+        if root not in projects:
+            # The same modules and plan as the import hook (and its plan cache).
+            state = ProjectState(root, settings.io, settings.roles, settings.exclude)
+            projects[root] = state.plan
+        project = projects[root]
+        for module in project.modules.values():
+            module_path = Path(module.path).resolve()
+            inside = module_path == path or (path.is_dir() and path in module_path.parents)
+            if inside and module not in selected:
+                selected.append(module)
+        for failed, reason in project.errors.items():
+            failed_path = Path(failed).resolve()
+            if failed_path == path or path in failed_path.parents:
+                errors[failed] = reason
+    selected.sort(key=lambda m: m.path)
+    return selected, errors
+
+
+def unsafe(plans: list[ModulePlan]) -> list[FunctionPlan]:
+    """Functions that cannot be classified safely (for ``--strict``)."""
+    return [f for m in plans for f in m.functions if f.style == "unsafe" or f.notes]
+
+
+def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
+    """The plan as text for people."""
+    lines: list[str] = []
+    for module in plans:
+        lines.append(f"{os.path.relpath(module.path)}  ({module.module})")
+        if module.opted_out:
+            lines.append("    opted out (autodurable: off): left as is")
+            continue
+        rows = [f for f in module.functions if f.role != "plain" or f.notes or f.style != "none"]
+        if not rows:
+            lines.append("    nothing to make durable")
+        width = max((len(f.qualname) for f in rows), default=0)
+        for function in rows:
+            how = f"{function.role}/{function.style}"
+            lines.append(
+                f"    {function.line:>5}  {function.qualname:<{width}}  {how:<18} {function.reason}"
+            )
+            lines += [f"           note: {note}" for note in function.notes]
+        plain = len(module.functions) - len(rows)
+        if plain:
+            lines.append(f"           ({plain} plain function(s) not shown)")
+    for path, reason in errors.items():
+        lines.append(f"{os.path.relpath(path)}: skipped: {reason}")
+    if any(f.role == "workflow" for m in plans for f in m.functions):
+        lines += textwrap.wrap(ROOTS_RULE, 88)
+    return "\n".join(lines)
+
+
+ROOTS_RULE = (
+    "Workflows start only at durable roots: the script run by `autodurable run`, and "
+    "functions decorated with @autodurable.workflow or set as workflows in "
+    "[tool.autodurable.roles]. The other workflows above are workflow code when a root "
+    "calls them; called from plain code (a test, a library, a thread of their own) they "
+    "run as plain code, record nothing, and cost nothing."
+)
+
+
+def render_json(plans: list[ModulePlan], errors: dict[str, str]) -> str:
+    """The plan as JSON for tools: {"modules": [...], "errors": {...}}."""
+    data = {"modules": [m.model_dump(mode="json") for m in plans], "errors": errors}
+    return json.dumps(data, indent=2)

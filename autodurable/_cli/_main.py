@@ -1,0 +1,179 @@
+"""The ``autodurable`` command line.
+
+Invariants: every command exits 0 on success, 1 when the thing asked about is
+not as asked (for example a failed workflow, or no state database where it is
+looked for: commands that read never create one), 2 on bad input; errors are
+one readable line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from .. import __version__
+from .._errors import AutodurableError
+
+
+def _parser(only_run: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with `only_run`, just enough of it for ``run`` (which
+    starts every command run under the hook, so its parser imports nothing else)."""
+    parser = argparse.ArgumentParser(
+        prog="autodurable",
+        description="Crash-proof Python programs: durable workflows and steps.",
+    )
+    parser.add_argument("--version", action="version", version=f"autodurable {__version__}")
+    parser.add_argument(
+        "--database-url",
+        help="state database (default: AUTODURABLE_DATABASE_URL, [tool.autodurable] in "
+        "pyproject.toml, or .autodurable/state.db at the project root: the folder of the "
+        "nearest pyproject.toml above the script for run, above the current folder "
+        "otherwise, else that folder; a relative sqlite path is relative to the project root)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("info", help="where the state lives and how many workflows it holds")
+    run = commands.add_parser(
+        "run",
+        help="run a program durably: SCRIPT [ARGS], -m MODULE [ARGS], or -- COMMAND [ARGS]",
+        description="Run an unmodified program durably. Run the same command again after a "
+        "crash and it resumes; a failed run is retried from its failing step.",
+        usage="autodurable run [-q] [--new] [--run-id ID] (SCRIPT | -m MODULE | -- COMMAND) "
+        "[ARGS ...]",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no status line on stderr")
+    run.add_argument("--new", action="store_true", help="start a new run even if one is unfinished")
+    run.add_argument("--run-id", help="the id of the run (default: derived from the command)")
+    run.add_argument("-m", dest="module", help="run a module, as python -m does")
+    run.add_argument(
+        "target", nargs=argparse.REMAINDER, help="the script or command, then its arguments"
+    )
+    if only_run:
+        return parser
+    explain = commands.add_parser(
+        "explain",
+        help="show which functions become steps and workflows, and why",
+        description="Print the durability plan of the given files or folders.",
+    )
+    explain.add_argument("paths", nargs="+", metavar="PATH")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a function does I/O that cannot be made durable safely",
+    )
+    codemod = commands.add_parser(
+        "codemod",
+        help="write the plan into the source as decorators (shows a diff; --write applies)",
+        description="Write the durability plan of `autodurable run` into the given files as "
+        "@autodurable.step / @autodurable.workflow and recorded calls (libcst). Shows a "
+        "unified diff and writes nothing unless --write is given.",
+    )
+    from ._codemod import add_arguments
+
+    add_arguments(codemod)
+    from .._ai._commands import add_ai_parser, add_mcp_parser
+
+    add_ai_parser(commands)
+    add_mcp_parser(commands)
+    from ._workflows import add_parsers
+
+    add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(only_run=argv[:1] == ["run"])
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "run":  # the program's own output is the program's business
+        return _command(parser, args)
+    try:
+        return _command(parser, args)
+    except BrokenPipeError:
+        # Piped into `head` or a pager that quit: stop quietly, as `cat` does. Later
+        # writes (the interpreter's final flush) go nowhere instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        if args.database_url:
+            from .._core._runtime import configure
+
+            configure(database_url=args.database_url)
+        if args.command == "run":
+            return _run(parser, args)
+        if args.command == "explain":
+            return _explain(args)
+        if args.command == "codemod":
+            from ._codemod import main as codemod
+
+            return codemod(args)
+        if args.command in ("workflows", "send"):
+            from ._workflows import main_send, main_workflows
+
+            return main_workflows(args) if args.command == "workflows" else main_send(args)
+        if args.command in ("ai", "mcp"):
+            from .._ai._commands import main_ai, main_mcp
+
+            return main_ai(args) if args.command == "ai" else main_mcp()
+        return _info()
+    except AutodurableError as exc:
+        print(f"autodurable: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    rest = list(args.target)
+    if rest and rest[0] == "--" and not args.module:
+        if len(rest) < 2:
+            parser.error("run -- needs a command")
+        from .._hook._child import exec_command  # light: it runs before every command
+
+        return exec_command(rest[1], rest[2:])
+    from .._hook._launcher import Target, run
+
+    if args.module:
+        target = Target("module", args.module, rest)
+    elif rest:
+        target = Target("script", rest[0], rest[1:])
+    else:
+        parser.error("run needs a SCRIPT, -m MODULE or -- COMMAND")
+    return run(target, new=args.new, run_id=args.run_id, quiet=args.quiet)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .._core._runtime import get_runtime
+    from ._explain import plans_for, render_json, render_table, unsafe
+
+    plans, errors = plans_for(args.paths, get_runtime().settings)
+    print(render_json(plans, errors) if args.json else render_table(plans, errors))
+    if args.strict and (unsafe(plans) or errors):
+        return 1
+    return 0
+
+
+def _info() -> int:
+    from .._core._runtime import get_runtime
+    from ._workflows import missing_state
+
+    runtime = get_runtime()
+    problem = missing_state()  # reading creates nothing
+    if problem is not None:
+        print(f"autodurable: {problem}", file=sys.stderr)
+        return 1
+    store = runtime.store
+    counts = Counter(record.status for record in store.list_workflows(limit=1_000_000))
+    print(f"database: {runtime.location}")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    print(f"workflows: {summary}")
+    return 0

@@ -1,0 +1,604 @@
+"""Operating workflows: list, inspect, cancel, resume, fork and delete them.
+
+Used by `WorkflowHandle` methods, `autodurable.list_workflows` /
+`delete_workflows` and the ``autodurable workflows`` commands.
+
+Invariants:
+- Reads never decode the application's values: inputs, outputs and step
+  results are the recorded JSON, parsed (values the codec tags, such as
+  tuples or datetimes, appear as their tagged objects), and exceptions are
+  their type, message and traceback. So they work without the application's
+  code, in the CLI.
+- Bad input raises before anything changes: an unknown id
+  (`WorkflowNotFound`), a step number outside the recorded steps, an id that
+  exists, a status that does not allow the operation (`AutodurableError`,
+  naming the problem and the fix).
+- Each change is one store call that re-checks the state itself, so racing
+  operators and executors cannot corrupt a workflow: cancelling only changes
+  a pending workflow, resuming only a failed or cancelled one.
+- `resume` and `fork` run the workflow in this process when asked to and its
+  code is importable here; otherwise it is left pending and unowned for an
+  executor that has the code (``recover(watch=True)``). Programs run by
+  ``autodurable run`` are resumed by running their command again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._core._codec import decode_text
+from .._core._runtime import Runtime, get_runtime
+from .._errors import AutodurableError, DecodeError, WorkflowCancelled, WorkflowNotFound
+from .._store import (
+    CANCELLED,
+    FAILED,
+    FINISHED_STATUSES,
+    PENDING,
+    SUCCEEDED,
+    WORKFLOW_STATUSES,
+    Claim,
+    StepRecord,
+    WorkflowRecord,
+)
+
+RUN_PREFIX = "autodurable.run:"  # the names of programs run by `autodurable run`
+ENDED = (SUCCEEDED, FAILED, CANCELLED)
+_CANCELLED_TYPE = "autodurable._errors:WorkflowCancelled"
+
+
+def _parse(text: str | None) -> Any:
+    """Recorded JSON text, parsed (None stays None; damaged text is returned as it is)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _error_parts(text: str | None) -> tuple[str | None, str | None, str | None]:
+    """(type, message, traceback) of a recorded exception."""
+    if not text:
+        return None, None, None
+    raw = _parse(text)
+    if not isinstance(raw, dict):
+        return "unknown", str(raw), None
+    kind, message = str(raw.get("c", "unknown")), _text(raw.get("m", ""))
+    attributes = raw.get("d")
+    if kind == _CANCELLED_TYPE and isinstance(attributes, dict) and "reason" in attributes:
+        message = _text(attributes["reason"])  # the reason alone: the id is known
+    trace = raw.get("tb")
+    return kind, message, _text(trace) if trace else None
+
+
+def _text(raw: Any) -> str:
+    """A recorded text field as a str (the codec tags one that holds a surrogate pair)."""
+    with contextlib.suppress(DecodeError):
+        raw = decode_text(raw)
+    return str(raw)
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """What the store holds about one workflow (``autodurable workflows show``).
+
+    ``inputs`` is ``{"args": [...], "kwargs": {...}}`` and ``output`` the return
+    value, both the recorded JSON parsed (values the codec tags, such as
+    tuples or datetimes, are their tagged objects). ``error_type`` is the
+    exception's ``"module:qualname"``; a cancelled workflow has
+    ``autodurable._errors:WorkflowCancelled`` and the reason as its message.
+    Times are seconds since the epoch.
+    """
+
+    workflow_id: str
+    name: str
+    status: str
+    inputs: Any
+    output: Any
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    executor_id: str | None
+    app_version: str | None
+    created_at: float
+    updated_at: float
+    deadline: float | None
+    forked_from: str | None
+    forked_at_step: int | None
+
+    @classmethod
+    def from_record(cls, record: WorkflowRecord) -> WorkflowInfo:
+        """The info of a store row."""
+        error_type, message, trace = _error_parts(record.error)
+        return cls(
+            workflow_id=record.workflow_id,
+            name=record.name,
+            status=record.status,
+            inputs=_parse(record.inputs),
+            output=_parse(record.output),
+            error_type=error_type,
+            error_message=message,
+            traceback=trace,
+            executor_id=record.executor_id,
+            app_version=record.app_version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            deadline=record.deadline,
+            forked_from=record.forked_from,
+            forked_at_step=record.forked_at_step,
+        )
+
+    @property
+    def ended_at(self) -> float | None:
+        """When it succeeded, failed or was cancelled; None while pending."""
+        return self.updated_at if self.status in FINISHED_STATUSES else None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from its start to its end (to now, while pending)."""
+        end = self.ended_at if self.ended_at is not None else time.time()
+        return max(0.0, end - self.created_at)
+
+    @property
+    def is_program_run(self) -> bool:
+        """Whether it is a program run by ``autodurable run`` (resumed by its command)."""
+        return self.name.startswith(RUN_PREFIX)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``--json`` form (see README, "Operating workflows")."""
+        error = None
+        if self.error_type is not None:
+            error = {
+                "type": self.error_type,
+                "message": self.error_message,
+                "traceback": self.traceback,
+            }
+        return {
+            "workflow_id": self.workflow_id,
+            "name": self.name,
+            "status": self.status,
+            "app_version": self.app_version,
+            "executor_id": self.executor_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "ended_at": self.ended_at,
+            "duration": round(self.duration, 6),
+            "deadline": self.deadline,
+            "forked_from": self.forked_from,
+            "forked_at_step": self.forked_at_step,
+            "inputs": self.inputs,
+            "output": self.output,
+            "error": error,
+        }
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One recorded step of a workflow (``autodurable workflows steps``).
+
+    ``status`` is succeeded, failed, retrying (attempts failed so far, more
+    follow), unrecorded (ran, result not recordable), waiting (a `recv`
+    waiting; ``output`` is its deadline) or timed_out (a `recv` that got no
+    message). ``output`` is the recorded JSON, parsed.
+
+    ``branch`` is ``""`` for a step of the workflow's own code, else the path
+    of the work the workflow ran concurrently that called it (``"3"``: the work
+    started at its position 3; ``"3.2"``: the work that one started at its
+    position 2); ``position`` counts within the branch. ``place`` says both:
+    ``"5"``, or ``"3.1"`` for the first step of branch ``"3"`` (the step's
+    idempotency key is ``"<workflow id>:<place>"``).
+    """
+
+    position: int
+    name: str
+    status: str
+    attempts: int
+    started_at: float
+    finished_at: float | None
+    output: Any
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    executor_id: str | None
+    branch: str
+
+    @classmethod
+    def from_record(cls, record: StepRecord) -> StepInfo:
+        """The info of a store row."""
+        error_type, message, trace = _error_parts(record.error)
+        return cls(
+            position=record.position,
+            name=record.name,
+            status=record.status,
+            attempts=record.attempts,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            output=_parse(record.output),
+            error_type=error_type,
+            error_message=message,
+            traceback=trace,
+            executor_id=record.executor_id,
+            branch=record.branch,
+        )
+
+    @property
+    def place(self) -> str:
+        """Where it was called: ``"5"``, or ``"3.1"`` in branch ``"3"``."""
+        return f"{self.branch}.{self.position}" if self.branch else str(self.position)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds its last attempt took (None while a `recv` waits)."""
+        if self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``--json`` form."""
+        error = None
+        if self.error_type is not None:
+            error = {
+                "type": self.error_type,
+                "message": self.error_message,
+                "traceback": self.traceback,
+            }
+        duration = self.duration
+        return {
+            "position": self.position,
+            "branch": self.branch,
+            "place": self.place,
+            "name": self.name,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": None if duration is None else round(duration, 6),
+            "output": self.output,
+            "error": error,
+            "executor_id": self.executor_id,
+        }
+
+
+def _root(step: StepRecord) -> int:
+    """The position in the workflow's own code where `step`, or its branch, was called.
+
+    A step of branch "3.2" has 3: the workflow started the work at its
+    position 3 (and that work started branch "3.2"). `fork` counts these, as
+    the store's `fork_workflow` does.
+    """
+    return int(step.branch.split(".", 1)[0]) if step.branch else step.position
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def _record(runtime: Runtime, workflow_id: str) -> WorkflowRecord:
+    record = runtime.store.get_workflow(workflow_id)
+    if record is None:
+        raise WorkflowNotFound(
+            f"no workflow with id {workflow_id!r} in {runtime.store.url} "
+            "(autodurable workflows list shows the ids; is the database URL the right one?)"
+        )
+    return record
+
+
+def workflow_info(workflow_id: str) -> WorkflowInfo:
+    """What the store holds about a workflow; raises `WorkflowNotFound`."""
+    return WorkflowInfo.from_record(_record(get_runtime(), workflow_id))
+
+
+def workflow_steps(workflow_id: str) -> list[StepInfo]:
+    """A workflow's recorded steps in order; raises `WorkflowNotFound`."""
+    runtime = get_runtime()
+    _record(runtime, workflow_id)
+    return [StepInfo.from_record(step) for step in runtime.store.list_steps(workflow_id)]
+
+
+def _timestamp(value: float | dt.datetime | None) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.timestamp()  # a naive datetime is local time, as datetime.now() gives
+    raise TypeError(f"expected seconds since the epoch or a datetime, not {type(value).__name__}")
+
+
+def name_pattern(name: str) -> tuple[str | None, str | None]:
+    """(exact name, LIKE pattern) for a name filter; ``*`` in it matches anything."""
+    if "*" not in name:
+        return name, None
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return None, escaped.replace("*", "%")
+
+
+def check_statuses(statuses: Collection[str]) -> list[str]:
+    """The statuses, validated: each one of pending, succeeded, failed, cancelled."""
+    unknown = sorted(set(statuses) - set(WORKFLOW_STATUSES))
+    if unknown:
+        raise AutodurableError(
+            f"unknown status {', '.join(map(repr, unknown))}: the statuses are "
+            f"{', '.join(WORKFLOW_STATUSES)}"
+        )
+    return list(statuses)
+
+
+def list_workflows(
+    status: str | Collection[str] | None = None,
+    name: str | None = None,
+    *,
+    since: float | dt.datetime | None = None,
+    until: float | dt.datetime | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> list[WorkflowInfo]:
+    """Workflows, newest first: ``list_workflows(status="failed", since=time.time() - 3600)``.
+
+    `status` is one status or several (pending, succeeded, failed, cancelled);
+    `name` a workflow name (``"module:qualname"`` or the ``@workflow(name=...)``),
+    where ``*`` matches anything (``"*:checkout"``); `since` / `until` bound the
+    start time (seconds since the epoch or datetimes); `limit` and `offset`
+    page through the rest.
+    """
+    if limit < 1 or offset < 0:
+        raise AutodurableError("limit must be at least 1 and offset at least 0")
+    statuses = None
+    if status is not None:
+        statuses = check_statuses([status] if isinstance(status, str) else list(status))
+    exact, like = name_pattern(name) if name else (None, None)
+    records = get_runtime().store.list_workflows(
+        statuses,
+        limit,
+        exact,
+        name_like=like,
+        created_after=_timestamp(since),
+        created_before=_timestamp(until),
+        offset=offset,
+    )
+    return [WorkflowInfo.from_record(record) for record in records]
+
+
+# -- cancel ----------------------------------------------------------------------------
+
+
+def cancel(workflow_id: str, reason: str | None = None) -> tuple[bool, WorkflowInfo]:
+    """Cancel a pending workflow: (whether this call cancelled it, its info after).
+
+    A workflow that is running stops at its next step boundary (the step it is
+    in finishes and is recorded); one that waits in `recv` or `sleep` stops
+    at once. A workflow that has ended is left as it is.
+    """
+    runtime = get_runtime()
+    before = _record(runtime, workflow_id)
+    changed = False
+    if before.status == PENDING:
+        error = WorkflowCancelled(workflow_id, reason or "cancelled by an operator")
+        runtime.store.cancel_workflow(workflow_id, runtime.codec.encode_error(error))
+        after = _record(runtime, workflow_id)
+        changed = after.status == CANCELLED and before.status == PENDING
+    else:
+        after = before
+    return changed, WorkflowInfo.from_record(after)
+
+
+# -- resume and fork -------------------------------------------------------------------
+
+
+def _find_code(runtime: Runtime, record: WorkflowRecord) -> tuple[Any, dict[str, Any]]:
+    """The workflow function of `record` and its decoded inputs (LookupError if not here)."""
+    from ._recovery import find_workflow
+
+    fn = find_workflow(record.name)
+    inputs = runtime.codec.decode(record.inputs)
+    return fn, inputs
+
+
+def run_here(runtime: Runtime, workflow_id: str) -> Any:
+    """Claim a pending workflow and run it on a worker thread here; its handle.
+
+    Raises LookupError when its code cannot be imported here, and
+    `AutodurableError` when its inputs cannot be decoded or a live executor
+    runs it.
+    """
+    from .._core._app_versions import version_for
+    from .._core._options import options
+    from ._handle import start
+
+    record = _record(runtime, workflow_id)
+    if record.name.startswith(RUN_PREFIX):
+        raise AutodurableError(program_hint(record.workflow_id, record.name))
+    fn, inputs = _find_code(runtime, record)
+    claim = runtime.store.claim_workflow(
+        workflow_id, runtime.executor, version_for(runtime.settings, fn)
+    )
+    if claim is None:
+        raise WorkflowNotFound(f"workflow {workflow_id!r} was deleted meanwhile")
+    if not claim.claimed:
+        if claim.workflow.status in FINISHED_STATUSES:
+            raise AutodurableError(
+                f"workflow {workflow_id!r} has {claim.workflow.status} meanwhile; nothing to run"
+            )
+        raise AutodurableError(
+            f"workflow {workflow_id!r} is running on executor {claim.workflow.executor_id} "
+            "(alive); it is not run twice"
+        )
+    runtime.adopted[workflow_id] = claim
+    return start(options(fn, workflow_id=workflow_id), *inputs["args"], **inputs["kwargs"])
+
+
+def program_hint(workflow_id: str, name: str) -> str:
+    """How to continue a program run by ``autodurable run``."""
+    label = name[len(RUN_PREFIX) :]
+    return (
+        f"{workflow_id} is a program run by `autodurable run {label}`: run the same command "
+        f"again, in the same folder, to continue it (or `autodurable run --run-id {workflow_id} "
+        f"{label}`)"
+    )
+
+
+def resume(
+    workflow_id: str, *, app_version: str | None = None, any_version: bool = False
+) -> tuple[int, WorkflowInfo]:
+    """Make a failed or cancelled workflow pending again: (steps kept, its info after).
+
+    Its failed step, if the last step failed, runs again; earlier steps are
+    replayed. Its deadline is dropped. `app_version` changes its version,
+    `any_version` lets code of any version run it (it then takes the version
+    of the code that claims it); by default it keeps its version.
+    """
+    runtime = get_runtime()
+    record = _record(runtime, workflow_id)
+    if record.status not in (FAILED, CANCELLED):
+        if record.status == PENDING:
+            raise AutodurableError(
+                f"workflow {workflow_id!r} is pending already: only failed and cancelled "
+                "workflows are resumed (a pending one runs, or waits for an executor with "
+                "its code)"
+            )
+        raise AutodurableError(
+            f"workflow {workflow_id!r} has succeeded; there is nothing to resume (fork it "
+            "to run its steps again: autodurable workflows fork ID --from-step N)"
+        )
+    kept = runtime.store.reopen_workflow(workflow_id, app_version=app_version, unpin=any_version)
+    if kept is None:  # changed meanwhile
+        raise AutodurableError(
+            f"workflow {workflow_id!r} changed while it was being resumed; look again "
+            "(autodurable workflows show ID)"
+        )
+    return kept, WorkflowInfo.from_record(_record(runtime, workflow_id))
+
+
+def fork(
+    workflow_id: str,
+    from_step: int,
+    *,
+    new_id: str | None = None,
+    app_version: str | None = None,
+    here: bool = False,
+) -> tuple[int, WorkflowInfo]:
+    """Start a new workflow that replays `workflow_id`'s steps before `from_step`.
+
+    From step `from_step` on it runs the code as it is now (the fix-the-bug-
+    and-continue flow). `from_step` is a position of the workflow's own code:
+    work it ran concurrently (a branch, whose steps have places such as
+    ``"3.1"``) is replayed whole when it was started before `from_step`, and
+    runs again whole otherwise. The new workflow gets the same name and
+    inputs, a new id (`new_id` or a fresh one) and `app_version` (None:
+    whichever code runs it first). With `here` it is owned by this process,
+    to be run here at once. Returns (the number of steps copied, the new
+    workflow's info).
+    """
+    runtime = get_runtime()
+    source = _record(runtime, workflow_id)
+    steps = runtime.store.list_steps(workflow_id)
+    last = max((_root(s) for s in steps), default=0)
+    if isinstance(from_step, bool) or not isinstance(from_step, int):
+        raise AutodurableError(f"from_step must be a step number, not {from_step!r}")
+    if last == 0:
+        raise AutodurableError(
+            f"workflow {workflow_id!r} has no recorded steps: there is nothing to fork from; "
+            "start it again instead"
+        )
+    if not 1 <= from_step <= last:
+        raise AutodurableError(
+            f"workflow {workflow_id!r} has steps recorded up to step {last}: --from-step takes "
+            f"1 to {last}, the first step to run with the current code (autodurable workflows "
+            "steps ID lists them; a step 3.1 is part of step 3)"
+        )
+    new_id = new_id or f"{workflow_id}-fork-{uuid.uuid4().hex[:8]}"
+    if runtime.store.get_workflow(new_id) is not None:
+        raise AutodurableError(f"a workflow with id {new_id!r} exists already; choose another id")
+    now = time.time()
+    owner = runtime.executor.id if here else None
+    record = WorkflowRecord(
+        new_id,
+        source.name,
+        PENDING,
+        source.inputs,
+        None,
+        None,
+        owner,
+        now,
+        now,
+        app_version,
+        None,
+        workflow_id,
+        from_step,
+    )
+    copied = runtime.store.fork_workflow(workflow_id, record, from_step)
+    if copied is None:
+        raise AutodurableError(f"a workflow with id {new_id!r} exists already; choose another id")
+    if here:
+        # The store's copy keeps the same steps: its own before `from_step`, and
+        # the branches started before it.
+        kept = [s for s in steps if _root(s) < from_step]
+        runtime.adopted[new_id] = Claim(record, True, kept, None)
+    return copied, WorkflowInfo.from_record(record)
+
+
+# -- deleting ----------------------------------------------------------------------------
+
+
+def delete(workflow_id: str, force: bool = False) -> WorkflowInfo:
+    """Delete a workflow with its steps, messages and events; its info before.
+
+    A pending workflow is deleted only with `force` (cancel it first: a
+    running one would otherwise stop at its next step with its history gone).
+    """
+    runtime = get_runtime()
+    record = _record(runtime, workflow_id)
+    if record.status == PENDING and not force:
+        raise AutodurableError(
+            f"workflow {workflow_id!r} is pending: cancel it first (autodurable workflows "
+            "cancel ID), or delete it anyway with --force"
+        )
+    runtime.store.delete_workflows([workflow_id])
+    return WorkflowInfo.from_record(record)
+
+
+def gc(
+    older_than: float, statuses: Sequence[str] = ENDED, dry_run: bool = False
+) -> tuple[list[str], int]:
+    """Delete workflows in `statuses` that ended more than `older_than` seconds ago.
+
+    Also deletes messages older than that sent to workflow ids that do not
+    exist. Returns (the ids deleted, or that would be with `dry_run`; the
+    number of such messages deleted).
+    """
+    if older_than < 0:
+        raise AutodurableError("older_than must be a duration of 0 seconds or more")
+    chosen = check_statuses(statuses)
+    if PENDING in chosen:
+        raise AutodurableError(
+            "gc deletes workflows that ended (succeeded, failed, cancelled), never pending "
+            "ones: cancel them first"
+        )
+    store = get_runtime().store
+    cutoff = time.time() - older_than
+    if dry_run:
+        return store.ended_workflows(cutoff, chosen, 1_000_000), 0
+    deleted: list[str] = []
+    while True:  # in batches, so that no transaction grows without bound
+        batch = store.ended_workflows(cutoff, chosen, 500)
+        if not batch:
+            break
+        store.delete_workflows(batch)
+        deleted += batch
+    return deleted, store.delete_orphan_messages(cutoff)
+
+
+def delete_workflows(older_than: float, status: str | Sequence[str] = ENDED) -> int:
+    """Delete workflows that ended more than `older_than` seconds ago; how many.
+
+    ``delete_workflows(30 * 86400)`` keeps the last 30 days. `status` narrows
+    it to some of succeeded, failed and cancelled; pending workflows are never
+    deleted this way. Their steps, messages and events go with them.
+    """
+    statuses = [status] if isinstance(status, str) else list(status)
+    deleted, _ = gc(older_than, statuses)
+    return len(deleted)

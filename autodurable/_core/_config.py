@@ -1,0 +1,122 @@
+"""Configuration: where state lives and the project-wide defaults.
+
+Invariants:
+- Sources, lowest priority first: built-in defaults, ``[tool.autodurable]`` in
+  the nearest pyproject.toml (searched upwards from the project's starting
+  folder: the script's folder for ``autodurable run script.py``, the working
+  directory otherwise),
+  the ``AUTODURABLE_DATABASE_URL`` and ``AUTODURABLE_APP_VERSION`` environment
+  variables, `configure(...)`.
+- Every source is validated with the same model; an unknown key or a bad value
+  raises `ConfigError` naming the source, the key and the problem.
+- `Settings.database_url` is the URL as configured; the runtime opens it
+  resolved by `resolve_database_url`: a relative SQLite path (the default
+  ``.autodurable/state.db`` included) is relative to the project root (the
+  folder of the nearest pyproject.toml, else the starting folder), never to
+  the working directory, so state is found from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .._errors import ConfigError
+from .._project import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_SENTINEL,
+    ENV_APP_VERSION,
+    ENV_DATABASE_URL,
+    find_pyproject,
+    project_root,
+    read_pyproject_section,
+    resolve_database_url,
+)
+from ._options import Options, describe_validation_error
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ENV_APP_VERSION",
+    "ENV_DATABASE_URL",
+    "Settings",
+    "find_pyproject",
+    "load_settings",
+    "project_root",
+    "read_pyproject_section",
+    "resolve_database_url",
+]
+
+
+class Settings(BaseModel):
+    """Validated project settings (``[tool.autodurable]`` and `configure`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, min_length=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        from .._store import check_url  # the stores own their URL formats
+
+        try:
+            check_url(url)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return url
+    allow_pickle: bool = False
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # The version recorded on every workflow; by default a digest of the source
+    # file of each workflow's function (see `_version`).
+    app_version: str | None = Field(default=None, min_length=1, max_length=200)
+    steps: Options = Options()
+    # Transparent durability (the analyser, the import hook, the sentinel):
+    io: tuple[str, ...] = ()  # more I/O modules or functions, as dotted names
+    roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role
+    exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
+    # I/O in workflow code outside steps: "warn" logs it, "warnings" warns, "error" raises
+    sentinel: Literal["warn", "warnings", "error", "off"] = DEFAULT_SENTINEL
+    # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
+    # only (autodurable._ai._settings), so a model's settings never stop a run.
+    ai: dict[str, Any] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _qualified_keys(cls, roles: dict[str, str]) -> dict[str, str]:
+        for key in roles:
+            module, sep, qualname = key.partition(":")
+            if not (sep and module and qualname):
+                raise ValueError(
+                    f"role key {key!r} must name a function as 'module:qualname', "
+                    "for example 'app.billing:charge' or 'app.jobs:Worker.run'"
+                )
+        return roles
+
+
+def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
+    """Merge every configuration source into validated `Settings`."""
+    pyproject = find_pyproject(cwd)
+    values: dict[str, Any] = {}
+    section = read_pyproject_section(pyproject)
+    _validate(f"[tool.autodurable] in {pyproject}", section)
+    values.update(section)
+    env_url = os.environ.get(ENV_DATABASE_URL)
+    if env_url:
+        values["database_url"] = env_url
+    env_version = os.environ.get(ENV_APP_VERSION)
+    if env_version:
+        values["app_version"] = env_version
+    if overrides:
+        _validate("configure() arguments", overrides)
+        values.update(overrides)
+    return _validate("configuration", values)
+
+
+def _validate(where: str, values: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(where, exc)) from None

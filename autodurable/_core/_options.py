@@ -1,0 +1,209 @@
+"""Step and workflow options: validated pydantic models and their layering.
+
+Invariants:
+- Options are immutable. Layers are merged by *explicitly set* fields only: a
+  higher layer overrides exactly the fields it names. The order, lowest first:
+  defaults, ``[tool.autodurable.steps]`` in pyproject.toml, the decorator, a
+  proxy, and a per-call `options(...)` block or wrapper.
+- Invalid values given to `options()`, the decorators and `proxy()` fail at
+  once with a `ConfigError` naming the field and the expected value (models
+  built directly raise pydantic's ValidationError).
+- The hot path never validates: decorators pre-merge their layers once, and a
+  per-call layer is merged only when one is active.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .._errors import ConfigError
+
+
+class Retry(BaseModel):
+    """A retry policy for steps: exponential backoff with jitter.
+
+    ``max_attempts`` counts the first attempt: 1 means no retries. The delay
+    before attempt ``n + 1`` is ``initial_interval * backoff ** (n - 1)``, capped
+    at ``max_interval``, then spread by ``jitter`` (a fraction, 0.1 = +/-10%).
+    Exceptions of a ``non_retryable`` type, or for which ``retry_if`` returns
+    False, fail the step at once.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    max_attempts: int = Field(default=3, ge=1)
+    initial_interval: float = Field(default=1.0, ge=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval: float = Field(default=60.0, ge=0)
+    jitter: float = Field(default=0.1, ge=0, le=1)
+    non_retryable: tuple[type[BaseException], ...] = ()
+    retry_if: Callable[[BaseException], bool] | None = None
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        try:
+            base = min(self.initial_interval * self.backoff ** (attempt - 1), self.max_interval)
+        except OverflowError:  # a very late attempt: the cap applies
+            base = self.max_interval
+        spread = base * self.jitter
+        return max(0.0, base + (rng or random).uniform(-spread, spread))
+
+    def should_retry(self, exc: BaseException, attempt: int) -> bool:
+        """Whether failed attempt number `attempt` with `exc` gets another attempt."""
+        if attempt >= self.max_attempts or isinstance(exc, self.non_retryable):
+            return False
+        return self.retry_if is None or bool(self.retry_if(exc))
+
+
+NO_RETRY = Retry(max_attempts=1)
+
+
+class Options(BaseModel):
+    """Options of a step or workflow call.
+
+    ``retries`` takes a `Retry` policy or an int (the number of retries after the
+    first attempt, with the default backoff). ``timeout`` is in seconds, per
+    attempt. ``name`` names the step in the history. ``workflow_id`` sets the id
+    of the next workflow started in its scope, and ``workflow_timeout`` (seconds)
+    its deadline: a workflow that has not ended by then is cancelled.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retries: Retry | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    name: str | None = Field(default=None, min_length=1)
+    workflow_id: str | None = Field(default=None, min_length=1, max_length=512)
+    workflow_timeout: float | None = Field(default=None, gt=0)
+    unrecordable: Literal["error", "rerun"] | None = None
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries_from_int(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("retries takes a number of retries or a Retry policy, not a bool")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("retries must be >= 0")
+            return Retry(max_attempts=value + 1)
+        return value
+
+    def merged(self, over: Options | None) -> Options:
+        """Return these options overridden by the fields `over` sets explicitly."""
+        if over is None or not over.model_fields_set:
+            return self
+        if not self.model_fields_set:
+            return over
+        values = {name: getattr(self, name) for name in self.model_fields_set}
+        values.update({name: getattr(over, name) for name in over.model_fields_set})
+        return Options.model_construct(_fields_set=set(values), **values)
+
+    @property
+    def retry_policy(self) -> Retry:
+        """The effective retry policy (no retries when unset)."""
+        return self.retries or NO_RETRY
+
+
+EMPTY = Options()
+
+
+def make_options(where: str, **values: Any) -> Options:
+    """Build validated `Options`, raising `ConfigError` that says where they came from."""
+    try:
+        return Options(**values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(where, exc)) from None
+
+
+def describe_validation_error(where: str, exc: ValidationError) -> str:
+    """Turn a pydantic error into one readable message naming each bad field."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(value)"
+        problems.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+    return f"invalid {where}: " + "; ".join(problems)
+
+
+# The per-call layer: set by `options(...)`, read by every step and workflow call.
+_call_options: contextvars.ContextVar[Options | None] = contextvars.ContextVar(
+    "autodurable_call_options", default=None
+)
+
+
+def current_call_options() -> Options | None:
+    """The per-call options active in this context, if any."""
+    return _call_options.get()
+
+
+@contextlib.contextmanager
+def call_options_scope(opts: Options | None) -> Iterator[None]:
+    """Make `opts` the per-call layer for the duration of the block."""
+    token = _call_options.set(opts)
+    try:
+        yield
+    finally:
+        _call_options.reset(token)
+
+
+class _OptionsScope:
+    """What `options(...)` returns: a context manager, or a wrapper of one callable."""
+
+    def __init__(self, fn: Callable[..., Any] | None, opts: Options) -> None:
+        self._fn = fn
+        self._opts = opts
+        # Tokens per thread: one scope object may be entered from several threads.
+        self._tokens = threading.local()
+
+    def _layered(self) -> Options:
+        outer = _call_options.get()
+        return outer.merged(self._opts) if outer else self._opts
+
+    def __enter__(self) -> Options:
+        stack = self._tokens.__dict__.setdefault("stack", [])
+        stack.append(_call_options.set(self._layered()))
+        return self._opts
+
+    def __exit__(self, *exc_info: object) -> None:
+        _call_options.reset(self._tokens.stack.pop())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._fn is None:
+            raise TypeError(
+                "options(...) without a function is a context manager: use "
+                "'with autodurable.options(...):' or 'autodurable.options(fn, ...)(args)'"
+            )
+        # Decorated steps and workflows resolve their options when called, before
+        # an async body starts, so the scope can end as soon as the call returns.
+        with call_options_scope(self._layered()):
+            return self._fn(*args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any] | None:
+        return self._fn
+
+
+def options(fn: Callable[..., Any] | None = None, /, **values: Any) -> Any:
+    """Per-call options, the highest-priority layer.
+
+    As a context manager, for every step and workflow called in the block::
+
+        with autodurable.options(retries=5, timeout=10):
+            charge(order)
+
+    As a wrapper of one call::
+
+        autodurable.options(charge, retries=5, timeout=10)(order)
+        autodurable.options(checkout, workflow_id="order-42")(cart)
+    """
+    opts = make_options("options", **values)
+    if fn is not None and not callable(fn):
+        raise TypeError(f"options() takes a function to wrap, not {type(fn).__name__}")
+    return _OptionsScope(fn, opts)
+

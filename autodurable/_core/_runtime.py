@@ -1,0 +1,283 @@
+"""The process-wide runtime: settings, codec, store, executor and worker threads.
+
+Invariants:
+- Nothing touches the database until the first workflow runs: importing
+  autodurable and decorating functions is free.
+- `configure()` replaces the runtime; the old one retires its executor, so
+  that its unfinished workflows can be adopted at once.
+- A forked child never uses its parent's connection or executor id: it gets a
+  fresh runtime with the same settings (the parent's runtime is kept, unused, so
+  that nothing in the child closes connections the parent still uses).
+- At shutdown the watcher stops adopting first; then workflows started in the
+  background finish (the worker threads are joined, at interpreter exit), then
+  the executor retires, releasing what it still owns. Workflows that wait (in
+  `recv` or `sleep`) do not hold up the exit: they stop waiting when it begins
+  and are released, pending, to be resumed elsewhere or at the next start.
+- The store is the configured URL resolved against the project root (see
+  `_config_source`): the folder of the nearest pyproject.toml above the
+  project's starting folder, which is the working directory unless
+  `use_project` named another (``autodurable run script.py`` names the
+  script's folder).
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import concurrent.futures.thread  # registers its exit hook before ours (see the end)
+import contextvars
+import itertools
+import os
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Protocol
+
+from .._store import Claim, Store, open_store
+from ._codec import Codec
+from ._config import Settings, load_settings, project_root, resolve_database_url
+from ._executor import Executor
+from ._options import Options
+
+_generations = itertools.count(1)
+
+
+class Background(Protocol):
+    """A background service of a runtime (the adopting watcher), stopped at shutdown."""
+
+    def stop(self) -> None:
+        """Stop; called once, before the runtime's workflows are joined."""
+
+
+class Runtime:
+    """Everything a process needs to run workflows against one store."""
+
+    def __init__(self, settings: Settings, root: Path | None = None) -> None:
+        self.settings = settings
+        # The project root, and the database URL resolved against it (what is opened).
+        self.root = root if root is not None else project_root(_project_start)
+        self.database_url = resolve_database_url(settings.database_url, self.root)
+        self.generation = next(_generations)
+        self.codec = Codec(allow_pickle=settings.allow_pickle)
+        self.step_defaults: Options = settings.steps
+        self._lock = threading.RLock()
+        self._store: Store | None = None
+        self._executor: Executor | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # Workflows this process is running now, by id, so that a second call with
+        # the same id waits for the first instead of running it twice.
+        self.active: dict[str, Future[Any]] = {}
+        # Claims made by recovery, and records made by `start`, for workflows a
+        # worker thread then runs: the run uses them instead of claiming again.
+        self.adopted: dict[str, Claim] = {}
+        self.watcher: Background | None = None
+        self.workers = max(32, (os.cpu_count() or 1) * 8)
+        # Set when the process exits: workflows that wait stop waiting (released).
+        self.stopping = threading.Event()
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use."""
+        store = self._store
+        if store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self.database_url)
+                store = self._store
+        return store
+
+    @property
+    def executor(self) -> Executor:
+        """This process's executor, registered on first use."""
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = Executor(self.store, self.settings.lease_seconds)
+                executor = self._executor
+        return executor
+
+    @property
+    def location(self) -> str:
+        """Where the state lives, for people: the SQLite file's absolute path, or the URL."""
+        from .._project import sqlite_file
+
+        path = sqlite_file(self.database_url)
+        return str(path) if path is not None else self.database_url
+
+    def state_exists(self) -> bool:
+        """Whether the store may hold anything: its SQLite file exists (a server: always).
+
+        Checked without opening the store, which would create the file.
+        """
+        from .._project import sqlite_file
+
+        if self._store is not None or not self.database_url.startswith("sqlite:"):
+            return True
+        path = sqlite_file(self.database_url)
+        return path is None or path.is_file()
+
+    def submit(self, fn: Any) -> Future[Any]:
+        """Run `fn` on a worker thread (workflows started in the background).
+
+        Submitted from an empty context: a workflow started by workflow code is
+        a workflow of its own, never work of its starter (see `_concurrency`).
+        """
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self.workers, thread_name_prefix="autodurable-workflow"
+                )
+            return contextvars.Context().run(self._pool.submit, fn)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Finish background workflows (with `wait`), retire the executor, close the store."""
+        self.stopping.set()
+        with self._lock:
+            watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=wait)
+                self._pool = None
+            if self._executor is not None:
+                self._executor.stop(retire=True)
+                self._executor = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+_overrides: dict[str, Any] = {}
+_project_start: Path | None = None  # where the project root is searched from (None: cwd)
+
+
+def get_runtime() -> Runtime:
+    """The current runtime, created from the configuration on first use."""
+    runtime = _runtime
+    if runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _set_runtime(Runtime(load_settings(_overrides, cwd=_project_start)))
+            runtime = _runtime
+    assert runtime is not None
+    return runtime
+
+
+def _set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def configure(
+    database_url: str | None = None,
+    *,
+    allow_pickle: bool | None = None,
+    lease_seconds: float | None = None,
+    steps: Options | dict[str, Any] | None = None,
+    app_version: str | None = None,
+) -> None:
+    """Configure autodurable for this process; overrides pyproject and environment.
+
+    ``database_url`` is ``sqlite:///relative/path.db`` (relative to the project
+    root: the folder of the nearest ``pyproject.toml``; by default
+    ``.autodurable/state.db`` there) or ``sqlite:////abs/path.db`` (add
+    ``?synchronous=full`` for power-loss durability), or
+    ``postgresql://user:password@host:port/dbname`` (options ``?schema=``,
+    ``pool_size=``, ``retry_seconds=``). ``lease_seconds`` is how long a workflow
+    stays its executor's without a heartbeat before executors on other hosts
+    may adopt it. ``allow_pickle`` lets the codec fall back to pickle (only for
+    databases you trust). ``steps`` sets default step options (for example
+    ``{"retries": 3, "timeout": 30}``). ``app_version`` is the version recorded
+    on every workflow started here (a release tag, a commit); by default each
+    workflow records a digest of the source file that defines it, and
+    `recover()` resumes only workflows whose recorded version is the code's.
+    Invalid values raise `ConfigError` at once; workflows already running keep
+    the previous configuration.
+    """
+    given = {
+        "database_url": database_url,
+        "allow_pickle": allow_pickle,
+        "lease_seconds": lease_seconds,
+        "steps": steps,
+        "app_version": app_version,
+    }
+    new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
+    settings = load_settings(new_overrides, cwd=_project_start)  # validates first
+    with _runtime_lock:
+        old = _runtime
+        _overrides.clear()
+        _overrides.update(new_overrides)
+        _set_runtime(Runtime(settings))
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def use_project(start: Path) -> None:
+    """Find the project (its pyproject.toml, its state) from `start` instead of the cwd.
+
+    ``autodurable run script.py`` calls it with the script's folder, so that the
+    script finds its state from any working directory. A runtime already made
+    is replaced (with the same `configure()` overrides).
+    """
+    global _project_start
+    start = start.resolve()
+    settings = load_settings(_overrides, cwd=start)  # validates before anything changes
+    with _runtime_lock:
+        old = _runtime
+        _project_start = start
+        _set_runtime(Runtime(settings) if old is not None else None)
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def _reset_overrides_for_tests() -> None:
+    """Forget `configure()` calls (tests start each case from the environment)."""
+    global _project_start
+    with _runtime_lock:
+        old = _runtime
+        _overrides.clear()
+        _project_start = None
+        _set_runtime(None)
+    if old is not None:
+        old.shutdown(wait=True)
+
+
+_forked_away: list[Runtime] = []
+
+
+def _after_fork_in_child() -> None:
+    global _runtime
+    # The parent's connection and threads do not exist here; start afresh. The
+    # parent's runtime stays referenced: finalising it here could close sockets
+    # that the parent process still uses.
+    old = _runtime
+    if old is not None:
+        _forked_away.append(old)
+    _runtime = Runtime(old.settings, old.root) if old is not None else None
+
+
+def _at_exit() -> None:
+    runtime = _runtime
+    if runtime is not None:
+        runtime.shutdown(wait=True)
+
+
+def _stop_waiting() -> None:
+    """At exit, before worker threads are joined: waiting workflows stop waiting."""
+    runtime = _runtime
+    if runtime is not None:
+        runtime.stopping.set()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)
+# Runs before the thread pools join their workers (atexit runs after that): these
+# hooks run last registered first, and concurrent.futures.thread registered its own
+# when it was imported above.
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    _register(_stop_waiting)

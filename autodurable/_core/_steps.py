@@ -1,0 +1,353 @@
+"""Executing a step: replay from history, or run with retries and timeouts and record.
+
+Invariants:
+- A step's position is taken when it is *called* (also for ``async def`` steps,
+  before the coroutine starts), so ``asyncio.gather`` of steps numbers them in
+  call order, deterministically. In work that workflow code runs concurrently
+  (a branch, see `_concurrency`) positions count within the branch, and the
+  step is recorded with the branch's path; a step submitted to a pool or a
+  thread takes its position at submission.
+- On replay a recorded success returns the decoded value and a recorded failure
+  raises the decoded exception, without running the function; a different
+  recorded name at the same position raises `NondeterminismError`, and so does
+  a call whose arguments differ from the recorded call's: a step's record holds
+  the digest of its arguments (`_watch.digest` of their `arguments_shape`,
+  taken when the step is called, before it can change them), and a replay
+  compares it with the call's. Rows without a digest (recorded before it was
+  kept) replay without the check; a step recorded ``unrecorded`` runs again
+  anyway, so it is not checked either.
+- The shape is taken only in workflow code; the digest is computed only when a
+  record is written or compared, never on a call that does neither.
+- The first execution of a step costs one store write and no read. Failed
+  attempts that will be retried are recorded too (status ``retrying``), so the
+  attempt count survives a crash.
+- A step called inside a step runs plainly. A step called outside any workflow
+  runs with its retries and timeout but records nothing.
+- A step called in a process forked from workflow code (its run's `Run.pid`
+  is not this process's) runs plainly, outside any run: it takes no position
+  and writes nothing, so a child never writes into its parent's workflow; a
+  warning says so once per step name and process.
+- Every step write is a boundary: the status it returns tells a cancelled
+  workflow to stop there (the step is recorded first), and a workflow whose
+  deadline passed is cancelled there; a failed attempt is not retried then.
+- A result the codec cannot encode fails the step with `EncodeError`, unless
+  its options say ``unrecordable="rerun"``: then the step is recorded as
+  ``unrecorded`` and runs again whenever the workflow is replayed.
+- ``BaseException``s that are not ``Exception``s (KeyboardInterrupt, task
+  cancellation, our control signals) pass through unrecorded.
+- Sync timeouts run the attempt on a helper thread; on timeout the attempt is
+  abandoned (the thread cannot be killed and may still finish in the
+  background), recorded as failed with `StepTimeoutError`, and retried with the
+  same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._errors import EncodeError, NondeterminismError, StepTimeoutError
+from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
+from . import _context
+from ._boundary import check_boundary
+from ._context import (
+    CODE_VAR,
+    RUN_VAR,
+    STEP_VAR,
+    Run,
+    current_run,
+    current_step,
+    enter_step,
+    exit_step,
+    forked_call,
+    forked_call_async,
+    warn_forked,
+)
+from ._options import Options, Retry
+from ._report import warn_once
+from ._watch import arguments_shape, digest
+
+
+def warn_unrecordable(name: str, exc: EncodeError) -> None:
+    """Say once per step name that its result cannot be recorded and will be re-run."""
+    warn_once(name, f"autodurable: {exc}; step {name!r} will run again on resume instead")
+
+
+class StepCall:
+    """The bookkeeping of one step call: position, attempts, recording."""
+
+    __slots__ = (
+        "attempt",
+        "name",
+        "opts",
+        "place",
+        "position",
+        "run",
+        "shape",
+        "started",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        run: Run | None,
+        name: str,
+        opts: Options,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.run = run
+        self.name = name
+        self.opts = opts  # the rest of them matter only when an attempt fails
+        self.timeout = opts.timeout
+        self.attempt = 0
+        self.started = 0.0
+        if run is None:
+            self.position = self.place = 0
+            self.shape: Any = None
+        else:
+            # What the digest of its arguments is made of, taken before the call
+            # (which may change them); the digest itself only when it is needed.
+            self.shape = arguments_shape(args, kwargs or {})
+            self.position = position = run.take_position()
+            # Its position, or in concurrent work its path ("3.1"): what the step
+            # sees as current_step(), and what its idempotency key is made of.
+            self.place = run.place(position) if run.branch else position
+
+    @property
+    def policy(self) -> Retry:
+        """The retry policy of the call."""
+        return self.opts.retry_policy
+
+    def replay(self) -> tuple[bool, Any]:
+        """(True, value) when the step is recorded as done; raises a recorded failure."""
+        run = self.run
+        if run is None:
+            return False, None
+        recorded = run.history.get(self.position)
+        if recorded is None:
+            return False, None
+        if recorded.name != self.name:
+            raise NondeterminismError(
+                run.workflow_id,
+                self.place,
+                recorded.name,
+                self.name,
+            )
+        if recorded.arguments is not None and recorded.status != UNRECORDED:
+            arguments = digest(self.shape)
+            if arguments != recorded.arguments:
+                raise NondeterminismError(
+                    run.workflow_id,
+                    self.place,
+                    recorded.name,
+                    self.name,
+                    arguments=(recorded.arguments, arguments),
+                )
+        codec = run.runtime.codec
+        if recorded.status == SUCCEEDED:
+            run.replayed += 1
+            return True, codec.decode(recorded.output or "null")
+        if recorded.status == FAILED:
+            run.replayed += 1
+            raise codec.decode_error(recorded.error or "{}")
+        if recorded.status == UNRECORDED:
+            self.run = None  # it ran, but only running it again gives its result
+            return False, None
+        self.attempt = recorded.attempts  # retrying: continue the attempt count
+        return False, None
+
+    def begin(self) -> None:
+        """Start the next attempt."""
+        self.attempt += 1
+        self.started = time.time()
+
+    def succeeded(self, result: Any) -> None:
+        """Record the result (durable before returning)."""
+        run = self.run
+        if run is None:
+            return
+        status = SUCCEEDED
+        try:
+            output: str | None = run.runtime.codec.encode(
+                result, f"the result of step {self.name!r}"
+            )
+        except EncodeError as exc:
+            if self.opts.unrecordable != "rerun":
+                raise
+            status, output = UNRECORDED, None
+            warn_unrecordable(self.name, exc)
+        workflow_status = run.runtime.store.record_step(
+            run.workflow_id,
+            run.executor_id,
+            StepRecord(
+                self.position,
+                self.name,
+                status,
+                output,
+                None,
+                self.attempt,
+                self.started,
+                time.time(),
+                branch=run.branch,
+                arguments=digest(self.shape),
+            ),
+        )
+        if workflow_status != PENDING or run.deadline is not None:
+            check_boundary(run, workflow_status)
+
+    def failed(self, exc: Exception) -> float | None:
+        """Record a failed attempt; the delay before the next one, or None if final."""
+        retry = self.policy.should_retry(exc, self.attempt)
+        run = self.run
+        if run is not None:
+            workflow_status = run.runtime.store.record_step(
+                run.workflow_id,
+                run.executor_id,
+                StepRecord(
+                    self.position,
+                    self.name,
+                    RETRYING if retry else FAILED,
+                    None,
+                    run.runtime.codec.encode_error(exc),
+                    self.attempt,
+                    self.started,
+                    time.time(),
+                    branch=run.branch,
+                    arguments=digest(self.shape),
+                ),
+            )
+            if workflow_status != PENDING or run.deadline is not None:
+                check_boundary(run, workflow_status)
+        return self.policy.delay(self.attempt) if retry else None
+
+    def timed_out(self) -> StepTimeoutError:
+        """The error recorded for an attempt that exceeded its timeout."""
+        return StepTimeoutError(
+            f"step {self.name!r} attempt {self.attempt} exceeded its timeout of "
+            f"{self.timeout}s and was abandoned"
+        )
+
+
+def call_step(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    opts: Options,
+) -> Any:
+    """Call a sync step in the current context."""
+    # The path every step takes: kept to few calls, since a step of a workflow on a
+    # local database costs only a few microseconds more than this.
+    if STEP_VAR.get() is not None:
+        return fn(*args, **kwargs)
+    run = RUN_VAR.get()
+    if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("step", name, run)
+        return forked_call(fn, args, kwargs)
+    call = StepCall(run, name, opts, args, kwargs)
+    if call.run is not None and call.run.history:  # a fresh run has nothing to replay
+        done, value = call.replay()
+        if done:
+            return value
+    while True:
+        call.begin()
+        token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
+        try:
+            if call.timeout is None:
+                result = fn(*args, **kwargs)
+            else:
+                result = _call_with_timeout(call, fn, args, kwargs)
+        except Exception as exc:
+            delay = call.failed(exc)
+            if delay is None:
+                raise
+            time.sleep(delay)
+            continue
+        finally:
+            CODE_VAR.reset(code_token)
+            STEP_VAR.reset(token)
+        call.succeeded(result)
+        return result
+
+
+def call_step_async(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    opts: Options,
+) -> Awaitable[Any]:
+    """Call an async step: the position is taken now, the body runs when awaited."""
+    if current_step() is not None:
+        return fn(*args, **kwargs)
+    run = current_run()
+    if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("step", name, run)
+        return forked_call_async(fn, args, kwargs)
+    return _run_async_step(StepCall(run, name, opts, args, kwargs), fn, args, kwargs)
+
+
+async def _run_async_step(
+    call: StepCall,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    done, value = call.replay()
+    if done:
+        return value
+    while True:
+        call.begin()
+        token = enter_step(call.place)
+        try:
+            if call.timeout is None:
+                result = await fn(*args, **kwargs)
+            else:
+                result = await _await_with_timeout(call, fn(*args, **kwargs))
+        except Exception as exc:
+            delay = call.failed(exc)
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+            continue
+        finally:
+            exit_step(token)
+        call.succeeded(result)
+        return result
+
+
+async def _await_with_timeout(call: StepCall, awaitable: Awaitable[Any]) -> Any:
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=call.timeout)
+    if not done:
+        task.cancel()  # async steps are really cancelled, unlike sync ones
+        raise call.timed_out()
+    return task.result()
+
+
+def _call_with_timeout(
+    call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    context = contextvars.copy_context()  # keeps workflow_id() and idempotency_key() working
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["result"] = context.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()
+    if not finished.wait(call.timeout):
+        raise call.timed_out()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

@@ -1,0 +1,473 @@
+"""Executing a workflow: start it, resume it, or return its recorded outcome.
+
+Invariants:
+- A workflow called from workflow code runs inline: its steps continue the
+  caller's sequence. Called from inside a step, it runs plainly.
+- Running a workflow installs (once per process) the patches of `_concurrency`,
+  so that work its code starts in threads, pools and tasks is recorded.
+- A top-level call records the inputs and status before the body runs (one
+  write), and the outcome when it returns (one write). A resumed workflow's
+  history is loaded in the same transaction that claims it.
+- A workflow id that finished returns its recorded output, or raises its
+  recorded exception, without running anything. One that is unfinished and
+  not owned by a live executor is resumed; one that a live executor (this
+  process included) is running is waited for, never run twice, and adopted
+  if that executor dies while we wait.
+- Waiting is woken by the store when it can notify (PostgreSQL LISTEN/NOTIFY),
+  with a bounded wait as a safety net; otherwise it polls with backoff. A
+  waiter subscribes before its last look at the state, so no change is missed.
+- Only an exception from the user's code marks a workflow failed. Our own
+  errors (codec, store), control signals and interruptions leave it pending
+  and released, so that running it again resumes it.
+- A cancelled workflow stays cancelled: its run stops with `WorkflowCancelled`
+  (releasing it), nothing recorded afterwards overwrites the cancellation,
+  and calling it again raises the recorded `WorkflowCancelled` until it is
+  resumed. A workflow whose deadline passed before it was resumed is
+  cancelled instead of run.
+- Every new workflow records its version (`_version`) and, with a
+  ``workflow_timeout``, its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from .._errors import (
+    AutodurableError,
+    EncodeError,
+    OwnershipLost,
+    WorkflowCancelled,
+    WorkflowNotFound,
+)
+from .._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
+from . import _concurrency
+from ._app_versions import version_for
+from ._boundary import expire, recorded_cancellation
+from ._context import (
+    Run,
+    current_run,
+    current_step,
+    enter_run,
+    exit_run,
+    running_unrecorded,
+    split_history,
+)
+from ._options import Options, call_options_scope, current_call_options
+from ._report import warn_once
+from ._runtime import Runtime, get_runtime
+
+log = logging.getLogger("autodurable")
+T = TypeVar("T")
+_FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run elsewhere
+# With notifications a look is only a safety net (for a lost notification, or an
+# owner that died without a word): this often, or every quarter lease when the
+# owner's death would let us adopt the workflow.
+_NOTIFIED_POLL = 5.0
+_NOT_RECORDED = object()  # a call whose inputs cannot be recorded, run plainly
+UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
+
+
+class _Finished:
+    """A workflow that already has an outcome."""
+
+    def __init__(self, runtime: Runtime, record: WorkflowRecord) -> None:
+        self.runtime = runtime
+        self.record = record
+
+
+def outcome(runtime: Runtime, record: WorkflowRecord) -> Any:
+    """The recorded result of a finished workflow, or raise its recorded exception."""
+    if record.status == SUCCEEDED:
+        return runtime.codec.decode(record.output or "null")
+    if record.status == CANCELLED and not record.error:
+        raise WorkflowCancelled(record.workflow_id)
+    raise runtime.codec.decode_error(record.error or "{}")
+
+
+def call_workflow(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    recorded_args: tuple[Any, ...],
+    rerun: bool = False,
+    timeout: float | None = None,
+) -> Any:
+    """Call a sync workflow in the current context.
+
+    With `rerun`, a workflow whose inputs cannot be recorded runs plainly
+    (unrecorded) instead of failing, and an unrecordable result is recorded as
+    such. `timeout` is the decorator's ``workflow_timeout`` (a per-call one wins).
+    """
+    if current_run() is not None or current_step() is not None:
+        return fn(*args, **kwargs)
+    call = _TopLevelCall(fn, name, recorded_args, kwargs, rerun, timeout)
+    running = call.join()
+    if running is not None:
+        return running.result()  # another thread of this process runs it
+    with call:
+        opened = call.open()
+        if opened is _NOT_RECORDED:
+            with running_unrecorded(name):
+                return call.done(fn(*args, **kwargs))
+        if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)
+        if isinstance(opened, _Finished):
+            return call.done(outcome(call.runtime, opened.record))
+        with call.running(opened):
+            result = fn(*args, **kwargs)
+        return call.done(call.succeeded(opened, result))
+
+
+def call_workflow_async(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    recorded_args: tuple[Any, ...],
+    rerun: bool = False,
+    timeout: float | None = None,
+) -> Awaitable[Any]:
+    """Call an async workflow: identity and options are taken now, the body runs when awaited."""
+    if current_run() is not None or current_step() is not None:
+        return fn(*args, **kwargs)
+    call = _TopLevelCall(fn, name, recorded_args, kwargs, rerun, timeout)
+    return _run_async(fn, args, kwargs, call)
+
+
+async def _run_async(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    call: _TopLevelCall,
+) -> Any:
+    running = call.join()
+    if running is not None:
+        return await asyncio.wrap_future(running)
+    with call:
+        opened = call.open()
+        if opened is _NOT_RECORDED:
+            with running_unrecorded(call.name):
+                return call.done(await fn(*args, **kwargs))
+        if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
+            opened = await wait_for_async(call.runtime, call.workflow_id, call.open)
+        if isinstance(opened, _Finished):
+            return call.done(outcome(call.runtime, opened.record))
+        with call.running(opened):
+            result = await fn(*args, **kwargs)
+        return call.done(call.succeeded(opened, result))
+
+
+class _TopLevelCall:
+    """One top-level call of a workflow: its id, its slot in this process, its records.
+
+    Created when the workflow is called (so an async workflow takes its id and
+    options then); used as a context manager around the execution, which
+    publishes the outcome to other threads of this process waiting on the id.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        recorded_args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        rerun: bool,
+        timeout: float | None,
+    ) -> None:
+        self.runtime = get_runtime()
+        self.fn = fn
+        self.name = name
+        self.rerun = rerun
+        self.workflow_id, self.body_options, call_timeout = _identity()
+        self.timeout = call_timeout or timeout
+        self.values = {"args": list(recorded_args), "kwargs": kwargs}
+        self._inputs: str | None = None
+        self._future: Future[Any] = Future()
+        self._result: Any = None
+
+    def join(self) -> Future[Any] | None:
+        """Take the id's slot in this process; or return the future of the call holding it."""
+        with self.runtime._lock:
+            running = self.runtime.active.get(self.workflow_id)
+            if running is None:
+                self.runtime.active[self.workflow_id] = self._future
+        return running
+
+    def __enter__(self) -> _TopLevelCall:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        with self.runtime._lock:
+            if self.runtime.active.get(self.workflow_id) is self._future:
+                del self.runtime.active[self.workflow_id]
+        if exc is None:
+            self._future.set_result(self._result)
+        else:
+            self._future.set_exception(exc)
+
+    def done(self, result: Any) -> Any:
+        """Keep the result for waiting threads and return it."""
+        self._result = result
+        return result
+
+    def open(self) -> Run | _Finished | object | None:
+        """Start or claim the workflow (see `_open`); `_NOT_RECORDED` if it cannot be."""
+        if self._inputs is None:
+            try:
+                self._inputs = self.runtime.codec.encode(
+                    self.values, f"the inputs of workflow {self.name!r}"
+                )
+            except EncodeError as exc:
+                if not self.rerun:
+                    raise
+                warn_once(self.name, f"autodurable: {exc}; workflow {self.name!r} runs unrecorded")
+                return _NOT_RECORDED
+        version = version_for(self.runtime.settings, self.fn)
+        return _open(
+            self.runtime,
+            self.workflow_id,
+            self.name,
+            self._inputs,
+            self.values,
+            version,
+            self.timeout,
+        )
+
+    @contextlib.contextmanager
+    def running(self, run: Run) -> Iterator[None]:
+        """Execute the body as `run`; record a failure (or release) if it raises."""
+        if not _concurrency.installed:
+            _concurrency.install()  # work the body starts concurrently takes its context
+        token = enter_run(run)
+        try:
+            with call_options_scope(self.body_options):
+                yield
+        except BaseException as exc:
+            instead = _finish_failed(run, exc)
+            if instead is not None:
+                raise instead from None
+            raise
+        finally:
+            exit_run(token)
+
+    def succeeded(self, run: Run, result: Any) -> Any:
+        """Record the result; returns it."""
+        runtime = self.runtime
+        try:
+            output = runtime.codec.encode(result, f"the result of workflow {self.name!r}")
+        except EncodeError as exc:
+            if not self.rerun:
+                runtime.store.release_workflow(run.workflow_id, run.executor_id)
+                raise
+            warn_once(f"{self.name}:result", f"autodurable: {exc}; it is not recorded")
+            output = UNRECORDED_RESULT
+        status = runtime.store.finish_workflow(
+            run.workflow_id, run.executor_id, SUCCEEDED, output, None
+        )
+        if status == CANCELLED:  # cancelled after its last step: it stays cancelled
+            runtime.store.release_workflow(run.workflow_id, run.executor_id)
+            raise recorded_cancellation(run)
+        return result
+
+
+def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:
+    """Wait until the workflow finishes (woken by the store, or polling); its outcome."""
+
+    def finished() -> WorkflowRecord | None:
+        record = runtime.store.get_workflow(workflow_id)
+        if record is None:
+            raise WorkflowNotFound(f"no workflow with id {workflow_id!r} in {runtime.store.url}")
+        return record if record.status in FINISHED_STATUSES else None
+
+    record = wait_for(runtime, workflow_id, finished, timeout=timeout)
+    if record is None:
+        raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
+    return outcome(runtime, record)
+
+
+def _intervals(runtime: Runtime, busy: bool) -> tuple[float, float]:
+    """(first, longest) wait between looks at a workflow that another executor runs."""
+    if not runtime.store.notifies:
+        return _FIRST_POLL, _LAST_POLL
+    longest = _NOTIFIED_POLL
+    if busy:
+        longest = max(_LAST_POLL, min(longest, runtime.settings.lease_seconds / 4))
+    return longest, longest
+
+
+def wait_for(
+    runtime: Runtime,
+    workflow_id: str,
+    look: Callable[[], T | None],
+    busy: bool = False,
+    timeout: float | None = None,
+) -> T | None:
+    """Call `look` until it returns something, waiting for the store's wake-ups in between.
+
+    `busy`: the workflow runs on another executor that we may adopt it from, so
+    look at least every quarter lease. Returns None when `timeout` passes.
+    """
+    found = look()
+    if found is not None:
+        return found
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay, longest = _intervals(runtime, busy)
+    with runtime.store.subscribe(workflow_id) as wakeups:
+        while (found := look()) is None:  # the first look after subscribing misses nothing
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                delay = min(delay, left)
+            wakeups.wait(delay)
+            delay = min(delay * 2, longest)
+    return found
+
+
+async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], T | None]) -> T:
+    """`wait_for(busy=True)` for async code: waits without blocking the event loop."""
+    delay, longest = _intervals(runtime, busy=True)
+    with runtime.store.subscribe(workflow_id) as wakeups:
+        while (found := look()) is None:
+            if runtime.store.notifies:
+                await asyncio.to_thread(wakeups.wait, delay)
+            else:
+                await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+    return found
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+_OWN_FIELDS = frozenset({"workflow_id", "workflow_timeout"})
+
+
+def _identity() -> tuple[str, Options | None, float | None]:
+    """The id for a top-level call, the per-call options its body sees, and its timeout.
+
+    A ``workflow_id`` and a ``workflow_timeout`` in the per-call options are this
+    workflow's only: the body sees the same options without them, so nested
+    starts get ids (and deadlines) of their own.
+    """
+    opts = current_call_options()
+    if opts is None or not (opts.model_fields_set & _OWN_FIELDS):
+        return uuid.uuid4().hex, opts, None
+    rest = opts.model_fields_set - _OWN_FIELDS
+    body = Options.model_construct(
+        _fields_set=rest, **{field: getattr(opts, field) for field in rest}
+    )
+    workflow_id = opts.workflow_id or uuid.uuid4().hex
+    return workflow_id, body if rest else None, opts.workflow_timeout
+
+
+def _check_same_inputs(
+    runtime: Runtime, record: WorkflowRecord, inputs: str, values: dict[str, Any]
+) -> None:
+    """Refuse to continue a workflow id with other inputs than it was started with."""
+    if record.inputs == inputs:
+        return
+    try:
+        if runtime.codec.decode(record.inputs) == values:
+            return  # equal values, encoded differently (set order, say)
+    except Exception:  # undecodable or uncomparable: the encodings decide
+        pass
+    raise AutodurableError(
+        f"workflow id {record.workflow_id!r} was started with other inputs "
+        f"({_short(record.inputs)}) than this call ({_short(inputs)}). A workflow id names "
+        "one run: use a new id for new inputs."
+    )
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _open(
+    runtime: Runtime,
+    workflow_id: str,
+    name: str,
+    inputs: str,
+    values: dict[str, Any],
+    version: str | None = None,
+    timeout: float | None = None,
+) -> Run | _Finished | None:
+    """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
+    executor = runtime.executor
+    store = runtime.store
+    claim = runtime.adopted.pop(workflow_id, None)  # recovery claimed it for us already
+    if claim is None:
+        now = time.time()
+        deadline = now + timeout if timeout else None
+        record = WorkflowRecord(
+            workflow_id, name, PENDING, inputs, None, None, executor.id, now, now,
+            version, deadline,
+        )  # fmt: skip
+        if store.create_workflow(record):
+            return Run(workflow_id, runtime, {}, executor.id, deadline=deadline)
+        claim = store.claim_workflow(workflow_id, executor, version)
+    if claim is None:  # deleted in between: start it anew
+        return _open(runtime, workflow_id, name, inputs, values, version, timeout)
+    if claim.workflow.name != name:
+        raise AutodurableError(
+            f"workflow id {workflow_id!r} belongs to workflow {claim.workflow.name}, but this "
+            f"call is to {name}. Use a different workflow id."
+        )
+    _check_same_inputs(runtime, claim.workflow, inputs, values)
+    if claim.workflow.status in FINISHED_STATUSES:
+        return _Finished(runtime, claim.workflow)
+    if not claim.claimed:
+        return None
+    history, branches = split_history(claim.steps)
+    log.debug(
+        "autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(claim.steps)
+    )
+    run = Run(
+        workflow_id,
+        runtime,
+        history,
+        executor.id,
+        deadline=claim.workflow.deadline,
+        branches=branches,
+    )
+    if run.deadline is not None and time.time() >= run.deadline:
+        stop = expire(run)  # its deadline passed while nobody ran it
+        store.release_workflow(workflow_id, executor.id)
+        raise stop
+    return run
+
+
+def _finish_failed(run: Run, exc: BaseException) -> WorkflowCancelled | None:
+    """Record how the run ended: failed, or released (cancelled, interrupted, our error).
+
+    Returns the exception to raise instead of `exc` when the workflow turns
+    out to have been cancelled before its failure could be recorded.
+    """
+    store = run.runtime.store
+    own_cancellation = isinstance(exc, WorkflowCancelled) and exc.workflow_id == run.workflow_id
+    try:
+        if own_cancellation or isinstance(exc, OwnershipLost):
+            if own_cancellation:
+                store.release_workflow(run.workflow_id, run.executor_id)
+            return None
+        user_failure = isinstance(exc, Exception) and not isinstance(exc, AutodurableError)
+        if user_failure or isinstance(exc, WorkflowCancelled):  # another workflow's: an outcome
+            status = store.finish_workflow(
+                run.workflow_id, run.executor_id, FAILED, None, run.runtime.codec.encode_error(exc)
+            )
+            if status == CANCELLED:
+                store.release_workflow(run.workflow_id, run.executor_id)
+                return recorded_cancellation(run)
+        else:
+            store.release_workflow(run.workflow_id, run.executor_id)
+    except (AutodurableError, OwnershipLost) as store_exc:
+        log.warning("autodurable: could not record the end of %s: %s", run.workflow_id, store_exc)
+    return None
