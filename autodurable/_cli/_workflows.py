@@ -28,12 +28,12 @@ from typing import Any
 
 from .._control._operations import (
     ENDED,
-    RUN_PREFIX,
     StepInfo,
     WorkflowInfo,
     cancel,
     delete,
     fork,
+    fork_here,
     gc,
     list_workflows,
     program_hint,
@@ -42,6 +42,8 @@ from .._control._operations import (
     workflow_info,
     workflow_steps,
 )
+from .._control._registry import RUN_PREFIX, find_workflow, is_program_run
+from .._core._app_versions import version_for
 from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
@@ -663,8 +665,6 @@ def _import_here() -> None:
 
 
 def _check_code_here(info: WorkflowInfo) -> Any:
-    from .._control._recovery import find_workflow
-
     try:
         return find_workflow(info.name)
     except LookupError as exc:
@@ -704,29 +704,16 @@ def _fork(args: argparse.Namespace) -> int:
         _import_here()
         fn = _check_code_here(source)
     version = args.app_version
-    if fn is not None and version is None:
-        from .._core._app_versions import version_for
-
-        version = version_for(get_runtime().settings, fn)
-    copied, info = fork(
-        source.workflow_id,
-        args.from_step,
-        new_id=args.new_id,
-        app_version=version,
-        here=fn is not None,
-    )
     if fn is not None:
-        from .._control._handle import start
-        from .._core._options import options
-
-        inputs = get_runtime().codec.decode(json.dumps(info.inputs))
-        return _run_and_report(
-            args,
-            info.workflow_id,
-            lambda: start(
-                options(fn, workflow_id=info.workflow_id), *inputs["args"], **inputs["kwargs"]
-            ),
+        if version is None:
+            version = version_for(get_runtime().settings, fn)
+        _, info, future = fork_here(
+            source.workflow_id, args.from_step, fn, new_id=args.new_id, app_version=version
         )
+        return _run_and_report(args, info.workflow_id, lambda: future)
+    copied, info = fork(
+        source.workflow_id, args.from_step, new_id=args.new_id, app_version=version
+    )
     document = {
         "workflow_id": info.workflow_id,
         "forked_from": source.workflow_id,
@@ -739,7 +726,7 @@ def _fork(args: argparse.Namespace) -> int:
         f"forked {source.workflow_id} as {info.workflow_id}: {reused}, the current code "
         f"runs from step {args.from_step}"
     ]
-    if info.name.startswith(RUN_PREFIX):
+    if is_program_run(info.name):
         label = info.name[len(RUN_PREFIX) :]
         lines.append(f"run it with: autodurable run --run-id {info.workflow_id} {label}")
     else:

@@ -18,26 +18,31 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
 import logging
-import time
-import uuid
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._core._app_versions import version_for
-from .._core._context import current_run, current_step
-from .._core._decorators import kind_of, workflow_name
-from .._core._options import EMPTY, Options, _OptionsScope, call_options_scope, current_call_options
+from .._core._decorators import kind_of
+from .._core._options import EMPTY, Options, _OptionsScope, current_call_options
 from .._core._runtime import get_runtime
-from .._core._steps import call_step
 from .._core._workflows import wait_for_outcome
-from .._errors import AutodurableError, EncodeError, WorkflowNotFound
-from .._store import PENDING, Claim, WorkflowRecord
-
-if TYPE_CHECKING:
-    from ._operations import StepInfo, WorkflowInfo
+from .._errors import AutodurableError, WorkflowNotFound
+from .._store import WorkflowRecord
+from ._launch import new_child_id, record_before_start, submit
+from ._operations import (
+    StepInfo,
+    WorkflowInfo,
+    cancel,
+    delete,
+    fork,
+    fork_here,
+    resume,
+    run_here,
+    workflow_info,
+    workflow_steps,
+)
+from ._registry import code_here
 
 log = logging.getLogger("autodurable")
 
@@ -70,14 +75,10 @@ class WorkflowHandle:
 
     def info(self) -> WorkflowInfo:
         """Everything recorded about the workflow: inputs, status, output or error, times."""
-        from ._operations import workflow_info
-
         return workflow_info(self.workflow_id)
 
     def steps(self) -> list[StepInfo]:
         """The workflow's recorded steps, in order."""
-        from ._operations import workflow_steps
-
         return workflow_steps(self.workflow_id)
 
     def cancel(self, reason: str | None = None) -> bool:
@@ -89,8 +90,6 @@ class WorkflowHandle:
         `reason`, and lasts until `resume`. A workflow that has ended is left
         as it is (False).
         """
-        from ._operations import cancel
-
         changed, _ = cancel(self.workflow_id, reason)
         return changed
 
@@ -103,8 +102,6 @@ class WorkflowHandle:
         executor with its code picks it up (``recover(watch=True)``). With
         `any_version`, code of any version may run it.
         """
-        from ._operations import resume
-
         resume(self.workflow_id, any_version=any_version)
         return _run_here_if_possible(self.workflow_id)
 
@@ -117,33 +114,22 @@ class WorkflowHandle:
         an executor that has it. `workflow_id` names it (default:
         ``"<id>-fork-<random>"``).
         """
-        from .._core._options import options
-        from ._operations import fork
-
         runtime = get_runtime()
-        here = _code_here(runtime, self.workflow_id)
-        version = version_for(runtime.settings, here) if here is not None else None
-        _, info = fork(
-            self.workflow_id,
-            from_step,
-            new_id=workflow_id,
-            app_version=version,
-            here=here is not None,
-        )
+        here = code_here(runtime.store.get_workflow(self.workflow_id))
         if here is None:
+            _, info = fork(self.workflow_id, from_step, new_id=workflow_id)
             return WorkflowHandle(info.workflow_id)
-        inputs = runtime.codec.decode(json.dumps(info.inputs))  # claimed by fork(here=True)
-        return start(
-            options(here, workflow_id=info.workflow_id), *inputs["args"], **inputs["kwargs"]
+        version = version_for(runtime.settings, here)
+        _, info, future = fork_here(
+            self.workflow_id, from_step, here, new_id=workflow_id, app_version=version
         )
+        return WorkflowHandle(info.workflow_id, future)
 
     def delete(self, force: bool = False) -> None:
         """Delete the workflow with its steps, messages and events.
 
         A pending workflow only with `force` (cancel it first).
         """
-        from ._operations import delete
-
         delete(self.workflow_id, force)
 
     def _record(self) -> WorkflowRecord:
@@ -168,91 +154,21 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
         raise TypeError(f"start() takes a function decorated with @workflow, not {target!r}")
     outer = current_call_options()
     opts = (outer or EMPTY).merged(scoped)
-    workflow_id = opts.workflow_id or _new_child_id(target)
+    workflow_id = opts.workflow_id or new_child_id(target)
     opts = opts.merged(Options(workflow_id=workflow_id))
     timeout = opts.workflow_timeout or target._self_autodurable_timeout
-    _record_before_start(target, workflow_id, args, kwargs, timeout)
-
-    def run() -> Any:
-        # Worker threads start with an empty context: this is a top-level call.
-        with call_options_scope(opts):
-            result = target(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_awaited(result))
-        return result
-
-    return WorkflowHandle(workflow_id, get_runtime().submit(run))
-
-
-def _record_before_start(
-    target: Any,
-    workflow_id: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    timeout: float | None,
-) -> None:
-    """Record the workflow as pending and ours, so that it survives this process dying.
-
-    The worker then runs it from this record (handed over as a claim, without
-    another round trip). An id that exists already is left to the worker, which
-    resumes it, waits for it or returns its outcome; inputs that cannot be
-    recorded are left to the worker too, which reports them as a call would.
-    """
-    runtime = get_runtime()
-    name = workflow_name(target)
-    values = {"args": list(args), "kwargs": kwargs}
-    try:
-        inputs = runtime.codec.encode(values, f"the inputs of workflow {name!r}")
-    except EncodeError:
-        return
-    executor = runtime.executor
-    now = time.time()
-    version = version_for(runtime.settings, target.__wrapped__)
-    deadline = now + timeout if timeout else None
-    record = WorkflowRecord(
-        workflow_id, name, PENDING, inputs, None, None, executor.id, now, now, version, deadline
-    )
-    if runtime.store.create_workflow(record):
-        runtime.adopted[workflow_id] = Claim(record, True, [], None)
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def _new_child_id(target: Any) -> str:
-    fresh = uuid.uuid4().hex
-    if current_run() is None or current_step() is not None:
-        return fresh
-    name = f"autodurable.start:{workflow_name(target)}"
-    recorded: str = call_step(lambda: fresh, (), {}, name, EMPTY)
-    return recorded
-
-
-def _code_here(runtime: Any, workflow_id: str) -> Any:
-    """The function of a workflow when it can be run here (importable), else None."""
-    from ._operations import RUN_PREFIX
-    from ._recovery import find_workflow
-
-    record = runtime.store.get_workflow(workflow_id)
-    if record is None or record.name.startswith(RUN_PREFIX):
-        return None
-    try:
-        return find_workflow(record.name)
-    except LookupError:
-        return None
+    claim = record_before_start(target, workflow_id, args, kwargs, timeout)
+    return WorkflowHandle(workflow_id, submit(target, opts, args, kwargs, claim))
 
 
 def _run_here_if_possible(workflow_id: str) -> WorkflowHandle:
     """Run a pending workflow here when its code is importable; a handle either way."""
-    from ._operations import run_here
-
     runtime = get_runtime()
-    if _code_here(runtime, workflow_id) is None:
+    if code_here(runtime.store.get_workflow(workflow_id)) is None:
         log.info("autodurable: %s is left for an executor that has its code", workflow_id)
         return WorkflowHandle(workflow_id)
     try:
-        return run_here(runtime, workflow_id)  # type: ignore[no-any-return]
+        return WorkflowHandle(workflow_id, run_here(runtime, workflow_id))
     except (LookupError, AutodurableError) as exc:
         log.info("autodurable: %s is not run here: %s", workflow_id, exc)
         return WorkflowHandle(workflow_id)

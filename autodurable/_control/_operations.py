@@ -30,9 +30,11 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from .._core._app_versions import version_for
 from .._core._codec import decode_text
 from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, DecodeError, WorkflowCancelled, WorkflowNotFound
@@ -47,8 +49,9 @@ from .._store import (
     StepRecord,
     WorkflowRecord,
 )
+from ._launch import submit_claimed
+from ._registry import RUN_PREFIX, find_workflow, is_program_run
 
-RUN_PREFIX = "autodurable.run:"  # the names of programs run by `autodurable run`
 ENDED = (SUCCEEDED, FAILED, CANCELLED)
 _CANCELLED_TYPE = "autodurable._errors:WorkflowCancelled"
 
@@ -149,7 +152,7 @@ class WorkflowInfo:
     @property
     def is_program_run(self) -> bool:
         """Whether it is a program run by ``autodurable run`` (resumed by its command)."""
-        return self.name.startswith(RUN_PREFIX)
+        return is_program_run(self.name)
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` form (see README, "Operating workflows")."""
@@ -389,30 +392,17 @@ def cancel(workflow_id: str, reason: str | None = None) -> tuple[bool, WorkflowI
 # -- resume and fork -------------------------------------------------------------------
 
 
-def _find_code(runtime: Runtime, record: WorkflowRecord) -> tuple[Any, dict[str, Any]]:
-    """The workflow function of `record` and its decoded inputs (LookupError if not here)."""
-    from ._recovery import find_workflow
-
-    fn = find_workflow(record.name)
-    inputs = runtime.codec.decode(record.inputs)
-    return fn, inputs
-
-
-def run_here(runtime: Runtime, workflow_id: str) -> Any:
-    """Claim a pending workflow and run it on a worker thread here; its handle.
+def run_here(runtime: Runtime, workflow_id: str) -> Future[Any]:
+    """Claim a pending workflow and run it on a worker thread here; its future.
 
     Raises LookupError when its code cannot be imported here, and
     `AutodurableError` when its inputs cannot be decoded or a live executor
     runs it.
     """
-    from .._core._app_versions import version_for
-    from .._core._options import options
-    from ._handle import start
-
     record = _record(runtime, workflow_id)
-    if record.name.startswith(RUN_PREFIX):
+    if is_program_run(record.name):
         raise AutodurableError(program_hint(record.workflow_id, record.name))
-    fn, inputs = _find_code(runtime, record)
+    fn = find_workflow(record.name)
     claim = runtime.store.claim_workflow(
         workflow_id, runtime.executor, version_for(runtime.settings, fn)
     )
@@ -427,8 +417,7 @@ def run_here(runtime: Runtime, workflow_id: str) -> Any:
             f"workflow {workflow_id!r} is running on executor {claim.workflow.executor_id} "
             "(alive); it is not run twice"
         )
-    runtime.adopted[workflow_id] = claim
-    return start(options(fn, workflow_id=workflow_id), *inputs["args"], **inputs["kwargs"])
+    return submit_claimed(runtime, fn, claim)
 
 
 def program_hint(workflow_id: str, name: str) -> str:
@@ -479,7 +468,6 @@ def fork(
     *,
     new_id: str | None = None,
     app_version: str | None = None,
-    here: bool = False,
 ) -> tuple[int, WorkflowInfo]:
     """Start a new workflow that replays `workflow_id`'s steps before `from_step`.
 
@@ -489,11 +477,40 @@ def fork(
     ``"3.1"``) is replayed whole when it was started before `from_step`, and
     runs again whole otherwise. The new workflow gets the same name and
     inputs, a new id (`new_id` or a fresh one) and `app_version` (None:
-    whichever code runs it first). With `here` it is owned by this process,
-    to be run here at once. Returns (the number of steps copied, the new
-    workflow's info).
+    whichever code runs it first); an executor with its code runs it. Returns
+    (the number of steps copied, the new workflow's info).
     """
+    copied, record, _ = _fork(get_runtime(), workflow_id, from_step, new_id, app_version, None)
+    return copied, WorkflowInfo.from_record(record)
+
+
+def fork_here(
+    workflow_id: str,
+    from_step: int,
+    fn: Any,
+    *,
+    new_id: str | None = None,
+    app_version: str | None = None,
+) -> tuple[int, WorkflowInfo, Future[Any]]:
+    """`fork`, with the new workflow owned by this process and run here at once by
+    `fn` (its code, found here): (steps copied, its info, the future of its run)."""
     runtime = get_runtime()
+    owner = runtime.executor.id
+    copied, record, kept = _fork(runtime, workflow_id, from_step, new_id, app_version, owner)
+    future = submit_claimed(runtime, fn, Claim(record, True, kept, None))
+    return copied, WorkflowInfo.from_record(record), future
+
+
+def _fork(
+    runtime: Runtime,
+    workflow_id: str,
+    from_step: int,
+    new_id: str | None,
+    app_version: str | None,
+    owner: str | None,
+) -> tuple[int, WorkflowRecord, list[StepRecord]]:
+    """Copy `workflow_id` as a new pending workflow: (steps copied, its record, its
+    steps: its own before `from_step` and the branches started before it)."""
     source = _record(runtime, workflow_id)
     steps = runtime.store.list_steps(workflow_id)
     last = max((_root(s) for s in steps), default=0)
@@ -511,34 +528,18 @@ def fork(
             "steps ID lists them; a step 3.1 is part of step 3)"
         )
     new_id = new_id or f"{workflow_id}-fork-{uuid.uuid4().hex[:8]}"
+    taken = f"a workflow with id {new_id!r} exists already; choose another id"
     if runtime.store.get_workflow(new_id) is not None:
-        raise AutodurableError(f"a workflow with id {new_id!r} exists already; choose another id")
+        raise AutodurableError(taken)
     now = time.time()
-    owner = runtime.executor.id if here else None
     record = WorkflowRecord(
-        new_id,
-        source.name,
-        PENDING,
-        source.inputs,
-        None,
-        None,
-        owner,
-        now,
-        now,
-        app_version,
-        None,
-        workflow_id,
-        from_step,
-    )
+        new_id, source.name, PENDING, source.inputs, None, None, owner, now, now,
+        app_version, None, workflow_id, from_step,
+    )  # fmt: skip
     copied = runtime.store.fork_workflow(workflow_id, record, from_step)
     if copied is None:
-        raise AutodurableError(f"a workflow with id {new_id!r} exists already; choose another id")
-    if here:
-        # The store's copy keeps the same steps: its own before `from_step`, and
-        # the branches started before it.
-        kept = [s for s in steps if _root(s) < from_step]
-        runtime.adopted[new_id] = Claim(record, True, kept, None)
-    return copied, WorkflowInfo.from_record(record)
+        raise AutodurableError(taken)
+    return copied, record, [s for s in steps if _root(s) < from_step]
 
 
 # -- deleting ----------------------------------------------------------------------------

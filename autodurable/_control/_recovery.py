@@ -26,16 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._core._app_versions import version_for
-from .._core._decorators import kind_of, registry
-from .._core._names import resolve
-from .._core._options import options
 from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, WorkflowCancelled
 from .._store import Subscription, WorkflowRecord
-from ._handle import WorkflowHandle, start
+from ._handle import WorkflowHandle
+from ._launch import submit_claimed
+from ._registry import find_workflow, is_program_run
 
 log = logging.getLogger("autodurable")
-_RUN_PREFIX = "autodurable.run:"
 _LONGEST_TICK = 5.0  # seconds between looks for workflows to adopt, at most
 _SLICE = 0.25  # the watcher notices stop() within this
 _LONGEST_BACKOFF = 600.0
@@ -82,27 +80,6 @@ class RecoveryReport:
         lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.unrecoverable]
         lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.other_versions]
         return "\n".join(lines)
-
-
-def find_workflow(name: str) -> Any:
-    """The workflow function recorded as `name` (registered or importable); LookupError."""
-    return _find(name)
-
-
-def _find(name: str) -> Any:
-    found = registry.get(name)
-    if found is not None:
-        return found
-    try:
-        fn = resolve(name)
-    except LookupError as exc:
-        raise LookupError(
-            f"{exc}. Make sure the module that defines it is importable (on sys.path) "
-            "where recover() runs."
-        ) from None
-    if kind_of(fn) != "workflow":
-        raise LookupError(f"{name} exists but is no longer decorated with @workflow")
-    return fn
 
 
 def recover(*, watch: bool = False, all_versions: bool = False) -> RecoveryReport:
@@ -173,10 +150,10 @@ def _adopt(
         workflow_id = record.workflow_id
         if workflow_id in runtime.active or workflow_id in skip:
             continue
-        if record.name.startswith(_RUN_PREFIX):
+        if is_program_run(record.name):
             continue  # a program run by `autodurable run`: running the command resumes it
         try:
-            fn = _find(record.name)
+            fn = find_workflow(record.name)
             other = None if all_versions else _other_version(runtime, record, fn)
             if other is not None:
                 report.other_versions.append(Unrecoverable(workflow_id, record.name, other))
@@ -190,9 +167,8 @@ def _adopt(
         claim = store.claim_workflow(workflow_id, executor, version_for(runtime.settings, fn))
         if claim is None or not claim.claimed:
             continue  # another executor was faster, or it finished meanwhile
-        runtime.adopted[workflow_id] = claim
-        handle = start(options(fn, workflow_id=workflow_id), *inputs["args"], **inputs["kwargs"])
-        report.resumed.append(handle)
+        future = submit_claimed(runtime, fn, claim, inputs)
+        report.resumed.append(WorkflowHandle(workflow_id, future))
 
 
 class _Watcher:

@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
-from .._store import Claim, Store, open_store
+from .._store import Store, open_store
 from ._codec import Codec
 from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
@@ -67,9 +67,6 @@ class Runtime:
         # Workflows this process is running now, by id, so that a second call with
         # the same id waits for the first instead of running it twice.
         self.active: dict[str, Future[Any]] = {}
-        # Claims made by recovery, and records made by `start`, for workflows a
-        # worker thread then runs: the run uses them instead of claiming again.
-        self.adopted: dict[str, Claim] = {}
         self.watcher: Background | None = None
         self.workers = max(32, (os.cpu_count() or 1) * 8)
         # Set when the process exits: workflows that wait stop waiting (released).

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
@@ -46,7 +47,15 @@ from .._errors import (
     WorkflowCancelled,
     WorkflowNotFound,
 )
-from .._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
+from .._store import (
+    CANCELLED,
+    FAILED,
+    FINISHED_STATUSES,
+    PENDING,
+    SUCCEEDED,
+    Claim,
+    WorkflowRecord,
+)
 from . import _concurrency
 from ._app_versions import version_for
 from ._boundary import expire, recorded_cancellation
@@ -71,6 +80,11 @@ _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run e
 # owner's death would let us adopt the workflow.
 _NOTIFIED_POLL = 5.0
 _NOT_RECORDED = object()  # a call whose inputs cannot be recorded, run plainly
+# A claim the caller already holds (recovery adopted the workflow, `start`
+# recorded it, a fork made it ours), handed to the worker call that runs it.
+_HANDED: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
+    "autodurable_handed_claim", default=None
+)
 UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
 
 
@@ -391,6 +405,29 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@contextlib.contextmanager
+def handed_over(claim: Claim | None) -> Iterator[None]:
+    """Run the block with `claim` handed to the first call of its workflow.
+
+    That call then runs the workflow from the claim (its record and history)
+    instead of creating or claiming it again.
+    """
+    token = _HANDED.set(claim)
+    try:
+        yield
+    finally:
+        _HANDED.reset(token)
+
+
+def _take_handed_claim(workflow_id: str) -> Claim | None:
+    """The claim handed over for `workflow_id`, once; None when there is none."""
+    claim = _HANDED.get()
+    if claim is None or claim.workflow.workflow_id != workflow_id:
+        return None
+    _HANDED.set(None)  # its child workflows start or claim their own
+    return claim
+
+
 def _open(
     runtime: Runtime,
     workflow_id: str,
@@ -403,7 +440,7 @@ def _open(
     """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
     executor = runtime.executor
     store = runtime.store
-    claim = runtime.adopted.pop(workflow_id, None)  # recovery claimed it for us already
+    claim = _take_handed_claim(workflow_id)
     if claim is None:
         now = time.time()
         deadline = now + timeout if timeout else None

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .._analysis._discover import project_root
+from .._control._registry import RUN_PREFIX
 from .._core._app_versions import VERSION_ATTRIBUTE
 from .._core._config import load_settings
 from .._core._decorators import workflow
@@ -53,8 +54,6 @@ from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._cache import ProjectState
 from ._child import exec_command, recover_quietly
 from ._finder import durable_code, install
-
-RUN_PREFIX = "autodurable.run:"
 
 
 class ScriptExit(Exception):
@@ -245,15 +244,15 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
             break
     if run_id is None:
         return f"run-{uuid.uuid4().hex[:12]}", "new"
-    record = store.get_workflow(run_id)
-    if record is None:
+    existing = store.get_workflow(run_id)
+    if existing is None:
         return run_id, "new"
-    if record.status == FAILED:
+    if existing.status == FAILED:
         store.reopen_workflow(run_id)
         return run_id, "retrying failed"
-    if record.status == PENDING:
+    if existing.status == PENDING:
         return run_id, "resuming"
-    if record.status == CANCELLED:
+    if existing.status == CANCELLED:
         return run_id, "cancelled"
     return run_id, "finished"
 
