@@ -53,22 +53,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .._errors import ConfigError, OwnershipLost, StoreError
+from .._errors import ConfigError, StoreError
 from . import POSTGRES_EXTRA
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
-    EXECUTOR_COLUMNS,
     FINISHED_STATUSES,
     PENDING,
-    STEP_COLUMNS,
-    WORKFLOW_COLUMNS,
     Claim,
     ExecutorRecord,
     Liveness,
     StepRecord,
     WorkflowRecord,
 )
+from ._rules import finished_status, not_owned
 
 try:
     import psycopg
@@ -84,7 +82,9 @@ if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3
     )
 
 from ._postgres_listen import Listener
-from ._postgres_ops import OperationStatements, PostgresOperations
+from ._postgres_ops import PostgresOperations
+from ._postgres_sql import NW as _NW
+from ._postgres_sql import OperationStatements, Statements
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
@@ -94,15 +94,12 @@ SCHEMES = ("postgresql", "postgres")
 _OUR_OPTIONS = ("schema", "pool_size", "retry_seconds")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Server-side time in seconds since the epoch: the clock leases are measured with.
-_NOW = "extract(epoch FROM statement_timestamp())::double precision"
 # SQLSTATE classes worth waiting for: connection exception, transaction
 # rollback (deadlock, serialization), insufficient resources, operator
 # intervention (shutdown, restart in progress).
 _TRANSIENT_CLASSES = ("08", "40", "53", "57P")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
-_W, _S, _E = WORKFLOW_COLUMNS, STEP_COLUMNS, EXECUTOR_COLUMNS
-_NW = len(_W.split(", "))
 
 
 @dataclass(frozen=True)
@@ -178,7 +175,7 @@ class PostgresStore(PostgresOperations):
         self.options = parse_postgres_url(url)
         self.url = self.options.masked
         self.schema = self.options.schema
-        self._sql = _Statements(f'"{self.schema}"')
+        self._sql = Statements(f'"{self.schema}"')
         self._ops = OperationStatements(f'"{self.schema}"')
         self._closed = False
         self._idle: list[Cursor] = []  # cursors of idle connections
@@ -578,7 +575,7 @@ class PostgresStore(PostgresOperations):
 
         row = self._run("record a step in", not_pending)
         if row is None:
-            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+            raise not_owned(workflow_id)
         status: str = row[0]
         return status
 
@@ -596,11 +593,8 @@ class PostgresStore(PostgresOperations):
             self._sql.finish,
             (status, output, error, time.time(), workflow_id, executor_id, self.schema),
         )
-        if written != 1:
-            found = self.get_workflow(workflow_id)
-            if found is None or found.executor_id != executor_id or found.status != CANCELLED:
-                raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
-            return CANCELLED
+        found = None if written == 1 else self.get_workflow(workflow_id)
+        status = finished_status(workflow_id, executor_id, status, written, found)
         return status
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
@@ -650,163 +644,3 @@ def _transient(exc: psycopg.Error) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-class _Statements:
-    """The SQL of the store, with the schema name in it (validated as an identifier)."""
-
-    def __init__(self, schema: str) -> None:
-        self.schema = schema
-        s, now = schema, _NOW
-        # A statement about one workflow must find its row by the primary key,
-        # whatever the table's statistics say. Its status is therefore compared
-        # with IS NOT DISTINCT FROM, which no index serves: with `=`, a planner
-        # without statistics (a new schema, until autovacuum analyses it) takes an
-        # index on status and reads the entry of every pending workflow, and of
-        # every row version not yet vacuumed, on each step. (The owner's only
-        # index is partial, for `status = 'pending'`, which such a comparison does
-        # not prove, so it is not taken either.)
-        is_pending = f"w.status IS NOT DISTINCT FROM '{PENDING}'"
-        owner_age = f"{now} - e.heartbeat_at"
-        with_owner = (
-            f"SELECT {', '.join('w.' + c for c in _W.split(', '))}, "
-            f"{', '.join('e.' + c for c in _E.split(', '))}, {owner_age} "
-            f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id"
-        )
-        # An owner is dead to the claimer when its row is gone, when it is listed as
-        # dead (same host, process gone), or, on another host, when its lease expired.
-        owner_dead = (
-            "(w.executor_id IS NULL OR e.executor_id IS NULL "
-            "OR w.executor_id = ANY(%(dead)s::text[]) "
-            f"OR (e.hostname <> %(host)s AND e.heartbeat_at < {now} - %(lease)s))"
-        )
-        self.register = (
-            f"INSERT INTO {s}.executors ({_E}) VALUES (%s, %s, %s, %s, %s, {now}) "
-            "ON CONFLICT (executor_id) DO UPDATE SET hostname = EXCLUDED.hostname, "
-            "pid = EXCLUDED.pid, process_started = EXCLUDED.process_started, "
-            "started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at"
-        )
-        self.heartbeat = f"UPDATE {s}.executors SET heartbeat_at = {now} WHERE executor_id = %s"
-        self.retire = (
-            f"WITH released AS (UPDATE {s}.workflows SET executor_id = NULL, updated_at = %s "
-            "WHERE executor_id = %s AND status = %s RETURNING workflow_id), "
-            f"gone AS (DELETE FROM {s}.executors WHERE executor_id = %s) "
-            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
-        )
-        insert = (
-            f"INSERT INTO {s}.workflows ({_W}) VALUES ({', '.join(['%s'] * _NW)}) "
-            "ON CONFLICT (workflow_id) DO NOTHING"
-        )
-        self.create = insert
-        self.create_unowned = (
-            f"WITH created AS ({insert} RETURNING workflow_id) "
-            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM created"
-        )
-        self.read_with_owner = f"{with_owner} WHERE w.workflow_id = %s"
-        # Compare-and-set on the owner seen in the statement's snapshot: when a
-        # concurrent claim changed the owner first, the re-check of the locked row
-        # fails and nothing is updated.
-        self.claim = (
-            f"WITH seen AS MATERIALIZED (SELECT w.workflow_id, w.executor_id AS owner "
-            f"FROM {s}.workflows w LEFT JOIN {s}.executors e ON e.executor_id = w.executor_id "
-            f"WHERE w.workflow_id = %(workflow_id)s AND {is_pending} "
-            f"AND (w.executor_id = %(me)s OR {owner_dead})) "
-            f"UPDATE {s}.workflows w SET executor_id = %(me)s, updated_at = %(now)s, "
-            "app_version = coalesce(w.app_version, %(version)s) FROM seen "
-            f"WHERE w.workflow_id = seen.workflow_id AND {is_pending} "
-            "AND w.executor_id IS NOT DISTINCT FROM seen.owner RETURNING w.workflow_id"
-        )
-        # A workflow's steps in the order they were called: by the position in the
-        # workflow's own code where each was called or its branch started.
-        in_order = (
-            "ORDER BY CASE WHEN branch = '' THEN position "
-            "ELSE split_part(branch, '.', 1)::integer END, branch, position"
-        )
-        self.history = f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %s {in_order}"
-        self.history_if_mine = (
-            f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %(workflow_id)s AND EXISTS "
-            f"(SELECT 1 FROM {s}.workflows WHERE workflow_id = %(workflow_id)s "
-            f"AND (executor_id = %(me)s OR status <> %(pending)s)) {in_order}"
-        )
-        self.neighbours = (
-            f"SELECT {_E}, {now} - heartbeat_at FROM {s}.executors "
-            "WHERE hostname = %s AND executor_id <> %s"
-        )
-        self.adoptable = (
-            f"{with_owner} WHERE w.status = %(pending)s "
-            f"AND w.executor_id IS DISTINCT FROM %(me)s AND {owner_dead} "
-            "ORDER BY w.created_at, w.workflow_id LIMIT %(limit)s"
-        )
-        # The fence: the workflow row, locked FOR SHARE, while the writer owns it
-        # (and, but for a cancelled workflow's last step, while it is pending).
-        # FOR KEY SHARE would not conflict with a claim's update (the owner is not
-        # a key column); an advisory lock is taken after the statement's snapshot,
-        # so it needs a second statement or a PL/pgSQL function, which cost more
-        # than the row lock's few microseconds.
-        # Every variant takes the same parameters: the step's values in the order
-        # of `_S` (`StepRecord.outcome`), its arguments' digest, then the workflow
-        # id and the writer. The steps of the workflow's own code leave the branch
-        # to its default (''); a step of a branch (work the workflow runs
-        # concurrently) is written by the ``_in_branch`` variants, which take its
-        # branch after its arguments' digest.
-        outcome = _S.replace(", executor_id, branch, arguments", "")
-        insert_owned_step, insert_owned_branch_step = (
-            f"INSERT INTO {s}.steps (workflow_id, {outcome}, executor_id, arguments{column}) "
-            f"SELECT w.workflow_id, %s, %s, %s, %s, %s, %s, %s, %s, w.executor_id, %s{value} "
-            f"FROM {s}.workflows w WHERE w.workflow_id = %s AND w.executor_id = %s"
-            for column, value in (("", ""), (", branch", ", %s"))
-        )
-        replace = (
-            " ON CONFLICT (workflow_id, branch, position) DO UPDATE SET "
-            "name = EXCLUDED.name, status = EXCLUDED.status, output = EXCLUDED.output, "
-            "error = EXCLUDED.error, attempts = EXCLUDED.attempts, "
-            "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
-            "executor_id = EXCLUDED.executor_id, arguments = EXCLUDED.arguments"
-        )
-        self.insert_step = f"{insert_owned_step} AND {is_pending} FOR SHARE"
-        self.upsert_step = f"{self.insert_step}{replace}"
-        self.upsert_owned_step = f"{insert_owned_step} FOR SHARE{replace}"
-        self.insert_step_in_branch = f"{insert_owned_branch_step} AND {is_pending} FOR SHARE"
-        self.upsert_step_in_branch = f"{self.insert_step_in_branch}{replace}"
-        self.upsert_owned_step_in_branch = f"{insert_owned_branch_step} FOR SHARE{replace}"
-        self.owned_status = (
-            f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
-            "FOR SHARE"
-        )
-        self.finish = (
-            f"WITH done AS (UPDATE {s}.workflows w SET status = %s, output = %s, error = %s, "
-            f"updated_at = %s WHERE w.workflow_id = %s AND w.executor_id = %s AND {is_pending} "
-            "RETURNING w.workflow_id) "
-            "SELECT pg_notify(%s, 'finished ' || workflow_id) FROM done"
-        )
-        self.release = (
-            f"WITH released AS (UPDATE {s}.workflows SET executor_id = NULL, updated_at = %s "
-            "WHERE workflow_id = %s AND executor_id = %s AND status = ANY(%s::text[]) "
-            "RETURNING workflow_id) "
-            "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
-        )
-        self.get = f"SELECT {_W} FROM {s}.workflows WHERE workflow_id = %s"
-        self.listing = (
-            f"SELECT {_W} FROM {s}.workflows "
-            "WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[])) "
-            "AND (%(name)s::text IS NULL OR name = %(name)s) "
-            "AND (%(name_like)s::text IS NULL OR name LIKE %(name_like)s ESCAPE '\\') "
-            "AND (%(after)s::float8 IS NULL OR created_at >= %(after)s) "
-            "AND (%(before)s::float8 IS NULL OR created_at < %(before)s) "
-            "ORDER BY created_at DESC, workflow_id LIMIT %(limit)s OFFSET %(offset)s"
-        )
-        self.forget_failed_step = (
-            f"DELETE FROM {s}.steps WHERE workflow_id = %s AND branch = '' AND status = %s "
-            f"AND position = (SELECT max(position) FROM {s}.steps "
-            "WHERE workflow_id = %s AND branch = '')"
-        )
-        self.reopen = (
-            f"WITH reopened AS (UPDATE {s}.workflows SET status = %(pending)s, output = NULL, "
-            "error = NULL, executor_id = NULL, deadline = NULL, updated_at = %(now)s, "
-            "app_version = CASE WHEN %(keep)s THEN app_version ELSE %(version)s END "
-            "WHERE workflow_id = %(workflow_id)s AND status = ANY(%(ended)s::text[]) "
-            "RETURNING workflow_id) "
-            "SELECT pg_notify(%(channel)s, 'released ' || workflow_id) FROM reopened"
-        )
-        self.count_steps = f"SELECT count(*) FROM {s}.steps WHERE workflow_id = %s"
-        self.unfinished = f"{with_owner} WHERE w.status = %s ORDER BY w.created_at"

@@ -20,27 +20,22 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import OwnershipLost
+from ._postgres_sql import OperationStatements
 from ._protocol import (
     CANCELLED,
     FAILED,
-    MESSAGE_COLUMNS,
     PENDING,
-    STEP_COLUMNS,
-    SUCCEEDED,
-    TIMED_OUT,
-    WAITING,
     ExecutorRecord,
     MessageRecord,
     Received,
     StepRecord,
     WorkflowRecord,
 )
+from ._rules import not_owned, receive_step, received
 
 if TYPE_CHECKING:
     import psycopg
@@ -48,85 +43,6 @@ if TYPE_CHECKING:
     Cursor = psycopg.Cursor[Any]
 
 T = TypeVar("T")
-_NOW = "extract(epoch FROM statement_timestamp())::double precision"
-
-
-class OperationStatements:
-    """The SQL of the operations, with the schema name in it."""
-
-    def __init__(self, schema: str) -> None:
-        s = schema
-        # The status is compared with IS NOT DISTINCT FROM so that the primary key
-        # finds the row whatever the statistics (see the store's statements).
-        self.cancel = (
-            f"WITH cancelled AS (UPDATE {s}.workflows SET status = %s, error = %s, "
-            "updated_at = %s WHERE workflow_id = %s AND status IS NOT DISTINCT FROM %s "
-            "RETURNING workflow_id) "
-            "SELECT pg_notify(%s, 'cancelled ' || workflow_id) FROM cancelled"
-        )
-        self.status = f"SELECT status FROM {s}.workflows WHERE workflow_id = %s"
-        self.copy_steps = (
-            f"INSERT INTO {s}.steps (workflow_id, {STEP_COLUMNS}) "
-            f"SELECT %s, {STEP_COLUMNS} FROM {s}.steps WHERE workflow_id = %s AND "
-            "(CASE WHEN branch = '' THEN position "
-            "ELSE split_part(branch, '.', 1)::integer END) < %s"
-        )
-        self.notify = "SELECT pg_notify(%s, %s)"
-        self.delete = [
-            f"DELETE FROM {s}.{table} WHERE workflow_id = ANY(%s::text[])"
-            for table in ("steps", "messages", "events")
-        ]
-        self.delete_workflows = f"DELETE FROM {s}.workflows WHERE workflow_id = ANY(%s::text[])"
-        self.ended = (
-            f"SELECT workflow_id FROM {s}.workflows WHERE status = ANY(%s::text[]) "
-            "AND updated_at < %s ORDER BY updated_at, workflow_id LIMIT %s"
-        )
-        self.orphan_messages = (
-            f"DELETE FROM {s}.messages m WHERE m.sent_at < %s AND NOT EXISTS "
-            f"(SELECT 1 FROM {s}.workflows w WHERE w.workflow_id = m.workflow_id)"
-        )
-        self.executor = (
-            "SELECT executor_id, hostname, pid, process_started, started_at, heartbeat_at, "
-            f"{_NOW} - heartbeat_at FROM {s}.executors WHERE executor_id = %s"
-        )
-        self.send = (
-            f"WITH sent AS (INSERT INTO {s}.messages "
-            "(workflow_id, topic, payload, idempotency_key, sent_at) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workflow_id, idempotency_key) DO NOTHING "
-            "RETURNING workflow_id) SELECT pg_notify(%s, 'message ' || workflow_id) FROM sent"
-        )
-        self.owned_status = (
-            f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
-            "FOR SHARE"
-        )
-        self.oldest_message = (
-            f"SELECT message_id, payload FROM {s}.messages WHERE workflow_id = %s AND topic = %s "
-            "AND consumed_at IS NULL ORDER BY message_id LIMIT 1 FOR UPDATE"
-        )
-        self.consume = (
-            f"UPDATE {s}.messages SET consumed_at = %s, consumed_at_step = %s WHERE message_id = %s"
-        )
-        # Receives and events are steps of the workflow's own code (branch '') or of
-        # a branch (work it runs concurrently), given after the writer.
-        self.upsert_step = (
-            f"INSERT INTO {s}.steps (workflow_id, position, name, status, output, error, "
-            "attempts, started_at, finished_at, executor_id, branch) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (workflow_id, branch, position) DO UPDATE SET name = EXCLUDED.name, "
-            "status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, "
-            "attempts = EXCLUDED.attempts, finished_at = EXCLUDED.finished_at, "
-            "executor_id = EXCLUDED.executor_id"  # a recv that waited keeps its start
-        )
-        self.messages = (
-            f"SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE workflow_id = %s ORDER BY message_id"
-        )
-        self.set_event = (
-            f"INSERT INTO {s}.events (workflow_id, key, value, updated_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, key) DO UPDATE SET "
-            "value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
-        )
-        self.get_event = f"SELECT value FROM {s}.events WHERE workflow_id = %s AND key = %s"
-        self.events = f"SELECT key, value FROM {s}.events WHERE workflow_id = %s ORDER BY key"
 
 
 class PostgresOperations:
@@ -307,42 +223,20 @@ class PostgresOperations:
                 owned = cursor.execute(self._ops.owned_status, (workflow_id, executor_id))
                 row = owned.fetchone()
                 if row is None:
-                    raise OwnershipLost(
-                        f"workflow {workflow_id!r} is no longer owned by this executor"
-                    )
+                    raise not_owned(workflow_id)
                 status: str = row[0]
                 if status != PENDING:
                     return Received(status)
                 found = cursor.execute(self._ops.oldest_message, (workflow_id, topic)).fetchone()
                 if found is not None:
-                    message_id, payload = found
-                    cursor.execute(self._ops.consume, (now, position, message_id))
-                    step = (SUCCEEDED, payload, now)
-                elif now >= deadline:
-                    step = (TIMED_OUT, None, now)
-                elif first:
-                    step = (WAITING, json.dumps(deadline), None)
-                else:
-                    return Received(status)
-                cursor.execute(
-                    self._ops.upsert_step,
-                    (
-                        workflow_id,
-                        position,
-                        name,
-                        step[0],
-                        step[1],
-                        None,
-                        1,
-                        now,
-                        step[2],
-                        executor_id,
-                        branch,
-                    ),
-                )
-            if step[0] == WAITING:
-                return Received(status)
-            return Received(status, payload if found is not None else None, found is None)
+                    cursor.execute(self._ops.consume, (now, position, found[0]))
+                step = receive_step(
+                    workflow_id, executor_id, position, name, branch,
+                    found[1] if found is not None else None, now, deadline, first,
+                )  # fmt: skip
+                if step is not None:
+                    cursor.execute(self._ops.upsert_step, step)
+            return received(status, step, found)
 
         return self._run("receive a message in", work)
 
@@ -363,9 +257,7 @@ class PostgresOperations:
             with cursor.connection.transaction():
                 row = cursor.execute(self._ops.owned_status, (workflow_id, executor_id)).fetchone()
                 if row is None:
-                    raise OwnershipLost(
-                        f"workflow {workflow_id!r} is no longer owned by this executor"
-                    )
+                    raise not_owned(workflow_id)
                 cursor.execute(self._ops.set_event, (workflow_id, key, value, time.time()))
                 cursor.execute(
                     self._ops.upsert_step, (workflow_id, *step.outcome(), executor_id, step.branch)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._errors import ConfigError, OwnershipLost, StoreError
+from .._errors import ConfigError, StoreError
 from ._local import LocalSubscription, hub_for
 from ._migrations import load_migrations
 from ._protocol import (
@@ -50,6 +50,7 @@ from ._protocol import (
     StepRecord,
     WorkflowRecord,
 )
+from ._rules import finished_status, not_owned
 from ._sqlite_ops import SQLiteOperations
 
 _W = len(WORKFLOW_COLUMNS.split(", "))
@@ -443,7 +444,7 @@ class SQLiteStore(SQLiteOperations):
             except sqlite3.Error as exc:
                 raise self._error("record a step in", exc) from exc
         if row is None:
-            raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+            raise not_owned(workflow_id)
         status: str = row[0]
         return status
 
@@ -462,11 +463,8 @@ class SQLiteStore(SQLiteOperations):
             "WHERE workflow_id = ? AND executor_id = ? AND status = ?",
             (status, output, error, time.time(), workflow_id, executor_id, PENDING),
         )
-        if written != 1:
-            found = self.get_workflow(workflow_id)
-            if found is None or found.executor_id != executor_id or found.status != CANCELLED:
-                raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
-            status = CANCELLED
+        found = None if written == 1 else self.get_workflow(workflow_id)
+        status = finished_status(workflow_id, executor_id, status, written, found)
         self._hub.wake(workflow_id)
         return status
 

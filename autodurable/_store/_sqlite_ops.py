@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -23,15 +22,12 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from .._errors import OwnershipLost, StoreError
+from .._errors import StoreError
 from ._protocol import (
     CANCELLED,
     MESSAGE_COLUMNS,
     PENDING,
     STEP_COLUMNS,
-    SUCCEEDED,
-    TIMED_OUT,
-    WAITING,
     WORKFLOW_COLUMNS,
     ExecutorRecord,
     MessageRecord,
@@ -39,6 +35,7 @@ from ._protocol import (
     StepRecord,
     WorkflowRecord,
 )
+from ._rules import not_owned, receive_step, received
 
 if TYPE_CHECKING:
     from ._local import Hub
@@ -210,38 +207,18 @@ class SQLiteOperations:
                 (workflow_id, topic),
             ).fetchone()
             if found is not None:
-                message_id, payload = found
                 conn.execute(
                     "UPDATE messages SET consumed_at = ?, consumed_at_step = ? "
                     "WHERE message_id = ?",
-                    (now, position, message_id),
+                    (now, position, found[0]),
                 )
-                step = (SUCCEEDED, payload, now)
-            elif now >= deadline:
-                step = (TIMED_OUT, None, now)
-            elif first:
-                step = (WAITING, json.dumps(deadline), None)
-            else:
-                return Received(status)
-            conn.execute(
-                _UPSERT_STEP,
-                (
-                    workflow_id,
-                    position,
-                    name,
-                    step[0],
-                    step[1],
-                    None,
-                    1,
-                    now,
-                    step[2],
-                    executor_id,
-                    branch,
-                ),
-            )
-            if step[0] == WAITING:
-                return Received(status)
-            return Received(status, payload if found is not None else None, found is None)
+            row = receive_step(
+                workflow_id, executor_id, position, name, branch,
+                found[1] if found is not None else None, now, deadline, first,
+            )  # fmt: skip
+            if row is not None:
+                conn.execute(_UPSERT_STEP, row)
+            return received(status, row, found)
 
     def list_messages(self, workflow_id: str) -> list[MessageRecord]:
         """The messages sent to a workflow, in the order they were stored."""
@@ -295,6 +272,6 @@ def _owned_status(conn: sqlite3.Connection, workflow_id: str, executor_id: str) 
         (workflow_id, executor_id),
     ).fetchone()
     if row is None:
-        raise OwnershipLost(f"workflow {workflow_id!r} is no longer owned by this executor")
+        raise not_owned(workflow_id)
     status: str = row[0]
     return status
