@@ -21,14 +21,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from ._errors import ConfigError
 
 DEFAULT_STATE_PATH = ".autodurable/state.db"  # relative to the project root
 DEFAULT_DATABASE_URL = "sqlite:///" + DEFAULT_STATE_PATH
-DEFAULT_SENTINEL = "warn"
+DEFAULT_SENTINEL: Final = "warn"
 ENV_DATABASE_URL = "AUTODURABLE_DATABASE_URL"
 ENV_APP_VERSION = "AUTODURABLE_APP_VERSION"
 

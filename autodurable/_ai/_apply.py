@@ -26,12 +26,13 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._analysis import ModulePlan
 from ._project import Project
-from ._schema import RewritePlan, Split
+from ._schema import IdempotencyKey, IOCall, RewritePlan, RoleChange, Split, StepOptions
 from ._source import (
     Function,
     autodurable_names,
@@ -128,12 +129,12 @@ def apply_plan(
         baseline = project.plan(module, text=keyed)[0]
     _record(plan, module_plan, baseline, module, keyed, candidate)
     lines = LineMap(original, text)
-    found = verify(project, module, text, plan)
-    if found:
+    verified = verify(project, module, text, plan)
+    if verified:
         # What the module did wrong before the plan is not the plan's fault: reported, and
         # shown to the model in the context, but it does not reject the plan.
         already = {_unnumbered(p) for p in verify(project, module, original)}
-        for problem in found:
+        for problem in verified:
             target = candidate.warnings if _unnumbered(problem) in already else candidate.problems
             target.append(lines.translate(problem))
     return candidate
@@ -340,15 +341,14 @@ def _check_names(
 ) -> None:
     manual = decorated_roles(tree)
     configured = project.settings.roles
+    groups: tuple[tuple[str, Sequence[RoleChange | IOCall | StepOptions | IdempotencyKey]], ...] = (
+        ("roles", plan.roles),
+        ("io", plan.io),
+        ("options", plan.options),
+        ("idempotency_keys", plan.idempotency_keys),
+    )
     entries: list[tuple[str, int, str]] = [
-        (kind, i, e.function)
-        for kind, items in (
-            ("roles", plan.roles),
-            ("io", plan.io),
-            ("options", plan.options),
-            ("idempotency_keys", plan.idempotency_keys),
-        )
-        for i, e in enumerate(items)
+        (kind, i, e.function) for kind, items in groups for i, e in enumerate(items)
     ]
     for kind, index, name in entries:
         if name not in functions:

@@ -211,7 +211,7 @@ def _context(args: argparse.Namespace) -> int:
     if _missing_paths(args.paths):
         return 2
     found, outside = _modules(args.paths)
-    everything = []
+    everything: list[dict[str, Any]] = []  # {"module": str, "messages": list[dict[str, str]]}
     for project, module in found:
         messages = messages_for(project, module)
         if messages is None:

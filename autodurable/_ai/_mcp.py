@@ -47,8 +47,10 @@ def _tool_error(message: str) -> Exception:
     """An error whose message reaches the client (other exceptions are reported as crashes)."""
     try:
         from mcp.server.mcpserver.exceptions import ToolError
-    except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+    except ImportError:  # mcp 1.x (the codes cover mcp 1 and 2 installed: hence unused-ignore)
+        from mcp.server.fastmcp.exceptions import (  # type: ignore[no-redef, import-not-found, unused-ignore]
+            ToolError,
+        )
     return ToolError(message)
 
 
@@ -226,8 +228,10 @@ def build_server() -> Any:
 
     try:
         from mcp.server.mcpserver import MCPServer as Server
-    except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
+    except ImportError:  # mcp 1.x (the codes cover mcp 1 and 2 installed: hence unused-ignore)
+        from mcp.server.fastmcp import (  # type: ignore[no-redef, attr-defined, unused-ignore]
+            FastMCP as Server,
+        )
     kwargs: dict[str, Any] = {"instructions": INSTRUCTIONS}
     try:
         server = Server("autodurable", version=__version__, **kwargs)

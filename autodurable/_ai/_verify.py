@@ -207,11 +207,13 @@ def _as_planned(
         if function is None:
             continue
         home = _home(io.function, io.call, functions)
-        role = written.get(home) if home else None
-        if role == "step" or (home and role is None and _only_under_steps(home, callers, written)):
+        home_role = written.get(home) if home else None
+        if home_role == "step" or (
+            home and home_role is None and _only_under_steps(home, callers, written)
+        ):
             continue
         call = normalise_callee(io.call)
-        if role == "workflow":
+        if home_role == "workflow":
             where = f"{home} is a workflow"
         else:
             where = f"{home or io.function} is not a step (nor called only by steps)"
@@ -223,11 +225,11 @@ def _as_planned(
         function = functions.get(key.function)
         if function is None:
             continue
-        calls = find_calls(function, key.call)
-        if not any(any(k.arg == key.keyword for k in c.keywords) for c in calls):
+        key_calls = find_calls(function, key.call)
+        if not any(any(k.arg == key.keyword for k in c.keywords) for c in key_calls):
             problems.append(f"idempotency_keys[{index}]: the key was not written")
-        role = written.get(key.function)
-        if role is None and not _only_under_steps(key.function, callers, written):
+        key_role = written.get(key.function)
+        if key_role is None and not _only_under_steps(key.function, callers, written):
             problems.append(
                 f"idempotency_keys[{index}]: {key.function} is neither a step nor a workflow, "
                 "and autodurable.idempotency_key() is defined only in steps and workflows; "

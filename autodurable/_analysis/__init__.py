@@ -88,7 +88,7 @@ class _Source:
     symbols: ModuleSymbols | None = None
     may_walrus: bool = True  # False when the text has no ":="
     may_yield: bool = True  # False when the text has no "yield"
-    definitions: list[tuple[str, ast.AST]] = field(default_factory=list)  # qualname, node
+    definitions: list[tuple[str, FunctionNode | ast.ClassDef]] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     top_level: Unit | None = None
 
@@ -159,9 +159,12 @@ def analyse_trees(
         is_package = os.path.basename(path) == "__init__.py"
         source = _Source(module, path, tree, is_package, OPT_OUT_MARKER in docstring)
         text = texts.get(module) if texts is not None else None
-        if text is not None:
-            source.may_walrus = (b":=" if isinstance(text, bytes) else ":=") in text
-            source.may_yield = (b"yield" if isinstance(text, bytes) else "yield") in text
+        if isinstance(text, bytes):
+            source.may_walrus = b":=" in text
+            source.may_yield = b"yield" in text
+        elif text is not None:
+            source.may_walrus = ":=" in text
+            source.may_yield = "yield" in text
         parsed[module] = source
     index = _index(parsed)
     for source in parsed.values():
@@ -220,9 +223,11 @@ def _index(parsed: dict[str, _Source]) -> ProjectIndex:
     return index
 
 
-def _definitions(body: list[ast.stmt], prefix: str) -> list[tuple[str, ast.AST]]:
+def _definitions(
+    body: list[ast.stmt], prefix: str
+) -> list[tuple[str, FunctionNode | ast.ClassDef]]:
     """(qualname, node) of every function and class, nested ones included."""
-    out: list[tuple[str, ast.AST]] = []
+    out: list[tuple[str, FunctionNode | ast.ClassDef]] = []
     for node in body:
         if isinstance(node, FunctionNode | ast.ClassDef):
             qualname = f"{prefix}{node.name}"

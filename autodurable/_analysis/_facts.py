@@ -156,7 +156,7 @@ class FactCollector(ast.NodeVisitor):
     def visit_Name(self, node: ast.AST) -> None:
         return  # a leaf: nothing to collect (and the most common node)
 
-    visit_Constant = visit_Name  # type: ignore[assignment]
+    visit_Constant = visit_Name
 
     # -- nested scopes are other units -----------------------------------------
 
@@ -206,7 +206,7 @@ class FactCollector(ast.NodeVisitor):
         for statement in node.orelse:
             self.visit(statement)
 
-    visit_For = visit_AsyncFor = visit_While = _loop  # type: ignore[assignment]
+    visit_For = visit_AsyncFor = visit_While = _loop
 
     def _iterable(self, expr: ast.expr, is_async: bool) -> None:
         lazy = self._lazy(expr)
@@ -255,7 +255,7 @@ class FactCollector(ast.NodeVisitor):
         if self._loops:
             self.facts.io_in_loop = True
 
-    visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
+    visit_With = visit_AsyncWith = _with
 
     # -- calls ------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class FactCollector(ast.NodeVisitor):
                 Site.at("durable", self.scope.catalogue.durable[name], node.func)
             )
             if kind == NONDETERMINISTIC:  # ``random.shuffle``: randomness, recorded
-                self.facts.nondeterministic.append(CallSite(name, node.lineno))  # type: ignore[arg-type]
+                self.facts.nondeterministic.append(CallSite(name, node.lineno))
         elif kind == NONDETERMINISTIC:
             origin = self._chain_origin(node, NONDETERMINISTIC)
             root, parent, _ = self._chain_root()
@@ -445,7 +445,7 @@ class FactCollector(ast.NodeVisitor):
     def _io_calls(self, expr: ast.expr) -> list[ast.Call]:
         """The I/O calls in `expr`, breadth-first, but not those in the thunks of recorded
         expressions (codemodded code: ``run_iterate(..., lambda: ...)`` is a step already)."""
-        nodes = [expr]
+        nodes: list[ast.AST] = [expr]
         index = 0
         while index < len(nodes):
             node = nodes[index]
@@ -514,9 +514,9 @@ class FactCollector(ast.NodeVisitor):
                 at -= 1
             else:
                 break
-        parent = path[at - 1] if at > 0 else None
-        grandparent = path[at - 2] if at > 1 else None
-        return path[at], parent, grandparent  # type: ignore[return-value]
+        chain_parent = path[at - 1] if at > 0 else None
+        chain_grandparent = path[at - 2] if at > 1 else None
+        return path[at], chain_parent, chain_grandparent  # type: ignore[return-value]
 
     @staticmethod
     def _chain_problem(root: ast.expr) -> str | None:

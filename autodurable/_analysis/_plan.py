@@ -26,6 +26,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,7 +175,7 @@ def _construct(fields: dict[str, Any]) -> FunctionPlan:
     return plan
 
 
-def _choose_constructor() -> Any:
+def _choose_constructor() -> Callable[[dict[str, Any]], FunctionPlan]:
     """`_construct` if it makes what pydantic makes (checked once), else pydantic's own."""
     sample = _plan_fields(module="m", qualname="f", line=1, role="plain", style="none", reason="r")
     try:
@@ -193,7 +194,7 @@ def _plan(**fields: Any) -> FunctionPlan:
     # Built from the analyser's own values, thousands of times per fixpoint pass
     # on a large project: validation, and even model_construct's field-by-field
     # work, would cost a noticeable part of a cold start.
-    return _constructor(_plan_fields(**fields))  # type: ignore[no-any-return]
+    return _constructor(_plan_fields(**fields))
 
 
 def _first(calls: list[CallSite], durable: dict[str, str]) -> CallSite | None:

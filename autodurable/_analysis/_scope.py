@@ -242,9 +242,9 @@ class Scope:
             # ``SMTP_SSL(h) if ssl else SMTP(h)``, ``client or make_client()``: what all
             # the alternatives that can be typed agree on.
             options = [node.body, node.orelse] if isinstance(node, ast.IfExp) else node.values
-            found = {self.resolve(option) for option in options if not _is_none(option)}
-            found.discard(None)
-            return found.pop() if len(found) == 1 else None
+            agreed = {self.resolve(option) for option in options if not _is_none(option)}
+            agreed.discard(None)
+            return agreed.pop() if len(agreed) == 1 else None
         return None
 
     def _table(self, node: ast.expr) -> str | None:
@@ -365,7 +365,7 @@ def _bind_statement(
     for child in child_nodes(node):
         if isinstance(child, ast.stmt):
             _bind_statement(scope, child, into, globals_declared)
-        elif isinstance(child, ast.excepthandler):
+        elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
             for inner in child.body:
                 _bind_statement(scope, inner, into, globals_declared)
     if scope.symbols.has_walrus:

@@ -74,7 +74,7 @@ _SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
     type(None): lambda value: "null",
     bool: lambda value: "true" if value else "false",
     int: int.__repr__,  # ValueError past the int-to-str digit limit, as json
-    str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
+    str: json.encoder.encode_basestring_ascii,
     float: json.dumps,
 }
 # Surrogates: never valid in UTF-8 text; escaped in the JSON text (see the module docstring).

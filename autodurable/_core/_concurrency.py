@@ -76,7 +76,7 @@ import functools
 import threading
 from collections.abc import Callable
 from types import CodeType
-from typing import Any
+from typing import Any, cast
 
 import wrapt
 
@@ -304,8 +304,11 @@ def install() -> None:
         _patch(asyncio.base_events.BaseEventLoop, "create_task", _create_task)
         original = asyncio.tasks.as_completed
         if not isinstance(original, wrapt.FunctionWrapper):
-            patched = wrapt.FunctionWrapper(original, _as_completed, enabled=_code)
-            for module in (asyncio, asyncio.tasks):
+            # wrapt only tests the truth of what ``enabled()`` returns (a run or None).
+            enabled = cast("Callable[[], bool]", _code)
+            patched = wrapt.FunctionWrapper(original, _as_completed, enabled=enabled)
+            modules: tuple[Any, ...] = (asyncio, asyncio.tasks)  # as_completed is set on both
+            for module in modules:
                 if getattr(module, "as_completed", None) is original:
                     module.as_completed = patched
                     _saved.append((module, "as_completed", original))

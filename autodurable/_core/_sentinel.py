@@ -38,7 +38,8 @@ import sysconfig
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
@@ -117,8 +118,17 @@ class UnrecordedIOError(AutodurableError):
     """Workflow code did I/O outside any step, and the sentinel is set to "error"."""
 
 
-class _SentinelWrapper(wrapt.FunctionWrapper):
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
+else:  # wrapt's C type takes no type arguments at run time
+    _FunctionWrapper = wrapt.FunctionWrapper
+
+
+class _SentinelWrapper(_FunctionWrapper):
     """A FunctionWrapper of ours: install and uninstall know it; pickled by name."""
+
+    if TYPE_CHECKING:
+        _self_target: tuple[str, str]  # (module, attribute path), set by `_patch_module`
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         return _resolve, self._self_target
@@ -214,7 +224,8 @@ def _make_wrapper(label: str) -> Callable[..., Any]:
 
 def _check(label: str) -> None:
     """Report the I/O call `label` if the user's workflow code made it (see the invariants)."""
-    frame = sys._getframe(2)  # the caller of the wrapper; 0 is here, 1 the wrapper
+    # The caller of the wrapper; 0 is here, 1 the wrapper.
+    frame: FrameType | None = sys._getframe(2)
     level = 3  # warnings.warn's stacklevel of `frame`, as seen from here
     user = None
     while frame is not None:

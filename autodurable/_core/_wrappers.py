@@ -25,15 +25,20 @@ import importlib
 import types
 from collections.abc import Callable
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import wrapt
 
 from ._context import workflow_code
 from ._names import qualified_name
 
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
+else:  # wrapt's C type takes no type arguments at run time
+    _FunctionWrapper = wrapt.FunctionWrapper
 
-class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+
+class DurableFunction(_FunctionWrapper):
     """A function wrapped as a step or a workflow.
 
     What a wrapper is (its kind) is a class attribute, and a workflow's name
@@ -44,6 +49,8 @@ class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
     _self_autodurable_kind = ""
     _self_autodurable_name: str | None = None  # None: the function's qualified name
     _self_autodurable_timeout: float | None = None
+    if TYPE_CHECKING:
+        __qualname__: str  # the proxy's: the wrapped function's
 
     def __reduce_ex__(self, protocol: object) -> str:
         # Pickle by reference, as plain module-level functions do.
@@ -71,13 +78,13 @@ class DurableFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
                 forward(owner, name)
 
 
-class DurableStep(DurableFunction):  # type: ignore[misc]
+class DurableStep(DurableFunction):
     """A function wrapped as a step."""
 
     _self_autodurable_kind = "step"
 
 
-class DurableWorkflow(DurableFunction):  # type: ignore[misc]
+class DurableWorkflow(DurableFunction):
     """A function wrapped as a workflow."""
 
     _self_autodurable_kind = "workflow"
@@ -86,7 +93,7 @@ class DurableWorkflow(DurableFunction):  # type: ignore[misc]
 _bind = types.MethodType
 
 
-class InferredStep(DurableStep):  # type: ignore[misc]
+class InferredStep(DurableStep):
     """A step the analyser inferred: outside workflow code, the original function.
 
     Made with ``enabled=workflow_code``, so wrapt calls the original from C when
@@ -103,7 +110,7 @@ class InferredStep(DurableStep):  # type: ignore[misc]
         return super().__get__(instance, owner)
 
 
-class WatchedFunction(InferredStep):  # type: ignore[misc]
+class WatchedFunction(InferredStep):
     """A function confirmed at run time (`_watch`): in workflow code, recorded as a
     step only when a call of it does I/O; elsewhere, the original function."""
 
@@ -156,17 +163,20 @@ def _late(name: str, module: str = "_decorators") -> Callable[..., Any]:
 # caller). Inferred workflows get no decorator at all: called from workflow code
 # they run inline, and from anywhere else they are plain code (only roots start
 # workflows). A workflow configured in ``[tool.autodurable.roles]`` is a root.
+#
+# (wrapt only tests the truth of what ``enabled()`` returns: the current run or None.)
+_enabled = cast("Callable[[], bool]", workflow_code)
 inferred_step = functools.partial(
-    InferredStep, wrapper=_late("inferred_step_call"), enabled=workflow_code
+    InferredStep, wrapper=_late("inferred_step_call"), enabled=_enabled
 )
 inferred_astep = functools.partial(
-    InferredStep, wrapper=_late("inferred_step_call_async"), enabled=workflow_code
+    InferredStep, wrapper=_late("inferred_step_call_async"), enabled=_enabled
 )
 configured_root = functools.partial(DurableWorkflow, wrapper=_late("root_call"))
 configured_aroot = functools.partial(DurableWorkflow, wrapper=_late("root_call_async"))
 inferred_watched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call", "_watch"), enabled=workflow_code
+    WatchedFunction, wrapper=_late("watched_call", "_watch"), enabled=_enabled
 )
 inferred_awatched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call_async", "_watch"), enabled=workflow_code
+    WatchedFunction, wrapper=_late("watched_call_async", "_watch"), enabled=_enabled
 )

@@ -27,7 +27,7 @@ import json
 import marshal
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING
@@ -136,7 +136,7 @@ class ProjectState:
         self,
         root: Path,
         io: tuple[str, ...] = (),
-        roles: dict[str, str] | None = None,
+        roles: Mapping[str, str] | None = None,
         exclude: tuple[str, ...] = (),
     ) -> None:
         self.root = root.resolve()

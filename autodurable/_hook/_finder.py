@@ -33,7 +33,7 @@ class DurableLoader(importlib.machinery.SourceFileLoader):
         self.state = state
         self.script = script
 
-    def get_code(self, fullname: str) -> CodeType:  # type: ignore[override]
+    def get_code(self, fullname: str) -> CodeType | None:
         """The module's rewritten code, from the cache when it is current."""
         path = self.get_filename(fullname)
         return durable_code(self.state, path, self.script) or super().get_code(fullname)

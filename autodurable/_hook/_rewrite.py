@@ -126,9 +126,11 @@ def _insert_report(tree: ast.Module, entries: list[tuple[str, int, str]]) -> Non
         if isinstance(node, ast.Import) and node.names[0].asname == HELPER
     )
     anchor = tree.body[position]
+    # compile() takes a tuple of constants in a Constant; typeshed lists scalars only.
+    report = ast.Constant(tuple(entries))  # type: ignore[arg-type]
     call = ast.Call(
         func=ast.Attribute(ast.Name(HELPER, ast.Load()), "not_durable", ast.Load()),
-        args=[ast.Name("__file__", ast.Load()), ast.Constant(tuple(entries))],
+        args=[ast.Name("__file__", ast.Load()), report],
         keywords=[],
     )
     statement = ast.Expr(call)
@@ -220,7 +222,7 @@ class _Rewriter(ast.NodeTransformer):
         del self._qualname[-2:]
         return node
 
-    visit_FunctionDef = visit_AsyncFunctionDef = _definition  # type: ignore[assignment]
+    visit_FunctionDef = visit_AsyncFunctionDef = _definition
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         self._qualname.append(node.name)
@@ -291,7 +293,7 @@ class _Rewriter(ast.NodeTransformer):
         recorded = _block(node, site, declared)
         return _located(ast.If(test=_in_workflow_code(node), body=recorded, orelse=[plain]), node)
 
-    visit_With = visit_AsyncWith = _with  # type: ignore[assignment]
+    visit_With = visit_AsyncWith = _with
 
 
 def _no_args() -> ast.arguments:

@@ -89,8 +89,8 @@ def load_project(root: Path) -> Project:
     )
     for module in project.plan.modules.values():
         project.modules[os.path.realpath(module.path)] = module
-    for path, reason in project.plan.errors.items():
-        project.errors[os.path.realpath(path)] = reason
+    for failed, reason in project.plan.errors.items():
+        project.errors[os.path.realpath(failed)] = reason
     return project
 
 

@@ -63,7 +63,7 @@ import functools
 import io
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 from libcst.codemod import Codemod, CodemodCommand, CodemodContext, SkipFile
@@ -231,7 +231,9 @@ class MakeDurableCommand(CodemodCommand):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         """Apply the plan of this module (raises `SkipFile` when it has none)."""
         plan = self._plan_for(tree)
-        rewriter = _Rewriter(self, plan, tree.code, self.metadata[PositionProvider])
+        # PositionProvider's values are CodeRanges (libcst types all metadata as object).
+        positions = cast("Mapping[cst.CSTNode, CodeRange]", self.metadata[PositionProvider])
+        rewriter = _Rewriter(self, plan, tree.code, positions)
         if not rewriter.targets:
             return tree
         result = cst.ensure_type(tree.visit(rewriter), cst.Module)
@@ -366,7 +368,9 @@ class _Rewriter(cst.CSTTransformer):
             return result
         if site.kind in ("step", "iterate") and not isinstance(original_node, cst.Await):
             runner = "run_iterate" if site.kind == "iterate" else "run_step"
-            return self._thunk_call(runner, site, updated_node) or updated_node
+            # An expression's updated node is an expression (of its class) again.
+            expression = cast(cst.BaseExpression, updated_node)
+            return self._thunk_call(runner, site, expression) or updated_node
         if site.kind == "astep" and isinstance(updated_node, cst.Await):
             call = self._thunk_call("run_astep", site, updated_node.expression)
             return updated_node.with_changes(expression=call) if call else updated_node

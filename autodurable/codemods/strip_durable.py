@@ -169,15 +169,16 @@ class _Stripper(cst.CSTTransformer):
         i = 0
         while i < len(body):
             statement = body[i]
-            block = None
-            if isinstance(statement, cst.FunctionDef):
-                block = self.blocks.pop(id(statement), None)
-            used = _block_uses(body, i + 1, statement.name.value) if block is not None else 0
-            if block is None or not used:
+            function = statement if isinstance(statement, cst.FunctionDef) else None
+            block = self.blocks.pop(id(function), None) if function is not None else None
+            used = 0
+            if function is not None and block is not None:
+                used = _block_uses(body, i + 1, function.name.value)
+            if function is None or block is None or not used:
                 out.append(statement)
                 i += 1
                 continue
-            lines = [*statement.leading_lines, *statement.lines_after_decorators]
+            lines = [*function.leading_lines, *function.lines_after_decorators]
             out.append(block.with_changes(leading_lines=lines))
             i += 1 + used
         return updated_node.with_changes(body=out)
