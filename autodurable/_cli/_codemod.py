@@ -298,13 +298,19 @@ def _transform_all(pending: list[_Job], jobs: int) -> Iterable[FileResult]:
 def transform_job(job: _Job) -> FileResult:
     """Run one file's command (in a worker, or here); never raises."""
     from libcst import ParserSyntaxError
-    from libcst.codemod import CodemodContext, TransformFailure, TransformSkip, transform_module
+    from libcst.codemod import (
+        Codemod,
+        CodemodContext,
+        TransformFailure,
+        TransformSkip,
+        transform_module,
+    )
 
     context = CodemodContext(filename=job.path, full_module_name=job.module)
     if job.strip:
         from autodurable.codemods.strip_durable import StripDurableCommand
 
-        command = StripDurableCommand(context)
+        command: Codemod = StripDurableCommand(context)
     else:
         from autodurable.codemods.make_durable import MakeDurableCommand
 

@@ -156,7 +156,7 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
     opts = (outer or EMPTY).merged(scoped)
     workflow_id = opts.workflow_id or new_child_id(target)
     opts = opts.merged(Options(workflow_id=workflow_id))
-    timeout = opts.workflow_timeout or target._self_autodurable_timeout
+    timeout = opts.workflow_timeout or getattr(target, "_self_autodurable_timeout", None)
     claim = record_before_start(target, workflow_id, args, kwargs, timeout)
     return WorkflowHandle(workflow_id, submit(target, opts, args, kwargs, claim))
 

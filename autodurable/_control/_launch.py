@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from concurrent.futures import Future
 from typing import Any
 
@@ -105,6 +105,6 @@ def new_child_id(target: Any) -> str:
     return recorded
 
 
-async def _awaited(awaitable: Coroutine[Any, Any, Any]) -> Any:
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -261,7 +262,7 @@ class _Watcher:
         for handle in report.resumed:
             future = handle._future
             if future is not None:
-                future.add_done_callback(lambda f, h=handle: self._finished(h.workflow_id, f))
+                future.add_done_callback(functools.partial(self._finished, handle.workflow_id))
 
     def _finished(self, workflow_id: str, future: Future[Any]) -> None:
         error = future.exception()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from .._errors import ConfigError
 from . import _wrappers
@@ -99,7 +99,7 @@ class _StepOptionsCache:
         if isinstance(self.decorator, dict):
             from ._options import Options
 
-            self.decorator = Options(**self.decorator)
+            self.decorator = Options.model_validate(self.decorator)
         runtime = get_runtime()
         if runtime.generation != self.generation:
             self.merged = runtime.step_defaults.merged(self.decorator)
@@ -260,8 +260,8 @@ def watched(fn: F, /) -> F:
     """
     target = _checked_target(fn, "watched")
     if _is_async(target):
-        return _wrappers.inferred_awatched(fn)  # type: ignore[no-any-return]
-    return _wrappers.inferred_watched(fn)  # type: ignore[no-any-return]
+        return cast(F, _wrappers.inferred_awatched(fn))  # a wrapper that is called as `fn`
+    return cast(F, _wrappers.inferred_watched(fn))
 
 
 def root_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ import datetime as dt
 import decimal
 import inspect
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
@@ -47,7 +47,13 @@ _PLAIN = (
 )
 
 
-class DurableProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+if TYPE_CHECKING:  # wrapt's C class cannot be subscripted at run time
+    _ObjectProxy = wrapt.ObjectProxy[Any]
+else:
+    _ObjectProxy = wrapt.ObjectProxy
+
+
+class DurableProxy(_ObjectProxy):
     """A client whose method calls are recorded steps."""
 
     def __init__(self, wrapped: Any, options: Options, path: str) -> None:

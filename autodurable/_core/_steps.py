@@ -107,7 +107,8 @@ class StepCall:
         self.attempt = 0
         self.started = 0.0
         if run is None:
-            self.position = self.place = 0
+            self.position = 0
+            self.place: int | str = 0
             self.shape: Any = None
         else:
             # What the digest of its arguments is made of, taken before the call

@@ -79,7 +79,11 @@ _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run e
 # owner that died without a word): this often, or every quarter lease when the
 # owner's death would let us adopt the workflow.
 _NOTIFIED_POLL = 5.0
-_NOT_RECORDED = object()  # a call whose inputs cannot be recorded, run plainly
+class _NotRecorded:
+    """What `open` returns for a call whose inputs cannot be recorded: it runs plainly."""
+
+
+_NOT_RECORDED = _NotRecorded()
 # A claim the caller already holds (recovery adopted the workflow, `start`
 # recorded it, a fork made it ours), handed to the worker call that runs it.
 _HANDED: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
@@ -128,16 +132,17 @@ def call_workflow(
         return running.result()  # another thread of this process runs it
     with call:
         opened = call.open()
-        if opened is _NOT_RECORDED:
+        if isinstance(opened, _NotRecorded):
             with running_unrecorded(name):
                 return call.done(fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
-            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)
+            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)  # type: ignore[assignment]
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
-        with call.running(opened):
+        run = _opened_run(opened)
+        with call.running(run):
             result = fn(*args, **kwargs)
-        return call.done(call.succeeded(opened, result))
+        return call.done(call.succeeded(run, result))
 
 
 def call_workflow_async(
@@ -167,16 +172,17 @@ async def _run_async(
         return await asyncio.wrap_future(running)
     with call:
         opened = call.open()
-        if opened is _NOT_RECORDED:
+        if isinstance(opened, _NotRecorded):
             with running_unrecorded(call.name):
                 return call.done(await fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
             opened = await wait_for_async(call.runtime, call.workflow_id, call.open)
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
-        with call.running(opened):
+        run = _opened_run(opened)
+        with call.running(run):
             result = await fn(*args, **kwargs)
-        return call.done(call.succeeded(opened, result))
+        return call.done(call.succeeded(run, result))
 
 
 class _TopLevelCall:
@@ -232,7 +238,7 @@ class _TopLevelCall:
         self._result = result
         return result
 
-    def open(self) -> Run | _Finished | object | None:
+    def open(self) -> Run | _Finished | _NotRecorded | None:
         """Start or claim the workflow (see `_open`); `_NOT_RECORDED` if it cannot be."""
         if self._inputs is None:
             try:
@@ -290,6 +296,14 @@ class _TopLevelCall:
             runtime.store.release_workflow(run.workflow_id, run.executor_id)
             raise recorded_cancellation(run)
         return result
+
+
+def _opened_run(opened: object) -> Run:
+    """The run a top-level call opened: after any wait it is neither unrecorded (that
+    is decided before) nor missing (the wait has no time limit)."""
+    if not isinstance(opened, Run):
+        raise AssertionError(f"opening a workflow gave {opened!r}")
+    return opened
 
 
 def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:

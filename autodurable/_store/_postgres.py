@@ -163,7 +163,7 @@ def _tables_at(version: int) -> frozenset[str]:
 
 def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     """An executor row (6 columns and its heartbeat age), or None for a missing owner."""
-    return None if row[0] is None else ExecutorRecord(*row[:6], heartbeat_age=row[6])
+    return None if row[0] is None else ExecutorRecord.from_row(row, row[6])
 
 
 class PostgresStore(PostgresOperations):
@@ -517,7 +517,7 @@ class PostgresStore(PostgresOperations):
         dead = [
             row[0]
             for row in neighbours
-            if not executor.alive(ExecutorRecord(*row[:6], heartbeat_age=row[6]))
+            if not executor.alive(ExecutorRecord.from_row(row, row[6]))
         ]
         rows = self._fetch(
             "read",
@@ -638,7 +638,7 @@ def _transient(exc: psycopg.Error) -> bool:
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate is None:  # no answer from the server: the connection failed
         return isinstance(exc, psycopg.OperationalError)
-    return sqlstate.startswith(_TRANSIENT_CLASSES)
+    return bool(sqlstate.startswith(_TRANSIENT_CLASSES))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -184,7 +184,7 @@ class PostgresOperations:
         if not rows:
             return None
         row = rows[0]
-        return ExecutorRecord(*row[:6], heartbeat_age=row[6])
+        return ExecutorRecord.from_row(row, row[6])
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -275,4 +275,4 @@ class PostgresOperations:
 
     def list_events(self, workflow_id: str) -> dict[str, str]:
         """Every event a workflow has set, by key."""
-        return dict(self._fetch("read", self._ops.events, (workflow_id,)))  # type: ignore[arg-type]
+        return {key: value for key, value in self._fetch("read", self._ops.events, (workflow_id,))}

@@ -166,6 +166,14 @@ class ExecutorRecord:
     # that leases do not depend on the clocks of two machines agreeing.
     heartbeat_age: float | None = None
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any], heartbeat_age: float | None) -> ExecutorRecord:
+        """An executor from its columns (`EXECUTOR_COLUMNS`, in order) and its age."""
+        executor_id, hostname, pid, process_started, started_at, heartbeat_at = row[:6]
+        return cls(
+            executor_id, hostname, pid, process_started, started_at, heartbeat_at, heartbeat_age
+        )
+
 
 @dataclass(slots=True)
 class Claim:

@@ -111,7 +111,7 @@ def parse_sqlite_url(url: str) -> tuple[str, str]:
 
 
 def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
-    return ExecutorRecord(*row, heartbeat_age=now - row[5])
+    return ExecutorRecord.from_row(row, now - row[5])
 
 
 class SQLiteStore(SQLiteOperations):

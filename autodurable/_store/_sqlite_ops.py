@@ -161,7 +161,7 @@ class SQLiteOperations:
         if not rows:
             return None
         row = rows[0]
-        return ExecutorRecord(*row, heartbeat_age=time.time() - row[5])
+        return ExecutorRecord.from_row(row, time.time() - row[5])
 
     # -- messages -------------------------------------------------------------------------
 
