@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autodurable._cli._codemod import CHANGED, FAILED, run_codemod  # noqa: E402
+from autodurable.codemods._run import CHANGED, FAILED, run_codemod  # noqa: E402
 
 STDLIB = ["json", "http", "email"]
 THIRD_PARTY = ["pydantic", "wrapt"]

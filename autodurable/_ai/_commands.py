@@ -186,7 +186,7 @@ def _prompt(args: argparse.Namespace) -> int:
 
 def _modules(paths: list[str]) -> tuple[list[tuple[Any, str]], list[str]]:
     """(project, module) for each Python file under `paths`, and the files that are not modules."""
-    from .._cli._codemod import gather_files
+    from ..codemods._run import gather_files
     from ._project import Project, load_project, project_root
 
     projects: dict[Path, Project] = {}
@@ -291,7 +291,7 @@ def _rewrite(args: argparse.Namespace) -> int:
         rewrite_module(project, module, ask=ask, plan=given, max_rounds=rounds, report=progress)
         for project, module in found
     ]
-    from .._cli._codemod import unified_diff
+    from ..codemods._run import unified_diff
 
     failed = False
     for outcome in outcomes:

@@ -81,7 +81,7 @@ def explain(paths: list[str]) -> dict[str, Any]:
     """The analyser's plan of the Python files under `paths`: for each function its role
     (step / workflow / plain), style and the reason, and the places the analyser could not
     decide (calls on objects of unknown type, unknown third-party calls)."""
-    from .._cli._codemod import gather_files
+    from ..codemods._run import gather_files
 
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
@@ -210,7 +210,7 @@ def guide() -> str:
 
 
 def _diff(path: str, original: str, new: str | None) -> str:
-    from .._cli._codemod import unified_diff
+    from ..codemods._run import unified_diff
 
     if new is None or new == original:
         return ""

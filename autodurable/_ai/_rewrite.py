@@ -168,7 +168,7 @@ def _settle(
 
 def write_checked(path: str, original: str, new: str) -> str | None:
     """Write `new` over `path` if it parses and the file still holds `original`; None or why not."""
-    from .._cli._codemod import write_file
+    from ..codemods._run import write_file
 
     try:
         ast.parse(new, filename=path)

@@ -71,7 +71,7 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
         "@autodurable.step / @autodurable.workflow and recorded calls (libcst). Shows a "
         "unified diff and writes nothing unless --write is given.",
     )
-    from ._codemod import add_arguments
+    from ..codemods._run import add_arguments
 
     add_arguments(codemod)
     from .._ai._commands import add_ai_parser, add_mcp_parser
@@ -115,7 +115,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.command == "explain":
             return _explain(args)
         if args.command == "codemod":
-            from ._codemod import main as codemod
+            from ..codemods._run import main as codemod
 
             return codemod(args)
         if args.command in ("workflows", "send"):

@@ -18,6 +18,7 @@ from ._protocol import (
     FAILED,
     FINISHED_STATUSES,
     PENDING,
+    POSTGRES_EXTRA,
     RETRYING,
     SUCCEEDED,
     TIMED_OUT,
@@ -62,9 +63,6 @@ __all__ = [
 
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
-POSTGRES_EXTRA = (
-    "PostgreSQL support needs the psycopg driver and its pool: pip install 'autodurable[postgres]'"
-)
 
 
 def check_url(url: str) -> None:

@@ -54,12 +54,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError, StoreError
-from . import POSTGRES_EXTRA
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
     FINISHED_STATUSES,
     PENDING,
+    POSTGRES_EXTRA,
     Claim,
     ExecutorRecord,
     Liveness,

@@ -38,6 +38,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 PENDING = "pending"
+POSTGRES_EXTRA = (
+    "PostgreSQL support needs the psycopg driver and its pool: pip install 'autodurable[postgres]'"
+)
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"  # a workflow stopped by an operator or its deadline; resumable

@@ -6,9 +6,12 @@
 
 Run them with ``autodurable codemod PATH...`` (a diff by default, ``--write``
 to apply, ``--strip`` for the inverse) or with libcst's own runner, given
-``modules: [codemods]`` in a ``.libcst.codemod.yaml``::
+``modules: [autodurable.codemods]`` in a ``.libcst.codemod.yaml``::
 
     python -m libcst.tool codemod make_durable.MakeDurableCommand PATH
+
+The top-level ``codemods`` package is a deprecated alias of this one, kept for
+one release so that ``modules: [codemods]`` keeps working.
 
 Private modules: `_plans` (the project's plan, from the analyser) and
 `_imports` (top-level imports).

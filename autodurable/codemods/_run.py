@@ -1,6 +1,6 @@
 """``autodurable codemod``: write the durability plan into the source, or take it out.
 
-Runs the libcst commands of the top-level ``codemods`` package
+Runs the libcst commands of this package
 (`MakeDurableCommand`, or `StripDurableCommand` with ``--strip``) over files
 and folders, the way ``ruff`` or ``pyupgrade`` run their fixers.
 
@@ -9,7 +9,7 @@ Invariants:
   the given paths, each atomically (temporary file, then rename), and only if
   it still holds what was read. Without ``--write`` it prints unified diffs.
 - One plan per project: each project (the nearest pyproject.toml above a
-  file) is analysed once, in this process, by `autodurable.codemods._plans.load_project`
+  file) is analysed once, in this process, by `_plans.load_project`
   (the hook's own analysis), and every file gets its module's plan from it,
   in worker processes too (``--jobs``).
 - A file that cannot be read, does not parse, makes the command fail, or whose
