@@ -78,7 +78,7 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
 
     add_ai_parser(commands)
     add_mcp_parser(commands)
-    from ._workflows import add_parsers
+    from ._workflows_args import add_parsers
 
     add_parsers(commands)
     return parser

@@ -28,272 +28,33 @@ from typing import Any
 
 from .._control._operations import (
     ENDED,
-    StepInfo,
     WorkflowInfo,
     cancel,
     delete,
     fork,
     fork_here,
     gc,
-    list_workflows,
     program_hint,
     resume,
     run_here,
     workflow_info,
-    workflow_steps,
 )
 from .._control._registry import RUN_PREFIX, find_workflow, is_program_run
 from .._core._app_versions import version_for
-from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
-from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WORKFLOW_STATUSES
-from ._format import parse_duration, parse_when, preview, span, table, when
-
-_PICKUP = (
-    "an executor with its code picks it up (a process that called "
-    "autodurable.recover(watch=True): at once on PostgreSQL, within seconds on SQLite)"
+from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from ._format import preview, span
+from ._workflows_read import (
+    PICKUP,
+    code_version_here,
+    emit,
+    list_command,
+    say_where,
+    show_command,
+    status_line,
+    steps_command,
 )
-
-
-# -- parsing ------------------------------------------------------------------------------
-
-
-def _step_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a step number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"step numbers start at 1, not {number}")
-    return number
-
-
-def _positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{number} is negative")
-    return number
-
-
-def _common(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
-    if json_output:
-        parser.add_argument(
-            "--json", action="store_true", help="one JSON document on stdout (see README)"
-        )
-    parser.add_argument(
-        "--database-url",
-        default=argparse.SUPPRESS,
-        help="state database (default: AUTODURABLE_DATABASE_URL, [tool.autodurable] in "
-        "pyproject.toml, or .autodurable/state.db at the project root: the folder of the "
-        "nearest pyproject.toml, else the current folder)",
-    )
-
-
-def add_parsers(commands: Any) -> None:
-    """Add ``workflows`` and ``send`` to the top-level subcommands."""
-    workflows = commands.add_parser(
-        "workflows",
-        help="list, inspect, cancel, resume, fork and delete workflows",
-        description="Operate the workflows recorded in the state database. Every command "
-        "takes --json (for scripts) and --database-url.",
-    )
-    sub = workflows.add_subparsers(dest="action", metavar="ACTION")
-
-    listing = sub.add_parser(
-        "list",
-        help="workflows, newest first",
-        description="List workflows, newest first, 20 at a time (--limit, --offset).",
-    )
-    listing.add_argument(
-        "--status",
-        action="append",
-        choices=WORKFLOW_STATUSES,
-        help="only workflows with this status (repeat for several)",
-    )
-    listing.add_argument(
-        "--name", help="only workflows of this name ('module:qualname'; * matches anything)"
-    )
-    listing.add_argument(
-        "--since", type=parse_when, help="started at or after: 2h (ago), 7d, or 2024-05-01T12:00"
-    )
-    listing.add_argument("--until", type=parse_when, help="started before: same forms as --since")
-    listing.add_argument("--limit", type=_positive, default=20, help="at most this many (20)")
-    listing.add_argument("--offset", type=_positive, default=0, help="skip this many first (0)")
-    _common(listing)
-
-    show = sub.add_parser(
-        "show",
-        help="one workflow: inputs, status, output or error, times, executor, version",
-        description="Show everything recorded about one workflow.",
-    )
-    show.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    _common(show)
-
-    steps = sub.add_parser(
-        "steps",
-        help="the recorded steps of a workflow",
-        description="List a workflow's steps: place, name, status, attempts, duration "
-        "and a preview of the result. The place of a step of the workflow's own code is its "
-        "position (3); a step of work it ran concurrently (a thread, a pool, an asyncio task) "
-        "has the position where that work was started, then its own (3.1, 3.2, ...).",
-    )
-    steps.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    _common(steps)
-
-    cancel_parser = sub.add_parser(
-        "cancel",
-        help="cancel a pending workflow (it stops at its next step)",
-        description="Cancel a pending workflow. A running one stops at its next step "
-        "boundary (the step it is in finishes and is recorded); one waiting for a message "
-        "or sleeping stops at once. The cancellation is recorded; resume undoes it.",
-    )
-    cancel_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    cancel_parser.add_argument("--reason", help="recorded with the cancellation")
-    _common(cancel_parser)
-
-    resume_parser = sub.add_parser(
-        "resume",
-        help="continue a cancelled or failed workflow",
-        description="Make a cancelled or failed workflow pending again: its recorded steps "
-        "are replayed and a step that failed runs again. An executor with its code picks it "
-        "up, or --run runs it here.",
-    )
-    resume_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    resume_parser.add_argument(
-        "--run",
-        action="store_true",
-        help="run it here and wait for it (imports its module; the current folder comes "
-        "first on the path); also runs a pending workflow that nobody runs",
-    )
-    versions = resume_parser.add_mutually_exclusive_group()
-    versions.add_argument(
-        "--any-version", action="store_true", help="let code of any version run it"
-    )
-    versions.add_argument(
-        "--version", dest="app_version", metavar="VERSION", help="record this version instead"
-    )
-    _common(resume_parser)
-
-    fork_parser = sub.add_parser(
-        "fork",
-        help="a new workflow that reuses the steps before N and runs the current code from N",
-        description="Start a new workflow with the same inputs that replays the recorded "
-        "results of the steps before --from-step and runs the code as it is now from that "
-        "step on: fix a bug, then fork from the step that hit it.",
-    )
-    fork_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    fork_parser.add_argument(
-        "--from-step",
-        type=_step_number,
-        required=True,
-        metavar="N",
-        help="the first step to run again (autodurable workflows steps ID lists them); "
-        "work run concurrently from step N (its steps N.1, N.2, ...) runs again whole",
-    )
-    fork_parser.add_argument(
-        "--id", dest="new_id", help="the new workflow's id (default: ID-fork-<random>)"
-    )
-    fork_parser.add_argument(
-        "--run", action="store_true", help="run it here and wait for it (imports its module)"
-    )
-    fork_parser.add_argument(
-        "--version",
-        dest="app_version",
-        metavar="VERSION",
-        help="the version to record (default: none, so that code of any version may run it)",
-    )
-    _common(fork_parser)
-
-    delete_parser = sub.add_parser(
-        "delete",
-        help="delete workflows with their steps, messages and events",
-        description="Delete workflows with their steps, messages and events. A pending "
-        "workflow is only deleted with --force (cancel it first).",
-    )
-    delete_parser.add_argument("workflow_ids", nargs="+", metavar="ID", help="workflow ids")
-    delete_parser.add_argument("--force", action="store_true", help="delete pending ones too")
-    _common(delete_parser)
-
-    gc_parser = sub.add_parser(
-        "gc",
-        help="delete workflows that ended long ago (retention)",
-        description="Delete workflows that succeeded, failed or were cancelled more than "
-        "--older-than ago, with their steps, messages and events, and messages older than "
-        "that sent to workflows that never existed. Pending workflows are kept.",
-    )
-    gc_parser.add_argument(
-        "--older-than",
-        type=parse_duration,
-        required=True,
-        metavar="AGE",
-        help="for example 30d, 12h or 2w",
-    )
-    gc_parser.add_argument(
-        "--status",
-        action="append",
-        choices=ENDED,
-        help="only workflows with this status (repeat for several; default: all three)",
-    )
-    gc_parser.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
-    _common(gc_parser)
-
-    send_parser = commands.add_parser(
-        "send",
-        help="send a message to a workflow (for its recv)",
-        description="Send a JSON message to a workflow, which receives it with "
-        "autodurable.recv(topic). The workflow need not be waiting yet.",
-    )
-    send_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
-    send_parser.add_argument(
-        "message",
-        metavar="JSON",
-        help="the message as JSON, such as '{\"approved\": true}'; - reads it from standard input",
-    )
-    send_parser.add_argument("--topic", help="the topic the workflow receives on")
-    send_parser.add_argument(
-        "--idempotency-key",
-        help="sending the same key to the same workflow again sends nothing",
-    )
-    send_parser.add_argument(
-        "--allow-unknown",
-        action="store_true",
-        help="send even if no workflow has this id yet (it receives it when it starts)",
-    )
-    _common(send_parser)
-    workflows.set_defaults(workflows_parser=workflows)
-
-
-# -- formatting ---------------------------------------------------------------------------
-
-
-def _short_type(error_type: str | None) -> str:
-    return (error_type or "").rpartition(":")[2] or "error"
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    elif text:
-        print(text)
-
-
-def _code_version_here(info: WorkflowInfo) -> str | None:
-    """The version of this workflow's code as it is here (configured, or its file)."""
-    from .._core._app_versions import source_version
-
-    configured = get_runtime().settings.app_version
-    if configured:
-        return configured
-    return source_version(info.name, [os.getcwd(), *sys.path])
-
 
 # -- commands ----------------------------------------------------------------------------
 
@@ -314,13 +75,6 @@ def missing_state() -> str | None:
     )
 
 
-def _where(args: argparse.Namespace) -> None:
-    """Say on stderr where the state read lives (people's output only: --json stays one
-    document on stdout)."""
-    if not args.json:
-        print(f"autodurable: state in {get_runtime().location}", file=sys.stderr)
-
-
 def main_workflows(args: argparse.Namespace) -> int:
     """Run ``autodurable workflows ACTION``; returns the exit code."""
     action = getattr(args, "action", None)
@@ -332,9 +86,9 @@ def main_workflows(args: argparse.Namespace) -> int:
         print(f"autodurable: {problem}", file=sys.stderr)
         return 1
     handlers = {
-        "list": _list,
-        "show": _show,
-        "steps": _steps,
+        "list": list_command,
+        "show": show_command,
+        "steps": steps_command,
         "cancel": _cancel,
         "resume": _resume,
         "fork": _fork,
@@ -343,245 +97,8 @@ def main_workflows(args: argparse.Namespace) -> int:
     }
     status = handlers[action](args)
     if status == 0 and action in ("list", "show", "steps"):
-        _where(args)
+        say_where(args)
     return status
-
-
-def _list(args: argparse.Namespace) -> int:
-    found = list_workflows(
-        args.status,
-        args.name,
-        since=args.since,
-        until=args.until,
-        limit=args.limit + 1,
-        offset=args.offset,
-    )
-    more = len(found) > args.limit
-    found = found[: args.limit]
-    next_offset = args.offset + args.limit if more else None
-    rows, elsewhere = [], 0
-    for info in found:
-        version = info.app_version or "-"
-        if info.status == PENDING and info.app_version and not info.is_program_run:
-            here = _code_version_here(info)
-            if here is not None and here != info.app_version:
-                version += " *"
-                elsewhere += 1
-        rows.append(
-            [
-                _cut(info.workflow_id, 40),
-                _cut(info.name, 48),
-                info.status,
-                when(info.created_at),
-                span(info.duration),
-                version,
-            ]
-        )
-    lines = []
-    if rows:
-        lines.append(table(["ID", "NAME", "STATUS", "STARTED", "DURATION", "VERSION"], rows))
-    else:
-        lines.append("no workflows" + (" match" if _filtered(args) else " yet"))
-    if more:
-        lines.append(f"more: add --offset {next_offset} for the next {args.limit}")
-    if elsewhere:
-        lines.append(
-            f"* {elsewhere} pending workflow(s) were started by another version of their code "
-            "than the one here: recover() here leaves them to a process running that version. "
-            "Run one here with the current code: autodurable workflows resume ID --run"
-        )
-    document = {
-        "workflows": [info.to_json() for info in found],
-        "offset": args.offset,
-        "limit": args.limit,
-        "next_offset": next_offset,
-    }
-    _emit(args, document, "\n".join(lines))
-    return 0
-
-
-def _filtered(args: argparse.Namespace) -> bool:
-    return any((args.status, args.name, args.since, args.until, args.offset))
-
-
-def _show(args: argparse.Namespace) -> int:
-    runtime = get_runtime()
-    info = workflow_info(args.workflow_id)
-    store = runtime.store
-    steps = store.list_steps(info.workflow_id)
-    events = {key: json.loads(value) for key, value in store.list_events(info.workflow_id).items()}
-    messages = store.list_messages(info.workflow_id)
-    waiting = [m for m in messages if m.consumed_at is None]
-    executor = store.get_executor(info.executor_id) if info.executor_id else None
-    document = info.to_json()
-    document["steps_recorded"] = len(steps)
-    document["events"] = events
-    document["messages"] = {"waiting": len(waiting), "received": len(messages) - len(waiting)}
-    document["executor"] = None
-    if executor is not None:
-        document["executor"] = {
-            "executor_id": executor.executor_id,
-            "hostname": executor.hostname,
-            "pid": executor.pid,
-            "heartbeat_age": executor.heartbeat_age,
-        }
-    lines = [
-        ("workflow", info.workflow_id),
-        ("name", info.name),
-        ("status", _status_line(info)),
-        ("version", _version_line(info)),
-        ("executor", _executor_line(info, executor)),
-        ("started", when(info.created_at)),
-    ]
-    if info.ended_at is not None:
-        lines.append(("ended", f"{when(info.ended_at)} (after {span(info.duration)})"))
-    else:
-        lines.append(("pending", f"for {span(info.duration)}"))
-    if info.deadline is not None:
-        lines.append(("deadline", when(info.deadline)))
-    if info.forked_from:
-        lines.append(("forked", f"from {info.forked_from} at step {info.forked_at_step}"))
-    lines.append(
-        ("steps", f"{len(steps)} recorded (autodurable workflows steps {info.workflow_id})")
-    )
-    lines.append(("inputs", preview(info.inputs, 200)))
-    if info.status == SUCCEEDED:
-        lines.append(("output", preview(info.output, 200)))
-    for key, value in events.items():
-        lines.append(("event", f"{key} = {preview(value, 120)}"))
-    if messages:
-        topics = sorted({m.topic or "(no topic)" for m in waiting})
-        detail = f" (topics: {', '.join(topics)})" if topics else ""
-        lines.append(
-            ("messages", f"{len(waiting)} waiting{detail}, {len(messages) - len(waiting)} received")
-        )
-    text = "\n".join(f"{label:<10} {value}" for label, value in lines)
-    if info.traceback and info.status == FAILED:
-        trace = _without_our_frames(info.traceback)
-        text += "\ntraceback:\n" + "\n".join("  " + line for line in trace.splitlines())
-    hint = _hint(info, executor)
-    if hint:
-        text += f"\n\nhint: {hint}"
-    _emit(args, document, text)
-    return 0
-
-
-def _status_line(info: WorkflowInfo) -> str:
-    if info.status == FAILED:
-        return f"failed: {_short_type(info.error_type)}: {info.error_message}"
-    if info.status == CANCELLED:
-        return f"cancelled: {info.error_message}"
-    return info.status
-
-
-def _version_line(info: WorkflowInfo) -> str:
-    if info.app_version is None:
-        return "- (any version may run it)"
-    if info.status != PENDING or info.is_program_run:
-        return info.app_version
-    here = _code_version_here(info)
-    if here is None:
-        return info.app_version
-    if here == info.app_version:
-        return f"{info.app_version} (the code here is the same)"
-    return f"{info.app_version} (the code here is version {here})"
-
-
-def _alive(executor: Any) -> bool:
-    from .._core._executor import is_alive
-
-    return is_alive(executor, get_runtime().settings.lease_seconds)
-
-
-def _executor_line(info: WorkflowInfo, executor: Any) -> str:
-    if info.executor_id is None:
-        return "- (nobody runs it)" if info.status == PENDING else "-"
-    if executor is None:
-        return f"{info.executor_id} (exited)"
-    age = executor.heartbeat_age
-    beat = f", last heartbeat {span(age)} ago" if age is not None else ""
-    state = "alive" if _alive(executor) else "gone: others may adopt its workflows"
-    return f"{info.executor_id} on {executor.hostname}, pid {executor.pid}{beat} ({state})"
-
-
-def _without_our_frames(trace: str) -> str:
-    """A recorded traceback without autodurable's own frames (the JSON keeps them all)."""
-    ours = f'  File "{PACKAGE_DIR}'
-    kept: list[str] = []
-    skipping = False
-    for line in trace.splitlines():
-        if line.startswith("  File "):
-            skipping = line.startswith(ours)
-        elif not line.startswith("    "):
-            skipping = False
-        if not skipping:
-            kept.append(line)
-    return "\n".join(kept)
-
-
-def _hint(info: WorkflowInfo, executor: Any = None) -> str:
-    if info.is_program_run and info.status in (PENDING, FAILED, CANCELLED):
-        prefix = (
-            f"resume it first (autodurable workflows resume {info.workflow_id}); then "
-            if info.status == CANCELLED
-            else ""
-        )
-        return prefix + program_hint(info.workflow_id, info.name)
-    if info.status in (FAILED, CANCELLED):
-        return (
-            f"continue it with: autodurable workflows resume {info.workflow_id} (--run to run "
-            f"it here); or run the current code from step N: autodurable workflows fork "
-            f"{info.workflow_id} --from-step N"
-        )
-    if info.status != PENDING or (executor is not None and _alive(executor)):
-        return ""
-    if info.app_version:
-        here = _code_version_here(info)
-        if here is not None and here != info.app_version:
-            return (
-                "nobody runs it now, and it was started by another version of its code than "
-                "the one here: executors running this code leave it to a process running "
-                "that version. To run it here with this code: autodurable workflows resume "
-                f"{info.workflow_id} --run"
-            )
-    return (
-        f"nobody runs it now: {_PICKUP}; or run it here: autodurable workflows resume "
-        f"{info.workflow_id} --run"
-    )
-
-
-def _steps(args: argparse.Namespace) -> int:
-    found = workflow_steps(args.workflow_id)
-    rows = [
-        [
-            step.place,
-            _cut(step.name, 40),
-            step.status,
-            str(step.attempts),
-            span(step.duration),
-            _step_result(step),
-        ]
-        for step in found
-    ]
-    if rows:
-        text = table(["STEP", "NAME", "STATUS", "ATTEMPTS", "DURATION", "RESULT"], rows)
-    else:
-        text = f"{args.workflow_id} has no recorded steps"
-    document = {"workflow_id": args.workflow_id, "steps": [step.to_json() for step in found]}
-    _emit(args, document, text)
-    return 0
-
-
-def _step_result(step: StepInfo) -> str:
-    if step.error_type is not None:
-        return _cut(f"{_short_type(step.error_type)}: {step.error_message}", 60)
-    if step.status == "waiting" and isinstance(step.output, int | float):
-        return f"waiting for a message until {when(float(step.output))}"
-    if step.status == "timed_out":
-        return "no message before its timeout: None"
-    if step.status == "unrecorded":
-        return "(not recordable: runs again on resume)"
-    return preview(step.output)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -596,7 +113,7 @@ def _cancel(args: argparse.Namespace) -> int:
         )
     else:
         text = f"{info.workflow_id} has {info.status} already; nothing was cancelled"
-    _emit(args, document, text)
+    emit(args, document, text)
     if not changed:
         print(f"autodurable: {info.workflow_id} is {info.status}, not pending", file=sys.stderr)
     return 0 if changed else 1
@@ -631,16 +148,16 @@ def _resume(args: argparse.Namespace) -> int:
         lines.append(program_hint(after.workflow_id, after.name))
     else:
         lines.append(
-            f"{_PICKUP}; or run it here: autodurable workflows resume {after.workflow_id} --run"
+            f"{PICKUP}; or run it here: autodurable workflows resume {after.workflow_id} --run"
         )
-        here = _code_version_here(after) if after.app_version else None
+        here = code_version_here(after) if after.app_version else None
         if here is not None and here != after.app_version:
             lines.append(
                 f"note: it is of version {after.app_version} and the code here is version "
                 f"{here}: executors running this code leave it alone. --any-version lets "
                 "them run it"
             )
-    _emit(args, document, "\n".join(lines))
+    emit(args, document, "\n".join(lines))
     return 0
 
 
@@ -687,8 +204,8 @@ def _run_and_report(args: argparse.Namespace, workflow_id: str, begin: Any) -> i
     if info.status == SUCCEEDED:
         text = f"{workflow_id} succeeded: {preview(info.output, 200)}"
     else:
-        text = f"{workflow_id} {_status_line(info)}"
-    _emit(args, info.to_json(), text)
+        text = f"{workflow_id} {status_line(info)}"
+    emit(args, info.to_json(), text)
     return 0 if info.status == SUCCEEDED else 1
 
 
@@ -731,9 +248,9 @@ def _fork(args: argparse.Namespace) -> int:
         lines.append(f"run it with: autodurable run --run-id {info.workflow_id} {label}")
     else:
         lines.append(
-            f"{_PICKUP}; or run it here: autodurable workflows resume {info.workflow_id} --run"
+            f"{PICKUP}; or run it here: autodurable workflows resume {info.workflow_id} --run"
         )
-    _emit(args, document, "\n".join(lines))
+    emit(args, document, "\n".join(lines))
     return 0
 
 
@@ -749,7 +266,7 @@ def _delete(args: argparse.Namespace) -> int:
     for info in infos:
         delete(info.workflow_id, force=True)
     ids = [info.workflow_id for info in infos]
-    _emit(args, {"deleted": ids}, f"deleted {len(ids)} workflow(s): {', '.join(ids)}")
+    emit(args, {"deleted": ids}, f"deleted {len(ids)} workflow(s): {', '.join(ids)}")
     return 0
 
 
@@ -766,7 +283,7 @@ def _gc(args: argparse.Namespace) -> int:
         if messages:
             text += f", and {messages} message(s) sent to workflows that do not exist"
     document = {"deleted": ids, "dry_run": args.dry_run, "orphan_messages_deleted": messages}
-    _emit(args, document, text)
+    emit(args, document, text)
     return 0
 
 
@@ -818,5 +335,5 @@ def main_send(args: argparse.Namespace) -> int:
             f"not sent again: {args.workflow_id} already has a message with idempotency key "
             f"{args.idempotency_key!r}"
         )
-    _emit(args, {"workflow_id": args.workflow_id, "topic": args.topic, "sent": sent}, text)
+    emit(args, {"workflow_id": args.workflow_id, "topic": args.topic, "sent": sent}, text)
     return 0
