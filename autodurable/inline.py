@@ -1,4 +1,22 @@
-"""What code rewritten by the import hook calls (imported there as ``__autodurable__``).
+"""What code rewritten by the import hook or the codemod calls.
+
+The hook imports this module as ``__autodurable__``; the codemod writes
+``autodurable.inline.<helper>``. The helpers:
+
+- `step`, `astep`: the wrappers of functions the analyser made steps (sync and
+  ``async def``); `watched`, `awatched`: of functions it watches; `root`,
+  `aroot`: of functions set as workflows in ``[tool.autodurable.roles]``.
+- `run_step`, `run_astep`: one I/O expression of workflow code recorded as a
+  step; `run_iterate`: the iterable of a ``for`` that does I/O, recorded as a
+  list.
+- `recorded`, `shuffle`: a clock read or a random draw recorded, so that a
+  replay sees the same value.
+- `workflow_code()`: the current run when the caller is workflow code, else
+  None (the test each recorded expression is guarded by); `recording()`: the
+  same, as a bool.
+- `bound`: the values a block moved into a function of its own hands back;
+  `not_durable`: the one-line report, at import, of the functions that could
+  not be made durable safely.
 
 Invariants:
 - Every helper behaves exactly like the code it replaces outside workflows and

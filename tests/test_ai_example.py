@@ -1,6 +1,6 @@
-"""examples/ai: the README's worked example is what the code produces, and the result works.
+"""examples/ai: the documented worked example is what the code produces, and the result works.
 
-The README shows excerpts of the context sent to the model, the plan
+docs/ai.md shows excerpts of the context sent to the model, the plan
 (`examples/ai/plan.json`), the diff and the summary; each is checked against
 the real output. Then the rewritten module is run: a crash after the charge
 does not charge the card twice.
@@ -19,20 +19,18 @@ import pytest
 import autodurable
 from autodurable._cli._main import main
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "ai"
 
 
 def _section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("## AI-assisted rewrite")
-    end = readme.index("\n## ", start + 1)
-    return readme[start:end]
+    """The page of the documentation that walks through the example."""
+    return (ROOT / "docs" / "ai.md").read_text(encoding="utf-8")
 
 
 def _blocks(kind: str) -> list[str]:
-    """The fenced blocks of the section whose fence names `kind` ("" for a bare fence)."""
+    """The fenced blocks of the page whose fence names `kind` ("" for a bare fence)."""
     found: list[str] = []
     current: list[str] | None = None
     for line in _section().splitlines():
@@ -64,20 +62,22 @@ def _contiguous(excerpt: list[str], lines: list[str]) -> bool:
 
 @pytest.fixture
 def in_repository(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # the README shows paths relative to the repository
+    monkeypatch.chdir(ROOT)  # the page shows paths relative to the repository
 
 
-def test_the_readme_context_is_what_the_model_is_shown(in_repository: None, capsys: Any) -> None:
+def test_the_documented_context_is_what_the_model_is_shown(
+    in_repository: None, capsys: Any
+) -> None:
     assert main(["ai", "context", "examples/ai/billing.py"]) == 0
     real = capsys.readouterr().out.splitlines()
     context = next(b for b in _blocks("") if "Places the analyser could not decide" in b)
     assert _contiguous(context.splitlines(), real)
 
 
-def test_the_readme_plan_is_the_example_plan() -> None:
+def test_the_documented_plan_is_the_example_plan() -> None:
     (shown,) = _blocks("json")
     plan = json.loads((EXAMPLE / "plan.json").read_text())
-    readme = json.loads(shown)
+    shown_plan = json.loads(shown)
 
     def without_reasons(value: Any) -> Any:
         if isinstance(value, dict):
@@ -87,13 +87,13 @@ def test_the_readme_plan_is_the_example_plan() -> None:
         return value
 
     plan.pop("summary")
-    assert without_reasons(readme) == without_reasons(plan)
-    for kind, entries in readme.items():
+    assert without_reasons(shown_plan) == without_reasons(plan)
+    for kind, entries in shown_plan.items():
         for entry, real in zip(entries, plan[kind], strict=True):
             assert real["reason"].startswith(entry["reason"].removesuffix(" ..."))
 
 
-def test_the_readme_diff_and_summary_are_what_the_rewrite_prints(
+def test_the_documented_diff_and_summary_are_what_the_rewrite_prints(
     in_repository: None, capsys: Any
 ) -> None:
     before = (EXAMPLE / "billing.py").read_text()
@@ -142,7 +142,7 @@ def test_the_rewritten_module_charges_once_across_a_crash(
 
         def send(self, **message: Any) -> None:
             if self.crash:
-                raise Crash
+                raise Crash("mailer")
             self.sent += 1
 
     order = {"id": "o-1", "total_cents": 990, "currency": "EUR", "card_token": "tok",
@@ -151,7 +151,7 @@ def test_the_rewritten_module_charges_once_across_a_crash(
     run = autodurable.options(billing.process_order, workflow_id="order-1")
     first = Payments()
     billing.use(first, Mailer(crash=True))
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^mailer$"):
         run(str(tmp_path / "order.json"), str(tmp_path / "receipt.json"))
     assert [c["idempotency_key"] for c in first.charges] == ["order-1:2"]
     again, mailer = Payments(), Mailer(crash=False)

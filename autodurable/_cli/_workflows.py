@@ -2,7 +2,7 @@
 
 Invariants:
 - Tables for people, ``--json`` for scripts: one JSON document on stdout, in
-  the documented shape (README, "Operating workflows"); keys are only ever
+  the documented shape (docs/operating.md); keys are only ever
   added. Times in JSON are seconds since the epoch, values the recorded JSON.
 - Exit codes: 0 done, 1 the workflow is not as asked (cancelling one that
   ended, a run that ends failed or cancelled), 2 bad input (an unknown id, a

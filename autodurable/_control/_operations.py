@@ -155,7 +155,7 @@ class WorkflowInfo:
         return is_program_run(self.name)
 
     def to_json(self) -> dict[str, Any]:
-        """The documented ``--json`` form (see README, "Operating workflows")."""
+        """The documented ``--json`` form (see docs/operating.md)."""
         error = None
         if self.error_type is not None:
             error = {

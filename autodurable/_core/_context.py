@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._errors import NondeterminismError
 from ._report import warn_once
 
 if TYPE_CHECKING:
@@ -98,6 +99,16 @@ class Run:
     def place(self, position: int) -> int | str:
         """The place of this code's step at `position` (see the module's invariants)."""
         return f"{self.branch}.{position}" if self.branch else position
+
+    def recorded(self, position: int, name: str) -> StepRecord | None:
+        """The step recorded at `position` of this code, checked to be the one named
+        `name`; None past the recorded history. Another name there means the code
+        changed since it was recorded: `NondeterminismError` (the one replay rule of
+        steps, messages and events)."""
+        found = self.history.get(position)
+        if found is not None and found.name != name:
+            raise NondeterminismError(self.workflow_id, self.place(position), found.name, name)
+        return found
 
     def fork(self) -> Run:
         """Take a position for concurrent work; the `Run` its code executes as."""

@@ -37,7 +37,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import AutodurableError, NondeterminismError
+from .._errors import AutodurableError
 from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
 from ._boundary import check_boundary, recorded_cancellation, wait_in_run
 from ._clocks import idempotency_key as _idempotency_key
@@ -153,11 +153,9 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
         )
     position = run.take_position()
     name = f"autodurable.recv:{topic}" if topic else "autodurable.recv"
-    recorded = run.history.get(position)
+    recorded = run.recorded(position, name)
     deadline = time.time() + timeout
     if recorded is not None:
-        if recorded.name != name:
-            raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
         if recorded.status == SUCCEEDED:
             run.replayed += 1
             return (run.runtime.codec.decode(recorded.output or "null"),)
@@ -250,13 +248,10 @@ def set_event(key: str, value: Any) -> None:
         )
     position = run.take_position()
     name = f"autodurable.set_event:{key}"
-    recorded = run.history.get(position)
-    if recorded is not None:
-        if recorded.name != name:
-            raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
-        if recorded.status == SUCCEEDED:
-            run.replayed += 1
-            return
+    recorded = run.recorded(position, name)
+    if recorded is not None and recorded.status == SUCCEEDED:
+        run.replayed += 1
+        return
     runtime = run.runtime
     encoded = runtime.codec.encode(value, f"the value of event {key!r}")
     now = time.time()

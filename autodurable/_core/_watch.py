@@ -129,11 +129,9 @@ def _shape(value: Any, depth: int) -> Any:
 
 def _replayed(run: Run, position: int, name: str, shape: Any) -> tuple[bool, Any]:
     """(True, value) when the call at `position` is recorded; raises a recorded failure."""
-    recorded = run.history.get(position)
+    recorded = run.recorded(position, name)
     if recorded is None or recorded.status == UNRECORDED:
         return False, None
-    if recorded.name != name:
-        raise NondeterminismError(run.workflow_id, run.place(position), recorded.name, name)
     codec = run.runtime.codec
     if recorded.status == FAILED:
         run.replayed += 1
