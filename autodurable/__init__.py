@@ -26,16 +26,17 @@ The public API is exactly `__all__`; everything else is private.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
     from ._control._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
-    from ._control._recovery import RecoveryReport, recover
+    from ._control._recovery import RecoveryReport, Unrecoverable, recover
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
     from ._core._decorators import step, watched, workflow
-    from ._core._messages import get_event, recv, recv_async, send, set_event
-    from ._core._options import Options, Retry, options
+    from ._core._messages import get_event, get_event_async, recv, recv_async, send, set_event
+    from ._core._options import CallOptions, Retry, options
     from ._core._proxy import proxy
     from ._core._runtime import configure
     from ._errors import (
@@ -43,32 +44,40 @@ if TYPE_CHECKING:
         ConfigError,
         EncodeError,
         NondeterminismError,
+        StepError,
         StepTimeoutError,
         StoreError,
         WorkflowCancelled,
         WorkflowNotFound,
     )
+    from ._store import WorkflowStatus
+
+    Options = CallOptions  # deprecated: the old name of CallOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutodurableError",
+    "CallOptions",
     "ConfigError",
     "EncodeError",
     "NondeterminismError",
-    "Options",
     "RecoveryReport",
     "Retry",
+    "StepError",
     "StepInfo",
     "StepTimeoutError",
     "StoreError",
+    "Unrecoverable",
     "WorkflowCancelled",
     "WorkflowHandle",
     "WorkflowInfo",
     "WorkflowNotFound",
+    "WorkflowStatus",
     "configure",
     "delete_workflows",
     "get_event",
+    "get_event_async",
     "get_workflow",
     "idempotency_key",
     "list_workflows",
@@ -108,6 +117,7 @@ _HOME = {
             "ConfigError",
             "EncodeError",
             "NondeterminismError",
+            "StepError",
             "StepTimeoutError",
             "StoreError",
             "WorkflowCancelled",
@@ -116,18 +126,34 @@ _HOME = {
         "_errors",
     ),
     **dict.fromkeys(("WorkflowHandle", "get_workflow", "start"), "_control._handle"),
-    **dict.fromkeys(("get_event", "recv", "recv_async", "send", "set_event"), "_core._messages"),
+    **dict.fromkeys(
+        ("get_event", "get_event_async", "recv", "recv_async", "send", "set_event"),
+        "_core._messages",
+    ),
     **dict.fromkeys(
         ("StepInfo", "WorkflowInfo", "delete_workflows", "list_workflows"), "_control._operations"
     ),
-    **dict.fromkeys(("Options", "Retry", "options"), "_core._options"),
+    **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
-    **dict.fromkeys(("RecoveryReport", "recover"), "_control._recovery"),
+    **dict.fromkeys(("RecoveryReport", "Unrecoverable", "recover"), "_control._recovery"),
+    "WorkflowStatus": "_store",
     "configure": "_core._runtime",
 }
 
 
+# Former public names: still importable, with a DeprecationWarning naming the new one.
+_DEPRECATED = {"Options": "CallOptions"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"autodurable.{name} is deprecated; use autodurable.{new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[new]}"), new)
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

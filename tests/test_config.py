@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
 import autodurable
-from autodurable import ConfigError, Options
+from autodurable import ConfigError, CallOptions
 from autodurable._core._config import (
     DEFAULT_DATABASE_URL,
     ENV_DATABASE_URL,
@@ -36,7 +37,7 @@ def test_defaults_without_pyproject_or_env(tmp_path):
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///.autodurable/state.db"
     assert settings.allow_pickle is False
     assert settings.lease_seconds == 30.0
-    assert settings.steps == Options() and settings.steps.model_fields_set == set()
+    assert settings.steps == CallOptions() and settings.steps.model_fields_set == set()
     assert get_runtime().settings == settings
     assert get_runtime().codec.allow_pickle is False
 
@@ -144,7 +145,7 @@ def test_configure_steps_sets_step_defaults():
     autodurable.configure(steps={"retries": 2, "timeout": 9})
     defaults = get_runtime().step_defaults
     assert (defaults.retry_policy.max_attempts, defaults.timeout) == (3, 9)
-    autodurable.configure(steps=Options(retries=0))
+    autodurable.configure(steps=CallOptions(retries=0))
     assert get_runtime().step_defaults.retry_policy.max_attempts == 1
 
 
@@ -247,11 +248,17 @@ def test_bad_configure_leaves_the_previous_configuration(kwargs, key):
     assert get_runtime().settings.lease_seconds == 4
 
 
-@pytest.mark.parametrize("url", ["mysql://x", "sqlite:///x.db?synchronous=sometimes"])
-def test_configure_refuses_a_bad_database_url_at_once(url):
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://x", "unsupported database URL 'mysql://x'"),
+        ("sqlite:///x.db?synchronous=sometimes", "synchronous='sometimes' in "),
+    ],
+)
+def test_configure_refuses_a_bad_database_url_at_once(url, says):
     autodurable.configure(database_url="sqlite:///good.db")
     before = get_runtime()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=re.escape(says)):
         autodurable.configure(database_url=url)
     assert get_runtime() is before
 

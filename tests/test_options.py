@@ -9,8 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 import autodurable
-from autodurable import ConfigError, Options, Retry
+from autodurable import ConfigError, CallOptions, Retry
 from autodurable._core._options import NO_RETRY, current_call_options
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 # -- Retry validation ------------------------------------------------------------------
 
@@ -41,7 +44,7 @@ def test_boundary_retry_values_are_accepted(field, ok):
 def test_retry_rejects_unknown_fields_and_is_frozen():
     with pytest.raises((ValueError, ConfigError), match="max_attempt"):
         Retry(max_attempt=3)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="frozen"):
         Retry().max_attempts = 9  # type: ignore[misc]
 
 
@@ -123,7 +126,7 @@ def test_retry_if_predicate_decides():
 
 @pytest.mark.parametrize("retries, attempts", [(0, 1), (1, 2), (5, 6)])
 def test_int_retries_count_retries_after_the_first_attempt(retries, attempts):
-    opts = Options(retries=retries)
+    opts = CallOptions(retries=retries)
     assert opts.retries is not None
     assert opts.retries.max_attempts == attempts
     assert opts.retry_policy.max_attempts == attempts
@@ -155,7 +158,7 @@ def test_timeout_must_be_positive(bad):
 
 
 def test_other_option_fields_are_validated():
-    assert Options(timeout=0.01).timeout == 0.01
+    assert CallOptions(timeout=0.01).timeout == 0.01
     with pytest.raises(ConfigError, match="name"):
         autodurable.options(name="")
     with pytest.raises(ConfigError, match="workflow_id"):
@@ -165,28 +168,28 @@ def test_other_option_fields_are_validated():
 
 
 def test_unset_options_mean_no_retries():
-    assert Options().retry_policy is NO_RETRY
+    assert CallOptions().retry_policy is NO_RETRY
     assert NO_RETRY.max_attempts == 1
 
 
 def test_merged_overrides_only_explicit_fields():
-    base = Options(retries=2, timeout=5, name="base")
-    merged = base.merged(Options(timeout=9))
+    base = CallOptions(retries=2, timeout=5, name="base")
+    merged = base.merged(CallOptions(timeout=9))
     assert merged.timeout == 9 and merged.name == "base"
     assert merged.retries is not None and merged.retries.max_attempts == 3
     assert merged.model_fields_set == {"retries", "timeout", "name"}
     # an explicit None is explicit: it clears the lower layer's value
-    assert base.merged(Options(timeout=None)).timeout is None
-    assert base.merged(Options()) is base
+    assert base.merged(CallOptions(timeout=None)).timeout is None
+    assert base.merged(CallOptions()) is base
     assert base.merged(None) is base
-    over = Options(workflow_id="w")
-    assert Options().merged(over) is over
+    over = CallOptions(workflow_id="w")
+    assert CallOptions().merged(over) is over
 
 
 def test_merged_layers_chain():
-    defaults = Options(retries=1, timeout=30)
-    decorator = Options(timeout=10)
-    call = Options(name="charge")
+    defaults = CallOptions(retries=1, timeout=30)
+    decorator = CallOptions(timeout=10)
+    call = CallOptions(name="charge")
     result = defaults.merged(decorator).merged(call)
     assert (result.retry_policy.max_attempts, result.timeout, result.name) == (2, 10, "charge")
     assert result.workflow_id is None
@@ -198,8 +201,8 @@ def test_merged_layers_chain():
 def test_options_block_sets_the_call_layer_and_restores_it():
     assert current_call_options() is None
     with autodurable.options(retries=5) as opts:
-        assert opts == Options(retries=5)
-        assert current_call_options() == Options(retries=5)
+        assert opts == CallOptions(retries=5)
+        assert current_call_options() == CallOptions(retries=5)
     assert current_call_options() is None
 
 
@@ -221,7 +224,7 @@ def test_options_blocks_nest():
 
 
 def test_options_block_restores_after_an_exception():
-    with pytest.raises(KeyError), autodurable.options(timeout=1):
+    with pytest.raises(KeyError, match="boom"), autodurable.options(timeout=1):
         raise KeyError("boom")
     assert current_call_options() is None
 
@@ -230,8 +233,8 @@ def test_same_scope_object_can_be_reentered():
     scope = autodurable.options(timeout=2)
     with scope:
         with scope:
-            assert current_call_options() == Options(timeout=2)
-        assert current_call_options() == Options(timeout=2)
+            assert current_call_options() == CallOptions(timeout=2)
+        assert current_call_options() == CallOptions(timeout=2)
     assert current_call_options() is None
 
 
@@ -256,7 +259,7 @@ def test_options_wrapper_restores_after_an_exception():
     def fails():
         raise ValueError("x")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^x$"):
         autodurable.options(fails, timeout=1)()
     assert current_call_options() is None
 
@@ -309,4 +312,4 @@ def test_one_wrapper_can_be_called_from_two_threads_at_once():
     thread_a.join(10)
     thread_b.join(10)
     assert errors == []
-    assert results == {"a": Options(timeout=7), "b": Options(timeout=7)}
+    assert results == {"a": CallOptions(timeout=7), "b": CallOptions(timeout=7)}

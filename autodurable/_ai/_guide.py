@@ -105,7 +105,7 @@ CHECKLIST = """\
 
 # The reference groups the public names; a name in no group still appears ("Other").
 _GROUPS: list[tuple[str, list[str]]] = [
-    ("Decorators and options", ["step", "workflow", "options", "Options", "Retry", "proxy"]),
+    ("Decorators and options", ["step", "workflow", "options", "CallOptions", "Retry", "proxy"]),
     (
         "Inside workflows",
         ["idempotency_key", "now", "random", "uuid4", "sleep", "sleep_async", "workflow_id"],

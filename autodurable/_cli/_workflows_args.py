@@ -41,7 +41,9 @@ def _positive(text: str) -> int:
 def _common(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
     if json_output:
         parser.add_argument(
-            "--json", action="store_true", help="one JSON document on stdout (see docs/operating.md)"
+            "--json",
+            action="store_true",
+            help="one JSON document on stdout (see docs/operating.md)",
         )
     parser.add_argument(
         "--database-url",

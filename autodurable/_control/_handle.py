@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .._core._app_versions import version_for
 from .._core._decorators import kind_of
-from .._core._options import EMPTY, Options, _OptionsScope, current_call_options
+from .._core._options import EMPTY, CallOptions, _OptionsScope, current_call_options
 from .._core._runtime import get_runtime
 from .._core._workflows import wait_for_outcome
 from .._errors import AutodurableError, WorkflowNotFound
-from .._store import WorkflowRecord
+from .._store import WorkflowRecord, WorkflowStatus
 from ._launch import new_child_id, record_before_start, submit
 from ._operations import (
     StepInfo,
@@ -47,8 +48,16 @@ from ._registry import code_here
 log = logging.getLogger("autodurable")
 
 
-class WorkflowHandle:
-    """A reference to a workflow by id: its status and, when it ends, its result."""
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+class WorkflowHandle(Generic[R]):
+    """A reference to a workflow by id: its status and, when it ends, its result.
+
+    Generic in the workflow's result: ``start(checkout, cart)`` of a workflow
+    returning ``Receipt`` gives a ``WorkflowHandle[Receipt]``.
+    """
 
     def __init__(self, workflow_id: str, future: Future[Any] | None = None) -> None:
         self.workflow_id = workflow_id
@@ -57,21 +66,26 @@ class WorkflowHandle:
     def __repr__(self) -> str:
         return f"WorkflowHandle({self.workflow_id!r})"
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Wait for the workflow to finish; return its result or raise its exception."""
         if self._future is not None:
-            return self._future.result(timeout)
-        return wait_for_outcome(get_runtime(), self.workflow_id, timeout)
+            result: R = self._future.result(timeout)
+            return result
+        outcome: R = wait_for_outcome(get_runtime(), self.workflow_id, timeout)
+        return outcome
 
-    async def result_async(self, timeout: float | None = None) -> Any:
+    async def result_async(self, timeout: float | None = None) -> R:
         """`result` for async code: waits without blocking the event loop."""
         if self._future is not None:
-            return await asyncio.wait_for(asyncio.wrap_future(self._future), timeout)
-        return await asyncio.to_thread(wait_for_outcome, get_runtime(), self.workflow_id, timeout)
+            result: R = await asyncio.wait_for(asyncio.wrap_future(self._future), timeout)
+            return result
+        waited = asyncio.to_thread(wait_for_outcome, get_runtime(), self.workflow_id, timeout)
+        outcome: R = await waited
+        return outcome
 
-    def status(self) -> str:
+    def status(self) -> WorkflowStatus:
         """"pending", "succeeded", "failed" or "cancelled"."""
-        return self._record().status
+        return cast(WorkflowStatus, self._record().status)  # the store keeps only these
 
     def info(self) -> WorkflowInfo:
         """Everything recorded about the workflow: inputs, status, output or error, times."""
@@ -93,7 +107,7 @@ class WorkflowHandle:
         changed, _ = cancel(self.workflow_id, reason)
         return changed
 
-    def resume(self, *, any_version: bool = False) -> WorkflowHandle:
+    def resume(self, *, any_version: bool = False) -> WorkflowHandle[R]:
         """Continue a cancelled or failed workflow; a handle that follows it.
 
         It becomes pending again: recorded steps are replayed, a step that
@@ -105,7 +119,7 @@ class WorkflowHandle:
         resume(self.workflow_id, any_version=any_version)
         return _run_here_if_possible(self.workflow_id)
 
-    def fork(self, from_step: int, *, workflow_id: str | None = None) -> WorkflowHandle:
+    def fork(self, from_step: int, *, workflow_id: str | None = None) -> WorkflowHandle[R]:
         """A new workflow that reuses the recorded results of the steps before `from_step`.
 
         It has the same inputs and runs the code as it is now from step
@@ -142,7 +156,13 @@ class WorkflowHandle:
         return record
 
 
-def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
+@overload
+def start(  # an async workflow's handle gives what it awaits
+    fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+) -> WorkflowHandle[R]: ...
+@overload
+def start(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R]: ...
+def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
     """Start a workflow in the background and return its handle at once.
 
     ``start(checkout, cart)`` gets a fresh id; ``start(options(checkout,
@@ -155,13 +175,13 @@ def start(fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle:
     outer = current_call_options()
     opts = (outer or EMPTY).merged(scoped)
     workflow_id = opts.workflow_id or new_child_id(target)
-    opts = opts.merged(Options(workflow_id=workflow_id))
+    opts = opts.merged(CallOptions(workflow_id=workflow_id))
     timeout = opts.workflow_timeout or getattr(target, "_self_autodurable_timeout", None)
     claim = record_before_start(target, workflow_id, args, kwargs, timeout)
     return WorkflowHandle(workflow_id, submit(target, opts, args, kwargs, claim))
 
 
-def _run_here_if_possible(workflow_id: str) -> WorkflowHandle:
+def _run_here_if_possible(workflow_id: str) -> WorkflowHandle[Any]:
     """Run a pending workflow here when its code is importable; a handle either way."""
     runtime = get_runtime()
     if code_here(runtime.store.get_workflow(workflow_id)) is None:
@@ -174,8 +194,8 @@ def _run_here_if_possible(workflow_id: str) -> WorkflowHandle:
         return WorkflowHandle(workflow_id)
 
 
-def get_workflow(workflow_id: str) -> WorkflowHandle:
+def get_workflow(workflow_id: str) -> WorkflowHandle[Any]:
     """A handle to an existing workflow; raises `WorkflowNotFound` if there is none."""
-    handle = WorkflowHandle(workflow_id)
+    handle: WorkflowHandle[Any] = WorkflowHandle(workflow_id)
     handle._record()
     return handle

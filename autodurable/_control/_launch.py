@@ -25,7 +25,7 @@ from typing import Any
 from .._core._app_versions import version_for
 from .._core._context import current_run, current_step
 from .._core._decorators import workflow_name
-from .._core._options import EMPTY, Options, call_options_scope
+from .._core._options import EMPTY, CallOptions, call_options_scope
 from .._core._runtime import Runtime, get_runtime
 from .._core._steps import call_step
 from .._core._workflows import handed_over
@@ -35,7 +35,7 @@ from .._store import PENDING, Claim, WorkflowRecord
 
 def submit(
     target: Any,
-    opts: Options,
+    opts: CallOptions,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     claim: Claim | None = None,
@@ -61,7 +61,7 @@ def submit_claimed(
     (decoded here unless the caller has them already)."""
     if inputs is None:
         inputs = runtime.codec.decode(claim.workflow.inputs)
-    opts = Options(workflow_id=claim.workflow.workflow_id)
+    opts = CallOptions(workflow_id=claim.workflow.workflow_id)
     return submit(fn, opts, tuple(inputs["args"]), inputs["kwargs"], claim)
 
 

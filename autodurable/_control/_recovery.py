@@ -54,7 +54,7 @@ class RecoveryReport:
     """What `recover()` did: the workflows it resumed, those it could not, and
     those it left because another version of their code started them."""
 
-    resumed: list[WorkflowHandle] = field(default_factory=list)
+    resumed: list[WorkflowHandle[Any]] = field(default_factory=list)
     unrecoverable: list[Unrecoverable] = field(default_factory=list)
     other_versions: list[Unrecoverable] = field(default_factory=list)
 
@@ -188,7 +188,7 @@ class _Watcher:
         self.interval = max(0.05, min(runtime.settings.lease_seconds / 4, _LONGEST_TICK))
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._running: dict[str, WorkflowHandle] = {}
+        self._running: dict[str, WorkflowHandle[Any]] = {}
         self._not_before: dict[str, float] = {}  # workflow id -> monotonic time
         self._backoff: dict[str, float] = {}
         self._thread = threading.Thread(target=self._loop, name="autodurable-watch", daemon=True)

@@ -35,7 +35,7 @@ from .._project import (
     read_pyproject_section,
     resolve_database_url,
 )
-from ._options import Options, describe_validation_error
+from ._options import CallOptions, describe_validation_error
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -72,7 +72,7 @@ class Settings(BaseModel):
     # The version recorded on every workflow; by default a digest of the source
     # file of each workflow's function (see `_version`).
     app_version: str | None = Field(default=None, min_length=1, max_length=200)
-    steps: Options = Options()
+    steps: CallOptions = CallOptions()
     # Transparent durability (the analyser, the import hook, the sentinel):
     io: tuple[str, ...] = ()  # more I/O modules or functions, as dotted names
     roles: dict[str, Literal["step", "workflow", "plain"]] = {}  # "module:qualname" -> role

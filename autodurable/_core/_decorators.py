@@ -15,7 +15,7 @@ Invariants:
   is part of its name) and staticmethods.
 - Generator functions are refused: their results cannot be recorded.
 - Decorating is light: the options the codemod writes (none, or only
-  ``unrecordable``), which are valid by construction, are turned into `Options`
+  ``unrecordable``), which are valid by construction, are turned into `CallOptions`
   on the first call, and the runtime is imported then; so importing a module of
   decorated functions loads neither pydantic nor the runtime. Any other option
   is validated at once, so a bad one fails at import.
@@ -35,7 +35,7 @@ from ._names import qualified_name
 from ._wrappers import DurableFunction, DurableStep, DurableWorkflow, kind_of, workflow_name
 
 if TYPE_CHECKING:
-    from ._options import Options
+    from ._options import CallOptions, Retry, UnrecordablePolicy
 
 # The runtime's entry points, imported on the first call of a decorated function
 # (`_load`): a module of decorated functions can be imported without them.
@@ -62,7 +62,7 @@ def _load() -> None:
 Deferred = dict[str, str]
 
 
-def _options_for(where: str, options: dict[str, Any]) -> Options | Deferred:
+def _options_for(where: str, options: dict[str, Any]) -> CallOptions | Deferred:
     """The decorator's options: validated now, or deferred when valid by construction."""
     if not options or (
         options.keys() == {"unrecordable"} and options["unrecordable"] in ("rerun", "error")
@@ -73,7 +73,7 @@ def _options_for(where: str, options: dict[str, Any]) -> Options | Deferred:
     return make_options(where, **options)
 
 
-def _field(opts: Options | Deferred, name: str) -> Any:
+def _field(opts: CallOptions | Deferred, name: str) -> Any:
     return opts.get(name) if isinstance(opts, dict) else getattr(opts, name)
 
 
@@ -88,18 +88,18 @@ class _StepOptionsCache:
 
     __slots__ = ("decorator", "generation", "merged")
 
-    def __init__(self, decorator: Options | Deferred) -> None:
+    def __init__(self, decorator: CallOptions | Deferred) -> None:
         self.decorator = decorator
         self.generation = -1
-        self.merged: Options | None = None
+        self.merged: CallOptions | None = None
 
-    def resolve(self) -> Options:
+    def resolve(self) -> CallOptions:
         if get_runtime is None:
             _load()
         if isinstance(self.decorator, dict):
-            from ._options import Options
+            from ._options import CallOptions
 
-            self.decorator = Options.model_validate(self.decorator)
+            self.decorator = CallOptions.model_validate(self.decorator)
         runtime = get_runtime()
         if runtime.generation != self.generation:
             self.merged = runtime.step_defaults.merged(self.decorator)
@@ -175,7 +175,7 @@ def _checked_target(fn: Any, kind: str) -> Any:
     return target
 
 
-def _make_step(fn: Any, opts: Options | Deferred) -> DurableFunction:
+def _make_step(fn: Any, opts: CallOptions | Deferred) -> DurableFunction:
     target = _checked_target(fn, "step")
     name = target.__qualname__  # unless an options layer names the step
     cache = _StepOptionsCache(opts)
@@ -198,7 +198,7 @@ def _make_step(fn: Any, opts: Options | Deferred) -> DurableFunction:
     return DurableStep(fn, wrapper, enabled=cache.needed)
 
 
-def _make_workflow(fn: Any, opts: Options | Deferred) -> DurableFunction:
+def _make_workflow(fn: Any, opts: CallOptions | Deferred) -> DurableFunction:
     target = _checked_target(fn, "workflow")
     name = _field(opts, "name") or qualified_name(target)
     is_async = _is_async(target)
@@ -228,7 +228,7 @@ def _make_workflow(fn: Any, opts: Options | Deferred) -> DurableFunction:
 _inferred_options = _StepOptionsCache({"unrecordable": "rerun"})
 
 
-def inferred_options() -> Options:
+def inferred_options() -> CallOptions:
     """The options of inferred steps (``unrecordable="rerun"``), without the runtime's."""
     _inferred_options.resolve()
     decorator = _inferred_options.decorator
@@ -283,7 +283,15 @@ def root_call_async(
 @overload
 def step(fn: F, /) -> F: ...
 @overload
-def step(fn: None = None, /, **options: Any) -> Callable[[F], F]: ...
+def step(
+    fn: None = None,
+    /,
+    *,
+    retries: int | Retry | None = ...,
+    timeout: float | None = ...,
+    name: str | None = ...,
+    unrecordable: UnrecordablePolicy | None = ...,
+) -> Callable[[F], F]: ...
 def step(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a step: its result is recorded and replayed, never re-run.
 
@@ -300,7 +308,14 @@ def step(fn: Any = None, /, **options: Any) -> Any:
 @overload
 def workflow(fn: F, /) -> F: ...
 @overload
-def workflow(fn: None = None, /, **options: Any) -> Callable[[F], F]: ...
+def workflow(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = ...,
+    unrecordable: UnrecordablePolicy | None = ...,
+    workflow_timeout: float | None = ...,
+) -> Callable[[F], F]: ...
 def workflow(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a workflow: its inputs, steps and outcome are recorded.
 

@@ -44,7 +44,7 @@ from ._clocks import idempotency_key as _idempotency_key
 from ._context import Run, current_run, current_step
 from ._options import EMPTY
 from ._runtime import get_runtime
-from ._steps import call_step
+from ._steps import call_step, call_step_async
 from ._workflows import wait_for
 
 _NOT_SET = object()
@@ -269,16 +269,42 @@ def get_event(workflow_id: str, key: str, timeout: float | None = 60.0) -> Any:
     it takes. In workflow code the read is a step: a replay returns the same
     value.
     """
-    _check_id(workflow_id)
-    if not isinstance(key, str) or not key:
-        raise AutodurableError(f"an event key must be a non-empty string, not {key!r}")
-    _check_timeout(timeout, "get_event()")
+    _check_event_arguments(workflow_id, key, timeout)
     if _in_workflow_code() is not None:
         value: Any = call_step(
             _wait_for_event, (workflow_id, key, timeout), {}, f"autodurable.get_event:{key}", EMPTY
         )
         return value
     return _wait_for_event(workflow_id, key, timeout)
+
+
+def get_event_async(workflow_id: str, key: str, timeout: float | None = 60.0) -> Awaitable[Any]:
+    """`get_event` for ``async def`` code: waits without blocking the event loop.
+
+    In workflow code the read takes its place in the workflow when called, as
+    steps do.
+    """
+    _check_event_arguments(workflow_id, key, timeout)
+    if _in_workflow_code() is not None:
+        return call_step_async(
+            _wait_for_event_async,
+            (workflow_id, key, timeout),
+            {},
+            f"autodurable.get_event:{key}",
+            EMPTY,
+        )
+    return _wait_for_event_async(workflow_id, key, timeout)
+
+
+def _check_event_arguments(workflow_id: str, key: str, timeout: float | None) -> None:
+    _check_id(workflow_id)
+    if not isinstance(key, str) or not key:
+        raise AutodurableError(f"an event key must be a non-empty string, not {key!r}")
+    _check_timeout(timeout, "get_event()")
+
+
+async def _wait_for_event_async(workflow_id: str, key: str, timeout: float | None) -> Any:
+    return await asyncio.to_thread(_wait_for_event, workflow_id, key, timeout)
 
 
 def _wait_for_event(workflow_id: str, key: str, timeout: float | None) -> Any:

@@ -1,7 +1,7 @@
 """Step and workflow options: validated pydantic models and their layering.
 
 Invariants:
-- Options are immutable. Layers are merged by *explicitly set* fields only: a
+- Options (`CallOptions`) are immutable. Layers are merged by *explicitly set* fields only: a
   higher layer overrides exactly the fields it names. The order, lowest first:
   defaults, ``[tool.autodurable.steps]`` in pyproject.toml, the decorator, a
   proxy, and a per-call `options(...)` block or wrapper.
@@ -19,7 +19,7 @@ import contextvars
 import random
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -65,7 +65,7 @@ class Retry(BaseModel):
 NO_RETRY = Retry(max_attempts=1)
 
 
-class Options(BaseModel):
+class CallOptions(BaseModel):
     """Options of a step or workflow call.
 
     ``retries`` takes a `Retry` policy or an int (the number of retries after the
@@ -95,7 +95,7 @@ class Options(BaseModel):
             return Retry(max_attempts=value + 1)
         return value
 
-    def merged(self, over: Options | None) -> Options:
+    def merged(self, over: CallOptions | None) -> CallOptions:
         """Return these options overridden by the fields `over` sets explicitly."""
         if over is None or not over.model_fields_set:
             return self
@@ -103,7 +103,7 @@ class Options(BaseModel):
             return over
         values = {name: getattr(self, name) for name in self.model_fields_set}
         values.update({name: getattr(over, name) for name in over.model_fields_set})
-        return Options.model_construct(_fields_set=set(values), **values)
+        return CallOptions.model_construct(_fields_set=set(values), **values)
 
     @property
     def retry_policy(self) -> Retry:
@@ -111,13 +111,13 @@ class Options(BaseModel):
         return self.retries or NO_RETRY
 
 
-EMPTY = Options()
+EMPTY = CallOptions()
 
 
-def make_options(where: str, **values: Any) -> Options:
-    """Build validated `Options`, raising `ConfigError` that says where they came from."""
+def make_options(where: str, **values: Any) -> CallOptions:
+    """Build validated `CallOptions`, raising `ConfigError` that says where they came from."""
     try:
-        return Options(**values)
+        return CallOptions(**values)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(where, exc)) from None
 
@@ -132,18 +132,18 @@ def describe_validation_error(where: str, exc: ValidationError) -> str:
 
 
 # The per-call layer: set by `options(...)`, read by every step and workflow call.
-_call_options: contextvars.ContextVar[Options | None] = contextvars.ContextVar(
+_call_options: contextvars.ContextVar[CallOptions | None] = contextvars.ContextVar(
     "autodurable_call_options", default=None
 )
 
 
-def current_call_options() -> Options | None:
+def current_call_options() -> CallOptions | None:
     """The per-call options active in this context, if any."""
     return _call_options.get()
 
 
 @contextlib.contextmanager
-def call_options_scope(opts: Options | None) -> Iterator[None]:
+def call_options_scope(opts: CallOptions | None) -> Iterator[None]:
     """Make `opts` the per-call layer for the duration of the block."""
     token = _call_options.set(opts)
     try:
@@ -155,17 +155,17 @@ def call_options_scope(opts: Options | None) -> Iterator[None]:
 class _OptionsScope:
     """What `options(...)` returns: a context manager, or a wrapper of one callable."""
 
-    def __init__(self, fn: Callable[..., Any] | None, opts: Options) -> None:
+    def __init__(self, fn: Callable[..., Any] | None, opts: CallOptions) -> None:
         self._fn = fn
         self._opts = opts
         # Tokens per thread: one scope object may be entered from several threads.
         self._tokens = threading.local()
 
-    def _layered(self) -> Options:
+    def _layered(self) -> CallOptions:
         outer = _call_options.get()
         return outer.merged(self._opts) if outer else self._opts
 
-    def __enter__(self) -> Options:
+    def __enter__(self) -> CallOptions:
         stack = self._tokens.__dict__.setdefault("stack", [])
         stack.append(_call_options.set(self._layered()))
         return self._opts
@@ -189,6 +189,34 @@ class _OptionsScope:
         return self._fn
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+UnrecordablePolicy = Literal["error", "rerun"]
+
+
+@overload
+def options(
+    fn: F,
+    /,
+    *,
+    retries: int | Retry | None = ...,
+    timeout: float | None = ...,
+    name: str | None = ...,
+    workflow_id: str | None = ...,
+    workflow_timeout: float | None = ...,
+    unrecordable: UnrecordablePolicy | None = ...,
+) -> F: ...
+@overload
+def options(
+    fn: None = None,
+    /,
+    *,
+    retries: int | Retry | None = ...,
+    timeout: float | None = ...,
+    name: str | None = ...,
+    workflow_id: str | None = ...,
+    workflow_timeout: float | None = ...,
+    unrecordable: UnrecordablePolicy | None = ...,
+) -> contextlib.AbstractContextManager[None]: ...
 def options(fn: Callable[..., Any] | None = None, /, **values: Any) -> Any:
     """Per-call options, the highest-priority layer.
 

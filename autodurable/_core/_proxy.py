@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from ._options import Options, current_call_options, make_options
+from ._options import CallOptions, current_call_options, make_options
 from ._runtime import get_runtime
 from ._steps import call_step, call_step_async
 
@@ -56,7 +56,7 @@ else:
 class DurableProxy(_ObjectProxy):
     """A client whose method calls are recorded steps."""
 
-    def __init__(self, wrapped: Any, options: Options, path: str) -> None:
+    def __init__(self, wrapped: Any, options: CallOptions, path: str) -> None:
         super().__init__(wrapped)
         self._self_options = options
         self._self_path = path
@@ -77,7 +77,7 @@ class DurableProxy(_ObjectProxy):
         raise TypeError("a durable proxy cannot be pickled; pickle the wrapped object instead")
 
 
-def _step_caller(method: Any, name: str, opts: Options) -> Any:
+def _step_caller(method: Any, name: str, opts: CallOptions) -> Any:
     is_async = inspect.iscoroutinefunction(method)
 
     def call(*args: Any, **kwargs: Any) -> Any:

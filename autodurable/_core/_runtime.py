@@ -37,7 +37,7 @@ from .._store import Store, open_store
 from ._codec import Codec
 from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
-from ._options import Options
+from ._options import CallOptions
 
 _generations = itertools.count(1)
 
@@ -59,7 +59,7 @@ class Runtime:
         self.database_url = resolve_database_url(settings.database_url, self.root)
         self.generation = next(_generations)
         self.codec = Codec(allow_pickle=settings.allow_pickle)
-        self.step_defaults: Options = settings.steps
+        self.step_defaults: CallOptions = settings.steps
         self._lock = threading.RLock()
         self._store: Store | None = None
         self._executor: Executor | None = None
@@ -174,7 +174,7 @@ def configure(
     *,
     allow_pickle: bool | None = None,
     lease_seconds: float | None = None,
-    steps: Options | dict[str, Any] | None = None,
+    steps: CallOptions | dict[str, Any] | None = None,
     app_version: str | None = None,
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.

@@ -67,7 +67,7 @@ from ._context import (
     forked_call_async,
     warn_forked,
 )
-from ._options import Options, Retry
+from ._options import CallOptions, Retry
 from ._report import warn_once
 from ._watch import arguments_shape, digest
 
@@ -96,7 +96,7 @@ class StepCall:
         self,
         run: Run | None,
         name: str,
-        opts: Options,
+        opts: CallOptions,
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -232,7 +232,7 @@ def call_step(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     name: str,
-    opts: Options,
+    opts: CallOptions,
 ) -> Any:
     """Call a sync step in the current context."""
     # The path every step takes: kept to few calls, since a step of a workflow on a
@@ -274,7 +274,7 @@ def call_step_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     name: str,
-    opts: Options,
+    opts: CallOptions,
 ) -> Awaitable[Any]:
     """Call an async step: the position is taken now, the body runs when awaited."""
     if current_step() is not None:

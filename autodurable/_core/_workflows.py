@@ -68,7 +68,7 @@ from ._context import (
     running_unrecorded,
     split_history,
 )
-from ._options import Options, call_options_scope, current_call_options
+from ._options import CallOptions, call_options_scope, current_call_options
 from ._report import warn_once
 from ._runtime import Runtime, get_runtime
 
@@ -379,7 +379,7 @@ async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], 
 _OWN_FIELDS = frozenset({"workflow_id", "workflow_timeout"})
 
 
-def _identity() -> tuple[str, Options | None, float | None]:
+def _identity() -> tuple[str, CallOptions | None, float | None]:
     """The id for a top-level call, the per-call options its body sees, and its timeout.
 
     A ``workflow_id`` and a ``workflow_timeout`` in the per-call options are this
@@ -390,7 +390,7 @@ def _identity() -> tuple[str, Options | None, float | None]:
     if opts is None or not (opts.model_fields_set & _OWN_FIELDS):
         return uuid.uuid4().hex, opts, None
     rest = opts.model_fields_set - _OWN_FIELDS
-    body = Options.model_construct(
+    body = CallOptions.model_construct(
         _fields_set=rest, **{field: getattr(opts, field) for field in rest}
     )
     workflow_id = opts.workflow_id or uuid.uuid4().hex

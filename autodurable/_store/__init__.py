@@ -34,6 +34,7 @@ from ._protocol import (
     Store,
     Subscription,
     WorkflowRecord,
+    WorkflowStatus,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Store",
     "Subscription",
     "WorkflowRecord",
+    "WorkflowStatus",
     "check_url",
     "open_store",
 ]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 PENDING = "pending"
 POSTGRES_EXTRA = (
@@ -52,6 +52,12 @@ TIMED_OUT = "timed_out"  # a recv step whose deadline passed without a message
 # cancelled ones pending again.
 FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 WORKFLOW_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)
+# The statuses above, as a type for the public API.
+WorkflowStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+WorkflowStatus.__doc__ = (
+    "A workflow's status: pending (running, or waiting to run), succeeded, failed, or "
+    "cancelled (by an operator or its deadline; resumable)."
+)
 DEFAULT_TOPIC = ""  # the topic column's value for messages sent without a topic
 
 
