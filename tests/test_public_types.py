@@ -83,7 +83,8 @@ def test_strict_mypy_sees_the_types_the_api_promises(tmp_path: Path) -> None:
     assert not [line for line in lines if line.startswith("good.py")], done.stdout
     bad = "\n".join(line for line in lines if line.startswith("bad.py"))
     assert 'Unexpected keyword argument "retry"' in bad
-    wrong_input = 'No overload variant of "start" matches argument types "Callable[[str], int]", "int"'
+    wrong_input = 'No overload variant of "start" matches argument types '
+    wrong_input += '"Callable[[str], int]", "int"'
     assert wrong_input in bad
     assert "Incompatible types in assignment" in bad and 'variable has type "str"' in bad
     # (and the misspelt decorator leaves its function untyped: a fourth error)
