@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .._core._app_versions import version_for
-from .._core._context import current_run, current_step
+from .._core._context import workflow_code
 from .._core._decorators import workflow_name
 from .._core._options import EMPTY, CallOptions, call_options_scope
 from .._core._runtime import Runtime, get_runtime
@@ -98,7 +98,7 @@ def record_before_start(
 def new_child_id(target: Any) -> str:
     """A fresh workflow id; recorded as a step when called from workflow code."""
     fresh = uuid.uuid4().hex
-    if current_run() is None or current_step() is not None:
+    if workflow_code() is None:
         return fresh
     name = f"autodurable.start:{workflow_name(target)}"
     recorded: str = call_step(lambda: fresh, (), {}, name, EMPTY)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from .._backoff import Backoff
 from .._errors import Interrupted, OwnershipLost, WorkflowCancelled
 from .._store import CANCELLED, PENDING, Subscription
 from ._context import Run
@@ -108,7 +109,7 @@ def sleep_until(run: Run, until: float) -> None:
     Stops with `WorkflowCancelled` when the workflow is cancelled meanwhile or
     its deadline passes first.
     """
-    delay, longest = _intervals(run)
+    backoff = Backoff(*_intervals(run))
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
             now = time.time()
@@ -117,8 +118,7 @@ def sleep_until(run: Run, until: float) -> None:
             end = until if run.deadline is None else min(until, run.deadline)
             if now >= until:
                 return
-            _pause(run, wakeups, min(delay, end - now))
-            delay = min(delay * 2, longest)
+            _pause(run, wakeups, min(backoff.next(), end - now))
             if time.time() < until:  # woken early, or a periodic look
                 _look_at_status(run)
 
@@ -130,8 +130,8 @@ async def sleep_until_async(run: Run, until: float) -> None:
     local flag, not at the database); the workflow itself is looked at then,
     and every so often as with `sleep_until`, from a worker thread.
     """
-    delay, longest = _intervals(run)
-    next_look = time.monotonic() + delay
+    backoff = Backoff(*_intervals(run))
+    next_look = time.monotonic() + backoff.next()
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
             now = time.time()
@@ -146,8 +146,7 @@ async def sleep_until_async(run: Run, until: float) -> None:
             woken = wakeups.wait(0)
             if (woken or time.monotonic() >= next_look) and time.time() < until:
                 await asyncio.to_thread(_look_at_status, run)
-                delay = min(delay * 2, longest)
-                next_look = time.monotonic() + delay
+                next_look = time.monotonic() + backoff.next()
 
 
 def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
@@ -159,7 +158,7 @@ def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
     bounds the wait: when it passes first, the workflow is cancelled and
     `WorkflowCancelled` raised.
     """
-    delay, longest = _intervals(run)
+    backoff = Backoff(*_intervals(run))
     first = True
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
@@ -171,5 +170,4 @@ def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
             if run.deadline is not None and now >= run.deadline:
                 raise expire(run)
             end = until if run.deadline is None else min(until, run.deadline)
-            _pause(run, wakeups, max(0.001, min(delay, end - now)))
-            delay = min(delay * 2, longest)
+            _pause(run, wakeups, max(0.001, min(backoff.next(), end - now)))

@@ -25,7 +25,7 @@ import uuid as _uuid
 
 from .._errors import AutodurableError
 from ._boundary import sleep_until, sleep_until_async
-from ._context import current_run, current_step, unrecorded_workflow
+from ._context import current_run, current_step, unrecorded_workflow, workflow_code
 from ._options import EMPTY
 from ._steps import call_step, call_step_async
 
@@ -33,7 +33,7 @@ _SHORT = 0.05  # shorter sleeps are slept plainly: no look at the workflow in be
 
 
 def _recorded(name: str, fn: object) -> object:
-    if current_run() is None or current_step() is not None:
+    if workflow_code() is None:
         return fn()  # type: ignore[operator]
     return call_step(fn, (), {}, name, EMPTY)  # type: ignore[arg-type]
 
@@ -62,8 +62,8 @@ def sleep(seconds: float) -> None:
     """Sleep durably: the wake-up time is recorded, a restart sleeps only the rest."""
     wake: float = _recorded("autodurable.sleep", lambda: time.time() + seconds)  # type: ignore[assignment]
     remaining = wake - time.time()
-    run = current_run()
-    if run is None or current_step() is not None or remaining < _SHORT:
+    run = workflow_code()
+    if run is None or remaining < _SHORT:
         if remaining > 0:
             time.sleep(remaining)
         return
@@ -72,7 +72,7 @@ def sleep(seconds: float) -> None:
 
 async def sleep_async(seconds: float) -> None:
     """`sleep` for ``async def`` workflows."""
-    if current_run() is None or current_step() is not None:
+    if workflow_code() is None:
         await asyncio.sleep(seconds)
         return
 

@@ -41,7 +41,7 @@ from .._errors import AutodurableError
 from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
 from ._boundary import check_boundary, recorded_cancellation, wait_in_run
 from ._clocks import idempotency_key as _idempotency_key
-from ._context import Run, current_run, current_step
+from ._context import Run, workflow_code
 from ._options import EMPTY
 from ._runtime import get_runtime
 from ._steps import call_step, call_step_async
@@ -71,12 +71,6 @@ def _check_timeout(timeout: float | None, what: str) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise AutodurableError(f"{what}: timeout must be a number of seconds >= 0, not {timeout!r}")
-
-
-def _in_workflow_code() -> Run | None:
-    """The run when called from workflow code (not from a step), else None."""
-    run = current_run()
-    return run if run is not None and current_step() is None else None
 
 
 # -- send ----------------------------------------------------------------------------------
@@ -111,7 +105,7 @@ def send(
         raise AutodurableError(f"idempotency_key must be a non-empty string, not {key!r}")
     runtime = get_runtime()
     payload = runtime.codec.encode(message, f"the message to workflow {workflow_id!r}")
-    if _in_workflow_code() is None:
+    if workflow_code() is None:
         return runtime.store.send_message(
             workflow_id, topic_key, payload, idempotency_key, time.time()
         )
@@ -144,7 +138,7 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
     """Take the recv's position; its recorded outcome as (value,), or what to wait for."""
     topic_key = _check_topic(topic)
     _check_timeout(timeout, "recv()")
-    run = _in_workflow_code()
+    run = workflow_code()
     if run is None:
         raise AutodurableError(
             "recv() waits for messages sent to the running workflow: call it in workflow "
@@ -239,7 +233,7 @@ def set_event(key: str, value: Any) -> None:
     """
     if not isinstance(key, str) or not key:
         raise AutodurableError(f"an event key must be a non-empty string, not {key!r}")
-    run = _in_workflow_code()
+    run = workflow_code()
     if run is None:
         raise AutodurableError(
             "set_event() publishes a value of the running workflow: call it in workflow code "
@@ -270,7 +264,7 @@ def get_event(workflow_id: str, key: str, timeout: float | None = 60.0) -> Any:
     value.
     """
     _check_event_arguments(workflow_id, key, timeout)
-    if _in_workflow_code() is not None:
+    if workflow_code() is not None:
         value: Any = call_step(
             _wait_for_event, (workflow_id, key, timeout), {}, f"autodurable.get_event:{key}", EMPTY
         )
@@ -285,7 +279,7 @@ def get_event_async(workflow_id: str, key: str, timeout: float | None = 60.0) ->
     steps do.
     """
     _check_event_arguments(workflow_id, key, timeout)
-    if _in_workflow_code() is not None:
+    if workflow_code() is not None:
         return call_step_async(
             _wait_for_event_async,
             (workflow_id, key, timeout),

@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from .._backoff import Backoff
 from .._errors import (
     AutodurableError,
     EncodeError,
@@ -347,29 +348,28 @@ def wait_for(
     if found is not None:
         return found
     deadline = None if timeout is None else time.monotonic() + timeout
-    delay, longest = _intervals(runtime, busy)
+    backoff = Backoff(*_intervals(runtime, busy))
     with runtime.store.subscribe(workflow_id) as wakeups:
         while (found := look()) is None:  # the first look after subscribing misses nothing
+            delay = backoff.next()
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 delay = min(delay, left)
             wakeups.wait(delay)
-            delay = min(delay * 2, longest)
     return found
 
 
 async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], T | None]) -> T:
     """`wait_for(busy=True)` for async code: waits without blocking the event loop."""
-    delay, longest = _intervals(runtime, busy=True)
+    backoff = Backoff(*_intervals(runtime, busy=True))
     with runtime.store.subscribe(workflow_id) as wakeups:
         while (found := look()) is None:
             if runtime.store.notifies:
-                await asyncio.to_thread(wakeups.wait, delay)
+                await asyncio.to_thread(wakeups.wait, backoff.next())
             else:
-                await asyncio.sleep(delay)
-            delay = min(delay * 2, longest)
+                await asyncio.sleep(backoff.next())
     return found
 
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._backoff import Backoff
 from .._errors import ConfigError, StoreError
 from ._migrations import load_migrations
 from ._protocol import (
@@ -281,7 +282,7 @@ class PostgresStore(PostgresOperations):
 
     def _run(self, action: str, work: Callable[[Cursor], T]) -> T:
         """Run `work` on a pooled connection's cursor; wait out outages up to retry_seconds."""
-        delay, deadline = 0.05, None
+        backoff, deadline = Backoff(0.05, 2.0), None
         while True:
             try:
                 cursor = self._checkout()
@@ -300,8 +301,7 @@ class PostgresStore(PostgresOperations):
                     raise self._error(
                         action, exc, f" (still failing after {self.options.retry_seconds:g}s)"
                     ) from exc
-                time.sleep(min(delay, max(0.0, deadline - now)))
-                delay = min(delay * 2, 2.0)
+                time.sleep(min(backoff.next(), max(0.0, deadline - now)))
                 continue
             if deadline is not None:
                 self._outage_ended()

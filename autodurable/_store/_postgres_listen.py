@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from .._backoff import Backoff
 from ._local import Hub, LocalSubscription
 
 log = logging.getLogger("autodurable")
@@ -71,14 +72,14 @@ class Listener:
         self._hub.wake(workflow_id, released=event == "released")
 
     def _listen(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, **self._kwargs) as conn:
                     conn.execute(f'LISTEN "{self._channel}"')
-                    if delay > 0.1:
+                    if backoff.grown:
                         log.info("autodurable: listening to %s again", self._describe)
-                    delay = 0.1
+                    backoff.reset()
                     self._hub.wake_all()  # anything may have changed while we were not listening
                     self._listening.set()
                     while not self._stopping.is_set():
@@ -90,6 +91,5 @@ class Listener:
                 if self._stopping.is_set():
                     break
                 log.debug("autodurable: listening to %s failed (%s); retrying", self._describe, exc)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
+                self._stopping.wait(backoff.next())
         self._listening.clear()
