@@ -23,37 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._analysis import ModulePlan, ProjectPlan, analyse_sources, discover
-from .._analysis._discover import import_name, import_root
-from .._core._config import Settings, find_pyproject, read_pyproject_section
-from .._core._options import describe_validation_error
-from .._errors import ConfigError
-
-
-def project_root(start: Path) -> Path:
-    """The nearest folder at or above `start` with a pyproject.toml, else `start`."""
-    from .._analysis._discover import (
-        project_root as root_of,  # the launcher's rule, not a copy of it
-    )
-
-    return root_of(start)
-
-
-def load_settings(root: Path) -> tuple[Settings, dict[str, Any]]:
-    """The project's validated settings, and its raw ``[tool.autodurable.ai]`` table."""
-    from pydantic import ValidationError
-
-    pyproject = find_pyproject(root)
-    section = dict(read_pyproject_section(pyproject))
-    ai = section.pop("ai", {})
-    if not isinstance(ai, dict):
-        raise ConfigError(f"[tool.autodurable.ai] in {pyproject} must be a table")
-    try:
-        settings = Settings(**section)
-    except ValidationError as exc:
-        where = f"[tool.autodurable] in {pyproject}"
-        raise ConfigError(describe_validation_error(where, exc)) from None
-    return settings, ai
+from .._analysis import ModulePlan, ProjectPlan, analyse_sources
+from .._analysis._discover import import_name, import_root, read_project_sources
+from .._core._config import Settings, load_settings
+from .._project import project_root
 
 
 @dataclass
@@ -145,18 +118,11 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     """The project of the file or folder at `path`."""
     start = Path(path).resolve()
     root = project_root(start if start.is_dir() else start.parent)
-    settings, ai = load_settings(root)
-    project = Project(root, settings, ai)
-    for name, module_path in discover(root, settings.exclude).items():
-        if import_name(name).partition(".")[0] == "autodurable":
-            continue  # as the hook: autodurable is never analysed as part of a project
-        try:
-            with open(module_path, "rb") as fh:
-                text = fh.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            project.unreadable[str(module_path)] = f"cannot be read as UTF-8: {exc}"
-            continue
-        project.paths[name] = str(module_path)
+    settings = load_settings(cwd=root)
+    sources, unreadable = read_project_sources(root, settings.exclude)  # as the hook finds them
+    project = Project(root, settings, dict(settings.ai), unreadable=unreadable)
+    for name, (module_path, text) in sources.items():
+        project.paths[name] = module_path
         project.texts[name] = text
     return project
 

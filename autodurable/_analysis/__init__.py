@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ._catalogue import Catalogue, default_catalogue
-from ._discover import ANALYSER_VERSION, discover, import_name, import_root
+from ._discover import ANALYSER_VERSION, discover, import_name, import_root, read_project_sources
 from ._facts import FactCollector, FunctionNode, Site, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
 from ._scope import (
@@ -101,15 +101,8 @@ def analyse_project(
     exclude: Iterable[str] = (),
 ) -> ProjectPlan:
     """Analyse every module under `root`."""
-    paths = discover(Path(root), exclude)
-    sources: dict[str, tuple[str, str]] = {}
-    errors: dict[str, str] = {}
-    for module, path in paths.items():
-        try:
-            # utf-8-sig: a byte order mark is valid Python source, not part of it.
-            sources[module] = (str(path), path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors[str(path)] = f"cannot be read: {exc}"
+    # utf-8-sig: a byte order mark is valid Python source, not part of it.
+    sources, errors = read_project_sources(Path(root), exclude, encoding="utf-8-sig")
     plan = analyse_sources(sources, io=io, roles=roles, root=str(root))
     plan.errors.update(errors)
     return plan

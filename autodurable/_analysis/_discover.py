@@ -149,9 +149,31 @@ def _keys(found: list[tuple[str, tuple[object, ...], int, str, Path]], top: str)
     return {keys[n]: path for _, _, n, _, path in found}
 
 
-def project_root(start: Path) -> Path:
-    """The nearest folder at or above `start` with a pyproject.toml, else `start`
-    (the same root the default state database lives under)."""
-    from .._project import project_root as root_of
+def project_modules(root: Path, exclude: Iterable[str] = ()) -> dict[str, Path]:
+    """The modules of the project at `root`: what `discover` finds, minus autodurable
+    itself, which is never analysed or rewritten as part of a project."""
+    return {
+        name: path
+        for name, path in discover(root, exclude).items()
+        if import_name(name).partition(".")[0] != "autodurable"
+    }
 
-    return root_of(start)
+
+def read_project_sources(
+    root: Path, exclude: Iterable[str] = (), encoding: str = "utf-8"
+) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The project's modules read: (module key -> (path, text), path -> why unreadable).
+
+    The one project loader of the analyser's users (explain, the codemods, the
+    AI tools); `encoding` ``"utf-8-sig"`` drops a byte order mark (analysis
+    only), ``"utf-8"`` keeps the text exactly as it is on disk (for rewriting).
+    """
+    sources: dict[str, tuple[str, str]] = {}
+    unreadable: dict[str, str] = {}
+    for name, path in project_modules(root, exclude).items():
+        try:
+            with open(path, "rb") as fh:
+                sources[name] = (str(path), fh.read().decode(encoding))
+        except (OSError, UnicodeDecodeError) as exc:
+            unreadable[str(path)] = f"cannot be read as UTF-8: {exc}"
+    return sources, unreadable

@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 from .._analysis import FunctionPlan, ModulePlan, ProjectPlan
-from .._analysis._discover import project_root
 from .._core._config import Settings
 from .._hook._cache import ProjectState
+from .._project import project_root
 
 
 def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], dict[str, str]]:

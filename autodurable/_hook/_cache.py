@@ -32,7 +32,7 @@ from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING
 
-from .._analysis._discover import ANALYSER_VERSION, discover, import_name
+from .._analysis._discover import ANALYSER_VERSION, project_modules
 
 if TYPE_CHECKING:
     import ast
@@ -143,8 +143,7 @@ class ProjectState:
         self.io, self.roles, self.exclude = io, dict(roles or {}), exclude
         self.modules = {  # discovery key (the import name, see _discover) -> path
             name: path
-            for name, path in discover(self.root, exclude).items()
-            if import_name(name).partition(".")[0] != "autodurable"  # never ourselves
+            for name, path in project_modules(self.root, exclude).items()
         }
         self._by_path: dict[str, ModulePlan] | None = None
         digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())

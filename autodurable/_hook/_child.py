@@ -72,7 +72,7 @@ def exec_command(command: str, args: list[str]) -> int:
     """Replace this process with `command` run under the hook; an exit code if it cannot."""
     import sys
 
-    from .._analysis._discover import project_root
+    from .._project import project_root
 
     if not command:
         print("autodurable: run -- needs a command to run", file=sys.stderr)

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._analysis._discover import project_root
 from .._control._registry import RUN_PREFIX
 from .._core._app_versions import VERSION_ATTRIBUTE
 from .._core._config import load_settings
@@ -50,6 +49,7 @@ from .._core._names import PACKAGE_DIR
 from .._core._options import options
 from .._core._runtime import get_runtime, use_project
 from .._errors import AutodurableError, NondeterminismError, WorkflowCancelled
+from .._project import project_root
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._cache import ProjectState
 from ._child import exec_command, recover_quietly

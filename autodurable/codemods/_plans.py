@@ -25,11 +25,10 @@ from autodurable._analysis import (
     ModulePlan,
     ProjectPlan,
     analyse_sources,
-    discover,
-    import_name,
+    read_project_sources,
 )
-from autodurable._analysis._discover import project_root
 from autodurable._core._config import load_settings
+from autodurable._project import project_root
 
 __all__ = ["Project", "load_project", "project_for", "read_source", "standalone_plan"]
 
@@ -68,22 +67,12 @@ def load_project(root: Path) -> Project:
     """Analyse the project at `root` as the import hook does."""
     root = root.resolve()
     settings = load_settings(cwd=root)
-    modules = {
-        name: path
-        for name, path in discover(root, settings.exclude).items()
-        if import_name(name).partition(".")[0] != "autodurable"  # as the hook
-    }
-    given: dict[str, tuple[str, str]] = {}
+    given, unreadable = read_project_sources(root, settings.exclude)  # as the hook finds them
     project = Project(root, ProjectPlan(root=str(root)))
-    for name, path in modules.items():
-        key = os.path.realpath(path)
-        try:
-            text = read_source(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            project.errors[key] = f"cannot be read as UTF-8: {exc}"
-            continue
-        given[name] = (str(path), text)
-        project.sources[key] = text
+    for path, reason in unreadable.items():
+        project.errors[os.path.realpath(path)] = reason
+    for path, text in given.values():
+        project.sources[os.path.realpath(path)] = text
     project.plan = analyse_sources(
         given, io=settings.io, roles=dict(settings.roles), root=str(root)
     )

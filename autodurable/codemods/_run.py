@@ -244,7 +244,7 @@ def _prepare(files: list[Path], strip: bool, unrecordable: str) -> list[_Job | F
     from autodurable.codemods._plans import Project, load_project, read_source
     from autodurable.codemods.make_durable import plan_changes, plan_warnings
 
-    from .._analysis._discover import project_root
+    from .._project import project_root
 
     projects: dict[Path, Project] = {}
     out: list[_Job | FileResult] = []
