@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._core._app_versions import version_for
-from .._core._codec import decode_text
+from .._core._codec_values import decode_text
 from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, DecodeError, WorkflowCancelled, WorkflowNotFound
 from .._store import (

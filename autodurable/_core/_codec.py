@@ -51,22 +51,38 @@ import enum
 import json
 import pathlib
 import pickle
-import re
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from .._errors import DecodeError, EncodeError, StepError
 from . import _codec_shapes as shapes
+from ._codec_values import (
+    MAX_DEPTH,
+    PAIR,
+    PATH_TYPES,
+    TAG,
+    cannot,
+    dec_path,
+    dec_str,
+    enc_datetime,
+    enc_text,
+    enc_time,
+    escape_surrogates,
+    has_pair,
+    is_utf8,
+    loads,
+    message,
+    refuse_unrecorded,
+    text_field,
+    too_deep,
+    with_zone,
+)
 from ._names import NotLoaded, qualified_name, resolve_loaded
 
-TAG = "~"
-# How deeply values may nest (lists, dicts, tuples, tagged values: one level each).
-MAX_DEPTH = 200
 _JSON_SCALARS = (str, int, float, bool, type(None))
 # JSON text of the scalars, exactly as ``json.dumps`` writes them (floats go
 # through it for its NaN and infinity spellings).
@@ -76,22 +92,6 @@ _SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
     int: int.__repr__,  # ValueError past the int-to-str digit limit, as json
     str: json.encoder.encode_basestring_ascii,
     float: json.dumps,
-}
-# Surrogates: never valid in UTF-8 text; escaped in the JSON text (see the module docstring).
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# A high surrogate then a low one, which JSON reads back as one character.
-_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
-_PAIR_SPLIT = re.compile("(?<=[\ud800-\udbff])(?=[\udc00-\udfff])")
-_PATH_TYPES = {
-    cls.__name__: cls
-    for cls in (
-        pathlib.Path,
-        pathlib.PosixPath,
-        pathlib.WindowsPath,
-        pathlib.PurePath,
-        pathlib.PurePosixPath,
-        pathlib.PureWindowsPath,
-    )
 }
 _MAPPINGS = {
     "collections:OrderedDict": collections.OrderedDict,
@@ -119,9 +119,9 @@ class Codec:
             frozenset: self._enc_set,
             bytes: lambda v, p, d: {TAG: "bytes", "v": base64.b64encode(v).decode()},
             bytearray: lambda v, p, d: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
-            dt.datetime: _enc_datetime,
+            dt.datetime: enc_datetime,
             dt.date: lambda v, p, d: {TAG: "date", "v": v.isoformat()},
-            dt.time: _enc_time,
+            dt.time: enc_time,
             dt.timedelta: lambda v, p, d: {
                 TAG: "timedelta",
                 "v": [v.days, v.seconds, v.microseconds],
@@ -138,7 +138,7 @@ class Codec:
             },
         }
         self._decoders: dict[str, Callable[[dict[str, Any], int], Any]] = {
-            "str": lambda o, d: _dec_str(o),
+            "str": lambda o, d: dec_str(o),
             "tuple": lambda o, d: tuple(self._dec(x, d) for x in shapes.list_field(o, "v")),
             "set": lambda o, d: {self._dec(x, d) for x in shapes.list_field(o, "v")},
             "frozenset": lambda o, d: frozenset(self._dec(x, d) for x in shapes.list_field(o, "v")),
@@ -147,16 +147,16 @@ class Codec:
             },
             "bytes": lambda o, d: shapes.base64_field(o),
             "bytearray": lambda o, d: bytearray(shapes.base64_field(o)),
-            "datetime": lambda o, d: _with_zone(
+            "datetime": lambda o, d: with_zone(
                 dt.datetime.fromisoformat(shapes.str_field(o, "v")), o
             ),
             "date": lambda o, d: dt.date.fromisoformat(shapes.str_field(o, "v")),
-            "time": lambda o, d: _with_zone(dt.time.fromisoformat(shapes.str_field(o, "v")), o),
+            "time": lambda o, d: with_zone(dt.time.fromisoformat(shapes.str_field(o, "v")), o),
             "timedelta": lambda o, d: dt.timedelta(*shapes.ints_field(o, "v", 3)),
             "decimal": lambda o, d: decimal.Decimal(shapes.str_field(o, "v")),
             "uuid": lambda o, d: uuid.UUID(shapes.str_field(o, "v")),
             "complex": lambda o, d: complex(*shapes.numbers_field(o, "v", 2)),
-            "path": lambda o, d: _dec_path(o),
+            "path": lambda o, d: dec_path(o),
             "mapping": self._dec_mapping,
             "deque": self._dec_deque,
             "enum": self._dec_enum,
@@ -167,7 +167,7 @@ class Codec:
             "exception": lambda o, d: self._dec_exception(o, d)[0],
             "class": lambda o, d: self._checked_class(o, shapes.is_recordable_class),
             "pickle": self._dec_pickle,
-            "unrecorded": _refuse_unrecorded,
+            "unrecorded": refuse_unrecorded,
         }
 
     # -- public API -----------------------------------------------------------
@@ -179,41 +179,41 @@ class Codec:
             scalar = _SCALAR_TEXT.get(cls)
             # Most step results: spares json.dumps's machinery. A str is written in
             # ASCII (surrogates escaped), unless it holds a surrogate pair.
-            if scalar is not None and (cls is not str or value.isascii() or not _has_pair(value)):
+            if scalar is not None and (cls is not str or value.isascii() or not has_pair(value)):
                 return scalar(value)
             text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
-            if text.isascii() or _is_utf8(text):
+            if text.isascii() or is_utf8(text):
                 return text
-            if _PAIR.search(text):
+            if PAIR.search(text):
                 text = _PairSafeCodec(self.allow_pickle).encode_pairs(value, what)
-            return _escape_surrogates(text)
+            return escape_surrogates(text)
         except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
             raise EncodeError(f"cannot record {what}: {exc}") from None
         except RecursionError:  # the stack was already deep when we were called
-            raise EncodeError(f"cannot record {what}: {_too_deep()}") from None
+            raise EncodeError(f"cannot record {what}: {too_deep()}") from None
 
     def decode(self, text: str) -> Any:
         """Decode JSON text produced by `encode`."""
-        raw = _loads(text)
+        raw = loads(text)
         try:
             return self._dec(raw, 0)
         except RecursionError:  # the stack was already deep when we were called
-            raise DecodeError(f"recorded value: {_too_deep()}") from None
+            raise DecodeError(f"recorded value: {too_deep()}") from None
 
     def encode_error(self, exc: BaseException) -> str:
         """Encode an exception with its type, arguments, message and traceback."""
         text = json.dumps(
             self._enc_exception(exc, "exception", 1), separators=(",", ":"), ensure_ascii=False
         )
-        if text.isascii() or _is_utf8(text):
+        if text.isascii() or is_utf8(text):
             return text
-        if _PAIR.search(text):
+        if PAIR.search(text):
             text = json.dumps(
                 _PairSafeCodec(self.allow_pickle)._enc_exception(exc, "exception", 1),
                 separators=(",", ":"),
                 ensure_ascii=False,
             )
-        return _escape_surrogates(text)  # a pair left in a name: read back as one character
+        return escape_surrogates(text)  # a pair left in a name: read back as one character
 
     def decode_error(self, text: str) -> BaseException:
         """Re-create a recorded exception: same type and message where possible.
@@ -221,7 +221,7 @@ class Codec:
         A `BaseException` that is not an `Exception` (`SystemExit`, ...) comes
         back as a `StepError`, as does one whose class cannot be found.
         """
-        raw = _loads(text)
+        raw = loads(text)
         if type(raw) is not dict:
             raise DecodeError("malformed recorded exception: not a JSON object")
         try:
@@ -229,18 +229,18 @@ class Codec:
         except DecodeError:
             raise
         except RecursionError:
-            raise DecodeError(f"recorded exception: {_too_deep()}") from None
+            raise DecodeError(f"recorded exception: {too_deep()}") from None
         except Exception as exc:
             raise DecodeError(f"malformed recorded exception: {exc!r}") from exc
 
     @staticmethod
     def error_summary(text: str) -> tuple[str, str, str]:
         """Return (type name, message, traceback) of a recorded exception."""
-        raw = _loads(text)
+        raw = loads(text)
         try:
             if type(raw) is not dict:
                 raise TypeError("not a JSON object")
-            return shapes.str_field(raw, "c"), _text(raw, "m"), _text(raw, "tb")
+            return shapes.str_field(raw, "c"), text_field(raw, "m"), text_field(raw, "tb")
         except DecodeError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -254,7 +254,7 @@ class Codec:
             return value
         depth += 1
         if depth > MAX_DEPTH:
-            raise EncodeError(f"cannot record {path}: {_too_deep()}")
+            raise EncodeError(f"cannot record {path}: {too_deep()}")
         encoder = self._encoders.get(cls)
         if encoder is not None:
             return encoder(value, path, depth)
@@ -299,8 +299,8 @@ class Codec:
                 "c": self._class_path(cls, path),
                 "v": self._enc(value.value, path, depth),
             }
-        if isinstance(value, pathlib.PurePath) and cls.__name__ in _PATH_TYPES:
-            return {TAG: "path", "c": cls.__name__, "v": _enc_text(str(value))}
+        if isinstance(value, pathlib.PurePath) and cls.__name__ in PATH_TYPES:
+            return {TAG: "path", "c": cls.__name__, "v": enc_text(str(value))}
         if isinstance(value, tuple) and hasattr(cls, "_fields"):
             return {
                 TAG: "namedtuple",
@@ -332,9 +332,9 @@ class Codec:
             try:
                 data = pickle.dumps(value)
             except Exception as exc:
-                raise EncodeError(_cannot(value, path, f"pickle also failed: {exc}")) from exc
+                raise EncodeError(cannot(value, path, f"pickle also failed: {exc}")) from exc
             return {TAG: "pickle", "v": base64.b64encode(data).decode()}
-        raise EncodeError(_cannot(value, path))
+        raise EncodeError(cannot(value, path))
 
     def _enc_model(self, value: BaseModel, path: str, depth: int) -> dict[str, Any]:
         cls = type(value)
@@ -379,8 +379,8 @@ class Codec:
             TAG: "exception",
             "c": qualified_name(type(exc)),
             "a": args,
-            "m": _enc_text(_message(exc)),
-            "tb": _enc_text("".join(traceback.format_exception(exc))),
+            "m": enc_text(message(exc)),
+            "tb": enc_text("".join(traceback.format_exception(exc))),
         }
         attributes = getattr(exc, "__dict__", None)
         # Attributes that cannot be recorded are left out; type and message stay.
@@ -410,12 +410,12 @@ class Codec:
         if cls is list:
             depth += 1
             if depth > MAX_DEPTH:
-                raise DecodeError(f"recorded value: {_too_deep()}")
+                raise DecodeError(f"recorded value: {too_deep()}")
             return [self._dec(x, depth) for x in raw]
         if cls is dict:
             depth += 1
             if depth > MAX_DEPTH:
-                raise DecodeError(f"recorded value: {_too_deep()}")
+                raise DecodeError(f"recorded value: {too_deep()}")
             tag = raw.get(TAG)
             if tag is None:
                 return {k: self._dec(v, depth) for k, v in raw.items()}
@@ -427,7 +427,7 @@ class Codec:
             except DecodeError:
                 raise
             except RecursionError:
-                raise DecodeError(f"recorded value: {_too_deep()}") from None
+                raise DecodeError(f"recorded value: {too_deep()}") from None
             except Exception as exc:  # whatever a malformed value makes the decoder raise
                 raise DecodeError(f"malformed recorded {tag!r} value: {exc!r}") from exc
         return raw
@@ -513,7 +513,7 @@ class Codec:
         return cls.model_construct(_fields_set=set(fields_set), **values)
 
     def _dec_exception(self, raw: dict[str, Any], depth: int) -> tuple[BaseException, str]:
-        name, message = shapes.str_field(raw, "c"), _text(raw, "m")
+        name, message = shapes.str_field(raw, "c"), text_field(raw, "m")
         recorded_args = raw.get("a")
         if recorded_args is None:
             args: tuple[Any, ...] = (message,)
@@ -561,7 +561,7 @@ class _PairSafeCodec(Codec):
     def encode_pairs(self, value: Any, what: str) -> str:
         """JSON text of `value` with every surrogate pair kept apart (surrogates raw)."""
         text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
-        found = _PAIR.search(text)
+        found = PAIR.search(text)
         if found is not None:  # in a field or attribute name: no place for a tag
             raise EncodeError(
                 f"cannot record {what}: a name in it holds the surrogate pair "
@@ -571,152 +571,13 @@ class _PairSafeCodec(Codec):
 
     def _enc(self, value: Any, path: str, depth: int = 0) -> Any:
         if type(value) is str:
-            text = _enc_text(value)
+            text = enc_text(value)
             if type(text) is dict and depth + 1 > MAX_DEPTH:  # a tagged str is a level
-                raise EncodeError(f"cannot record {path}: {_too_deep()}")
+                raise EncodeError(f"cannot record {path}: {too_deep()}")
             return text
         return super()._enc(value, path, depth)
 
     def _enc_dict(self, value: dict[Any, Any], path: str, depth: int) -> Any:
-        if any(type(k) is str and _has_pair(k) for k in value):
+        if any(type(k) is str and has_pair(k) for k in value):
             return {TAG: "dict", "v": self._enc_pairs(value, path, depth)}
         return super()._enc_dict(value, path, depth)
-
-
-def _is_utf8(text: str) -> bool:
-    """Whether `text` has no surrogate (UTF-8's encoder finds them faster than a regex)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _has_pair(value: str) -> bool:
-    """Whether `value` holds a high surrogate followed by a low one."""
-    return not value.isascii() and not _is_utf8(value) and _PAIR.search(value) is not None
-
-
-def _enc_text(value: str) -> Any:
-    """`value` as JSON data: itself, or tagged if it holds a surrogate pair."""
-    if not _has_pair(value):
-        return value
-    return {TAG: "str", "v": _PAIR_SPLIT.split(value)}
-
-
-def _dec_str(raw: dict[str, Any]) -> str:
-    parts = raw["v"]
-    if type(parts) is not list or not all(type(part) is str for part in parts):
-        raise TypeError("the parts of a recorded str must be a list of strings")
-    return "".join(parts)
-
-
-def decode_text(raw: Any) -> Any:
-    """A text field of a tagged value (an exception's message, a path) as the codec wrote
-    it: a plain string, or a tagged str if it holds a surrogate pair (see `_enc_text`)."""
-    if type(raw) is dict and raw.get(TAG) == "str":
-        try:
-            return _dec_str(raw)
-        except (KeyError, TypeError) as exc:
-            raise DecodeError(f"malformed recorded 'str' value: {exc!r}") from exc
-    return raw
-
-
-def _escape_surrogates(text: str) -> str:
-    """JSON text with its (lone) surrogates written as escapes: valid UTF-8, same JSON."""
-    return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
-
-
-def _refuse_unrecorded(raw: dict[str, Any], depth: int) -> Any:
-    raise DecodeError(
-        "this result could not be recorded when it was produced (its type is not supported), "
-        "so it cannot be returned again; return plain data to make it recordable"
-    )
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
-    except RecursionError:
-        raise DecodeError(f"recorded value: {_too_deep()}") from None
-
-
-def _too_deep() -> str:
-    return (
-        f"it is nested more than {MAX_DEPTH} levels deep (lists, dicts, tuples and "
-        "other values inside one another), more than the codec records"
-    )
-
-
-def _text(raw: dict[str, Any], key: str) -> str:
-    """An optional text field written by `_enc_text` (empty when absent)."""
-    value = decode_text(raw.get(key, ""))
-    if type(value) is not str:
-        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
-    return value
-
-
-def _dec_path(raw: dict[str, Any]) -> pathlib.PurePath:
-    name = raw["c"]
-    cls = _PATH_TYPES.get(name) if type(name) is str else None
-    if cls is None:
-        raise ValueError(f"{name!r} is not a path class")
-    return cls(_text(raw, "v"))
-
-
-def _cannot(value: Any, path: str, extra: str = "") -> str:
-    name = f"{type(value).__module__}.{type(value).__qualname__}"
-    hint = (
-        "Return plain data instead (str, int, float, bool, None, bytes, list, tuple, "
-        "dict, set, datetime, Decimal, UUID, Enum, Path, a dataclass or a pydantic "
-        "model), or opt in to pickle with autodurable.configure(allow_pickle=True)."
-    )
-    return f"cannot record {path}: values of type {name} are not supported. {hint} {extra}".strip()
-
-
-def _enc_datetime(value: dt.datetime, path: str, depth: int) -> dict[str, Any]:
-    out: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
-    _add_zone(out, value.tzinfo, value.fold)
-    return out
-
-
-def _enc_time(value: dt.time, path: str, depth: int) -> dict[str, Any]:
-    out: dict[str, Any] = {TAG: "time", "v": value.isoformat()}
-    _add_zone(out, value.tzinfo, value.fold)
-    return out
-
-
-def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
-    if isinstance(tz, ZoneInfo):
-        out["z"] = tz.key
-    elif type(tz) is dt.timezone:
-        # Exactly, since isoformat rounds sub-minute offsets and drops the name.
-        offset = tz.utcoffset(None)
-        out["o"] = [offset.days, offset.seconds, offset.microseconds]
-        if tz.tzname(None) != dt.timezone(offset).tzname(None):
-            out["n"] = _enc_text(tz.tzname(None))
-    if fold:
-        out["f"] = fold
-
-
-def _with_zone(value: Any, raw: dict[str, Any]) -> Any:
-    if "z" in raw:
-        value = value.replace(tzinfo=ZoneInfo(shapes.str_field(raw, "z")))
-    elif "o" in raw:
-        offset = dt.timedelta(*shapes.ints_field(raw, "o", 3))
-        zone = dt.timezone(offset, _text(raw, "n")) if "n" in raw else dt.timezone(offset)
-        value = value.replace(tzinfo=zone)
-    if "f" in raw:
-        value = value.replace(fold=shapes.ints_field({"f": [raw["f"]]}, "f", 1)[0])
-    return value
-
-
-def _message(exc: BaseException) -> str:
-    """``str(exc)``, or what Python's own traceback prints when that fails: recording a
-    failure must never replace the program's exception with one of its own."""
-    try:
-        return str(exc)
-    except Exception:
-        return "<exception str() failed>"

@@ -1,0 +1,182 @@
+"""Single values the codec writes specially: texts JSON cannot hold as they are,
+dates and times with their zones, paths, and the codec's own messages.
+
+Invariants:
+- A str holding a surrogate pair is written as its parts (tagged ``"str"``), so
+  that JSON does not join the pair into one character; lone surrogates are
+  escaped in the JSON text (`escape_surrogates`), which stays valid UTF-8.
+- A zone is recorded exactly: an IANA key, or a fixed offset (days, seconds,
+  microseconds) with its name when that is not the default one.
+- Decoding here reads fields and builds values; it imports and calls nothing
+  else (the security rules of `_codec`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .._errors import DecodeError
+from . import _codec_shapes as shapes
+
+TAG = "~"
+# How deeply values may nest (lists, dicts, tuples, tagged values: one level each).
+MAX_DEPTH = 200
+# Surrogates: never valid in UTF-8 text; escaped in the JSON text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A high surrogate then a low one, which JSON reads back as one character.
+PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_PAIR_SPLIT = re.compile("(?<=[\ud800-\udbff])(?=[\udc00-\udfff])")
+PATH_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        pathlib.Path,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
+        pathlib.PurePath,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+    )
+}
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` has no surrogate (UTF-8's encoder finds them faster than a regex)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def has_pair(value: str) -> bool:
+    """Whether `value` holds a high surrogate followed by a low one."""
+    return not value.isascii() and not is_utf8(value) and PAIR.search(value) is not None
+
+
+def enc_text(value: str) -> Any:
+    """`value` as JSON data: itself, or tagged if it holds a surrogate pair."""
+    if not has_pair(value):
+        return value
+    return {TAG: "str", "v": _PAIR_SPLIT.split(value)}
+
+
+def dec_str(raw: dict[str, Any]) -> str:
+    parts = raw["v"]
+    if type(parts) is not list or not all(type(part) is str for part in parts):
+        raise TypeError("the parts of a recorded str must be a list of strings")
+    return "".join(parts)
+
+
+def decode_text(raw: Any) -> Any:
+    """A text field of a tagged value (an exception's message, a path) as the codec wrote
+    it: a plain string, or a tagged str if it holds a surrogate pair (see `enc_text`)."""
+    if type(raw) is dict and raw.get(TAG) == "str":
+        try:
+            return dec_str(raw)
+        except (KeyError, TypeError) as exc:
+            raise DecodeError(f"malformed recorded 'str' value: {exc!r}") from exc
+    return raw
+
+
+def escape_surrogates(text: str) -> str:
+    """JSON text with its (lone) surrogates written as escapes: valid UTF-8, same JSON."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+
+
+def refuse_unrecorded(raw: dict[str, Any], depth: int) -> Any:
+    raise DecodeError(
+        "this result could not be recorded when it was produced (its type is not supported), "
+        "so it cannot be returned again; return plain data to make it recordable"
+    )
+
+
+def loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(f"recorded value is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise DecodeError(f"recorded value: {too_deep()}") from None
+
+
+def too_deep() -> str:
+    return (
+        f"it is nested more than {MAX_DEPTH} levels deep (lists, dicts, tuples and "
+        "other values inside one another), more than the codec records"
+    )
+
+
+def text_field(raw: dict[str, Any], key: str) -> str:
+    """An optional text field written by `enc_text` (empty when absent)."""
+    value = decode_text(raw.get(key, ""))
+    if type(value) is not str:
+        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def dec_path(raw: dict[str, Any]) -> pathlib.PurePath:
+    name = raw["c"]
+    cls = PATH_TYPES.get(name) if type(name) is str else None
+    if cls is None:
+        raise ValueError(f"{name!r} is not a path class")
+    return cls(text_field(raw, "v"))
+
+
+def cannot(value: Any, path: str, extra: str = "") -> str:
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    hint = (
+        "Return plain data instead (str, int, float, bool, None, bytes, list, tuple, "
+        "dict, set, datetime, Decimal, UUID, Enum, Path, a dataclass or a pydantic "
+        "model), or opt in to pickle with autodurable.configure(allow_pickle=True)."
+    )
+    return f"cannot record {path}: values of type {name} are not supported. {hint} {extra}".strip()
+
+
+def enc_datetime(value: dt.datetime, path: str, depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
+    _add_zone(out, value.tzinfo, value.fold)
+    return out
+
+
+def enc_time(value: dt.time, path: str, depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {TAG: "time", "v": value.isoformat()}
+    _add_zone(out, value.tzinfo, value.fold)
+    return out
+
+
+def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
+    if isinstance(tz, ZoneInfo):
+        out["z"] = tz.key
+    elif type(tz) is dt.timezone:
+        # Exactly, since isoformat rounds sub-minute offsets and drops the name.
+        offset = tz.utcoffset(None)
+        out["o"] = [offset.days, offset.seconds, offset.microseconds]
+        if tz.tzname(None) != dt.timezone(offset).tzname(None):
+            out["n"] = enc_text(tz.tzname(None))
+    if fold:
+        out["f"] = fold
+
+
+def with_zone(value: Any, raw: dict[str, Any]) -> Any:
+    if "z" in raw:
+        value = value.replace(tzinfo=ZoneInfo(shapes.str_field(raw, "z")))
+    elif "o" in raw:
+        offset = dt.timedelta(*shapes.ints_field(raw, "o", 3))
+        zone = dt.timezone(offset, text_field(raw, "n")) if "n" in raw else dt.timezone(offset)
+        value = value.replace(tzinfo=zone)
+    if "f" in raw:
+        value = value.replace(fold=shapes.ints_field({"f": [raw["f"]]}, "f", 1)[0])
+    return value
+
+
+def message(exc: BaseException) -> str:
+    """``str(exc)``, or what Python's own traceback prints when that fails: recording a
+    failure must never replace the program's exception with one of its own."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
