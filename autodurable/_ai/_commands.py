@@ -20,7 +20,11 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # libcst is an extra: import its users only to type
+    from ._rewrite import Ask, ModuleOutcome
+    from ._schema import RewritePlan
 
 # Which extra installs which module (``[project.optional-dependencies]``).
 _EXTRAS = {"libcst": "codemod", "mcp": "ai"}
@@ -235,10 +239,7 @@ def _rewrite(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    from ._client import ChatClient
-    from ._rewrite import render_outcome, render_summary, rewrite_module, write_checked
-    from ._schema import PlanError, RewritePlan, parse_plan
-    from ._settings import max_rounds, resolve
+    from ._rewrite import rewrite_module
 
     if _missing_paths(args.paths):
         return 2
@@ -252,36 +253,17 @@ def _rewrite(args: argparse.Namespace) -> int:
         print("autodurable: no modules to rewrite under the given paths", file=sys.stderr)
         return 2
     given: RewritePlan | None = None
-    ask = None
+    ask: Ask | None = None
     rounds = 1
     if args.plan:
         if len(found) != 1:
             print("autodurable: --plan applies to one module: give one file", file=sys.stderr)
             return 2
-        try:
-            given = parse_plan(Path(args.plan).read_text(encoding="utf-8"))
-        except OSError as exc:
-            print(f"autodurable: cannot read {args.plan}: {exc}", file=sys.stderr)
-            return 2
-        except PlanError as exc:
-            print(f"autodurable: {args.plan} is not a valid plan: {exc}", file=sys.stderr)
+        given = _read_plan(args.plan)
+        if given is None:
             return 2
     else:
-        pyproject = found[0][0].ai
-        options = {
-            "base_url": args.base_url,
-            "model": args.model,
-            "api_key": args.api_key,
-            "api_key_env": args.api_key_env,
-            "timeout": args.timeout,
-            "json_mode": args.json_mode,
-        }
-        endpoint = resolve(options, os.environ, pyproject)
-        rounds = max_rounds(args.max_rounds, pyproject)
-        client = ChatClient(endpoint)
-        ask = client.complete
-        if not args.quiet:
-            print(f"autodurable: asking {endpoint.describe()}", file=sys.stderr)
+        ask, rounds = _ask_model(args, found[0][0].ai)
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -291,7 +273,50 @@ def _rewrite(args: argparse.Namespace) -> int:
         rewrite_module(project, module, ask=ask, plan=given, max_rounds=rounds, report=progress)
         for project, module in found
     ]
+    failed = _show_changes(outcomes, write=args.write)
+    _print_report(outcomes, outside, written=args.write)
+    return 1 if failed else 0
+
+
+def _read_plan(path: str) -> RewritePlan | None:
+    """The plan in the file `path`, or None after saying why it cannot be used."""
+    from ._schema import PlanError, parse_plan
+
+    try:
+        return parse_plan(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"autodurable: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+    except PlanError as exc:
+        print(f"autodurable: {path} is not a valid plan: {exc}", file=sys.stderr)
+        return None
+
+
+def _ask_model(args: argparse.Namespace, pyproject: Any) -> tuple[Ask, int]:
+    """The model to ask (options, environment, then pyproject) and the rounds allowed per module."""
+    from ._client import ChatClient
+    from ._settings import max_rounds, resolve
+
+    options = {
+        "base_url": args.base_url,
+        "model": args.model,
+        "api_key": args.api_key,
+        "api_key_env": args.api_key_env,
+        "timeout": args.timeout,
+        "json_mode": args.json_mode,
+    }
+    endpoint = resolve(options, os.environ, pyproject)
+    rounds = max_rounds(args.max_rounds, pyproject)
+    client = ChatClient(endpoint)
+    if not args.quiet:
+        print(f"autodurable: asking {endpoint.describe()}", file=sys.stderr)
+    return client.complete, rounds
+
+
+def _show_changes(outcomes: list[ModuleOutcome], *, write: bool) -> bool:
+    """Print each changed module's diff, writing it when `write`; True if any module failed."""
     from ..codemods._run import unified_diff
+    from ._rewrite import write_checked
 
     failed = False
     for outcome in outcomes:
@@ -299,7 +324,7 @@ def _rewrite(args: argparse.Namespace) -> int:
         if outcome.changed and candidate is not None and candidate.text is not None:
             shown = _display(outcome.path)
             sys.stdout.write(unified_diff(candidate.original, candidate.text, shown))
-            if args.write:
+            if write:
                 why = write_checked(outcome.path, candidate.original, candidate.text)
                 if why:
                     print(f"{shown}: {why}", file=sys.stderr)
@@ -307,13 +332,19 @@ def _rewrite(args: argparse.Namespace) -> int:
                 else:
                     outcome.written = True
         failed |= outcome.status in ("gave up", "rejected", "failed")
+    return failed
+
+
+def _print_report(outcomes: list[ModuleOutcome], outside: list[str], *, written: bool) -> None:
+    """Print what happened to each module, the paths skipped, and the summary line."""
+    from ._rewrite import render_outcome, render_summary
+
     print()
     for outcome in outcomes:
-        print(render_outcome(outcome, written=args.write))
+        print(render_outcome(outcome, written=written))
     for path in outside:
         print(f"{_display(path)}: skipped: not a module of its project")
-    print(render_summary(outcomes, written=args.write))
-    return 1 if failed else 0
+    print(render_summary(outcomes, written=written))
 
 
 def _missing_paths(paths: list[str]) -> bool:

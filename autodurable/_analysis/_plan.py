@@ -238,28 +238,41 @@ def _decide_one(unit: Unit, durable: dict[str, str], forced: dict[str, str]) -> 
         return _forced(base, forced[key], facts, notes)
     name = unit.qualname.rpartition(".")[2]
     if name.startswith("__") and name.endswith("__") and name not in _DUNDER_OK:
-        if facts.direct and facts.sites and facts.inline_problem is None:
-            # Never wrapped (Python calls it, and its state change is the point), but
-            # in workflow code its I/O expressions are recorded where they are.
-            return _plan(
-                **base,
-                role=WORKFLOW,
-                style="inline",
-                sites=facts.sites,
-                notes=notes,
-                reason=f"special method that calls {_where(facts)}: not wrapped; "
-                "each I/O expression is recorded on its own in workflow code",
-            )
-        if facts.direct or called:
-            notes.append(f"{name} does I/O but special methods are not wrapped")
-        return _plan(
-            **base, role=PLAIN, style="none", reason="special method: left as is", notes=notes
-        )
+        return _special(base, name, facts, called, notes)
     if facts.direct:
         role = durable[called.name] if called else None
         return _direct(base, unit, called, role, notes)
     if facts.unresolved and not unit.is_generator:
         return _watched(base, facts, called, durable, notes)
+    return _indirect(base, unit, called, durable, notes)
+
+
+def _special(
+    base: dict, name: str, facts: Facts, called: CallSite | None, notes: list[str]
+) -> FunctionPlan:
+    """The plan of a special method (``__x__``): never wrapped, at most inline."""
+    if facts.direct and facts.sites and facts.inline_problem is None:
+        # Never wrapped (Python calls it, and its state change is the point), but
+        # in workflow code its I/O expressions are recorded where they are.
+        return _plan(
+            **base,
+            role=WORKFLOW,
+            style="inline",
+            sites=facts.sites,
+            notes=notes,
+            reason=f"special method that calls {_where(facts)}: not wrapped; "
+            "each I/O expression is recorded on its own in workflow code",
+        )
+    if facts.direct or called:
+        notes.append(f"{name} does I/O but special methods are not wrapped")
+    return _plan(**base, role=PLAIN, style="none", reason="special method: left as is", notes=notes)
+
+
+def _indirect(
+    base: dict, unit: Unit, called: CallSite | None, durable: dict[str, str], notes: list[str]
+) -> FunctionPlan:
+    """The plan of a function without I/O of its own: workflow if it calls a step, else plain."""
+    facts = unit.facts
     if facts.unresolved:
         untyped = facts.unresolved[0]
         notes.append(

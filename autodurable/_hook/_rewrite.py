@@ -337,34 +337,11 @@ def _block(
     names = bound_names(node)
     function_name = f"__autodurable_block_{node.lineno}_{node.col_offset}__"
     values = "__autodurable_values__"
-    body: list[ast.stmt] = []
-    if declared_global is None:
-        shared_global, shared_local = list(names), []
-    else:
-        shared_global = [n for n in names if n in declared_global]
-        shared_local = [n for n in names if n not in declared_global]
-    if shared_global:
-        body.append(ast.Global(names=shared_global))
-    if shared_local:
-        body.append(ast.Nonlocal(names=shared_local))
+    body = _shared_names(names, declared_global)
     node = _DropLocalAnnotations(set(names)).visit(node)
     body.append(node)
     body.append(_assign(values, ast.Dict(keys=[], values=[])))
-    for name in names:
-        store = ast.Assign(
-            targets=[
-                ast.Subscript(
-                    value=ast.Name(id=values, ctx=ast.Load()),
-                    slice=ast.Constant(name),
-                    ctx=ast.Store(),
-                )
-            ],
-            value=ast.Name(id=name, ctx=ast.Load()),
-        )
-        handler = ast.ExceptHandler(
-            type=ast.Name(id="NameError", ctx=ast.Load()), name=None, body=[ast.Pass()]
-        )
-        body.append(ast.Try(body=[store], handlers=[handler], orelse=[], finalbody=[]))
+    body += [_store_if_bound(name, values) for name in names]
     body.append(ast.Return(value=ast.Name(id=values, ctx=ast.Load())))
     is_async = isinstance(node, ast.AsyncWith)
     definition_type = ast.AsyncFunctionDef if is_async else ast.FunctionDef
@@ -386,27 +363,8 @@ def _block(
         call = ast.Await(value=call)
     result = "__autodurable_bound__"
     statements: list[ast.stmt] = [definition, _assign(result, call)]
-    for name in names:  # on replay the block did not run: bind what it had bound
-        statements.append(
-            ast.If(
-                test=ast.Compare(
-                    left=ast.Constant(name),
-                    ops=[ast.In()],
-                    comparators=[ast.Name(id=result, ctx=ast.Load())],
-                ),
-                body=[
-                    ast.Assign(
-                        targets=[ast.Name(id=name, ctx=ast.Store())],
-                        value=ast.Subscript(
-                            value=ast.Name(id=result, ctx=ast.Load()),
-                            slice=ast.Constant(name),
-                            ctx=ast.Load(),
-                        ),
-                    )
-                ],
-                orelse=[],
-            )
-        )
+    # on replay the block did not run: bind what it had bound
+    statements += [_bind_if_recorded(name, result) for name in names]
     statements.append(
         ast.Delete(
             targets=[  # leave no trace in the namespace
@@ -416,6 +374,61 @@ def _block(
         )
     )
     return [_located(statement, node) for statement in statements]
+
+
+def _shared_names(names: list[str], declared_global: set[str] | None) -> list[ast.stmt]:
+    """The block function's ``global`` and ``nonlocal`` declarations of the names it binds."""
+    declarations: list[ast.stmt] = []
+    if declared_global is None:
+        shared_global, shared_local = list(names), []
+    else:
+        shared_global = [n for n in names if n in declared_global]
+        shared_local = [n for n in names if n not in declared_global]
+    if shared_global:
+        declarations.append(ast.Global(names=shared_global))
+    if shared_local:
+        declarations.append(ast.Nonlocal(names=shared_local))
+    return declarations
+
+
+def _store_if_bound(name: str, values: str) -> ast.Try:
+    """``try: values["name"] = name`` ``except NameError: pass``: record `name` if bound."""
+    store = ast.Assign(
+        targets=[
+            ast.Subscript(
+                value=ast.Name(id=values, ctx=ast.Load()),
+                slice=ast.Constant(name),
+                ctx=ast.Store(),
+            )
+        ],
+        value=ast.Name(id=name, ctx=ast.Load()),
+    )
+    handler = ast.ExceptHandler(
+        type=ast.Name(id="NameError", ctx=ast.Load()), name=None, body=[ast.Pass()]
+    )
+    return ast.Try(body=[store], handlers=[handler], orelse=[], finalbody=[])
+
+
+def _bind_if_recorded(name: str, result: str) -> ast.If:
+    """``if "name" in result: name = result["name"]``: bind `name` if the block had bound it."""
+    return ast.If(
+        test=ast.Compare(
+            left=ast.Constant(name),
+            ops=[ast.In()],
+            comparators=[ast.Name(id=result, ctx=ast.Load())],
+        ),
+        body=[
+            ast.Assign(
+                targets=[ast.Name(id=name, ctx=ast.Store())],
+                value=ast.Subscript(
+                    value=ast.Name(id=result, ctx=ast.Load()),
+                    slice=ast.Constant(name),
+                    ctx=ast.Load(),
+                ),
+            )
+        ],
+        orelse=[],
+    )
 
 
 def _assign(name: str, value: ast.expr) -> ast.Assign:

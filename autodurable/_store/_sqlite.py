@@ -7,12 +7,7 @@ Invariants:
   span statements use ``BEGIN IMMEDIATE`` so that claims are atomic across
   processes.
 - A database file is never modified before it is known to be whole, ours and
-  of a schema this version understands: a file cut short (its size against its
-  pages), damaged (``PRAGMA quick_check``: at every open up to
-  `QUICK_CHECK_UP_TO` bytes, and before any migration), foreign (its tables
-  are not those its ``user_version`` says, or it has tables and no version)
-  or newer is refused before any pragma that writes, and the file's bytes
-  stay as they were.
+  of a schema this version understands (`_sqlite_file`).
 - `sqlite3` exceptions are translated to `StoreError` here and nowhere else.
 - No notifications between processes: waiters poll. Changes made by this
   process wake its own waiters at once (`_local`).
@@ -23,7 +18,6 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import threading
 import time
@@ -35,7 +29,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .._errors import ConfigError, StoreError
 from ._local import LocalSubscription, hub_for
-from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
     EXECUTOR_COLUMNS,
@@ -51,6 +44,7 @@ from ._protocol import (
     WorkflowRecord,
 )
 from ._rules import finished_status, not_owned
+from ._sqlite_file import RESTORE, check_and_migrate
 from ._sqlite_ops import SQLiteOperations
 
 _W = len(WORKFLOW_COLUMNS.split(", "))
@@ -67,13 +61,6 @@ _RECORD_OWNED_STEP = _RECORD_STEP + ")"  # a cancelled workflow's last step
 STEPS_IN_ORDER = (
     "ORDER BY CASE WHEN branch = '' THEN position ELSE CAST(branch AS INTEGER) END, "
     "branch, position"
-)
-# Files up to this size are checked (PRAGMA quick_check) at every open; larger
-# ones only before they are migrated, since the check reads the whole file.
-QUICK_CHECK_UP_TO = 64 * 1024 * 1024
-_RESTORE = (
-    "Restore the file from a copy (with its -wal file if the copy has one); or, to start "
-    "afresh without its workflows, move it and its -wal and -shm files away."
 )
 _DISK_FULL = (
     "the disk holding it is full (or the file reached SQLite's size limit), so this write "
@@ -148,122 +135,19 @@ class SQLiteStore(SQLiteOperations):
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
         try:
-            self._check_and_migrate(conn)
+            check_and_migrate(conn, where, self.synchronous)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error("open", exc) from exc
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _check_and_migrate(self, conn: sqlite3.Connection) -> None:
-        migrations = load_migrations("sqlite")
-        latest = len(migrations)
-        try:
-            # Nothing below writes until the file is known to be whole and ours.
-            size = self._check_size()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            self._recognise(conn, version, latest)
-            if size and (size <= QUICK_CHECK_UP_TO or version < latest):
-                self._quick_check(conn)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            if version < latest or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            if version < latest:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    # Another process may have migrated while we waited for the lock.
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    self._recognise(conn, version, latest)
-                    for number, sql in migrations[version:]:
-                        for statement in _split_sql(sql):
-                            conn.execute(statement)
-                        conn.execute(f"PRAGMA user_version = {number}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from exc
-
-    def _check_size(self) -> int:
-        """The file's size; refuses a file cut short (its size is not whole pages).
-
-        Reads the header with plain file reads: SQLite itself would first read
-        a cut file as if whole. The page count in the header is compared only
-        when no journal or write-ahead log is waiting (either may hold pages the
-        file lacks yet). A finding is confirmed a moment later, so that a file
-        another process is extending right now is not mistaken for a cut one.
-        """
-        if self.path == ":memory:":
-            return 0
-        size, problem = _size_problem(Path(self.path))
-        for _ in range(3):
-            if problem is None:
-                return size
-            time.sleep(0.05)
-            size, problem = _size_problem(Path(self.path))
-        if problem is None:
-            return size
-        raise StoreError(
-            f"the state database {self.path} is truncated: {problem}, so its last pages are "
-            f"missing (a copy cut short, or a full disk). {_RESTORE} Nothing was changed."
-        )
-
-    def _quick_check(self, conn: sqlite3.Connection) -> None:
-        """Refuse a damaged file (``PRAGMA quick_check``, which only reads)."""
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise StoreError(
-                f"the state database {self.path} is damaged; SQLite's check reports: "
-                f"{'; '.join(problems)}. {_RESTORE} Nothing was changed."
-            )
-
-    def _recognise(self, conn: sqlite3.Connection, version: int, latest: int) -> None:
-        """Refuse, before anything is written, a file that is not ours or is newer.
-
-        Ours is an empty database (new), or one whose tables are those that
-        migrations 1..N create, N being its ``user_version``, with their columns.
-        """
-        found = _tables(conn)
-        if version == 0 and not found:
-            return
-        if version > latest:
-            if "workflows" in found:
-                raise StoreError(
-                    f"the state database {self.path} has schema version {version}, written "
-                    f"by a newer autodurable; this version knows schemas up to {latest}. "
-                    "Upgrade autodurable (nothing was changed in the file)."
-                )
-            wrong = "it has none of autodurable's tables"
-        elif version == 0:
-            wrong = "it has no autodurable schema version"
-        else:
-            expected = schema_at(version)
-            missing = sorted(set(expected) - set(found))
-            differing = sorted(
-                name for name in expected if name in found and found[name] != expected[name]
-            )
-            if not missing and not differing:
-                return
-            wrong = (
-                f"its user_version is {version}, but "
-                + (f"it lacks the tables {', '.join(missing)}" if missing else "")
-                + (" and " if missing and differing else "")
-                + (f"the tables {', '.join(differing)} differ" if differing else "")
-                + f" from autodurable schema {version}"
-            )
-        tables = sorted(found)
-        has = f"it has {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}; "
-        raise StoreError(
-            f"{self.path} is not an autodurable state database but an SQLite database of "
-            f"another application ({has if tables else ''}{wrong}); autodurable will not "
-            "write into it. Point database_url at a new file (nothing was changed)."
-        )
-
     def _error(self, action: str, exc: sqlite3.Error) -> StoreError:
         message = str(exc)
         if "malformed" in message:
-            hint = f"the file is damaged. {_RESTORE} Nothing was changed."
+            hint = f"the file is damaged. {RESTORE} Nothing was changed."
         elif "not a database" in message:
             hint = (
                 "the file is not a valid SQLite database (corrupt, or another kind of "
@@ -610,78 +494,3 @@ class SQLiteStore(SQLiteOperations):
             (workflow_id,),
         ).fetchall()
         return [StepRecord(*row) for row in rows]
-
-
-def _size_problem(path: Path) -> tuple[int, str | None]:
-    """The file's size, and what is wrong with it against its header (None: nothing)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as file:
-            header = file.read(100)
-    except OSError:
-        return 0, None  # SQLite reports it when it opens the file
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        return size, None  # empty (a new file), or not SQLite: SQLite says which
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    counted = pages and header[24:28] == header[92:96]  # else the header's count is stale
-    waiting = any(
-        Path(f"{path}{suffix}").exists() and Path(f"{path}{suffix}").stat().st_size > 0
-        for suffix in ("-wal", "-journal")
-    )
-    if page_size < 512 or size % page_size:
-        return size, f"its size ({size} bytes) is not a whole number of its {page_size}-byte pages"
-    if counted and not waiting and pages * page_size > size:
-        return size, (
-            f"its header counts {pages} pages of {page_size} bytes "
-            f"({pages * page_size} bytes) but the file holds {size} bytes"
-        )
-    return size, None
-
-
-def _tables(conn: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
-    """The tables of a database (SQLite's own left out), each with its column names."""
-    names = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ).fetchall()
-    others = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')"
-    ).fetchall()
-    found = {
-        name: tuple(sorted(row[1] for row in conn.execute(f"PRAGMA table_info({_quoted(name)})")))
-        for (name,) in names
-    }
-    found.update({name: () for (name,) in others})
-    return found
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@functools.cache
-def schema_at(version: int) -> dict[str, tuple[str, ...]]:
-    """The tables (with their columns) that SQLite migrations 1..`version` create."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        for _, sql in load_migrations("sqlite")[:version]:
-            conn.executescript(sql)
-        return _tables(conn)
-    finally:
-        conn.close()
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration script into complete statements, as SQLite parses them."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip() and not all(
-        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
-    ):
-        raise RuntimeError(f"incomplete SQL statement at the end of a migration: {buffer!r}")
-    return statements
