@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
-    from ._control._operations import StepInfo, WorkflowInfo, delete_workflows, list_workflows
+    from ._control._info import StepInfo, WorkflowInfo
+    from ._control._operations import delete_workflows, list_workflows
     from ._control._recovery import RecoveryReport, Unrecoverable, recover
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
     from ._core._decorators import step, watched, workflow
@@ -130,9 +131,8 @@ _HOME = {
         ("get_event", "get_event_async", "recv", "recv_async", "send", "set_event"),
         "_core._messages",
     ),
-    **dict.fromkeys(
-        ("StepInfo", "WorkflowInfo", "delete_workflows", "list_workflows"), "_control._operations"
-    ),
+    **dict.fromkeys(("StepInfo", "WorkflowInfo"), "_control._info"),
+    **dict.fromkeys(("delete_workflows", "list_workflows"), "_control._operations"),
     **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
     **dict.fromkeys(("RecoveryReport", "Unrecoverable", "recover"), "_control._recovery"),

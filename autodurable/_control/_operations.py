@@ -24,20 +24,16 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from .._core._app_versions import version_for
-from .._core._codec_values import decode_text
 from .._core._runtime import Runtime, get_runtime
-from .._errors import AutodurableError, DecodeError, WorkflowCancelled, WorkflowNotFound
+from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
 from .._store import (
     CANCELLED,
     FAILED,
@@ -49,224 +45,11 @@ from .._store import (
     StepRecord,
     WorkflowRecord,
 )
+from ._info import StepInfo, WorkflowInfo
 from ._launch import submit_claimed
 from ._registry import RUN_PREFIX, find_workflow, is_program_run
 
 ENDED = (SUCCEEDED, FAILED, CANCELLED)
-_CANCELLED_TYPE = "autodurable._errors:WorkflowCancelled"
-
-
-def _parse(text: str | None) -> Any:
-    """Recorded JSON text, parsed (None stays None; damaged text is returned as it is)."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _error_parts(text: str | None) -> tuple[str | None, str | None, str | None]:
-    """(type, message, traceback) of a recorded exception."""
-    if not text:
-        return None, None, None
-    raw = _parse(text)
-    if not isinstance(raw, dict):
-        return "unknown", str(raw), None
-    kind, message = str(raw.get("c", "unknown")), _text(raw.get("m", ""))
-    attributes = raw.get("d")
-    if kind == _CANCELLED_TYPE and isinstance(attributes, dict) and "reason" in attributes:
-        message = _text(attributes["reason"])  # the reason alone: the id is known
-    trace = raw.get("tb")
-    return kind, message, _text(trace) if trace else None
-
-
-def _text(raw: Any) -> str:
-    """A recorded text field as a str (the codec tags one that holds a surrogate pair)."""
-    with contextlib.suppress(DecodeError):
-        raw = decode_text(raw)
-    return str(raw)
-
-
-@dataclass(frozen=True)
-class WorkflowInfo:
-    """What the store holds about one workflow (``autodurable workflows show``).
-
-    ``inputs`` is ``{"args": [...], "kwargs": {...}}`` and ``output`` the return
-    value, both the recorded JSON parsed (values the codec tags, such as
-    tuples or datetimes, are their tagged objects). ``error_type`` is the
-    exception's ``"module:qualname"``; a cancelled workflow has
-    ``autodurable._errors:WorkflowCancelled`` and the reason as its message.
-    Times are seconds since the epoch.
-    """
-
-    workflow_id: str
-    name: str
-    status: str
-    inputs: Any
-    output: Any
-    error_type: str | None
-    error_message: str | None
-    traceback: str | None
-    executor_id: str | None
-    app_version: str | None
-    created_at: float
-    updated_at: float
-    deadline: float | None
-    forked_from: str | None
-    forked_at_step: int | None
-
-    @classmethod
-    def from_record(cls, record: WorkflowRecord) -> WorkflowInfo:
-        """The info of a store row."""
-        error_type, message, trace = _error_parts(record.error)
-        return cls(
-            workflow_id=record.workflow_id,
-            name=record.name,
-            status=record.status,
-            inputs=_parse(record.inputs),
-            output=_parse(record.output),
-            error_type=error_type,
-            error_message=message,
-            traceback=trace,
-            executor_id=record.executor_id,
-            app_version=record.app_version,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            deadline=record.deadline,
-            forked_from=record.forked_from,
-            forked_at_step=record.forked_at_step,
-        )
-
-    @property
-    def ended_at(self) -> float | None:
-        """When it succeeded, failed or was cancelled; None while pending."""
-        return self.updated_at if self.status in FINISHED_STATUSES else None
-
-    @property
-    def duration(self) -> float:
-        """Seconds from its start to its end (to now, while pending)."""
-        end = self.ended_at if self.ended_at is not None else time.time()
-        return max(0.0, end - self.created_at)
-
-    @property
-    def is_program_run(self) -> bool:
-        """Whether it is a program run by ``autodurable run`` (resumed by its command)."""
-        return is_program_run(self.name)
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented ``--json`` form (see docs/operating.md)."""
-        error = None
-        if self.error_type is not None:
-            error = {
-                "type": self.error_type,
-                "message": self.error_message,
-                "traceback": self.traceback,
-            }
-        return {
-            "workflow_id": self.workflow_id,
-            "name": self.name,
-            "status": self.status,
-            "app_version": self.app_version,
-            "executor_id": self.executor_id,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "ended_at": self.ended_at,
-            "duration": round(self.duration, 6),
-            "deadline": self.deadline,
-            "forked_from": self.forked_from,
-            "forked_at_step": self.forked_at_step,
-            "inputs": self.inputs,
-            "output": self.output,
-            "error": error,
-        }
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """One recorded step of a workflow (``autodurable workflows steps``).
-
-    ``status`` is succeeded, failed, retrying (attempts failed so far, more
-    follow), unrecorded (ran, result not recordable), waiting (a `recv`
-    waiting; ``output`` is its deadline) or timed_out (a `recv` that got no
-    message). ``output`` is the recorded JSON, parsed.
-
-    ``branch`` is ``""`` for a step of the workflow's own code, else the path
-    of the work the workflow ran concurrently that called it (``"3"``: the work
-    started at its position 3; ``"3.2"``: the work that one started at its
-    position 2); ``position`` counts within the branch. ``place`` says both:
-    ``"5"``, or ``"3.1"`` for the first step of branch ``"3"`` (the step's
-    idempotency key is ``"<workflow id>:<place>"``).
-    """
-
-    position: int
-    name: str
-    status: str
-    attempts: int
-    started_at: float
-    finished_at: float | None
-    output: Any
-    error_type: str | None
-    error_message: str | None
-    traceback: str | None
-    executor_id: str | None
-    branch: str
-
-    @classmethod
-    def from_record(cls, record: StepRecord) -> StepInfo:
-        """The info of a store row."""
-        error_type, message, trace = _error_parts(record.error)
-        return cls(
-            position=record.position,
-            name=record.name,
-            status=record.status,
-            attempts=record.attempts,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            output=_parse(record.output),
-            error_type=error_type,
-            error_message=message,
-            traceback=trace,
-            executor_id=record.executor_id,
-            branch=record.branch,
-        )
-
-    @property
-    def place(self) -> str:
-        """Where it was called: ``"5"``, or ``"3.1"`` in branch ``"3"``."""
-        return f"{self.branch}.{self.position}" if self.branch else str(self.position)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds its last attempt took (None while a `recv` waits)."""
-        if self.finished_at is None:
-            return None
-        return max(0.0, self.finished_at - self.started_at)
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented ``--json`` form."""
-        error = None
-        if self.error_type is not None:
-            error = {
-                "type": self.error_type,
-                "message": self.error_message,
-                "traceback": self.traceback,
-            }
-        duration = self.duration
-        return {
-            "position": self.position,
-            "branch": self.branch,
-            "place": self.place,
-            "name": self.name,
-            "status": self.status,
-            "attempts": self.attempts,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "duration": None if duration is None else round(duration, 6),
-            "output": self.output,
-            "error": error,
-            "executor_id": self.executor_id,
-        }
 
 
 def _root(step: StepRecord) -> int:
