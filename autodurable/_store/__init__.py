@@ -12,6 +12,7 @@ import importlib.util
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError
+from ._postgres_url import SCHEMES as POSTGRES_SCHEMES
 from ._protocol import (
     CANCELLED,
     DEFAULT_TOPIC,
@@ -64,7 +65,6 @@ __all__ = [
 ]
 
 
-_POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def check_url(url: str) -> None:
@@ -75,11 +75,11 @@ def check_url(url: str) -> None:
 
         parse_sqlite_url(url)
         return
-    if scheme in _POSTGRES_SCHEMES:
+    if scheme in POSTGRES_SCHEMES:
         missing = [name for name in ("psycopg", "psycopg_pool") if not _importable(name)]
         if missing:
             raise ConfigError(f"{POSTGRES_EXTRA} ({', '.join(missing)} not installed)")
-        from ._postgres import parse_postgres_url
+        from ._postgres_url import parse_postgres_url
 
         parse_postgres_url(url)
         return
@@ -99,7 +99,7 @@ def _importable(module: str) -> bool:
 def open_store(url: str) -> Store:
     """Open the store a database URL names (``sqlite:///path`` or ``postgresql://...``)."""
     check_url(url)
-    if urlsplit(url).scheme in _POSTGRES_SCHEMES:
+    if urlsplit(url).scheme in POSTGRES_SCHEMES:
         from ._postgres import PostgresStore
 
         return PostgresStore(url)
