@@ -6,7 +6,6 @@ function does I/O that cannot be wrapped safely, or a file does not parse.
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
 from pathlib import Path
@@ -15,6 +14,7 @@ from .._analysis import FunctionPlan, ModulePlan, ProjectPlan
 from .._core._config import Settings
 from .._hook._cache import ProjectState
 from .._project import project_root
+from ._format import json_text
 
 
 def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], dict[str, str]]:
@@ -91,4 +91,4 @@ ROOTS_RULE = (
 def render_json(plans: list[ModulePlan], errors: dict[str, str]) -> str:
     """The plan as JSON for tools: {"modules": [...], "errors": {...}}."""
     data = {"modules": [m.model_dump(mode="json") for m in plans], "errors": errors}
-    return json.dumps(data, indent=2)
+    return json_text(data)

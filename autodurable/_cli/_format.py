@@ -83,3 +83,16 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def json_text(document: Any) -> str:
+    """The one JSON shape of every ``--json`` output: indented, UTF-8 as it is."""
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    """Print `document` as JSON with ``--json``, else the text for people (if any)."""
+    if args.json:
+        print(json_text(document))
+    elif text:
+        print(text)

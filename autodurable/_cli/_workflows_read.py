@@ -23,7 +23,7 @@ from .._control._operations import (
 from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
-from ._format import preview, span, table, when
+from ._format import emit, preview, span, table, when
 
 PICKUP = (
     "an executor with its code picks it up (a process that called "
@@ -40,13 +40,6 @@ def _short_type(error_type: str | None) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    elif text:
-        print(text)
 
 
 def code_version_here(info: WorkflowInfo) -> str | None:
