@@ -239,8 +239,8 @@ class Subscription(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class Store(Protocol):
-    """What a state backend provides. One implementation per module."""
+class RunStore(Protocol):
+    """What executing workflows needs from a backend (the core, recovery, the launcher)."""
 
     url: str  # for messages: a password in it is masked
     # True when subscriptions are woken by the database; False when waiting
@@ -308,39 +308,6 @@ class Store(Protocol):
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
 
-    def list_workflows(
-        self,
-        status: str | Collection[str] | None = None,
-        limit: int = 100,
-        name: str | None = None,
-        *,
-        name_like: str | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        offset: int = 0,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first (then by id), filtered by every argument given.
-
-        `status`: one status or several; `name`: the exact name; `name_like`: a
-        SQL LIKE pattern on the name with ``\\`` as escape character;
-        `created_after` / `created_before`: bounds on the creation time
-        (inclusive / exclusive); `offset` rows are skipped, then `limit` returned.
-        """
-
-    def reopen_workflow(
-        self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
-    ) -> int | None:
-        """Make a failed or cancelled workflow pending and unowned again; wakes the adopters.
-
-        Its output, error and deadline are cleared. The step that failed last
-        (if the last recorded step of the workflow's own code failed) is
-        removed, so a resumed run executes it again; earlier steps stay.
-        `app_version` replaces its version, and `unpin` clears it (any version
-        may run it); otherwise it is kept. Returns the number of recorded steps
-        kept, or None when the workflow is neither failed nor cancelled (nothing
-        is changed).
-        """
-
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
         """Mark a pending workflow cancelled, with `error` (the encoded reason) as its error.
 
@@ -349,41 +316,6 @@ class Store(Protocol):
         Returns the status after (unchanged when it had ended already), or
         None when there is no such workflow.
         """
-
-    def fork_workflow(
-        self, source_id: str, record: WorkflowRecord, from_position: int
-    ) -> int | None:
-        """Create `record` with copies of `source_id`'s steps before `from_position`.
-
-        Those are its own steps before that position and the steps of the
-        branches it started before it (whose path begins with a smaller number).
-
-        One transaction; the copies keep their outcomes, attempts, times and
-        executors. Wakes the adopters when `record` is unowned. Returns the
-        number of steps copied, or None when `record.workflow_id` exists already
-        (nothing is changed).
-        """
-
-    def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
-        """Delete workflows with their steps, messages and events; returns how many existed."""
-
-    def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
-        """Ids of workflows in `statuses` last updated before `before`, oldest first."""
-
-    def delete_orphan_messages(self, before: float) -> int:
-        """Delete messages sent before `before` to workflow ids that do not exist; how many."""
-
-    def list_steps(self, workflow_id: str) -> list[StepRecord]:
-        """A workflow's steps in order: by the position in the workflow's own code where
-        each was called or its branch was started, then by branch and position."""
-
-    def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
-        """Pending workflows with their owning executor's row (None if unowned or gone)."""
-
-    def get_executor(self, executor_id: str) -> ExecutorRecord | None:
-        """One executor's row (with its heartbeat age), or None."""
-
-    # -- messages and events ---------------------------------------------------------
 
     def send_message(
         self,
@@ -424,9 +356,6 @@ class Store(Protocol):
         rest.
         """
 
-    def list_messages(self, workflow_id: str) -> list[MessageRecord]:
-        """The messages sent to a workflow, consumed or not, in the order they were stored."""
-
     def set_event(
         self, workflow_id: str, executor_id: str, key: str, value: str, step: StepRecord
     ) -> str:
@@ -437,9 +366,6 @@ class Store(Protocol):
 
     def get_event(self, workflow_id: str, key: str) -> str | None:
         """The value of a workflow's event, or None when it is not set."""
-
-    def list_events(self, workflow_id: str) -> dict[str, str]:
-        """Every event a workflow has set, by key."""
 
     def subscribe(self, workflow_id: str | None = None) -> Subscription:
         """Wake-ups about `workflow_id` (finished, released, cancelled, a message, an event).
@@ -452,3 +378,85 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection(s)."""
+
+
+class OperatorStore(Protocol):
+    """What operating stored workflows needs (operations, the CLI, and tests that inspect)."""
+
+    def list_workflows(
+        self,
+        status: str | Collection[str] | None = None,
+        limit: int = 100,
+        name: str | None = None,
+        *,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first (then by id), filtered by every argument given.
+
+        `status`: one status or several; `name`: the exact name; `name_like`: a
+        SQL LIKE pattern on the name with ``\\`` as escape character;
+        `created_after` / `created_before`: bounds on the creation time
+        (inclusive / exclusive); `offset` rows are skipped, then `limit` returned.
+        """
+
+    def reopen_workflow(
+        self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
+    ) -> int | None:
+        """Make a failed or cancelled workflow pending and unowned again; wakes the adopters.
+
+        Its output, error and deadline are cleared. The step that failed last
+        (if the last recorded step of the workflow's own code failed) is
+        removed, so a resumed run executes it again; earlier steps stay.
+        `app_version` replaces its version, and `unpin` clears it (any version
+        may run it); otherwise it is kept. Returns the number of recorded steps
+        kept, or None when the workflow is neither failed nor cancelled (nothing
+        is changed).
+        """
+
+    def fork_workflow(
+        self, source_id: str, record: WorkflowRecord, from_position: int
+    ) -> int | None:
+        """Create `record` with copies of `source_id`'s steps before `from_position`.
+
+        Those are its own steps before that position and the steps of the
+        branches it started before it (whose path begins with a smaller number).
+
+        One transaction; the copies keep their outcomes, attempts, times and
+        executors. Wakes the adopters when `record` is unowned. Returns the
+        number of steps copied, or None when `record.workflow_id` exists already
+        (nothing is changed).
+        """
+
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
+        """Delete workflows with their steps, messages and events; returns how many existed."""
+
+    def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
+        """Ids of workflows in `statuses` last updated before `before`, oldest first."""
+
+    def delete_orphan_messages(self, before: float) -> int:
+        """Delete messages sent before `before` to workflow ids that do not exist; how many."""
+
+    def list_steps(self, workflow_id: str) -> list[StepRecord]:
+        """A workflow's steps in order: by the position in the workflow's own code where
+        each was called or its branch was started, then by branch and position."""
+
+    def unfinished_workflows(self) -> list[tuple[WorkflowRecord, ExecutorRecord | None]]:
+        """Pending workflows with their owning executor's row (None if unowned or gone)."""
+
+    def get_executor(self, executor_id: str) -> ExecutorRecord | None:
+        """One executor's row (with its heartbeat age), or None."""
+
+    # -- messages and events ---------------------------------------------------------
+
+    def list_messages(self, workflow_id: str) -> list[MessageRecord]:
+        """The messages sent to a workflow, consumed or not, in the order they were stored."""
+
+    def list_events(self, workflow_id: str) -> dict[str, str]:
+        """Every event a workflow has set, by key."""
+
+
+class Store(RunStore, OperatorStore, Protocol):
+    """What a state backend provides: both sides. One implementation per module."""
