@@ -23,13 +23,12 @@ people and webhooks with ``send`` / ``recv`` and ``set_event`` / ``get_event``.
 The public API is exactly `__all__`; everything else is private.
 """
 
-from __future__ import annotations
-
 import importlib
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
     from ._control._info import StepInfo, WorkflowInfo
     from ._control._operations import delete_workflows, list_workflows
@@ -145,7 +144,7 @@ _HOME = {
 _DEPRECATED = {"Options": "CallOptions"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _DEPRECATED:
         new = _DEPRECATED[name]
         warnings.warn(

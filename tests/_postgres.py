@@ -9,9 +9,11 @@ Unix socket in that directory and on a free TCP port of 127.0.0.1, with trust
 authentication, and is stopped and deleted at the end.
 
 Invariants:
-- In CI (``CI=true``) a missing server fails the PostgreSQL tests; elsewhere
-  they are skipped, with the reason, only when the binaries are absent. A
-  server that is installed but does not start is always a failure.
+- The PostgreSQL tests run whenever ``postgresql`` is among the stores selected
+  by ``AUTODURABLE_TEST_STORES`` (the default); then missing server binaries, or
+  a server that does not start, fail them: they are never skipped silently.
+  Leaving ``postgresql`` out of ``AUTODURABLE_TEST_STORES`` skips the tests that
+  need PostgreSQL only, saying so.
 - Every test gets a schema of its own (``?schema=t_...`` in its URL), so tests
   sharing the session's server never see each other's rows or notifications.
 """
@@ -31,6 +33,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .helpers import selected_stores
 
 _SERVICE_USER = "postgres"
 
@@ -173,17 +177,22 @@ def temporary_server(fsync: bool = False) -> Iterator[PostgresServer]:
         server.cleanup()
 
 
+def require_postgres() -> None:
+    """Skip if AUTODURABLE_TEST_STORES leaves PostgreSQL out; fail if its binaries are missing."""
+    if "postgresql" not in selected_stores():
+        pytest.skip("AUTODURABLE_TEST_STORES does not include postgresql")
+    if find_bindir() is None:
+        pytest.fail(
+            "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin or postgres on "
+            "PATH): install the postgresql package (scripts/test does), or run without "
+            "PostgreSQL with AUTODURABLE_TEST_STORES=sqlite"
+        )
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """The session's PostgreSQL server, started on first use."""
-    if find_bindir() is None:
-        reason = (
-            "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin or postgres on "
-            "PATH); scripts/test installs the postgresql package"
-        )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
+    """The session's PostgreSQL server, started on first use (see `require_postgres`)."""
+    require_postgres()
     with temporary_server() as server:
         yield server
 

@@ -1,12 +1,17 @@
-"""Shared fixtures: every test runs in its own working directory and database."""
+"""Shared fixtures: every test runs in its own working directory and database.
+
+Plain helper functions live in tests/helpers.py; this module holds only fixtures.
+
+Stores: tests of workflow semantics run once per store named in the environment
+variable ``AUTODURABLE_TEST_STORES`` (a comma list of ``sqlite`` and
+``postgresql``; default: both). ``AUTODURABLE_TEST_STORES=sqlite`` runs SQLite
+only, e.g. on a machine without PostgreSQL. When ``postgresql`` is selected and
+its server binaries are missing, those tests fail (they are never skipped):
+see tests/_postgres.py.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +19,9 @@ import pytest
 
 from autodurable._core._runtime import _reset_overrides_for_tests, get_runtime
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import Backend, crash_points, selected_stores
+
+TEST_STORES = selected_stores()
 
 
 @pytest.fixture(autouse=True)
@@ -33,65 +40,6 @@ def store():
     return get_runtime().store
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for child processes: the project importable, no inherited URL."""
-    env = dict(os.environ)
-    env.pop("AUTODURABLE_DATABASE_URL", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    env.update(extra)
-    return env
-
-
-def write_script(folder: Path, name: str, source: str) -> Path:
-    """Write a dedented Python script into `folder`."""
-    path = folder / name
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def run_python(
-    script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run a script with this interpreter and wait for it (reaping killed children too)."""
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=script.parent,
-        env=env or child_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@contextlib.contextmanager
-def serving(service: subprocess.Popen[str]) -> Iterator[str]:
-    """The URL of a local service that prints "listening on PORT"; stops it afterwards."""
-    try:
-        assert service.stdout is not None
-        first_line = service.stdout.readline()
-        assert first_line.startswith("listening on "), first_line
-        yield f"http://127.0.0.1:{first_line.split()[-1]}"
-    finally:
-        service.kill()
-        service.wait()
-        if service.stdout is not None:
-            service.stdout.close()
-
-
-class Crash(BaseException):
-    """Stands for the process dying at this point: the workflow stays pending."""
-
-
-crash_points: set[str] = set()
-
-
-def maybe_crash(point: str) -> None:
-    """Raise `Crash` once at `point` if a test armed it (``crash_points.add(point)``)."""
-    if point in crash_points:
-        crash_points.discard(point)
-        raise Crash(point)
-
-
 @pytest.fixture(autouse=True)
 def _disarm_crash_points() -> Iterator[None]:
     crash_points.clear()
@@ -103,14 +51,35 @@ def _disarm_crash_points() -> Iterator[None]:
 from ._postgres import postgres_server, postgres_url  # noqa: E402, F401
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The runtime configured on each store in turn: a fresh SQLite file, a fresh schema."""
+@pytest.fixture(params=TEST_STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on each selected store in turn: a new SQLite file, a new schema.
+
+    Nothing is configured: pass it to child processes (``AUTODURABLE_DATABASE_URL``)
+    or to `open_store`.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def database(database_url: str) -> str:
+    """The runtime configured on each selected store in turn; the database's URL.
+
+    Modules of workflow semantics use it for every test with
+    ``pytestmark = pytest.mark.usefixtures("database")``.
+    """
     from autodurable import configure
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    configure(database_url=url)
-    return url
+    configure(database_url=database_url)
+    return database_url
+
+
+@pytest.fixture
+def backend(database_url: str) -> Iterator[Backend]:
+    """Stores opened directly (no runtime) on each selected database; closed afterwards."""
+    found = Backend(database_url)
+    yield found
+    for opened in found.stores:
+        opened.close()

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from .conftest import ROOT, child_env
+from .helpers import ROOT, child_env
 
 
 def run_benchmark(script: str, *args: str) -> list[str]:

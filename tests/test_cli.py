@@ -45,7 +45,7 @@ def test_output_piped_into_a_reader_that_quits_stops_quietly(tmp_path) -> None:
     import subprocess
     import sys
 
-    from .conftest import ROOT, child_env
+    from .helpers import ROOT, child_env
 
     for command in (["explain"], ["codemod"]):
         reader = subprocess.Popen(

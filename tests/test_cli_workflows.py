@@ -25,7 +25,7 @@ from autodurable._cli._main import main
 from autodurable._core._runtime import get_runtime
 from autodurable._store import CANCELLED, PENDING, SUCCEEDED, WAITING, WorkflowRecord
 
-from .conftest import child_env, write_script
+from .helpers import child_env, wait_until, write_script
 
 WORKFLOW_KEYS = {
     "workflow_id", "name", "status", "app_version", "executor_id", "created_at", "updated_at",
@@ -101,17 +101,10 @@ def approval(order):
     return {"order": order, "decision": decision}
 
 
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_list_show_and_steps_for_people_and_scripts(database, capsys):
     autodurable.options(invoice, workflow_id="inv-1")(1)
     autodurable.options(invoice, workflow_id="inv-2")(2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^order 3 is not refundable$"):
         autodurable.options(refund, workflow_id="ref-1")(3)
 
     status, out, _ = cli(capsys, "workflows", "list")
@@ -328,7 +321,7 @@ def test_delete_and_gc(database, capsys):
 
     status, out, _ = cli(capsys, "workflows", "cancel", "waiting")
     assert status == 0
-    with pytest.raises(autodurable.WorkflowCancelled):
+    with pytest.raises(autodurable.WorkflowCancelled, match=r"^workflow 'waiting' was cancelled"):
         handle.result(30)
     status, out, _ = cli(capsys, "workflows", "delete", "waiting")
     assert status == 0 and out.strip() == "deleted 1 workflow(s): waiting"

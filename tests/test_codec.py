@@ -397,7 +397,7 @@ def test_bad_payloads_raise_decode_error(text, match):
 @pytest.mark.parametrize("text", ['{"~": "bytes"}', '{"~": "path", "c": "Nope", "v": "x"}'])
 def test_malformed_tagged_payload_raises_decode_error(text):
     """A tagged record missing a key, or naming an unknown path class, is not a DecodeError."""
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=r"^malformed recorded '(bytes|path)' value: "):
         Codec().decode(text)
 
 
@@ -458,7 +458,7 @@ def test_exception_attributes_survive_when_the_constructor_cannot_take_args():
 
 
 def test_invalid_recorded_exception_json_is_a_decode_error():
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=r"^recorded value is not valid JSON: "):
         Codec().decode_error("{not json")
 
 

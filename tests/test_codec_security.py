@@ -243,16 +243,17 @@ MALFORMED = [
 
 @pytest.mark.parametrize("text", MALFORMED)
 def test_malformed_values_are_decode_errors(text):
-    with pytest.raises(DecodeError):
+    # The message says what is wrong with which recorded value (its tag, or the class).
+    with pytest.raises(DecodeError, match=r"^malformed recorded ('\w+' value|class reference)"):
         Codec().decode(text)
 
 
 @pytest.mark.parametrize("text", ["{}", "[1]", '{"c": 5}', "5"])
 def test_a_malformed_recorded_exception_is_a_decode_error(text):
     codec = Codec()
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=r"^malformed recorded exception: "):
         codec.decode_error(text)
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=r"^malformed recorded exception: "):
         codec.error_summary(text)
 
 
@@ -270,7 +271,7 @@ def test_deep_nesting_is_refused_when_decoding():
     tuples = '{"~":"tuple","v":[' * 400 + "]}" * 400
     with pytest.raises(DecodeError, match=f"{MAX_DEPTH} levels"):
         Codec().decode(tuples)
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=f"nested more than {MAX_DEPTH} levels deep"):
         Codec().decode("[" * 100_000 + "]" * 100_000)
 
 

@@ -29,7 +29,7 @@ from autodurable._core._codec import Codec
 from autodurable._errors import DecodeError
 from autodurable._store import FAILED, PENDING, SUCCEEDED
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash
 
 LONE = os.fsdecode(b"caf\xe9")  # "caf\udce9": what a Latin-1 file name becomes
 HIGH, LOW = "\ud83d", "\ude00"  # "\ud83d\ude00" (two code points) is not "😀" (one)
@@ -209,9 +209,9 @@ def test_a_pair_in_a_name_that_has_no_place_for_a_tag_is_refused() -> None:
 
 def test_malformed_tagged_strings_are_decode_errors() -> None:
     for text in ('{"~":"str"}', '{"~":"str","v":"ab"}', '{"~":"str","v":["a",1]}'):
-        with pytest.raises(DecodeError):
+        with pytest.raises(DecodeError, match=r"^malformed recorded 'str' value: "):
             Codec().decode(text)
-    with pytest.raises(DecodeError):
+    with pytest.raises(DecodeError, match=r"^malformed recorded 'str' value: "):
         Codec().decode_error('{"~":"exception","c":"builtins:ValueError","a":null,"m":{"~":"str"}}')
 
 
@@ -248,7 +248,7 @@ def test_a_workflow_with_surrogates_in_inputs_and_results_runs_and_resumes(datab
     names = {LONE: PAIR, PAIR: LONE}
     run = autodurable.options(survey, workflow_id="survey")
     crash_points.add("survey")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^survey$"):
         run(LONE, names)
     handle = autodurable.get_workflow("survey")
     assert handle.status() == PENDING

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from autodurable._analysis import analyse_project
-from autodurable._cli._codemod import FileResult, Progress, run_codemod, summary, write_file
 from autodurable._cli._main import main
+from autodurable.codemods._run import FileResult, Progress, run_codemod, summary, write_file
 
-from .conftest import ROOT, child_env
+from .helpers import ROOT, child_env
 
 FETCH = """\
 import requests

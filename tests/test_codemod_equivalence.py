@@ -38,11 +38,11 @@ from pathlib import Path
 import pytest
 
 from autodurable._analysis._catalogue import NONDETERMINISTIC, default_catalogue
-from autodurable._cli._codemod import CHANGED, FAILED, run_codemod, write_file
 from autodurable._core._codec import Codec
+from autodurable.codemods._run import CHANGED, FAILED, run_codemod, write_file
 
 from . import test_analysis, test_launcher, test_rewrite
-from .conftest import ROOT, child_env, serving
+from .helpers import ROOT, child_env, serving
 
 FAKES = {
     "fakeio.py": '''

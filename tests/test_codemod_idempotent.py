@@ -28,7 +28,8 @@ from libcst.codemod import (
 )
 
 from autodurable._analysis import analyse_sources
-from autodurable._cli._codemod import (
+from autodurable._cli._main import main
+from autodurable.codemods._run import (
     CHANGED,
     FAILED,
     UNCHANGED,
@@ -36,11 +37,10 @@ from autodurable._cli._codemod import (
     run_codemod,
     write_file,
 )
-from autodurable._cli._main import main
 from autodurable.codemods.make_durable import MakeDurableCommand
 
 from . import test_codemod_cli, test_codemod_equivalence, test_rewrite
-from .conftest import ROOT
+from .helpers import ROOT
 from .test_codemod import MAKE, _fixture
 from .test_codemod_strip import STRIP
 

@@ -4,21 +4,20 @@
 Transact (the ``bench`` extra, installed by the ``test`` extra) on each backend,
 every workload at sizes that take seconds; this checks that it exits 0 and
 prints a number for every library and workload, so that the benchmark cannot
-rot. PostgreSQL follows the tests' rule: skipped without server binaries,
-except in CI, where that is a failure.
+rot. PostgreSQL follows the tests' rule (tests/_postgres.py): it runs when
+AUTODURABLE_TEST_STORES selects it, and missing server binaries are a failure.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from ._postgres import find_bindir
-from .conftest import ROOT, child_env
+from ._postgres import require_postgres
+from .helpers import ROOT, child_env
 
 WORKLOADS = (
     "(a) 1 workflow of 5 steps",
@@ -83,9 +82,5 @@ def test_compare_quick_on_sqlite_prints_every_workload() -> None:
 
 @pytest.mark.timeout(600)
 def test_compare_quick_on_postgres_prints_every_workload() -> None:
-    if find_bindir() is None:
-        reason = "PostgreSQL server binaries not found (scripts/test installs them)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI must run the PostgreSQL comparison: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     check_output(run_compare("postgres"), "postgres")

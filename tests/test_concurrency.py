@@ -30,7 +30,10 @@ from autodurable._core._wrappers import inferred_step
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash, run_workflow
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 N = 5  # items per fan-out
 calls: Counter[str] = Counter()
@@ -111,10 +114,6 @@ def _plain_download(i: int) -> int:
 download = inferred_step(_plain_download)  # a step the import hook inferred
 
 
-def run(fn, workflow_id, *args):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args)
-
-
 def places(workflow_id: str) -> list[tuple[str, int, str, object]]:
     """(branch, position, name, result) of the recorded steps, in the store's order."""
     runtime = get_runtime()
@@ -136,7 +135,7 @@ def map_steps() -> int:
 
 
 def test_pool_map_of_a_step_takes_positions_in_the_order_of_the_items(database):
-    assert run(map_steps, "map") == sum(i * 10 for i in range(N))
+    assert run_workflow(map_steps, "map") == sum(i * 10 for i in range(N))
     assert finished == list(reversed(range(N)))  # the last item finished first
     assert places("map") == [
         *(("", i + 1, "fetch", i * 10) for i in range(N)),
@@ -146,11 +145,11 @@ def test_pool_map_of_a_step_takes_positions_in_the_order_of_the_items(database):
 
 def test_pool_map_is_replayed_after_a_crash_without_running_the_steps(database):
     crash_points.add("after pool")
-    with pytest.raises(Crash):
-        run(map_steps, "map-crash")
+    with pytest.raises(Crash, match=r"^after pool$"):
+        run_workflow(map_steps, "map-crash")
     assert calls == Counter(fetch=N)
     assert get_runtime().store.get_workflow("map-crash").status == PENDING
-    assert run(map_steps, "map-crash") == sum(i * 10 for i in range(N))
+    assert run_workflow(map_steps, "map-crash") == sum(i * 10 for i in range(N))
     assert calls == Counter(fetch=N, tally=1)  # no fetch ran again
 
 
@@ -164,12 +163,12 @@ def map_inferred() -> list[int]:
 
 def test_pool_map_of_an_inferred_step_is_recorded_and_replayed(database):
     crash_points.add("after pool")
-    with pytest.raises(Crash):
-        run(map_inferred, "inferred")
+    with pytest.raises(Crash, match=r"^after pool$"):
+        run_workflow(map_inferred, "inferred")
     assert [(b, p, n) for b, p, n, _ in places("inferred")] == [
         ("", i + 1, "_plain_download") for i in range(N)
     ]
-    assert run(map_inferred, "inferred") == [-i for i in range(N)]
+    assert run_workflow(map_inferred, "inferred") == [-i for i in range(N)]
     assert calls == Counter(download=N)
 
 
@@ -187,10 +186,10 @@ def submit_steps() -> list[int]:
 
 def test_pool_submit_of_a_step_takes_its_position_at_submission(database):
     crash_points.add("after pool")
-    with pytest.raises(Crash):
-        run(submit_steps, "submit")
+    with pytest.raises(Crash, match=r"^after pool$"):
+        run_workflow(submit_steps, "submit")
     assert places("submit") == [("", i + 1, "fetch", i * 10) for i in range(N)]
-    assert run(submit_steps, "submit") == [i * 10 for i in range(N)]
+    assert run_workflow(submit_steps, "submit") == [i * 10 for i in range(N)]
     assert calls == Counter(fetch=N)
 
 
@@ -205,8 +204,8 @@ def map_branches() -> list[tuple[int, int]]:
 
 def test_a_branch_of_several_steps_numbers_them_in_its_own_sequence(database):
     crash_points.add("after pool")
-    with pytest.raises(Crash):
-        run(map_branches, "branches")
+    with pytest.raises(Crash, match=r"^after pool$"):
+        run_workflow(map_branches, "branches")
     expected = [("", 1, "store_result", 999)]
     for i in range(N):  # the branch of item i was started at position i + 2
         expected += [
@@ -214,7 +213,10 @@ def test_a_branch_of_several_steps_numbers_them_in_its_own_sequence(database):
             (str(i + 2), 2, "store_result", i + 1000),
         ]
     assert places("branches") == expected
-    assert run(map_branches, "branches") == [(999, 0), *((i * 10, i + 1000) for i in range(N))]
+    assert run_workflow(map_branches, "branches") == [
+        (999, 0),
+        *((i * 10, i + 1000) for i in range(N)),
+    ]
     assert calls == Counter(fetch=N, store_result=N + 1)
 
 
@@ -233,10 +235,12 @@ def branches_with_a_crash() -> list[tuple[int, int]]:
 
 def test_a_crash_in_one_branch_keeps_what_every_branch_recorded(database):
     crash_points.add("in branch 1")
-    with pytest.raises(Crash):
-        run(branches_with_a_crash, "crash-in-branch")
+    with pytest.raises(Crash, match=r"^in branch 1$"):
+        run_workflow(branches_with_a_crash, "crash-in-branch")
     assert calls == Counter(fetch=N, store_result=N - 1)
-    assert run(branches_with_a_crash, "crash-in-branch") == [(i * 10, i + 1000) for i in range(N)]
+    assert run_workflow(branches_with_a_crash, "crash-in-branch") == [
+        (i * 10, i + 1000) for i in range(N)
+    ]
     # Only the step the crash kept from running ran now.
     assert calls == Counter(fetch=N, store_result=N)
 
@@ -261,7 +265,7 @@ def parent_goes_on() -> tuple[int, int, int]:
 
 
 def test_the_parents_positions_do_not_depend_on_its_running_branches(database):
-    assert run(parent_goes_on, "parent") == (1007, (N - 1) * 10 + N - 1 + 1000, 1008)
+    assert run_workflow(parent_goes_on, "parent") == (1007, (N - 1) * 10 + N - 1 + 1000, 1008)
     assert places("parent") == [
         ("1", 1, "fetch", (N - 1) * 10),
         ("1", 2, "store_result", N - 1 + 1000),
@@ -282,7 +286,7 @@ def nested_branches() -> list[list[int]]:
 
 
 def test_a_branch_started_by_a_branch_has_a_path_of_positions(database):
-    assert run(nested_branches, "nested") == [[1000, 1001], [1010, 1011]]
+    assert run_workflow(nested_branches, "nested") == [[1000, 1001], [1010, 1011]]
     assert places("nested") == [
         ("1.1", 1, "store_result", 1000),
         ("1.2", 1, "store_result", 1001),
@@ -309,10 +313,10 @@ def keys() -> list[object]:
 
 
 def test_idempotency_keys_in_concurrent_work_are_unique_and_stable(database):
-    first = run(keys, "keys")
+    first = run_workflow(keys, "keys")
     assert first == ["keys:1 1", ("keys:2.1", "keys:2.1 2.1"), "keys:3 3"]
     calls.clear()
-    assert run(keys, "keys") == first
+    assert run_workflow(keys, "keys") == first
 
 
 # -- threads -----------------------------------------------------------------------------
@@ -341,8 +345,8 @@ def threads() -> int:
 
 def test_threads_started_by_workflow_code_are_recorded_and_replayed(database):
     crash_points.add("after threads")
-    with pytest.raises(Crash):
-        run(threads, "threads")
+    with pytest.raises(Crash, match=r"^after threads$"):
+        run_workflow(threads, "threads")
     expected = []
     for i in range(N):
         if i % 2:
@@ -353,7 +357,7 @@ def test_threads_started_by_workflow_code_are_recorded_and_replayed(database):
                 (str(i + 1), 2, "store_result", i + 1000),
             ]
     assert places("threads") == expected
-    assert run(threads, "threads") == 999
+    assert run_workflow(threads, "threads") == 999
     assert calls == Counter(fetch=N, store_result=len(range(0, N, 2)) + 1)
 
 
@@ -378,7 +382,7 @@ def thread_subclass() -> list[int]:
 
 
 def test_a_thread_subclass_runs_its_run_method_as_a_branch(database):
-    assert run(thread_subclass, "subclass") == [1000, 1001, 1002]
+    assert run_workflow(thread_subclass, "subclass") == [1000, 1001, 1002]
     assert places("subclass") == [(str(i + 1), 1, "store_result", 1000 + i) for i in range(3)]
 
 
@@ -407,14 +411,14 @@ def methods_and_timers() -> list[int]:
 
 def test_a_step_method_and_a_timer_function_take_their_positions_when_started(database):
     crash_points.add("after threads")
-    with pytest.raises(Crash):
-        run(methods_and_timers, "methods")
+    with pytest.raises(Crash, match=r"^after threads$"):
+        run_workflow(methods_and_timers, "methods")
     assert finished == list(reversed(range(N)))
     assert places("methods") == [
         *(("", i + 1, "Client.get", i + 1) for i in range(N)),
         *(("", N + 1 + i, "store_result", 1000 + i) for i in range(3)),
     ]
-    assert run(methods_and_timers, "methods") == [i + 1 for i in range(N)]
+    assert run_workflow(methods_and_timers, "methods") == [i + 1 for i in range(N)]
     assert calls == Counter(get=N, store_result=3)
 
 
@@ -506,11 +510,11 @@ def test_tasks_are_branches_numbered_where_they_are_created(database, body):
     workflow = async_workflow(body)
     expected = [(i * 10, i + 1000) for i in range(N)]
     crash_points.add("after tasks")
-    with pytest.raises(Crash):
-        run(workflow, body.__name__)
+    with pytest.raises(Crash, match=r"^after tasks$"):
+        run_workflow(workflow, body.__name__)
     assert finished == list(reversed(range(N)))  # the last item finished first
     assert places(body.__name__) == branch_places()
-    assert run(workflow, body.__name__) == expected
+    assert run_workflow(workflow, body.__name__) == expected
     assert calls == Counter(afetch=N, store_result=N)  # nothing ran again
 
 
@@ -520,7 +524,7 @@ async def direct_async_steps_body() -> object:
 
 def test_gather_of_async_step_calls_keeps_the_workflows_own_positions(database):
     workflow = async_workflow(direct_async_steps_body)
-    assert run(workflow, "direct") == [i * 10 for i in range(N)]
+    assert run_workflow(workflow, "direct") == [i * 10 for i in range(N)]
     assert places("direct") == [("", i + 1, "afetch", i * 10) for i in range(N)]
 
 
@@ -537,8 +541,8 @@ async def to_thread_body() -> object:
 def test_to_thread_and_run_in_executor_are_recorded_and_replayed(database):
     workflow = async_workflow(to_thread_body)
     crash_points.add("after tasks")
-    with pytest.raises(Crash):
-        run(workflow, "to_thread")
+    with pytest.raises(Crash, match=r"^after tasks$"):
+        run_workflow(workflow, "to_thread")
     assert places("to_thread") == [
         ("", 1, "fetch", (N - 1) * 10),
         ("", 2, "fetch", (N - 2) * 10),
@@ -549,7 +553,7 @@ def test_to_thread_and_run_in_executor_are_recorded_and_replayed(database):
     ]
     expected = [(N - 1) * 10, (N - 2) * 10, ((N - 3) * 10, N - 3 + 1000)]
     expected.append([i * 10 for i in reversed(range(N - 3))])
-    assert run(workflow, "to_thread") == expected
+    assert run_workflow(workflow, "to_thread") == expected
     assert calls == Counter(fetch=N, store_result=1)
 
 
@@ -566,7 +570,7 @@ def process_pool() -> list[int]:
 def test_a_process_pool_in_workflow_code_is_reported_once(database, caplog):
     caplog.set_level(logging.WARNING, logger="autodurable")
     _report.forget()
-    assert run(process_pool, "processes") == [3, 1, 2]
+    assert run_workflow(process_pool, "processes") == [3, 1, 2]
     warned = [r.getMessage() for r in caplog.records if "process pool" in r.getMessage()]
     assert warned == [_concurrency.PROCESS_POOL_WARNING]
     assert places("processes") == []  # nothing recorded: it runs again on resume
@@ -580,7 +584,7 @@ def starts_a_child() -> str:
 
 
 def test_a_workflow_started_by_workflow_code_is_still_a_workflow_of_its_own(database):
-    child = run(starts_a_child, "starter")
+    child = run_workflow(starts_a_child, "starter")
     assert get_runtime().store.get_workflow(child).status == SUCCEEDED
     assert [name for _, _, name, _ in places(child)] == ["fetch"] * N + ["tally"]
 
@@ -625,7 +629,7 @@ def test_outside_workflows_the_primitives_are_the_originals(database):
     }
     try:
         plain = frame_depths()
-        run(map_steps, "installs")  # the first workflow installs the patches
+        run_workflow(map_steps, "installs")  # the first workflow installs the patches
         assert _concurrency.installed
         assert vars(ThreadPoolExecutor)["submit"] is not original["submit"]
         assert frame_depths() == plain  # no frame of ours, nothing else changed
@@ -656,7 +660,7 @@ def depth_in_workflow() -> list[int]:
 def test_work_started_by_workflow_code_sees_the_same_frames(database):
     with ThreadPoolExecutor(1) as pool:
         plain = pool.submit(frames).result()
-    assert run(depth_in_workflow, "depth") == [plain]
+    assert run_workflow(depth_in_workflow, "depth") == [plain]
 
 
 def reads_a_file(path: str) -> str:
@@ -676,7 +680,7 @@ def test_the_sentinel_sees_io_in_threads_that_workflow_code_started(database, tm
     caplog.set_level(logging.WARNING, logger="autodurable")
     _sentinel.install("warn")
     try:
-        assert run(io_in_a_thread, "sentinel", str(path)) == "x"
+        assert run_workflow(io_in_a_thread, "sentinel", str(path)) == "x"
     finally:
         _sentinel.uninstall()
     reports = [r.getMessage() for r in caplog.records if "outside any step" in r.getMessage()]

@@ -30,7 +30,7 @@ import pytest
 
 from autodurable._store import SUCCEEDED, open_store
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 ITEMS = 8
 POOL = 4

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable import ConfigError, CallOptions
+from autodurable import CallOptions, ConfigError
 from autodurable._core._config import (
     DEFAULT_DATABASE_URL,
     ENV_DATABASE_URL,

@@ -5,6 +5,10 @@ so the file counts how often each step really ran. After every kill the same
 command is run again; the tests assert that every completed step ran exactly
 once, the interrupted one at most once more, and the output equals an
 uncrashed run's.
+
+Every test runs on each store of AUTODURABLE_TEST_STORES: the children get the
+database's URL in AUTODURABLE_DATABASE_URL and the tests read what they recorded
+through `open_store`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import child_env, run_python, write_script
+from autodurable._store import open_store
+
+from .helpers import child_env, count_lines, run_python, wait_until, write_script
 
 STEPS = 5
 
@@ -62,10 +67,6 @@ print(json.dumps(autodurable.options(job, workflow_id="job-1")(int(sys.argv[2]))
 """
 
 
-def effects_of(path: Path) -> Counter[str]:
-    return Counter(path.read_text().split()) if path.exists() else Counter()
-
-
 @pytest.fixture
 def job(tmp_path: Path) -> Path:
     return write_script(tmp_path, "job.py", JOB)
@@ -80,36 +81,54 @@ def expected_output(tmp_path: Path) -> list[dict[str, int]]:
     return json.loads(done.stdout)
 
 
-def recorded_steps(folder: Path) -> list[tuple[int, str, str, int]]:
-    with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
-        return conn.execute(
-            "SELECT position, name, status, attempts FROM steps ORDER BY position"
-        ).fetchall()
+def recorded_steps(url: str, workflow_id: str) -> list[tuple[int, str, str, int]]:
+    """(position, name, status, attempts) of the steps recorded for `workflow_id` at `url`."""
+    store = open_store(url)
+    try:
+        return [(s.position, s.name, s.status, s.attempts) for s in store.list_steps(workflow_id)]
+    finally:
+        store.close()
+
+
+def recorded_outputs(url: str, workflow_id: str) -> list[tuple[str, str | None]]:
+    """(name, encoded output) of the steps recorded for `workflow_id` at `url`."""
+    store = open_store(url)
+    try:
+        return [(s.name, s.output) for s in store.list_steps(workflow_id)]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(
     "point",
     ["before:1", "during:1", "after:1", "before:3", "during:3", "after:3", "during:5", "after:5"],
 )
-def test_sigkill_at_each_point_then_rerun(tmp_path: Path, job: Path, point: str) -> None:
+def test_sigkill_at_each_point_then_rerun(
+    tmp_path: Path, job: Path, point: str, database_url: str
+) -> None:
     effects = tmp_path / "effects"
-    killed = run_python(job, str(effects), str(STEPS), env=child_env(CRASH_AT=point))
+    env = child_env(AUTODURABLE_DATABASE_URL=database_url)
+    killed = run_python(job, str(effects), str(STEPS), env={**env, "CRASH_AT": point})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     kind, _, number = point.partition(":")
     ran_before = int(number) - (kind == "before")
-    assert effects_of(effects) == Counter({f"step{i}": 1 for i in range(1, ran_before + 1)})
+    assert count_lines(effects) == Counter({f"step{i}": 1 for i in range(1, ran_before + 1)})
 
-    rerun = run_python(job, str(effects), str(STEPS))
+    rerun = run_python(job, str(effects), str(STEPS), env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout) == expected_output(tmp_path)
     expected = Counter({f"step{i}": 1 for i in range(1, STEPS + 1)})
     if kind == "during":
         expected[f"step{number}"] += 1  # interrupted before its record: ran once more
-    assert effects_of(effects) == expected
-    assert recorded_steps(tmp_path) == [(i, "work", "succeeded", 1) for i in range(1, STEPS + 1)]
+    assert count_lines(effects) == expected
+    assert recorded_steps(database_url, "job-1") == [
+        (i, "work", "succeeded", 1) for i in range(1, STEPS + 1)
+    ]
 
 
-def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None:
+def test_sigkill_at_random_moments_until_done(
+    tmp_path: Path, job: Path, database_url: str
+) -> None:
     """Kill the job from outside at random times, over and over, until it finishes."""
     effects = tmp_path / "effects"
     steps = 30
@@ -119,7 +138,9 @@ def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None
         child = subprocess.Popen(
             [sys.executable, str(job), str(effects), str(steps)],
             cwd=tmp_path,
-            env=child_env(STEP_DELAY="0.03", RUN=str(run)),
+            env=child_env(
+                AUTODURABLE_DATABASE_URL=database_url, STEP_DELAY="0.03", RUN=str(run)
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -154,7 +175,7 @@ def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path) -> None
         for earlier in runs[:-1]:
             assert last_in_run[earlier] == step, f"{step} ran again after run {earlier} finished it"
     assert sum(len(runs) - 1 for runs in runs_of.values()) <= kills
-    assert [row[2] for row in recorded_steps(tmp_path)] == ["succeeded"] * steps
+    assert [row[2] for row in recorded_steps(database_url, "job-1")] == ["succeeded"] * steps
 
 
 RETRY_JOB = """
@@ -184,21 +205,22 @@ except ConnectionError as exc:
 """
 
 
-def test_retry_attempts_are_durable_across_a_crash(tmp_path: Path) -> None:
+def test_retry_attempts_are_durable_across_a_crash(tmp_path: Path, database_url: str) -> None:
     script = write_script(tmp_path, "retry.py", RETRY_JOB)
     effects = tmp_path / "effects"
-    killed = run_python(script, str(effects), env=child_env(CRASH="1"))
+    env = child_env(AUTODURABLE_DATABASE_URL=database_url)
+    killed = run_python(script, str(effects), env={**env, "CRASH": "1"})
     assert killed.returncode == -signal.SIGKILL
-    assert effects_of(effects)["attempt"] == 3
-    assert recorded_steps(tmp_path) == [(1, "flaky", "retrying", 2)]
+    assert count_lines(effects)["attempt"] == 3
+    assert recorded_steps(database_url, "retry-1") == [(1, "flaky", "retrying", 2)]
 
-    rerun = run_python(script, str(effects))
+    rerun = run_python(script, str(effects), env=env)
     assert rerun.returncode == 0, rerun.stderr
     # Two attempts were recorded before the crash: only the third runs again,
     # not three fresh ones.
-    assert effects_of(effects)["attempt"] == 4
+    assert count_lines(effects)["attempt"] == 4
     assert rerun.stdout.strip() == "failed: attempt 4 failed"
-    assert recorded_steps(tmp_path) == [(1, "flaky", "failed", 3)]
+    assert recorded_steps(database_url, "retry-1") == [(1, "flaky", "failed", 3)]
 
 
 SLEEP_JOB = """
@@ -222,48 +244,39 @@ autodurable.options(job, workflow_id="sleepy")()
 """
 
 
-def test_durable_sleep_sleeps_only_the_remainder_after_a_crash(tmp_path: Path) -> None:
+def test_durable_sleep_sleeps_only_the_remainder_after_a_crash(
+    tmp_path: Path, database_url: str
+) -> None:
     script = write_script(tmp_path, "sleepy.py", SLEEP_JOB)
     effects = tmp_path / "effects"
     duration = 4.0
+    env = child_env(AUTODURABLE_DATABASE_URL=database_url)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(effects), str(duration)], cwd=tmp_path, env=child_env()
+        [sys.executable, str(script), str(effects), str(duration)], cwd=tmp_path, env=env
     )
     try:
-        deadline = time.monotonic() + 30
-        while len(recorded_steps_or_empty(tmp_path)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)  # wait until the wake-up time is recorded
+        # "before" is written once the child has created the schema: read it from then on.
+        wait_until(effects.exists, interval=0.05)
+        # Wait until the wake-up time is recorded.
+        wait_until(lambda: len(recorded_steps(database_url, "sleepy")) >= 2, interval=0.05)
         time.sleep(1.0)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    (wake_output,) = [row for row in recorded_outputs(tmp_path) if row[0] == "autodurable.sleep"]
+    outputs = recorded_outputs(database_url, "sleepy")
+    (wake_output,) = [row for row in outputs if row[0] == "autodurable.sleep"]
     wake = json.loads(wake_output[1])
     rerun_started = time.time()
-    rerun = run_python(script, str(effects), str(duration))
-    assert rerun.returncode == 0
+    rerun = run_python(script, str(effects), str(duration), env=env)
+    assert rerun.returncode == 0, rerun.stderr
     lines = dict(line.split() for line in effects.read_text().splitlines())
     after = float(lines["after"])
     assert after >= wake  # it did sleep until the recorded wake-up time
     assert after - rerun_started < duration - 0.2  # but not the whole duration again
     # The wake-up time was not recorded anew by the second run.
-    assert [row for row in recorded_outputs(tmp_path) if row[0] == "autodurable.sleep"] == [
-        ("autodurable.sleep", wake_output[1])
-    ]
-
-
-def recorded_steps_or_empty(folder: Path) -> list[tuple[int, str, str, int]]:
-    if not (folder / ".autodurable" / "state.db").exists():
-        return []
-    try:
-        return recorded_steps(folder)
-    except sqlite3.OperationalError:  # the schema is being created
-        return []
-
-
-def recorded_outputs(folder: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(folder / ".autodurable" / "state.db") as conn:
-        return conn.execute("SELECT name, output FROM steps ORDER BY position").fetchall()
+    assert [
+        row for row in recorded_outputs(database_url, "sleepy") if row[0] == "autodurable.sleep"
+    ] == [("autodurable.sleep", wake_output[1])]
 
 
 TWO_PROCESSES = """
@@ -287,29 +300,32 @@ print(autodurable.options(job, workflow_id="shared")())
 """
 
 
-def test_second_process_waits_then_adopts_when_owner_is_killed(tmp_path: Path) -> None:
+def test_second_process_waits_then_adopts_when_owner_is_killed(
+    tmp_path: Path, database_url: str
+) -> None:
     script = write_script(tmp_path, "two.py", TWO_PROCESSES)
     effects = tmp_path / "effects"
+    env = child_env(AUTODURABLE_DATABASE_URL=database_url)
     owner = subprocess.Popen(
-        [sys.executable, str(script), str(effects), "owner", "30"], cwd=tmp_path, env=child_env()
+        [sys.executable, str(script), str(effects), "owner", "30"], cwd=tmp_path, env=env
     )
     try:
         deadline = time.monotonic() + 30
-        while "owner:slow1" not in effects_of(effects) and time.monotonic() < deadline:
+        while "owner:slow1" not in count_lines(effects) and time.monotonic() < deadline:
             time.sleep(0.05)
         waiter = subprocess.Popen(
             [sys.executable, str(script), str(effects), "waiter", "0"],
             cwd=tmp_path,
-            env=child_env(),
+            env=env,
             stdout=subprocess.PIPE,
             text=True,
         )
         time.sleep(1.5)
         assert waiter.poll() is None  # it waits: the owner is alive
-        assert effects_of(effects) == Counter({"owner:slow1": 1})
+        assert count_lines(effects) == Counter({"owner:slow1": 1})
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
     out, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 0 and out.strip() == "[1, 2]"
-    assert effects_of(effects) == Counter({"owner:slow1": 1, "waiter:slow1": 1, "waiter:slow2": 1})
+    assert count_lines(effects) == Counter({"owner:slow1": 1, "waiter:slow1": 1, "waiter:slow2": 1})

@@ -20,7 +20,7 @@ import pytest
 import autodurable
 from autodurable import Retry
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 
 def run_under_hook(

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +23,11 @@ from typing import Any
 from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, WAITING
 
-from .conftest import ROOT, child_env, serving
+from .helpers import ROOT, child_env, serving, wait_until
 
 EXAMPLE = ROOT / "examples" / "approval"
 REFUND = "refund-o-1002"
+PATIENT = {"timeout": 60.0, "interval": 0.05}  # the example runs real child processes
 
 
 @contextmanager
@@ -53,13 +53,6 @@ def call(base: str, path: str, body: Any = None, **headers: str) -> Any:
         return json.load(response)
 
 
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -69,7 +62,9 @@ def test_a_refund_waits_for_approval_across_a_sigkill_and_finishes_once(database
     with service(tmp_path, database) as (base, first):
         started = call(base, "/refunds", {"order_id": "o-1002", "reason": "too small"})
         assert started == {"workflow_id": REFUND}
-        wait_until(lambda: call(base, f"/refunds/{REFUND}")["step"] == "waiting for approval")
+        wait_until(
+            lambda: call(base, f"/refunds/{REFUND}")["step"] == "waiting for approval", **PATIENT
+        )
         proposal = call(base, f"/refunds/{REFUND}")["proposal"]
         assert proposal["cents"] == 10_320  # 80% of 129.00: above the policy's limit
         (waiting,) = [s for s in store.list_steps(REFUND) if s.status == WAITING]
@@ -80,7 +75,7 @@ def test_a_refund_waits_for_approval_across_a_sigkill_and_finishes_once(database
 
     with service(tmp_path, database) as (base, _second):
         # The restarted service resumed the refund at start-up: it waits again.
-        wait_until(lambda: store.get_workflow(REFUND).executor_id is not None)
+        wait_until(lambda: store.get_workflow(REFUND).executor_id is not None, **PATIENT)
         sent = subprocess.run(
             [sys.executable, "-m", "autodurable", "send", REFUND,
              '{"approved": true, "by": "ann"}', "--topic", "approval",
@@ -93,7 +88,7 @@ def test_a_refund_waits_for_approval_across_a_sigkill_and_finishes_once(database
         retried = call(base, f"/refunds/{REFUND}/approval", {"approved": True, "by": "ann"},
                        **{"Idempotency-Key": "ticket-77"})  # fmt: skip
         assert retried == {"workflow_id": REFUND, "sent": False}  # a webhook retry: not again
-        wait_until(lambda: call(base, f"/refunds/{REFUND}")["status"] == SUCCEEDED)
+        wait_until(lambda: call(base, f"/refunds/{REFUND}")["status"] == SUCCEEDED, **PATIENT)
         result = call(base, f"/refunds/{REFUND}")["result"]
     assert result["outcome"] == "refunded" and result["decision"] == {"approved": True, "by": "ann"}
     assert [entry["cents"] for entry in lines(tmp_path / "data" / "ledger.jsonl")] == [10_320]

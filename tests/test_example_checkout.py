@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, child_env, run_python, serving
+from .helpers import ROOT, child_env, run_python, serving
 
 EXAMPLE = ROOT / "examples" / "checkout"
 STOCK = 3  # each test writes its own inventory.json with this many widgets

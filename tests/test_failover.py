@@ -31,7 +31,7 @@ import pytest
 from autodurable._store import SUCCEEDED, WorkflowRecord, open_store
 from autodurable._store._postgres import parse_postgres_url
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 LEASE = 4.0
 STEPS = 10

@@ -19,7 +19,7 @@ from autodurable._core._executor import Executor
 from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, WorkflowRecord, open_store
 
-from .conftest import write_script
+from .helpers import write_script
 
 MODULE = """
 import autodurable

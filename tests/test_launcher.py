@@ -12,7 +12,7 @@ from pathlib import Path
 from autodurable._hook._cache import ProjectState, code_cache_path
 from autodurable._hook._finder import DurableFinder, durable_code
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 APP = """
 import sys

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, child_env, serving
+from .helpers import ROOT, child_env, run_command, serving
 
 EXAMPLE = ROOT / "examples" / "legacy"
 CITIES = ["Amsterdam", "Berlin", "Lisbon", "Oslo", "Rome", "Vienna"]  # the script's default
@@ -55,9 +55,7 @@ def command(script: str, *args: str) -> list[str]:
 
 def run(folder: Path, env: dict[str, str], script: str, *args: str) -> subprocess.CompletedProcess:
     """Run the script durably in `folder` to completion."""
-    return subprocess.run(
-        command(script, *args), cwd=folder, env=env, capture_output=True, text=True, timeout=90
-    )
+    return run_command(command(script, *args), cwd=folder, env=env, timeout=90)
 
 
 def run_and_kill(

@@ -60,7 +60,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, child_env, serving
+from .helpers import ROOT, child_env, run_command, serving
 
 EXAMPLE = ROOT / "examples" / "legacy"
 DELAY = 0.5  # seconds the services wait before answering, in the runs that are killed
@@ -102,7 +102,7 @@ def plain(script: str, *args: str) -> list[str]:
 
 def run(folder: Path, env: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run `argv` in `folder` to completion."""
-    return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=90)
+    return run_command(argv, cwd=folder, env=env, timeout=90)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 from autodurable._ai._guide import render_guide
 from autodurable._analysis import analyse_sources
 
-from .conftest import ROOT, child_env
+from .helpers import ROOT, child_env
 
 pytest.importorskip("mcp")
 

@@ -28,7 +28,18 @@ from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError, NondeterminismError, WorkflowCancelled
 from autodurable._store import SUCCEEDED, TIMED_OUT, WAITING, open_store
 
-from .conftest import Crash, child_env, crash_points, maybe_crash, write_script
+from .helpers import (
+    Crash,
+    child_env,
+    crash_points,
+    maybe_crash,
+    run_workflow,
+    wait_until,
+    write_script,
+)
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 
@@ -36,17 +47,6 @@ calls: Counter[str] = Counter()
 @pytest.fixture(autouse=True)
 def _reset():
     calls.clear()
-
-
-def run(fn, workflow_id, *args):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args)
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @autodurable.step
@@ -69,7 +69,7 @@ def test_messages_sent_before_the_workflow_exists_are_received_in_order(database
     autodurable.send("order-1", {"approved": True, "by": "ann"}, topic="approval")
     autodurable.send("order-1", {"approved": False, "by": "bob"}, topic="approval")
     started = time.monotonic()
-    assert run(two_approvals, "order-1", 30) == [
+    assert run_workflow(two_approvals, "order-1", 30) == [
         {"approved": True, "by": "ann"},
         {"approved": False, "by": "bob"},
         None,  # nothing on "other": timed out after 0.1 s
@@ -87,7 +87,7 @@ def test_messages_sent_before_the_workflow_exists_are_received_in_order(database
     assert [m.consumed_at_step for m in messages] == [2, 3]
     # Finished: running it again returns the recorded messages, waits for nothing.
     calls.clear()
-    assert run(two_approvals, "order-1", 30)[0] == {"approved": True, "by": "ann"}
+    assert run_workflow(two_approvals, "order-1", 30)[0] == {"approved": True, "by": "ann"}
     assert calls == Counter()
 
 
@@ -108,7 +108,7 @@ def test_a_duplicate_send_with_the_same_idempotency_key_is_delivered_once(databa
     assert autodurable.send("dup", "yes", topic="approval", idempotency_key="webhook-7") is True
     assert autodurable.send("dup", "yes", topic="approval", idempotency_key="webhook-7") is False
     assert autodurable.send("other", "yes", topic="approval", idempotency_key="webhook-7") is True
-    assert run(two_approvals, "dup", 0.2) == ["yes", None, None]
+    assert run_workflow(two_approvals, "dup", 0.2) == ["yes", None, None]
     assert len(get_runtime().store.list_messages("dup")) == 1
 
 
@@ -119,8 +119,8 @@ def notifier(target):
 
 
 def test_send_in_workflow_code_is_a_step_sent_once(database):
-    assert run(notifier, "n", "peer") == "sent"
-    assert run(notifier, "n", "peer") == "sent"  # finished: recorded, nothing sent again
+    assert run_workflow(notifier, "n", "peer") == "sent"
+    assert run_workflow(notifier, "n", "peer") == "sent"  # finished: recorded, nothing sent again
     (message,) = get_runtime().store.list_messages("peer")
     assert message.idempotency_key == "n:1" and message.topic == "hello"
     steps = autodurable.get_workflow("n").steps()
@@ -157,7 +157,7 @@ async def async_waiter():
 def test_recv_async_in_an_async_workflow(database):
     autodurable.send("aw", 2, topic="b")
     threading.Timer(0.2, autodurable.send, ("aw", 1), {"topic": "a"}).start()
-    assert asyncio.run(run(async_waiter, "aw")) == [1, 2]
+    assert asyncio.run(run_workflow(async_waiter, "aw")) == [1, 2]
     names = [s.name for s in autodurable.get_workflow("aw").steps()]
     assert names == ["autodurable.recv:a", "autodurable.recv:b"]  # positions in call order
 
@@ -197,10 +197,10 @@ def reader(source):
 
 
 def test_get_event_in_workflow_code_is_recorded(database):
-    run(publisher_done, "src")
-    assert run(reader, "r", "src") == "done"
+    run_workflow(publisher_done, "src")
+    assert run_workflow(reader, "r", "src") == "done"
     autodurable.get_workflow("src").delete()
-    assert run(reader, "r", "src") == "done"  # replayed from the record
+    assert run_workflow(reader, "r", "src") == "done"  # replayed from the record
     assert [s.name for s in autodurable.get_workflow("r").steps()] == [
         "autodurable.get_event:status"
     ]
@@ -252,8 +252,8 @@ def test_a_pool_branch_receives_and_sets_events_and_is_replayed_after_a_crash(da
     autodurable.send("rv", "yes", topic="a")
     autodurable.send("rv", "no", topic="b")
     crash_points.add("after reviews")
-    with pytest.raises(Crash):
-        run(reviews, "rv", ["a", "b", "late"])
+    with pytest.raises(Crash, match=r"^after reviews$"):
+        run_workflow(reviews, "rv", ["a", "b", "late"])
     store = get_runtime().store
     recorded = store.list_steps("rv")
     expected = []
@@ -276,7 +276,7 @@ def test_a_pool_branch_receives_and_sets_events_and_is_replayed_after_a_crash(da
     autodurable.send("rv", "too late", topic="late")  # its recv timed out: not received now
     calls.clear()
     started = time.monotonic()
-    assert run(reviews, "rv", ["a", "b", "late"]) == ["yes", "no", None]
+    assert run_workflow(reviews, "rv", ["a", "b", "late"]) == ["yes", "no", None]
     assert time.monotonic() - started < 5  # replayed: nothing waited
     assert calls == Counter(decided=1)
     after = store.list_steps("rv")
@@ -308,7 +308,7 @@ def test_tasks_waiting_for_messages_are_woken_and_replayed(database):
 
     answering = threading.Thread(target=answer)
     answering.start()
-    assert asyncio.run(run(async_reviews, "ar")) == [1, 2]
+    assert asyncio.run(run_workflow(async_reviews, "ar")) == [1, 2]
     answering.join(30)
     assert [(s.branch, s.position, s.name, s.status) for s in store.list_steps("ar")] == [
         ("1", 1, "autodurable.set_event:asked a", SUCCEEDED),
@@ -316,7 +316,7 @@ def test_tasks_waiting_for_messages_are_woken_and_replayed(database):
         ("2", 1, "autodurable.set_event:asked b", SUCCEEDED),
         ("2", 2, "autodurable.recv:b", SUCCEEDED),
     ]
-    assert asyncio.run(run(async_reviews, "ar")) == [1, 2]  # from the record
+    assert asyncio.run(run_workflow(async_reviews, "ar")) == [1, 2]  # from the record
 
 
 changed = {"code": False}
@@ -338,11 +338,11 @@ def tells_in_a_branch():
 def test_a_changed_call_in_a_branch_is_a_nondeterminism_error_naming_its_place(database):
     changed["code"] = False
     crash_points.add("after telling")
-    with pytest.raises(Crash):
-        run(tells_in_a_branch, "tb")
+    with pytest.raises(Crash, match=r"^after telling$"):
+        run_workflow(tells_in_a_branch, "tb")
     changed["code"] = True
     with pytest.raises(NondeterminismError, match=r"step 1\.1: the recorded history") as caught:
-        run(tells_in_a_branch, "tb")
+        run_workflow(tells_in_a_branch, "tb")
     assert caught.value.position == "1.1"
     assert caught.value.recorded == "autodurable.set_event:told"
 

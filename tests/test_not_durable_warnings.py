@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import child_env
+from .helpers import child_env
 
 SCRIPT = """\
 def pages(client, urls):

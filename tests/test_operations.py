@@ -24,7 +24,10 @@ from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
 from autodurable._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WorkflowRecord, open_store
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 gate = threading.Event()
@@ -92,7 +95,7 @@ def test_cancel_while_a_step_runs_then_resume(database):
     assert (info.status, info.error_message, info.executor_id) == (CANCELLED, "stop it", None)
     assert info.error_type == "autodurable._errors:WorkflowCancelled"
     assert handle.cancel() is False  # cancelled already
-    with pytest.raises(WorkflowCancelled):
+    with pytest.raises(WorkflowCancelled, match=r"^workflow 'p' was cancelled: stop it$"):
         run(pipeline, "p", 1)  # calling it again does not run it
     assert calls == Counter(prepare=1, slow=1)
 
@@ -251,7 +254,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(database):
 
 def test_a_pending_workflow_is_not_resumed_or_deleted_without_force(database):
     crash_points.add("between")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^between$"):
         run(interrupted, "i", 5)
     handle = autodurable.get_workflow("i")
     with pytest.raises(AutodurableError, match="pending already"):
@@ -260,7 +263,7 @@ def test_a_pending_workflow_is_not_resumed_or_deleted_without_force(database):
         handle.delete()
     assert handle.status() == PENDING
     handle.delete(force=True)
-    with pytest.raises(WorkflowNotFound):
+    with pytest.raises(WorkflowNotFound, match=f"^no workflow with id {handle.workflow_id!r} in "):
         handle.status()
 
 
@@ -274,7 +277,7 @@ def interrupted(x):
 def test_list_show_and_steps(database):
     assert run(invoice, "a", 1) == 20.0
     code["broken"] = True
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot handle 2"):
         run(fragile, "b", 1)
     cut = time.time()
     time.sleep(0.01)
@@ -321,7 +324,7 @@ def test_retention_deletes_only_what_ended_long_enough_ago(database):
     for workflow_id in ("old-1", "old-2"):
         run(pipeline_fast, workflow_id, 1)
     crash_points.add("between")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^between$"):
         run(interrupted, "old-pending", 1)
     autodurable.send("old-2", {"late": True})
     time.sleep(0.3)
@@ -369,7 +372,8 @@ def test_a_workflow_timeout_cancels_at_the_deadline(database):
 
     # A per-call timeout; the deadline interrupts a durable sleep.
     started = time.monotonic()
-    with pytest.raises(WorkflowCancelled):
+    deadline_passed = r"^workflow 'n' was cancelled: its deadline passed \(.*; workflow_timeout\)$"
+    with pytest.raises(WorkflowCancelled, match=deadline_passed):
         run(napping, "n", workflow_timeout=0.3)
     assert time.monotonic() - started < 5
     assert autodurable.get_workflow("n").status() == CANCELLED
@@ -377,7 +381,7 @@ def test_a_workflow_timeout_cancels_at_the_deadline(database):
 
 def test_a_deadline_that_passed_while_nobody_ran_the_workflow_cancels_it(database):
     crash_points.add("between")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^between$"):
         run(interrupted, "late", 1, workflow_timeout=0.2)
     time.sleep(0.3)
     with pytest.raises(WorkflowCancelled, match="deadline passed"):
@@ -396,7 +400,7 @@ def test_cancelling_a_sleeping_workflow_stops_it_at_once(database):
         time.sleep(0.01)
     started = time.monotonic()
     assert handle.cancel()
-    with pytest.raises(WorkflowCancelled):
+    with pytest.raises(WorkflowCancelled, match=r"^workflow 'z' was cancelled"):
         handle.result(30)
     assert time.monotonic() - started < 3
 
@@ -459,7 +463,7 @@ def test_cancelling_an_async_workflow_that_sleeps_stops_it(database):
         time.sleep(0.01)
     started = time.monotonic()
     assert handle.cancel()
-    with pytest.raises(WorkflowCancelled):
+    with pytest.raises(WorkflowCancelled, match=r"^workflow 'an' was cancelled"):
         handle.result(30)
     assert time.monotonic() - started < 3
     with pytest.raises(WorkflowCancelled, match="deadline passed"):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 import autodurable
-from autodurable import ConfigError, CallOptions, Retry
+from autodurable import CallOptions, ConfigError, Retry
 from autodurable._core._options import NO_RETRY, current_call_options
 
 # Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.

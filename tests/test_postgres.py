@@ -27,7 +27,7 @@ from autodurable._core._executor import HOSTNAME, process_started
 from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, ExecutorRecord, WorkflowRecord, open_store
 
-from .conftest import child_env, write_script
+from .helpers import child_env, count_lines, run_python, wait_until, write_script
 
 JOBS = """
 import os, signal, sys, time
@@ -80,26 +80,11 @@ def env(url: str, folder: Path, **extra: str) -> dict[str, str]:
 
 
 def run(folder: Path, url: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(folder / "run.py"), *args],
-        cwd=folder,
-        env=env(url, folder, **extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(folder / "run.py", *args, env=env(url, folder, **extra))
 
 
 def effects(folder: Path) -> Counter[str]:
-    path = folder / "effects"
-    return Counter(path.read_text().split()) if path.exists() else Counter()
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    return count_lines(folder / "effects")
 
 
 def test_a_killed_run_resumes_where_it_stopped(project, postgres_url):

@@ -12,7 +12,10 @@ import pytest
 
 import autodurable
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 
@@ -61,7 +64,7 @@ def test_proxy_method_calls_are_steps_with_options(store):
         return charge, refund
 
     crash_points.add("pay")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^pay$"):
         autodurable.options(pay, workflow_id="pay")()
     assert autodurable.options(pay, workflow_id="pay")() == (
         {"amount": -5, "key": "pay:1"},
@@ -84,7 +87,7 @@ def test_proxy_per_call_options_override_proxy_options():
         with autodurable.options(retries=0):
             return client.charges.create(-1, "k")
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError, match=r"^reset by peer$"):
         pay()
     assert calls["create"] == 1
 
@@ -119,7 +122,7 @@ def nondeterministic():
 
 def test_clock_random_and_uuid_replay_identically(store):
     crash_points.add("nondeterministic")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^nondeterministic$"):
         autodurable.options(nondeterministic, workflow_id="nd")()
     first = [
         autodurable._core._codec.Codec().decode(s.output) for s in store.list_steps("nd")
@@ -150,7 +153,7 @@ async def async_sleeper():
 
 def test_async_sleep_records_wake_time_and_does_not_sleep_again(store):
     crash_points.add("async_sleeper")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^async_sleeper$"):
         asyncio.run(autodurable.options(async_sleeper, workflow_id="zz")())
     (step,) = store.list_steps("zz")
     assert step.name == "autodurable.sleep" and float(step.output) <= time.time()

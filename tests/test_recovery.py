@@ -14,13 +14,16 @@ import autodurable
 from autodurable._core._executor import HOSTNAME, process_started
 from autodurable._store import PENDING, SUCCEEDED, ExecutorRecord, WorkflowRecord
 
-from .conftest import child_env, run_python, write_script
+from .helpers import child_env, count_lines, run_python, write_script
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 JOBS = """
 import os, signal
 import autodurable
 
-EFFECTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "effects")
+EFFECTS = "effects"  # in the working directory: the test's folder, in this process and the child
 
 @autodurable.step
 def work(order, i):
@@ -56,15 +59,12 @@ def jobs_module(tmp_path, monkeypatch):
     sys.modules.pop("jobs", None)
 
 
-def effects(folder) -> Counter[str]:
-    path = folder / "effects"
-    return Counter(path.read_text().split()) if path.exists() else Counter()
-
-
-def test_recover_resumes_workflows_of_a_killed_process(jobs_module, store):
+def test_recover_resumes_workflows_of_a_killed_process(jobs_module, store, database):
     script = write_script(jobs_module, "start.py", START)
     env = child_env(
-        CRASH_AT="b:2", PYTHONPATH=f"{jobs_module}{os.pathsep}{child_env()['PYTHONPATH']}"
+        CRASH_AT="b:2",
+        PYTHONPATH=f"{jobs_module}{os.pathsep}{child_env()['PYTHONPATH']}",
+        AUTODURABLE_DATABASE_URL=database,  # the child writes where this process reads
     )
     done = run_python(script, "a", "b", env=env)
     assert done.returncode == -signal.SIGKILL
@@ -81,7 +81,7 @@ def test_recover_resumes_workflows_of_a_killed_process(jobs_module, store):
     assert store.get_workflow("b").status == SUCCEEDED
     expected = Counter({f"{order}:{i}": 1 for order in "abc" for i in range(1, 4)})
     expected["b:2"] += 1  # interrupted by the kill before its result was recorded
-    assert effects(jobs_module) == expected
+    assert count_lines(jobs_module / "effects") == expected
     assert autodurable.recover().resumed == []  # nothing left to do
 
 

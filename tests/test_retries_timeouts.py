@@ -12,6 +12,11 @@ import pytest
 import autodurable
 from autodurable._store import FAILED, SUCCEEDED
 
+from .helpers import run_workflow
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
+
 FAST = autodurable.Retry(max_attempts=4, initial_interval=0.001, backoff=1.0, jitter=0)
 attempts: Counter[str] = Counter()
 keys: list[str] = []
@@ -37,12 +42,8 @@ def call_flaky(failures, error=ConnectionError):
     return flaky(failures, error)
 
 
-def run(fn, workflow_id, *args):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args)
-
-
 def test_retries_until_success_with_stable_key(store):
-    assert run(call_flaky, "r", 2) == 3
+    assert run_workflow(call_flaky, "r", 2) == 3
     (step,) = store.list_steps("r")
     assert (step.status, step.attempts) == (SUCCEEDED, 3)
     assert keys == ["r:1", "r:1", "r:1"]
@@ -50,7 +51,7 @@ def test_retries_until_success_with_stable_key(store):
 
 def test_gives_up_after_max_attempts_and_records_last_error(store):
     with pytest.raises(ConnectionError, match="attempt 4"):
-        run(call_flaky, "x", 10)
+        run_workflow(call_flaky, "x", 10)
     (step,) = store.list_steps("x")
     assert (step.status, step.attempts) == (FAILED, 4)
     assert attempts["flaky"] == 4
@@ -58,7 +59,7 @@ def test_gives_up_after_max_attempts_and_records_last_error(store):
 
 def test_non_retryable_type_fails_at_once():
     policy = FAST.model_copy(update={"non_retryable": (PermissionError,)})
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError, match=r"^attempt 1$"):
         autodurable.options(call_flaky, workflow_id="n", retries=policy)(5, PermissionError)
     assert attempts["flaky"] == 1
 
@@ -71,12 +72,12 @@ def test_retry_predicate_decides():
 
 
 def test_per_call_options_override_decorator_options():
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError, match=r"^attempt 1$"):
         autodurable.options(call_flaky, workflow_id="o", retries=0)(5)
     assert attempts["flaky"] == 1
     attempts.clear()
     with autodurable.options(retries=autodurable.Retry(max_attempts=6, initial_interval=0)):
-        assert run(call_flaky, "o2", 5) == 6
+        assert run_workflow(call_flaky, "o2", 5) == 6
 
 
 def test_wrapper_form_on_a_step_inside_a_workflow(store):
@@ -96,7 +97,7 @@ def test_backoff_waits_between_attempts():
 
 
 def test_steps_outside_workflows_retry_but_record_nothing(store):
-    with pytest.raises(autodurable.AutodurableError):
+    with pytest.raises(autodurable.AutodurableError, match=r"idempotency_key\(\) is defined only"):
         flaky(1)  # idempotency_key() has no workflow here
     assert store.list_workflows() == []
 
@@ -122,7 +123,7 @@ def call_hangs():
 def test_sync_timeout_abandons_attempt_and_retries_with_same_key(store):
     release.clear()
     try:
-        assert run(call_hangs, "t") == "second attempt"
+        assert run_workflow(call_hangs, "t") == "second attempt"
     finally:
         release.set()
     (step,) = store.list_steps("t")
@@ -144,7 +145,7 @@ def test_sync_timeout_without_retries_fails_with_step_timeout(store):
     release.clear()
     try:
         with pytest.raises(autodurable.StepTimeoutError, match=r"timeout of 0\.1s"):
-            run(call_always_hangs, "t2")
+            run_workflow(call_always_hangs, "t2")
     finally:
         release.set()
     assert store.get_workflow("t2").status == FAILED
@@ -183,12 +184,12 @@ def test_defaults_from_configure_apply_to_steps():
     @autodurable.step
     def plain_flaky():
         attempts["plain"] += 1
-        raise ConnectionError()
+        raise ConnectionError(f"plain attempt {attempts['plain']}")
 
     @autodurable.workflow
     def wf():
         plain_flaky()
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError, match=r"^plain attempt 3$"):  # the last attempt's
         wf()
     assert attempts["plain"] == 3

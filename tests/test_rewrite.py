@@ -28,7 +28,10 @@ from autodurable._core._decorators import kind_of
 from autodurable._hook._rewrite import HELPER, rewrite
 from autodurable._store import SUCCEEDED
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 MODULE = "rewritten_mod"
 calls: Counter[str] = Counter()
@@ -255,7 +258,7 @@ def test_sync_sites_are_recorded_and_replayed_after_a_crash(store, tmp_path):
     mod = load(SYNC)
     (tmp_path / "in.txt").write_text("file text")
     crash_points.add("mixed")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^mixed$"):
         run(mod.mixed, "sync", "u", str(tmp_path / "in.txt"))
     assert calls == Counter(get=1, post=1, rows=1, note=1)
     assert steps(store, "sync") == [
@@ -321,7 +324,7 @@ def test_async_sites_are_recorded_and_replayed_after_a_crash(store):
     ]
     mod = load(ASYNC)
     crash_points.add("amixed")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^amixed$"):
         asyncio.run(run(mod.amixed, "async", "u"))
     done = Counter(aget=1, apost=1, session=1, aopen=1, aread=1, **{"session.get": 1})
     assert calls == done
@@ -373,7 +376,7 @@ def test_block_rebinds_the_names_it_bound_on_replay(store, tmp_path, flag):
     path.write_text("a\nb\nc\n")
     mod = load(BLOCKS)
     crash_points.add("nested")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^nested$"):
         run(mod.nested, "blk", str(path), flag)
     path.write_text("")
     assert run(mod.nested, "blk", str(path), flag) == (3, 1, 3 if flag else None)
@@ -659,7 +662,7 @@ def test_block_shares_globals_annotated_names_and_replays_them(store, tmp_path):
     assert plan.get("shares_names").style == "inline"
     mod = load(SHARED)
     crash_points.add("shares")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^shares$"):
         run(mod.shares_names, "shared", str(path))
     assert mod.COUNTER == 2
     path.write_text("{'c': 1, 'd': 2, 'e': 3}")  # read again, COUNTER would be 5 more
@@ -742,7 +745,7 @@ def test_discarded_handle_calls_are_steps_so_an_insert_is_not_repeated(store, tm
     mod = load(SQL)
     database = str(tmp_path / "app.db")
     crash_points.add("record")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^record$"):
         run(mod.record, "sql", database, 7)
     assert run(mod.record, "sql", database, 7) == ("posted", 1)
     execute, commit = "record:sqlite3.Connection.execute", "record:sqlite3.Connection.commit"
@@ -779,7 +782,7 @@ def test_a_chain_on_a_clock_or_randomness_is_one_recorded_step(store):
     ]
     mod = load(CLOCK)
     crash_points.add("stamp")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^stamp$"):
         run(mod.stamp, "clock")
     first = [s.output for s in store.list_steps("clock")]
     day, pick, saved = run(mod.stamp, "clock")
@@ -830,7 +833,7 @@ def test_sites_on_a_def_line_and_nested_definitions_are_rewritten(store):
     mod = load(ONE_LINERS)
     assert kind_of(mod.save) == "step" and kind_of(mod.flow) is None
     crash_points.add("flow")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^flow$"):
         run(mod.flow, "one-line", "u")
     assert run(mod.flow, "one-line", "u") == "u!"
     assert steps(store, "one-line") == [(1, "flow:fakeio.get"), (2, "save")]

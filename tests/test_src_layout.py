@@ -23,7 +23,7 @@ from autodurable._cli._main import main
 from autodurable._hook._cache import ProjectState
 from autodurable._hook._finder import DurableFinder
 
-from .conftest import child_env
+from .helpers import child_env, run_command
 
 READ = """\
 def fetch(path):
@@ -82,14 +82,8 @@ def run(folder: Path, *args: str, pythonpath: str = "") -> subprocess.CompletedP
     env = child_env()
     if pythonpath:  # as an installed (or editable) package would be importable
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], pythonpath])
-    return subprocess.run(
-        [sys.executable, "-m", "autodurable", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    argv = [sys.executable, "-m", "autodurable", *args]
+    return run_command(argv, cwd=folder, env=env, timeout=120)
 
 
 def recorded_steps(folder: Path, run_output: subprocess.CompletedProcess[str]) -> list[str]:

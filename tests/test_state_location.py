@@ -14,7 +14,7 @@ from pathlib import Path
 
 from autodurable._project import resolve_database_url, sqlite_file
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 APP = """
 import sys

@@ -22,7 +22,10 @@ from autodurable._core._watch import arguments_shape, digest
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, open_store
 from autodurable._store._migrations import load_migrations
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash, run_workflow
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 # What the workflows read without recording it: changed between a crash and the
@@ -83,20 +86,17 @@ def fans_out():
     return results
 
 
-def run(fn, workflow_id, *args):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args)
-
-
 def crashed(fn, workflow_id, point):
     crash_points.add(point)
-    with pytest.raises(Crash):
-        result = run(fn, workflow_id)
+    with pytest.raises(Crash) as crash:
+        result = run_workflow(fn, workflow_id)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
+    assert crash.value.args == (point,)  # it stopped where the test armed it
 
 
 def test_steps_record_the_digest_of_their_arguments(database, store):
-    assert run(reads_source, "w") == (10, 60, 990)
+    assert run_workflow(reads_source, "w") == (10, 60, 990)
     assert [(s.name, s.arguments) for s in store.list_steps("w")] == [
         ("fetch", digest(arguments_shape((1,), {}))),
         ("fetch", digest(arguments_shape((3,), {"scale": 2}))),
@@ -107,7 +107,7 @@ def test_steps_record_the_digest_of_their_arguments(database, store):
 def test_unchanged_arguments_replay_the_recorded_results(database, store):
     crashed(reads_source, "same", "reads_source")
     assert calls == Counter(fetch=2)
-    assert run(reads_source, "same") == (10, 60, 990)
+    assert run_workflow(reads_source, "same") == (10, 60, 990)
     assert calls == Counter(fetch=3)  # only the step after the crash ran
     assert store.get_workflow("same").status == SUCCEEDED
 
@@ -116,7 +116,7 @@ def test_a_step_replayed_with_other_arguments_raises_and_runs_nothing(database, 
     crashed(reads_source, "changed", "reads_source")
     source[0] = 5  # the unrecorded read returns something else on the resume
     with pytest.raises(autodurable.NondeterminismError) as info:
-        run(reads_source, "changed")
+        run_workflow(reads_source, "changed")
     err = info.value
     assert (err.position, err.recorded, err.current) == (1, "fetch", "fetch")
     assert err.arguments == (digest(arguments_shape((1,), {})), digest(arguments_shape((5,), {})))
@@ -127,14 +127,14 @@ def test_a_step_replayed_with_other_arguments_raises_and_runs_nothing(database, 
     assert calls == Counter(fetch=2)  # nothing ran again
     assert store.get_workflow("changed").status == PENDING
     source[0] = 1  # the old inputs back: it finishes
-    assert run(reads_source, "changed") == (10, 60, 990)
+    assert run_workflow(reads_source, "changed") == (10, 60, 990)
 
 
 def test_other_keyword_arguments_and_lengths_are_other_arguments(database, store):
     crashed(reads_source, "longer", "reads_source")
     source.append(4)  # the second step is now fetch(4, scale=2)
     with pytest.raises(autodurable.NondeterminismError) as info:
-        run(reads_source, "longer")
+        run_workflow(reads_source, "longer")
     assert info.value.position == 2
     assert calls == Counter(fetch=2)
 
@@ -143,23 +143,23 @@ def test_an_async_step_replayed_with_other_arguments_raises(database, store):
     crashed(reads_source_async, "a", "reads_source_async")
     source[1] = 20
     with pytest.raises(autodurable.NondeterminismError) as info:
-        asyncio.run(run(reads_source_async, "a"))
+        asyncio.run(run_workflow(reads_source_async, "a"))
     assert (info.value.position, info.value.current) == (1, "fetch_async")
     assert calls == Counter(fetch_async=1)
     source[1] = 2
-    assert asyncio.run(run(reads_source_async, "a")) == 6
+    assert asyncio.run(run_workflow(reads_source_async, "a")) == 6
     assert calls == Counter(fetch_async=1)
 
 
 def test_steps_submitted_to_a_pool_are_checked_at_their_positions(database, store):
     crashed(fans_out, "pool", "fans_out")
     assert calls == Counter(fetch=3)
-    assert run(fans_out, "pool") == [10, 20, 30]  # unchanged: replayed
+    assert run_workflow(fans_out, "pool") == [10, 20, 30]  # unchanged: replayed
     assert calls == Counter(fetch=3)
     crashed(fans_out, "pool2", "fans_out")
     source[2] = 7
     with pytest.raises(autodurable.NondeterminismError) as info:
-        run(fans_out, "pool2")
+        run_workflow(fans_out, "pool2")
     assert info.value.position == 3
     assert calls == Counter(fetch=6)
 
@@ -170,7 +170,7 @@ def test_rows_without_a_digest_replay_without_the_check(database, store):
     crash_points.discard("strip")
     assert [s.arguments for s in store.list_steps("old")] == [None, None]
     source[0] = 5  # not checked: the recorded result is replayed, as before the digest
-    assert run(reads_source, "old") == (10, 60, 990)
+    assert run_workflow(reads_source, "old") == (10, 60, 990)
     assert calls == Counter(fetch=3)
 
 

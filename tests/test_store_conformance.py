@@ -9,16 +9,14 @@ table on one host, and subscriptions wake waiters where the store can notify.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
-from autodurable._core._executor import HOSTNAME, Lease, is_alive, process_started
+from autodurable._core._executor import HOSTNAME, Lease, is_alive
 from autodurable._errors import OwnershipLost
 from autodurable._store import (
     FAILED,
@@ -30,51 +28,17 @@ from autodurable._store import (
     ExecutorRecord,
     StepRecord,
     Store,
-    WorkflowRecord,
-    open_store,
 )
+
+from .helpers import Backend, executor, lease, lost, step, workflow
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
 
 
-@dataclass
-class Backend:
-    """One database; `open()` gives another store (another 'process') on it."""
-
-    url: str
-    stores: list[Store] = field(default_factory=list)
-
-    def open(self) -> Store:
-        store = open_store(self.url)
-        self.stores.append(store)
-        return store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    found = Backend(url)
-    yield found
-    for store in found.stores:
-        store.close()
-
-
 @pytest.fixture
 def store(backend: Backend) -> Store:
+    """A store opened on each selected database (overrides conftest's runtime `store`)."""
     return backend.open()
-
-
-def executor(executor_id: str, pid: int | None = None, host: str = HOSTNAME) -> ExecutorRecord:
-    pid = pid or os.getpid()
-    now = time.time()
-    return ExecutorRecord(executor_id, host, pid, process_started(pid), now, now)
-
-
-def lease(executor_id: str, seconds: float = 30.0) -> Lease:
-    return Lease(executor_id, seconds, HOSTNAME)
 
 
 @dataclass(frozen=True)
@@ -89,16 +53,6 @@ class Judging(Lease):
 
 def judging(executor_id: str, dead: set[str]) -> Judging:
     return Judging(executor_id, 30.0, HOSTNAME, frozenset(dead))
-
-
-def workflow(workflow_id: str, owner: str | None, name: str = "m:f", at: float = 0.0):
-    now = at or time.time()
-    return WorkflowRecord(workflow_id, name, PENDING, '{"args":[],"kwargs":{}}', None, None,
-                          owner, now, now)  # fmt: skip
-
-
-def step(position: int, status: str = SUCCEEDED, output: str | None = None) -> StepRecord:
-    return StepRecord(position, f"s{position}", status, output or str(position), None, 1, 1.5, 2.5)
 
 
 # -- records --------------------------------------------------------------------------
@@ -169,11 +123,11 @@ def test_step_arguments_digest_round_trips_through_writes_claims_and_forks(store
 def test_writes_are_fenced_by_ownership(store):
     store.register_executor(executor("me"))
     store.create_workflow(workflow("w", "me"))
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.record_step("w", "intruder", step(1))
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("nope")):
         store.record_step("nope", "me", step(1))
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.finish_workflow("w", "intruder", SUCCEEDED, "1", None)
     store.release_workflow("w", "intruder")  # not the owner: nothing happens
     assert store.list_steps("w") == []
@@ -208,7 +162,7 @@ def test_dead_executor_workflows_are_adopted_with_history(store):
     assert claim.claimed and claim.workflow.executor_id == "me"
     assert [(s.position, s.output) for s in claim.steps] == [(1, "1"), (2, "2")]
     assert claim.owner.executor_id == "dead"
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.record_step("w", "dead", step(3))  # the old owner is fenced out
     store.record_step("w", "me", step(3))
     assert store.claim_workflow("w", lease("me")).claimed  # claiming again is harmless
@@ -411,7 +365,7 @@ def test_receives_and_events_are_recorded_in_their_branch(store):
         ("2", 3),
         ("2.1", 2),
     ]
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.receive_message("w", "intruder", 4, "autodurable.recv", "t", later, True, "2")
 
 

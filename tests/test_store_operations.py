@@ -1,12 +1,11 @@
 """Store conformance for operating workflows, messages and events: SQLite and PostgreSQL.
 
 What the `Store` protocol promises about cancelling, reopening, forking,
-deleting, messages and events, checked against real databases (the fixtures
-of test_store_conformance.py). Also: a database written by the previous
+deleting, messages and events, checked against real databases (conftest's
+`backend`, on each store of AUTODURABLE_TEST_STORES). Also: a database written by the previous
 schema version is migrated in place, its rows intact.
 """
 
-# ruff: noqa: F811  (the fixtures imported below are used as test arguments)
 from __future__ import annotations
 
 import json
@@ -30,10 +29,15 @@ from autodurable._store import (
 from autodurable._store._migrations import load_migrations
 from autodurable._store._postgres import parse_postgres_url
 
-# The fixtures `backend` and `store` (both databases) come from the conformance suite.
-from .test_store_conformance import backend, executor, lease, step, store, workflow  # noqa: F401
+from .helpers import Backend, executor, lease, lost, step, workflow
 
 ERROR = '{"~":"exception","c":"autodurable._errors:WorkflowCancelled","a":["w","why"],"m":"x"}'
+
+
+@pytest.fixture
+def store(backend: Backend):
+    """A store opened on each selected database (overrides conftest's runtime `store`)."""
+    return backend.open()
 
 
 def owned(store, *ids: str, owner: str = "me") -> None:
@@ -51,14 +55,14 @@ def test_a_step_write_returns_the_status_and_a_cancelled_workflow_records_its_la
     assert store.cancel_workflow("w", ERROR) == CANCELLED
     assert store.record_step("w", "me", step(2)) == CANCELLED  # recorded all the same
     assert [s.position for s in store.list_steps("w")] == [1, 2]
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.record_step("w", "intruder", step(3))
     record = store.get_workflow("w")
     assert (record.status, record.error, record.executor_id) == (CANCELLED, ERROR, "me")
     # Finishing writes nothing over the cancellation, and says so.
     assert store.finish_workflow("w", "me", SUCCEEDED, '"done"', None) == CANCELLED
     assert store.get_workflow("w").output is None
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.finish_workflow("w", "intruder", SUCCEEDED, '"done"', None)
     store.release_workflow("w", "me")
     assert store.get_workflow("w").executor_id is None
@@ -240,7 +244,7 @@ def test_a_look_after_the_deadline_records_the_timeout(store):
 def test_receiving_is_fenced_and_a_cancelled_workflow_consumes_nothing(store):
     owned(store, "w")
     store.send_message("w", "", '"m"', None, time.time())
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.receive_message("w", "intruder", 1, "autodurable.recv", "", time.time() + 9, True)
     store.cancel_workflow("w", ERROR)
     assert receive(store, 1, first=True) == type(receive(store, 1))(CANCELLED)
@@ -259,7 +263,7 @@ def test_events_are_set_with_their_step_fenced_and_replaced(store):
     assert store.get_event("w", "status") == '"approved"'
     assert store.list_events("w") == {"amount": "12", "status": '"approved"'}
     assert [s.position for s in store.list_steps("w")] == [1, 2, 3]
-    with pytest.raises(OwnershipLost):
+    with pytest.raises(OwnershipLost, match=lost("w")):
         store.set_event("w", "intruder", "status", '"forged"', step(4))
     assert store.get_event("w", "status") == '"approved"' and len(store.list_steps("w")) == 3
 

@@ -42,7 +42,7 @@ from autodurable._store import (
 from autodurable._store._migrations import load_migrations
 from autodurable._store._postgres import parse_postgres_url
 
-from .conftest import child_env
+from .helpers import child_env, wait_until
 
 
 def with_database(url: str, database: str) -> str:
@@ -247,7 +247,7 @@ def counting(n: int) -> int:
     for i in range(n):
         total += add_one(i)
     if interrupt["after"]:
-        raise Interrupt
+        raise Interrupt("after the steps")
     return total
 
 
@@ -275,7 +275,7 @@ def test_a_step_is_one_statement_and_a_resume_reads_history_once(postgres_server
         assert sum(seen.values()) == 20 + 2, seen  # + start and finish; no BEGIN/COMMIT/ping
 
         interrupt["after"] = True
-        with pytest.raises(Interrupt):
+        with pytest.raises(Interrupt, match=r"^after the steps$"):
             autodurable.options(counting, workflow_id="w-resumed")(10)
         interrupt["after"] = None
         conn.execute("SELECT pg_stat_statements_reset()")
@@ -333,13 +333,6 @@ def waiting_for_a_lock(conn: psycopg.Connection, query_like: str) -> bool:
         (query_like,),
     ).fetchone()
     return bool(row and row[0])
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from autodurable._store import PENDING, ExecutorRecord, WorkflowRecord, open_sto
 from autodurable._store._migrations import load_migrations
 from autodurable._store._sqlite import SQLiteStore
 
-from .conftest import child_env, write_script
+from .helpers import child_env, write_script
 
 
 def url(path: Path) -> str:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT, child_env
+from .helpers import ROOT, child_env
 
 IDIOMS = ROOT / "benchmarks" / "idioms"
 FAMILIES = (

@@ -19,7 +19,10 @@ from autodurable import NondeterminismError
 from autodurable._core._sentinel import uninstall
 from autodurable._core._wrappers import kind_of
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash, run_workflow
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 
@@ -95,10 +98,6 @@ def fails(x: int) -> int:
     raise ValueError(f"refused {x}")
 
 
-def run(fn, workflow_id, *args):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args)
-
-
 def steps(store, workflow_id):
     return [(s.position, s.name, s.status) for s in store.list_steps(workflow_id)]
 
@@ -114,18 +113,18 @@ def notify(texts):
 
 
 def test_a_watched_call_that_did_io_is_recorded_and_one_that_did_none_is_not(database, store):
-    assert run(notify, "n", ["a", "b"]) == ["A", "A!", "B", "B!"]
+    assert run_workflow(notify, "n", ["a", "b"]) == ["A", "A!", "B", "B!"]
     # Positions are taken by every watched call; only the calls that did I/O wrote.
     assert steps(store, "n") == [(1, "send", "succeeded"), (3, "send", "succeeded")]
 
 
 def test_replay_returns_recorded_results_and_reruns_only_what_did_no_io(database, store):
     crash_points.add("notify-1")
-    with pytest.raises(Crash):
-        run(notify, "r", ["a", "b", "c"])
+    with pytest.raises(Crash, match=r"^notify-1$"):
+        run_workflow(notify, "r", ["a", "b", "c"])
     assert effects("mail") == 2
     calls.clear()
-    assert run(notify, "r", ["a", "b", "c"]) == ["A", "A!", "B", "B!", "C", "C!"]
+    assert run_workflow(notify, "r", ["a", "b", "c"]) == ["A", "A!", "B", "B!", "C", "C!"]
     assert effects("mail") == 3  # a and b replayed, c sent once
     assert calls == Counter(send=1, shout=3)  # shout did no I/O: it simply runs again
 
@@ -141,14 +140,14 @@ def lookups(keys):
 def test_io_on_some_calls_only_is_never_confused_between_calls(database, store):
     # "a" misses (I/O, recorded), "a" hits (no I/O, nothing written), "b" misses.
     crash_points.add("lookups")
-    with pytest.raises(Crash):
-        run(lookups, "c", ["a", "a", "b"])
+    with pytest.raises(Crash, match=r"^lookups$"):
+        run_workflow(lookups, "c", ["a", "a", "b"])
     assert [p for p, _, _ in steps(store, "c")] == [1, 3]
     assert effects("cache") == 2
     calls.clear()
     # On replay the second call finds nothing at its position and runs again; with
     # an empty cache it now misses and does I/O, recorded at its own position.
-    assert run(lookups, "c", ["a", "a", "b"]) == ["aa", "aa", "bb"]
+    assert run_workflow(lookups, "c", ["a", "a", "b"]) == ["aa", "aa", "bb"]
     assert calls == Counter(cached=1)
     assert effects("cache") == 3
     assert [p for p, _, _ in steps(store, "c")] == [1, 2, 3]
@@ -164,8 +163,8 @@ def nested(x):
 
 def test_nested_steps_inside_a_watched_call_keep_their_positions_on_replay(database, store):
     crash_points.add("nested")
-    with pytest.raises(Crash):
-        run(nested, "m", 1)
+    with pytest.raises(Crash, match=r"^nested$"):
+        run_workflow(nested, "m", 1)
     # mixed took position 1 and its nested step 2; it was recorded when it returned,
     # having done I/O of its own. only_steps took 3 and wrote nothing; its step took 4.
     assert sorted(steps(store, "m")) == [
@@ -174,7 +173,7 @@ def test_nested_steps_inside_a_watched_call_keep_their_positions_on_replay(datab
         (4, "stamp", "succeeded"),
     ]
     calls.clear()
-    assert run(nested, "m", 1) == (102, 202, 100)
+    assert run_workflow(nested, "m", 1) == (102, 202, 100)
     # mixed is replayed whole (its nested step skipped); only_steps runs again and
     # replays its step; the last stamp is new, at position 5.
     assert calls == Counter(only_steps=1, stamp=1)
@@ -194,11 +193,11 @@ def failing(x):
 
 def test_a_failure_after_io_is_recorded_and_raised_again_on_replay(database, store):
     crash_points.add("failing")
-    with pytest.raises(Crash):
-        run(failing, "f", 7)
+    with pytest.raises(Crash, match=r"^failing$"):
+        run_workflow(failing, "f", 7)
     assert steps(store, "f") == [(1, "fails", "failed")]
     calls.clear()
-    assert run(failing, "f", 7) == "refused 7"
+    assert run_workflow(failing, "f", 7) == "refused 7"
     assert calls == Counter() and effects("fails") == 1
 
 
@@ -216,13 +215,13 @@ def test_a_replayed_call_with_other_arguments_is_a_nondeterminism_error(
     database, store, monkeypatch
 ):
     crash_points.add("changing")
-    with pytest.raises(Crash):
-        run(changing, "x", "ann")
+    with pytest.raises(Crash, match=r"^changing$"):
+        run_workflow(changing, "x", "ann")
     # The program changed: the recorded call is now made with other arguments.
     monkeypatch.setattr(sys.modules[__name__], "GREETING", "goodbye")
     calls.clear()
     with pytest.raises(NondeterminismError) as raised:
-        run(changing, "x", "ann")
+        run_workflow(changing, "x", "ann")
     assert "send called with arguments" in str(raised.value)
     assert calls == Counter()  # refused before running it again
 
@@ -244,11 +243,11 @@ async def fan_out(texts):
 
 def test_async_watched_calls_take_positions_when_called_and_replay(database, store):
     crash_points.add("fan_out")
-    with pytest.raises(Crash):
-        asyncio.run(run(fan_out, "a", ["ab", "cd", "ef"]))
+    with pytest.raises(Crash, match=r"^fan_out$"):
+        asyncio.run(run_workflow(fan_out, "a", ["ab", "cd", "ef"]))
     assert [p for p, _, _ in steps(store, "a")] == [1, 2, 3]
     calls.clear()
-    assert asyncio.run(run(fan_out, "a", ["ab", "cd", "ef"])) == ["ba", "dc", "fe"]
+    assert asyncio.run(run_workflow(fan_out, "a", ["ab", "cd", "ef"])) == ["ba", "dc", "fe"]
     assert calls == Counter() and effects("async") == 3
 
 
@@ -297,12 +296,14 @@ def connect(port):
 """
 
 
-def test_a_watched_function_under_the_launcher_is_recorded_and_replayed(tmp_path: Path) -> None:
+def test_a_watched_function_under_the_launcher_is_recorded_and_replayed(
+    tmp_path: Path, database: str
+) -> None:
     import socketserver
     import subprocess
     import threading
 
-    from .conftest import child_env
+    from .helpers import child_env
 
     received: list[str] = []
 
@@ -331,14 +332,14 @@ def test_a_watched_function_under_the_launcher_is_recorded_and_replayed(tmp_path
         )  # fmt: skip
         assert "deliver  step/watched" in explained.stdout, explained.stdout
         command = [sys.executable, "-m", "autodurable", "run", "-q", "app.py"]
+        env = child_env(PORT=port, AUTODURABLE_DATABASE_URL=database)  # this test's store
         crashed = subprocess.run(
-            command, cwd=tmp_path, env=child_env(CRASH="1", PORT=port), capture_output=True,
-            text=True, timeout=60,
+            command, cwd=tmp_path, env={**env, "CRASH": "1"}, capture_output=True, text=True,
+            timeout=60,
         )  # fmt: skip
         assert crashed.returncode == 9 and crashed.stdout == "M0\nM1\n", crashed.stderr
         resumed = subprocess.run(
-            command, cwd=tmp_path, env=child_env(PORT=port), capture_output=True, text=True,
-            timeout=60,
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
         assert resumed.stdout == "M0\nM1\nM2\nM3\n"

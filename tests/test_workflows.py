@@ -17,14 +17,20 @@ import pytest
 import autodurable
 from autodurable._store import FAILED, PENDING, SUCCEEDED
 
-from .conftest import Crash, crash_points, maybe_crash
+from .helpers import Crash, crash_points, maybe_crash, run_workflow
+
+# Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
+pytestmark = pytest.mark.usefixtures("database")
 
 calls: Counter[str] = Counter()
 
 
 @pytest.fixture(autouse=True)
 def _reset_calls():
+    # Module state that tests change: every test (on every store) starts from the same code.
     calls.clear()
+    code_version[0] = 1
+    code_fixed.clear()
 
 
 @autodurable.step
@@ -46,12 +52,8 @@ def two_steps(x):
     return add(first, 10), pair(first)
 
 
-def run(fn, workflow_id, *args, **kwargs):
-    return autodurable.options(fn, workflow_id=workflow_id)(*args, **kwargs)
-
-
 def test_records_inputs_steps_and_output(store):
-    assert run(two_steps, "w", 1) == (12, (2, [2], {"x": 2}))
+    assert run_workflow(two_steps, "w", 1) == (12, (2, [2], {"x": 2}))
     record = store.get_workflow("w")
     assert record.status == SUCCEEDED
     assert record.name == f"{__name__}:two_steps"
@@ -63,21 +65,21 @@ def test_records_inputs_steps_and_output(store):
 
 
 def test_finished_id_returns_recorded_result_without_running():
-    first = run(two_steps, "done", 1)
+    first = run_workflow(two_steps, "done", 1)
     calls.clear()
-    again = run(two_steps, "done", 1)
+    again = run_workflow(two_steps, "done", 1)
     assert again == first and type(again[1]) is tuple
     assert calls == Counter()
 
 
 def test_unfinished_id_resumes_from_first_unrecorded_step(store):
     crash_points.add("two_steps")
-    with pytest.raises(Crash):
-        run(two_steps, "r", 5)
+    with pytest.raises(Crash, match=r"^two_steps$"):
+        run_workflow(two_steps, "r", 5)
     assert store.get_workflow("r").status == PENDING
     assert store.get_workflow("r").executor_id is None  # released on the way out
     assert calls == Counter(add=1)
-    assert run(two_steps, "r", 5) == (16, (6, [6], {"x": 6}))
+    assert run_workflow(two_steps, "r", 5) == (16, (6, [6], {"x": 6}))
     assert calls == Counter(add=2, pair=1)  # the first add was replayed, not re-run
 
 
@@ -106,11 +108,11 @@ def catches_failure():
 
 def test_step_exception_is_recorded_and_replayed_with_type_and_message(store):
     crash_points.add("catches_failure")
-    with pytest.raises(Crash):
-        run(catches_failure, "e")
+    with pytest.raises(Crash, match=r"^catches_failure$"):
+        run_workflow(catches_failure, "e")
     (step,) = store.list_steps("e")
     assert step.status == FAILED
-    assert run(catches_failure, "e") == "LookupError: no such order"
+    assert run_workflow(catches_failure, "e") == "LookupError: no such order"
     assert calls["fails"] == 1
 
 
@@ -122,11 +124,11 @@ def raises_from_workflow():
 
 def test_failed_workflow_is_recorded_and_reraised_on_same_id(store):
     with pytest.raises(ValueError, match="bad order"):
-        run(raises_from_workflow, "f")
+        run_workflow(raises_from_workflow, "f")
     assert store.get_workflow("f").status == FAILED
     calls.clear()
     with pytest.raises(ValueError, match="bad order"):
-        run(raises_from_workflow, "f")
+        run_workflow(raises_from_workflow, "f")
     assert calls == Counter()
 
 
@@ -147,11 +149,11 @@ def changing():
 
 def test_nondeterminism_names_position_recorded_and_current(store):
     crash_points.add("changing")
-    with pytest.raises(Crash):
-        run(changing, "n")
+    with pytest.raises(Crash, match=r"^changing$"):
+        run_workflow(changing, "n")
     code_version[0] = 2  # the code changes before the workflow is resumed
     with pytest.raises(autodurable.NondeterminismError) as info:
-        run(changing, "n")
+        run_workflow(changing, "n")
     err = info.value
     assert (err.position, err.recorded, err.current) == (1, "add", "other_step")
     assert "step 1" in str(err) and "'add'" in str(err) and "'other_step'" in str(err)
@@ -171,7 +173,7 @@ def nested():
 
 
 def test_step_inside_step_runs_plainly(store):
-    assert run(nested, "nest") == 5
+    assert run_workflow(nested, "nest") == 5
     assert [s.name for s in store.list_steps("nest")] == ["outer_step"]
 
 
@@ -186,7 +188,7 @@ def parent_workflow():
 
 
 def test_workflow_inside_workflow_runs_inline(store):
-    assert run(parent_workflow, "p") == [101, 0]
+    assert run_workflow(parent_workflow, "p") == [101, 0]
     assert len(store.list_workflows()) == 1
     assert [(s.position, s.name) for s in store.list_steps("p")] == [(1, "add"), (2, "add")]
 
@@ -207,7 +209,7 @@ def key_inside():
 
 
 def test_idempotency_key_is_workflow_id_and_position():
-    assert run(keys, "order-7") == ("order-7:1", "order-7:1", "order-7")
+    assert run_workflow(keys, "order-7") == ("order-7:1", "order-7:1", "order-7")
     assert autodurable.workflow_id() is None
     with pytest.raises(autodurable.AutodurableError, match="workflow code"):
         autodurable.idempotency_key()
@@ -244,7 +246,7 @@ class Account:
 
 
 def test_methods_classmethods_staticmethods_as_steps_and_workflows(store):
-    assert run(Account.report, "acct", 10) == ("Account", 0.5, "ann:10")
+    assert run_workflow(Account.report, "acct", 10) == ("Account", 0.5, "ann:10")
     assert [s.name for s in store.list_steps("acct")] == [
         "Account.bank",
         "Account.rate",
@@ -252,7 +254,7 @@ def test_methods_classmethods_staticmethods_as_steps_and_workflows(store):
     ]
     assert store.get_workflow("acct").name == f"{__name__}:Account.report"
     calls.clear()
-    assert run(Account.report, "acct", 10) == ("Account", 0.5, "ann:10")
+    assert run_workflow(Account.report, "acct", 10) == ("Account", 0.5, "ann:10")
     assert calls == Counter()
 
 
@@ -294,7 +296,7 @@ async def fan_out():
 
 def test_async_gather_positions_follow_call_order_and_replay(store):
     crash_points.add("fan_out")
-    with pytest.raises(Crash):
+    with pytest.raises(Crash, match=r"^fan_out$"):
         asyncio.run(autodurable.options(fan_out, workflow_id="a")())
     steps = store.list_steps("a")
     assert [(s.position, s.output) for s in steps] == [(1, "0"), (2, "1"), (3, "2")]
@@ -309,7 +311,7 @@ def test_start_returns_handle_with_result_and_status(store):
     assert handle.result(timeout=10) == (13, (3, [3], {"x": 3}))
     assert handle.status() == SUCCEEDED
     assert autodurable.get_workflow("bg").result() == (13, (3, [3], {"x": 3}))
-    with pytest.raises(autodurable.WorkflowNotFound):
+    with pytest.raises(autodurable.WorkflowNotFound, match=r"^no workflow with id 'missing' in "):
         autodurable.get_workflow("missing")
 
 
@@ -361,19 +363,19 @@ def starts_child():
 
 def test_start_inside_workflow_records_child_id(store):
     crash_points.add("parent")
-    with pytest.raises(Crash):
-        run(starts_child, "parent")
+    with pytest.raises(Crash, match=r"^parent$"):
+        run_workflow(starts_child, "parent")
     first_child = store.list_steps("parent")[0].output
-    child_id, result = run(starts_child, "parent")
+    child_id, result = run_workflow(starts_child, "parent")
     assert result == 105
     assert f'"{child_id}"' == first_child  # the replay reused the recorded child id
     assert calls["add"] == 1
 
 
 def test_same_id_for_another_workflow_is_refused():
-    run(inner_workflow, "shared", 1)
+    run_workflow(inner_workflow, "shared", 1)
     with pytest.raises(autodurable.AutodurableError, match="belongs to workflow"):
-        run(two_steps, "shared", 1)
+        run_workflow(two_steps, "shared", 1)
 
 
 class Opaque:
@@ -402,14 +404,14 @@ def fixed_step():
 
 def test_unencodable_result_names_step_and_type_and_loses_nothing(store):
     with pytest.raises(autodurable.EncodeError) as info:
-        run(unencodable_then_ok, "u")
+        run_workflow(unencodable_then_ok, "u")
     message = str(info.value)
     assert "returns_opaque" in message and "Opaque" in message and "allow_pickle" in message
     record = store.get_workflow("u")
     assert record.status == PENDING  # not failed: fix the code and run again
     assert [s.name for s in store.list_steps("u")] == ["add"]
     code_fixed.append(True)  # the programmer fixes the step
-    assert run(unencodable_then_ok, "u") == "fixed"
+    assert run_workflow(unencodable_then_ok, "u") == "fixed"
     assert calls["add"] == 1 and calls["opaque"] == 1
 
 
@@ -421,12 +423,12 @@ def test_unencodable_workflow_input_fails_before_running(store):
 
 def test_same_id_with_other_inputs_is_refused(store):
     crash_points.add("two_steps")
-    with pytest.raises(Crash):
-        run(two_steps, "in", 1)
+    with pytest.raises(Crash, match=r"^two_steps$"):
+        run_workflow(two_steps, "in", 1)
     with pytest.raises(autodurable.AutodurableError, match="other inputs"):
-        run(two_steps, "in", 100)
+        run_workflow(two_steps, "in", 100)
     assert store.get_workflow("in").status == PENDING
-    assert run(two_steps, "in", 1) == (12, (2, [2], {"x": 2}))
+    assert run_workflow(two_steps, "in", 1) == (12, (2, [2], {"x": 2}))
 
 
 @autodurable.workflow
@@ -435,8 +437,8 @@ def takes_a_set(tags):
 
 
 def test_equal_inputs_encoded_differently_are_accepted():
-    run(takes_a_set, "s", {"b", "a", "c"})
-    assert run(takes_a_set, "s", {"c", "a", "b"}) == ["a", "b", "c"]
+    run_workflow(takes_a_set, "s", {"b", "a", "c"})
+    assert run_workflow(takes_a_set, "s", {"c", "a", "b"}) == ["a", "b", "c"]
 
 
 class _Client:

@@ -26,9 +26,9 @@ import os
 import sys
 from typing import Any
 
+from .._control._info import WorkflowInfo
 from .._control._operations import (
     ENDED,
-    WorkflowInfo,
     cancel,
     delete,
     fork,

@@ -12,9 +12,8 @@ import os
 import sys
 from typing import Any
 
+from .._control._info import StepInfo, WorkflowInfo
 from .._control._operations import (
-    StepInfo,
-    WorkflowInfo,
     list_workflows,
     program_hint,
     workflow_info,

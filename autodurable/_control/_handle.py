@@ -30,10 +30,9 @@ from .._core._runtime import get_runtime
 from .._core._workflows import wait_for_outcome
 from .._errors import AutodurableError, WorkflowNotFound
 from .._store import WorkflowRecord, WorkflowStatus
+from ._info import StepInfo, WorkflowInfo
 from ._launch import new_child_id, record_before_start, submit
 from ._operations import (
-    StepInfo,
-    WorkflowInfo,
     cancel,
     delete,
     fork,

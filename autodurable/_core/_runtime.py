@@ -135,9 +135,12 @@ class Runtime:
         if watcher is not None:
             watcher.stop()
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=wait)
-                self._pool = None
+            pool, self._pool = self._pool, None
+        # Waited for outside the lock: a workflow ending on a worker (stopped in
+        # recv or sleep by `stopping`) takes the lock to release itself.
+        if pool is not None:
+            pool.shutdown(wait=wait)
+        with self._lock:
             if self._executor is not None:
                 self._executor.stop(retire=True)
                 self._executor = None
