@@ -1,0 +1,1 @@
+"""Tests of the static analyser (autodurable._analysis)."""

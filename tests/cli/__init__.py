@@ -1,0 +1,1 @@
+"""Tests of the command line (autodurable._cli)."""

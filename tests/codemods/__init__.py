@@ -1,0 +1,1 @@
+"""Tests of the libcst commands and their runner (autodurable.codemods)."""

@@ -1,0 +1,1 @@
+"""Tests of acting on stored workflows: operations, recovery, failover (autodurable._control)."""

@@ -1,0 +1,1 @@
+"""Tests of the store backends, their files and migrations (autodurable._store)."""
