@@ -1,1 +1,1 @@
-"""Tests of executing workflows in a process: steps, replay, messages, codec, crashes (autodurable._core)."""
+"""Tests of executing workflows: steps, replay, messages, codec, crashes (autodurable._core)."""

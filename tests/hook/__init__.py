@@ -1,1 +1,1 @@
-"""Tests of the import hook and the launcher, and of transparency on whole programs (autodurable._hook)."""
+"""Tests of the import hook, the launcher and transparency on programs (autodurable._hook)."""
