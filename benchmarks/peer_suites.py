@@ -88,7 +88,6 @@ LISTED = 10  # regressions listed per project and variant in the text report
 PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
 
 
-
 # -- running commands ---------------------------------------------------------------------
 
 

@@ -294,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     mark = " *" if ratio > TARGET else "  "
     print(
-        f"{plain:>13.3f}  {durable:>19.1f}  {raw:>17.1f}  {overhead:>16.1f}  "
-        f"{ratio:>10.2f}x{mark}"
+        f"{plain:>13.3f}  {durable:>19.1f}  {raw:>17.1f}  {overhead:>16.1f}  {ratio:>10.2f}x{mark}"
     )
     print(f"target: overhead/raw <= {TARGET:.1f}x" + ("  (* above)" if ratio > TARGET else ""))
     print()

@@ -59,8 +59,6 @@ def test_all_is_pinned():
     assert sorted(autodurable.__all__) == PUBLIC
 
 
-
-
 def test_all_equals_the_public_names_in_vars():
     # As httpx checks its __all__: once every name of __all__ is loaded (they are
     # imported lazily), every public non-module name bound in the package is in

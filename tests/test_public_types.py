@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .helpers import ROOT
 
-GOOD = '''
+GOOD = """
 from typing import assert_type
 
 import autodurable
@@ -45,9 +45,9 @@ assert_type(handle.status(), autodurable.WorkflowStatus)
 assert_type(autodurable.options(checkout, workflow_id="o-2")("o-3"), int)
 with autodurable.options(retries=5, timeout=2.5):
     pass
-'''
+"""
 
-BAD = '''
+BAD = """
 import autodurable
 
 
@@ -63,7 +63,7 @@ def checkout(order: str) -> int:
 
 autodurable.start(checkout, 42)
 text: str = autodurable.start(checkout, "o").result()
-'''
+"""
 
 
 def _mypy(folder: Path) -> subprocess.CompletedProcess[str]:

@@ -571,7 +571,9 @@ def _record(
     analyser = [
         Change("analyser", f.qualname, f"role {f.role}", lines.translate(f.reason))
         for f in module_plan.functions
-        if f.role != "plain" and f.style not in ("manual", "unsafe") and not f.is_generator
+        if f.role != "plain"
+        and f.style not in ("manual", "unsafe")
+        and not f.is_generator
         and f.qualname not in by_model
     ]
     out.changes = model_changes + out.changes + analyser

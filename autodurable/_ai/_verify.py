@@ -74,7 +74,8 @@ def verify(project: Project, module: str, text: str, plan: RewritePlan | None = 
         written = written | {
             found.qualname: "workflow"
             for found in probe.functions
-            if found.role == "workflow" and found.qualname in functions
+            if found.role == "workflow"
+            and found.qualname in functions
             and found.qualname not in written
         }
     problems: list[str] = []

@@ -228,9 +228,7 @@ def _fork(args: argparse.Namespace) -> int:
             source.workflow_id, args.from_step, fn, new_id=args.new_id, app_version=version
         )
         return _run_and_report(args, info.workflow_id, lambda: future)
-    copied, info = fork(
-        source.workflow_id, args.from_step, new_id=args.new_id, app_version=version
-    )
+    copied, info = fork(source.workflow_id, args.from_step, new_id=args.new_id, app_version=version)
     document = {
         "workflow_id": info.workflow_id,
         "forked_from": source.workflow_id,

@@ -226,5 +226,3 @@ def add_parsers(commands: Any) -> None:
     )
     _common(send_parser)
     workflows.set_defaults(workflows_parser=workflows)
-
-

@@ -293,5 +293,3 @@ def _step_result(step: StepInfo) -> str:
     if step.status == "unrecorded":
         return "(not recordable: runs again on resume)"
     return preview(step.output)
-
-

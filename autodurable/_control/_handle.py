@@ -83,7 +83,7 @@ class WorkflowHandle(Generic[R]):
         return outcome
 
     def status(self) -> WorkflowStatus:
-        """"pending", "succeeded", "failed" or "cancelled"."""
+        """ "pending", "succeeded", "failed" or "cancelled"."""
         return cast(WorkflowStatus, self._record().status)  # the store keeps only these
 
     def info(self) -> WorkflowInfo:

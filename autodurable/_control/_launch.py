@@ -107,4 +107,3 @@ def new_child_id(target: Any) -> str:
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
-

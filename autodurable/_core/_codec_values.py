@@ -43,6 +43,7 @@ PATH_TYPES = {
     )
 }
 
+
 def is_utf8(text: str) -> bool:
     """Whether `text` has no surrogate (UTF-8's encoder finds them faster than a regex)."""
     try:

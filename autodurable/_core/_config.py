@@ -67,6 +67,7 @@ class Settings(BaseModel):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return url
+
     allow_pickle: bool = False
     lease_seconds: float = Field(default=30.0, gt=0)
     # The version recorded on every workflow; by default a digest of the source

@@ -234,4 +234,3 @@ def options(fn: Callable[..., Any] | None = None, /, **values: Any) -> Any:
     if fn is not None and not callable(fn):
         raise TypeError(f"options() takes a function to wrap, not {type(fn).__name__}")
     return _OptionsScope(fn, opts)
-

@@ -80,6 +80,8 @@ _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run e
 # owner that died without a word): this often, or every quarter lease when the
 # owner's death would let us adopt the workflow.
 _NOTIFIED_POLL = 5.0
+
+
 class _NotRecorded:
     """What `open` returns for a call whose inputs cannot be recorded: it runs plainly."""
 

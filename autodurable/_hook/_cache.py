@@ -142,8 +142,7 @@ class ProjectState:
         self.root = root.resolve()
         self.io, self.roles, self.exclude = io, dict(roles or {}), exclude
         self.modules = {  # discovery key (the import name, see _discover) -> path
-            name: path
-            for name, path in project_modules(self.root, exclude).items()
+            name: path for name, path in project_modules(self.root, exclude).items()
         }
         self._by_path: dict[str, ModulePlan] | None = None
         digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
@@ -257,9 +256,7 @@ class ProjectState:
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
                 self._trees[str(path)] = (source, tree)
-        plan = analyse_trees(
-            trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
-        )
+        plan = analyse_trees(trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts)
         # Serialised by pydantic straight to JSON: several times faster than a dump to
         # Python objects and then json.dumps, on a plan as big as the project.
         fingerprint = json.dumps(self.fingerprint)

@@ -69,8 +69,6 @@ __all__ = [
 ]
 
 
-
-
 def check_url(url: str) -> None:
     """Raise `ConfigError` unless `url` names a store this installation supports."""
     scheme = urlsplit(url).scheme

@@ -98,7 +98,6 @@ _TRANSIENT_CLASSES = ("08", "40", "53", "57P")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
-
 @functools.cache
 def _tables_at(version: int) -> frozenset[str]:
     """The tables that PostgreSQL migrations 1..`version` create (none is dropped)."""
@@ -463,9 +462,7 @@ class PostgresStore(PostgresOperations):
             "read", self._sql.neighbours, (executor.hostname, executor.executor_id)
         )
         dead = [
-            row[0]
-            for row in neighbours
-            if not executor.alive(ExecutorRecord.from_row(row, row[6]))
+            row[0] for row in neighbours if not executor.alive(ExecutorRecord.from_row(row, row[6]))
         ]
         rows = self._fetch(
             "read",

@@ -87,6 +87,7 @@ def _check_size(path: str) -> int:
         f"missing (a copy cut short, or a full disk). {RESTORE} Nothing was changed."
     )
 
+
 def _quick_check(conn: sqlite3.Connection, path: str) -> None:
     """Refuse a damaged file (``PRAGMA quick_check``, which only reads)."""
     problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
@@ -95,6 +96,7 @@ def _quick_check(conn: sqlite3.Connection, path: str) -> None:
             f"the state database {path} is damaged; SQLite's check reports: "
             f"{'; '.join(problems)}. {RESTORE} Nothing was changed."
         )
+
 
 def _recognise(conn: sqlite3.Connection, path: str, version: int, latest: int) -> None:
     """Refuse, before anything is written, a file that is not ours or is newer.

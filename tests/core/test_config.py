@@ -193,9 +193,13 @@ def test_unknown_key_in_pyproject_names_key_and_file(tmp_path):
 
 @pytest.mark.parametrize(
     "line, key",
-    [("database_url = 5", "database_url"), ('lease_seconds = "soon"', "lease_seconds"),
-     ("lease_seconds = 0", "lease_seconds"), ('database_url = ""', "database_url"),
-     ("allow_pickle = [1]", "allow_pickle")],
+    [
+        ("database_url = 5", "database_url"),
+        ('lease_seconds = "soon"', "lease_seconds"),
+        ("lease_seconds = 0", "lease_seconds"),
+        ('database_url = ""', "database_url"),
+        ("allow_pickle = [1]", "allow_pickle"),
+    ],
 )
 def test_bad_value_in_pyproject_names_the_key(tmp_path, line, key):
     path = write_pyproject(tmp_path, f"[tool.autodurable]\n{line}\n")
@@ -206,8 +210,12 @@ def test_bad_value_in_pyproject_names_the_key(tmp_path, line, key):
 
 @pytest.mark.parametrize(
     "steps, key",
-    [("retries = -1", "steps.retries"), ("timeout = 0", "steps.timeout"),
-     ("retry = 3", "steps.retry"), ("retries = true", "steps.retries")],
+    [
+        ("retries = -1", "steps.retries"),
+        ("timeout = 0", "steps.timeout"),
+        ("retry = 3", "steps.retry"),
+        ("retries = true", "steps.retries"),
+    ],
 )
 def test_bad_step_defaults_in_pyproject_name_the_key(tmp_path, steps, key):
     write_pyproject(tmp_path, f"[tool.autodurable.steps]\n{steps}\n")
@@ -232,8 +240,12 @@ def test_section_that_is_not_a_table_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"database_url": ""}, "database_url"), ({"lease_seconds": 0}, "lease_seconds"),
-     ({"steps": {"retries": -2}}, "steps.retries"), ({"steps": {"bogus": 1}}, "steps.bogus")],
+    [
+        ({"database_url": ""}, "database_url"),
+        ({"lease_seconds": 0}, "lease_seconds"),
+        ({"steps": {"retries": -2}}, "steps.retries"),
+        ({"steps": {"bogus": 1}}, "steps.bogus"),
+    ],
 )
 def test_bad_configure_leaves_the_previous_configuration(kwargs, key):
     autodurable.configure(database_url="sqlite:///good.db", lease_seconds=4)
@@ -268,14 +280,16 @@ def test_configure_refuses_a_bad_database_url_at_once(url, says):
 
 @pytest.mark.parametrize(
     "url, expected",
-    [("sqlite:///state.db", ("state.db", "NORMAL")),
-     ("sqlite:///rel/dir/x.db", ("rel/dir/x.db", "NORMAL")),
-     ("sqlite:////abs/dir/x.db", ("/abs/dir/x.db", "NORMAL")),
-     ("sqlite:///x.db?synchronous=full", ("x.db", "FULL")),
-     ("sqlite:////a/x.db?synchronous=EXTRA", ("/a/x.db", "EXTRA")),
-     ("sqlite:///x.db?synchronous=off", ("x.db", "OFF")),
-     ("sqlite:///my%20data.db", ("my data.db", "NORMAL")),
-     ("sqlite:///:memory:", (":memory:", "NORMAL"))],
+    [
+        ("sqlite:///state.db", ("state.db", "NORMAL")),
+        ("sqlite:///rel/dir/x.db", ("rel/dir/x.db", "NORMAL")),
+        ("sqlite:////abs/dir/x.db", ("/abs/dir/x.db", "NORMAL")),
+        ("sqlite:///x.db?synchronous=full", ("x.db", "FULL")),
+        ("sqlite:////a/x.db?synchronous=EXTRA", ("/a/x.db", "EXTRA")),
+        ("sqlite:///x.db?synchronous=off", ("x.db", "OFF")),
+        ("sqlite:///my%20data.db", ("my data.db", "NORMAL")),
+        ("sqlite:///:memory:", (":memory:", "NORMAL")),
+    ],
 )
 def test_parse_sqlite_url(url, expected):
     assert parse_sqlite_url(url) == expected
@@ -283,11 +297,13 @@ def test_parse_sqlite_url(url, expected):
 
 @pytest.mark.parametrize(
     "url, fragments",
-    [("sqlite:///x.db?synchronous=fast", ["synchronous='fast'", "'full'", "'normal'"]),
-     ("sqlite:///x.db?journal=wal", ["unknown option", "journal", "known: synchronous"]),
-     ("sqlite://host/x.db", ["invalid SQLite URL", "three or four slashes"]),
-     ("sqlite://", ["names no file"]),
-     ("mysql://x", ["not an SQLite URL"])],
+    [
+        ("sqlite:///x.db?synchronous=fast", ["synchronous='fast'", "'full'", "'normal'"]),
+        ("sqlite:///x.db?journal=wal", ["unknown option", "journal", "known: synchronous"]),
+        ("sqlite://host/x.db", ["invalid SQLite URL", "three or four slashes"]),
+        ("sqlite://", ["names no file"]),
+        ("mysql://x", ["not an SQLite URL"]),
+    ],
 )
 def test_bad_sqlite_urls_explain(url, fragments):
     with pytest.raises(ConfigError) as info:

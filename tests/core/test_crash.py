@@ -126,9 +126,7 @@ def test_sigkill_at_each_point_then_rerun(
     ]
 
 
-def test_sigkill_at_random_moments_until_done(
-    tmp_path: Path, job: Path, database_url: str
-) -> None:
+def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path, database_url: str) -> None:
     """Kill the job from outside at random times, over and over, until it finishes."""
     effects = tmp_path / "effects"
     steps = 30
@@ -138,9 +136,7 @@ def test_sigkill_at_random_moments_until_done(
         child = subprocess.Popen(
             [sys.executable, str(job), str(effects), str(steps)],
             cwd=tmp_path,
-            env=child_env(
-                AUTODURABLE_DATABASE_URL=database_url, STEP_DELAY="0.03", RUN=str(run)
-            ),
+            env=child_env(AUTODURABLE_DATABASE_URL=database_url, STEP_DELAY="0.03", RUN=str(run)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -20,8 +20,15 @@ pytestmark = pytest.mark.usefixtures("database")
 
 @pytest.mark.parametrize(
     "field, bad",
-    [("max_attempts", 0), ("max_attempts", -1), ("jitter", -0.1), ("jitter", 1.5),
-     ("backoff", 0.5), ("initial_interval", -1), ("max_interval", -1)],
+    [
+        ("max_attempts", 0),
+        ("max_attempts", -1),
+        ("jitter", -0.1),
+        ("jitter", 1.5),
+        ("backoff", 0.5),
+        ("initial_interval", -1),
+        ("max_interval", -1),
+    ],
 )
 def test_invalid_retry_values_name_the_field(field, bad):
     with pytest.raises((ValueError, ConfigError), match=field):  # pydantic's ValidationError
@@ -93,7 +100,10 @@ def test_delay_of_a_late_attempt_is_capped_not_an_overflow():
 def test_should_retry_stops_at_max_attempts():
     policy = Retry(max_attempts=3)
     assert [policy.should_retry(ValueError(), n) for n in (1, 2, 3, 4)] == [
-        True, True, False, False,
+        True,
+        True,
+        False,
+        False,
     ]
     assert not NO_RETRY.should_retry(ValueError(), 1)
 

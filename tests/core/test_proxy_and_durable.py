@@ -124,9 +124,7 @@ def test_clock_random_and_uuid_replay_identically(store):
     crash_points.add("nondeterministic")
     with pytest.raises(Crash, match=r"^nondeterministic$"):
         autodurable.options(nondeterministic, workflow_id="nd")()
-    first = [
-        autodurable._core._codec.Codec().decode(s.output) for s in store.list_steps("nd")
-    ]
+    first = [autodurable._core._codec.Codec().decode(s.output) for s in store.list_steps("nd")]
     time.sleep(0.01)
     replayed = autodurable.options(nondeterministic, workflow_id="nd")()
     assert list(replayed) == first

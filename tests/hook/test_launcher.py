@@ -268,9 +268,7 @@ def test_editing_one_module_rewrites_only_the_modules_whose_plan_changed(tmp_pat
     assert third["helpers.py"] == first["helpers.py"]
 
 
-def test_the_project_plan_is_cached_and_analysed_again_when_a_file_changes(
-    tmp_path, monkeypatch
-):
+def test_the_project_plan_is_cached_and_analysed_again_when_a_file_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     folder = project(tmp_path)
     analysed = ProjectState(folder).plan
@@ -326,9 +324,12 @@ def test_a_script_whose_path_is_not_utf8_runs_and_resumes(tmp_path):
     assert first.stdout == "total 10\n"
     again = autodurable(folder, "run", name, "2")  # finished: a fresh run, found by name
     assert again.returncode == 0 and "new run" in again.stderr
-    names = {name for (name,) in sqlite3.connect(folder / ".autodurable" / "state.db").execute(
-        "SELECT name FROM workflows"
-    )}
+    names = {
+        name
+        for (name,) in sqlite3.connect(folder / ".autodurable" / "state.db").execute(
+            "SELECT name FROM workflows"
+        )
+    }
     assert names == {"autodurable.run:" + str(folder / "caf\\xe9.py")}
 
 
@@ -346,5 +347,7 @@ def test_commands_recover_in_the_background_only_where_state_exists(tmp_path, mo
     (tmp_path / ".autodurable").mkdir()
     (tmp_path / ".autodurable" / "state.db").touch()
     assert recovers()
-    (tmp_path / "pyproject.toml").write_text('[tool.autodurable]\ndatabase_url = "sqlite:///x.db"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.autodurable]\ndatabase_url = "sqlite:///x.db"\n'
+    )
     assert not recovers()  # configured elsewhere: x.db does not exist

@@ -154,9 +154,7 @@ def test_a_schema_1_database_is_upgraded_in_place(tmp_path):
     first = load_migrations("sqlite")[0][1]
     with sqlite3.connect(path) as conn:
         conn.executescript(first)
-        conn.execute(
-            "INSERT INTO steps VALUES ('w', 1, 's', 'succeeded', '1', NULL, 1, 1.0, 2.0)"
-        )
+        conn.execute("INSERT INTO steps VALUES ('w', 1, 's', 'succeeded', '1', NULL, 1, 1.0, 2.0)")
         conn.execute("PRAGMA user_version = 1")
     store = SQLiteStore(url(path))
     try:
