@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -194,3 +195,35 @@ def workflow(workflow_id: str, owner: str | None, name: str = "m:f", at: float =
 def step(position: int, status: str = SUCCEEDED, output: str | None = None) -> StepRecord:
     """A step record ``s<position>`` with `status` and `output` (default: the position)."""
     return StepRecord(position, f"s{position}", status, output or str(position), None, 1, 1.5, 2.5)
+
+
+@contextlib.contextmanager
+def sqlite_at_schema(path: Path, version: int) -> Iterator[sqlite3.Connection]:
+    """An SQLite database at `path` as migrations 1..`version` left it (a database
+    written by an older autodurable); the block adds its rows."""
+    from autodurable._store._migrations import load_migrations
+
+    with sqlite3.connect(path) as conn:
+        for number, script in load_migrations("sqlite")[:version]:
+            conn.executescript(script)
+            conn.execute(f"PRAGMA user_version = {number}")
+        yield conn
+
+
+@contextlib.contextmanager
+def postgres_at_schema(url: str, version: int) -> Iterator[Any]:
+    """The schema of `url` as PostgreSQL migrations 1..`version` left it; the block
+    adds its rows (an autocommit connection with the schema on its search path)."""
+    import psycopg
+
+    from autodurable._store._migrations import load_migrations
+    from autodurable._store._postgres_url import parse_postgres_url
+
+    parsed = parse_postgres_url(url)
+    with psycopg.connect(parsed.conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{parsed.schema}"')
+        conn.execute(f'SET search_path TO "{parsed.schema}"')
+        for number, script in load_migrations("postgresql")[:version]:
+            conn.execute(script)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        yield conn

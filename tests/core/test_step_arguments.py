@@ -22,7 +22,14 @@ from autodurable._core._watch import arguments_shape, digest
 from autodurable._store import PENDING, SUCCEEDED, StepRecord, open_store
 from autodurable._store._migrations import load_migrations
 
-from ..helpers import Crash, crash_points, maybe_crash, run_workflow
+from ..helpers import (
+    Crash,
+    crash_points,
+    maybe_crash,
+    postgres_at_schema,
+    run_workflow,
+    sqlite_at_schema,
+)
 
 # Workflow semantics: every test runs on each store of AUTODURABLE_TEST_STORES.
 pytestmark = pytest.mark.usefixtures("database")
@@ -197,10 +204,7 @@ def _check_migrated(url: str) -> None:
 
 def test_an_sqlite_database_of_schema_4_opens_with_its_steps(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        for number, script in load_migrations("sqlite")[:4]:
-            conn.executescript(script)
-            conn.execute(f"PRAGMA user_version = {number}")
+    with sqlite_at_schema(path, 4) as conn:
         conn.execute(
             "INSERT INTO workflows (workflow_id, name, status, inputs, executor_id, "
             "created_at, updated_at) VALUES ('old', 'm:f', 'pending', '{}', 'me', 1, 2)"
@@ -212,17 +216,7 @@ def test_an_sqlite_database_of_schema_4_opens_with_its_steps(tmp_path):
 
 
 def test_a_postgresql_schema_of_version_3_opens_with_its_steps(postgres_url):
-    import psycopg
-
-    from autodurable._store._postgres import parse_postgres_url
-
-    parsed = parse_postgres_url(postgres_url)
-    with psycopg.connect(parsed.conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{parsed.schema}"')
-        conn.execute(f'SET search_path TO "{parsed.schema}"')
-        for number, script in load_migrations("postgresql")[:3]:
-            conn.execute(script)
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+    with postgres_at_schema(postgres_url, 3) as conn:
         conn.execute(
             "INSERT INTO workflows (workflow_id, name, status, inputs, executor_id, "
             "created_at, updated_at) VALUES ('old', 'm:f', 'pending', '{}', 'me', 1, 2)"

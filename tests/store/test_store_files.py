@@ -21,6 +21,8 @@ from autodurable._store import PENDING, WorkflowRecord, open_store
 from autodurable._store._migrations import load_migrations
 from autodurable._store._sqlite import SQLiteStore
 
+from ..helpers import sqlite_at_schema
+
 LATEST = len(load_migrations("sqlite"))
 
 
@@ -134,10 +136,8 @@ def test_a_foreign_table_named_like_ours_is_recognised_by_its_columns(tmp_path):
 def test_our_databases_of_every_schema_version_are_still_migrated(tmp_path):
     for version in range(1, LATEST + 1):
         path = tmp_path / f"v{version}.db"
-        with sqlite3.connect(path) as conn:
-            for number, script in load_migrations("sqlite")[:version]:
-                conn.executescript(script)
-                conn.execute(f"PRAGMA user_version = {number}")
+        with sqlite_at_schema(path, version):
+            pass
         open_store(url(path)).close()
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST

@@ -29,7 +29,7 @@ from autodurable._store import (
 from autodurable._store._migrations import load_migrations
 from autodurable._store._postgres import parse_postgres_url
 
-from ..helpers import Backend, executor, lease, lost, step, workflow
+from ..helpers import Backend, executor, lease, lost, sqlite_at_schema, step, workflow
 
 ERROR = '{"~":"exception","c":"autodurable._errors:WorkflowCancelled","a":["w","why"],"m":"x"}'
 
@@ -292,10 +292,7 @@ def test_subscribers_are_woken_by_cancel_message_and_event(backend):
 
 def test_a_sqlite_database_of_schema_2_is_migrated_with_its_rows(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        for number, script in load_migrations("sqlite")[:2]:
-            conn.executescript(script)
-            conn.execute(f"PRAGMA user_version = {number}")
+    with sqlite_at_schema(path, 2) as conn:
         conn.execute(
             "INSERT INTO workflows VALUES ('old', 'm:f', 'pending', '{}', NULL, NULL, NULL, 1, 2)"
         )
