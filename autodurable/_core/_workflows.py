@@ -282,8 +282,9 @@ class _TopLevelCall:
             exit_run(token)
 
     def succeeded(self, run: Run, result: Any) -> Any:
-        """Record the result; returns it."""
+        """Record the result; returns it (saying so when recorded steps were left over)."""
         runtime = self.runtime
+        _report_steps_left(run, self.name)
         try:
             output = runtime.codec.encode(result, f"the result of workflow {self.name!r}")
         except EncodeError as exc:
@@ -299,6 +300,27 @@ class _TopLevelCall:
             runtime.store.release_workflow(run.workflow_id, run.executor_id)
             raise recorded_cancellation(run)
         return result
+
+
+def _report_steps_left(run: Run, name: str) -> None:
+    """Log when the workflow returns before replaying all that was recorded for it.
+
+    The code now takes another path than the recorded run (a fix, or a read that
+    was not a step and now gives another answer): the steps left over are not
+    run again and their effects stay done; the record keeps them.
+    """
+    left = sorted(position for position in run.history if position > run.position)
+    if not left:
+        return
+    first = run.history[left[0]]
+    log.warning(
+        "autodurable: workflow %s (%s) returned after %d step(s), but %d more were recorded "
+        "when it ran before (from step %s, %r): the code took another path this time. "
+        "Those steps are not run again (their effects stay done); see them with "
+        "`autodurable workflows steps %s`",
+        run.workflow_id, name, run.position, len(left), run.place(left[0]), first.name,
+        run.workflow_id,
+    )  # fmt: skip
 
 
 def _opened_run(opened: object) -> Run:
