@@ -43,7 +43,7 @@ from .._control._registry import RUN_PREFIX, find_workflow, is_program_run
 from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
-from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
 from ._format import preview, span
 from ._workflows_read import (
     PICKUP,
@@ -322,6 +322,9 @@ def main_send(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    elsewhere = _waits_elsewhere(args.workflow_id, args.topic) if record is not None else None
+    if elsewhere is not None and args.strict:
+        raise AutodurableError(f"{elsewhere}; nothing was sent (--strict)")
     sent = send(args.workflow_id, message, topic=args.topic, idempotency_key=args.idempotency_key)
     topic = f" on topic {args.topic!r}" if args.topic else ""
     if sent:
@@ -333,5 +336,32 @@ def main_send(args: argparse.Namespace) -> int:
             f"not sent again: {args.workflow_id} already has a message with idempotency key "
             f"{args.idempotency_key!r}"
         )
-    emit(args, {"workflow_id": args.workflow_id, "topic": args.topic, "sent": sent}, text)
+    document = {"workflow_id": args.workflow_id, "topic": args.topic, "sent": sent}
+    if elsewhere is not None:
+        document["warning"] = elsewhere
+    emit(args, document, text)
+    if elsewhere is not None and not args.json:
+        print(f"autodurable: note: {elsewhere} (a recv on that topic receives it)", file=sys.stderr)
     return 0
+
+
+def _topic_label(topic: str | None) -> str:
+    return f"topic {topic!r}" if topic else "no topic"
+
+
+def _waits_elsewhere(workflow_id: str, topic: str | None) -> str | None:
+    """Why a message on `topic` does not reach the workflow's waiting recv, or None.
+
+    Only a workflow waiting right now tells: one that is not waiting may recv on
+    `topic` later, and a message is kept until it does.
+    """
+    prefix = "autodurable.recv"
+    waiting = {
+        step.name[len(prefix) + 1 :] or None
+        for step in get_runtime().store.list_steps(workflow_id)
+        if step.status == WAITING and step.name.startswith(prefix)
+    }
+    if not waiting or topic in waiting:
+        return None
+    on = ", ".join(sorted(_topic_label(t) for t in waiting))
+    return f"workflow {workflow_id!r} is waiting on {on}, not on {_topic_label(topic)}"

@@ -224,5 +224,10 @@ def add_parsers(commands: Any) -> None:
         action="store_true",
         help="send even if no workflow has this id yet (it receives it when it starts)",
     )
+    send_parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="send nothing (exit 2) when the workflow waits on another topic",
+    )
     _common(send_parser)
     workflows.set_defaults(workflows_parser=workflows)

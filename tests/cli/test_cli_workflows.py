@@ -453,3 +453,22 @@ def test_program_runs_are_not_run_by_the_command_line(database, capsys):
     assert status == 2 and "autodurable run /srv/job.py" in err
     status, _, err = cli(capsys, "workflows", "fork", "run-1", "--from-step", "1", "--run")
     assert status == 2 and "fork it without --run, then run its command with --run-id" in err
+
+
+def test_send_on_a_topic_the_workflow_is_not_waiting_on_says_so(database, capsys):
+    handle = autodurable.start(autodurable.options(approval, workflow_id="t-1"), "o-9")
+    store = get_runtime().store
+    wait_until(lambda: any(s.status == WAITING for s in store.list_steps("t-1")))
+    status, _, err = cli(capsys, "send", "t-1", '"yes"', "--topic", "aproval", "--strict")
+    assert status == 2
+    assert "workflow 't-1' is waiting on topic 'approval', not on topic 'aproval'" in err
+    assert "nothing was sent (--strict)" in err
+    assert store.list_messages("t-1") == []
+    status, out, err = cli(capsys, "send", "t-1", '"yes"', "--topic", "aproval")
+    assert status == 0 and out.startswith("sent to t-1 on topic 'aproval'")
+    assert err.startswith("autodurable: note: workflow 't-1' is waiting on topic 'approval'")
+    sent = cli_json(capsys, "send", "t-1", '"no"')
+    assert sent["sent"] and "not on no topic" in sent["warning"]
+    status, _, err = cli(capsys, "send", "t-1", '{"approved": true}', "--topic", "approval")
+    assert status == 0 and err == ""  # the topic it waits on: no note
+    assert handle.result(30)["decision"] == {"approved": True}
