@@ -127,6 +127,28 @@ class Runtime:
                 )
             return contextvars.Context().run(self._pool.submit, fn)
 
+    def retire_when_idle(self) -> None:
+        """Replaced by a new configuration: adopt nothing more, let the workflows running
+        here finish with this configuration (their executor keeps its heartbeat and its
+        store), then shut down, on a thread of its own."""
+        with self._lock:
+            watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
+        _retiring.add(self)
+
+        def drain() -> None:
+            try:
+                with self._lock:
+                    pool = self._pool
+                if pool is not None:
+                    pool.shutdown(wait=True)  # without `stopping`: waits go on to their end
+                self.shutdown(wait=True)
+            finally:
+                _retiring.discard(self)
+
+        threading.Thread(target=drain, name="autodurable-retire", daemon=True).start()
+
     def shutdown(self, wait: bool = True) -> None:
         """Finish background workflows (with `wait`), retire the executor, close the store."""
         self.stopping.set()
@@ -151,6 +173,8 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+# Runtimes replaced by `configure()` whose workflows are still running (`retire_when_idle`).
+_retiring: set[Runtime] = set()
 _overrides: dict[str, Any] = {}
 _project_start: Path | None = None  # where the project root is searched from (None: cwd)
 
@@ -213,7 +237,7 @@ def configure(
         _overrides.update(new_overrides)
         _set_runtime(Runtime(settings))
     if old is not None:
-        old.shutdown(wait=False)
+        old.retire_when_idle()
 
 
 def use_project(start: Path) -> None:
@@ -231,7 +255,7 @@ def use_project(start: Path) -> None:
         _project_start = start
         _set_runtime(Runtime(settings) if old is not None else None)
     if old is not None:
-        old.shutdown(wait=False)
+        old.retire_when_idle()
 
 
 def _reset_overrides_for_tests() -> None:
@@ -267,10 +291,11 @@ def _at_exit() -> None:
 
 
 def _stop_waiting() -> None:
-    """At exit, before worker threads are joined: waiting workflows stop waiting."""
-    runtime = _runtime
-    if runtime is not None:
-        runtime.stopping.set()
+    """At exit, before worker threads are joined: waiting workflows stop waiting
+    (those of runtimes that a new configuration replaced too)."""
+    for runtime in [_runtime, *list(_retiring)]:
+        if runtime is not None:
+            runtime.stopping.set()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
