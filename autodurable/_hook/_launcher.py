@@ -48,7 +48,7 @@ from .._core._decorators import workflow
 from .._core._names import PACKAGE_DIR
 from .._core._options import options
 from .._core._runtime import get_runtime, use_project
-from .._errors import AutodurableError, NondeterminismError, WorkflowCancelled
+from .._errors import AutodurableError, NondeterminismError, OwnershipLost, WorkflowCancelled
 from .._project import project_root
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._cache import ProjectState
@@ -224,6 +224,14 @@ def _run_workflow(
         return 1
     except (AutodurableError, NondeterminismError) as exc:
         print(f"autodurable: {exc}", file=sys.stderr)
+        return 1
+    except OwnershipLost:
+        print(
+            f"autodurable: another executor took over run {workflow_id} (this process was "
+            "presumed dead: no heartbeat within the lease); it continues the run, and this "
+            "process stops here",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:
         _print_user_traceback(exc)

@@ -351,3 +351,35 @@ def test_commands_recover_in_the_background_only_where_state_exists(tmp_path, mo
         '[tool.autodurable]\ndatabase_url = "sqlite:///x.db"\n'
     )
     assert not recovers()  # configured elsewhere: x.db does not exist
+
+
+TAKEN_OVER = """
+import sqlite3
+
+def effect(n):
+    with open("effects.log", "a") as fh:
+        fh.write(f"{n}\\n")
+
+def taken_over():
+    # Another executor adopts this run: this process was presumed dead.
+    conn = sqlite3.connect(".autodurable/state.db")
+    conn.execute("UPDATE workflows SET executor_id = 'someone-else'")
+    conn.commit()
+    conn.close()
+
+effect(1)
+taken_over()
+effect(2)
+"""
+
+
+def test_a_run_another_executor_took_over_stops_with_one_line(tmp_path):
+    folder = project(tmp_path)
+    write_script(folder, "app.py", TAKEN_OVER)
+    done = autodurable(folder, "run", "app.py")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, done.stderr  # the status line, then one line: no traceback
+    assert lines[1].startswith("autodurable: another executor took over run run-")
+    assert "Traceback" not in done.stderr and "OwnershipLost" not in done.stderr
+    assert effects(folder) == ["1"]  # it stopped at its next step
