@@ -292,4 +292,6 @@ def _step_result(step: StepInfo) -> str:
         return "no message before its timeout: None"
     if step.status == "unrecorded":
         return "(not recordable: runs again on resume)"
+    if step.name == "autodurable.sleep" and isinstance(step.output, int | float):
+        return f"sleeps until {when(float(step.output))}"  # its recorded wake-up time
     return preview(step.output)

@@ -472,3 +472,20 @@ def test_send_on_a_topic_the_workflow_is_not_waiting_on_says_so(database, capsys
     status, _, err = cli(capsys, "send", "t-1", '{"approved": true}', "--topic", "approval")
     assert status == 0 and err == ""  # the topic it waits on: no note
     assert handle.result(30)["decision"] == {"approved": True}
+
+
+@autodurable.workflow
+def napper():
+    autodurable.sleep(0.05)
+    return "rested"
+
+
+def test_a_durable_sleep_shows_its_wake_up_time_not_an_epoch(database, capsys):
+    assert autodurable.options(napper, workflow_id="nap")() == "rested"
+    status, out, _ = cli(capsys, "workflows", "steps", "nap")
+    assert status == 0
+    row = next(line for line in out.splitlines() if "autodurable.sleep" in line)
+    wake = cli_json(capsys, "workflows", "steps", "nap")["steps"][0]["output"]
+    assert isinstance(wake, float)  # the JSON keeps the recorded value
+    assert f"sleeps until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(wake))}" in row
+    assert str(wake) not in row
