@@ -113,9 +113,7 @@ def _cancel(args: argparse.Namespace) -> int:
         )
     else:
         text = f"{info.workflow_id} has {info.status} already; nothing was cancelled"
-    emit(args, document, text)
-    if not changed:
-        print(f"autodurable: {info.workflow_id} is {info.status}, not pending", file=sys.stderr)
+    emit(args, document, text)  # one stream: the exit code says it was not pending
     return 0 if changed else 1
 
 

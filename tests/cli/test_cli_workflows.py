@@ -213,7 +213,9 @@ def test_cancel_send_and_resume_from_the_command_line(database, capsys):
     with pytest.raises(autodurable.WorkflowCancelled, match="wrong amount"):
         handle.result(30)
     status, out, err = cli(capsys, "workflows", "cancel", "a-1")
-    assert status == 1 and "has cancelled already" in out
+    assert status == 1 and "has cancelled already" in out and err == ""  # one stream
+    status, out, err = cli(capsys, "workflows", "cancel", "a-1", "--json")
+    assert status == 1 and json.loads(out)["cancelled"] is False and err == ""
     shown = cli_json(capsys, "workflows", "show", "a-1")
     assert shown["status"] == CANCELLED and shown["error"]["message"] == "wrong amount"
 
