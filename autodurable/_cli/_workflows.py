@@ -44,16 +44,17 @@ from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
-from ._format import preview, span
+from ._format import span
 from ._workflows_read import (
     PICKUP,
     code_version_here,
     emit,
     list_command,
+    report_outcome,
     say_where,
     show_command,
-    status_line,
     steps_command,
+    wait_command,
 )
 
 # -- commands ----------------------------------------------------------------------------
@@ -89,6 +90,7 @@ def main_workflows(args: argparse.Namespace) -> int:
         "list": list_command,
         "show": show_command,
         "steps": steps_command,
+        "wait": wait_command,
         "cancel": _cancel,
         "resume": _resume,
         "fork": _fork,
@@ -198,13 +200,7 @@ def _run_and_report(args: argparse.Namespace, workflow_id: str, begin: Any) -> i
     except (Exception, WorkflowCancelled) as exc:
         if isinstance(exc, AutodurableError) and not isinstance(exc, WorkflowNotFound):
             raise
-    info = workflow_info(workflow_id)
-    if info.status == SUCCEEDED:
-        text = f"{workflow_id} succeeded: {preview(info.output, 200)}"
-    else:
-        text = f"{workflow_id} {status_line(info)}"
-    emit(args, info.to_json(), text)
-    return 0 if info.status == SUCCEEDED else 1
+    return report_outcome(args, workflow_info(workflow_id))
 
 
 def _fork(args: argparse.Namespace) -> int:

@@ -94,6 +94,22 @@ def add_parsers(commands: Any) -> None:
     show.add_argument("workflow_id", metavar="ID", help="the workflow's id")
     _common(show)
 
+    wait = sub.add_parser(
+        "wait",
+        help="wait until a workflow ends; its outcome",
+        description="Wait until the workflow succeeds, fails or is cancelled, wherever it "
+        "runs, and show its outcome. Exit code 0 when it succeeded, 1 when it failed or was "
+        "cancelled, 3 when --timeout passed first (it is still pending).",
+    )
+    wait.add_argument("workflow_id", metavar="ID", help="the workflow's id")
+    wait.add_argument(
+        "--timeout",
+        type=parse_duration,
+        metavar="DURATION",
+        help="give up after this long (30s, 15m, 2h); default: wait as long as it takes",
+    )
+    _common(wait)
+
     steps = sub.add_parser(
         "steps",
         help="the recorded steps of a workflow",

@@ -21,7 +21,9 @@ from .._control._operations import (
 )
 from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
-from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from .._core._workflows import wait_for
+from .._errors import WorkflowNotFound
+from .._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 from ._format import emit, preview, span, table, when
 
 PICKUP = (
@@ -295,3 +297,34 @@ def _step_result(step: StepInfo) -> str:
     if step.name == "autodurable.sleep" and isinstance(step.output, int | float):
         return f"sleeps until {when(float(step.output))}"  # its recorded wake-up time
     return preview(step.output)
+
+
+def report_outcome(args: argparse.Namespace, info: WorkflowInfo) -> int:
+    """Show how an ended workflow ended; 0 when it succeeded, else 1."""
+    if info.status == SUCCEEDED:
+        text = f"{info.workflow_id} succeeded: {preview(info.output, 200)}"
+    else:
+        text = f"{info.workflow_id} {status_line(info)}"
+    emit(args, info.to_json(), text)
+    return 0 if info.status == SUCCEEDED else 1
+
+
+def wait_command(args: argparse.Namespace) -> int:
+    """``workflows wait ID``: block until the workflow ends (woken by the store where it
+    can notify), wherever it runs; 3 when the timeout passes first."""
+    runtime = get_runtime()
+    workflow_id = args.workflow_id
+    workflow_info(workflow_id)  # an unknown id is refused at once
+
+    def ended() -> WorkflowRecord | None:
+        record = runtime.store.get_workflow(workflow_id)
+        if record is None:
+            raise WorkflowNotFound(f"workflow {workflow_id!r} was deleted while waited for")
+        return record if record.status in FINISHED_STATUSES else None
+
+    record = wait_for(runtime, workflow_id, ended, timeout=args.timeout)
+    if record is None:
+        text = f"{workflow_id} is still pending after {span(args.timeout)}"
+        emit(args, {**workflow_info(workflow_id).to_json(), "timed_out": True}, text)
+        return 3
+    return report_outcome(args, WorkflowInfo.from_record(record))

@@ -491,3 +491,22 @@ def test_a_durable_sleep_shows_its_wake_up_time_not_an_epoch(database, capsys):
     assert isinstance(wake, float)  # the JSON keeps the recorded value
     assert f"sleeps until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(wake))}" in row
     assert str(wake) not in row
+
+
+def test_wait_blocks_until_the_workflow_ends_wherever_it_runs(database, capsys):
+    handle = autodurable.start(autodurable.options(approval, workflow_id="w-1"), "o-7")
+    store = get_runtime().store
+    wait_until(lambda: any(s.status == WAITING for s in store.list_steps("w-1")))
+    status, out, _ = cli(capsys, "workflows", "wait", "w-1", "--timeout", "1s")
+    assert status == 3 and out.startswith("w-1 is still pending after 1.0s")
+    threading.Timer(0.3, autodurable.send, ("w-1", "ok"), {"topic": "approval"}).start()
+    started = time.monotonic()
+    document = cli_json(capsys, "workflows", "wait", "w-1")
+    assert time.monotonic() - started < 20
+    assert document["status"] == SUCCEEDED
+    assert document["output"] == {"order": "o-7", "decision": "ok"}
+    handle.result(30)
+    status, out, _ = cli(capsys, "workflows", "wait", "w-1")  # ended already: at once
+    assert status == 0 and out.startswith('w-1 succeeded: {"order": "o-7"')
+    status, _, err = cli(capsys, "workflows", "wait", "nope")
+    assert status == 2 and "no workflow with id 'nope'" in err
