@@ -19,8 +19,10 @@ Invariants:
 - The shape is taken only in workflow code; the digest is computed only when a
   record is written or compared, never on a call that does neither.
 - The first execution of a step costs one store write and no read. Failed
-  attempts that will be retried are recorded too (status ``retrying``), so the
-  attempt count survives a crash.
+  attempts that will be retried are recorded too (status ``retrying``, with
+  the time the next attempt is due), so the attempt count and the backoff
+  survive a crash: a resumed step waits for the rest of its backoff (at most
+  the policy's longest wait, whatever the wall clock did meanwhile).
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
 - A step called in a process forked from workflow code (its run's `Run.pid`
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -82,6 +85,7 @@ class StepCall:
 
     __slots__ = (
         "attempt",
+        "due",
         "name",
         "opts",
         "place",
@@ -106,6 +110,7 @@ class StepCall:
         self.timeout = opts.timeout
         self.attempt = 0
         self.started = 0.0
+        self.due: float | None = None  # a resumed retry: when its next attempt was due
         if run is None:
             self.position = 0
             self.place: int | str = 0
@@ -153,7 +158,21 @@ class StepCall:
             self.run = None  # it ran, but only running it again gives its result
             return False, None
         self.attempt = recorded.attempts  # retrying: continue the attempt count
+        if recorded.status == RETRYING and recorded.output:
+            self.due = float(json.loads(recorded.output))
         return False, None
+
+    def wait_before_resuming(self) -> float:
+        """Seconds left of the backoff a retrying step was in when its process died.
+
+        Measured against the recorded due time, and never more than the policy's
+        longest wait (a wall clock set back must not stretch it).
+        """
+        if self.due is None:
+            return 0.0
+        policy = self.policy
+        longest = policy.max_interval * (1 + policy.jitter)
+        return max(0.0, min(self.due - time.time(), longest))
 
     def begin(self) -> None:
         """Start the next attempt."""
@@ -197,6 +216,7 @@ class StepCall:
     def failed(self, exc: Exception) -> float | None:
         """Record a failed attempt; the delay before the next one, or None if final."""
         retry = self.policy.should_retry(exc, self.attempt)
+        delay = self.policy.delay(self.attempt) if retry else None
         run = self.run
         if run is not None:
             workflow_status = run.runtime.store.record_step(
@@ -206,7 +226,9 @@ class StepCall:
                     self.position,
                     self.name,
                     RETRYING if retry else FAILED,
-                    None,
+                    # A retry records when its next attempt is due, so that a resumed
+                    # workflow waits for the rest of the backoff instead of at once.
+                    None if delay is None else json.dumps(time.time() + delay),
                     run.runtime.codec.encode_error(exc),
                     self.attempt,
                     self.started,
@@ -217,7 +239,7 @@ class StepCall:
             )
             if workflow_status != PENDING or run.deadline is not None:
                 check_boundary(run, workflow_status)
-        return self.policy.delay(self.attempt) if retry else None
+        return delay
 
     def timed_out(self) -> StepTimeoutError:
         """The error recorded for an attempt that exceeded its timeout."""
@@ -248,6 +270,8 @@ def call_step(
         done, value = call.replay()
         if done:
             return value
+        if call.due is not None:
+            time.sleep(call.wait_before_resuming())
     while True:
         call.begin()
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
@@ -295,6 +319,8 @@ async def _run_async_step(
     done, value = call.replay()
     if done:
         return value
+    if call.due is not None:
+        await asyncio.sleep(call.wait_before_resuming())
     while True:
         call.begin()
         token = enter_step(call.place)

@@ -219,6 +219,53 @@ def test_retry_attempts_are_durable_across_a_crash(tmp_path: Path, database_url:
     assert recorded_steps(database_url, "retry-1") == [(1, "flaky", "failed", 3)]
 
 
+BACKOFF_JOB = """
+import sys, time
+import autodurable
+
+effects = sys.argv[1]
+
+@autodurable.step(retries=autodurable.Retry(max_attempts=3, initial_interval=3, jitter=0))
+def flaky():
+    with open(effects, "a") as fh:
+        fh.write(f"{time.time()}\\n")
+    with open(effects) as fh:
+        attempts = len(fh.read().split())
+    if attempts < 2:
+        raise ConnectionError("not yet")
+    return attempts
+
+@autodurable.workflow
+def job():
+    return flaky()
+
+print("result", autodurable.options(job, workflow_id="backoff-1")())
+"""
+
+
+def test_a_retry_backoff_is_durable_across_a_crash(tmp_path: Path, database_url: str) -> None:
+    script = write_script(tmp_path, "backoff.py", BACKOFF_JOB)
+    effects = tmp_path / "effects"
+    env = child_env(AUTODURABLE_DATABASE_URL=database_url)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(effects)], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:  # killed during its 3 s backoff, once the failed attempt is recorded
+        wait_until(lambda: recorded_steps(database_url, "backoff-1") != [], timeout=30)
+    finally:
+        child.kill()
+        child.communicate()
+    failed_at = float(effects.read_text().split()[0])
+    rerun = run_python(script, str(effects), env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip() == "result 2"
+    second = float(effects.read_text().split()[1])
+    # The second attempt waits for the rest of the recorded backoff, not at once.
+    assert second - failed_at >= 2.9
+    assert recorded_steps(database_url, "backoff-1") == [(1, "flaky", "succeeded", 2)]
+
+
 SLEEP_JOB = """
 import sys, time
 import autodurable
