@@ -103,27 +103,48 @@ def _intervals(run: Run) -> tuple[float, float]:
     return _FIRST_POLL, _LONGEST_POLL
 
 
-def sleep_until(run: Run, until: float) -> None:
-    """Sleep until `until` (seconds since the epoch) in workflow code.
+class _WakeUp:
+    """When a durable sleep ends: at its recorded wall-clock time, or once that much
+    time has passed on the monotonic clock, whichever comes first, so that a wall
+    clock set back (or forward) in this process does not stretch the sleep."""
+
+    __slots__ = ("_by_monotonic", "until")
+
+    def __init__(self, until: float, longest: float) -> None:
+        self.until = until
+        left = max(0.0, min(until - time.time(), longest))
+        self._by_monotonic = time.monotonic() + left
+
+    def left(self, now: float) -> float:
+        """Seconds still to sleep at wall-clock time `now` (<= 0: wake up)."""
+        return min(self.until - now, self._by_monotonic - time.monotonic())
+
+
+def sleep_until(run: Run, until: float, longest: float) -> None:
+    """Sleep until `until` (seconds since the epoch) in workflow code, `longest` seconds
+    at most (the sleep's own length: a wall clock set back never stretches it).
 
     Stops with `WorkflowCancelled` when the workflow is cancelled meanwhile or
     its deadline passes first.
     """
     backoff = Backoff(*_intervals(run))
+    wake = _WakeUp(until, longest)
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
             now = time.time()
             if run.deadline is not None and now >= run.deadline:
                 raise expire(run)
-            end = until if run.deadline is None else min(until, run.deadline)
-            if now >= until:
+            left = wake.left(now)
+            if left <= 0:
                 return
-            _pause(run, wakeups, min(backoff.next(), end - now))
-            if time.time() < until:  # woken early, or a periodic look
+            if run.deadline is not None:
+                left = min(left, run.deadline - now)
+            _pause(run, wakeups, min(backoff.next(), left))
+            if wake.left(time.time()) > 0:  # woken early, or a periodic look
                 _look_at_status(run)
 
 
-async def sleep_until_async(run: Run, until: float) -> None:
+async def sleep_until_async(run: Run, until: float, longest: float) -> None:
     """`sleep_until` for async workflows: sleeps on the event loop in short slices.
 
     A wake-up from the store is noticed at the end of a slice (a look at a
@@ -132,19 +153,22 @@ async def sleep_until_async(run: Run, until: float) -> None:
     """
     backoff = Backoff(*_intervals(run))
     next_look = time.monotonic() + backoff.next()
+    wake = _WakeUp(until, longest)
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
             now = time.time()
             if run.deadline is not None and now >= run.deadline:
                 raise await asyncio.to_thread(expire, run)
-            if now >= until:
+            left = wake.left(now)
+            if left <= 0:
                 return
             if run.runtime.stopping.is_set():
                 raise _interrupted(run)
-            end = until if run.deadline is None else min(until, run.deadline)
-            await asyncio.sleep(min(_SLICE, end - now))
+            if run.deadline is not None:
+                left = min(left, run.deadline - now)
+            await asyncio.sleep(min(_SLICE, left))
             woken = wakeups.wait(0)
-            if (woken or time.monotonic() >= next_look) and time.time() < until:
+            if (woken or time.monotonic() >= next_look) and wake.left(time.time()) > 0:
                 await asyncio.to_thread(_look_at_status, run)
                 next_look = time.monotonic() + backoff.next()
 

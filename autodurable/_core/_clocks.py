@@ -61,13 +61,13 @@ def uuid4() -> _uuid.UUID:
 def sleep(seconds: float) -> None:
     """Sleep durably: the wake-up time is recorded, a restart sleeps only the rest."""
     wake: float = _recorded("autodurable.sleep", lambda: time.time() + seconds)  # type: ignore[assignment]
-    remaining = wake - time.time()
+    remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
     run = workflow_code()
     if run is None or remaining < _SHORT:
         if remaining > 0:
             time.sleep(remaining)
         return
-    sleep_until(run, wake)
+    sleep_until(run, wake, seconds)
 
 
 async def sleep_async(seconds: float) -> None:
@@ -80,13 +80,13 @@ async def sleep_async(seconds: float) -> None:
         return time.time() + seconds
 
     wake = await call_step_async(wake_time, (), {}, "autodurable.sleep", EMPTY)
-    remaining = wake - time.time()
+    remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
     run = current_run()
     if run is None or remaining < _SHORT:
         if remaining > 0:
             await asyncio.sleep(remaining)
         return
-    await sleep_until_async(run, wake)
+    await sleep_until_async(run, wake, seconds)
 
 
 def workflow_id() -> str | None:

@@ -1,6 +1,6 @@
 """The `Store` protocol: everything the runtime asks of a database.
 
-Invariants every backend keeps (tests/test_store_conformance.py checks them on
+Invariants every backend keeps (tests/store/test_store_conformance.py checks them on
 every backend):
 - `record_step` is one statement round trip and is durable when it returns; it
   is fenced: it writes only while the caller's executor owns the workflow, and

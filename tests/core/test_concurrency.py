@@ -2,9 +2,9 @@
 
 Positions are taken where the work is submitted, never in the order it
 finishes: every test makes later items finish first. A crash is simulated by a
-BaseException (`Crash`), as in tests/test_workflows.py; a replay must return the
+BaseException (`Crash`), as in tests/core/test_workflows.py; a replay must return the
 recorded results without running the step bodies again (effect counters).
-tests/test_concurrency_crash.py does the same with real SIGKILLs.
+tests/core/test_concurrency_crash.py does the same with real SIGKILLs.
 """
 
 from __future__ import annotations

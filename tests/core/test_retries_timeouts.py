@@ -1,4 +1,4 @@
-"""Retries, timeouts and per-call options in one process (crashes: tests/test_crash.py)."""
+"""Retries, timeouts and per-call options in one process (crashes: tests/core/test_crash.py)."""
 
 from __future__ import annotations
 

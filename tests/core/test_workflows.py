@@ -1,7 +1,7 @@
 """Workflow and step semantics, in one process.
 
 A crash is simulated here by a BaseException raised between steps: like a
-killed process, it leaves the workflow pending. tests/test_crash.py does the
+killed process, it leaves the workflow pending. tests/core/test_crash.py does the
 same with real SIGKILLs.
 """
 
