@@ -79,7 +79,8 @@ def _look_at_status(run: Run) -> None:
         raise recorded_cancellation(run)
 
 
-def _interrupted(run: Run) -> Interrupted:
+def interrupted(run: Run) -> Interrupted:
+    """The signal that stops a run because its process is exiting."""
     return Interrupted(f"the process is exiting while workflow {run.workflow_id!r} waits")
 
 
@@ -89,7 +90,7 @@ def _pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
     end = time.monotonic() + seconds
     while True:
         if stopping.is_set():
-            raise _interrupted(run)
+            raise interrupted(run)
         left = end - time.monotonic()
         if left <= 0:
             return False
@@ -163,7 +164,7 @@ async def sleep_until_async(run: Run, until: float, longest: float) -> None:
             if left <= 0:
                 return
             if run.runtime.stopping.is_set():
-                raise _interrupted(run)
+                raise interrupted(run)
             if run.deadline is not None:
                 left = min(left, run.deadline - now)
             await asyncio.sleep(min(_SLICE, left))

@@ -56,7 +56,7 @@ from typing import Any
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
 from . import _context
-from ._boundary import check_boundary
+from ._boundary import check_boundary, interrupted
 from ._context import (
     CODE_VAR,
     RUN_VAR,
@@ -272,6 +272,8 @@ def call_step(
             return value
         if call.due is not None:
             time.sleep(call.wait_before_resuming())
+    if run is not None and run.runtime.stopping.is_set():
+        raise interrupted(run)  # the process is exiting: no new step starts
     while True:
         call.begin()
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
@@ -321,6 +323,8 @@ async def _run_async_step(
         return value
     if call.due is not None:
         await asyncio.sleep(call.wait_before_resuming())
+    if call.run is not None and call.run.runtime.stopping.is_set():
+        raise interrupted(call.run)  # the process is exiting: no new step starts
     while True:
         call.begin()
         token = enter_step(call.place)

@@ -44,6 +44,7 @@ from .._backoff import Backoff
 from .._errors import (
     AutodurableError,
     EncodeError,
+    Interrupted,
     OwnershipLost,
     WorkflowCancelled,
     WorkflowNotFound,
@@ -520,6 +521,19 @@ def _open(
     return run
 
 
+def _say_left_pending(run: Run, exc: BaseException) -> None:
+    """One line on stderr (through logging) when the process stops a workflow midway."""
+    why = {
+        Interrupted: "the process is exiting",
+        KeyboardInterrupt: "interrupted (Ctrl-C)",
+    }.get(type(exc), f"the program exits ({type(exc).__name__})")
+    log.warning(
+        "autodurable: workflow %s stopped after %d step(s): %s. It is left pending and "
+        "resumes where it stopped when run again (or by autodurable.recover())",
+        run.workflow_id, run.position, why,
+    )  # fmt: skip
+
+
 def _finish_failed(run: Run, exc: BaseException) -> WorkflowCancelled | None:
     """Record how the run ended: failed, or released (cancelled, interrupted, our error).
 
@@ -543,6 +557,8 @@ def _finish_failed(run: Run, exc: BaseException) -> WorkflowCancelled | None:
                 return recorded_cancellation(run)
         else:
             store.release_workflow(run.workflow_id, run.executor_id)
+            if isinstance(exc, Interrupted | KeyboardInterrupt | SystemExit):
+                _say_left_pending(run, exc)
     except (AutodurableError, OwnershipLost) as store_exc:
         log.warning("autodurable: could not record the end of %s: %s", run.workflow_id, store_exc)
     return None
