@@ -291,6 +291,7 @@ def step(
     timeout: float | None = ...,
     name: str | None = ...,
     unrecordable: UnrecordablePolicy | None = ...,
+    overlap: bool | None = ...,
 ) -> Callable[[F], F]: ...
 def step(fn: Any = None, /, **options: Any) -> Any:
     """Make a function a step: its result is recorded and replayed, never re-run.

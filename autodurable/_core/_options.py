@@ -73,6 +73,8 @@ class CallOptions(BaseModel):
     attempt. ``name`` names the step in the history. ``workflow_id`` sets the id
     of the next workflow started in its scope, and ``workflow_timeout`` (seconds)
     its deadline: a workflow that has not ended by then is cancelled.
+    ``overlap=True`` lets the retry of a sync step that timed out start while the
+    abandoned attempt still runs (by default it waits for that attempt to end).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -83,6 +85,9 @@ class CallOptions(BaseModel):
     workflow_id: str | None = Field(default=None, min_length=1, max_length=512)
     workflow_timeout: float | None = Field(default=None, gt=0)
     unrecordable: Literal["error", "rerun"] | None = None
+    # With a timeout on a sync step: whether a retry may start while the attempt
+    # that timed out still runs (by default it waits for that attempt to end).
+    overlap: bool | None = None
 
     @field_validator("retries", mode="before")
     @classmethod
@@ -204,6 +209,7 @@ def options(
     workflow_id: str | None = ...,
     workflow_timeout: float | None = ...,
     unrecordable: UnrecordablePolicy | None = ...,
+    overlap: bool | None = ...,
 ) -> F: ...
 @overload
 def options(
@@ -216,6 +222,7 @@ def options(
     workflow_id: str | None = ...,
     workflow_timeout: float | None = ...,
     unrecordable: UnrecordablePolicy | None = ...,
+    overlap: bool | None = ...,
 ) -> contextlib.AbstractContextManager[None]: ...
 def options(fn: Callable[..., Any] | None = None, /, **values: Any) -> Any:
     """Per-call options, the highest-priority layer.

@@ -39,8 +39,9 @@ Invariants:
   cancellation, our control signals) pass through unrecorded.
 - Sync timeouts run the attempt on a helper thread; on timeout the attempt is
   abandoned (the thread cannot be killed and may still finish in the
-  background), recorded as failed with `StepTimeoutError`, and retried with the
-  same idempotency key.
+  background, its result never recorded), recorded as failed with
+  `StepTimeoutError`, and retried with the same idempotency key, once the
+  abandoned attempt has ended (at once with ``overlap=True``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class StepCall:
     """The bookkeeping of one step call: position, attempts, recording."""
 
     __slots__ = (
+        "abandoned",
         "attempt",
         "due",
         "name",
@@ -111,6 +113,8 @@ class StepCall:
         self.attempt = 0
         self.started = 0.0
         self.due: float | None = None  # a resumed retry: when its next attempt was due
+        # The attempt that timed out and may still run (a sync step's helper thread).
+        self.abandoned: threading.Event | None = None
         if run is None:
             self.position = 0
             self.place: int | str = 0
@@ -175,7 +179,17 @@ class StepCall:
         return max(0.0, min(self.due - time.time(), longest))
 
     def begin(self) -> None:
-        """Start the next attempt."""
+        """Start the next attempt (after the abandoned one, if any, has ended)."""
+        abandoned = self.abandoned
+        if abandoned is not None and not abandoned.is_set() and not self.opts.overlap:
+            warn_once(
+                ("overlap", self.name),
+                f"autodurable: step {self.name!r} timed out; its retry waits for the "
+                "abandoned attempt to end, so that the two never run at once "
+                "(overlap=True on the step retries at once)",
+            )
+            abandoned.wait()
+        self.abandoned = None
         self.attempt += 1
         self.started = time.time()
 
@@ -371,6 +385,7 @@ def _call_with_timeout(
 
     threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()
     if not finished.wait(call.timeout):
+        call.abandoned = finished  # its result is never recorded; a retry waits for it
         raise call.timed_out()
     if "error" in outcome:
         raise outcome["error"]

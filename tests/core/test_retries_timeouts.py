@@ -103,14 +103,18 @@ def test_steps_outside_workflows_retry_but_record_nothing(store):
 
 
 release = threading.Event()
+events: list[str] = []
 
 
 @autodurable.step(timeout=0.1, retries=autodurable.Retry(max_attempts=2, initial_interval=0))
 def hangs_first_time():
     attempts["hang"] += 1
+    attempt = attempts["hang"]
     keys.append(autodurable.idempotency_key())
-    if attempts["hang"] == 1:
-        release.wait(10)  # abandoned after the timeout
+    events.append(f"start {attempt}")
+    if attempt == 1:
+        time.sleep(0.5)  # abandoned after the timeout; it still ends, later
+        events.append("end 1")
         return "late"
     return "second attempt"
 
@@ -121,14 +125,26 @@ def call_hangs():
 
 
 def test_sync_timeout_abandons_attempt_and_retries_with_same_key(store):
-    release.clear()
-    try:
-        assert run_workflow(call_hangs, "t") == "second attempt"
-    finally:
-        release.set()
+    events.clear()
+    assert run_workflow(call_hangs, "t") == "second attempt"
     (step,) = store.list_steps("t")
     assert (step.status, step.attempts) == (SUCCEEDED, 2)
     assert keys == ["t:1", "t:1"]
+    # The retry waited for the abandoned attempt: the two never ran at once.
+    assert events == ["start 1", "end 1", "start 2"]
+
+
+def test_overlap_lets_the_retry_start_while_the_abandoned_attempt_runs(store):
+    events.clear()
+    with autodurable.options(overlap=True):
+        assert run_workflow(call_hangs, "t-overlap") == "second attempt"
+    assert events == ["start 1", "start 2"]  # the first is still sleeping
+    deadline = time.monotonic() + 5
+    while "end 1" not in events and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert events == ["start 1", "start 2", "end 1"]  # and its result is not recorded
+    (step,) = store.list_steps("t-overlap")
+    assert (step.status, step.attempts) == (SUCCEEDED, 2)
 
 
 @autodurable.step(timeout=0.1)
