@@ -62,7 +62,8 @@ class StepError(Exception):
 class NondeterminismError(BaseException):
     """The workflow code no longer calls the steps its recorded history says.
 
-    Either another step is recorded at this place, or the same step was recorded
+    Either another step is recorded at this place, or a step of the same name from
+    another module (`module` then names the current one's), or the same step
     called with other arguments (`arguments` then holds the recorded digest and
     the current one): its recorded result belongs to another call.
 
@@ -81,8 +82,17 @@ class NondeterminismError(BaseException):
         current: str,
         *,
         arguments: tuple[str, str] | None = None,
+        module: str | None = None,
     ) -> None:
-        if arguments is None:
+        if module is not None:
+            message = (
+                f"workflow {workflow_id!r}, step {position}: step {current!r} here was "
+                f"recorded from a function of that name in another module than {module!r}, "
+                "whose step the code calls now, so its recorded result is not this call's. "
+                "The workflow's code changed since it started; finish it with the old code, "
+                "or start it again under a new workflow id."
+            )
+        elif arguments is None:
             message = (
                 f"workflow {workflow_id!r}, step {position}: the recorded history has step "
                 f"{recorded!r} here but the code now calls {current!r}. The workflow's code "
@@ -106,6 +116,9 @@ class NondeterminismError(BaseException):
         # (recorded digest, current digest) when the step is the same but its
         # arguments differ; None when the recorded step is another one.
         self.arguments = arguments
+        # The current step's module when the recorded one, of the same name, was
+        # another module's.
+        self.module = module
 
 
 class OwnershipLost(BaseException):

@@ -10,8 +10,9 @@ Invariants:
 - On replay a recorded success returns the decoded value and a recorded failure
   raises the decoded exception, without running the function; a different
   recorded name at the same position raises `NondeterminismError`, and so does
-  a call whose arguments differ from the recorded call's: a step's record holds
-  the digest of its arguments (`_watch.digest` of their `arguments_shape`,
+  a call of a same-named function from another module, or whose arguments
+  differ from the recorded call's: a step's record holds ``"<module
+  digest>:<argument digest>"`` (`_watch.digest` of their `arguments_shape`,
   taken when the step is called, before it can change them), and a replay
   compares it with the call's. Rows without a digest (recorded before it was
   kept) replay without the check; a step recorded ``unrecorded`` runs again
@@ -48,9 +49,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,6 +91,7 @@ class StepCall:
         "abandoned",
         "attempt",
         "due",
+        "module",
         "name",
         "opts",
         "place",
@@ -105,8 +109,10 @@ class StepCall:
         opts: CallOptions,
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        module: str = "",
     ) -> None:
         self.run = run
+        self.module = module  # of the step function: a same-named one elsewhere is another step
         self.name = name
         self.opts = opts  # the rest of them matter only when an attempt fails
         self.timeout = opts.timeout
@@ -142,15 +148,7 @@ class StepCall:
         if recorded is None:
             return False, None
         if recorded.arguments is not None and recorded.status != UNRECORDED:
-            arguments = digest(self.shape)
-            if arguments != recorded.arguments:
-                raise NondeterminismError(
-                    run.workflow_id,
-                    self.place,
-                    recorded.name,
-                    self.name,
-                    arguments=(recorded.arguments, arguments),
-                )
+            self._check_identity(run, recorded)
         codec = run.runtime.codec
         if recorded.status == SUCCEEDED:
             run.replayed += 1
@@ -165,6 +163,32 @@ class StepCall:
         if recorded.status == RETRYING and recorded.output:
             self.due = float(json.loads(recorded.output))
         return False, None
+
+    def identity(self) -> str:
+        """What the record keeps to recognise this call on replay: ``"<module>:<arguments>"``,
+        the digests of the step function's module and of the call's arguments."""
+        return f"{_module_digest(self.module)}:{digest(self.shape)}"
+
+    def _check_identity(self, run: Run, recorded: StepRecord) -> None:
+        """Refuse to replay a record made by a function of this name in another module,
+        or called with other arguments (rows from before the module was kept: arguments
+        only)."""
+        assert recorded.arguments is not None
+        module, _, arguments = recorded.arguments.rpartition(":")
+        here = _module_digest(self.module)
+        if module and here and module != here:
+            raise NondeterminismError(
+                run.workflow_id, self.place, recorded.name, self.name, module=self.module
+            )
+        current = digest(self.shape)
+        if arguments != current:
+            raise NondeterminismError(
+                run.workflow_id,
+                self.place,
+                recorded.name,
+                self.name,
+                arguments=(arguments, current),
+            )
 
     def wait_before_resuming(self) -> float:
         """Seconds left of the backoff a retrying step was in when its process died.
@@ -221,7 +245,7 @@ class StepCall:
                 self.started,
                 time.time(),
                 branch=run.branch,
-                arguments=digest(self.shape),
+                arguments=self.identity(),
             ),
         )
         if workflow_status != PENDING or run.deadline is not None:
@@ -248,7 +272,7 @@ class StepCall:
                     self.started,
                     time.time(),
                     branch=run.branch,
-                    arguments=digest(self.shape),
+                    arguments=self.identity(),
                 ),
             )
             if workflow_status != PENDING or run.deadline is not None:
@@ -261,6 +285,18 @@ class StepCall:
             f"step {self.name!r} attempt {self.attempt} exceeded its timeout of "
             f"{self.timeout}s and was abandoned"
         )
+
+
+def _module_of(fn: Any) -> str:
+    """The module a step function was defined in ("" when it has none, as a partial)."""
+    module = getattr(fn, "__module__", None)
+    return module if type(module) is str else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_digest(module: str) -> str:
+    """A short digest of a module name ("" for none): kept in each step's record."""
+    return f"{zlib.crc32(module.encode('utf-8', 'backslashreplace')):08x}" if module else ""
 
 
 def call_step(
@@ -279,7 +315,7 @@ def call_step(
     if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
         warn_forked("step", name, run)
         return forked_call(fn, args, kwargs)
-    call = StepCall(run, name, opts, args, kwargs)
+    call = StepCall(run, name, opts, args, kwargs, _module_of(fn))
     if call.run is not None and call.run.history:  # a fresh run has nothing to replay
         done, value = call.replay()
         if done:
@@ -323,7 +359,8 @@ def call_step_async(
     if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
         warn_forked("step", name, run)
         return forked_call_async(fn, args, kwargs)
-    return _run_async_step(StepCall(run, name, opts, args, kwargs), fn, args, kwargs)
+    call = StepCall(run, name, opts, args, kwargs, _module_of(fn))
+    return _run_async_step(call, fn, args, kwargs)
 
 
 async def _run_async_step(

@@ -72,3 +72,41 @@ def test_a_replay_that_uses_every_recorded_step_says_nothing(caplog):
     ]
     assert effects == ["a", "b", "c"]
     assert not [r for r in caplog.records if "returned after" in r.getMessage()]
+
+
+def _charge_elsewhere(amount: int) -> str:
+    effects.append(f"refund {amount}")
+    return f"refunded {amount}"
+
+
+# A step of the same name in another module (as after moving code around).
+_charge_elsewhere.__module__ = "refunds"
+_charge_elsewhere.__qualname__ = "charge"
+refunds_charge = autodurable.step(_charge_elsewhere)
+use_refunds = [False]
+
+
+@autodurable.workflow
+def settle(amount: int) -> list[str]:
+    first = (refunds_charge if use_refunds[0] else charge)(str(amount))
+    maybe_crash("after first")
+    return [first, charge("fee")]
+
+
+def test_a_step_of_the_same_name_from_another_module_is_not_replayed():
+    use_refunds[0] = False
+    crash_points.add("after first")
+    with pytest.raises(Crash):
+        run_workflow(settle, "settle", 5)
+    use_refunds[0] = True  # the code now calls refunds.charge at the same place
+    try:
+        with pytest.raises(autodurable.NondeterminismError) as info:
+            run_workflow(settle, "settle", 5)
+    finally:
+        use_refunds[0] = False
+    assert info.value.module == "refunds"
+    assert "step 'charge' here was recorded from a function of that name in another " in str(
+        info.value
+    )
+    assert effects == ["5"]  # nothing ran again, nothing ran in its place
+    assert run_workflow(settle, "settle", 5) == ["charged 5", "charged fee"]  # the old code
