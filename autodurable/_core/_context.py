@@ -181,6 +181,36 @@ RUN_VAR, STEP_VAR, CODE_VAR = _run, _step, _code
 # A callable that is truthy exactly in workflow code (a C method: no Python frame).
 workflow_code = _code.get
 
+
+class Watch:
+    """What one watched call saw: the first I/O it did itself, if any."""
+
+    __slots__ = ("io",)
+
+    def __init__(self) -> None:
+        self.io: str | None = None
+
+
+# The watched call running here (`_watch`), told by the I/O chokepoints of its I/O.
+WATCH_VAR: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
+    "autodurable_watch", default=None
+)
+
+
+def note_io(label: str) -> bool:
+    """Called by an I/O chokepoint in workflow code: True when a watched call takes it.
+
+    I/O inside a step is the step's (recorded with it); only the watched
+    function's own I/O marks its watch.
+    """
+    watch = WATCH_VAR.get()
+    if watch is None or STEP_VAR.get() is not None:
+        return False
+    if watch.io is None:
+        watch.io = label
+    return True
+
+
 Tokens = tuple[contextvars.Token[Any], contextvars.Token[Run | None]]
 
 

@@ -41,3 +41,8 @@ def forget() -> None:
     """Forget every subject seen (for tests)."""
     with _lock:
         _seen.clear()
+
+
+def warn_unrecordable(name: str, exc: Exception) -> None:
+    """Say once per step name that its result cannot be recorded and will be re-run."""
+    warn_once(name, f"autodurable: {exc}; step {name!r} will run again on resume instead")

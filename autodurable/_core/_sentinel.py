@@ -45,9 +45,8 @@ import wrapt
 
 from .._errors import AutodurableError, ConfigError
 from . import _report
-from ._context import recording
+from ._context import WATCH_VAR, note_io, recording
 from ._names import PACKAGE_DIR
-from ._watch import WATCH_VAR, note_io
 
 MODES = ("warn", "warnings", "error", "off")
 

@@ -75,13 +75,8 @@ from ._context import (
     warn_forked,
 )
 from ._options import CallOptions, Retry
-from ._report import warn_once
+from ._report import warn_once, warn_unrecordable
 from ._watch import arguments_shape, digest
-
-
-def warn_unrecordable(name: str, exc: EncodeError) -> None:
-    """Say once per step name that its result cannot be recorded and will be re-run."""
-    warn_once(name, f"autodurable: {exc}; step {name!r} will run again on resume instead")
 
 
 class StepCall:

@@ -3,7 +3,7 @@
 The analyser *watches* a function that calls something it could not type
 (``client.send(...)`` on an untyped parameter). Called in workflow code, a
 watched function runs with a `Watch` in its context; the I/O chokepoints
-(`_sentinel`) call `note_io`, which marks the watch. When the call returns:
+(`_sentinel`) call `_context.note_io`, which marks the watch. When the call returns:
 - it did I/O (outside the steps it called): its result is recorded as a step;
 - it did none: nothing is written.
 
@@ -39,45 +39,25 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import EncodeError, NondeterminismError
 from . import _context
-from ._context import RUN_VAR, STEP_VAR, forked_call, forked_call_async, warn_forked
+from ._context import (
+    RUN_VAR,
+    WATCH_VAR,
+    Watch,
+    forked_call,
+    forked_call_async,
+    warn_forked,
+)
+from ._report import warn_unrecordable
 
 if TYPE_CHECKING:
     from ._context import Run
 
 # The store's status names (``autodurable._store``), here without importing the
-# store: the sentinel imports this module for `note_io`.
+# store, which watched functions do not need until they record.
 SUCCEEDED, FAILED, UNRECORDED = "succeeded", "failed", "unrecorded"
 
 
-class Watch:
-    """What one watched call saw: the first I/O it did itself, if any."""
-
-    __slots__ = ("io",)
-
-    def __init__(self) -> None:
-        self.io: str | None = None
-
-
-WATCH_VAR: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
-    "autodurable_watch", default=None
-)
-
-
-def note_io(label: str) -> bool:
-    """Called by an I/O chokepoint in workflow code: True when a watched call takes it.
-
-    I/O inside a step is the step's (recorded with it); only the watched
-    function's own I/O marks its watch.
-    """
-    watch = WATCH_VAR.get()
-    if watch is None or STEP_VAR.get() is not None:
-        return False
-    if watch.io is None:
-        watch.io = label
-    return True
-
-
-_sentinel: Any = None  # the module, imported on the first watched call (it imports this one)
+_sentinel: Any = None  # the module, imported on the first watched call
 
 
 def _ensure_chokepoints() -> None:
@@ -172,8 +152,6 @@ def _record(
         try:
             output = codec.encode(entry, f"the result of watched step {name!r}")
         except EncodeError as exc:
-            from ._steps import warn_unrecordable
-
             status = UNRECORDED
             warn_unrecordable(name, exc)
     from .._store import StepRecord
