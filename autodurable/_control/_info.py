@@ -60,6 +60,13 @@ def _text(raw: Any) -> str:
     return str(raw)
 
 
+def _error_json(kind: str | None, message: str | None, trace: str | None) -> Any:
+    """The ``error`` of the ``--json`` forms: None, or its type, message and traceback."""
+    if kind is None:
+        return None
+    return {"type": kind, "message": message, "traceback": trace}
+
+
 @dataclass(frozen=True)
 class WorkflowInfo:
     """What the store holds about one workflow (``autodurable workflows show``).
@@ -128,13 +135,7 @@ class WorkflowInfo:
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` form (see docs/operating.md)."""
-        error = None
-        if self.error_type is not None:
-            error = {
-                "type": self.error_type,
-                "message": self.error_message,
-                "traceback": self.traceback,
-            }
+        error = _error_json(self.error_type, self.error_message, self.traceback)
         return {
             "workflow_id": self.workflow_id,
             "name": self.name,
@@ -217,13 +218,7 @@ class StepInfo:
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` form."""
-        error = None
-        if self.error_type is not None:
-            error = {
-                "type": self.error_type,
-                "message": self.error_message,
-                "traceback": self.traceback,
-            }
+        error = _error_json(self.error_type, self.error_message, self.traceback)
         duration = self.duration
         return {
             "position": self.position,

@@ -59,8 +59,8 @@ print("exiting", flush=True)
 """
 
 
-def test_the_process_still_exits_promptly_with_a_replaced_runtime_waiting(tmp_path):
-    first, second = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+def test_the_process_still_exits_promptly_with_a_replaced_runtime_waiting(tmp_path, database_url):
+    first, second = database_url, f"sqlite:///{tmp_path / 'b.db'}"
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, first, second],
