@@ -445,7 +445,8 @@ class Codec:
                 "imported, and decoding imports nothing (stored data could name any module). "
                 f"Import {exc.module} before the value is read (as the code that recorded it "
                 "did), or allow it to be imported with "
-                f"Codec(allowed_modules=[{exc.module!r}])."
+                f"autodurable.configure(allowed_modules=[{exc.module!r}]) (or allowed_modules "
+                "in [tool.autodurable])."
             ) from None
         except LookupError as exc:
             raise DecodeError(f"recorded class {name} cannot be found: {exc}") from exc

@@ -69,6 +69,9 @@ class Settings(BaseModel):
         return url
 
     allow_pickle: bool = False
+    # Modules that decoding may import to find a recorded class (by default it
+    # imports nothing: only classes of modules the program imported already).
+    allowed_modules: tuple[str, ...] = ()
     lease_seconds: float = Field(default=30.0, gt=0)
     # The version recorded on every workflow; by default a digest of the source
     # file of each workflow's function (see `_version`).
@@ -83,6 +86,17 @@ class Settings(BaseModel):
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _module_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(
+                    f"allowed_modules entry {name!r} is not a module name; "
+                    "write dotted names such as 'app.models'"
+                )
+        return names
 
     @field_validator("roles")
     @classmethod

@@ -29,6 +29,7 @@ import contextvars
 import itertools
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,7 +59,9 @@ class Runtime:
         self.root = root if root is not None else project_root(_project_start)
         self.database_url = resolve_database_url(settings.database_url, self.root)
         self.generation = next(_generations)
-        self.codec = Codec(allow_pickle=settings.allow_pickle)
+        self.codec = Codec(
+            allow_pickle=settings.allow_pickle, allowed_modules=settings.allowed_modules
+        )
         self.step_defaults: CallOptions = settings.steps
         self._lock = threading.RLock()
         self._store: Store | None = None
@@ -200,6 +203,7 @@ def configure(
     database_url: str | None = None,
     *,
     allow_pickle: bool | None = None,
+    allowed_modules: Iterable[str] | None = None,
     lease_seconds: float | None = None,
     steps: CallOptions | dict[str, Any] | None = None,
     app_version: str | None = None,
@@ -212,19 +216,22 @@ def configure(
     ``?synchronous=full`` for power-loss durability), or
     ``postgresql://user:password@host:port/dbname`` (options ``?schema=``,
     ``pool_size=``, ``retry_seconds=``). ``lease_seconds`` is how long a workflow
-    stays its executor's without a heartbeat before executors on other hosts
-    may adopt it. ``allow_pickle`` lets the codec fall back to pickle (only for
-    databases you trust). ``steps`` sets default step options (for example
-    ``{"retries": 3, "timeout": 30}``). ``app_version`` is the version recorded
-    on every workflow started here (a release tag, a commit); by default each
-    workflow records a digest of the source file that defines it, and
-    `recover()` resumes only workflows whose recorded version is the code's.
-    Invalid values raise `ConfigError` at once; workflows already running keep
-    the previous configuration.
+    stays its executor's without a heartbeat before executors on other hosts may
+    adopt it. ``allow_pickle`` lets the codec fall back to pickle (only for
+    databases you trust). ``allowed_modules`` names modules that decoding may import
+    to find a recorded class (by default decoding imports nothing and finds only
+    classes of modules the program has imported). ``steps`` sets default step
+    options (for example ``{"retries": 3, "timeout": 30}``). ``app_version`` is the
+    version recorded on every workflow started here (a release tag, a commit); by
+    default each workflow records a digest of the source file that defines it, and
+    `recover()` resumes only workflows whose recorded version is the code's. Invalid
+    values raise `ConfigError` at once; workflows already running keep the previous
+    configuration.
     """
     given = {
         "database_url": database_url,
         "allow_pickle": allow_pickle,
+        "allowed_modules": None if allowed_modules is None else _names(allowed_modules),
         "lease_seconds": lease_seconds,
         "steps": steps,
         "app_version": app_version,
@@ -238,6 +245,11 @@ def configure(
         _set_runtime(Runtime(settings))
     if old is not None:
         old.retire_when_idle()
+
+
+def _names(modules: Iterable[str]) -> tuple[str, ...]:
+    # One name is a common slip for a list of one; accept it rather than split letters.
+    return (modules,) if isinstance(modules, str) else tuple(modules)
 
 
 def use_project(start: Path) -> None:

@@ -14,9 +14,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from autodurable._core import _codec
+import autodurable
+from autodurable._core import _codec, _runtime
 from autodurable._core._codec import Codec
-from autodurable._errors import DecodeError, EncodeError, StepError, WorkflowCancelled
+from autodurable._core._config import load_settings
+from autodurable._errors import ConfigError, DecodeError, EncodeError, StepError, WorkflowCancelled
 
 HERE = __name__
 MAX_DEPTH = getattr(_codec, "MAX_DEPTH", 200)
@@ -290,3 +292,33 @@ def test_values_nested_up_to_the_limit_round_trip():
     for _ in range(MAX_DEPTH):
         pairs = {1: pairs}
     assert codec.decode(codec.encode(pairs)) == pairs
+
+
+def test_the_allow_list_reaches_the_runtime_from_configure(tmp_path, monkeypatch):
+    marker = _plant(tmp_path, monkeypatch, "planted_configured_module")
+    payload = _tagged("dataclass", "planted_configured_module:Evil", {"x": 4})
+    try:
+        autodurable.configure(f"sqlite:///{tmp_path / 'state.db'}")
+        with pytest.raises(DecodeError, match="allowed_modules"):
+            _runtime.get_runtime().codec.decode(payload)
+        assert not marker.exists()
+        autodurable.configure(allowed_modules=["planted_configured_module"])
+        back = _runtime.get_runtime().codec.decode(payload)
+        assert type(back).__name__ == "Evil" and back.x == 4 and marker.exists()
+    finally:
+        sys.modules.pop("planted_configured_module", None)
+        _runtime._reset_overrides_for_tests()
+
+
+def test_the_allow_list_is_read_from_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.autodurable]\nallowed_modules = ["app.models"]\n'
+    )
+    assert load_settings(cwd=tmp_path).allowed_modules == ("app.models",)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.autodurable]\nallowed_modules = ["app/models"]\n'
+    )
+    with pytest.raises(
+        ConfigError, match="allowed_modules entry 'app/models' is not a module name"
+    ):
+        load_settings(cwd=tmp_path)
