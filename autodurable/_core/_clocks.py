@@ -24,8 +24,15 @@ import time
 import uuid as _uuid
 
 from .._errors import AutodurableError
+from . import _context
 from ._boundary import sleep_until, sleep_until_async
-from ._context import current_run, current_step, unrecorded_workflow, workflow_code
+from ._context import (
+    current_run,
+    current_step,
+    refuse_forked,
+    unrecorded_workflow,
+    workflow_code,
+)
 from ._options import EMPTY
 from ._steps import call_step, call_step_async
 
@@ -63,7 +70,7 @@ def sleep(seconds: float) -> None:
     wake: float = _recorded("autodurable.sleep", lambda: time.time() + seconds)  # type: ignore[assignment]
     remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
     run = workflow_code()
-    if run is None or remaining < _SHORT:
+    if run is None or remaining < _SHORT or run.pid != _context.pid:  # a fork's: plainly
         if remaining > 0:
             time.sleep(remaining)
         return
@@ -82,7 +89,7 @@ async def sleep_async(seconds: float) -> None:
     wake = await call_step_async(wake_time, (), {}, "autodurable.sleep", EMPTY)
     remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
     run = current_run()
-    if run is None or remaining < _SHORT:
+    if run is None or remaining < _SHORT or run.pid != _context.pid:  # a fork's: plainly
         if remaining > 0:
             await asyncio.sleep(remaining)
         return
@@ -117,5 +124,6 @@ def idempotency_key() -> str:
         raise AutodurableError(
             "idempotency_key() is defined only in workflow code and in the steps it calls"
         )
+    refuse_forked("idempotency_key()", run)
     position = current_step() or run.peek_position()
     return f"{run.workflow_id}:{position}"

@@ -20,7 +20,10 @@ Invariants:
 - A `Run` belongs to the process that made it (`Run.pid`). A child forked from
   workflow code (``os.fork``, a "fork" multiprocessing pool) inherits the run
   in its memory, but never writes to it: steps and watched calls there see
-  ``run.pid != pid`` and run unrecorded (`_steps`, `_watch`). `pid` is this
+  ``run.pid != pid`` and run unrecorded (`_steps`, `_watch`; a `send` is sent
+  unrecorded, a durable sleep sleeps plainly); what would act for the parent's
+  workflow (`recv`, `set_event`, `idempotency_key`) is refused
+  (`refuse_forked`). `pid` is this
   process's id, kept current by an at-fork hook, so the check costs no call.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
@@ -36,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._errors import NondeterminismError
+from .._errors import AutodurableError, NondeterminismError
 from ._report import warn_once
 
 if TYPE_CHECKING:
@@ -287,6 +290,22 @@ async def forked_call_async(
         return await fn(*args, **kwargs)
     finally:
         exit_run(tokens)
+
+
+def refuse_forked(what: str, run: Run) -> None:
+    """Raise when `run` is inherited from the process this one was forked from.
+
+    For what cannot run unrecorded without harm: a `recv` would consume the
+    parent's message, a `set_event` publish for it, an idempotency key repeat
+    the parent's.
+    """
+    if run.pid != pid:
+        raise AutodurableError(
+            f"{what} cannot be used in a process forked from workflow {run.workflow_id!r} "
+            f"(pid {pid}, the workflow's is {run.pid}): nothing there is recorded, and it "
+            "would act for the parent's workflow. Call it in the workflow's own process "
+            "(use a thread instead of a fork), or start a workflow in the child"
+        )
 
 
 def warn_forked(kind: str, name: str, run: Run) -> None:

@@ -39,9 +39,10 @@ from typing import Any
 
 from .._errors import AutodurableError
 from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
+from . import _context
 from ._boundary import check_boundary, recorded_cancellation, wait_in_run
 from ._clocks import idempotency_key as _idempotency_key
-from ._context import Run, workflow_code
+from ._context import Run, refuse_forked, warn_forked, workflow_code
 from ._options import EMPTY
 from ._runtime import get_runtime
 from ._steps import call_step, call_step_async
@@ -105,7 +106,11 @@ def send(
         raise AutodurableError(f"idempotency_key must be a non-empty string, not {key!r}")
     runtime = get_runtime()
     payload = runtime.codec.encode(message, f"the message to workflow {workflow_id!r}")
-    if workflow_code() is None:
+    run = workflow_code()
+    if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
+        warn_forked("send to", workflow_id, run)
+        run = None
+    if run is None:
         return runtime.store.send_message(
             workflow_id, topic_key, payload, idempotency_key, time.time()
         )
@@ -145,6 +150,7 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
             "code (a function decorated with @autodurable.workflow), not inside a step or "
             "outside workflows"
         )
+    refuse_forked("recv()", run)
     position = run.take_position()
     name = f"autodurable.recv:{topic}" if topic else "autodurable.recv"
     recorded = run.recorded(position, name)
@@ -240,6 +246,7 @@ def set_event(key: str, value: Any) -> None:
             "(a function decorated with @autodurable.workflow), not inside a step or outside "
             "workflows"
         )
+    refuse_forked("set_event()", run)
     position = run.take_position()
     name = f"autodurable.set_event:{key}"
     recorded = run.recorded(position, name)

@@ -172,3 +172,50 @@ def test_a_workflow_run_in_this_process_still_records(database, store):
     _in_child(lambda: None)
     assert autodurable.options(plain, workflow_id="plain")() == os.getpid()
     assert [(s.position, s.name) for s in store.list_steps("plain")] == [(1, "parent_only")]
+
+
+@autodurable.workflow
+def messages_in_a_child(me: str) -> list[str]:
+    outcomes: list[str] = []
+
+    def child() -> None:
+        for name, call in (
+            ("recv", lambda: autodurable.recv("go", timeout=1)),
+            ("set_event", lambda: autodurable.set_event("state", "child")),
+            ("idempotency_key", autodurable.idempotency_key),
+        ):
+            try:
+                call()
+                _effect("child-calls", f"{name} ran")
+            except autodurable.AutodurableError as exc:
+                _effect("child-calls", f"{name} refused: {exc}")
+        autodurable.send(me, "from-child", topic="note")  # unrecorded, said so
+        autodurable.sleep(0.2)  # plainly: the child holds none of the parent's sleep
+
+    _in_child(child)
+    outcomes.append(autodurable.recv("go", timeout=5))
+    outcomes.append(autodurable.recv("note", timeout=5))
+    autodurable.set_event("state", "parent")
+    return outcomes
+
+
+def test_messages_and_events_in_a_forked_child_never_act_for_the_parent(database, store):
+    wid = "messages-forked"
+    autodurable.send(wid, "the-go", topic="go")
+    result = autodurable.options(messages_in_a_child, workflow_id=wid)(wid)
+    # The parent received its own message: the child's recv consumed nothing.
+    assert result == ["the-go", "from-child"]
+    calls = effects("child-calls")
+    assert [line.split()[:2] for line in calls] == [
+        ["recv", "refused:"],
+        ["set_event", "refused:"],
+        ["idempotency_key", "refused:"],
+    ]
+    assert all(f"forked from workflow {wid!r}" in line for line in calls)
+    assert "use a thread instead of a fork" in calls[0]
+    # Only the parent's recvs and event are recorded, in the parent's positions.
+    names = [s.name for s in store.list_steps(wid)]
+    assert names == ["autodurable.recv:go", "autodurable.recv:note", "autodurable.set_event:state"]
+    assert autodurable.get_event(wid, "state", timeout=1) == "parent"
+    warnings = Path("child-warnings.log").read_text()
+    assert f"send to {wid!r}" in warnings and "not recorded" in warnings
