@@ -56,7 +56,6 @@ from .._errors import StoreError
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
-    FINISHED_STATUSES,
     PENDING,
     POSTGRES_EXTRA,
     Claim,
@@ -450,8 +449,8 @@ class PostgresStore(PostgresOperations):
             workflow.executor_id = me
             if workflow.app_version is None:
                 workflow.app_version = app_version
-        elif workflow.status not in FINISHED_STATUSES:
-            steps = []  # it finished between the reads: the caller looks again
+        else:
+            steps = []  # not ours (or it finished between the reads): no history
         return Claim(workflow, claimed, [StepRecord(*step) for step in steps], owner)
 
     def adoptable_workflows(

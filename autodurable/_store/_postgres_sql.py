@@ -90,7 +90,7 @@ class Statements:
         self.history_if_mine = (
             f"SELECT {_S} FROM {s}.steps WHERE workflow_id = %(workflow_id)s AND EXISTS "
             f"(SELECT 1 FROM {s}.workflows WHERE workflow_id = %(workflow_id)s "
-            f"AND (executor_id = %(me)s OR status <> %(pending)s)) {in_order}"
+            f"AND executor_id = %(me)s AND status = %(pending)s) {in_order}"
         )
         self.neighbours = (
             f"SELECT {_E}, {now} - heartbeat_at FROM {s}.executors "

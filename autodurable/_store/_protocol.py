@@ -8,7 +8,8 @@ every backend):
   history the claim returns; one attempted after it is refused.
 - `claim_workflow` is atomic: of two executors claiming the same unfinished
   workflow, at most one gets it, and it receives the whole step history in the
-  same call.
+  same call; a claim that does not take the workflow (finished, or a live
+  owner's) reads no history.
 - Liveness: an owner on this host is alive while its process runs (the
   `Liveness` object decides); an owner on another host while its heartbeat,
   measured by the store's clock, is younger than the lease.
@@ -194,6 +195,56 @@ class Claim:
     owner: ExecutorRecord | None
 
 
+@dataclass(slots=True, frozen=True)
+class WorkflowFilter:
+    """Which workflows an operator's listing or batch action is about (`find_workflows`).
+
+    Every field given narrows the selection; None means any. `statuses`: one of
+    them; `name`: the exact name; `name_like`: a SQL LIKE pattern on the name
+    with ``\\`` as escape character; `created_after` / `created_before`: bounds
+    on the creation time (inclusive / exclusive); `app_version`: the recorded
+    version, exactly; `error_type`: the recorded exception's type, matched
+    against its ``"module:qualname"``, its ``"module.qualname"`` or its
+    qualname alone (``"ValueError"`` matches ``"builtins:ValueError"``).
+    """
+
+    statuses: tuple[str, ...] | None = None
+    name: str | None = None
+    name_like: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    app_version: str | None = None
+    error_type: str | None = None
+
+    def conditions(self, mark: str, error_match: str) -> tuple[list[str], list[Any]]:
+        """The SQL conditions (to join with AND) and their parameters, in order.
+
+        `mark` is the backend's placeholder; `error_match` its condition on the
+        recorded error's type, with three placeholders for `error_type` (the
+        JSON functions differ between dialects).
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+        if self.statuses is not None:  # none at all matches nothing
+            marks = ", ".join([mark] * len(self.statuses)) or "NULL"
+            conditions.append(f"status IN ({marks})")
+            params += self.statuses
+        for condition, value in (
+            (f"name = {mark}", self.name),
+            (f"name LIKE {mark} ESCAPE '\\'", self.name_like),
+            (f"created_at >= {mark}", self.created_after),
+            (f"created_at < {mark}", self.created_before),
+            (f"app_version = {mark}", self.app_version),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        if self.error_type is not None:
+            conditions.append(error_match)
+            params += [self.error_type] * 3
+        return conditions, params
+
+
 def _columns(record: type, *, but: tuple[str, ...] = ()) -> str:
     return ", ".join(f.name for f in fields(record) if f.name not in but)
 
@@ -268,9 +319,10 @@ class RunStore(Protocol):
     ) -> Claim | None:
         """Take ownership of a pending workflow unless a live executor holds it.
 
-        Returns None when the workflow does not exist. When claimed (or when the
-        workflow has ended) the claim carries the workflow's step history. A
-        claimed workflow without a version gets `app_version`.
+        Returns None when the workflow does not exist. Only a claimed workflow's
+        claim carries its step history (a finished one's caller needs only its
+        record, however many steps it has). A claimed workflow without a
+        version gets `app_version`.
         """
 
     def adoptable_workflows(
@@ -401,6 +453,13 @@ class OperatorStore(Protocol):
         `created_after` / `created_before`: bounds on the creation time
         (inclusive / exclusive); `offset` rows are skipped, then `limit` returned.
         """
+
+    def find_workflows(
+        self, where: WorkflowFilter, limit: int, offset: int = 0
+    ) -> list[WorkflowRecord]:
+        """Workflows that match `where`, newest first (then by id): `offset` rows are
+        skipped, then `limit` returned. Parameterised SQL on every backend; a recorded
+        error that is not a JSON object matches no `error_type`."""
 
     def reopen_workflow(
         self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False

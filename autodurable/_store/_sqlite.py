@@ -296,7 +296,9 @@ class SQLiteStore(SQLiteOperations):
                     "WHERE workflow_id = ?",
                     (executor_id, workflow.updated_at, workflow.app_version, workflow_id),
                 )
-            steps = self._steps(conn, workflow_id) if (claimable or finished) else []
+            # Only a claim that will run it needs the history: a finished workflow's
+            # caller reads its output, however many steps it recorded.
+            steps = self._steps(conn, workflow_id) if claimable else []
             return Claim(workflow, claimable, steps, owner)
 
     def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
