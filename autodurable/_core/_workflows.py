@@ -38,7 +38,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from .._backoff import Backoff
 from .._errors import (
@@ -85,6 +86,17 @@ _NOTIFIED_POLL = 5.0
 
 class _NotRecorded:
     """What `open` returns for a call whose inputs cannot be recorded: it runs plainly."""
+
+
+@dataclass(frozen=True)
+class _Busy:
+    """What `_open` returns when a live executor runs the workflow.
+
+    `owner_here`: that executor is on this host, so its death shows at once in
+    the process table (no lease to wait out) and a waiter looks often.
+    """
+
+    owner_here: bool
 
 
 _NOT_RECORDED = _NotRecorded()
@@ -140,7 +152,7 @@ def call_workflow(
             with running_unrecorded(name):
                 return call.done(fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
-            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=True)  # type: ignore[assignment]
+            opened = wait_for(call.runtime, call.workflow_id, call.open, busy=call)  # type: ignore[assignment]
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
         run = _opened_run(opened)
@@ -180,7 +192,7 @@ async def _run_async(
             with running_unrecorded(call.name):
                 return call.done(await fn(*args, **kwargs))
         if opened is None:  # a live executor runs it: wait, or adopt it if that one dies
-            opened = await wait_for_async(call.runtime, call.workflow_id, call.open)
+            opened = await wait_for_async(call.runtime, call.workflow_id, call.open, call)
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
         run = _opened_run(opened)
@@ -216,6 +228,7 @@ class _TopLevelCall:
         self._inputs: str | None = None
         self._future: Future[Any] = Future()
         self._result: Any = None
+        self.owner_here = False  # the live executor running it is on this host (see _Busy)
 
     def join(self) -> Future[Any] | None:
         """Take the id's slot in this process; or return the future of the call holding it."""
@@ -255,7 +268,7 @@ class _TopLevelCall:
                 warn_once(self.name, f"autodurable: {exc}; workflow {self.name!r} runs unrecorded")
                 return _NOT_RECORDED
         version = version_for(self.runtime.settings, self.fn)
-        return _open(
+        opened = _open(
             self.runtime,
             self.workflow_id,
             self.name,
@@ -264,6 +277,10 @@ class _TopLevelCall:
             version,
             self.timeout,
         )
+        if isinstance(opened, _Busy):
+            self.owner_here = opened.owner_here
+            return None
+        return opened
 
     @contextlib.contextmanager
     def running(self, run: Run) -> Iterator[None]:
@@ -347,12 +364,19 @@ def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None =
     return outcome(runtime, record)
 
 
-def _intervals(runtime: Runtime, busy: bool) -> tuple[float, float]:
+class _Owner(Protocol):
+    owner_here: bool
+
+
+def _intervals(runtime: Runtime, busy: _Owner | None) -> tuple[float, float]:
     """(first, longest) wait between looks at a workflow that another executor runs."""
-    if not runtime.store.notifies:
+    if not runtime.store.notifies or (busy is not None and busy.owner_here):
+        # No wake-ups to wait for, or an owner on this host whose death the
+        # process table shows at once: look often, as the owner is gone in an
+        # instant (a notifying store says nothing when its process is killed).
         return _FIRST_POLL, _LAST_POLL
     longest = _NOTIFIED_POLL
-    if busy:
+    if busy is not None:
         longest = max(_LAST_POLL, min(longest, runtime.settings.lease_seconds / 4))
     return longest, longest
 
@@ -361,20 +385,22 @@ def wait_for(
     runtime: Runtime,
     workflow_id: str,
     look: Callable[[], T | None],
-    busy: bool = False,
+    busy: _Owner | None = None,
     timeout: float | None = None,
 ) -> T | None:
     """Call `look` until it returns something, waiting for the store's wake-ups in between.
 
-    `busy`: the workflow runs on another executor that we may adopt it from, so
-    look at least every quarter lease. Returns None when `timeout` passes.
+    `busy`: the workflow runs on another executor that we may adopt it from
+    (`busy.owner_here` says whether on this host, as `look` last saw), so look
+    at least every quarter lease, and often for an owner here. Returns None
+    when `timeout` passes.
     """
     found = look()
     if found is not None:
         return found
     deadline = None if timeout is None else time.monotonic() + timeout
-    backoff = Backoff(*_intervals(runtime, busy))
     with runtime.store.subscribe(workflow_id) as wakeups:
+        backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:  # the first look after subscribing misses nothing
             delay = backoff.next()
             if deadline is not None:
@@ -386,10 +412,12 @@ def wait_for(
     return found
 
 
-async def wait_for_async(runtime: Runtime, workflow_id: str, look: Callable[[], T | None]) -> T:
-    """`wait_for(busy=True)` for async code: waits without blocking the event loop."""
-    backoff = Backoff(*_intervals(runtime, busy=True))
+async def wait_for_async(
+    runtime: Runtime, workflow_id: str, look: Callable[[], T | None], busy: _Owner
+) -> T:
+    """`wait_for` with `busy` for async code: waits without blocking the event loop."""
     with runtime.store.subscribe(workflow_id) as wakeups:
+        backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:
             if runtime.store.notifies:
                 await asyncio.to_thread(wakeups.wait, backoff.next())
@@ -475,8 +503,8 @@ def _open(
     values: dict[str, Any],
     version: str | None = None,
     timeout: float | None = None,
-) -> Run | _Finished | None:
-    """Start or claim `workflow_id`: a Run to execute, a finished record, or None (busy)."""
+) -> Run | _Finished | _Busy:
+    """Start or claim `workflow_id`: a Run to execute, a finished record, or `_Busy`."""
     executor = runtime.executor
     store = runtime.store
     claim = _take_handed_claim(workflow_id)
@@ -501,7 +529,7 @@ def _open(
     if claim.workflow.status in FINISHED_STATUSES:
         return _Finished(runtime, claim.workflow)
     if not claim.claimed:
-        return None
+        return _Busy(claim.owner is not None and claim.owner.hostname == executor.hostname)
     history, branches = split_history(claim.steps)
     log.debug(
         "autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(claim.steps)

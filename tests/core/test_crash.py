@@ -369,6 +369,12 @@ def test_second_process_waits_then_adopts_when_owner_is_killed(
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
+    killed = time.monotonic()
+    # The owner was on this host: its death shows in the process table at once, so
+    # the waiter adopts without waiting out a lease or a long poll, on either store.
+    wait_until(lambda: "waiter:slow1" in count_lines(effects), timeout=30)
+    adopted_after = time.monotonic() - killed
     out, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 0 and out.strip() == "[1, 2]"
     assert count_lines(effects) == Counter({"owner:slow1": 1, "waiter:slow1": 1, "waiter:slow2": 1})
+    assert adopted_after < 2.5, f"the waiter adopted {adopted_after:.1f}s after the owner died"
