@@ -42,7 +42,8 @@ Invariants:
   abandoned (the thread cannot be killed and may still finish in the
   background, its result never recorded), recorded as failed with
   `StepTimeoutError`, and retried with the same idempotency key, once the
-  abandoned attempt has ended (at once with ``overlap=True``).
+  abandoned attempt has ended (at once with ``overlap=True``); at exit the
+  process waits for it, within bounds (`_abandoned`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from typing import Any
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
 from . import _context
+from ._abandoned import abandon
 from ._boundary import check_boundary, interrupted
 from ._context import (
     CODE_VAR,
@@ -418,6 +420,7 @@ def _call_with_timeout(
     threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()
     if not finished.wait(call.timeout):
         call.abandoned = finished  # its result is never recorded; a retry waits for it
+        abandon(finished, call.name, call.timeout or 0.0)  # and so does the exit
         raise call.timed_out()
     if "error" in outcome:
         raise outcome["error"]
