@@ -21,7 +21,7 @@ from .._control._operations import (
 )
 from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
-from .._core._workflows import wait_for
+from .._core._waiting import wait_for
 from .._errors import WorkflowNotFound
 from .._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
 from ._format import emit, preview, span, table, when

@@ -46,7 +46,7 @@ from ._context import Run, refuse_forked, warn_forked, workflow_code
 from ._options import EMPTY
 from ._runtime import get_runtime
 from ._steps import call_step, call_step_async
-from ._workflows import wait_for
+from ._waiting import wait_for
 
 _NOT_SET = object()
 _ENDED = object()

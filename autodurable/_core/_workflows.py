@@ -39,9 +39,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from .._backoff import Backoff
 from .._errors import (
     AutodurableError,
     EncodeError,
@@ -74,14 +73,10 @@ from ._context import (
 from ._options import CallOptions, call_options_scope, current_call_options
 from ._report import warn_once
 from ._runtime import Runtime, get_runtime
+from ._waiting import wait_for, wait_for_async
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
-_FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run elsewhere
-# With notifications a look is only a safety net (for a lost notification, or an
-# owner that died without a word): this often, or every quarter lease when the
-# owner's death would let us adopt the workflow.
-_NOTIFIED_POLL = 5.0
 
 
 class _NotRecorded:
@@ -362,68 +357,6 @@ def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None =
     if record is None:
         raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
     return outcome(runtime, record)
-
-
-class _Owner(Protocol):
-    owner_here: bool
-
-
-def _intervals(runtime: Runtime, busy: _Owner | None) -> tuple[float, float]:
-    """(first, longest) wait between looks at a workflow that another executor runs."""
-    if not runtime.store.notifies or (busy is not None and busy.owner_here):
-        # No wake-ups to wait for, or an owner on this host whose death the
-        # process table shows at once: look often, as the owner is gone in an
-        # instant (a notifying store says nothing when its process is killed).
-        return _FIRST_POLL, _LAST_POLL
-    longest = _NOTIFIED_POLL
-    if busy is not None:
-        longest = max(_LAST_POLL, min(longest, runtime.settings.lease_seconds / 4))
-    return longest, longest
-
-
-def wait_for(
-    runtime: Runtime,
-    workflow_id: str,
-    look: Callable[[], T | None],
-    busy: _Owner | None = None,
-    timeout: float | None = None,
-) -> T | None:
-    """Call `look` until it returns something, waiting for the store's wake-ups in between.
-
-    `busy`: the workflow runs on another executor that we may adopt it from
-    (`busy.owner_here` says whether on this host, as `look` last saw), so look
-    at least every quarter lease, and often for an owner here. Returns None
-    when `timeout` passes.
-    """
-    found = look()
-    if found is not None:
-        return found
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with runtime.store.subscribe(workflow_id) as wakeups:
-        backoff = Backoff(*_intervals(runtime, busy))
-        while (found := look()) is None:  # the first look after subscribing misses nothing
-            delay = backoff.next()
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                delay = min(delay, left)
-            wakeups.wait(delay)
-    return found
-
-
-async def wait_for_async(
-    runtime: Runtime, workflow_id: str, look: Callable[[], T | None], busy: _Owner
-) -> T:
-    """`wait_for` with `busy` for async code: waits without blocking the event loop."""
-    with runtime.store.subscribe(workflow_id) as wakeups:
-        backoff = Backoff(*_intervals(runtime, busy))
-        while (found := look()) is None:
-            if runtime.store.notifies:
-                await asyncio.to_thread(wakeups.wait, backoff.next())
-            else:
-                await asyncio.sleep(backoff.next())
-    return found
 
 
 # -- helpers ------------------------------------------------------------------
