@@ -103,6 +103,45 @@ _HANDED: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
 UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
 
 
+class FinishLater:
+    """Holds the success of workflow `workflow_id` back, to be written by `finish()`.
+
+    For a program run by the launcher: it is finished only once its process
+    has exited cleanly (its atexit handlers and threads done), so a process
+    killed in between leaves the run pending and the same command replays it
+    to the end instead of starting a fresh run that repeats every effect.
+    """
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        self._finish: Callable[[], str] | None = None
+
+    def hold(self, finish: Callable[[], str]) -> None:
+        """Keep the write of the success (`succeeded` calls it instead of writing)."""
+        self._finish = finish
+
+    def finish(self) -> None:
+        """Write the success held back, if any (once)."""
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish()
+
+
+_FINISH_LATER: contextvars.ContextVar[FinishLater | None] = contextvars.ContextVar(
+    "autodurable_finish_later", default=None
+)
+
+
+@contextlib.contextmanager
+def finishing_later(later: FinishLater) -> Iterator[None]:
+    """Run the block with the success of `later.workflow_id` held back (see `FinishLater`)."""
+    token = _FINISH_LATER.set(later)
+    try:
+        yield
+    finally:
+        _FINISH_LATER.reset(token)
+
+
 class _Finished:
     """A workflow that already has an outcome."""
 
@@ -306,6 +345,16 @@ class _TopLevelCall:
                 raise
             warn_once(f"{self.name}:result", f"autodurable: {exc}; it is not recorded")
             output = UNRECORDED_RESULT
+        later = _FINISH_LATER.get()
+        if later is not None and later.workflow_id == run.workflow_id:
+
+            def finish() -> str:
+                return runtime.store.finish_workflow(
+                    run.workflow_id, run.executor_id, SUCCEEDED, output, None
+                )
+
+            later.hold(finish)  # a cancellation meanwhile: it stays cancelled
+            return result
         status = runtime.store.finish_workflow(
             run.workflow_id, run.executor_id, SUCCEEDED, output, None
         )

@@ -7,7 +7,10 @@ the arguments as inputs.
 Invariants:
 - Running the same command again resumes an unfinished run (same program and
   arguments); a failed run is retried from the step that failed, with the
-  earlier steps replayed; a finished run starts a fresh one. ``--new`` always
+  earlier steps replayed; a finished run starts a fresh one. A run is
+  finished only once its process exits cleanly (after the program's atexit
+  handlers and threads): one killed after the program returned but before
+  that is replayed to the end by the same command, not started afresh. ``--new`` always
   starts afresh and ``--run-id`` names the run explicitly.
 - The program sees what plain ``python`` gives it: ``sys.argv``, ``sys.path[0]``,
   ``__main__``, its stdout and stderr, and its exit code (``sys.exit(n)`` exits
@@ -28,7 +31,9 @@ Invariants:
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -48,6 +53,7 @@ from .._core._decorators import workflow
 from .._core._names import PACKAGE_DIR
 from .._core._options import options
 from .._core._runtime import get_runtime, use_project
+from .._core._workflows import FinishLater, finishing_later
 from .._errors import AutodurableError, NondeterminismError, OwnershipLost, WorkflowCancelled
 from .._project import project_root
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
@@ -206,8 +212,14 @@ def _run_workflow(
     if version is not None:
         setattr(body, VERSION_ATTRIBUTE, version)
     program = workflow(name=name, unrecordable="rerun")(body)
+    # The run is finished once the process has exited cleanly, not when the
+    # program returns: registered before the program runs, this handler runs
+    # after the program's own (atexit runs the last registered first).
+    later = FinishLater(workflow_id)
+    atexit.register(_finish_at_exit, later)
     try:
-        return int(options(program, workflow_id=workflow_id)(args))
+        with finishing_later(later):
+            return int(options(program, workflow_id=workflow_id)(args))
     except ScriptExit as exc:
         if isinstance(exc.code, int):
             return exc.code
@@ -236,6 +248,21 @@ def _run_workflow(
     except Exception as exc:
         _print_user_traceback(exc)
         return 1
+
+
+def _finish_at_exit(later: FinishLater) -> None:
+    """Record the program run as finished: its process is exiting cleanly."""
+    for stream in (sys.stdout, sys.stderr):  # its output is out before it counts as done
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        later.finish()
+    except (AutodurableError, OwnershipLost) as exc:
+        print(
+            f"autodurable: run {later.workflow_id} ended, but could not be recorded as "
+            f"finished ({exc}); the same command again replays it to the end",
+            file=sys.stderr,
+        )
 
 
 def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tuple[str, str]:

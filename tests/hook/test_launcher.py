@@ -136,7 +136,9 @@ def test_any_command_through_the_bootstrap(tmp_path):
     )
     done = autodurable(folder, "run", "--", sys.executable, "service.py")
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""  # no word of ours on a child's stderr
+    # The launcher's status line, and no other word of ours on the program's stderr.
+    (status,) = done.stderr.splitlines()
+    assert status.startswith(f"autodurable: running {sys.executable} with the modules of ")
     assert done.stdout == "InferredStep 10\n"  # rewritten by the hook
     # No durable root in the command: helpers.work is plain code, nothing is recorded.
     assert not (folder / ".autodurable").exists()
@@ -383,3 +385,39 @@ def test_a_run_another_executor_took_over_stops_with_one_line(tmp_path):
     assert lines[1].startswith("autodurable: another executor took over run run-")
     assert "Traceback" not in done.stderr and "OwnershipLost" not in done.stderr
     assert effects(folder) == ["1"]  # it stopped at its next step
+
+
+DIES_AT_EXIT = """
+import atexit, os, signal
+import helpers
+
+def die_while_exiting():
+    # A supervisor's SIGKILL after the program returned, before the process ended.
+    if os.path.exists("kill-at-exit"):
+        os.remove("kill-at-exit")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+atexit.register(die_while_exiting)
+print("total", helpers.work(3))
+"""
+
+
+def test_a_run_killed_after_the_program_returned_is_replayed_not_started_again(
+    tmp_path, database_url
+):
+    folder = project(tmp_path)
+    write_script(folder, "exits.py", DIES_AT_EXIT)
+    (folder / "kill-at-exit").touch()
+    env = {"AUTODURABLE_DATABASE_URL": database_url}
+    killed = autodurable(folder, "run", "exits.py", **env)
+    assert killed.returncode == -9 and killed.stdout == "total 30\n"
+    assert effects(folder) == ["0", "1", "2"]
+    # Not finished: the same command replays the run to its end, repeating nothing.
+    again = autodurable(folder, "run", "exits.py", **env)
+    assert (again.returncode, again.stdout) == (0, "total 30\n"), again.stderr
+    assert "resuming run" in again.stderr and "replaying 3 recorded step(s)" in again.stderr
+    assert effects(folder) == ["0", "1", "2"]
+    # That one exited cleanly: it is finished, and the command starts a new run.
+    third = autodurable(folder, "run", "exits.py", **env)
+    assert third.returncode == 0 and "new run" in third.stderr
+    assert effects(folder) == ["0", "1", "2"] * 2
