@@ -81,6 +81,15 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path)
 
 
+def state_location(url: str) -> str:
+    """Where the state lives, for people: a SQLite file's path, or the URL without its password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path)
+    password = urlsplit(url).password
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)
+
+
 def read_pyproject_section(path: Path | None) -> dict[str, Any]:
     """The ``[tool.autodurable]`` table of `path`, or {} when there is none."""
     if path is None:

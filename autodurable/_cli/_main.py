@@ -139,7 +139,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error("run -- needs a command")
         from .._hook._child import exec_command  # light: it runs before every command
 
-        return exec_command(rest[1], rest[2:])
+        return exec_command(rest[1], rest[2:], quiet=args.quiet)
     from .._hook._launcher import Target, run
 
     if args.module:

@@ -99,11 +99,11 @@ class Runtime:
 
     @property
     def location(self) -> str:
-        """Where the state lives, for people: the SQLite file's absolute path, or the URL."""
-        from .._project import sqlite_file
+        """Where the state lives, for people: the SQLite file's absolute path, or the URL
+        (its password masked)."""
+        from .._project import state_location
 
-        path = sqlite_file(self.database_url)
-        return str(path) if path is not None else self.database_url
+        return state_location(self.database_url)
 
     def state_exists(self) -> bool:
         """Whether the store may hold anything: its SQLite file exists (a server: always).

@@ -11,8 +11,9 @@ Invariants:
   process that runs workflow code loads them. The sentinel (and wrapt with it)
   is installed when the first project module is imported: I/O references a
   module took before that are not watched.
-- Silent: nothing is printed, so programs reading their children's stderr see
-  what they would see without the launcher.
+- Silent: the launcher prints one status line (``-q`` silences it) before it
+  becomes CMD; nothing else is printed, so programs reading their children's
+  stderr see what they would see without the launcher.
 - Unfinished workflows are recovered in the background only when the launcher
   found existing state: a command of a project that never recorded anything (a
   test suite, say) creates no database and runs nothing it did not ask for.
@@ -42,6 +43,11 @@ def hook_environment(root: Path) -> dict[str, str]:
     The configuration is validated here, once; a project that configures nothing
     gets the defaults without the validation being imported.
     """
+    return _hook_settings(root)[0]
+
+
+def _hook_settings(root: Path) -> tuple[dict[str, str], str]:
+    """`hook_environment`, and the URL of the state it found (resolved against `root`)."""
     from .._project import (
         DEFAULT_SENTINEL,
         DEFAULT_STATE_PATH,
@@ -52,6 +58,7 @@ def hook_environment(root: Path) -> dict[str, str]:
     values: dict[str, Any]
     if configures_nothing(root):
         values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
+        url = f"sqlite:///{root / DEFAULT_STATE_PATH}"
         recover = (root / DEFAULT_STATE_PATH).exists()  # the default store, without loading it
     else:
         from .._core._config import load_settings
@@ -63,16 +70,23 @@ def hook_environment(root: Path) -> dict[str, str]:
             "exclude": list(settings.exclude),
             "sentinel": settings.sentinel,
         }
-        recover = _state_exists(resolve_database_url(settings.database_url, root))
+        url = resolve_database_url(settings.database_url, root)
+        recover = _state_exists(url)
     values["recover"] = recover
-    return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}
+    return {ENV_ROOT: str(root), ENV_SETTINGS: json.dumps(values)}, url
 
 
-def exec_command(command: str, args: list[str]) -> int:
-    """Replace this process with `command` run under the hook; an exit code if it cannot."""
+def exec_command(command: str, args: list[str], quiet: bool = False) -> int:
+    """Replace this process with `command` run under the hook; an exit code if it cannot.
+
+    Unless `quiet`, one status line on stderr first names the command, the
+    project and where the state of its workflows lives (the command's own
+    processes print nothing of autodurable's).
+    """
+    import shutil
     import sys
 
-    from .._project import project_root
+    from .._project import project_root, state_location
 
     if not command:
         print("autodurable: run -- needs a command to run", file=sys.stderr)
@@ -80,7 +94,18 @@ def exec_command(command: str, args: list[str]) -> int:
     root = Path(os.environ.get(ENV_ROOT) or project_root(Path.cwd()))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [BOOTSTRAP_DIR, env.get("PYTHONPATH")]))
-    env.update(hook_environment(root))
+    hook_env, url = _hook_settings(root)
+    env.update(hook_env)
+    if os.sep not in command and shutil.which(command, path=env.get("PATH")) is None:
+        print(f"autodurable: cannot run {command!r}: no such command on PATH", file=sys.stderr)
+        return 127
+    if not quiet:
+        print(
+            f"autodurable: running {command} with the modules of {root} made durable "
+            f"(state in {state_location(url)})",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         os.execvpe(command, [command, *args], env)
     except OSError as exc:

@@ -185,3 +185,15 @@ def test_relative_sqlite_urls_resolve_against_the_root_and_others_stay(tmp_path)
     assert resolved.endswith("/x.db?synchronous=full") and sqlite_file(resolved) == root / "x.db"
     for url in ("sqlite:////abs/x.db", "sqlite:///:memory:", "postgresql://u@h/db"):
         assert resolve_database_url(url, root) == url
+
+
+def test_the_state_location_shown_never_includes_a_password(tmp_path):
+    from autodurable._core._config import Settings
+    from autodurable._core._runtime import Runtime
+
+    url = "postgresql://app:s3cret@db.example:5432/prod?schema=jobs"
+    shown = Runtime(Settings(database_url=url), root=tmp_path).location
+    assert shown == "postgresql://app:***@db.example:5432/prod?schema=jobs"
+    assert "s3cret" not in shown
+    sqlite = Runtime(Settings(database_url="sqlite:///state/x.db"), root=tmp_path).location
+    assert sqlite == str(tmp_path / "state" / "x.db")

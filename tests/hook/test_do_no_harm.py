@@ -26,8 +26,12 @@ from ..helpers import child_env, write_script
 def run_under_hook(
     folder: Path, script: str = "check.py", *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """``autodurable run -- python SCRIPT`` in `folder`."""
-    return subprocess.run(
+    """``autodurable run -- python SCRIPT`` in `folder`; its stderr without the status line.
+
+    The launcher's one status line comes first; what is left is what the program
+    and its children wrote.
+    """
+    done = subprocess.run(
         [sys.executable, "-m", "autodurable", "run", "--", sys.executable, script, *args],
         cwd=folder,
         env=child_env(**env),
@@ -35,6 +39,32 @@ def run_under_hook(
         text=True,
         timeout=120,
     )
+    status, _, rest = done.stderr.partition("\n")
+    assert status.startswith(f"autodurable: running {sys.executable} with the modules of "), status
+    done.stderr = rest
+    return done
+
+
+def test_run_command_prints_exactly_the_programs_output_and_one_status_line(tmp_path):
+    folder = project(tmp_path)
+    plain = [sys.executable, "-c", "print(1)"]
+    for quiet in ([], ["-q"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "autodurable", "run", *quiet, "--", *plain],
+            cwd=folder,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stdout) == (0, "1\n")
+        state = folder / ".autodurable" / "state.db"
+        status = (
+            f"autodurable: running {sys.executable} with the modules of {folder} made durable "
+            f"(state in {state})\n"
+        )
+        assert done.stderr == ("" if quiet else status)
+        assert not state.exists()  # a command that records nothing creates no database
 
 
 def project(tmp_path: Path, config: str = "", **modules: str) -> Path:
