@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import autodurable
-from autodurable._core import _workflows
+from autodurable._core import _waiting
 from autodurable._core._executor import HOSTNAME, process_started
 from autodurable._core._runtime import get_runtime
 from autodurable._store import PENDING, SUCCEEDED, ExecutorRecord, WorkflowRecord, open_store
@@ -121,7 +121,7 @@ def test_a_watching_executor_adopts_the_work_of_a_killed_one(project, postgres_u
 
 
 def test_a_caller_waiting_on_another_process_is_woken_by_notify(project, postgres_url, monkeypatch):
-    monkeypatch.setattr(_workflows, "_NOTIFIED_POLL", 3600.0)  # no polling to fall back on
+    monkeypatch.setattr(_waiting, "_NOTIFIED_POLL", 3600.0)  # no polling to fall back on
     autodurable.configure(database_url=postgres_url, lease_seconds=2)
     child = subprocess.Popen(
         [sys.executable, str(project / "run.py"), "order-3", "3"],
