@@ -9,22 +9,22 @@ Invariants:
   step number out of range, malformed JSON); errors are one line on stderr.
 - Bad input changes nothing: every argument and id is checked first.
 - The state database is found as git finds its repository (see
-  `_config_source`); no command creates one: when there is none where it is
-  looked for, the command says which path it looked at and exits with 1
-  (``send``: 2, an unknown id; ``send --allow-unknown`` creates it, to record a
-  message for a workflow to come). ``list``, ``show`` and ``steps`` say on
-  stderr where the state is.
-- Nothing imports the application's code except ``--run``, which imports the
-  workflow's module (the working directory first on the path) to run it here.
+  `_config_source`); no command creates one but ``start``: when there is none
+  where it is looked for, the command says which path it looked at and exits
+  with 1 (``send``: 2, an unknown id; ``send --allow-unknown`` creates it, to
+  record a message for a workflow to come). ``list``, ``show`` and ``steps``
+  say on stderr where the state is.
+- Nothing imports the application's code except ``--run`` and ``start``, which
+  import the workflow's module (the working directory first on the path).
+- The batch forms of ``cancel`` and ``resume``, ``start`` and running a workflow
+  here are in `_workflows_act`; ``show --follow`` is in `_workflows_follow`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from typing import Any
 
 from .._control._info import WorkflowInfo
 from .._control._operations import (
@@ -39,18 +39,28 @@ from .._control._operations import (
     run_here,
     workflow_info,
 )
-from .._control._registry import RUN_PREFIX, find_workflow, is_program_run
+from .._control._registry import RUN_PREFIX, is_program_run
 from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
-from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
+from .._errors import AutodurableError, WorkflowNotFound
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
 from ._format import span
+from ._workflows_act import (
+    batch_cancel,
+    batch_resume,
+    check_code_here,
+    import_here,
+    other_version,
+    run_and_report,
+    selection,
+    start_command,
+    version_problem,
+)
+from ._workflows_follow import follow_command
 from ._workflows_read import (
     PICKUP,
-    code_version_here,
     emit,
     list_command,
-    report_outcome,
     say_where,
     show_command,
     steps_command,
@@ -82,13 +92,14 @@ def main_workflows(args: argparse.Namespace) -> int:
     if action is None:
         args.workflows_parser.print_help()
         return 0
-    problem = missing_state()
+    problem = missing_state() if action != "start" else None  # starting one records it
     if problem is not None:
         print(f"autodurable: {problem}", file=sys.stderr)
         return 1
     handlers = {
         "list": list_command,
-        "show": show_command,
+        "show": _show,
+        "start": start_command,
         "steps": steps_command,
         "wait": wait_command,
         "cancel": _cancel,
@@ -103,8 +114,21 @@ def main_workflows(args: argparse.Namespace) -> int:
     return status
 
 
+def _show(args: argparse.Namespace) -> int:
+    if args.follow:
+        return follow_command(args)
+    if args.timeout is not None:
+        raise AutodurableError(
+            "--timeout goes with --follow (show prints at once; wait and show --follow wait)"
+        )
+    return show_command(args)
+
+
 def _cancel(args: argparse.Namespace) -> int:
     reason = args.reason or f"cancelled with the autodurable command line by {_who()}"
+    found = selection(args, "cancel")
+    if found is not None:
+        return batch_cancel(args, found, reason)
     changed, info = cancel(args.workflow_id, reason)
     document = {"workflow_id": info.workflow_id, "cancelled": changed, "status": info.status}
     if changed:
@@ -131,9 +155,15 @@ def _who() -> str:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    found = selection(args, "resume")
+    if found is not None:
+        return batch_resume(args, found)
     info = workflow_info(args.workflow_id)
     if args.run:
         return _resume_here(args, info)
+    problem = version_problem(info, args)
+    if problem is not None:
+        raise AutodurableError(problem)
     kept, after = resume(
         args.workflow_id, app_version=args.app_version, any_version=args.any_version
     )
@@ -150,12 +180,11 @@ def _resume(args: argparse.Namespace) -> int:
         lines.append(
             f"{PICKUP}; or run it here: autodurable workflows resume {after.workflow_id} --run"
         )
-        here = code_version_here(after) if after.app_version else None
-        if here is not None and here != after.app_version:
+        here = other_version(after)
+        if here is not None:  # asked for with --version: a process of that version runs it
             lines.append(
                 f"note: it is of version {after.app_version} and the code here is version "
-                f"{here}: executors running this code leave it alone. --any-version lets "
-                "them run it"
+                f"{here}: only a process running version {after.app_version} takes it"
             )
     emit(args, document, "\n".join(lines))
     return 0
@@ -166,41 +195,11 @@ def _resume_here(args: argparse.Namespace, info: WorkflowInfo) -> int:
         raise AutodurableError(program_hint(info.workflow_id, info.name) + "; --run cannot")
     if info.status == SUCCEEDED:
         raise AutodurableError(f"workflow {info.workflow_id!r} has succeeded; nothing to run")
-    _import_here()
-    _check_code_here(info)
+    import_here()
+    check_code_here(info)
     if info.status in (FAILED, CANCELLED):
         resume(info.workflow_id, app_version=args.app_version, any_version=args.any_version)
-    return _run_and_report(
-        args, info.workflow_id, lambda: run_here(get_runtime(), info.workflow_id)
-    )
-
-
-def _import_here() -> None:
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-
-
-def _check_code_here(info: WorkflowInfo) -> Any:
-    try:
-        return find_workflow(info.name)
-    except LookupError as exc:
-        raise AutodurableError(
-            f"cannot run {info.workflow_id} here: {exc}. Run this command where its code is "
-            "importable, or leave out --run so that an executor with its code picks it up"
-        ) from None
-
-
-def _run_and_report(args: argparse.Namespace, workflow_id: str, begin: Any) -> int:
-    handle = begin()
-    if not args.json:
-        print(f"running {workflow_id} here...", file=sys.stderr)
-    try:
-        handle.result()
-    except (Exception, WorkflowCancelled) as exc:
-        if isinstance(exc, AutodurableError) and not isinstance(exc, WorkflowNotFound):
-            raise
-    return report_outcome(args, workflow_info(workflow_id))
+    return run_and_report(args, info.workflow_id, lambda: run_here(get_runtime(), info.workflow_id))
 
 
 def _fork(args: argparse.Namespace) -> int:
@@ -212,8 +211,8 @@ def _fork(args: argparse.Namespace) -> int:
                 f"{source.workflow_id} is a program run by `autodurable run`: fork it without "
                 "--run, then run its command with --run-id NEW_ID"
             )
-        _import_here()
-        fn = _check_code_here(source)
+        import_here()
+        fn = check_code_here(source)
     version = args.app_version
     if fn is not None:
         if version is None:
@@ -221,7 +220,11 @@ def _fork(args: argparse.Namespace) -> int:
         _, info, future = fork_here(
             source.workflow_id, args.from_step, fn, new_id=args.new_id, app_version=version
         )
-        return _run_and_report(args, info.workflow_id, lambda: future)
+        note = _new_keys(info.workflow_id, args.from_step)
+        if not args.json:
+            print(f"autodurable: note: {note}", file=sys.stderr)
+        extra = {"idempotency_note": note}
+        return run_and_report(args, info.workflow_id, lambda: future, extra)
     copied, info = fork(source.workflow_id, args.from_step, new_id=args.new_id, app_version=version)
     document = {
         "workflow_id": info.workflow_id,
@@ -229,6 +232,7 @@ def _fork(args: argparse.Namespace) -> int:
         "from_step": args.from_step,
         "steps_copied": copied,
         "status": info.status,
+        "idempotency_note": _new_keys(info.workflow_id, args.from_step),
     }
     reused = f"steps 1-{args.from_step - 1} reused" if args.from_step > 1 else "no step reused"
     lines = [
@@ -243,7 +247,17 @@ def _fork(args: argparse.Namespace) -> int:
             f"{PICKUP}; or run it here: autodurable workflows resume {info.workflow_id} --run"
         )
     emit(args, document, "\n".join(lines))
+    if not args.json:
+        print(f"autodurable: note: {document['idempotency_note']}", file=sys.stderr)
     return 0
+
+
+def _new_keys(workflow_id: str, from_step: int) -> str:
+    """What a fork means for the idempotency keys of the steps it runs again."""
+    return (
+        f"steps from {from_step} on run again under new idempotency keys ({workflow_id}:"
+        f"{from_step}, ...): an API that deduplicates by key sees them as new requests"
+    )
 
 
 def _delete(args: argparse.Namespace) -> int:

@@ -12,8 +12,10 @@ from typing import Any
 from .._control._operations import (
     ENDED,
 )
-from .._store import WORKFLOW_STATUSES
+from .._store import CANCELLED, FAILED, PENDING, WORKFLOW_STATUSES
 from ._format import parse_duration, parse_when
+
+ENDED_BY_FAILURE = (FAILED, CANCELLED)  # what resume acts on
 
 # -- parsing ------------------------------------------------------------------------------
 
@@ -54,6 +56,53 @@ def _common(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
     )
 
 
+def _filters(parser: argparse.ArgumentParser, statuses: Any, version_flag: bool = True) -> None:
+    """The filters of ``list``, also taken by the batch forms of ``cancel`` and ``resume``."""
+    parser.add_argument(
+        "--status",
+        action="append",
+        choices=statuses,
+        help="only workflows with this status (repeat for several)",
+    )
+    parser.add_argument(
+        "--name", help="only workflows of this name ('module:qualname'; * matches anything)"
+    )
+    parser.add_argument(
+        "--since", type=parse_when, help="started at or after: 2h (ago), 7d, or 2024-05-01T12:00"
+    )
+    parser.add_argument("--until", type=parse_when, help="started before: same forms as --since")
+    flags = ["--version", "--app-version"] if version_flag else ["--app-version"]
+    parser.add_argument(
+        *flags,
+        dest="where_version",
+        metavar="VERSION",
+        help="only workflows recorded with this version of their code (the VERSION column)",
+    )
+    parser.add_argument(
+        "--error",
+        dest="where_error",
+        metavar="TYPE",
+        help="only workflows whose recorded exception is of this type: ValueError, "
+        "builtins:ValueError or myapp.errors.CardDeclined",
+    )
+
+
+def _batch(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The switches of acting on every workflow the filters select."""
+    parser.add_argument(
+        "--all-matching",
+        "--yes",
+        dest="all_matching",
+        action="store_true",
+        help=f"{verb} every workflow the filters select (required with filters)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"list the workflows the filters select; {verb} nothing",
+    )
+
+
 def add_parsers(commands: Any) -> None:
     """Add ``workflows`` and ``send`` to the top-level subcommands."""
     workflows = commands.add_parser(
@@ -69,19 +118,7 @@ def add_parsers(commands: Any) -> None:
         help="workflows, newest first",
         description="List workflows, newest first, 20 at a time (--limit, --offset).",
     )
-    listing.add_argument(
-        "--status",
-        action="append",
-        choices=WORKFLOW_STATUSES,
-        help="only workflows with this status (repeat for several)",
-    )
-    listing.add_argument(
-        "--name", help="only workflows of this name ('module:qualname'; * matches anything)"
-    )
-    listing.add_argument(
-        "--since", type=parse_when, help="started at or after: 2h (ago), 7d, or 2024-05-01T12:00"
-    )
-    listing.add_argument("--until", type=parse_when, help="started before: same forms as --since")
+    _filters(listing, WORKFLOW_STATUSES)
     listing.add_argument("--limit", type=_positive, default=20, help="at most this many (20)")
     listing.add_argument("--offset", type=_positive, default=0, help="skip this many first (0)")
     _common(listing)
@@ -92,7 +129,52 @@ def add_parsers(commands: Any) -> None:
         description="Show everything recorded about one workflow.",
     )
     show.add_argument("workflow_id", metavar="ID", help="the workflow's id")
+    show.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="then print its steps and status changes as they are recorded until it ends; "
+        "exit codes as wait's (0 succeeded, 1 failed or cancelled, 3 --timeout passed); with "
+        "--json one JSON document per line and event",
+    )
+    show.add_argument(
+        "--timeout",
+        type=parse_duration,
+        metavar="DURATION",
+        help="with --follow: stop following after this long (30s, 15m, 2h)",
+    )
     _common(show)
+
+    start = sub.add_parser(
+        "start",
+        help="start a workflow by name, with JSON arguments",
+        description="Record a new workflow of NAME with the given arguments, pending for an "
+        "executor with its code (a process that called autodurable.recover(watch=True)), or "
+        "run it here and wait for it with --run. Its module is imported here (the current "
+        "folder first on the path) to check the name and the arguments; nothing is recorded "
+        "when they are wrong.",
+    )
+    start.add_argument(
+        "name", metavar="NAME", help="the workflow: 'module:qualname' or its @workflow(name=...)"
+    )
+    start.add_argument(
+        "arguments",
+        nargs="*",
+        metavar="ARG",
+        help="its positional arguments, each a JSON value: 42, '\"text\"', '[1, 2]', '{\"a\": 1}'",
+    )
+    start.add_argument(
+        "--kwargs",
+        metavar="JSON",
+        help='its keyword arguments as a JSON object, such as \'{"order_id": "o-7"}\'',
+    )
+    start.add_argument(
+        "--id", dest="new_id", metavar="ID", help="the workflow's id (default: a fresh one)"
+    )
+    start.add_argument(
+        "--run", action="store_true", help="run it here and wait for it (exit 1 if it fails)"
+    )
+    _common(start)
 
     wait = sub.add_parser(
         "wait",
@@ -126,10 +208,16 @@ def add_parsers(commands: Any) -> None:
         help="cancel a pending workflow (it stops at its next step)",
         description="Cancel a pending workflow. A running one stops at its next step "
         "boundary (the step it is in finishes and is recorded); one waiting for a message "
-        "or sleeping stops at once. The cancellation is recorded; resume undoes it.",
+        "or sleeping stops at once. The cancellation is recorded; resume undoes it. Instead "
+        "of an ID, the filters of list select pending workflows to cancel, with "
+        "--all-matching (or --dry-run to see which).",
     )
-    cancel_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
+    cancel_parser.add_argument(
+        "workflow_id", metavar="ID", nargs="?", help="the workflow's id (or filters instead)"
+    )
     cancel_parser.add_argument("--reason", help="recorded with the cancellation")
+    _filters(cancel_parser, [PENDING])
+    _batch(cancel_parser, "cancel")
     _common(cancel_parser)
 
     resume_parser = sub.add_parser(
@@ -137,9 +225,13 @@ def add_parsers(commands: Any) -> None:
         help="continue a cancelled or failed workflow",
         description="Make a cancelled or failed workflow pending again: its recorded steps "
         "are replayed and a step that failed runs again. An executor with its code picks it "
-        "up, or --run runs it here.",
+        "up, or --run runs it here. Instead of an ID, the filters of list select failed and "
+        "cancelled workflows to resume, with --all-matching (or --dry-run to see which); "
+        "--app-version filters by version there, since --version records one.",
     )
-    resume_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
+    resume_parser.add_argument(
+        "workflow_id", metavar="ID", nargs="?", help="the workflow's id (or filters instead)"
+    )
     resume_parser.add_argument(
         "--run",
         action="store_true",
@@ -153,6 +245,8 @@ def add_parsers(commands: Any) -> None:
     versions.add_argument(
         "--version", dest="app_version", metavar="VERSION", help="record this version instead"
     )
+    _filters(resume_parser, ENDED_BY_FAILURE, version_flag=False)
+    _batch(resume_parser, "resume")
     _common(resume_parser)
 
     fork_parser = sub.add_parser(

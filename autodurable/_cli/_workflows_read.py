@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 from .._control._info import StepInfo, WorkflowInfo
@@ -23,7 +24,15 @@ from .._core._names import PACKAGE_DIR
 from .._core._runtime import get_runtime
 from .._core._waiting import wait_for
 from .._errors import WorkflowNotFound
-from .._store import CANCELLED, FAILED, FINISHED_STATUSES, PENDING, SUCCEEDED, WorkflowRecord
+from .._store import (
+    CANCELLED,
+    FAILED,
+    FINISHED_STATUSES,
+    PENDING,
+    RETRYING,
+    SUCCEEDED,
+    WorkflowRecord,
+)
 from ._format import emit, preview, span, table, when
 
 PICKUP = (
@@ -66,6 +75,8 @@ def list_command(args: argparse.Namespace) -> int:
         args.name,
         since=args.since,
         until=args.until,
+        app_version=args.where_version,
+        error_type=args.where_error,
         limit=args.limit + 1,
         offset=args.offset,
     )
@@ -114,7 +125,9 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def _filtered(args: argparse.Namespace) -> bool:
-    return any((args.status, args.name, args.since, args.until, args.offset))
+    return any(
+        (args.status, args.name, args.since, args.until, args.offset, args.where_version)
+    ) or bool(args.where_error)
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -265,14 +278,18 @@ def _hint(info: WorkflowInfo, executor: Any = None) -> str:
 
 def steps_command(args: argparse.Namespace) -> int:
     found = workflow_steps(args.workflow_id)
+    info = workflow_info(args.workflow_id)
+    alive = runs_now(info)
+    running = running_steps(info, found, alive)
+    states = {entry["place"]: entry for entry in running}
     rows = [
         [
             step.place,
             _cut(step.name, 40),
-            step.status,
+            _step_status(step, states.get(step.place)),
             str(step.attempts),
             span(step.duration),
-            _step_result(step),
+            step_result(step),
         ]
         for step in found
     ]
@@ -280,12 +297,73 @@ def steps_command(args: argparse.Namespace) -> int:
         text = table(["STEP", "NAME", "STATUS", "ATTEMPTS", "DURATION", "RESULT"], rows)
     else:
         text = f"{args.workflow_id} has no recorded steps"
-    document = {"workflow_id": args.workflow_id, "steps": [step.to_json() for step in found]}
+    if info.status == PENDING and alive and not running:
+        text += (
+            f"\n{info.workflow_id} is pending: a step in its first attempt is recorded when "
+            "that attempt ends, so it is not listed while it runs"
+        )
+    document: dict[str, Any] = {
+        "workflow_id": args.workflow_id,
+        "steps": [step.to_json() for step in found],
+    }
+    if info.status == PENDING:
+        document["running"] = running
     emit(args, document, text)
     return 0
 
 
-def _step_result(step: StepInfo) -> str:
+def runs_now(info: WorkflowInfo) -> bool:
+    """Whether a live executor owns the (pending) workflow."""
+    if info.status != PENDING or info.executor_id is None:
+        return False
+    executor = get_runtime().store.get_executor(info.executor_id)
+    return executor is not None and _alive(executor)
+
+
+def running_steps(info: WorkflowInfo, steps: list[StepInfo], alive: bool) -> list[dict[str, Any]]:
+    """The steps of a pending workflow whose next attempt runs now or is due, as far as
+    the store knows: ``{"place", "name", "attempt", "state", "due"}`` each.
+
+    Only a step whose earlier attempts failed is known before it ends: each failed
+    attempt that will be retried is recorded (status retrying, with the time the next
+    attempt is due), so its next attempt is number attempts + 1, and it runs once that
+    time has passed (state "running"; "backoff" before; "due" when no live executor
+    runs the workflow, `alive` false, so the attempt runs when one takes it). A step in
+    its first attempt writes nothing until that attempt ends (one write per step, none
+    before), so the store cannot tell which step runs then, nor its name: none is listed.
+    """
+    if info.status != PENDING:
+        return []
+    retrying = [step for step in steps if step.status == RETRYING]
+    if not retrying:
+        return []
+    now = time.time()
+    found = []
+    for step in retrying:
+        due = step.output if isinstance(step.output, int | float) else None
+        if not alive:
+            state = "due"
+        elif due is not None and due > now:
+            state = "backoff"
+        else:
+            state = "running"
+        entry = {"place": step.place, "name": step.name, "attempt": step.attempts + 1}
+        found.append({**entry, "state": state, "due": due})
+    return found
+
+
+def _step_status(step: StepInfo, running: dict[str, Any] | None) -> str:
+    if running is None:
+        return step.status
+    attempt = running["attempt"]
+    if running["state"] == "running":
+        return f"running (attempt {attempt})"
+    if running["state"] == "backoff":
+        return f"retrying (attempt {attempt} at {when(running['due'])})"
+    return f"retrying (attempt {attempt} when it runs again)"
+
+
+def step_result(step: StepInfo) -> str:
     if step.error_type is not None:
         return _cut(f"{_short_type(step.error_type)}: {step.error_message}", 60)
     if step.status == "waiting" and isinstance(step.output, int | float):
@@ -299,13 +377,19 @@ def _step_result(step: StepInfo) -> str:
     return preview(step.output)
 
 
-def report_outcome(args: argparse.Namespace, info: WorkflowInfo) -> int:
-    """Show how an ended workflow ended; 0 when it succeeded, else 1."""
+def outcome_text(info: WorkflowInfo) -> str:
+    """How an ended workflow ended, on one line."""
     if info.status == SUCCEEDED:
-        text = f"{info.workflow_id} succeeded: {preview(info.output, 200)}"
-    else:
-        text = f"{info.workflow_id} {status_line(info)}"
-    emit(args, info.to_json(), text)
+        return f"{info.workflow_id} succeeded: {preview(info.output, 200)}"
+    return f"{info.workflow_id} {status_line(info)}"
+
+
+def report_outcome(
+    args: argparse.Namespace, info: WorkflowInfo, extra: dict[str, Any] | None = None
+) -> int:
+    """Show how an ended workflow ended (`extra` keys added to the JSON); 0 when it
+    succeeded, else 1."""
+    emit(args, {**info.to_json(), **(extra or {})}, outcome_text(info))
     return 0 if info.status == SUCCEEDED else 1
 
 

@@ -45,8 +45,9 @@ from .._store import (
     StepRecord,
     WorkflowRecord,
 )
+from .._store._protocol import WorkflowFilter
 from ._info import StepInfo, WorkflowInfo
-from ._launch import submit_claimed
+from ._launch import new_child_id, record_before_start, submit_claimed
 from ._registry import RUN_PREFIX, find_workflow, is_program_run
 
 ENDED = (SUCCEEDED, FAILED, CANCELLED)
@@ -114,12 +115,36 @@ def check_statuses(statuses: Collection[str]) -> list[str]:
     return list(statuses)
 
 
+def workflow_filter(
+    status: str | Collection[str] | None = None,
+    name: str | None = None,
+    *,
+    since: float | dt.datetime | None = None,
+    until: float | dt.datetime | None = None,
+    app_version: str | None = None,
+    error_type: str | None = None,
+) -> WorkflowFilter:
+    """The store's filter for these arguments (those of `list_workflows`), validated."""
+    statuses = None
+    if status is not None:
+        statuses = tuple(check_statuses([status] if isinstance(status, str) else list(status)))
+    exact, like = name_pattern(name) if name else (None, None)
+    for label, value in (("app_version", app_version), ("error_type", error_type)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise AutodurableError(f"{label} must be a non-empty string, not {value!r}")
+    return WorkflowFilter(
+        statuses, exact, like, _timestamp(since), _timestamp(until), app_version, error_type
+    )
+
+
 def list_workflows(
     status: str | Collection[str] | None = None,
     name: str | None = None,
     *,
     since: float | dt.datetime | None = None,
     until: float | dt.datetime | None = None,
+    app_version: str | None = None,
+    error_type: str | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> list[WorkflowInfo]:
@@ -128,25 +153,61 @@ def list_workflows(
     `status` is one status or several (pending, succeeded, failed, cancelled);
     `name` a workflow name (``"module:qualname"`` or the ``@workflow(name=...)``),
     where ``*`` matches anything (``"*:checkout"``); `since` / `until` bound the
-    start time (seconds since the epoch or datetimes); `limit` and `offset`
-    page through the rest.
+    start time (seconds since the epoch or datetimes); `app_version` is the
+    version recorded for the workflow; `error_type` the type of its recorded
+    exception, as ``"ValueError"``, ``"builtins:ValueError"`` or
+    ``"myapp.errors.CardDeclined"``; `limit` and `offset` page through the rest.
     """
     if limit < 1 or offset < 0:
         raise AutodurableError("limit must be at least 1 and offset at least 0")
-    statuses = None
-    if status is not None:
-        statuses = check_statuses([status] if isinstance(status, str) else list(status))
-    exact, like = name_pattern(name) if name else (None, None)
-    records = get_runtime().store.list_workflows(
-        statuses,
-        limit,
-        exact,
-        name_like=like,
-        created_after=_timestamp(since),
-        created_before=_timestamp(until),
-        offset=offset,
+    where = workflow_filter(
+        status, name, since=since, until=until, app_version=app_version, error_type=error_type
     )
+    records = get_runtime().store.find_workflows(where, limit, offset)
     return [WorkflowInfo.from_record(record) for record in records]
+
+
+def matching_workflows(where: WorkflowFilter) -> list[WorkflowInfo]:
+    """Every workflow `where` matches, newest first (read in pages, before anything is
+    changed: a batch action acts on this list)."""
+    store = get_runtime().store
+    found: dict[str, WorkflowInfo] = {}  # one started meanwhile shifts the pages: once each
+    offset = 0
+    while True:
+        page = store.find_workflows(where, 500, offset)
+        for record in page:
+            found.setdefault(record.workflow_id, WorkflowInfo.from_record(record))
+        offset += len(page)
+        if len(page) < 500:
+            return list(found.values())
+
+
+# -- starting ---------------------------------------------------------------------------
+
+
+def start_pending(
+    fn: Any, args: Sequence[Any], kwargs: dict[str, Any], workflow_id: str | None = None
+) -> WorkflowInfo:
+    """Record a new workflow of `fn` pending and unowned, for an executor with its code.
+
+    Nothing runs here: any process that called ``recover(watch=True)`` takes it
+    (at once on PostgreSQL). It is recorded as `start` records one (inputs,
+    version, deadline) and then released. Raises `AutodurableError` when
+    `workflow_id` exists or the inputs cannot be recorded.
+    """
+    runtime = get_runtime()
+    workflow_id = workflow_id or new_child_id(fn)
+    timeout = getattr(fn, "_self_autodurable_timeout", None)
+    claim = record_before_start(fn, workflow_id, tuple(args), dict(kwargs), timeout)
+    if claim is None:
+        if runtime.store.get_workflow(workflow_id) is not None:
+            raise AutodurableError(f"a workflow with id {workflow_id!r} exists already")
+        raise AutodurableError(
+            f"the inputs of {workflow_id!r} cannot be recorded (autodurable's codec "
+            "refuses them); nothing was recorded"
+        )
+    runtime.store.release_workflow(workflow_id, runtime.executor.id)
+    return WorkflowInfo.from_record(_record(runtime, workflow_id))
 
 
 # -- cancel ----------------------------------------------------------------------------

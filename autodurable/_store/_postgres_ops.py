@@ -29,10 +29,12 @@ from ._protocol import (
     CANCELLED,
     FAILED,
     PENDING,
+    WORKFLOW_COLUMNS,
     ExecutorRecord,
     MessageRecord,
     Received,
     StepRecord,
+    WorkflowFilter,
     WorkflowRecord,
 )
 from ._rules import not_owned, receive_step, received
@@ -43,6 +45,15 @@ if TYPE_CHECKING:
     Cursor = psycopg.Cursor[Any]
 
 T = TypeVar("T")
+
+# The type of a recorded exception ("module:qualname"), matched whole, dotted, or by its
+# qualname; an error that is not a JSON object has none. (Errors are written by the
+# codec, always JSON; a row damaged by hand that starts with "{" fails the query.)
+_ERROR_TYPE = "CASE WHEN left(error, 1) = '{' THEN error::jsonb ->> 'c' END"
+_ERROR_MATCH = (
+    f"({_ERROR_TYPE} = %s OR substr({_ERROR_TYPE}, strpos({_ERROR_TYPE}, ':') + 1) = %s "
+    f"OR replace({_ERROR_TYPE}, ':', '.') = %s)"
+)
 
 
 class PostgresOperations:
@@ -79,17 +90,21 @@ class PostgresOperations:
         """Workflows, newest first (then by id), filtered by every argument given."""
         statuses = None
         if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-        params = {
-            "statuses": statuses,
-            "name": name,
-            "name_like": name_like,
-            "after": created_after,
-            "before": created_before,
-            "limit": limit,
-            "offset": offset,
-        }
-        rows = self._fetch("read", self._sql.listing, params)
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+        where = WorkflowFilter(statuses, name, name_like, created_after, created_before)
+        return self.find_workflows(where, limit, offset)
+
+    def find_workflows(
+        self, where: WorkflowFilter, limit: int, offset: int = 0
+    ) -> list[WorkflowRecord]:
+        """Workflows that match `where`, newest first (then by id)."""
+        conditions, params = where.conditions("%s", _ERROR_MATCH)
+        clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        statement = (
+            f"SELECT {WORKFLOW_COLUMNS} FROM {self._sql.schema}.workflows {clause}"
+            "ORDER BY created_at DESC, workflow_id LIMIT %s OFFSET %s"
+        )
+        rows = self._fetch("read", statement, (*params, limit, offset))
         return [WorkflowRecord(*row) for row in rows]
 
     def reopen_workflow(

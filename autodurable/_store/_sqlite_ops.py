@@ -1,4 +1,4 @@
-"""The SQLite store's operations: cancel, fork, delete, messages and events.
+"""The SQLite store's operations: finding, cancel, fork, delete, messages and events.
 
 A mixin of `SQLiteStore` (kept apart so that each module stays one concern);
 it uses the store's connection, lock and transactions.
@@ -33,6 +33,7 @@ from ._protocol import (
     MessageRecord,
     Received,
     StepRecord,
+    WorkflowFilter,
     WorkflowRecord,
 )
 from ._rules import not_owned, receive_step, received
@@ -51,6 +52,13 @@ _UPSERT_STEP = (
     "status = excluded.status, output = excluded.output, error = excluded.error, "
     "attempts = excluded.attempts, finished_at = excluded.finished_at, "
     "executor_id = excluded.executor_id"
+)
+# The type of a recorded exception ("module:qualname"), matched whole, dotted, or by its
+# qualname; an error that is not a JSON object has none.
+_ERROR_TYPE = "CASE WHEN json_valid(error) THEN json_extract(error, '$.c') END"
+_ERROR_MATCH = (
+    f"({_ERROR_TYPE} = ? OR substr({_ERROR_TYPE}, instr({_ERROR_TYPE}, ':') + 1) = ? "
+    f"OR replace({_ERROR_TYPE}, ':', '.') = ?)"
 )
 
 
@@ -73,6 +81,20 @@ class SQLiteOperations:
         def _error(self, action: str, exc: sqlite3.Error) -> StoreError: ...
 
     # -- operating workflows ----------------------------------------------------------
+
+    def find_workflows(
+        self, where: WorkflowFilter, limit: int, offset: int = 0
+    ) -> list[WorkflowRecord]:
+        """Workflows that match `where`, newest first (then by id)."""
+        conditions, params = where.conditions("?", _ERROR_MATCH)
+        clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        rows = self._query(
+            "read",
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {clause}"
+            "ORDER BY created_at DESC, workflow_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [WorkflowRecord(*row) for row in rows]
 
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
         """Mark a pending workflow cancelled (keeping its owner); the status after."""
