@@ -43,9 +43,9 @@ from .._store import (
     WORKFLOW_STATUSES,
     Claim,
     StepRecord,
+    WorkflowFilter,
     WorkflowRecord,
 )
-from .._store._protocol import WorkflowFilter
 from ._info import StepInfo, WorkflowInfo
 from ._launch import new_child_id, record_before_start, submit_claimed
 from ._registry import RUN_PREFIX, find_workflow, is_program_run

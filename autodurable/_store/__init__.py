@@ -36,6 +36,7 @@ from ._protocol import (
     StepRecord,
     Store,
     Subscription,
+    WorkflowFilter,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "StepRecord",
     "Store",
     "Subscription",
+    "WorkflowFilter",
     "WorkflowRecord",
     "WorkflowStatus",
     "check_url",

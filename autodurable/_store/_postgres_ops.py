@@ -88,10 +88,7 @@ class PostgresOperations:
         offset: int = 0,
     ) -> list[WorkflowRecord]:
         """Workflows, newest first (then by id), filtered by every argument given."""
-        statuses = None
-        if status is not None:
-            statuses = (status,) if isinstance(status, str) else tuple(status)
-        where = WorkflowFilter(statuses, name, name_like, created_after, created_before)
+        where = WorkflowFilter.listing(status, name, name_like, created_after, created_before)
         return self.find_workflows(where, limit, offset)
 
     def find_workflows(

@@ -150,15 +150,6 @@ class Statements:
             "SELECT pg_notify(%s, 'released ' || workflow_id) FROM released"
         )
         self.get = f"SELECT {_W} FROM {s}.workflows WHERE workflow_id = %s"
-        self.listing = (
-            f"SELECT {_W} FROM {s}.workflows "
-            "WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[])) "
-            "AND (%(name)s::text IS NULL OR name = %(name)s) "
-            "AND (%(name_like)s::text IS NULL OR name LIKE %(name_like)s ESCAPE '\\') "
-            "AND (%(after)s::float8 IS NULL OR created_at >= %(after)s) "
-            "AND (%(before)s::float8 IS NULL OR created_at < %(before)s) "
-            "ORDER BY created_at DESC, workflow_id LIMIT %(limit)s OFFSET %(offset)s"
-        )
         self.forget_failed_step = (
             f"DELETE FROM {s}.steps WHERE workflow_id = %s AND branch = '' AND status = %s "
             f"AND position = (SELECT max(position) FROM {s}.steps "

@@ -216,6 +216,21 @@ class WorkflowFilter:
     app_version: str | None = None
     error_type: str | None = None
 
+    @classmethod
+    def listing(
+        cls,
+        status: str | Collection[str] | None = None,
+        name: str | None = None,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> WorkflowFilter:
+        """The filter of `OperatorStore.list_workflows`'s arguments."""
+        statuses = None
+        if status is not None:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+        return cls(statuses, name, name_like, created_after, created_before)
+
     def conditions(self, mark: str, error_match: str) -> tuple[list[str], list[Any]]:
         """The SQL conditions (to join with AND) and their parameters, in order.
 

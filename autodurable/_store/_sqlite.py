@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -373,42 +373,6 @@ class SQLiteStore(SQLiteOperations):
             (workflow_id,),
         )
         return WorkflowRecord(*rows[0]) if rows else None
-
-    def list_workflows(
-        self,
-        status: str | Collection[str] | None = None,
-        limit: int = 100,
-        name: str | None = None,
-        *,
-        name_like: str | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        offset: int = 0,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first (then by id), filtered by every argument given."""
-        conditions: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            conditions.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params += statuses
-        for condition, value in (
-            ("name = ?", name),
-            ("name LIKE ? ESCAPE '\\'", name_like),
-            ("created_at >= ?", created_after),
-            ("created_at < ?", created_before),
-        ):
-            if value is not None:
-                conditions.append(condition)
-                params.append(value)
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        rows = self._query(
-            "read",
-            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {where}"
-            "ORDER BY created_at DESC, workflow_id LIMIT ? OFFSET ?",
-            (*params, limit, offset),
-        )
-        return [WorkflowRecord(*row) for row in rows]
 
     def reopen_workflow(
         self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False

@@ -82,6 +82,21 @@ class SQLiteOperations:
 
     # -- operating workflows ----------------------------------------------------------
 
+    def list_workflows(
+        self,
+        status: str | Collection[str] | None = None,
+        limit: int = 100,
+        name: str | None = None,
+        *,
+        name_like: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        """Workflows, newest first (then by id), filtered by every argument given."""
+        where = WorkflowFilter.listing(status, name, name_like, created_after, created_before)
+        return self.find_workflows(where, limit, offset)
+
     def find_workflows(
         self, where: WorkflowFilter, limit: int, offset: int = 0
     ) -> list[WorkflowRecord]:

@@ -351,6 +351,8 @@ def test_the_database_url_option_after_the_command(tmp_path, capsys):
         ["workflows", "fork"],
         ["workflows", "delete"],
         ["workflows", "gc"],
+        ["workflows", "wait"],
+        ["workflows", "start"],
         ["send"],
     ],
 )

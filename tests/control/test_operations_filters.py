@@ -11,8 +11,7 @@ import autodurable
 from autodurable._control._operations import matching_workflows, workflow_filter
 from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError
-from autodurable._store import FAILED, PENDING, WorkflowRecord
-from autodurable._store._protocol import WorkflowFilter
+from autodurable._store import FAILED, PENDING, WorkflowFilter, WorkflowRecord
 
 pytestmark = pytest.mark.usefixtures("database")
 
