@@ -28,7 +28,7 @@ def _names(text: str) -> frozenset[str]:
 
 # Methods of builtin types, loggers, regular expressions and common value
 # objects: calling them on anything is not I/O.
-_PURE_METHODS = _names(
+PURE_METHODS = _names(
     """
     append extend insert pop remove clear copy count index reverse sort keys values items get
     setdefault update popitem add discard union intersection difference issubset issuperset
@@ -90,7 +90,7 @@ def suspicious(call: ast.Call) -> bool:
     if not isinstance(func, ast.Attribute):
         return False  # a bare name (a callback, a parameter): too generic to watch
     method = func.attr
-    if method in _PURE_METHODS or method.startswith("_"):
+    if method in PURE_METHODS or method.startswith("_"):
         return False
     receiver = func.value
     if isinstance(receiver, ast.Constant | ast.JoinedStr | ast.List | ast.Dict | ast.Set):

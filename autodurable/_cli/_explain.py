@@ -1,16 +1,28 @@
 """``autodurable explain``: the plan for some files, as a table or as JSON.
 
 Invariants: reads and analyses files, writes nothing; ``--strict`` fails when a
-function does I/O that cannot be wrapped safely, or a file does not parse.
+function does I/O that cannot be made durable, or a file does not parse.
+
+What cannot be made durable (each shown with why and the fix, and counted by
+`unsafe`): a function the analyser cannot wrap safely (style ``unsafe``); a
+function with a note (a lambda, generator or special method doing I/O, an
+untyped call that runs again on replay); and a plain function that calls
+methods on a parameter of unknown type the run-time watch does not cover
+(``gateway.charges.create(...)`` on an unannotated ``gateway``): if that is
+I/O, nothing records it. The last kind is added here, to copies of the plans,
+from the files' text (`_analysis._params`): the analyser's plans stay as the
+hook and the codemod use them.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import textwrap
 from pathlib import Path
 
 from .._analysis import FunctionPlan, ModulePlan, ProjectPlan
+from .._analysis._params import functions, parameter_calls
 from .._core._config import Settings
 from .._hook._cache import ProjectState
 from .._project import project_root
@@ -43,12 +55,55 @@ def plans_for(paths: list[str], settings: Settings) -> tuple[list[ModulePlan], d
             if failed_path == path or path in failed_path.parents:
                 errors[failed] = reason
     selected.sort(key=lambda m: m.path)
-    return selected, errors
+    return [_with_blind_spots(m) for m in selected], errors
 
 
 def unsafe(plans: list[ModulePlan]) -> list[FunctionPlan]:
-    """Functions that cannot be classified safely (for ``--strict``)."""
+    """Functions doing I/O that cannot be made durable, or may (for ``--strict``)."""
     return [f for m in plans for f in m.functions if f.style == "unsafe" or f.notes]
+
+
+def blind_spot(function: FunctionPlan, node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The note for a plain function calling methods on untyped parameters, or None."""
+    if function.role != "plain" or function.style != "none" or function.reason.startswith("set "):
+        return None
+    name = function.qualname.rpartition(".")[2]
+    if name.startswith("__") and name.endswith("__"):
+        return None  # special methods are never wrapped (and say so when they do I/O)
+    calls = parameter_calls(node)
+    if not calls:
+        return None
+    first = calls[0]
+    shown = ", ".join(f"{c.call} (line {c.line})" for c in calls[:3])
+    more = f" and {len(calls) - 3} more" if len(calls) > 3 else ""
+    return (
+        f"calls {shown}{more} on `{first.parameter}`, a parameter of unknown type: if that "
+        f"is I/O (a client handed in), nothing records it and it runs again on replay; "
+        f'annotate `{first.parameter}` with its class, or make it a step ("{function.key}" = '
+        '"step" in [tool.autodurable.roles], or @autodurable.step); if it does no I/O, set it '
+        '"plain" there'
+    )
+
+
+def _with_blind_spots(module: ModulePlan) -> ModulePlan:
+    """`module` with a note on each plain function calling methods on untyped parameters."""
+    if module.opted_out:
+        return module
+    try:
+        with open(module.path, encoding="utf-8") as fh:
+            nodes = functions(ast.parse(fh.read()))
+    except (OSError, SyntaxError, ValueError):
+        return module
+    changed = False
+    planned: list[FunctionPlan] = []
+    for function in module.functions:
+        node = nodes.get((function.qualname, function.line))
+        note = blind_spot(function, node) if node is not None else None
+        if note is not None:
+            function = function.model_copy(update={"notes": [*function.notes, note]})
+            changed = True
+        planned.append(function)
+    return module.model_copy(update={"functions": planned}) if changed else module
 
 
 def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
@@ -74,6 +129,12 @@ def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
             lines.append(f"           ({plain} plain function(s) not shown)")
     for path, reason in errors.items():
         lines.append(f"{os.path.relpath(path)}: skipped: {reason}")
+    flagged = unsafe(plans)
+    if flagged:
+        lines.append(
+            f"{len(flagged)} function(s) may do I/O that cannot be made durable (the notes "
+            "above say why, and the fix); `autodurable explain --strict` fails on them"
+        )
     if any(f.role == "workflow" for m in plans for f in m.functions):
         lines += textwrap.wrap(ROOTS_RULE, 88)
     return "\n".join(lines)
