@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .._analysis import ModulePlan
 from ._project import Project
-from ._schema import IdempotencyKey, IOCall, RewritePlan, RoleChange, Split, StepOptions
+from ._schema import IdempotencyKey, IOCall, RewritePlan, RoleChange, StepOptions
 from ._source import (
     Function,
     autodurable_names,
@@ -41,9 +39,11 @@ from ._source import (
     definitions,
     dotted,
     find_calls,
+    no_such_function,
     normalise_callee,
     own_calls,
 )
+from ._splits import apply_splits
 
 KEY_CALL = "autodurable.idempotency_key()"
 
@@ -71,11 +71,23 @@ class Candidate:
     problems: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)  # what the user may want to do by hand
     warnings: list[str] = field(default_factory=list)  # problems the module had before
+    already: list[str] = field(default_factory=list)  # what the plan asked for and was there
+    planned: bool = False  # whether the plan asked for anything
 
     @property
     def ok(self) -> bool:
         """Whether the candidate can be shown and written."""
         return not self.problems and self.text is not None
+
+    @property
+    def status(self) -> str:
+        """ "rejected", "verified" (it changes the module), "already applied" (a plan whose
+        every entry the module already has: nothing changed) or "nothing to change"."""
+        if not self.ok:
+            return "rejected"
+        if self.text != self.original:
+            return "verified"
+        return "already applied" if self.planned or self.already else "nothing to change"
 
 
 def apply_plan(
@@ -86,12 +98,13 @@ def apply_plan(
 
     original = project.texts[module]
     candidate = Candidate(module, project.paths[module], original)
+    candidate.planned = any((plan.roles, plan.io, plan.options, plan.idempotency_keys, plan.splits))
     try:
         tree = ast.parse(original)
     except SyntaxError as exc:
         candidate.problems.append(f"the module does not parse: {exc.msg} (line {exc.lineno})")
         return candidate
-    text = _apply_splits(original, tree, plan, candidate)
+    text = apply_splits(original, tree, plan, candidate)
     if candidate.problems:
         return candidate
     tree = ast.parse(text)  # `_apply_splits` only hands on text that parses
@@ -173,162 +186,7 @@ class LineMap:
         return re.sub(r"\bline (\d+)\b", one, text)
 
 
-# -- 1. splits ------------------------------------------------------------------------------
-
-
-def _apply_splits(text: str, tree: ast.Module, plan: RewritePlan, out: Candidate) -> str:
-    functions = definitions(tree)
-    seen: set[str] = set()
-    edits: list[tuple[int, int, str]] = []  # first line, last line (1-based), new text
-    newline = "\r\n" if "\r\n" in text else "\n"
-    for index, split in enumerate(plan.splits):
-        where = f"splits[{index}] ({split.function})"
-        function = functions.get(split.function)
-        if function is None:
-            out.problems.append(f"{where}: {_no_such_function(split.function, functions)}")
-            continue
-        if split.function in seen:
-            out.problems.append(f"{where}: {split.function} is split twice; give one code for it")
-            continue
-        seen.add(split.function)
-        edit = _split_edit(text, tree, function, split, where, newline, out)
-        if edit is not None:
-            edits.append(edit)
-    if out.problems:
-        return text
-    lines = text.splitlines(keepends=True)
-    for first, last, new in sorted(edits, reverse=True):  # bottom up: earlier lines stay put
-        lines[first - 1 : last] = [new]
-    result = "".join(lines)
-    try:
-        ast.parse(result)
-    except SyntaxError as exc:
-        out.problems.append(f"splits: the module would not parse: {exc.msg} (line {exc.lineno})")
-        return text
-    return result
-
-
-def _split_edit(
-    text: str,
-    tree: ast.Module,
-    function: Function,
-    split: Split,
-    where: str,
-    newline: str,
-    out: Candidate,
-) -> tuple[int, int, str] | None:
-    node = function.node
-    if ".<locals>." in function.qualname:
-        out.problems.append(f"{where}: nested functions cannot be split; split the outer one")
-        return None
-    code = textwrap.dedent(split.code.replace("\r\n", "\n")).strip("\n") + "\n"
-    try:
-        new = ast.parse(code)
-    except SyntaxError as exc:
-        out.problems.append(
-            f"{where}: the code does not parse: {exc.msg} (line {exc.lineno} of the code)"
-        )
-        return None
-    name = node.name
-    defs = [n for n in new.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    if len(defs) != len(new.body):
-        out.problems.append(f"{where}: the code may hold only function definitions")
-        return None
-    same = [n for n in defs if n.name == name]
-    if len(same) != 1:
-        out.problems.append(f"{where}: the code must define {name} exactly once")
-        return None
-    replacement = same[0]
-    if _signature(replacement) != _signature(node) or type(replacement) is not type(node):
-        out.problems.append(
-            f"{where}: {name} must keep its signature ({ast.unparse(node.args)}) and "
-            f"{'async def' if isinstance(node, ast.AsyncFunctionDef) else 'def'}: its callers "
-            "are not changed"
-        )
-        return None
-    names = autodurable_names(tree)
-    kept = [ast.unparse(d) for d in node.decorator_list if not _is_durable(d, names)]
-    given = [ast.unparse(d) for d in replacement.decorator_list if not _is_durable(d, names)]
-    if kept != given:
-        shown = ", ".join(f"@{d}" for d in kept) or "none"
-        out.problems.append(f"{where}: {name} must keep its decorators ({shown})")
-        return None
-    taken = _scope_names(tree, function)
-    for helper in defs:
-        if helper is not replacement and helper.name in taken:
-            out.problems.append(
-                f"{where}: the helper {helper.name} would replace a name the "
-                f"{'class' if function.owner_class else 'module'} already defines; rename it"
-            )
-            return None
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    last = node.end_lineno or node.lineno
-    lines = text.splitlines(keepends=True)
-    indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
-    if not _owns_lines(lines, first, last, node):
-        out.problems.append(f"{where}: {name} shares its lines with other code; it cannot be split")
-        return None
-    body = "".join(
-        (indent + line if line.strip() else line.lstrip(" \t")) for line in code.splitlines(True)
-    )
-    return first, last, body.replace("\n", newline)
-
-
-def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Any]:
-    """Parameter kinds, names and defaults (annotations may change)."""
-    args = node.args
-    return [
-        [a.arg for a in args.posonlyargs],
-        [a.arg for a in args.args],
-        [a.arg for a in args.kwonlyargs],
-        args.vararg.arg if args.vararg else None,
-        args.kwarg.arg if args.kwarg else None,
-        [ast.dump(d) for d in args.defaults],
-        [ast.dump(d) if d is not None else None for d in args.kw_defaults],
-    ]
-
-
-def _is_durable(decorator: ast.expr, names: dict[str, str]) -> bool:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return (dotted(target, names) or "").startswith("autodurable.")
-
-
-def _scope_names(tree: ast.Module, function: Function) -> set[str]:
-    """The names bound where `function` is defined (the module, or its class)."""
-    body: list[ast.stmt] = tree.body
-    if function.owner_class is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and node.name == function.owner_class.split(".")[-1]:
-                body = node.body
-                break
-    names: set[str] = set()
-    for statement in body:
-        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(statement.name)
-        elif isinstance(statement, ast.Import | ast.ImportFrom):
-            names.update((a.asname or a.name).partition(".")[0] for a in statement.names)
-        else:
-            for target in ast.walk(statement):
-                if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
-                    names.add(target.id)
-    return names
-
-
-def _owns_lines(lines: list[str], first: int, last: int, node: ast.AST) -> bool:
-    """Whether lines first..last hold nothing but the definition (and comments)."""
-    end_col = getattr(node, "end_col_offset", None)
-    if end_col is None or last > len(lines):
-        return False
-    tail = lines[last - 1].encode("utf-8")[end_col:].decode("utf-8", errors="ignore").strip()
-    return not tail or tail.startswith("#")
-
-
 # -- names ----------------------------------------------------------------------------------
-
-
-def _no_such_function(name: str, functions: dict[str, Function]) -> str:
-    known = ", ".join(sorted(functions)) or "none"
-    return f"there is no function {name} in this module (its functions: {known})"
 
 
 def _check_names(
@@ -352,7 +210,7 @@ def _check_names(
     ]
     for kind, index, name in entries:
         if name not in functions:
-            out.problems.append(f"{kind}[{index}]: {_no_such_function(name, functions)}")
+            out.problems.append(f"{kind}[{index}]: {no_such_function(name, functions)}")
     seen: dict[str, str] = {}
     for index, role in enumerate(plan.roles):
         where = f"roles[{index}] ({role.function})"
@@ -416,6 +274,7 @@ def _apply_keys(
     out: Candidate,
 ) -> str:
     targets: dict[tuple[int, int], str] = {}  # (line, byte column) of the call -> keyword
+    names = autodurable_names(tree)
     for index, key in enumerate(plan.idempotency_keys):
         where = f"idempotency_keys[{index}] ({key.function}, {key.call})"
         function = functions[key.function]
@@ -434,7 +293,14 @@ def _apply_keys(
                 continue
             calls = on_line
         call = calls[0]
-        if any(k.arg == key.keyword for k in call.keywords):
+        given = next((k for k in call.keywords if k.arg == key.keyword), None)
+        if given is not None and _is_key(given.value, names):
+            out.already.append(
+                f"{key.function}: {callee(call)} (line {call.lineno}) passes "
+                f"{key.keyword}={KEY_CALL} already"
+            )
+            continue
+        if given is not None:
             out.problems.append(
                 f"{where}: the call at line {call.lineno} already passes {key.keyword}="
             )
@@ -475,6 +341,16 @@ def _apply_keys(
         out.problems.append(f"idempotency_keys: could not find the calls at line(s) {lines}")
         return text
     return add_imports(result, ["autodurable"]).code
+
+
+def _is_key(value: ast.expr, names: dict[str, str]) -> bool:
+    """Whether `value` is ``autodurable.idempotency_key()`` (under any import of it)."""
+    return (
+        isinstance(value, ast.Call)
+        and not value.args
+        and not value.keywords
+        and dotted(value.func, names) == "autodurable.idempotency_key"
+    )
 
 
 # -- 3. roles, through the codemod ----------------------------------------------------------
@@ -525,6 +401,7 @@ def _apply_options(text: str, plan: RewritePlan, out: Candidate) -> str:
     transformer = AddOptions(wanted, names)
     result = cst.parse_module(text).visit(transformer)
     out.problems += transformer.problems
+    out.already += [f"{f}: its step decorator sets these options already" for f in transformer.same]
     for function in sorted(set(wanted) - transformer.done):
         if not any(function in p for p in transformer.problems):
             out.problems.append(

@@ -82,6 +82,7 @@ class AddOptions(cst.CSTTransformer):
         self.names = names  # autodurable names bound at the top level (`autodurable_names`)
         self.qualname: list[str] = []
         self.done: set[str] = set()
+        self.same: list[str] = []  # functions whose decorator sets these very options already
         self.problems: list[str] = []
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -114,6 +115,15 @@ class AddOptions(cst.CSTTransformer):
                 else set()
             )
             clash = sorted(present & set(options))
+            given = {
+                a.keyword.value: cst.Module([]).code_for_node(a.value)
+                for a in (expression.args if isinstance(expression, cst.Call) else ())
+                if a.keyword is not None
+            }
+            if clash and all(given.get(name) == value for name, value in options.items()):
+                self.done.add(qualname)  # already applied: these very options
+                self.same.append(qualname)
+                return updated_node
             if clash:
                 self.problems.append(
                     f"options for {qualname}: its decorator already sets {', '.join(clash)}; "

@@ -183,7 +183,10 @@ def render_outcome(outcome: ModuleOutcome, *, written: bool) -> str:
     if outcome.status in (SKIPPED, FAILED, GAVE_UP, REJECTED):
         return f"{shown}: {outcome.status}: {outcome.reason}"
     rounds = f"round {outcome.rounds}" if outcome.rounds else "plan from a file"
-    verdict = "verified, no change" if outcome.status == UNCHANGED else "verified"
+    verdict = "verified"
+    if outcome.status == UNCHANGED:
+        already = outcome.candidate is not None and outcome.candidate.status == "already applied"
+        verdict = "verified: already applied, nothing changed" if already else "verified, no change"
     lines = [f"{shown}: the plan was {verdict} ({rounds})"]
     if outcome.plan is not None and outcome.plan.summary:
         lines.append(f"  summary: {outcome.plan.summary}")
@@ -199,6 +202,7 @@ def render_outcome(outcome: ModuleOutcome, *, written: bool) -> str:
             lines += [f"    {c.function}: {c.what}: {c.reason}" for c in analyser]
         lines += [f"  note: {advice}" for advice in candidate.advice]
         lines += [f"  already in the module: {warning}" for warning in candidate.warnings]
+        lines += [f"  already applied: {entry}" for entry in candidate.already]
     if outcome.rejected:
         lines.append(f"  rejected before: {len(outcome.rejected)} plan(s), problems sent back")
     if outcome.changed:

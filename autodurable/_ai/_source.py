@@ -72,6 +72,12 @@ def own_nodes(node: FunctionNode) -> Iterator[ast.AST]:
         stack.extend(reversed(list(ast.iter_child_nodes(current))))
 
 
+def no_such_function(name: str, functions: dict[str, Function]) -> str:
+    """What to say of a function name a plan gives that the module does not define."""
+    known = ", ".join(sorted(functions)) or "none"
+    return f"there is no function {name} in this module (its functions: {known})"
+
+
 def callee(call: ast.Call) -> str:
     """The called expression as text, spaces normalised: ``payments.charge``."""
     return ast.unparse(call.func)

@@ -13,6 +13,8 @@ Problems found:
   that code runs again on every replay;
 - a function that does I/O is left undecorated and a workflow of the module
   calls it (directly or through other undecorated functions): the same;
+- a workflow (a root: it carries the decorator) takes a client as a parameter
+  (`_inputs`): its inputs cannot be recorded, so it is not durable at all;
 - with a plan: a role, I/O call or idempotency key the plan asked for is not
   what the text says.
 
@@ -34,6 +36,7 @@ import ast
 
 from .._analysis import FunctionPlan, ModulePlan
 from .._analysis._facts import HELPER_PREFIXES
+from ._inputs import client_inputs
 from ._project import Project
 from ._schema import RewritePlan
 from ._source import (
@@ -49,6 +52,7 @@ from ._source import (
     own_calls,
 )
 
+_RECORDED_PUBLIC = ("now", "random", "uuid4", "sleep", "sleep_async")  # what the codemod writes
 _IO_SITES = frozenset({"step", "astep", "iterate", "block", "ablock", "recorded"})
 
 
@@ -60,6 +64,7 @@ def verify(project: Project, module: str, text: str, plan: RewritePlan | None = 
         return [f"the result does not parse: {exc.msg} (line {exc.lineno})"]
     functions = definitions(tree)
     written = decorated_roles(tree)
+    roots = [q for q, role in written.items() if role == "workflow"]
     stripped, unchecked = _without_workflow_decorators(text, tree, functions, written)
     probe, why = project.plan(module, text=stripped)
     if probe is None:
@@ -94,9 +99,31 @@ def verify(project: Project, module: str, text: str, plan: RewritePlan | None = 
                     "every replay; move it into a step"
                 )
     problems += _plain_io_called_by_workflows(functions, written, probe, inline)
+    problems += _client_parameters(tree, functions, roots, plan)
     if plan is not None:
         problems += _as_planned(plan, functions, written)
     return problems
+
+
+def made_durable(text: str) -> bool:
+    """Whether a module's text holds anything autodurable wrote or a person decorated: a
+    step or workflow decorator, or a recorded site (False for text that does not parse)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    if decorated_roles(tree):
+        return True
+    names = autodurable_names(tree)
+    public = ("autodurable.watched", *(f"autodurable.{n}" for n in _RECORDED_PUBLIC))
+    for function in definitions(tree).values():
+        decorators = [dotted(d, names) for d in function.node.decorator_list]
+        calls = [dotted(c.func, names) for c in own_calls(function.node)]
+        if "autodurable.watched" in decorators or any(c in public for c in calls):
+            return True
+        if _written_inline(function, names):
+            return True
+    return False
 
 
 def unrecorded_io(plan: FunctionPlan, written_inline: bool = False) -> str | None:
@@ -154,6 +181,18 @@ def _without_workflow_decorators(
             ending = "\r\n" if lines[index].endswith("\r\n") else "\n"
             lines[index] = ending
     return "".join(lines), unchecked
+
+
+def _client_parameters(
+    tree: ast.Module, functions: dict[str, Function], roots: list[str], plan: RewritePlan | None
+) -> list[str]:
+    """Workflows whose inputs cannot be recorded (a client parameter), by the plan's entry."""
+    entries = {r.function: i for i, r in enumerate(plan.roles)} if plan is not None else {}
+    return [
+        (f"roles[{entries[found.workflow]}]: " if found.workflow in entries else "")
+        + found.message()
+        for found in client_inputs(tree, functions, roots)
+    ]
 
 
 def _plain_io_called_by_workflows(

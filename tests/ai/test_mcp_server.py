@@ -121,7 +121,9 @@ def test_every_tool_and_the_guide_through_the_mcp_client(tmp_path: Path) -> None
             "reason": PLAN["roles"][1]["reason"]} in seen["dry_run"]["changes"]  # fmt: skip
     assert seen["after_dry_run"] == original
     # verify: a plan, and a file as it is (a hand-written workflow doing I/O).
-    assert seen["verify_plan"] == {"ok": True, "problems": [], "warnings": []}
+    assert seen["verify_plan"] == {
+        "ok": True, "status": "verified", "problems": [], "warnings": [], "already": []
+    }  # fmt: skip
     assert seen["verify_file"]["ok"] is False
     assert seen["verify_file"]["problems"] == [
         "sync is a workflow but calls requests.get at line 7 outside any step: that runs "
