@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("rerun", "error"),
         default="rerun",
         help='rerun (default, as `autodurable run`): write unrecordable="rerun" on the '
-        "decorators it adds; error: bare decorators",
+        'decorators it adds; error: unrecordable="error" (the decorators\' default)',
     )
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N",

@@ -41,7 +41,12 @@ Invariants:
   random draws written as ``autodurable.now/random/uuid4`` are recorded under
   those names by both), and the same options
   (``unrecordable="rerun"``, as the hook's inferred steps have; option
-  ``--unrecordable error`` writes bare decorators instead).
+  ``--unrecordable error`` writes ``unrecordable="error"``, the decorators'
+  default, instead).
+- What it writes has a form of its own, which ``--strip`` recognises and
+  removes while leaving hand-written autodurable code alone (see
+  `strip_durable`): step and workflow decorators always pass ``unrecordable``
+  (after a block's ``name``), and the options the AI rewrite adds follow it.
 - Only what the plan names changes: formatting and comments elsewhere are
   kept byte for byte. Sites are found by the analyser's positions, converted
   from UTF-8 byte columns (``ast``) to character columns (libcst); a site that
@@ -186,8 +191,8 @@ class MakeDurableCommand(CodemodCommand):
             choices=("rerun", "error"),
             default="rerun",
             help="rerun (default, as `autodurable run`): a result that cannot be recorded makes "
-            'the step run again on resume, written as unrecordable="rerun"; error: bare '
-            "decorators, such a result fails the step",
+            'the step run again on resume, written as unrecordable="rerun"; error: '
+            'unrecordable="error", such a result fails the step',
         )
 
     def __init__(
@@ -402,8 +407,8 @@ class _Rewriter(cst.CSTTransformer):
         expression = f"autodurable.{plan.role}"
         if plan.style == "watched":
             expression = "autodurable.watched"  # no options: it records only what did I/O
-        elif self.command.unrecordable == "rerun":
-            expression += '(unrecordable="rerun")'
+        else:  # always with unrecordable: the form `--strip` knows as the codemod's
+            expression += f'(unrecordable="{self.command.unrecordable}")'
         self.uses_public = self.changed = True
         # Innermost: framework decorators keep wrapping what they wrapped.
         decorator = cst.Decorator(decorator=_code(expression))

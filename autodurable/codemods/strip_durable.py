@@ -1,29 +1,42 @@
 """`StripDurableCommand`: take autodurable out of the source again (the inverse of make_durable).
 
-For code that should go back to plain functions. Names are resolved through
-the module's imports (``import autodurable as ad``, ``from autodurable import
-step`` work too):
+For code that should go back to plain functions. It takes out what
+make_durable wrote, and only that: what a person wrote by hand stays. Names are
+resolved through the module's imports (``import autodurable as ad``, ``from
+autodurable import step`` work too):
 
 ==========================================  =================================================
-written by make_durable (or by hand)        becomes
+written by make_durable                     becomes
 ==========================================  =================================================
-``@autodurable.step(...)``, ``@workflow``    removed (options other than ``name`` and
-                                             ``unrecordable`` are reported as dropped)
-``_inline.run_step("n", lambda: E)``         ``E`` (also ``run_iterate``, and
-                                             ``await _inline.run_astep("n", lambda: E)``)
-``_inline.recorded("n", f, *args)``          ``f(*args)``
+``@autodurable.step(unrecordable=...)``,    removed (options the AI rewrite added after
+``@autodurable.workflow(unrecordable=...)``  ``unrecordable``, ``retries`` and ``timeout``,
+(a block's ``name=`` first), ``@watched``    are reported as dropped)
+``inline.run_step("n", lambda: E)``          ``E`` (also ``run_iterate``, and
+                                             ``await inline.run_astep("n", lambda: E)``)
+``inline.recorded("n", f, *args)``           ``f(*args)``
 ``autodurable.sleep``/``sleep_async``/       ``time.sleep``, ``asyncio.sleep``,
 ``now``/``random``/``uuid4``,                ``datetime.datetime.now``, ``random.random``,
-``_inline.shuffle``                          ``uuid.uuid4``, ``random.shuffle``
+``inline.shuffle``                           ``uuid.uuid4``, ``random.shuffle``
 a with-block function run as one step        the with-statement again
-``autodurable.proxy(client, ...)``           ``client``
-``autodurable.options(fn, ...)(args)``       ``fn(args)``
 ==========================================  =================================================
 
+What make_durable writes is told by its form (`written_by_codemod`): a step or
+workflow decorator is a call whose keywords are ``unrecordable`` with a string,
+after at most a ``name`` and before at most ``retries`` and ``timeout``;
+``@autodurable.watched`` is the analyser's. Every other autodurable decorator
+(bare ``@autodurable.step``, ``@workflow(name="x")``, ``@step(retries=3)``) is
+hand-written and kept, and so is everything inside a function carrying one
+(its clocks and sleeps are the author's). ``autodurable.proxy(...)`` and
+``autodurable.options(...)`` are never written by make_durable, so they stay.
+Output of make_durable from before this rule holds (``--unrecordable error``
+wrote bare decorators, which now read as hand-written) is stripped except for
+those.
+
 Invariants:
-- Only autodurable's own calls and decorators change; everything else is kept
-  byte for byte. What has no plain equivalent (``idempotency_key()``,
-  ``with autodurable.options(...)``, ``start``...) is left and reported.
+- Only what make_durable writes changes; everything else is kept byte for
+  byte. What has no plain equivalent (``idempotency_key()``,
+  ``with autodurable.options(...)``, ``start``...) is left and reported, except
+  inside a function decorated by hand, where it is the author's.
 - Imports of autodurable are removed once nothing uses them; the standard
   library modules the plain calls need are imported (under a fresh alias when
   their name is taken by something else).
@@ -47,7 +60,9 @@ from .make_durable import INLINE, without_copy
 
 __all__ = ["StripDurableCommand"]
 
-_DECORATORS = frozenset({"autodurable.step", "autodurable.workflow"})
+_DECORATORS = frozenset({"autodurable.step", "autodurable.workflow", "autodurable.watched"})
+_BEFORE, _AFTER = frozenset({"name"}), frozenset({"retries", "timeout"})  # around unrecordable
+_HAND_WRITTEN_ONLY = frozenset({"autodurable.proxy", "autodurable.options"})
 _THUNKS = frozenset({f"{INLINE}.run_step", f"{INLINE}.run_iterate"})
 _PLAIN = {  # autodurable's durable versions -> the plain functions they stand for
     "autodurable.sleep": "time.sleep",
@@ -61,6 +76,29 @@ _PLAIN = {  # autodurable's durable versions -> the plain functions they stand f
 }
 # make_durable's own options: dropping them loses nothing worth a warning
 _KEPT_OPTIONS = frozenset({"name", "unrecordable"})
+
+
+def written_by_codemod(decorator: cst.BaseExpression, kind: str) -> bool:
+    """Whether an autodurable decorator (`kind`: its resolved name) has make_durable's form.
+
+    ``@autodurable.watched`` bare; a step or workflow decorator called with keywords only:
+    at most ``name``, then ``unrecordable`` (a string), then at most ``retries`` and
+    ``timeout`` (the options the AI rewrite adds to a step the codemod wrote).
+    """
+    if kind == "autodurable.watched":
+        return not isinstance(decorator, cst.Call)
+    if not isinstance(decorator, cst.Call):
+        return False
+    keywords = [a.keyword.value if a.keyword is not None and not a.star else None
+                for a in decorator.args]  # fmt: skip
+    if "unrecordable" not in keywords:
+        return False
+    at = keywords.index("unrecordable")
+    value = decorator.args[at].value
+    if not isinstance(value, cst.SimpleString) or value.evaluated_value not in ("rerun", "error"):
+        return False
+    before, after = keywords[:at], keywords[at + 1 :]
+    return set(before) <= _BEFORE and set(after) <= _AFTER and len(set(keywords)) == len(keywords)
 
 
 class StripDurableCommand(CodemodCommand):
@@ -102,6 +140,7 @@ class _Stripper(cst.CSTTransformer):
         self.needed: list[tuple[str, str | None]] = []  # (module, alias) to import
         self.aliases: dict[str, str] = {}  # module -> the alias we import it as
         self.blocks: dict[int, cst.With] = {}  # id of a block function -> its with-statement
+        self.by_hand: list[bool] = []  # per enclosing function: decorated by hand?
 
     def _names(self, node: cst.CSTNode) -> set[str]:
         found = self.command.get_metadata(QualifiedNameProvider, node, set())
@@ -117,9 +156,27 @@ class _Stripper(cst.CSTTransformer):
 
     # -- decorators and with-block functions ------------------------------------------
 
+    def _kind(self, decorator: cst.Decorator) -> str | None:
+        expression = decorator.decorator
+        target = expression.func if isinstance(expression, cst.Call) else expression
+        return self._is(target, _DECORATORS)
+
+    def _hand_written(self) -> bool:
+        return any(self.by_hand)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.by_hand.append(
+            any(
+                kind is not None and not written_by_codemod(d.decorator, kind)
+                for d in node.decorators
+                for kind in [self._kind(d)]
+            )
+        )
+
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> Any:
+        self.by_hand.pop()
         kept: list[cst.Decorator] = []
         carried: list[cst.EmptyLine] = []  # comments above a removed decorator
         removed = False
@@ -127,9 +184,8 @@ class _Stripper(cst.CSTTransformer):
             original_node.decorators, updated_node.decorators, strict=True
         ):
             expression = original.decorator
-            target = expression.func if isinstance(expression, cst.Call) else expression
-            kind = self._is(target, _DECORATORS)
-            if kind is None:
+            kind = self._kind(original)
+            if kind is None or not written_by_codemod(expression, kind):
                 kept.append(
                     decorator.with_changes(leading_lines=[*carried, *decorator.leading_lines])
                 )
@@ -187,12 +243,12 @@ class _Stripper(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> Any:
         if isinstance(original_node.func, cst.Call):
-            return self._unwrap_options(original_node, updated_node)
+            return updated_node  # ``autodurable.options(fn, ...)(args)``: hand-written
         names = self._names(original_node.func)
         if not any(n.startswith("autodurable") for n in names):
             return updated_node
-        if names & _DECORATORS:
-            return updated_node  # a decorator: see leave_FunctionDef
+        if names & _DECORATORS or names & _HAND_WRITTEN_ONLY:
+            return updated_node  # a decorator (see leave_FunctionDef), or written by hand
         args = updated_node.args
         if names & _THUNKS and len(args) >= 2:
             thunk = args[1].value
@@ -202,23 +258,14 @@ class _Stripper(cst.CSTTransformer):
         if f"{INLINE}.recorded" in names and len(args) >= 2:
             return updated_node.with_changes(func=args[1].value, args=args[2:])
         plain = next((_PLAIN[n] for n in names if n in _PLAIN), None)
+        if self._hand_written() and not any(n.startswith(f"{INLINE}.") for n in names):
+            return updated_node  # in a function decorated by hand: the author's
         if plain is not None:
             return updated_node.with_changes(func=self._plain(plain))
-        if "autodurable.proxy" in names and args and args[0].keyword is None:
-            return _parenthesized(args[0].value)
-        if f"{INLINE}.run_astep" not in names and "autodurable.options" not in names:
+        if f"{INLINE}.run_astep" not in names:
             used = sorted(names)[0]
             self._warn(f"still uses {used}(): it has no plain equivalent and is left as is")
         return updated_node
-
-    def _unwrap_options(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        """``autodurable.options(fn, ...)(args)`` -> ``fn(args)``."""
-        inner = original_node.func
-        if not (isinstance(inner, cst.Call) and "autodurable.options" in self._names(inner.func)):
-            return updated_node
-        if not inner.args or inner.args[0].keyword is not None or inner.args[0].star:
-            return updated_node
-        return updated_node.with_changes(func=_parenthesized(inner.args[0].value))
 
     def leave_Await(self, original_node: cst.Await, updated_node: cst.Await) -> Any:
         call, original = updated_node.expression, original_node.expression
@@ -234,6 +281,8 @@ class _Stripper(cst.CSTTransformer):
         return updated_node
 
     def leave_With(self, original_node: cst.With, updated_node: cst.With) -> Any:
+        if self._hand_written():
+            return updated_node
         for item in original_node.items:
             call = item.item
             if isinstance(call, cst.Call) and "autodurable.options" in self._names(call.func):

@@ -93,7 +93,7 @@ MAKE = {
         import requests
         import autodurable
 
-        @autodurable.step
+        @autodurable.step(unrecordable="error")
         def fetch(u):
             return requests.get(u).json()
 

@@ -281,7 +281,10 @@ def test_libcst_tool_runs_the_commands(tmp_path):
     assert (tmp_path / "app.py").read_text() == REPORT
     written = tool("make_durable.MakeDurableCommand", "--unrecordable", "error")
     assert written.returncode == 0, written.stderr
-    assert "@autodurable.step\ndef fetch" in (tmp_path / "pkg" / "fetching.py").read_text()
+    assert (
+        '@autodurable.step(unrecordable="error")\ndef fetch'
+        in (tmp_path / "pkg" / "fetching.py").read_text()
+    )
     again = run_codemod([tmp_path], unrecordable="error")
     assert {r.status for r in again} == {"unchanged"}
     stripped = tool("strip_durable.StripDurableCommand")
