@@ -10,6 +10,9 @@ Invariants:
 - A report holds only its text: no exception, traceback or argument is kept
   alive by a log record or by the set of subjects seen.
 - Thread-safe.
+- A report is one readable line: that a workflow's inputs cannot be recorded
+  is said as what runs unrecorded, the parameter and its type, and the fix
+  (`unrecordable_inputs`), never as the codec's long error.
 """
 
 from __future__ import annotations
@@ -46,3 +49,18 @@ def forget() -> None:
 def warn_unrecordable(name: str, exc: Exception) -> None:
     """Say once per step name that its result cannot be recorded and will be re-run."""
     warn_once(name, f"autodurable: {exc}; step {name!r} will run again on resume instead")
+
+
+def unrecordable_inputs(name: str, parameter: str | None, type_name: str) -> str:
+    """The one-line report for a workflow whose input `parameter` (of `type_name`) cannot
+    be recorded: what runs unrecorded, why, and the fix."""
+    what = f"its parameter {parameter!r}" if parameter else "one of its arguments"
+    return (
+        f"autodurable: workflow {name} runs unrecorded: {what} is a {type_name}, which "
+        "cannot be recorded; pass plain data taken from it (the fields it needs) instead"
+    )
+
+
+def warn_unrecordable_inputs(name: str, parameter: str | None, type_name: str) -> None:
+    """Say once per workflow that its inputs cannot be recorded (see `unrecordable_inputs`)."""
+    warn_once(name, unrecordable_inputs(name, parameter, type_name))

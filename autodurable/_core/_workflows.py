@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import logging
 import time
 import uuid
@@ -71,7 +72,7 @@ from ._context import (
     split_history,
 )
 from ._options import CallOptions, call_options_scope, current_call_options
-from ._report import warn_once
+from ._report import first_time, unrecordable_inputs, warn_once
 from ._runtime import Runtime, get_runtime
 from ._waiting import wait_for, wait_for_async
 
@@ -258,7 +259,7 @@ class _TopLevelCall:
         self.rerun = rerun
         self.workflow_id, self.body_options, call_timeout = _identity()
         self.timeout = call_timeout or timeout
-        self.values = {"args": list(recorded_args), "kwargs": kwargs}
+        self.values: dict[str, Any] = {"args": list(recorded_args), "kwargs": kwargs}
         self._inputs: str | None = None
         self._future: Future[Any] = Future()
         self._result: Any = None
@@ -296,10 +297,14 @@ class _TopLevelCall:
                 self._inputs = self.runtime.codec.encode(
                     self.values, f"the inputs of workflow {self.name!r}"
                 )
-            except EncodeError as exc:
+            except EncodeError:
                 if not self.rerun:
                     raise
-                warn_once(self.name, f"autodurable: {exc}; workflow {self.name!r} runs unrecorded")
+                if first_time(self.name):  # once per workflow: which input, and the fix
+                    log.warning(
+                        "%s",
+                        unrecordable_inputs(self.name, *_unrecordable_input(self.runtime, self)),
+                    )
                 return _NOT_RECORDED
         version = version_for(self.runtime.settings, self.fn)
         opened = _open(
@@ -383,6 +388,24 @@ def _report_steps_left(run: Run, name: str) -> None:
         run.workflow_id, name, run.position, len(left), run.place(left[0]), first.name,
         run.workflow_id,
     )  # fmt: skip
+
+
+def _unrecordable_input(runtime: Runtime, call: _TopLevelCall) -> tuple[str | None, str]:
+    """The parameter whose argument the codec refuses (None if unknown), and its type."""
+    code = getattr(inspect.unwrap(getattr(call.fn, "__func__", call.fn)), "__code__", None)
+    names = list(code.co_varnames[: code.co_argcount]) if code is not None else []
+    args = call.values["args"]
+    if names and hasattr(call.fn, "__self__") and not (args and args[0] is call.fn.__self__):
+        names = names[1:]  # a classmethod's class is not among the recorded arguments
+    positional = [(names[i] if i < len(names) else None, value) for i, value in enumerate(args)]
+    given = [*positional, *call.values["kwargs"].items()]
+    for parameter, value in given:
+        try:
+            runtime.codec.encode(value, "an input")
+        except EncodeError:
+            kind = type(value)
+            return parameter, f"{kind.__module__}.{kind.__qualname__}"
+    return None, "value"
 
 
 def _opened_run(opened: object) -> Run:
