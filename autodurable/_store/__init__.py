@@ -16,10 +16,13 @@ from ._postgres_url import SCHEMES as POSTGRES_SCHEMES
 from ._protocol import (
     CANCELLED,
     DEFAULT_TOPIC,
+    DELAYED,
+    ENQUEUED,
     FAILED,
     FINISHED_STATUSES,
     PENDING,
     POSTGRES_EXTRA,
+    QUEUED_STATUSES,
     RETRYING,
     SUCCEEDED,
     TIMED_OUT,
@@ -40,13 +43,17 @@ from ._protocol import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from ._queueing import Placement, QueueSpec, QueueStats, QueueStore
 
 __all__ = [
     "CANCELLED",
     "DEFAULT_TOPIC",
+    "DELAYED",
+    "ENQUEUED",
     "FAILED",
     "FINISHED_STATUSES",
     "PENDING",
+    "QUEUED_STATUSES",
     "RETRYING",
     "SUCCEEDED",
     "TIMED_OUT",
@@ -58,6 +65,10 @@ __all__ = [
     "Liveness",
     "MessageRecord",
     "OperatorStore",
+    "Placement",
+    "QueueSpec",
+    "QueueStats",
+    "QueueStore",
     "Received",
     "RunStore",
     "StepRecord",

@@ -81,6 +81,7 @@ if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3
 
 from ._postgres_listen import Listener
 from ._postgres_ops import PostgresOperations
+from ._postgres_queues import PostgresQueues
 from ._postgres_sql import NW as _NW
 from ._postgres_sql import OperationStatements, Statements
 from ._postgres_url import parse_postgres_url
@@ -113,7 +114,7 @@ def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     return None if row[0] is None else ExecutorRecord.from_row(row, row[6])
 
 
-class PostgresStore(PostgresOperations):
+class PostgresStore(PostgresOperations, PostgresQueues):
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
     notifies = True

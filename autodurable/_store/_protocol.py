@@ -38,6 +38,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
+from ._queueing import QueueStore
+
 PENDING = "pending"
 POSTGRES_EXTRA = (
     "PostgreSQL support needs the psycopg driver and its pool: pip install 'autodurable[postgres]'"
@@ -49,15 +51,19 @@ RETRYING = "retrying"  # a step whose attempts so far failed; more will follow
 UNRECORDED = "unrecorded"  # a step that ran but whose result could not be recorded
 WAITING = "waiting"  # a recv step waiting for a message; its output is its deadline
 TIMED_OUT = "timed_out"  # a recv step whose deadline passed without a message
+ENQUEUED = "enqueued"  # a workflow waiting in a queue for a worker
+DELAYED = "delayed"  # a workflow waiting in a queue until its delay has passed
 # Ended workflows are never claimed or run; `reopen_workflow` makes failed and
 # cancelled ones pending again.
 FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
-WORKFLOW_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)
+QUEUED_STATUSES = (ENQUEUED, DELAYED)  # only a worker's dequeue makes them pending
+WORKFLOW_STATUSES = (ENQUEUED, DELAYED, PENDING, SUCCEEDED, FAILED, CANCELLED)
 # The statuses above, as a type for the public API.
-WorkflowStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+WorkflowStatus = Literal["enqueued", "delayed", "pending", "succeeded", "failed", "cancelled"]
 WorkflowStatus.__doc__ = (
-    "A workflow's status: pending (running, or waiting to run), succeeded, failed, or "
-    "cancelled (by an operator or its deadline; resumable)."
+    "A workflow's status: enqueued or delayed (waiting in a queue for a worker), pending "
+    "(running, or waiting to run), succeeded, failed, or cancelled (by an operator or its "
+    "deadline; resumable)."
 )
 DEFAULT_TOPIC = ""  # the topic column's value for messages sent without a topic
 
@@ -532,5 +538,5 @@ class OperatorStore(Protocol):
         """Every event a workflow has set, by key."""
 
 
-class Store(RunStore, OperatorStore, Protocol):
+class Store(RunStore, OperatorStore, QueueStore, Protocol):
     """What a state backend provides: both sides. One implementation per module."""

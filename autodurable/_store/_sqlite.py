@@ -46,6 +46,7 @@ from ._protocol import (
 from ._rules import finished_status, not_owned
 from ._sqlite_file import RESTORE, check_and_migrate
 from ._sqlite_ops import SQLiteOperations
+from ._sqlite_queues import SQLiteQueues
 
 _W = len(WORKFLOW_COLUMNS.split(", "))
 _RECORD_STEP = (
@@ -101,7 +102,7 @@ def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
     return ExecutorRecord.from_row(row, now - row[5])
 
 
-class SQLiteStore(SQLiteOperations):
+class SQLiteStore(SQLiteOperations, SQLiteQueues):
     """A `Store` on one SQLite file."""
 
     notifies = False

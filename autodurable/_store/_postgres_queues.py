@@ -1,0 +1,117 @@
+"""Queues on PostgreSQL (see `QueueStore`): any number of machines.
+
+Invariants:
+- Dequeues of one queue are serialised by a transaction-level advisory lock on
+  the queue's name, so the limits counted in the transaction hold across every
+  worker; the rows taken are locked ``FOR UPDATE SKIP LOCKED`` as well, so a
+  concurrent operator's update is never waited for. An idle worker's look is a
+  read that takes no lock.
+- Enqueues with a dedup id take the advisory lock of (queue, dedup id): two
+  enqueuers racing with the same id insert one workflow.
+- An enqueue notifies the schema's channel (as a release does), so waiting
+  workers of every machine look at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._protocol import WorkflowRecord
+from ._queue_sql import QueueSQL, dequeue, row_values, stats_of
+from ._queueing import Placement, QueueSpec, QueueStats
+
+if TYPE_CHECKING:
+    from psycopg import Cursor
+
+T = TypeVar("T")
+
+
+class PostgresQueues:
+    """The queue side of the PostgreSQL store."""
+
+    if TYPE_CHECKING:
+        schema: str
+
+        def _run(self, action: str, work: Callable[[Cursor[Any]], T]) -> T: ...
+
+        def _fetch(
+            self, action: str, statement: str, params: Sequence[Any] | dict[str, Any]
+        ) -> list[tuple[Any, ...]]: ...
+
+    _queue_sql: QueueSQL | None = None
+
+    @property
+    def _q(self) -> QueueSQL:
+        if self._queue_sql is None:
+            self._queue_sql = QueueSQL(
+                "%s", "IS NOT DISTINCT FROM", f'"{self.schema}".', "FOR UPDATE SKIP LOCKED"
+            )
+        return self._queue_sql
+
+    def define_queue(self, spec: QueueSpec) -> None:
+        """Store `spec` as the queue's limits."""
+        self._run("declare a queue in", lambda c: c.execute(self._q.define, spec.row(time.time())))
+
+    def queue_specs(self) -> list[QueueSpec]:
+        """Every queue's stored limits, by name."""
+        rows = self._fetch("read", self._q.specs, ())
+        return [QueueSpec.from_row(row) for row in rows]
+
+    def enqueue_workflow(self, record: WorkflowRecord, placement: Placement) -> str | None:
+        """Insert `record` waiting in its queue; None, or the id that was there first."""
+        sql = self._q
+
+        def work(cursor: Cursor[Any]) -> str | None:
+            with cursor.connection.transaction():
+                if placement.dedup_id is not None:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        (f"autodurable.dedup:{placement.queue}:{placement.dedup_id}",),
+                    )
+                    holder = cursor.execute(
+                        sql.holder, (placement.queue, placement.dedup_id)
+                    ).fetchone()
+                    if holder is not None:
+                        return str(holder[0])
+                inserted = cursor.execute(
+                    sql.insert + " ON CONFLICT (workflow_id) DO NOTHING",
+                    row_values(record, placement),
+                ).rowcount
+                if inserted != 1:
+                    return record.workflow_id
+                cursor.execute(
+                    "SELECT pg_notify(%s, 'released ' || %s)", (self.schema, record.workflow_id)
+                )
+            return None
+
+        return self._run("enqueue a workflow in", work)
+
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+        """Take up to `capacity` ready workflows of the queue, within its limits."""
+        sql = self._q
+        now = time.time()
+        if capacity <= 0 or not self._fetch("read", sql.any_ready, (spec.name, now)):
+            return []
+
+        def work(cursor: Cursor[Any]) -> list[str]:
+            with cursor.connection.transaction():
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"autodurable.queue:{spec.name}",),
+                )
+                return dequeue(
+                    sql,
+                    spec,
+                    executor_id,
+                    capacity,
+                    time.time(),
+                    lambda q, p: cursor.execute(q, p).fetchall(),
+                )
+
+        return self._run("dequeue from", work)
+
+    def queue_stats(self, name: str) -> QueueStats:
+        """How queue `name` stands now."""
+        return stats_of(name, self._fetch("read", self._q.stats, (time.time(), name)))

@@ -1,0 +1,153 @@
+"""The SQL of queues, written once for both dialects: only the placeholder, the
+null-safe comparison and the table prefix differ (`QueueSQL`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from ._protocol import DELAYED, ENQUEUED, PENDING, WORKFLOW_COLUMNS, WorkflowRecord
+from ._queueing import QUEUE_COLUMNS, Placement, QueueSpec, QueueStats
+
+_INSERT_COLUMNS = f"{WORKFLOW_COLUMNS}, queue_name, priority, dedup_id, partition_key, available_at"
+
+
+class QueueSQL:
+    """The statements of `QueueStore` for one dialect.
+
+    `p` is the placeholder (``?`` or ``%s``); `same` the null-safe equality
+    (``IS`` in SQLite, ``IS NOT DISTINCT FROM`` in PostgreSQL); `t` the table
+    prefix (``""`` or ``"schema".``); `lock_rows` what locks the rows a dequeue
+    selects (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; SQLite locks the file).
+    """
+
+    def __init__(self, p: str, same: str, t: str = "", lock_rows: str = "") -> None:
+        w = f"{t}workflows"
+        waiting = f"status IN ('{ENQUEUED}', '{DELAYED}')"
+        ready = f"{waiting} AND (available_at IS NULL OR available_at <= {p})"
+        marks = ", ".join([p] * len(_INSERT_COLUMNS.split(", ")))
+        self.insert = f"INSERT INTO {w} ({_INSERT_COLUMNS}) VALUES ({marks})"
+        self.exists = f"SELECT 1 FROM {w} WHERE workflow_id = {p}"
+        self.holder = (
+            f"SELECT workflow_id FROM {w} WHERE queue_name = {p} AND dedup_id = {p} "
+            f"AND status IN ('{ENQUEUED}', '{DELAYED}', '{PENDING}') LIMIT 1"
+        )
+        self.any_ready = f"SELECT 1 FROM {w} WHERE queue_name = {p} AND {ready} LIMIT 1"
+        self.ready_partitions = (
+            f"SELECT DISTINCT partition_key FROM {w} WHERE queue_name = {p} AND {ready}"
+        )
+        in_part = f"queue_name = {p} AND partition_key {same} {p}"
+        self.running = f"SELECT count(*) FROM {w} WHERE {in_part} AND status = '{PENDING}'"
+        self.running_all = (
+            f"SELECT count(*) FROM {w} WHERE queue_name = {p} AND status = '{PENDING}'"
+        )
+        self.running_here = (
+            f"SELECT count(*) FROM {w} WHERE queue_name = {p} AND status = '{PENDING}' "
+            f"AND executor_id = {p}"
+        )
+        self.started_since = f"SELECT count(*) FROM {w} WHERE {in_part} AND dequeued_at >= {p}"
+        self.next_ready = (
+            f"SELECT workflow_id FROM {w} WHERE {in_part} AND {ready} "
+            f"ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}"
+        )
+        self.next_ready_any = (
+            f"SELECT workflow_id FROM {w} WHERE queue_name = {p} AND {ready} "
+            f"ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}"
+        )
+        self.take = (
+            f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
+            f"updated_at = {p} WHERE workflow_id = {p} AND {waiting} RETURNING workflow_id"
+        )
+        q = f"{t}queues"
+        columns = QUEUE_COLUMNS.split(", ")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        self.define = (  # insert or replace; the same text in both dialects
+            f"INSERT INTO {q} ({QUEUE_COLUMNS}) VALUES ({', '.join([p] * len(columns))}) "
+            f"ON CONFLICT (name) DO UPDATE SET {updates}"
+        )
+        self.specs = f"SELECT {QUEUE_COLUMNS} FROM {q} ORDER BY name"
+        self.stats = (
+            f"SELECT status, count(*), min(created_at), "
+            f"sum(CASE WHEN available_at > {p} THEN 1 ELSE 0 END) "
+            f"FROM {w} WHERE queue_name = {p} GROUP BY status"
+        )
+
+
+def dequeue(
+    sql: QueueSQL,
+    spec: QueueSpec,
+    executor_id: str,
+    capacity: int,
+    now: float,
+    fetch: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]],
+) -> list[str]:
+    """The dequeue rule, for both backends: run inside the transaction that serialises
+    dequeues of the queue (see `QueueStore.dequeue_workflows`); `fetch` runs a statement
+    there and returns its rows (every statement here returns rows)."""
+
+    def count(statement: str, params: tuple[Any, ...]) -> int:
+        return int(fetch(statement, params)[0][0])
+
+    name = spec.name
+    if spec.worker_concurrency is not None:
+        mine = count(sql.running_here, (name, executor_id))
+        capacity = min(capacity, spec.worker_concurrency - mine)
+    keys: list[Any] = [None]
+    if spec.partitioned:
+        keys = [row[0] for row in fetch(sql.ready_partitions, (name, now))]
+    taken: list[str] = []
+    for key in keys:
+        room = capacity - len(taken)
+        if room <= 0:
+            break
+        if spec.concurrency is not None:
+            running = (
+                count(sql.running, (name, key))
+                if spec.partitioned
+                else count(sql.running_all, (name,))
+            )
+            room = min(room, spec.concurrency - running)
+        if spec.rate_limit is not None and spec.rate_period is not None:
+            started = count(sql.started_since, (name, key, now - spec.rate_period))
+            room = min(room, spec.rate_limit - started)
+        if room <= 0:
+            continue
+        if spec.partitioned:
+            rows = fetch(sql.next_ready, (name, key, now, room))
+        else:
+            rows = fetch(sql.next_ready_any, (name, now, room))
+        for (workflow_id,) in rows:
+            fetch(sql.take, (executor_id, now, now, workflow_id))
+            taken.append(workflow_id)
+    return taken
+
+
+def row_values(record: WorkflowRecord, placement: Placement) -> tuple[Any, ...]:
+    """The values of `insert`: the workflow's row, waiting and unowned, then where it waits.
+
+    Its status is `DELAYED` when it may not start before a later time, else `ENQUEUED`.
+    """
+    later = placement.available_at is not None and placement.available_at > record.created_at
+    waiting = dataclasses.replace(record, status=DELAYED if later else ENQUEUED, executor_id=None)
+    return (
+        *waiting.values(),
+        placement.queue,
+        placement.priority,
+        placement.dedup_id,
+        placement.partition_key,
+        placement.available_at,
+    )
+
+
+def stats_of(name: str, rows: list[Any]) -> QueueStats:
+    """A `QueueStats` from the rows of the stats statement (status, count, oldest, delayed)."""
+    counts = {status: (int(n), oldest, int(later or 0)) for status, n, oldest, later in rows}
+    waiting = [counts[s] for s in (ENQUEUED, DELAYED) if s in counts]
+    delayed = sum(later for _, _, later in waiting)
+    oldest = min((o for _, o, _ in waiting if o is not None), default=None)
+    running = counts.get(PENDING, (0, None, 0))[0]
+    finished = sum(n for s, (n, _, _) in counts.items() if s not in (ENQUEUED, DELAYED, PENDING))
+    return QueueStats(
+        name, sum(n for n, _, _ in waiting) - delayed, delayed, running, oldest, finished
+    )

@@ -1,0 +1,106 @@
+"""What queues need from a backend: the records and the `QueueStore` protocol.
+
+Invariants every backend keeps (tests/store/test_store_queues.py checks them on
+every backend):
+- `enqueue_workflow` is durable when it returns. With a dedup id, at most one
+  workflow of a queue with that id is waiting or running at a time; a second
+  enqueue gets the first one's id back and inserts nothing.
+- `dequeue_workflows` is atomic across processes and machines: the limits of
+  the queue (running at once in all workers, on this worker, started per rate
+  period; per partition key when the queue is partitioned) hold whatever the
+  number of workers dequeuing at the same moment. It takes the waiting
+  workflows whose delay has passed, lowest priority number first, then oldest
+  first, and makes them pending and owned by the dequeuing executor, with
+  their dequeue time recorded.
+- A queue's limits are stored (`define_queue`): every worker applies the ones
+  the last declaration wrote, not its own idea of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._protocol import WorkflowRecord
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue's limits. None means no limit of that kind."""
+
+    name: str
+    concurrency: int | None = None  # running at once, in all workers together
+    worker_concurrency: int | None = None  # running at once on one worker (executor)
+    rate_limit: int | None = None  # started per `rate_period` seconds, all workers together
+    rate_period: float | None = None
+    partitioned: bool = False  # the limits apply per partition key
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> QueueSpec:
+        """The spec a ``queues`` row (`QUEUE_COLUMNS`) holds."""
+        name, concurrency, per_worker, rate_limit, rate_period, partitioned = row[:6]
+        return cls(name, concurrency, per_worker, rate_limit, rate_period, bool(partitioned))
+
+    def row(self, now: float) -> tuple[object, ...]:
+        """The ``queues`` table row (name first, ``updated_at`` last)."""
+        return (
+            self.name,
+            self.concurrency,
+            self.worker_concurrency,
+            self.rate_limit,
+            self.rate_period,
+            self.partitioned,
+            now,
+        )
+
+
+QUEUE_COLUMNS = (
+    "name, concurrency, worker_concurrency, rate_limit, rate_period, partitioned, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How a queue stands now."""
+
+    name: str
+    enqueued: int  # waiting, delay passed or none
+    delayed: int  # waiting for their delay
+    running: int  # dequeued and not finished
+    oldest_waiting: float | None  # creation time of the oldest waiting workflow
+    finished: int  # dequeued once and ended (succeeded, failed or cancelled)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how an enqueued workflow waits."""
+
+    queue: str
+    priority: int = 0  # lower first
+    dedup_id: str | None = None
+    partition_key: str | None = None
+    available_at: float | None = None  # seconds since the epoch; None: at once
+
+
+class QueueStore(Protocol):
+    """What queues need from a backend (see the module's invariants)."""
+
+    def define_queue(self, spec: QueueSpec) -> None:
+        """Store `spec` as the queue's limits (replacing what was there)."""
+
+    def queue_specs(self) -> list[QueueSpec]:
+        """Every queue's stored limits, by name."""
+
+    def enqueue_workflow(self, record: WorkflowRecord, placement: Placement) -> str | None:
+        """Insert `record` waiting in `placement.queue`, unowned; None when inserted.
+
+        Otherwise the id of the workflow that was there first: the same id, or
+        one of the queue waiting or running with the same dedup id.
+        """
+
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+        """Take up to `capacity` waiting workflows of `spec.name` within its limits."""
+
+    def queue_stats(self, name: str) -> QueueStats:
+        """How queue `name` stands now (zeros for a queue nothing was enqueued on)."""

@@ -1,0 +1,82 @@
+"""Queues on SQLite (see `QueueStore`): many processes of one machine, one file.
+
+Invariants:
+- A dequeue looks first with a read, which takes no write lock: an idle worker
+  never holds the database's write lock. Only when something is ready does it
+  take a ``BEGIN IMMEDIATE`` transaction, which serialises dequeues of every
+  process on the file, so the limits counted in it hold.
+- An enqueue wakes the workers of this process at once; those of other
+  processes find it at their next look (they poll, briefly).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from .._errors import StoreError
+from ._protocol import WorkflowRecord
+from ._queue_sql import QueueSQL, dequeue, row_values, stats_of
+from ._queueing import Placement, QueueSpec, QueueStats
+
+if TYPE_CHECKING:
+    from ._local import Hub
+
+_SQL = QueueSQL("?", "IS")
+
+
+class SQLiteQueues:
+    """The queue side of the SQLite store."""
+
+    if TYPE_CHECKING:
+        _lock: threading.Lock
+        _conn: sqlite3.Connection
+        _hub: Hub
+
+        def _transaction(self, action: str) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _query(self, action: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]: ...
+
+        def _error(self, action: str, exc: sqlite3.Error) -> StoreError: ...
+
+    def define_queue(self, spec: QueueSpec) -> None:
+        """Store `spec` as the queue's limits."""
+        with self._transaction("declare a queue in") as conn:
+            conn.execute(_SQL.define, spec.row(time.time()))
+
+    def queue_specs(self) -> list[QueueSpec]:
+        """Every queue's stored limits, by name."""
+        rows = self._query("read", _SQL.specs)
+        return [QueueSpec.from_row(row) for row in rows]
+
+    def enqueue_workflow(self, record: WorkflowRecord, placement: Placement) -> str | None:
+        """Insert `record` waiting in its queue; None, or the id that was there first."""
+        with self._transaction("enqueue a workflow in") as conn:
+            if conn.execute(_SQL.exists, (record.workflow_id,)).fetchone() is not None:
+                return record.workflow_id
+            if placement.dedup_id is not None:
+                found = conn.execute(_SQL.holder, (placement.queue, placement.dedup_id))
+                holder = found.fetchone()
+                if holder is not None:
+                    return str(holder[0])
+            conn.execute(_SQL.insert, row_values(record, placement))
+        self._hub.wake(record.workflow_id, released=True)  # this process's workers look now
+        return None
+
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+        """Take up to `capacity` ready workflows of the queue, within its limits."""
+        now = time.time()
+        if capacity <= 0 or not self._query("read", _SQL.any_ready, (spec.name, now)):
+            return []
+        with self._transaction("dequeue from") as conn:
+            return dequeue(
+                _SQL, spec, executor_id, capacity, now, lambda q, p: conn.execute(q, p).fetchall()
+            )
+
+    def queue_stats(self, name: str) -> QueueStats:
+        """How queue `name` stands now."""
+        rows = self._query("read", _SQL.stats, (time.time(), name))
+        return stats_of(name, rows)

@@ -1,0 +1,121 @@
+"""Queues in the store, on every backend: what `QueueStore` promises
+(autodurable/_store/_queueing.py) checked against real databases."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from autodurable._store import DELAYED, ENQUEUED, PENDING, SUCCEEDED, Placement, QueueSpec, Store
+
+from ..helpers import Backend, executor, lease, workflow
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
+
+
+def enqueue(
+    store: Store, workflow_id: str, queue: str = "q", at: float = 0.0, **place
+) -> str | None:
+    return store.enqueue_workflow(workflow(workflow_id, None, at=at), Placement(queue, **place))
+
+
+def test_an_enqueued_workflow_waits_unowned_and_recovery_leaves_it_alone(store):
+    store.register_executor(executor("me"))
+    assert enqueue(store, "a") is None
+    record = store.get_workflow("a")
+    assert record.status == ENQUEUED and record.executor_id is None
+    assert store.adoptable_workflows(lease("me"), 10) == []  # only a dequeue starts it
+    assert enqueue(store, "a") == "a"  # the same id: nothing inserted
+    assert enqueue(store, "b", available_at=time.time() + 60) is None
+    assert store.get_workflow("b").status == DELAYED
+
+
+def test_dedup_returns_the_waiting_or_running_holder_until_it_ends(store):
+    store.register_executor(executor("me"))
+    assert enqueue(store, "first", dedup_id="order-7") is None
+    assert enqueue(store, "second", dedup_id="order-7") == "first"
+    assert enqueue(store, "other-queue", queue="r", dedup_id="order-7") is None
+    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == ["first"]
+    assert enqueue(store, "third", dedup_id="order-7") == "first"  # running: still held
+    store.finish_workflow("first", "me", SUCCEEDED, "1", None)
+    assert enqueue(store, "fourth", dedup_id="order-7") is None  # ended: free again
+    assert store.get_workflow("second") is None and store.get_workflow("third") is None
+
+
+def test_dequeue_takes_by_priority_then_age_and_owns_what_it_takes(store):
+    store.register_executor(executor("me"))
+    now = time.time()
+    enqueue(store, "old-low", at=now - 3, priority=5)
+    enqueue(store, "new-high", at=now - 1, priority=1)
+    enqueue(store, "old-high", at=now - 2, priority=1)
+    enqueue(store, "later", at=now - 4, available_at=now + 60)
+    assert store.dequeue_workflows(QueueSpec("q"), "me", 2) == ["old-high", "new-high"]
+    taken = store.get_workflow("old-high")
+    assert taken.status == PENDING and taken.executor_id == "me"
+    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == ["old-low"]
+    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == []  # "later" is delayed
+    stats = store.queue_stats("q")
+    assert (stats.enqueued, stats.delayed, stats.running, stats.finished) == (0, 1, 3, 0)
+
+
+def test_concurrency_worker_concurrency_and_rate_limits(store):
+    for n in range(10):
+        enqueue(store, f"w{n}", at=time.time() - 10 + n)
+    limited = QueueSpec("q", concurrency=3, worker_concurrency=2)
+    assert len(store.dequeue_workflows(limited, "a", 10)) == 2  # a's own limit
+    assert len(store.dequeue_workflows(limited, "b", 10)) == 1  # the global limit
+    assert store.dequeue_workflows(limited, "b", 10) == []
+    store.finish_workflow("w0", "a", SUCCEEDED, "1", None)
+    assert store.dequeue_workflows(limited, "b", 10) == ["w3"]
+    rated = QueueSpec("q", rate_limit=5, rate_period=0.5)  # four started just now
+    assert len(store.dequeue_workflows(rated, "c", 10)) == 1
+    assert store.dequeue_workflows(rated, "c", 10) == []
+    time.sleep(0.6)
+    assert len(store.dequeue_workflows(rated, "c", 10)) == 5
+
+
+def test_partitioned_limits_apply_per_key(store):
+    for n in range(4):
+        enqueue(store, f"t1-{n}", partition_key="tenant-1")
+        enqueue(store, f"t2-{n}", partition_key="tenant-2")
+    per_tenant = QueueSpec("q", concurrency=1, partitioned=True)
+    taken = store.dequeue_workflows(per_tenant, "me", 10)
+    assert sorted(t.split("-")[0] for t in taken) == ["t1", "t2"]
+    assert store.dequeue_workflows(per_tenant, "me", 10) == []
+
+
+def test_racing_dequeuers_never_exceed_the_global_limit(backend):
+    first = backend.open()
+    for n in range(40):
+        enqueue(first, f"w{n}")
+    spec = QueueSpec("q", concurrency=5)
+    stores = [backend.open() for _ in range(6)]
+    taken: list[list[str]] = [[] for _ in stores]
+    start = threading.Barrier(len(stores))
+
+    def worker(i: int) -> None:
+        start.wait()
+        for _ in range(5):
+            taken[i] += stores[i].dequeue_workflows(spec, f"worker-{i}", 3)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [w for got in taken for w in got]
+    assert len(everything) == 5 and len(set(everything)) == 5
+
+
+def test_queue_limits_are_stored_for_every_worker(store):
+    spec = QueueSpec("emails", concurrency=4, worker_concurrency=2, rate_limit=60, rate_period=60.0)
+    store.define_queue(spec)
+    store.define_queue(QueueSpec("tenants", concurrency=1, partitioned=True))
+    assert store.queue_specs() == [spec, QueueSpec("tenants", concurrency=1, partitioned=True)]
+    store.define_queue(QueueSpec("emails", concurrency=8))
+    assert store.queue_specs()[0] == QueueSpec("emails", concurrency=8)
