@@ -32,7 +32,9 @@ if _TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
     from ._control._info import StepInfo, WorkflowInfo
     from ._control._operations import delete_workflows, list_workflows
-    from ._control._recovery import RecoveryReport, Unrecoverable, recover
+    from ._control._queues import DuplicateWorkflow, Queue
+    from ._control._recovery import recover
+    from ._control._recovery_report import RecoveryReport, Unrecoverable
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
     from ._core._decorators import step, watched, workflow
     from ._core._messages import get_event, get_event_async, recv, recv_async, send, set_event
@@ -60,8 +62,10 @@ __all__ = [
     "AutodurableError",
     "CallOptions",
     "ConfigError",
+    "DuplicateWorkflow",
     "EncodeError",
     "NondeterminismError",
+    "Queue",
     "RecoveryReport",
     "Retry",
     "StepError",
@@ -134,7 +138,9 @@ _HOME = {
     **dict.fromkeys(("delete_workflows", "list_workflows"), "_control._operations"),
     **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
-    **dict.fromkeys(("RecoveryReport", "Unrecoverable", "recover"), "_control._recovery"),
+    **dict.fromkeys(("DuplicateWorkflow", "Queue"), "_control._queues"),
+    **dict.fromkeys(("RecoveryReport", "Unrecoverable"), "_control._recovery_report"),
+    "recover": "_control._recovery",
     "WorkflowStatus": "_store",
     "configure": "_core._runtime",
 }

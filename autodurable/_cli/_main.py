@@ -81,6 +81,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     from ._workflows_args import add_parsers
 
     add_parsers(commands)
+    from ._queues import add_parsers as add_queue_parsers
+
+    add_queue_parsers(commands)
     return parser
 
 
@@ -122,6 +125,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from ._workflows import main_send, main_workflows
 
             return main_workflows(args) if args.command == "workflows" else main_send(args)
+        if args.command in ("worker", "queues"):
+            from ._queues import main_queues, main_worker
+
+            return main_worker(args) if args.command == "worker" else main_queues(args)
         if args.command in ("ai", "mcp"):
             from .._ai._commands import main_ai, main_mcp
 

@@ -23,67 +23,29 @@ import threading
 import time
 from collections.abc import Collection
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
+from .._backoff import Backoff
 from .._core._app_versions import version_for
 from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, WorkflowCancelled
 from .._store import Subscription, WorkflowRecord
 from ._handle import WorkflowHandle
 from ._launch import submit_claimed
+from ._recovery_report import RecoveryReport, Unrecoverable
 from ._registry import find_workflow, is_program_run
+from ._worker import declare_queues, serve_queues
 
 log = logging.getLogger("autodurable")
 _LONGEST_TICK = 5.0  # seconds between looks for workflows to adopt, at most
 _SLICE = 0.25  # the watcher notices stop() within this
 _LONGEST_BACKOFF = 600.0
+_FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK = 0.01, 0.2  # seconds between looks at the queues
 
 
-@dataclass(frozen=True)
-class Unrecoverable:
-    """A workflow recovery had to leave pending, and why."""
-
-    workflow_id: str
-    name: str
-    reason: str
-
-
-@dataclass
-class RecoveryReport:
-    """What `recover()` did: the workflows it resumed, those it could not, and
-    those it left because another version of their code started them."""
-
-    resumed: list[WorkflowHandle[Any]] = field(default_factory=list)
-    unrecoverable: list[Unrecoverable] = field(default_factory=list)
-    other_versions: list[Unrecoverable] = field(default_factory=list)
-
-    def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """Wait for the resumed workflows; map each id to its result or exception."""
-        outcomes: dict[str, Any] = {}
-        for handle in self.resumed:
-            try:
-                outcomes[handle.workflow_id] = handle.result(timeout)
-            except (Exception, WorkflowCancelled) as exc:
-                outcomes[handle.workflow_id] = exc
-        return outcomes
-
-    def __str__(self) -> str:
-        lines = [
-            f"resumed {len(self.resumed)} workflow(s); "
-            f"{len(self.unrecoverable)} could not be resumed"
-            + (
-                f"; {len(self.other_versions)} of other versions left pending"
-                if self.other_versions
-                else ""
-            )
-        ]
-        lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.unrecoverable]
-        lines += [f"  {u.workflow_id} ({u.name}): {u.reason}" for u in self.other_versions]
-        return "\n".join(lines)
-
-
-def recover(*, watch: bool = False, all_versions: bool = False) -> RecoveryReport:
+def recover(
+    *, watch: bool = False, all_versions: bool = False, queues: Collection[str] | None = None
+) -> RecoveryReport:
     """Resume, in the background, every unfinished workflow that no live process runs.
 
     Call it at start-up of a long-running application (the launcher does).
@@ -104,6 +66,11 @@ def recover(*, watch: bool = False, all_versions: bool = False) -> RecoveryRepor
     version; the others are listed in ``report.other_versions``, for a process
     running their code. ``all_versions=True`` resumes them too, with the code
     here (a replay that no longer matches stops with `NondeterminismError`).
+
+    A watching process is also a queue worker: it serves every queue (or only
+    those named in ``queues``), starting their workflows within each queue's
+    limits as it has room, and looks for new ones often (at once when the
+    store announces an enqueue).
     """
     runtime = get_runtime()
     report = RecoveryReport()
@@ -112,7 +79,7 @@ def recover(*, watch: bool = False, all_versions: bool = False) -> RecoveryRepor
         with runtime._lock:
             watcher = runtime.watcher
             if watcher is None:
-                watcher = runtime.watcher = _Watcher(runtime, all_versions)
+                watcher = runtime.watcher = _Watcher(runtime, all_versions, queues)
                 watcher.start()
         if isinstance(watcher, _Watcher):
             watcher.track(report)  # so that what fails again now is backed off from too
@@ -182,10 +149,18 @@ class _Watcher:
     a broken workflow does not keep an executor busy.
     """
 
-    def __init__(self, runtime: Runtime, all_versions: bool = False) -> None:
+    def __init__(
+        self, runtime: Runtime, all_versions: bool = False, queues: Collection[str] | None = None
+    ) -> None:
         self.runtime = runtime
         self.all_versions = all_versions
+        self.queues = None if queues is None else frozenset(queues)
         self.interval = max(0.05, min(runtime.settings.lease_seconds / 4, _LONGEST_TICK))
+        # Queue workers look often, more so right after finding work: an enqueue
+        # elsewhere on SQLite announces itself to nobody.
+        self._queue_looks = Backoff(_FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK)
+        self._last_adoption = 0.0
+        self._nudged = threading.Event()  # a workflow of ours ended: room to take more
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, WorkflowHandle[Any]] = {}
@@ -194,7 +169,8 @@ class _Watcher:
         self._thread = threading.Thread(target=self._loop, name="autodurable-watch", daemon=True)
 
     def start(self) -> None:
-        """Start the background thread."""
+        """Start the background thread (storing the limits of the queues declared here)."""
+        declare_queues(self.runtime)
         self._thread.start()
 
     def stop(self) -> None:
@@ -211,46 +187,64 @@ class _Watcher:
             wakeups = None
         try:
             while not self._stop.is_set():
+                started = 0
                 try:
-                    self._tick()
+                    started = self._tick()
                 except Exception as exc:  # keep watching: the database may come back
                     log.warning("autodurable: looking for workflows to adopt failed: %s", exc)
-                self._sleep(wakeups)
+                if started:
+                    self._queue_looks.reset()  # more may be ready: look again soon
+                else:
+                    self._sleep(wakeups)
         finally:
             if wakeups is not None:
                 wakeups.close()
 
     def _sleep(self, wakeups: Subscription | None) -> None:
-        deadline = time.monotonic() + self.interval
+        interval = self.interval
+        if self.queues is None or self.queues:
+            interval = min(interval, self._queue_looks.next())
+        deadline = time.monotonic() + interval
         while not self._stop.is_set():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self._nudged.is_set():
+                self._nudged.clear()
                 return
             # Short slices so that stop() is noticed; a release wakes us at once
             # (from any process where the store notifies, else from this one).
             if wakeups is None:
                 self._stop.wait(min(left, _SLICE))
             elif wakeups.wait(min(left, _SLICE)):
+                self._last_adoption = 0.0  # a release (or an enqueue): adopt at once too
                 return
 
-    def _tick(self) -> None:
+    def _tick(self) -> int:
+        """Adopt what dead executors left (every interval), then serve the queues; how
+        many workflows were started from queues."""
         now = time.monotonic()
         with self._lock:
             self._not_before = {k: t for k, t in self._not_before.items() if t > now}
             skip = set(self._not_before)
             capacity = self.runtime.workers - len(self._running)
         if capacity <= 0:
-            return
+            return 0
         report = RecoveryReport()
-        _adopt(
-            self.runtime,
-            report,
-            limit=capacity + len(skip),
-            capacity=capacity,
-            skip=skip,
-            all_versions=self.all_versions,
-        )
+        if now - self._last_adoption >= self.interval:
+            self._last_adoption = now
+            _adopt(
+                self.runtime,
+                report,
+                limit=capacity + len(skip),
+                capacity=capacity,
+                skip=skip,
+                all_versions=self.all_versions,
+            )
+        started = 0
+        if self.queues is None or self.queues:
+            room = capacity - len(report.resumed)
+            started = serve_queues(self.runtime, room, self.queues, report)
         self.track(report)
+        return started
 
     def track(self, report: RecoveryReport) -> None:
         """Follow what a recovery pass resumed, and postpone what it could not resume."""
@@ -265,6 +259,7 @@ class _Watcher:
                 future.add_done_callback(functools.partial(self._finished, handle.workflow_id))
 
     def _finished(self, workflow_id: str, future: Future[Any]) -> None:
+        self._nudged.set()  # room for another: look at the queues now
         error = future.exception()
         with self._lock:
             self._running.pop(workflow_id, None)

@@ -1,0 +1,317 @@
+"""Queues: workflows started by whichever worker has room, within limits that hold
+across every process and machine.
+
+Invariants:
+- `Queue.enqueue` is durable before it returns: the workflow is recorded
+  waiting (``enqueued``, or ``delayed`` until its delay has passed), unowned,
+  with its inputs; a worker's dequeue (`_serve`) makes it pending and runs it
+  exactly once per id, with the usual recovery afterwards.
+- A queue's limits are stored when it is declared here (before its first
+  enqueue or serve), so workers of every process apply the same ones.
+- Called from workflow code, an enqueue's workflow id is recorded as a step
+  (`new_child_id`): a replay enqueues nothing new and gets the same handle.
+- With a dedup id, a second enqueue while the first waits or runs returns the
+  first one's handle (``if_duplicate="return"``) or raises `DuplicateWorkflow`
+  naming it (``"reject"``); nothing is inserted either way.
+- Bad arguments (a malformed rate, a negative limit, a function that is not a
+  workflow) raise `AutodurableError` or `TypeError` naming the fix before
+  anything is written.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, TypeVar, overload
+
+from .._core._app_versions import version_for
+from .._core._decorators import kind_of, workflow_name
+from .._core._runtime import get_runtime
+from .._errors import AutodurableError, EncodeError
+from .._store import ENQUEUED, Placement, QueueSpec, WorkflowRecord
+from ._handle import WorkflowHandle
+from ._launch import new_child_id
+
+R = TypeVar("R")
+
+_PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
+_PERIODS |= {"h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+?)s?\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+_declared: dict[str, Queue] = {}  # name -> the queue declared in this process
+_lock = threading.Lock()
+
+
+class DuplicateWorkflow(AutodurableError):
+    """An enqueue with a dedup id that a waiting or running workflow of the queue holds."""
+
+    def __init__(self, queue: str, dedup_id: str, holder: str) -> None:
+        super().__init__(
+            f"queue {queue!r} already has workflow {holder!r} waiting or running with dedup "
+            f"id {dedup_id!r}; nothing was enqueued. Wait for it "
+            f"(autodurable.get_workflow({holder!r}).result()), or enqueue with "
+            "if_duplicate='return' to get its handle instead"
+        )
+        self.queue = queue
+        self.dedup_id = dedup_id
+        self.holder = holder
+
+
+def parse_rate(rate: str) -> tuple[int, float]:
+    """``"60/min"``, ``"25/s"``, ``"5/10s"``, ``"1000/hour"`` as (count, period in seconds)."""
+    found = _RATE.match(rate.lower()) if isinstance(rate, str) else None
+    unit = found and _PERIODS.get(found.group(3))
+    if not found or unit is None or int(found.group(1)) < 1:
+        raise AutodurableError(
+            f"rate {rate!r} is not a rate: write COUNT/PERIOD, for example '60/min', '25/s', "
+            "'5/10s' or '1000/hour' (periods: s, min, hour, day)"
+        )
+    multiple = float(found.group(2)) if found.group(2) else 1.0
+    if multiple <= 0:
+        raise AutodurableError(f"rate {rate!r} has a period of zero; write for example '5/10s'")
+    return int(found.group(1)), multiple * unit
+
+
+def _limit(value: int | None, what: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise AutodurableError(f"{what} must be a whole number >= 1 (or None), not {value!r}")
+    return value
+
+
+class Queue:
+    """A named queue of workflows, served by every process that calls
+    ``autodurable.recover(watch=True)`` (or runs ``autodurable worker``).
+
+    ``concurrency``: at most this many of its workflows run at once, in all
+    workers together; ``worker_concurrency``: at most this many on one worker
+    process; ``rate``: at most so many started per period (``"60/min"``,
+    ``"25/s"``), in all workers together; ``partitioned=True``: these limits
+    apply per partition key (per tenant, per user) given at enqueue.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        worker_concurrency: int | None = None,
+        rate: str | None = None,
+        partitioned: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise AutodurableError(
+                f"queue name {name!r} must be 1-200 letters, digits and _ . : - characters"
+            )
+        rate_limit, period = parse_rate(rate) if rate is not None else (None, None)
+        self.name = name
+        self.spec = QueueSpec(
+            name,
+            _limit(concurrency, "concurrency"),
+            _limit(worker_concurrency, "worker_concurrency"),
+            rate_limit,
+            period,
+            bool(partitioned),
+        )
+        self._stored_in: object | None = None  # the store the spec was written to
+        with _lock:
+            _declared[name] = self
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+    def declare(self) -> None:
+        """Store this queue's limits (done before the first enqueue; idempotent)."""
+        store = get_runtime().store
+        if self._stored_in is not store:
+            store.define_queue(self.spec)
+            self._stored_in = store
+
+    @overload
+    def enqueue(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        /,
+        *args: Any,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        delay: float | None = None,
+        partition_key: str | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandle[R]: ...
+    @overload
+    def enqueue(
+        self,
+        fn: Callable[..., R],
+        /,
+        *args: Any,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        delay: float | None = None,
+        partition_key: str | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandle[R]: ...
+    def enqueue(
+        self,
+        fn: Any,
+        /,
+        *args: Any,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        delay: float | None = None,
+        partition_key: str | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandle[Any]:
+        """Record workflow ``fn(*args, **kwargs)`` waiting in this queue; its handle.
+
+        Durable when it returns. ``workflow_id`` (default: a fresh one),
+        ``priority`` (lower first; default 0), ``dedup_id`` (at most one
+        workflow of the queue with it waits or runs at a time: a second
+        enqueue returns the first one's handle, or raises `DuplicateWorkflow`
+        with ``if_duplicate="reject"``), ``delay`` (seconds before it may
+        start), ``partition_key`` (required on a partitioned queue). These
+        keywords are the queue's; a workflow argument with one of their names
+        goes through `placed` (``queue.placed(...).enqueue(fn, priority=3)``).
+        """
+        placement = {
+            "workflow_id": workflow_id,
+            "priority": priority,
+            "dedup_id": dedup_id,
+            "if_duplicate": if_duplicate,
+            "delay": delay,
+            "partition_key": partition_key,
+        }
+        _check_no_clash(fn, placement)
+        return self.placed(
+            workflow_id=workflow_id,
+            priority=priority,
+            dedup_id=dedup_id,
+            if_duplicate=if_duplicate,
+            delay=delay,
+            partition_key=partition_key,
+        ).enqueue(fn, *args, **kwargs)
+
+    def placed(
+        self,
+        *,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> PlacedQueue:
+        """Where and how the next enqueue waits: its id, priority (lower first), dedup
+        id, delay in seconds, partition key (required on a partitioned queue)."""
+        return PlacedQueue(
+            self, workflow_id, priority, dedup_id, if_duplicate, delay, partition_key
+        )
+
+
+class PlacedQueue:
+    """A queue with the placement of one enqueue (see `Queue.placed`)."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        workflow_id: str | None = None,
+        priority: int = 0,
+        dedup_id: str | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> None:
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise AutodurableError(f"priority must be a whole number, not {priority!r}")
+        if delay is not None and (not isinstance(delay, int | float) or delay < 0):
+            raise AutodurableError(f"delay must be seconds >= 0, not {delay!r}")
+        if if_duplicate not in ("return", "reject"):
+            raise AutodurableError(
+                f"if_duplicate must be 'return' or 'reject', not {if_duplicate!r}"
+            )
+        if queue.spec.partitioned and partition_key is None:
+            raise AutodurableError(
+                f"queue {queue.name!r} is partitioned: give each enqueue a partition_key "
+                "(the tenant or user its limits apply to)"
+            )
+        for what, text in (("workflow_id", workflow_id), ("dedup_id", dedup_id)):
+            if text is not None and (not isinstance(text, str) or not text):
+                raise AutodurableError(f"{what} must be a non-empty string, not {text!r}")
+        self.queue = queue
+        self.workflow_id = workflow_id
+        self.priority = priority
+        self.dedup_id = dedup_id
+        self.if_duplicate = if_duplicate
+        self.delay = delay
+        self.partition_key = partition_key
+
+    def enqueue(self, fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
+        """Record workflow ``fn(*args, **kwargs)`` waiting in the queue (every keyword is
+        the workflow's); its handle."""
+        if kind_of(fn) != "workflow":
+            raise TypeError(
+                f"enqueue() takes a function decorated with @autodurable.workflow, not {fn!r}"
+            )
+        runtime = get_runtime()
+        name = workflow_name(fn)
+        inputs = {"args": list(args), "kwargs": kwargs}
+        try:
+            encoded = runtime.codec.encode(inputs, f"the inputs of workflow {name!r}")
+        except EncodeError as exc:
+            raise AutodurableError(
+                f"{exc}. An enqueued workflow runs in another process: pass it plain data"
+            ) from None
+        self.queue.declare()
+        workflow_id = self.workflow_id or new_child_id(fn)
+        now = time.time()
+        version = version_for(runtime.settings, fn.__wrapped__)
+        timeout = getattr(fn, "_self_autodurable_timeout", None)
+        record = WorkflowRecord(
+            workflow_id, name, ENQUEUED, encoded, None, None, None, now, now, version,
+            now + timeout if timeout else None,
+        )  # fmt: skip
+        placement = Placement(
+            self.queue.name,
+            self.priority,
+            self.dedup_id,
+            self.partition_key,
+            None if not self.delay else now + self.delay,
+        )
+        first = runtime.store.enqueue_workflow(record, placement)
+        if first is not None and first != workflow_id and self.if_duplicate == "reject":
+            assert self.dedup_id is not None
+            raise DuplicateWorkflow(self.queue.name, self.dedup_id, first)
+        return WorkflowHandle(first or workflow_id)
+
+
+_DEFAULTS = {"priority": 0, "if_duplicate": "return"}
+
+
+def _check_no_clash(fn: Any, placement: dict[str, Any]) -> None:
+    """Refuse a placement keyword that `fn` also takes: which one was meant is unclear."""
+    try:
+        parameters = inspect.signature(getattr(fn, "__wrapped__", fn)).parameters
+    except (TypeError, ValueError):
+        return
+    for name, value in placement.items():
+        if name in parameters and value != _DEFAULTS.get(name):
+            raise TypeError(
+                f"{name}= is both a parameter of {workflow_name(fn)} and a placement keyword "
+                f"of Queue.enqueue; pass the queue's through queue.placed({name}=...) and the "
+                f"workflow's to its enqueue: queue.placed(...).enqueue(fn, {name}=...)"
+            )
+
+
+def declared_queues() -> list[Queue]:
+    """The queues declared in this process."""
+    with _lock:
+        return list(_declared.values())

@@ -1,0 +1,165 @@
+"""Queues in one process, on both stores: enqueue is durable, a worker (any process
+that calls ``recover(watch=True)``) runs each workflow once within the queue's
+limits, by priority, after its delay, per partition; dedup both ways; bad input."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import autodurable
+from autodurable._core._runtime import get_runtime
+from autodurable._store import DELAYED, ENQUEUED, SUCCEEDED
+
+pytestmark = pytest.mark.usefixtures("database")
+
+_lock = threading.Lock()
+spans: list[tuple[str, str, float, float]] = []  # (tag, key, start, end) of each run
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    spans.clear()
+
+
+@autodurable.step
+def slow(tag: str, key: str, seconds: float) -> str:
+    start = time.time()
+    time.sleep(seconds)
+    with _lock:
+        spans.append((tag, key, start, time.time()))
+    return f"{tag}:{key}"
+
+
+@autodurable.workflow
+def job(tag: str, key: str = "", seconds: float = 0.05) -> str:
+    return slow(tag, key, seconds)
+
+
+def most_at_once(selected: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in selected] + [(end, -1) for _, end in selected])
+    running = peak = 0
+    for _, change in edges:  # an end sorts before a start at the same moment
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def statuses(ids: list[str]) -> list[str]:
+    store = get_runtime().store
+    return [store.get_workflow(i).status for i in ids]
+
+
+def test_enqueued_workflows_wait_then_run_once_each_within_the_concurrency_limit():
+    queue = autodurable.Queue("test-concurrency", concurrency=2)
+    handles = [queue.enqueue(job, f"j{n}", seconds=0.1) for n in range(8)]
+    ids = [h.workflow_id for h in handles]
+    assert statuses(ids) == [ENQUEUED] * 8  # durable, and nobody runs them yet
+    autodurable.recover(watch=True)
+    assert sorted(h.result(timeout=60) for h in handles) == sorted(f"j{n}:" for n in range(8))
+    assert sorted(tag for tag, *_ in spans) == sorted(f"j{n}" for n in range(8))
+    assert most_at_once([(s, e) for _, _, s, e in spans]) == 2
+    assert statuses(ids) == [SUCCEEDED] * 8
+
+
+def test_one_at_a_time_runs_by_priority_then_in_order_of_enqueue():
+    queue = autodurable.Queue("test-priority", concurrency=1)
+    for tag, priority in [("c", 3), ("a1", 1), ("b", 2), ("a2", 1), ("first", 0)]:
+        queue.enqueue(job, tag, priority=priority)
+    autodurable.recover(watch=True)
+    deadline = time.time() + 60
+    while len(spans) < 5 and time.time() < deadline:
+        time.sleep(0.02)
+    assert [tag for tag, *_ in sorted(spans, key=lambda s: s[2])] == ["first", "a1", "a2", "b", "c"]
+
+
+def test_a_delayed_workflow_starts_after_its_delay():
+    queue = autodurable.Queue("test-delay")
+    enqueued_at = time.time()
+    handle = queue.enqueue(job, "later", delay=0.8)
+    assert statuses([handle.workflow_id]) == [DELAYED]
+    autodurable.recover(watch=True)
+    assert handle.result(timeout=60) == "later:"
+    ((_, _, started, _),) = spans
+    assert started >= enqueued_at + 0.8
+
+
+def test_partitioned_limits_apply_per_key():
+    queue = autodurable.Queue("test-partitions", concurrency=1, partitioned=True)
+    handles = [
+        queue.enqueue(job, f"{tenant}-{n}", tenant, 0.1, partition_key=tenant)
+        for n in range(3)
+        for tenant in ("acme", "globex")
+    ]
+    autodurable.recover(watch=True)
+    for handle in handles:
+        handle.result(timeout=60)
+    for tenant in ("acme", "globex"):
+        assert most_at_once([(s, e) for _, key, s, e in spans if key == tenant]) == 1
+    assert most_at_once([(s, e) for _, _, s, e in spans]) == 2  # the tenants ran side by side
+
+
+def test_dedup_returns_the_first_or_rejects():
+    queue = autodurable.Queue("test-dedup")
+    first = queue.enqueue(job, "one", dedup_id="order-7")
+    again = queue.enqueue(job, "two", dedup_id="order-7")
+    assert again.workflow_id == first.workflow_id
+    with pytest.raises(autodurable.DuplicateWorkflow, match=first.workflow_id) as info:
+        queue.enqueue(job, "three", dedup_id="order-7", if_duplicate="reject")
+    assert "if_duplicate='return'" in str(info.value)
+    assert len(autodurable.list_workflows()) == 1
+    autodurable.recover(watch=True)
+    assert first.result(timeout=60) == "one:"
+    assert queue.enqueue(job, "four", dedup_id="order-7").result(timeout=60) == "four:"
+
+
+@autodurable.workflow
+def fan_out(count: int) -> list[str]:
+    queue = autodurable.Queue("test-children", concurrency=2)
+    handles = [queue.enqueue(job, f"child-{n}") for n in range(count)]
+    return [h.result() for h in handles]
+
+
+def test_a_workflow_enqueues_children_once_and_gathers_their_results():
+    autodurable.recover(watch=True)
+    parent = autodurable.options(fan_out, workflow_id="parent")
+    assert parent(4) == [f"child-{n}:" for n in range(4)]
+    assert len(autodurable.list_workflows()) == 5
+    assert parent(4) == [f"child-{n}:" for n in range(4)]  # finished: nothing enqueued again
+    assert len(autodurable.list_workflows()) == 5 and len(spans) == 4
+
+
+def test_bad_input_is_one_clear_error_and_records_nothing():
+    with pytest.raises(autodurable.AutodurableError, match="write COUNT/PERIOD"):
+        autodurable.Queue("bad", rate="fast")
+    with pytest.raises(autodurable.AutodurableError, match="concurrency must be a whole number"):
+        autodurable.Queue("bad", concurrency=0)
+    with pytest.raises(autodurable.AutodurableError, match="queue name"):
+        autodurable.Queue("bad name with spaces")
+    partitioned = autodurable.Queue("test-bad-partitioned", partitioned=True)
+    with pytest.raises(autodurable.AutodurableError, match="give each enqueue a partition_key"):
+        partitioned.enqueue(job, "x")
+    queue = autodurable.Queue("test-bad")
+    with pytest.raises(TypeError, match=r"decorated with @autodurable\.workflow"):
+        queue.enqueue(slow, "x", "", 0.0)
+    with pytest.raises(autodurable.AutodurableError, match="pass it plain data"):
+        queue.enqueue(job, threading.Lock())
+    with pytest.raises(autodurable.AutodurableError, match="delay must be seconds"):
+        queue.enqueue(job, "x", delay=-1)
+    assert autodurable.list_workflows() == []
+
+
+@autodurable.workflow
+def takes_priority(priority: int) -> int:
+    return priority
+
+
+def test_a_workflow_argument_named_like_a_placement_keyword_goes_through_placed():
+    queue = autodurable.Queue("test-placed")
+    with pytest.raises(TypeError, match=r"queue.placed\(priority=...\)"):
+        queue.enqueue(takes_priority, priority=5)
+    handle = queue.placed(priority=2).enqueue(takes_priority, priority=5)
+    autodurable.recover(watch=True)
+    assert handle.result(timeout=60) == 5
