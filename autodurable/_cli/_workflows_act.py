@@ -200,7 +200,7 @@ def version_problem(info: WorkflowInfo, args: argparse.Namespace) -> str | None:
 def has_filters(args: argparse.Namespace) -> bool:
     """Whether any filter of ``list`` was given."""
     chosen = (args.status, args.name, args.since, args.until, args.where_version)
-    return any(value is not None for value in (*chosen, args.where_error))
+    return any(value is not None for value in (*chosen, args.where_error, args.where_queue))
 
 
 def selection(args: argparse.Namespace, verb: str) -> list[WorkflowInfo] | None:
@@ -230,6 +230,7 @@ def selection(args: argparse.Namespace, verb: str) -> list[WorkflowInfo] | None:
         until=args.until,
         app_version=args.where_version,
         error_type=args.where_error,
+        queue=args.where_queue,
     )
     found = matching_workflows(where)
     if not args.all_matching and not args.dry_run:

@@ -85,6 +85,9 @@ def _filters(parser: argparse.ArgumentParser, statuses: Any, version_flag: bool 
         help="only workflows whose recorded exception is of this type: ValueError, "
         "builtins:ValueError or myapp.errors.CardDeclined",
     )
+    parser.add_argument(
+        "--queue", dest="where_queue", metavar="NAME", help="only workflows enqueued on this queue"
+    )
 
 
 def _batch(parser: argparse.ArgumentParser, verb: str) -> None:

@@ -77,6 +77,7 @@ def list_command(args: argparse.Namespace) -> int:
         until=args.until,
         app_version=args.where_version,
         error_type=args.where_error,
+        queue=args.where_queue,
         limit=args.limit + 1,
         offset=args.offset,
     )
@@ -127,7 +128,7 @@ def list_command(args: argparse.Namespace) -> int:
 def _filtered(args: argparse.Namespace) -> bool:
     return any(
         (args.status, args.name, args.since, args.until, args.offset, args.where_version)
-    ) or bool(args.where_error)
+    ) or bool(args.where_error or args.where_queue)
 
 
 def show_command(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ from .._store import (
     FAILED,
     FINISHED_STATUSES,
     PENDING,
+    QUEUED_STATUSES,
     SUCCEEDED,
     WORKFLOW_STATUSES,
     Claim,
@@ -123,17 +124,22 @@ def workflow_filter(
     until: float | dt.datetime | None = None,
     app_version: str | None = None,
     error_type: str | None = None,
+    queue: str | None = None,
 ) -> WorkflowFilter:
     """The store's filter for these arguments (those of `list_workflows`), validated."""
     statuses = None
     if status is not None:
         statuses = tuple(check_statuses([status] if isinstance(status, str) else list(status)))
     exact, like = name_pattern(name) if name else (None, None)
-    for label, value in (("app_version", app_version), ("error_type", error_type)):
+    for label, value in (
+        ("app_version", app_version),
+        ("error_type", error_type),
+        ("queue", queue),
+    ):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise AutodurableError(f"{label} must be a non-empty string, not {value!r}")
     return WorkflowFilter(
-        statuses, exact, like, _timestamp(since), _timestamp(until), app_version, error_type
+        statuses, exact, like, _timestamp(since), _timestamp(until), app_version, error_type, queue
     )
 
 
@@ -145,23 +151,32 @@ def list_workflows(
     until: float | dt.datetime | None = None,
     app_version: str | None = None,
     error_type: str | None = None,
+    queue: str | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> list[WorkflowInfo]:
     """Workflows, newest first: ``list_workflows(status="failed", since=time.time() - 3600)``.
 
-    `status` is one status or several (pending, succeeded, failed, cancelled);
+    `status` is one status or several (enqueued, delayed, pending, succeeded,
+    failed, cancelled);
     `name` a workflow name (``"module:qualname"`` or the ``@workflow(name=...)``),
     where ``*`` matches anything (``"*:checkout"``); `since` / `until` bound the
     start time (seconds since the epoch or datetimes); `app_version` is the
     version recorded for the workflow; `error_type` the type of its recorded
     exception, as ``"ValueError"``, ``"builtins:ValueError"`` or
-    ``"myapp.errors.CardDeclined"``; `limit` and `offset` page through the rest.
+    ``"myapp.errors.CardDeclined"``; `queue` the queue it was enqueued on;
+    `limit` and `offset` page through the rest.
     """
     if limit < 1 or offset < 0:
         raise AutodurableError("limit must be at least 1 and offset at least 0")
     where = workflow_filter(
-        status, name, since=since, until=until, app_version=app_version, error_type=error_type
+        status,
+        name,
+        since=since,
+        until=until,
+        app_version=app_version,
+        error_type=error_type,
+        queue=queue,
     )
     records = get_runtime().store.find_workflows(where, limit, offset)
     return [WorkflowInfo.from_record(record) for record in records]
@@ -214,20 +229,21 @@ def start_pending(
 
 
 def cancel(workflow_id: str, reason: str | None = None) -> tuple[bool, WorkflowInfo]:
-    """Cancel a pending workflow: (whether this call cancelled it, its info after).
+    """Cancel a pending or queued workflow: (whether this call cancelled it, its info after).
 
     A workflow that is running stops at its next step boundary (the step it is
     in finishes and is recorded); one that waits in `recv` or `sleep` stops
-    at once. A workflow that has ended is left as it is.
+    at once; one waiting in a queue is never started. A workflow that has
+    ended is left as it is.
     """
     runtime = get_runtime()
     before = _record(runtime, workflow_id)
     changed = False
-    if before.status == PENDING:
+    if before.status == PENDING or before.status in QUEUED_STATUSES:
         error = WorkflowCancelled(workflow_id, reason or "cancelled by an operator")
         runtime.store.cancel_workflow(workflow_id, runtime.codec.encode_error(error))
         after = _record(runtime, workflow_id)
-        changed = after.status == CANCELLED and before.status == PENDING
+        changed = after.status == CANCELLED
     else:
         after = before
     return changed, WorkflowInfo.from_record(after)

@@ -29,6 +29,7 @@ from ._protocol import (
     CANCELLED,
     FAILED,
     PENDING,
+    QUEUED_STATUSES,
     WORKFLOW_COLUMNS,
     ExecutorRecord,
     MessageRecord,
@@ -129,8 +130,17 @@ class PostgresOperations:
         return self._run("reopen a workflow in", work)
 
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
-        """Mark a pending workflow cancelled (keeping its owner) and notify; the status after."""
-        params = (CANCELLED, error, time.time(), workflow_id, PENDING, self.schema)
+        """Mark a pending (or queued) workflow cancelled, keeping its owner, and notify; the
+        status after."""
+        params = (
+            CANCELLED,
+            error,
+            time.time(),
+            workflow_id,
+            PENDING,
+            *QUEUED_STATUSES,
+            self.schema,
+        )
 
         def work(cursor: Cursor) -> str | None:
             with cursor.connection.transaction():

@@ -176,7 +176,7 @@ class OperationStatements:
         # finds the row whatever the statistics (see the store's statements).
         self.cancel = (
             f"WITH cancelled AS (UPDATE {s}.workflows SET status = %s, error = %s, "
-            "updated_at = %s WHERE workflow_id = %s AND status IS NOT DISTINCT FROM %s "
+            "updated_at = %s WHERE workflow_id = %s AND status IN (%s, %s, %s) "
             "RETURNING workflow_id) "
             "SELECT pg_notify(%s, 'cancelled ' || workflow_id) FROM cancelled"
         )

@@ -211,7 +211,8 @@ class WorkflowFilter:
     on the creation time (inclusive / exclusive); `app_version`: the recorded
     version, exactly; `error_type`: the recorded exception's type, matched
     against its ``"module:qualname"``, its ``"module.qualname"`` or its
-    qualname alone (``"ValueError"`` matches ``"builtins:ValueError"``).
+    qualname alone (``"ValueError"`` matches ``"builtins:ValueError"``);
+    `queue_name`: the queue it was enqueued on.
     """
 
     statuses: tuple[str, ...] | None = None
@@ -221,6 +222,7 @@ class WorkflowFilter:
     created_before: float | None = None
     app_version: str | None = None
     error_type: str | None = None
+    queue_name: str | None = None
 
     @classmethod
     def listing(
@@ -256,6 +258,7 @@ class WorkflowFilter:
             (f"created_at >= {mark}", self.created_after),
             (f"created_at < {mark}", self.created_before),
             (f"app_version = {mark}", self.app_version),
+            (f"queue_name = {mark}", self.queue_name),
         ):
             if value is not None:
                 conditions.append(condition)

@@ -27,6 +27,7 @@ from ._protocol import (
     CANCELLED,
     MESSAGE_COLUMNS,
     PENDING,
+    QUEUED_STATUSES,
     STEP_COLUMNS,
     WORKFLOW_COLUMNS,
     ExecutorRecord,
@@ -112,12 +113,12 @@ class SQLiteOperations:
         return [WorkflowRecord(*row) for row in rows]
 
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
-        """Mark a pending workflow cancelled (keeping its owner); the status after."""
+        """Mark a pending (or queued) workflow cancelled, keeping its owner; the status after."""
         with self._transaction("cancel a workflow in") as conn:
             conn.execute(
                 "UPDATE workflows SET status = ?, error = ?, updated_at = ? "
-                "WHERE workflow_id = ? AND status = ?",
-                (CANCELLED, error, time.time(), workflow_id, PENDING),
+                "WHERE workflow_id = ? AND status IN (?, ?, ?)",
+                (CANCELLED, error, time.time(), workflow_id, PENDING, *QUEUED_STATUSES),
             )
             row = conn.execute(
                 "SELECT status FROM workflows WHERE workflow_id = ?", (workflow_id,)

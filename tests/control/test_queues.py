@@ -10,6 +10,7 @@ import time
 import pytest
 
 import autodurable
+from autodurable._control._operations import cancel
 from autodurable._core._runtime import get_runtime
 from autodurable._store import DELAYED, ENQUEUED, SUCCEEDED
 
@@ -163,3 +164,21 @@ def test_a_workflow_argument_named_like_a_placement_keyword_goes_through_placed(
     handle = queue.placed(priority=2).enqueue(takes_priority, priority=5)
     autodurable.recover(watch=True)
     assert handle.result(timeout=60) == 5
+
+
+def test_queued_workflows_are_listed_by_queue_and_a_cancelled_one_never_starts():
+    queue = autodurable.Queue("test-operate", concurrency=1)
+    other = autodurable.Queue("test-operate-other")
+    first, second = (queue.enqueue(job, tag) for tag in ("first", "second"))
+    other.enqueue(job, "elsewhere")
+    listed = autodurable.list_workflows(queue="test-operate")
+    assert sorted(w.workflow_id for w in listed) == sorted([first.workflow_id, second.workflow_id])
+    assert {w.status for w in listed} == {ENQUEUED}
+    assert [w.workflow_id for w in autodurable.list_workflows(status="enqueued", limit=10)]
+    changed, info = cancel(second.workflow_id)
+    assert changed and info.status == "cancelled"
+    autodurable.recover(watch=True, queues=["test-operate"])
+    assert first.result(timeout=60) == "first:"
+    time.sleep(0.3)  # the worker had every chance to start the cancelled one
+    assert [tag for tag, *_ in spans] == ["first"]  # and the other queue is not served here
+    assert statuses([second.workflow_id]) == ["cancelled"]
