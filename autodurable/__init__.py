@@ -32,7 +32,7 @@ if _TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
     from ._control._info import StepInfo, WorkflowInfo
     from ._control._operations import delete_workflows, list_workflows
-    from ._control._queues import DuplicateWorkflow, Queue
+    from ._control._queues import DuplicateWorkflow, Queue, debounce
     from ._control._recovery import recover
     from ._control._recovery_report import RecoveryReport, Unrecoverable
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
@@ -79,6 +79,7 @@ __all__ = [
     "WorkflowNotFound",
     "WorkflowStatus",
     "configure",
+    "debounce",
     "delete_workflows",
     "get_event",
     "get_event_async",
@@ -138,7 +139,7 @@ _HOME = {
     **dict.fromkeys(("delete_workflows", "list_workflows"), "_control._operations"),
     **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
-    **dict.fromkeys(("DuplicateWorkflow", "Queue"), "_control._queues"),
+    **dict.fromkeys(("DuplicateWorkflow", "Queue", "debounce"), "_control._queues"),
     **dict.fromkeys(("RecoveryReport", "Unrecoverable"), "_control._recovery_report"),
     "recover": "_control._recovery",
     "WorkflowStatus": "_store",

@@ -31,6 +31,7 @@ PUBLIC = [
     "WorkflowNotFound",
     "WorkflowStatus",
     "configure",
+    "debounce",
     "delete_workflows",
     "get_event",
     "get_event_async",

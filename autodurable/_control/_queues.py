@@ -229,6 +229,7 @@ class PlacedQueue:
         if_duplicate: Literal["return", "reject"] = "return",
         delay: float | None = None,
         partition_key: str | None = None,
+        debounce: bool = False,
     ) -> None:
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise AutodurableError(f"priority must be a whole number, not {priority!r}")
@@ -238,7 +239,7 @@ class PlacedQueue:
             raise AutodurableError(
                 f"if_duplicate must be 'return' or 'reject', not {if_duplicate!r}"
             )
-        if queue.spec.partitioned and partition_key is None:
+        if queue.spec.partitioned and partition_key is None:  # placement is per key
             raise AutodurableError(
                 f"queue {queue.name!r} is partitioned: give each enqueue a partition_key "
                 "(the tenant or user its limits apply to)"
@@ -253,6 +254,7 @@ class PlacedQueue:
         self.if_duplicate = if_duplicate
         self.delay = delay
         self.partition_key = partition_key
+        self.debounce = debounce
 
     def enqueue(self, fn: Any, /, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Record workflow ``fn(*args, **kwargs)`` waiting in the queue (every keyword is
@@ -285,6 +287,7 @@ class PlacedQueue:
             self.dedup_id,
             self.partition_key,
             None if not self.delay else now + self.delay,
+            self.debounce,
         )
         first = runtime.store.enqueue_workflow(record, placement)
         if first is not None and first != workflow_id and self.if_duplicate == "reject":
@@ -309,6 +312,39 @@ def _check_no_clash(fn: Any, placement: dict[str, Any]) -> None:
                 f"of Queue.enqueue; pass the queue's through queue.placed({name}=...) and the "
                 f"workflow's to its enqueue: queue.placed(...).enqueue(fn, {name}=...)"
             )
+
+
+_DEBOUNCE_QUEUE = "autodurable.debounce"
+
+
+def debounce(
+    key: str,
+    period: float,
+    fn: Callable[..., R],
+    /,
+    *args: Any,
+    queue: Queue | None = None,
+    **kwargs: Any,
+) -> WorkflowHandle[R]:
+    """Run workflow ``fn(*args, **kwargs)`` once, `period` seconds after the last call
+    with the same `key`, with the arguments of that last call.
+
+    A burst of calls (a user typing, a sensor chattering) makes one run: each
+    call within the period replaces the waiting run's arguments and moves its
+    start to `period` seconds from now; all return the same handle. A call
+    after the run started begins the next burst. The runs wait in `queue` (a
+    queue of their own, without limits, by default) and are started by its
+    workers (``recover(watch=True)`` or ``autodurable worker``).
+    """
+    if not isinstance(key, str) or not key:
+        raise AutodurableError(f"a debounce key must be a non-empty string, not {key!r}")
+    if not isinstance(period, int | float) or isinstance(period, bool) or period <= 0:
+        raise AutodurableError(f"a debounce period must be seconds > 0, not {period!r}")
+    with _lock:
+        default = _declared.get(_DEBOUNCE_QUEUE)
+    target = queue or default or Queue(_DEBOUNCE_QUEUE)
+    placed = PlacedQueue(target, dedup_id=key, delay=period, debounce=True)
+    return placed.enqueue(fn, *args, **kwargs)
 
 
 def declared_queues() -> list[Queue]:

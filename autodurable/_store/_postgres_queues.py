@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import WorkflowRecord
-from ._queue_sql import QueueSQL, dequeue, row_values, stats_of
+from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
 from ._queueing import Placement, QueueSpec, QueueStats
 
 if TYPE_CHECKING:
@@ -70,21 +70,13 @@ class PostgresQueues:
                         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                         (f"autodurable.dedup:{placement.queue}:{placement.dedup_id}",),
                     )
-                    holder = cursor.execute(
-                        sql.holder, (placement.queue, placement.dedup_id)
-                    ).fetchone()
-                    if holder is not None:
-                        return str(holder[0])
-                inserted = cursor.execute(
-                    sql.insert + " ON CONFLICT (workflow_id) DO NOTHING",
-                    row_values(record, placement),
-                ).rowcount
-                if inserted != 1:
-                    return record.workflow_id
-                cursor.execute(
-                    "SELECT pg_notify(%s, 'released ' || %s)", (self.schema, record.workflow_id)
-                )
-            return None
+                first = enqueue(sql, record, placement, cursor.execute)
+                if first is None:
+                    cursor.execute(
+                        "SELECT pg_notify(%s, 'released ' || %s)",
+                        (self.schema, record.workflow_id),
+                    )
+            return first
 
         return self._run("enqueue a workflow in", work)
 

@@ -27,11 +27,21 @@ class QueueSQL:
         waiting = f"status IN ('{ENQUEUED}', '{DELAYED}')"
         ready = f"{waiting} AND (available_at IS NULL OR available_at <= {p})"
         marks = ", ".join([p] * len(_INSERT_COLUMNS.split(", ")))
-        self.insert = f"INSERT INTO {w} ({_INSERT_COLUMNS}) VALUES ({marks})"
-        self.exists = f"SELECT 1 FROM {w} WHERE workflow_id = {p}"
+        self.insert = (
+            f"INSERT INTO {w} ({_INSERT_COLUMNS}) VALUES ({marks}) "
+            "ON CONFLICT (workflow_id) DO NOTHING"
+        )
         self.holder = (
             f"SELECT workflow_id FROM {w} WHERE queue_name = {p} AND dedup_id = {p} "
             f"AND status IN ('{ENQUEUED}', '{DELAYED}', '{PENDING}') LIMIT 1"
+        )
+        self.waiting_holder = (
+            f"SELECT workflow_id FROM {w} WHERE queue_name = {p} AND dedup_id = {p} "
+            f"AND {waiting} LIMIT 1"
+        )
+        self.debounced = (
+            f"UPDATE {w} SET inputs = {p}, available_at = {p}, status = '{DELAYED}', "
+            f"updated_at = {p} WHERE workflow_id = {p} AND {waiting}"
         )
         self.any_ready = f"SELECT 1 FROM {w} WHERE queue_name = {p} AND {ready} LIMIT 1"
         self.ready_partitions = (
@@ -72,6 +82,31 @@ class QueueSQL:
             f"sum(CASE WHEN available_at > {p} THEN 1 ELSE 0 END) "
             f"FROM {w} WHERE queue_name = {p} GROUP BY status"
         )
+
+
+def enqueue(
+    sql: QueueSQL,
+    record: WorkflowRecord,
+    placement: Placement,
+    run: Callable[[str, tuple[Any, ...]], Any],
+) -> str | None:
+    """The enqueue rule, for both backends: run inside a transaction (that holds the
+    lock of the dedup id, where the backend needs one); `run` executes a statement
+    there and returns its cursor. None when inserted, else the id that was there."""
+    queue, dedup_id = placement.queue, placement.dedup_id
+    if dedup_id is not None and placement.debounce:
+        holder = run(sql.waiting_holder, (queue, dedup_id)).fetchone()
+        if holder is not None:
+            update = (record.inputs, placement.available_at, record.created_at, holder[0])
+            if run(sql.debounced, update).rowcount == 1:
+                return str(holder[0])
+    elif dedup_id is not None:
+        holder = run(sql.holder, (queue, dedup_id)).fetchone()
+        if holder is not None:
+            return str(holder[0])
+    if run(sql.insert, row_values(record, placement)).rowcount != 1:
+        return record.workflow_id  # the id exists already
+    return None
 
 
 def dequeue(

@@ -14,6 +14,10 @@ every backend):
   their dequeue time recorded.
 - A queue's limits are stored (`define_queue`): every worker applies the ones
   the last declaration wrote, not its own idea of them.
+- Debouncing (`Placement.debounce`) replaces the inputs and start time of the
+  workflow waiting with the same dedup id, in the same transaction that a
+  dequeue would take it in: it starts once, with the latest inputs, after the
+  last quiet period; a burst after it started makes a new one.
 """
 
 from __future__ import annotations
@@ -81,6 +85,9 @@ class Placement:
     dedup_id: str | None = None
     partition_key: str | None = None
     available_at: float | None = None  # seconds since the epoch; None: at once
+    # Debouncing: a workflow of the queue waiting with the same dedup id takes this
+    # one's inputs and start time instead (one that already started is left alone).
+    debounce: bool = False
 
 
 class QueueStore(Protocol):
@@ -96,7 +103,8 @@ class QueueStore(Protocol):
         """Insert `record` waiting in `placement.queue`, unowned; None when inserted.
 
         Otherwise the id of the workflow that was there first: the same id, or
-        one of the queue waiting or running with the same dedup id.
+        one of the queue waiting or running with the same dedup id (debouncing:
+        the waiting one, now with `record`'s inputs and `placement`'s start time).
         """
 
     def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:

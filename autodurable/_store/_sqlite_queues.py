@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from ._protocol import WorkflowRecord
-from ._queue_sql import QueueSQL, dequeue, row_values, stats_of
+from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
 from ._queueing import Placement, QueueSpec, QueueStats
 
 if TYPE_CHECKING:
@@ -55,16 +55,10 @@ class SQLiteQueues:
     def enqueue_workflow(self, record: WorkflowRecord, placement: Placement) -> str | None:
         """Insert `record` waiting in its queue; None, or the id that was there first."""
         with self._transaction("enqueue a workflow in") as conn:
-            if conn.execute(_SQL.exists, (record.workflow_id,)).fetchone() is not None:
-                return record.workflow_id
-            if placement.dedup_id is not None:
-                found = conn.execute(_SQL.holder, (placement.queue, placement.dedup_id))
-                holder = found.fetchone()
-                if holder is not None:
-                    return str(holder[0])
-            conn.execute(_SQL.insert, row_values(record, placement))
-        self._hub.wake(record.workflow_id, released=True)  # this process's workers look now
-        return None
+            first = enqueue(_SQL, record, placement, conn.execute)
+        if first is None:
+            self._hub.wake(record.workflow_id, released=True)  # this process's workers look
+        return first
 
     def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
         """Take up to `capacity` ready workflows of the queue, within its limits."""

@@ -182,3 +182,23 @@ def test_queued_workflows_are_listed_by_queue_and_a_cancelled_one_never_starts()
     time.sleep(0.3)  # the worker had every chance to start the cancelled one
     assert [tag for tag, *_ in spans] == ["first"]  # and the other queue is not served here
     assert statuses([second.workflow_id]) == ["cancelled"]
+
+
+def test_debounce_runs_once_with_the_latest_arguments_after_the_quiet_period():
+    autodurable.recover(watch=True)
+    first_call = time.time()
+    handles = []
+    for n in range(5):  # a burst: each call within the period of the one before
+        last_call = time.time()
+        handles.append(autodurable.debounce("search-box", 0.5, job, f"query-{n}"))
+        time.sleep(0.1)
+    assert {h.workflow_id for h in handles} == {handles[0].workflow_id}
+    assert handles[0].result(timeout=60) == "query-4:"
+    ((tag, _, started, _),) = spans
+    assert tag == "query-4" and started >= last_call + 0.5  # once, after the quiet
+    assert started >= first_call + 0.9
+    later = autodurable.debounce("search-box", 0.2, job, "next-burst")
+    assert later.workflow_id != handles[0].workflow_id  # the first run started: a new one
+    assert later.result(timeout=60) == "next-burst:"
+    with pytest.raises(autodurable.AutodurableError, match="debounce period must be"):
+        autodurable.debounce("k", 0, job, "x")
