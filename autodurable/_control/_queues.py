@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import threading
@@ -28,18 +29,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar, overload
 
 from .._core._app_versions import version_for
+from .._core._config import QueueSettings
 from .._core._decorators import kind_of, workflow_name
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, EncodeError
+from .._rates import parse_rate
 from .._store import ENQUEUED, Placement, QueueSpec, WorkflowRecord
 from ._handle import WorkflowHandle
 from ._launch import new_child_id
 
 R = TypeVar("R")
 
-_PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
-_PERIODS |= {"h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+?)s?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 _declared: dict[str, Queue] = {}  # name -> the queue declared in this process
@@ -59,21 +59,6 @@ class DuplicateWorkflow(AutodurableError):
         self.queue = queue
         self.dedup_id = dedup_id
         self.holder = holder
-
-
-def parse_rate(rate: str) -> tuple[int, float]:
-    """``"60/min"``, ``"25/s"``, ``"5/10s"``, ``"1000/hour"`` as (count, period in seconds)."""
-    found = _RATE.match(rate.lower()) if isinstance(rate, str) else None
-    unit = found and _PERIODS.get(found.group(3))
-    if not found or unit is None or int(found.group(1)) < 1:
-        raise AutodurableError(
-            f"rate {rate!r} is not a rate: write COUNT/PERIOD, for example '60/min', '25/s', "
-            "'5/10s' or '1000/hour' (periods: s, min, hour, day)"
-        )
-    multiple = float(found.group(2)) if found.group(2) else 1.0
-    if multiple <= 0:
-        raise AutodurableError(f"rate {rate!r} has a period of zero; write for example '5/10s'")
-    return int(found.group(1)), multiple * unit
 
 
 def _limit(value: int | None, what: str) -> int | None:
@@ -124,11 +109,15 @@ class Queue:
         return f"Queue({self.name!r})"
 
     def declare(self) -> None:
-        """Store this queue's limits (done before the first enqueue; idempotent)."""
-        store = get_runtime().store
-        if self._stored_in is not store:
-            store.define_queue(self.spec)
-            self._stored_in = store
+        """Store this queue's limits (done before the first enqueue; idempotent).
+
+        Limits set in ``[tool.autodurable.queues.NAME]`` override the code's.
+        """
+        runtime = get_runtime()
+        if self._stored_in is not runtime.store:
+            self.spec = configured_spec(self.spec, runtime.settings.queues.get(self.name))
+            runtime.store.define_queue(self.spec)
+            self._stored_in = runtime.store
 
     @overload
     def enqueue(
@@ -239,7 +228,8 @@ class PlacedQueue:
             raise AutodurableError(
                 f"if_duplicate must be 'return' or 'reject', not {if_duplicate!r}"
             )
-        if queue.spec.partitioned and partition_key is None:  # placement is per key
+        queue.declare()  # its limits as configured (partitioned or not) before it is used
+        if queue.spec.partitioned and partition_key is None:
             raise AutodurableError(
                 f"queue {queue.name!r} is partitioned: give each enqueue a partition_key "
                 "(the tenant or user its limits apply to)"
@@ -272,7 +262,6 @@ class PlacedQueue:
             raise AutodurableError(
                 f"{exc}. An enqueued workflow runs in another process: pass it plain data"
             ) from None
-        self.queue.declare()
         workflow_id = self.workflow_id or new_child_id(fn)
         now = time.time()
         version = version_for(runtime.settings, fn.__wrapped__)
@@ -347,7 +336,26 @@ def debounce(
     return placed.enqueue(fn, *args, **kwargs)
 
 
+def configured_spec(spec: QueueSpec, configured: QueueSettings | None) -> QueueSpec:
+    """`spec` with the limits that the configuration sets for its queue."""
+    if configured is None:
+        return spec
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in configured.model_dump(exclude={"rate"}).items()
+        if value is not None
+    }
+    if configured.rate is not None:
+        changes["rate_limit"], changes["rate_period"] = parse_rate(configured.rate)
+    return dataclasses.replace(spec, **changes)
+
+
 def declared_queues() -> list[Queue]:
-    """The queues declared in this process."""
+    """The queues declared in this process, and those only the configuration declares."""
+    configured = get_runtime().settings.queues
+    with _lock:
+        missing = [name for name in configured if name not in _declared]
+    for name in missing:
+        Queue(name)
     with _lock:
         return list(_declared.values())

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .._errors import ConfigError
+from .._errors import AutodurableError, ConfigError
 from .._project import (
     DEFAULT_DATABASE_URL,
     DEFAULT_SENTINEL,
@@ -35,6 +35,7 @@ from .._project import (
     read_pyproject_section,
     resolve_database_url,
 )
+from .._rates import parse_rate
 from ._options import CallOptions, describe_validation_error
 
 __all__ = [
@@ -48,6 +49,27 @@ __all__ = [
     "read_pyproject_section",
     "resolve_database_url",
 ]
+
+
+class QueueSettings(BaseModel):
+    """One queue's limits in ``[tool.autodurable.queues.NAME]``: they override the code's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: int | None = Field(default=None, ge=1)
+    worker_concurrency: int | None = Field(default=None, ge=1)
+    rate: str | None = None  # "60/min", "25/s" (see autodurable._rates)
+    partitioned: bool | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _a_rate(cls, rate: str | None) -> str | None:
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except AutodurableError as exc:
+                raise ValueError(str(exc)) from None
+        return rate
 
 
 class Settings(BaseModel):
@@ -83,6 +105,8 @@ class Settings(BaseModel):
     exclude: tuple[str, ...] = ()  # glob patterns (relative to the project) never rewritten
     # I/O in workflow code outside steps: "warn" logs it, "warnings" warns, "error" raises
     sentinel: Literal["warn", "warnings", "error", "off"] = DEFAULT_SENTINEL
+    # [tool.autodurable.queues.NAME]: limits that override those the code declares.
+    queues: dict[str, QueueSettings] = {}
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}

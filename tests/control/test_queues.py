@@ -202,3 +202,27 @@ def test_debounce_runs_once_with_the_latest_arguments_after_the_quiet_period():
     assert later.result(timeout=60) == "next-burst:"
     with pytest.raises(autodurable.AutodurableError, match="debounce period must be"):
         autodurable.debounce("k", 0, job, "x")
+
+
+def test_pyproject_limits_override_the_codes_and_declare_queues_of_their_own(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.autodurable.queues.test-configured]\nconcurrency = 1\nrate = '2/s'\n"
+        "[tool.autodurable.queues.only-in-config]\nworker_concurrency = 3\n"
+    )
+    autodurable.configure(database_url=get_runtime().settings.database_url)  # reads it again
+    queue = autodurable.Queue("test-configured", concurrency=10, worker_concurrency=4)
+    queue.enqueue(job, "x")
+    autodurable.recover(watch=True)  # a worker declares what the configuration names
+    specs = {spec.name: spec for spec in get_runtime().store.queue_specs()}
+    configured = specs["test-configured"]
+    assert (configured.concurrency, configured.worker_concurrency) == (1, 4)
+    assert (configured.rate_limit, configured.rate_period) == (2, 1.0)
+    assert specs["only-in-config"].worker_concurrency == 3
+
+
+def test_a_malformed_rate_in_pyproject_names_the_key(tmp_path):
+    from autodurable._core._config import load_settings
+
+    (tmp_path / "pyproject.toml").write_text("[tool.autodurable.queues.emails]\nrate = 'fast'\n")
+    with pytest.raises(autodurable.ConfigError, match=r"queues\.emails\.rate.*COUNT/PERIOD"):
+        load_settings(cwd=tmp_path)
