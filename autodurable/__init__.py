@@ -33,6 +33,7 @@ if _TYPE_CHECKING:
     from ._control._info import StepInfo, WorkflowInfo
     from ._control._operations import delete_workflows, list_workflows
     from ._control._queues import DuplicateWorkflow, Queue, debounce
+    from ._control._queues import map_workflows as map
     from ._control._recovery import recover
     from ._control._recovery_report import RecoveryReport, Unrecoverable
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
@@ -86,6 +87,7 @@ __all__ = [
     "get_workflow",
     "idempotency_key",
     "list_workflows",
+    "map",
     "now",
     "options",
     "proxy",
@@ -140,6 +142,7 @@ _HOME = {
     **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
     **dict.fromkeys(("DuplicateWorkflow", "Queue", "debounce"), "_control._queues"),
+    "map": "_control._queues:map_workflows",  # not shadowing the builtin where defined
     **dict.fromkeys(("RecoveryReport", "Unrecoverable"), "_control._recovery_report"),
     "recover": "_control._recovery",
     "WorkflowStatus": "_store",
@@ -163,7 +166,8 @@ def __getattr__(name: str) -> _Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    module, _, attribute = home.partition(":")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute or name)
     globals()[name] = value  # later uses find it directly
     return value
 

@@ -38,6 +38,7 @@ PUBLIC = [
     "get_workflow",
     "idempotency_key",
     "list_workflows",
+    "map",
     "now",
     "options",
     "proxy",

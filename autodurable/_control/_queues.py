@@ -25,7 +25,7 @@ import inspect
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Literal, TypeVar, overload
 
 from .._core._app_versions import version_for
@@ -35,7 +35,7 @@ from .._core._runtime import get_runtime
 from .._errors import AutodurableError, EncodeError
 from .._rates import parse_rate
 from .._store import ENQUEUED, Placement, QueueSpec, WorkflowRecord
-from ._handle import WorkflowHandle
+from ._handle import WorkflowHandle, start
 from ._launch import new_child_id
 
 R = TypeVar("R")
@@ -301,6 +301,35 @@ def _check_no_clash(fn: Any, placement: dict[str, Any]) -> None:
                 f"of Queue.enqueue; pass the queue's through queue.placed({name}=...) and the "
                 f"workflow's to its enqueue: queue.placed(...).enqueue(fn, {name}=...)"
             )
+
+
+def map_workflows(
+    fn: Callable[[Any], R], items: Iterable[Any], *, queue: Queue | None = None
+) -> list[R]:
+    """Run workflow ``fn(item)`` for every item and return their results in order.
+
+    Fan-out and fan-in: each item becomes a workflow of its own, enqueued on
+    `queue` (started by its workers, within its limits) or, without one,
+    started here in the background. Called from workflow code, the children's
+    ids are recorded, so after a crash finished children are not started again
+    (their results are read from the store) and a dead worker's unfinished
+    children are run by another. The first child that failed raises its error,
+    once all have ended.
+    """
+    if queue is None:
+        handles = [start(fn, item) for item in items]
+    else:
+        handles = [queue.enqueue(fn, item) for item in items]
+    outcomes: list[tuple[bool, Any]] = []
+    for handle in handles:
+        try:
+            outcomes.append((True, handle.result()))
+        except Exception as exc:  # every child ends before the first failure is raised
+            outcomes.append((False, exc))
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
 
 
 _DEBOUNCE_QUEUE = "autodurable.debounce"

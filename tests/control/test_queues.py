@@ -226,3 +226,34 @@ def test_a_malformed_rate_in_pyproject_names_the_key(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.autodurable.queues.emails]\nrate = 'fast'\n")
     with pytest.raises(autodurable.ConfigError, match=r"queues\.emails\.rate.*COUNT/PERIOD"):
         load_settings(cwd=tmp_path)
+
+
+@autodurable.workflow
+def summarise_all(documents: list[str]) -> list[str]:
+    queue = autodurable.Queue("test-map", concurrency=2)
+    return autodurable.map(job, documents, queue=queue)
+
+
+@autodurable.workflow
+def fails_on(tag: str) -> str:
+    if tag == "bad":
+        raise ValueError("bad document")
+    return slow(tag, "", 0.0)
+
+
+@autodurable.workflow
+def map_with_a_failure(tags: list[str]) -> list[str]:
+    return autodurable.map(fails_on, tags)  # no queue: started here
+
+
+def test_map_fans_out_on_a_queue_and_gathers_in_order():
+    autodurable.recover(watch=True)
+    documents = [f"doc-{n}" for n in range(6)]
+    call = autodurable.options(summarise_all, workflow_id="map-parent")
+    assert call(documents) == [f"{d}:" for d in documents]
+    assert call(documents) == [f"{d}:" for d in documents]  # replayed: nothing runs again
+    assert len(spans) == 6 and len(autodurable.list_workflows(queue="test-map", limit=50)) == 6
+    assert most_at_once([(s, e) for _, _, s, e in spans]) <= 2
+    with pytest.raises(ValueError, match="bad document"):
+        map_with_a_failure(["a", "bad", "c"])
+    assert sorted(tag for tag, *_ in spans[6:]) == ["a", "c"]  # every child ran to its end
