@@ -36,6 +36,7 @@ if _TYPE_CHECKING:
     from ._control._queues import map_workflows as map
     from ._control._recovery import recover
     from ._control._recovery_report import RecoveryReport, Unrecoverable
+    from ._control._schedules import schedule
     from ._core._clocks import idempotency_key, now, random, sleep, sleep_async, uuid4, workflow_id
     from ._core._decorators import step, watched, workflow
     from ._core._messages import get_event, get_event_async, recv, recv_async, send, set_event
@@ -95,6 +96,7 @@ __all__ = [
     "recover",
     "recv",
     "recv_async",
+    "schedule",
     "send",
     "set_event",
     "sleep",
@@ -145,6 +147,7 @@ _HOME = {
     "map": "_control._queues:map_workflows",  # not shadowing the builtin where defined
     **dict.fromkeys(("RecoveryReport", "Unrecoverable"), "_control._recovery_report"),
     "recover": "_control._recovery",
+    "schedule": "_control._schedules",
     "WorkflowStatus": "_store",
     "configure": "_core._runtime",
 }

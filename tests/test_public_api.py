@@ -46,6 +46,7 @@ PUBLIC = [
     "recover",
     "recv",
     "recv_async",
+    "schedule",
     "send",
     "set_event",
     "sleep",

@@ -84,6 +84,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     from ._queues import add_parsers as add_queue_parsers
 
     add_queue_parsers(commands)
+    from ._schedules import add_parsers as add_schedule_parsers
+
+    add_schedule_parsers(commands)
     return parser
 
 
@@ -129,6 +132,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from ._queues import main_queues, main_worker
 
             return main_worker(args) if args.command == "worker" else main_queues(args)
+        if args.command == "schedules":
+            from ._schedules import main_schedules
+
+            return main_schedules(args)
         if args.command in ("ai", "mcp"):
             from .._ai._commands import main_ai, main_mcp
 

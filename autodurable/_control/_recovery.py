@@ -34,6 +34,7 @@ from ._handle import WorkflowHandle
 from ._launch import submit_claimed
 from ._recovery_report import RecoveryReport, Unrecoverable
 from ._registry import find_workflow, is_program_run
+from ._schedules import declare_schedules, fire_due
 from ._worker import declare_queues, serve_queues
 
 log = logging.getLogger("autodurable")
@@ -41,6 +42,7 @@ _LONGEST_TICK = 5.0  # seconds between looks for workflows to adopt, at most
 _SLICE = 0.25  # the watcher notices stop() within this
 _LONGEST_BACKOFF = 600.0
 _FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK = 0.01, 0.2  # seconds between looks at the queues
+_FIRE_EVERY = 0.5  # seconds between looks at the schedules' ticks
 
 
 def recover(
@@ -160,6 +162,7 @@ class _Watcher:
         # elsewhere on SQLite announces itself to nobody.
         self._queue_looks = Backoff(_FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK)
         self._last_adoption = 0.0
+        self._last_firing = 0.0
         self._nudged = threading.Event()  # a workflow of ours ended: room to take more
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -169,8 +172,9 @@ class _Watcher:
         self._thread = threading.Thread(target=self._loop, name="autodurable-watch", daemon=True)
 
     def start(self) -> None:
-        """Start the background thread (storing the limits of the queues declared here)."""
+        """Start the background thread (storing the queues and schedules declared here)."""
         declare_queues(self.runtime)
+        declare_schedules(self.runtime)
         self._thread.start()
 
     def stop(self) -> None:
@@ -201,7 +205,7 @@ class _Watcher:
                 wakeups.close()
 
     def _sleep(self, wakeups: Subscription | None) -> None:
-        interval = self.interval
+        interval = min(self.interval, _FIRE_EVERY)
         if self.queues is None or self.queues:
             interval = min(interval, self._queue_looks.next())
         deadline = time.monotonic() + interval
@@ -240,9 +244,12 @@ class _Watcher:
                 all_versions=self.all_versions,
             )
         started = 0
+        if now - self._last_firing >= _FIRE_EVERY:  # schedules' ticks, twice a second
+            self._last_firing = now
+            started += fire_due(self.runtime, report)
         if self.queues is None or self.queues:
             room = capacity - len(report.resumed)
-            started = serve_queues(self.runtime, room, self.queues, report)
+            started += serve_queues(self.runtime, room, self.queues, report)
         self.track(report)
         return started
 

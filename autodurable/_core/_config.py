@@ -72,6 +72,27 @@ class QueueSettings(BaseModel):
         return rate
 
 
+class ScheduleSettings(BaseModel):
+    """One schedule in ``[tool.autodurable.schedules.NAME]``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    workflow: str  # "module:qualname" of the workflow each tick starts
+    cron: str
+    timezone: str = "UTC"
+    catch_up: Literal["latest", "all", "skip"] = "latest"
+
+    @field_validator("workflow")
+    @classmethod
+    def _qualified(cls, name: str) -> str:
+        module, sep, qualname = name.partition(":")
+        if not (sep and module and qualname):
+            raise ValueError(
+                f"workflow {name!r} must be 'module:qualname', e.g. 'app.jobs:nightly'"
+            )
+        return name
+
+
 class Settings(BaseModel):
     """Validated project settings (``[tool.autodurable]`` and `configure`)."""
 
@@ -107,6 +128,9 @@ class Settings(BaseModel):
     sentinel: Literal["warn", "warnings", "error", "off"] = DEFAULT_SENTINEL
     # [tool.autodurable.queues.NAME]: limits that override those the code declares.
     queues: dict[str, QueueSettings] = {}
+    # [tool.autodurable.schedules.NAME]: workflows started at every tick of a cron
+    # expression (the cron and the zone are checked where croniter is at hand).
+    schedules: dict[str, ScheduleSettings] = {}
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}

@@ -43,7 +43,7 @@ from ._protocol import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from ._queueing import Placement, QueueSpec, QueueStats, QueueStore
+from ._queueing import Placement, QueueSpec, QueueStats, QueueStore, ScheduleRecord
 
 __all__ = [
     "CANCELLED",
@@ -71,6 +71,7 @@ __all__ = [
     "QueueStore",
     "Received",
     "RunStore",
+    "ScheduleRecord",
     "StepRecord",
     "Store",
     "Subscription",

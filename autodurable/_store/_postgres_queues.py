@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import WorkflowRecord
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
-from ._queueing import Placement, QueueSpec, QueueStats
+from ._queueing import Placement, QueueSpec, QueueStats, ScheduleRecord
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -103,6 +103,29 @@ class PostgresQueues:
                 )
 
         return self._run("dequeue from", work)
+
+    def define_schedule(self, record: ScheduleRecord) -> None:
+        """Store a schedule (keeping an existing one's pause and last tick)."""
+        row = (record.name, record.workflow_name, record.cron, record.timezone)
+        params = (*row, record.catch_up, record.created_at, time.time())
+        self._run("declare a schedule in", lambda c: c.execute(self._q.define_schedule, params))
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every stored schedule, by name."""
+        return [ScheduleRecord.from_row(row) for row in self._fetch("read", self._q.schedules, ())]
+
+    def pause_schedule(self, name: str, paused: bool, now: float) -> bool:
+        """Pause or resume a schedule; False when there is none of that name."""
+        params = (paused, time.time(), paused, now, name)
+        changed = self._run(
+            "pause a schedule in", lambda c: c.execute(self._q.pause_schedule, params).rowcount
+        )
+        return bool(changed == 1)
+
+    def advance_schedule(self, name: str, tick: float) -> None:
+        """Record `tick` as handled (the last tick only moves forward)."""
+        params = (tick, name, tick)
+        self._run("advance a schedule in", lambda c: c.execute(self._q.advance_schedule, params))
 
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now."""

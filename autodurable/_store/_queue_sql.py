@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ._protocol import DELAYED, ENQUEUED, PENDING, WORKFLOW_COLUMNS, WorkflowRecord
-from ._queueing import QUEUE_COLUMNS, Placement, QueueSpec, QueueStats
+from ._queueing import (
+    QUEUE_COLUMNS,
+    SCHEDULE_COLUMNS,
+    Placement,
+    QueueSpec,
+    QueueStats,
+)
 
 _INSERT_COLUMNS = f"{WORKFLOW_COLUMNS}, queue_name, priority, dedup_id, partition_key, available_at"
 
@@ -68,6 +74,23 @@ class QueueSQL:
         self.take = (
             f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
             f"updated_at = {p} WHERE workflow_id = {p} AND {waiting} RETURNING workflow_id"
+        )
+        s = f"{t}schedules"
+        self.define_schedule = (
+            f"INSERT INTO {s} (name, workflow_name, cron, timezone, catch_up, created_at, "
+            f"updated_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (name) DO "
+            "UPDATE SET workflow_name = excluded.workflow_name, cron = excluded.cron, "
+            "timezone = excluded.timezone, catch_up = excluded.catch_up, "
+            "updated_at = excluded.updated_at"
+        )
+        self.schedules = f"SELECT {SCHEDULE_COLUMNS} FROM {s} ORDER BY name"
+        self.pause_schedule = (
+            f"UPDATE {s} SET paused = {p}, updated_at = {p}, "
+            f"last_tick = CASE WHEN {p} THEN last_tick ELSE {p} END WHERE name = {p}"
+        )
+        self.advance_schedule = (
+            f"UPDATE {s} SET last_tick = {p} WHERE name = {p} "
+            f"AND (last_tick IS NULL OR last_tick < {p})"
         )
         q = f"{t}queues"
         columns = QUEUE_COLUMNS.split(", ")

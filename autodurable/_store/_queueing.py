@@ -90,6 +90,31 @@ class Placement:
     debounce: bool = False
 
 
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A stored schedule: which workflow it starts, when, and how far it got."""
+
+    name: str
+    workflow_name: str  # "module:qualname"
+    cron: str
+    timezone: str
+    catch_up: str  # after downtime: "latest" (one run), "all" (every tick), "skip"
+    paused: bool = False
+    last_tick: float | None = None  # the latest tick handled, seconds since the epoch
+    created_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ScheduleRecord:
+        """The record a ``schedules`` row (`SCHEDULE_COLUMNS`) holds."""
+        name, workflow_name, cron, timezone, catch_up, paused, last_tick, created_at = row[:8]
+        return cls(
+            name, workflow_name, cron, timezone, catch_up, bool(paused), last_tick, created_at
+        )
+
+
+SCHEDULE_COLUMNS = "name, workflow_name, cron, timezone, catch_up, paused, last_tick, created_at"
+
+
 class QueueStore(Protocol):
     """What queues need from a backend (see the module's invariants)."""
 
@@ -112,3 +137,18 @@ class QueueStore(Protocol):
 
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now (zeros for a queue nothing was enqueued on)."""
+
+    def define_schedule(self, record: ScheduleRecord) -> None:
+        """Store a schedule's workflow, cron, zone and catch-up policy; a new one with
+        `record.created_at` (and not paused), an existing one keeping its pause and
+        last tick."""
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every stored schedule, by name."""
+
+    def pause_schedule(self, name: str, paused: bool, now: float) -> bool:
+        """Pause or resume a schedule (resuming skips the ticks of the pause: its last
+        tick becomes `now`); False when there is no such schedule."""
+
+    def advance_schedule(self, name: str, tick: float) -> None:
+        """Record `tick` as handled: the last tick only ever moves forward."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import StoreError
 from ._protocol import WorkflowRecord
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
-from ._queueing import Placement, QueueSpec, QueueStats
+from ._queueing import Placement, QueueSpec, QueueStats, ScheduleRecord
 
 if TYPE_CHECKING:
     from ._local import Hub
@@ -69,6 +69,29 @@ class SQLiteQueues:
             return dequeue(
                 _SQL, spec, executor_id, capacity, now, lambda q, p: conn.execute(q, p).fetchall()
             )
+
+    def define_schedule(self, record: ScheduleRecord) -> None:
+        """Store a schedule (keeping an existing one's pause and last tick)."""
+        row = (record.name, record.workflow_name, record.cron, record.timezone)
+        with self._transaction("declare a schedule in") as conn:
+            conn.execute(
+                _SQL.define_schedule, (*row, record.catch_up, record.created_at, time.time())
+            )
+
+    def schedules(self) -> list[ScheduleRecord]:
+        """Every stored schedule, by name."""
+        return [ScheduleRecord.from_row(row) for row in self._query("read", _SQL.schedules)]
+
+    def pause_schedule(self, name: str, paused: bool, now: float) -> bool:
+        """Pause or resume a schedule; False when there is none of that name."""
+        with self._transaction("pause a schedule in") as conn:
+            params = (paused, time.time(), paused, now, name)
+            return conn.execute(_SQL.pause_schedule, params).rowcount == 1
+
+    def advance_schedule(self, name: str, tick: float) -> None:
+        """Record `tick` as handled (the last tick only moves forward)."""
+        with self._transaction("advance a schedule in") as conn:
+            conn.execute(_SQL.advance_schedule, (tick, name, tick))
 
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now."""

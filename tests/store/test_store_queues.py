@@ -8,7 +8,16 @@ import time
 
 import pytest
 
-from autodurable._store import DELAYED, ENQUEUED, PENDING, SUCCEEDED, Placement, QueueSpec, Store
+from autodurable._store import (
+    DELAYED,
+    ENQUEUED,
+    PENDING,
+    SUCCEEDED,
+    Placement,
+    QueueSpec,
+    ScheduleRecord,
+    Store,
+)
 
 from ..helpers import Backend, executor, lease, workflow
 
@@ -119,3 +128,25 @@ def test_queue_limits_are_stored_for_every_worker(store):
     assert store.queue_specs() == [spec, QueueSpec("tenants", concurrency=1, partitioned=True)]
     store.define_queue(QueueSpec("emails", concurrency=8))
     assert store.queue_specs()[0] == QueueSpec("emails", concurrency=8)
+
+
+def test_schedules_keep_their_pause_and_last_tick_when_declared_again(store):
+    record = ScheduleRecord(
+        "nightly", "m:report", "0 3 * * *", "Europe/Paris", "latest", created_at=100.0
+    )
+    store.define_schedule(record)
+    assert store.schedules() == [record]
+    store.advance_schedule("nightly", 500.0)
+    store.advance_schedule("nightly", 400.0)  # never backwards
+    assert store.pause_schedule("nightly", True, now=600.0)
+    changed = ScheduleRecord("nightly", "m:report2", "0 4 * * *", "UTC", "all", created_at=900.0)
+    store.define_schedule(changed)
+    (stored,) = store.schedules()
+    assert (stored.workflow_name, stored.cron, stored.timezone, stored.catch_up) == (
+        "m:report2", "0 4 * * *", "UTC", "all",
+    )  # fmt: skip
+    assert (stored.paused, stored.last_tick, stored.created_at) == (True, 500.0, 100.0)
+    assert store.pause_schedule("nightly", False, now=700.0)  # resuming skips the pause
+    (stored,) = store.schedules()
+    assert (stored.paused, stored.last_tick) == (False, 700.0)
+    assert not store.pause_schedule("no-such", True, now=1.0)
