@@ -74,6 +74,14 @@ def main_worker(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     runtime = get_runtime()
     report = recover(watch=True, queues=args.queue)
+    known = {spec.name for spec in runtime.store.queue_specs()}
+    for name in sorted(set(args.queue or ()) - known):
+        listed = ", ".join(sorted(known)) or "none yet"
+        print(
+            f"autodurable: no queue named {name!r} is declared (queues: {listed}); this worker "
+            "serves it once one is (a typo? check --queue)",
+            file=sys.stderr,
+        )
     served = ", ".join(args.queue) if args.queue else "every queue"
     print(
         f"autodurable: worker serving {served} (state in {runtime.location}); "

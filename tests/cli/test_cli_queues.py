@@ -57,3 +57,24 @@ def test_worker_refuses_a_module_it_cannot_import_in_one_line(tmp_path, database
     assert done.returncode == 2
     assert done.stderr.startswith("autodurable: cannot import 'no_such_module_here'")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_worker_serving_an_unknown_queue_says_so(tmp_path, database_url):
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "autodurable", "worker", "--queue", "emials"],
+        cwd=tmp_path,
+        env=child_env(AUTODURABLE_DATABASE_URL=database_url),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = worker.stderr.readline()
+        status = worker.stderr.readline()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        worker.stderr.close()
+    assert first.startswith("autodurable: no queue named 'emials' is declared (queues: ")
+    assert "a typo? check --queue" in first
+    assert status.startswith("autodurable: worker serving emials (state in ")
+    assert worker.returncode == 0  # SIGTERM: a clean stop
