@@ -89,8 +89,14 @@ def test_a_damaged_page_is_refused_by_the_quick_check(tmp_path):
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
     data = bytearray(path.read_bytes())
-    # Garbage over the cell area of a page in the middle (its header kept whole).
-    middle = (pages // 2) * page_size
+    # Garbage over the cell area of a table page with rows, from the middle of the
+    # file on (its header kept whole): an empty page would have nothing to check.
+    middle = next(
+        number * page_size
+        for number in range(pages // 2, pages)
+        if data[number * page_size] == 13  # a table leaf
+        and int.from_bytes(data[number * page_size + 3 : number * page_size + 5], "big") > 0
+    )
     data[middle + 200 : middle + page_size] = b"\xff" * (page_size - 200)
     path.write_bytes(bytes(data))
     error = assert_refused_unchanged(path, r"is damaged")
