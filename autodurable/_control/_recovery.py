@@ -163,6 +163,7 @@ class _Watcher:
         self._queue_looks = Backoff(_FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK)
         self._last_adoption = 0.0
         self._last_firing = 0.0
+        self._retry_at: float | None = None  # a rate window frees then (wall clock)
         self._nudged = threading.Event()  # a workflow of ours ended: room to take more
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -208,6 +209,8 @@ class _Watcher:
         interval = min(self.interval, _FIRE_EVERY)
         if self.queues is None or self.queues:
             interval = min(interval, self._queue_looks.next())
+            if self._retry_at is not None:  # look right when the rate window frees
+                interval = min(interval, max(0.0, self._retry_at - time.time()))
         deadline = time.monotonic() + interval
         while not self._stop.is_set():
             left = deadline - time.monotonic()
@@ -219,7 +222,8 @@ class _Watcher:
             if wakeups is None:
                 self._stop.wait(min(left, _SLICE))
             elif wakeups.wait(min(left, _SLICE)):
-                self._last_adoption = 0.0  # a release (or an enqueue): adopt at once too
+                if wakeups.took_release():  # a release: adopt at once (an enqueue: queues only)
+                    self._last_adoption = 0.0
                 return
 
     def _tick(self) -> int:
@@ -249,7 +253,9 @@ class _Watcher:
             started += fire_due(self.runtime, report)
         if self.queues is None or self.queues:
             room = capacity - len(report.resumed)
-            started += serve_queues(self.runtime, room, self.queues, report)
+            served = serve_queues(self.runtime, room, self.queues, report)
+            started += served.started
+            self._retry_at = served.retry_at
         self.track(report)
         return started
 

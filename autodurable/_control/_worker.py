@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from .._core._app_versions import version_for
 from .._core._runtime import Runtime
 from .._errors import AutodurableError
+from .._store import Claim, WorkflowRecord
 from ._handle import WorkflowHandle
 from ._launch import submit_claimed
 from ._queues import declared_queues
@@ -33,31 +34,41 @@ def declare_queues(runtime: Runtime) -> None:
         queue.declare()
 
 
+@dataclass
+class Served:
+    """What one round of serving queues did."""
+
+    started: int = 0
+    retry_at: float | None = None  # a rate limit held work back until then
+
+
 def serve_queues(
     runtime: Runtime, capacity: int, only: Collection[str] | None, report: RecoveryReport
-) -> int:
+) -> Served:
     """Dequeue and start up to `capacity` workflows from the queues served here
-    (`only` those named, or all); how many were started."""
+    (`only` those named, or all)."""
     store = runtime.store
-    started = 0
+    served = Served()
     for spec in store.queue_specs():
         if only is not None and spec.name not in only:
             continue
-        room = capacity - started
+        room = capacity - served.started
         if room <= 0:
             break
-        for workflow_id in store.dequeue_workflows(spec, runtime.executor.id, room):
-            started += 1
-            _start(runtime, workflow_id, report)
-    return started
+        dequeued = store.dequeue_workflows(spec, runtime.executor.id, room)
+        if dequeued.retry_at is not None:
+            served.retry_at = min(served.retry_at or dequeued.retry_at, dequeued.retry_at)
+        for record in dequeued.taken:
+            served.started += 1
+            _start(runtime, record, report)
+    return served
 
 
-def _start(runtime: Runtime, workflow_id: str, report: RecoveryReport) -> None:
-    """Run a workflow this process dequeued (it owns it already)."""
+def _start(runtime: Runtime, record: WorkflowRecord, report: RecoveryReport) -> None:
+    """Run a workflow this process dequeued: it is pending and ours already, and has no
+    history, so the dequeue's record is its claim (no second round trip)."""
     store = runtime.store
-    record = store.get_workflow(workflow_id)
-    if record is None:  # deleted by an operator in between
-        return
+    workflow_id = record.workflow_id
     try:
         fn = find_workflow(record.name)
         inputs = runtime.codec.decode(record.inputs)
@@ -71,7 +82,5 @@ def _start(runtime: Runtime, workflow_id: str, report: RecoveryReport) -> None:
             exc,
         )
         return
-    claim = store.claim_workflow(workflow_id, runtime.executor, version_for(runtime.settings, fn))
-    if claim is None or not claim.claimed:
-        return  # cancelled or taken over meanwhile
+    claim = Claim(record, True, [], None)
     report.resumed.append(WorkflowHandle(workflow_id, submit_claimed(runtime, fn, claim, inputs)))

@@ -43,7 +43,7 @@ from ._protocol import (
     WorkflowRecord,
     WorkflowStatus,
 )
-from ._queueing import Placement, QueueSpec, QueueStats, QueueStore, ScheduleRecord
+from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, QueueStore, ScheduleRecord
 
 __all__ = [
     "CANCELLED",
@@ -61,6 +61,7 @@ __all__ = [
     "WAITING",
     "WORKFLOW_STATUSES",
     "Claim",
+    "Dequeued",
     "ExecutorRecord",
     "Liveness",
     "MessageRecord",

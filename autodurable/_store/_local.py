@@ -31,10 +31,18 @@ class LocalSubscription:
         self._owner = owner
         self.key = key
         self._event = threading.Event()
+        self._released = False
 
-    def wake(self) -> None:
-        """Wake the waiter."""
+    def wake(self, released: bool = True) -> None:
+        """Wake the waiter (`released`: for a release, not only an enqueue)."""
+        if released:
+            self._released = True
         self._event.set()
+
+    def took_release(self) -> bool:
+        """Whether a release woke it since the last call (an enqueue alone does not count)."""
+        released, self._released = self._released, False
+        return released
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when woken, False on timeout."""
@@ -77,16 +85,18 @@ class Hub:
                 if not subscribers:
                     del self._subscribers[subscription.key]
 
-    def wake(self, workflow_id: str, released: bool = False) -> None:
-        """Wake the subscribers of `workflow_id` (and of None, when it was released)."""
+    def wake(self, workflow_id: str, released: bool = False, enqueued: bool = False) -> None:
+        """Wake the subscribers of `workflow_id`, and those of None when it was released
+        (for adoption) or enqueued (for queue workers)."""
         if not self._subscribers:  # nobody waits: the common case costs one look
             return
         with self._lock:
             targets = list(self._subscribers.get(workflow_id, ()))
-            if released:
-                targets += self._subscribers.get(None, ())
+            anyone = list(self._subscribers.get(None, ())) if released or enqueued else []
         for subscription in targets:
             subscription.wake()
+        for subscription in anyone:
+            subscription.wake(released)
 
     def wake_all(self) -> None:
         """Wake every subscriber (what changed is not known)."""

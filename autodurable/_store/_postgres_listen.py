@@ -1,9 +1,10 @@
 """LISTEN/NOTIFY wake-ups for the PostgreSQL store.
 
 The store notifies on a channel named like its schema, with payloads
-``finished <workflow_id>`` and ``released <workflow_id>``, in the same statement
-that finishes or releases the workflow (so a notification is sent only when that
-change is committed).
+``finished <workflow_id>``, ``released <workflow_id>`` and ``enqueued
+<workflow_id>``, in the same statement or transaction that finishes, releases or
+enqueues the workflow (so a notification is sent only when that change is
+committed).
 
 Invariants:
 - One listening connection per store, outside the pool, opened on the first
@@ -69,7 +70,7 @@ class Listener:
 
     def _dispatch(self, payload: str) -> None:
         event, _, workflow_id = payload.partition(" ")
-        self._hub.wake(workflow_id, released=event == "released")
+        self._hub.wake(workflow_id, released=event == "released", enqueued=event == "enqueued")
 
     def _listen(self) -> None:
         backoff = Backoff(0.1, 5.0)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import WorkflowRecord
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
-from ._queueing import Placement, QueueSpec, QueueStats, ScheduleRecord
+from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, ScheduleRecord
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -73,21 +73,21 @@ class PostgresQueues:
                 first = enqueue(sql, record, placement, cursor.execute)
                 if first is None:
                     cursor.execute(
-                        "SELECT pg_notify(%s, 'released ' || %s)",
+                        "SELECT pg_notify(%s, 'enqueued ' || %s)",
                         (self.schema, record.workflow_id),
                     )
             return first
 
         return self._run("enqueue a workflow in", work)
 
-    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:
         """Take up to `capacity` ready workflows of the queue, within its limits."""
         sql = self._q
         now = time.time()
         if capacity <= 0 or not self._fetch("read", sql.any_ready, (spec.name, now)):
-            return []
+            return Dequeued([])
 
-        def work(cursor: Cursor[Any]) -> list[str]:
+        def work(cursor: Cursor[Any]) -> Dequeued:
             with cursor.connection.transaction():
                 cursor.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",

@@ -306,6 +306,10 @@ class Subscription(Protocol):
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when woken by a change, False on timeout."""
 
+    def took_release(self) -> bool:
+        """Whether a release woke this subscription (to any workflow: for None) since the
+        last call, as opposed to an enqueue only; reading it resets it."""
+
     def close(self) -> None:
         """Stop receiving wake-ups."""
 

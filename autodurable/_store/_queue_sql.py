@@ -11,6 +11,7 @@ from ._protocol import DELAYED, ENQUEUED, PENDING, WORKFLOW_COLUMNS, WorkflowRec
 from ._queueing import (
     QUEUE_COLUMNS,
     SCHEDULE_COLUMNS,
+    Dequeued,
     Placement,
     QueueSpec,
     QueueStats,
@@ -62,7 +63,13 @@ class QueueSQL:
             f"SELECT count(*) FROM {w} WHERE queue_name = {p} AND status = '{PENDING}' "
             f"AND executor_id = {p}"
         )
-        self.started_since = f"SELECT count(*) FROM {w} WHERE {in_part} AND dequeued_at >= {p}"
+        self.started_since = (
+            f"SELECT count(*), min(dequeued_at) FROM {w} WHERE {in_part} AND dequeued_at >= {p}"
+        )
+        self.started_since_all = (
+            f"SELECT count(*), min(dequeued_at) FROM {w} WHERE queue_name = {p} "
+            f"AND dequeued_at >= {p}"
+        )
         self.next_ready = (
             f"SELECT workflow_id FROM {w} WHERE {in_part} AND {ready} "
             f"ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}"
@@ -73,7 +80,8 @@ class QueueSQL:
         )
         self.take = (
             f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
-            f"updated_at = {p} WHERE workflow_id = {p} AND {waiting} RETURNING workflow_id"
+            f"updated_at = {p} WHERE workflow_id = {p} AND {waiting} "
+            f"RETURNING {WORKFLOW_COLUMNS}"
         )
         s = f"{t}schedules"
         self.define_schedule = (
@@ -139,7 +147,7 @@ def dequeue(
     capacity: int,
     now: float,
     fetch: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]],
-) -> list[str]:
+) -> Dequeued:
     """The dequeue rule, for both backends: run inside the transaction that serialises
     dequeues of the queue (see `QueueStore.dequeue_workflows`); `fetch` runs a statement
     there and returns its rows (every statement here returns rows)."""
@@ -154,7 +162,8 @@ def dequeue(
     keys: list[Any] = [None]
     if spec.partitioned:
         keys = [row[0] for row in fetch(sql.ready_partitions, (name, now))]
-    taken: list[str] = []
+    taken: list[WorkflowRecord] = []
+    retry_at: float | None = None
     for key in keys:
         room = capacity - len(taken)
         if room <= 0:
@@ -167,8 +176,15 @@ def dequeue(
             )
             room = min(room, spec.concurrency - running)
         if spec.rate_limit is not None and spec.rate_period is not None:
-            started = count(sql.started_since, (name, key, now - spec.rate_period))
-            room = min(room, spec.rate_limit - started)
+            since = now - spec.rate_period
+            if spec.partitioned:
+                ((started, oldest),) = fetch(sql.started_since, (name, key, since))
+            else:
+                ((started, oldest),) = fetch(sql.started_since_all, (name, since))
+            room = min(room, spec.rate_limit - int(started))
+            if room <= 0 and oldest is not None:  # the window frees when its oldest leaves
+                free = float(oldest) + spec.rate_period
+                retry_at = free if retry_at is None else min(retry_at, free)
         if room <= 0:
             continue
         if spec.partitioned:
@@ -176,9 +192,11 @@ def dequeue(
         else:
             rows = fetch(sql.next_ready_any, (name, now, room))
         for (workflow_id,) in rows:
-            fetch(sql.take, (executor_id, now, now, workflow_id))
-            taken.append(workflow_id)
-    return taken
+            taken += [
+                WorkflowRecord(*row)
+                for row in fetch(sql.take, (executor_id, now, now, workflow_id))
+            ]
+    return Dequeued(taken, retry_at)
 
 
 def row_values(record: WorkflowRecord, placement: Placement) -> tuple[Any, ...]:

@@ -77,6 +77,14 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class Dequeued:
+    """What a dequeue took, and when to look again if the rate limit held some back."""
+
+    taken: list[WorkflowRecord]  # pending now, owned by the dequeuing executor
+    retry_at: float | None = None  # seconds since the epoch: the rate window frees then
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where and how an enqueued workflow waits."""
 
@@ -132,8 +140,9 @@ class QueueStore(Protocol):
         the waiting one, now with `record`'s inputs and `placement`'s start time).
         """
 
-    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
-        """Take up to `capacity` waiting workflows of `spec.name` within its limits."""
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:
+        """Take up to `capacity` waiting workflows of `spec.name` within its limits: their
+        records, as they are now (pending, ours, never run: no history to load)."""
 
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now (zeros for a queue nothing was enqueued on)."""

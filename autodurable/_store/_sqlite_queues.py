@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import StoreError
 from ._protocol import WorkflowRecord
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
-from ._queueing import Placement, QueueSpec, QueueStats, ScheduleRecord
+from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, ScheduleRecord
 
 if TYPE_CHECKING:
     from ._local import Hub
@@ -57,14 +57,14 @@ class SQLiteQueues:
         with self._transaction("enqueue a workflow in") as conn:
             first = enqueue(_SQL, record, placement, conn.execute)
         if first is None:
-            self._hub.wake(record.workflow_id, released=True)  # this process's workers look
+            self._hub.wake(record.workflow_id, enqueued=True)  # this process's workers look
         return first
 
-    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+    def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:
         """Take up to `capacity` ready workflows of the queue, within its limits."""
         now = time.time()
         if capacity <= 0 or not self._query("read", _SQL.any_ready, (spec.name, now)):
-            return []
+            return Dequeued([])
         with self._transaction("dequeue from") as conn:
             return dequeue(
                 _SQL, spec, executor_id, capacity, now, lambda q, p: conn.execute(q, p).fetchall()

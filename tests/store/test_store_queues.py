@@ -27,6 +27,11 @@ def store(backend: Backend) -> Store:
     return backend.open()
 
 
+def taken(store: Store, spec: QueueSpec, executor_id: str, capacity: int) -> list[str]:
+    """The ids a dequeue took."""
+    return [r.workflow_id for r in store.dequeue_workflows(spec, executor_id, capacity).taken]
+
+
 def enqueue(
     store: Store, workflow_id: str, queue: str = "q", at: float = 0.0, **place
 ) -> str | None:
@@ -49,7 +54,7 @@ def test_dedup_returns_the_waiting_or_running_holder_until_it_ends(store):
     assert enqueue(store, "first", dedup_id="order-7") is None
     assert enqueue(store, "second", dedup_id="order-7") == "first"
     assert enqueue(store, "other-queue", queue="r", dedup_id="order-7") is None
-    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == ["first"]
+    assert taken(store, QueueSpec("q"), "me", 10) == ["first"]
     assert enqueue(store, "third", dedup_id="order-7") == "first"  # running: still held
     store.finish_workflow("first", "me", SUCCEEDED, "1", None)
     assert enqueue(store, "fourth", dedup_id="order-7") is None  # ended: free again
@@ -63,11 +68,11 @@ def test_dequeue_takes_by_priority_then_age_and_owns_what_it_takes(store):
     enqueue(store, "new-high", at=now - 1, priority=1)
     enqueue(store, "old-high", at=now - 2, priority=1)
     enqueue(store, "later", at=now - 4, available_at=now + 60)
-    assert store.dequeue_workflows(QueueSpec("q"), "me", 2) == ["old-high", "new-high"]
-    taken = store.get_workflow("old-high")
-    assert taken.status == PENDING and taken.executor_id == "me"
-    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == ["old-low"]
-    assert store.dequeue_workflows(QueueSpec("q"), "me", 10) == []  # "later" is delayed
+    assert taken(store, QueueSpec("q"), "me", 2) == ["old-high", "new-high"]
+    first = store.get_workflow("old-high")
+    assert first.status == PENDING and first.executor_id == "me"
+    assert taken(store, QueueSpec("q"), "me", 10) == ["old-low"]
+    assert taken(store, QueueSpec("q"), "me", 10) == []  # "later" is delayed
     stats = store.queue_stats("q")
     assert (stats.enqueued, stats.delayed, stats.running, stats.finished) == (0, 1, 3, 0)
 
@@ -76,16 +81,16 @@ def test_concurrency_worker_concurrency_and_rate_limits(store):
     for n in range(10):
         enqueue(store, f"w{n}", at=time.time() - 10 + n)
     limited = QueueSpec("q", concurrency=3, worker_concurrency=2)
-    assert len(store.dequeue_workflows(limited, "a", 10)) == 2  # a's own limit
-    assert len(store.dequeue_workflows(limited, "b", 10)) == 1  # the global limit
-    assert store.dequeue_workflows(limited, "b", 10) == []
+    assert len(taken(store, limited, "a", 10)) == 2  # a's own limit
+    assert len(taken(store, limited, "b", 10)) == 1  # the global limit
+    assert taken(store, limited, "b", 10) == []
     store.finish_workflow("w0", "a", SUCCEEDED, "1", None)
-    assert store.dequeue_workflows(limited, "b", 10) == ["w3"]
+    assert taken(store, limited, "b", 10) == ["w3"]
     rated = QueueSpec("q", rate_limit=5, rate_period=0.5)  # four started just now
-    assert len(store.dequeue_workflows(rated, "c", 10)) == 1
-    assert store.dequeue_workflows(rated, "c", 10) == []
+    assert len(taken(store, rated, "c", 10)) == 1
+    assert taken(store, rated, "c", 10) == []
     time.sleep(0.6)
-    assert len(store.dequeue_workflows(rated, "c", 10)) == 5
+    assert len(taken(store, rated, "c", 10)) == 5
 
 
 def test_partitioned_limits_apply_per_key(store):
@@ -93,9 +98,9 @@ def test_partitioned_limits_apply_per_key(store):
         enqueue(store, f"t1-{n}", partition_key="tenant-1")
         enqueue(store, f"t2-{n}", partition_key="tenant-2")
     per_tenant = QueueSpec("q", concurrency=1, partitioned=True)
-    taken = store.dequeue_workflows(per_tenant, "me", 10)
-    assert sorted(t.split("-")[0] for t in taken) == ["t1", "t2"]
-    assert store.dequeue_workflows(per_tenant, "me", 10) == []
+    got = taken(store, per_tenant, "me", 10)
+    assert sorted(t.split("-")[0] for t in got) == ["t1", "t2"]
+    assert taken(store, per_tenant, "me", 10) == []
 
 
 def test_racing_dequeuers_never_exceed_the_global_limit(backend):
@@ -104,20 +109,20 @@ def test_racing_dequeuers_never_exceed_the_global_limit(backend):
         enqueue(first, f"w{n}")
     spec = QueueSpec("q", concurrency=5)
     stores = [backend.open() for _ in range(6)]
-    taken: list[list[str]] = [[] for _ in stores]
+    taken_by: list[list[str]] = [[] for _ in stores]
     start = threading.Barrier(len(stores))
 
     def worker(i: int) -> None:
         start.wait()
         for _ in range(5):
-            taken[i] += stores[i].dequeue_workflows(spec, f"worker-{i}", 3)
+            taken_by[i] += taken(stores[i], spec, f"worker-{i}", 3)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(stores))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    everything = [w for got in taken for w in got]
+    everything = [w for got in taken_by for w in got]
     assert len(everything) == 5 and len(set(everything)) == 5
 
 
@@ -150,3 +155,16 @@ def test_schedules_keep_their_pause_and_last_tick_when_declared_again(store):
     (stored,) = store.schedules()
     assert (stored.paused, stored.last_tick) == (False, 700.0)
     assert not store.pause_schedule("no-such", True, now=1.0)
+
+
+def test_a_rate_limited_dequeue_says_when_its_window_frees(store):
+    for n in range(4):
+        enqueue(store, f"w{n}", at=time.time() - 10 + n)
+    rated = QueueSpec("q", rate_limit=2, rate_period=30.0)
+    first = store.dequeue_workflows(rated, "me", 10)
+    assert [r.workflow_id for r in first.taken] == ["w0", "w1"] and first.retry_at is None
+    assert {(r.status, r.executor_id) for r in first.taken} == {(PENDING, "me")}
+    held = store.dequeue_workflows(rated, "me", 10)
+    assert held.taken == []
+    dequeued_at = time.time()
+    assert held.retry_at is not None and abs(held.retry_at - (dequeued_at + 30.0)) < 5.0
