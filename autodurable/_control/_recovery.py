@@ -43,6 +43,7 @@ _SLICE = 0.25  # the watcher notices stop() within this
 _LONGEST_BACKOFF = 600.0
 _FIRST_QUEUE_LOOK, _LAST_QUEUE_LOOK = 0.01, 0.2  # seconds between looks at the queues
 _FIRE_EVERY = 0.5  # seconds between looks at the schedules' ticks
+_CHANGE_POLL = 0.005  # seconds between looks for other processes' commits (SQLite workers)
 
 
 def recover(
@@ -164,6 +165,9 @@ class _Watcher:
         self._last_adoption = 0.0
         self._last_firing = 0.0
         self._retry_at: float | None = None  # a rate window frees then (wall clock)
+        # Serving queues on a store that cannot notify: watch for other processes'
+        # commits instead of waiting out the interval.
+        self._polls_for_changes = (queues is None or bool(queues)) and not runtime.store.notifies
         self._nudged = threading.Event()  # a workflow of ours ended: room to take more
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -191,7 +195,7 @@ class _Watcher:
             log.warning("autodurable: adoption is not woken by the store: %s", exc)
             wakeups = None
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self.runtime.stopping.is_set():
                 started = 0
                 try:
                     started = self._tick()
@@ -219,9 +223,11 @@ class _Watcher:
                 return
             # Short slices so that stop() is noticed; a release wakes us at once
             # (from any process where the store notifies, else from this one).
+            if self._polls_for_changes and self.runtime.store.changed_elsewhere():
+                return  # another process wrote (an enqueue, perhaps): look now
             if wakeups is None:
                 self._stop.wait(min(left, _SLICE))
-            elif wakeups.wait(min(left, _SLICE)):
+            elif wakeups.wait(min(left, _CHANGE_POLL if self._polls_for_changes else _SLICE)):
                 if wakeups.took_release():  # a release: adopt at once (an enqueue: queues only)
                     self._last_adoption = 0.0
                 return

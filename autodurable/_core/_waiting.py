@@ -7,6 +7,9 @@ Invariants:
   lease, and often when the owner is on this host: its death shows in the
   process table at once, and a killed process notifies nobody.
 - The first look after subscribing to wake-ups misses nothing.
+- Workflow code that waits (a parent for its child) stops with `Interrupted`
+  once its process is exiting, leaving the workflow pending, as sleeps and
+  receives do; a process is never held open by such a wait.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from .._backoff import Backoff
+from .._store import Subscription
+from ._boundary import interrupted
+from ._context import Run, current_run
 from ._runtime import Runtime
 
 T = TypeVar("T")
@@ -25,6 +31,7 @@ _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run e
 # owner that died without a word): this often, or every quarter lease when the
 # owner's death would let us adopt the workflow.
 _NOTIFIED_POLL = 5.0
+_SLICE = 0.25  # seconds: a waiting workflow notices its process exiting within this
 
 
 class Owner(Protocol):
@@ -64,6 +71,7 @@ def wait_for(
     if found is not None:
         return found
     deadline = None if timeout is None else time.monotonic() + timeout
+    run = current_run()  # workflow code waiting (a parent for its child): interruptible
     with runtime.store.subscribe(workflow_id) as wakeups:
         backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:  # the first look after subscribing misses nothing
@@ -73,8 +81,22 @@ def wait_for(
                 if left <= 0:
                     return None
                 delay = min(delay, left)
-            wakeups.wait(delay)
+            if run is None:
+                wakeups.wait(delay)
+            else:
+                _wait_in_run(run, wakeups, delay)
     return found
+
+
+def _wait_in_run(run: Run, wakeups: Subscription, seconds: float) -> None:
+    """Wait up to `seconds` for a wake-up in short slices; raise `Interrupted` (the
+    workflow stays pending) once the process is exiting."""
+    end = time.monotonic() + seconds
+    while not run.runtime.stopping.is_set():
+        left = end - time.monotonic()
+        if left <= 0 or wakeups.wait(min(left, _SLICE)):
+            return
+    raise interrupted(run)
 
 
 async def wait_for_async(

@@ -234,3 +234,61 @@ def test_a_parent_killed_mid_fan_out_resumes_without_starting_finished_children_
         assert len(store.list_workflows(limit=1000)) == 201  # no child enqueued twice
     finally:
         store.close()
+
+
+WAITING_PARENT = """
+import os, sys
+import autodurable
+
+idle = autodurable.Queue("idle")  # nobody serves it: the child never starts
+
+@autodurable.workflow
+def child():
+    return 1
+
+@autodurable.workflow
+def parent():
+    return idle.enqueue(child, workflow_id="the-child").result()
+"""
+
+START_PARENT = """
+import os
+import autodurable, waiting
+
+autodurable.start(autodurable.options(waiting.parent, workflow_id="the-parent"))
+os._exit(0)  # dies at once: the parent is left for a worker to adopt
+"""
+
+
+def test_sigterm_stops_a_worker_whose_workflow_waits_for_a_child(tmp_path, database_url):
+    write_script(tmp_path, "waiting.py", WAITING_PARENT)
+    write_script(tmp_path, "start_parent.py", START_PARENT)
+    env = child_env(
+        AUTODURABLE_DATABASE_URL=database_url,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), child_env()["PYTHONPATH"]]),
+    )
+    subprocess.run([sys.executable, "start_parent.py"], cwd=tmp_path, env=env, timeout=60)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "autodurable", "worker", "--import", "waiting", "--queue", "work"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        store = open_store(database_url)
+        try:
+            wait_until(lambda: store.get_workflow("the-child") is not None, timeout=60)
+        finally:
+            store.close()
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=20)  # it stops: the wait is interrupted
+    finally:
+        worker.kill()
+    assert worker.returncode == 0
+    assert "cannot schedule new futures" not in err
+    store = open_store(database_url)
+    try:
+        assert store.get_workflow("the-parent").status == "pending"  # for another worker
+    finally:
+        store.close()
