@@ -127,6 +127,10 @@ class PostgresQueues:
         params = (tick, name, tick)
         self._run("advance a schedule in", lambda c: c.execute(self._q.advance_schedule, params))
 
+    def changed_elsewhere(self) -> bool:
+        """False: this store notifies (LISTEN/NOTIFY wakes its subscriptions)."""
+        return False
+
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now."""
         return stats_of(name, self._fetch("read", self._q.stats, (time.time(), name)))

@@ -147,6 +147,11 @@ class QueueStore(Protocol):
     def queue_stats(self, name: str) -> QueueStats:
         """How queue `name` stands now (zeros for a queue nothing was enqueued on)."""
 
+    def changed_elsewhere(self) -> bool:
+        """Whether another process (another connection) committed a change since the last
+        call: a look that costs next to nothing, for workers of a store that cannot notify
+        (always False where the store notifies)."""
+
     def define_schedule(self, record: ScheduleRecord) -> None:
         """Store a schedule's workflow, cron, zone and catch-up policy; a new one with
         `record.created_at` (and not paused), an existing one keeping its pause and

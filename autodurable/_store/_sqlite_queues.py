@@ -6,7 +6,9 @@ Invariants:
   take a ``BEGIN IMMEDIATE`` transaction, which serialises dequeues of every
   process on the file, so the limits counted in it hold.
 - An enqueue wakes the workers of this process at once; those of other
-  processes find it at their next look (they poll, briefly).
+  processes notice it within milliseconds by polling ``PRAGMA data_version``
+  (`changed_elsewhere`: a read of the shared-memory index, no query), and only
+  then look for work.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ class SQLiteQueues:
             return dequeue(
                 _SQL, spec, executor_id, capacity, now, lambda q, p: conn.execute(q, p).fetchall()
             )
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection committed since the last call (``data_version``)."""
+        version = self._query("read", "PRAGMA data_version")[0][0]
+        changed = version != self._seen_version
+        self._seen_version = version
+        return bool(changed)
+
+    _seen_version: object = None
 
     def define_schedule(self, record: ScheduleRecord) -> None:
         """Store a schedule (keeping an existing one's pause and last tick)."""
