@@ -32,6 +32,7 @@ from autodurable._errors import ConfigError, OwnershipLost, StoreError
 from autodurable._store import (
     CANCELLED,
     PENDING,
+    QUEUED_STATUSES,
     SUCCEEDED,
     ExecutorRecord,
     StepRecord,
@@ -307,7 +308,7 @@ def test_statements_about_one_workflow_find_it_by_the_primary_key(postgres_serve
             (sql.owned_status, ("w3", "me")),
             (sql.finish, (SUCCEEDED, "1", None, now, "w3", "me", schema)),
             (sql.claim, claim),
-            (ops.cancel, (CANCELLED, "{}", now, "w3", PENDING, schema)),
+            (ops.cancel, (CANCELLED, "{}", now, "w3", PENDING, *QUEUED_STATUSES, schema)),
         ]
         with admin(postgres_server) as conn:
             literal = psycopg.ClientCursor(conn)
