@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
 import time
 import zoneinfo
@@ -49,8 +50,8 @@ _lock = threading.Lock()
 
 
 def _croniter() -> Any:
-    try:
-        from croniter import croniter
+    try:  # imported by name: it ships no type information for type checkers to follow
+        croniter = importlib.import_module("croniter").croniter
     except ImportError:
         raise AutodurableError(
             "schedules need the croniter package: pip install 'autodurable[schedules]'"
