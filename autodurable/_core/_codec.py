@@ -85,11 +85,13 @@ from ._names import NotLoaded, qualified_name, resolve_loaded
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 # JSON text of the scalars, exactly as ``json.dumps`` writes them (floats go
-# through it for its NaN and infinity spellings).
+# through it for its NaN and infinity spellings). Keyed by exact type, so `repr`
+# is ``int.__repr__`` (a builtin call costs less than the slot's wrapper), and the
+# texts of None, True and False are looked up in C rather than made by a lambda.
 _SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
-    type(None): lambda value: "null",
-    bool: lambda value: "true" if value else "false",
-    int: int.__repr__,  # ValueError past the int-to-str digit limit, as json
+    type(None): {None: "null"}.__getitem__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    int: repr,  # ValueError past the int-to-str digit limit, as json
     str: json.encoder.encode_basestring_ascii,
     float: json.dumps,
 }

@@ -43,18 +43,21 @@ call_step: Any = None
 call_step_async: Any = None
 call_workflow: Any = None
 call_workflow_async: Any = None
-current_call_options: Any = None
 get_runtime: Any = None
+# The runtime module (its current runtime is `_runtimes._runtime`) and the per-call
+# options' variable, read directly on every step call: two Python calls fewer.
+_runtimes: Any = None
+_call_options: Any = None
 
 
 def _load() -> None:
     global call_step, call_step_async, call_workflow, call_workflow_async
-    global current_call_options, get_runtime
+    global get_runtime, _runtimes, _call_options
     from . import _options, _runtime, _steps, _workflows
 
     call_step, call_step_async = _steps.call_step, _steps.call_step_async
     call_workflow, call_workflow_async = _workflows.call_workflow, _workflows.call_workflow_async
-    current_call_options, get_runtime = _options.current_call_options, _runtime.get_runtime
+    get_runtime, _runtimes, _call_options = _runtime.get_runtime, _runtime, _options._call_options
 
 
 # Options valid by construction (what the codemod writes), kept as a dict until
@@ -84,16 +87,39 @@ registry: dict[str, Callable[..., Any]] = {}
 
 
 class _StepOptionsCache:
-    """The decorator's options merged over the runtime defaults, per configuration."""
+    """The decorator's options merged over the runtime defaults, per configuration.
 
-    __slots__ = ("decorator", "generation", "merged")
+    `named` is the step's name under them (`default` unless an options layer
+    names it), kept with them: a call with no per-call layer reads both at once.
+    """
 
-    def __init__(self, decorator: CallOptions | Deferred) -> None:
+    __slots__ = ("decorator", "default", "generation", "merged", "named")
+
+    def __init__(self, decorator: CallOptions | Deferred, default: str = "") -> None:
         self.decorator = decorator
+        self.default = default
         self.generation = -1
         self.merged: CallOptions | None = None
+        self.named = default
 
     def resolve(self) -> CallOptions:
+        return self.current()[0]
+
+    def current(self) -> tuple[CallOptions, str]:
+        """The options of a call now, and the step's name under them (`default` if none)."""
+        runtime = _runtimes._runtime if _runtimes is not None else None
+        if runtime is None or runtime.generation != self.generation:
+            self._merge()
+        merged = self.merged
+        assert merged is not None
+        call = _call_options.get()
+        if call is None:
+            return merged, self.named
+        opts = merged.merged(call)
+        return opts, opts.name or self.default
+
+    def _merge(self) -> None:
+        """Merge the decorator's options over the current runtime's step defaults."""
         if get_runtime is None:
             _load()
         if isinstance(self.decorator, dict):
@@ -102,12 +128,9 @@ class _StepOptionsCache:
             self.decorator = CallOptions.model_validate(self.decorator)
         runtime = get_runtime()
         if runtime.generation != self.generation:
-            self.merged = runtime.step_defaults.merged(self.decorator)
+            self.merged = merged = runtime.step_defaults.merged(self.decorator)
+            self.named = merged.name or self.default
             self.generation = runtime.generation
-        merged = self.merged
-        assert merged is not None
-        call = current_call_options()
-        return merged if call is None else merged.merged(call)
 
     def needed(self) -> bool:
         """wrapt's ``enabled`` test, before each call: whether the wrapper has work.
@@ -177,23 +200,33 @@ def _checked_target(fn: Any, kind: str) -> Any:
 
 def _make_step(fn: Any, opts: CallOptions | Deferred) -> DurableFunction:
     target = _checked_target(fn, "step")
-    name = target.__qualname__  # unless an options layer names the step
-    cache = _StepOptionsCache(opts)
+    # The step's name is its qualified name, unless an options layer names it.
+    cache = _StepOptionsCache(opts, target.__qualname__)
+    current = cache.current
     if _is_async(target):
 
         def wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            opts = cache.resolve()
-            return call_step_async(wrapped, args, kwargs, opts.name or name, opts)
+            opts, name = current()
+            return call_step_async(wrapped, args, kwargs, name, opts)
 
     else:
 
         def wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            opts = cache.resolve()
-            return call_step(wrapped, args, kwargs, opts.name or name, opts)
+            # `cache.current()` inline for its common case (the options merged for this
+            # runtime, no per-call layer): this runs for every step call.
+            runtime = _runtimes._runtime if _runtimes is not None else None
+            if (
+                runtime is not None
+                and runtime.generation == cache.generation
+                and _call_options.get() is None
+            ):
+                return call_step(wrapped, args, kwargs, cache.named, cache.merged)
+            opts, name = current()
+            return call_step(wrapped, args, kwargs, name, opts)
 
     return DurableStep(fn, wrapper, enabled=cache.needed)
 

@@ -19,7 +19,10 @@ Invariants:
   anyway, so it is not checked either.
 - The shape is taken only in workflow code; the digest is computed only when a
   record is written or compared, never on a call that does neither.
-- The first execution of a step costs one store write and no read. Failed
+- The first execution of a step costs one store write and no read; its common
+  case (a sync step's first attempt, in a run with nothing to replay, without a
+  timeout) takes a path of its own in `call_step` that does what the general
+  one does, in the same order, without its bookkeeping object. Failed
   attempts that will be retried are recorded too (status ``retrying``, with
   the time the next attempt is due), so the attempt count and the backoff
   survive a crash: a resumed step waits for the rest of its backoff (at most
@@ -166,6 +169,27 @@ class StepCall:
         the digests of the step function's module and of the call's arguments."""
         return f"{_module_digest(self.module)}:{digest(self.shape)}"
 
+    @classmethod
+    def after_first_attempt(
+        cls,
+        run: Run,
+        name: str,
+        opts: CallOptions,
+        module: str,
+        shape: Any,
+        position: int,
+        started: float,
+    ) -> StepCall:
+        """The bookkeeping of a call whose first attempt `call_step` ran on its fast path
+        (position taken, shape kept): what a failed attempt and its retries need."""
+        call = cls.__new__(cls)
+        call.run, call.module, call.name, call.opts = run, module, name, opts
+        call.timeout = opts.timeout
+        call.attempt, call.started, call.due, call.abandoned = 1, started, None, None
+        call.shape, call.position = shape, position
+        call.place = run.place(position)
+        return call
+
     def _check_identity(self, run: Run, recorded: StepRecord) -> None:
         """Refuse to replay a record made by a function of this name in another module,
         or called with other arguments (rows from before the module was kept: arguments
@@ -217,36 +241,11 @@ class StepCall:
     def succeeded(self, result: Any) -> None:
         """Record the result (durable before returning)."""
         run = self.run
-        if run is None:
-            return
-        status = SUCCEEDED
-        try:
-            output: str | None = run.runtime.codec.encode(
-                result, f"the result of step {self.name!r}"
-            )
-        except EncodeError as exc:
-            if self.opts.unrecordable != "rerun":
-                raise
-            status, output = UNRECORDED, None
-            warn_unrecordable(self.name, exc)
-        workflow_status = run.runtime.store.record_step(
-            run.workflow_id,
-            run.executor_id,
-            StepRecord(
-                self.position,
-                self.name,
-                status,
-                output,
-                None,
-                self.attempt,
-                self.started,
-                time.time(),
-                branch=run.branch,
-                arguments=self.identity(),
-            ),
-        )
-        if workflow_status != PENDING or run.deadline is not None:
-            check_boundary(run, workflow_status)
+        if run is not None:
+            _record_result(
+                run, self.position, self.name, self.opts, result, self.attempt, self.started,
+                _module_digest(self.module), self.shape,
+            )  # fmt: skip
 
     def failed(self, exc: Exception) -> float | None:
         """Record a failed attempt; the delay before the next one, or None if final."""
@@ -296,6 +295,47 @@ def _module_digest(module: str) -> str:
     return f"{zlib.crc32(module.encode('utf-8', 'backslashreplace')):08x}" if module else ""
 
 
+@functools.lru_cache(maxsize=1024)
+def _result_of(name: str) -> str:
+    """How an error names a step's result (made once per name: every step needs it)."""
+    return f"the result of step {name!r}"
+
+
+def _record_result(
+    run: Run,
+    position: int,
+    name: str,
+    opts: CallOptions,
+    result: Any,
+    attempt: int,
+    started: float,
+    module_digest: str,
+    shape: Any,
+) -> None:
+    """Record a step's result (durable before returning), or that it cannot be recorded."""
+    runtime = run.runtime
+    status = SUCCEEDED
+    try:
+        output: str | None = runtime.codec.encode(result, _result_of(name))
+    except EncodeError as exc:
+        if opts.unrecordable != "rerun":
+            raise
+        status, output = UNRECORDED, None
+        warn_unrecordable(name, exc)
+    # Positional: every step is recorded here, so no keyword parsing. The identity
+    # is `StepCall.identity`, from the module's digest already at hand.
+    step = StepRecord(
+        position, name, status, output, None, attempt, started, time.time(), None,
+        run.branch, f"{module_digest}:{digest(shape)}",
+    )  # fmt: skip
+    store = runtime._store  # open: the run's workflow is in it (the property is a call)
+    if store is None:
+        store = runtime.store
+    workflow_status = store.record_step(run.workflow_id, run.executor_id, step)
+    if workflow_status != PENDING or run.deadline is not None:
+        check_boundary(run, workflow_status)
+
+
 def call_step(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -305,10 +345,54 @@ def call_step(
 ) -> Any:
     """Call a sync step in the current context."""
     # The path every step takes: kept to few calls, since a step of a workflow on a
-    # local database costs only a few microseconds more than this.
+    # local database costs only a few microseconds more than this. Its common case,
+    # the first attempt of a step in a run with nothing to replay and no timeout, runs
+    # here without a `StepCall`; anything else (and a failed first attempt) takes the
+    # general path below, which does the same in the same order.
     if STEP_VAR.get() is not None:
         return fn(*args, **kwargs)
     run = RUN_VAR.get()
+    if run is None or run.history or opts.timeout is not None or run.pid != _context.pid:
+        return _call_step(fn, args, kwargs, name, opts, run)
+    module = getattr(fn, "__module__", None)  # `_module_of`
+    if type(module) is not str:
+        module = ""
+    shape = arguments_shape(args, kwargs)  # before the call, which may change them
+    position = run.take_position()
+    branch = run.branch
+    place = f"{branch}.{position}" if branch else position  # `Run.place`
+    if run.runtime.stopping.is_set():
+        raise interrupted(run)  # the process is exiting: no new step starts
+    started = time.time()
+    retry: StepCall | None = None
+    token, code_token = STEP_VAR.set(place), CODE_VAR.set(None)
+    try:
+        result = fn(*args, **kwargs) if kwargs else fn(*args)
+    except Exception as exc:
+        retry = StepCall.after_first_attempt(run, name, opts, module, shape, position, started)
+        delay = retry.failed(exc)
+        if delay is None:
+            raise
+        time.sleep(delay)
+    finally:
+        CODE_VAR.reset(code_token)
+        STEP_VAR.reset(token)
+    if retry is not None:
+        return _attempts(retry, fn, args, kwargs)
+    _record_result(run, position, name, opts, result, 1, started, _module_digest(module), shape)
+    return result
+
+
+def _call_step(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    opts: CallOptions,
+    run: Run | None,
+) -> Any:
+    """`call_step`'s general path: outside a run, in a forked child, on replay, with a
+    timeout."""
     if run is not None and run.pid != _context.pid:  # a forked child's: not ours to record
         warn_forked("step", name, run)
         return forked_call(fn, args, kwargs)
@@ -321,6 +405,13 @@ def call_step(
             time.sleep(call.wait_before_resuming())
     if run is not None and run.runtime.stopping.is_set():
         raise interrupted(run)  # the process is exiting: no new step starts
+    return _attempts(call, fn, args, kwargs)
+
+
+def _attempts(
+    call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run a sync step's attempts until one succeeds (recorded) or fails for good."""
     while True:
         call.begin()
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)

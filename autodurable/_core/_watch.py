@@ -87,9 +87,12 @@ def arguments_shape(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return (_shape(args, 0), _shape(kwargs, 0))
 
 
-def digest(shape: Any) -> str:
-    """The digest of an `arguments_shape` (see the module docstring for what it reads)."""
-    return f"{zlib.crc32(repr(shape).encode('utf-8', 'backslashreplace')):08x}"
+def digest(shape: Any, _crc32: Callable[[bytes], int] = zlib.crc32) -> str:
+    """The digest of an `arguments_shape` (see the module docstring for what it reads):
+    the crc32 of its repr, in 8 lowercase hex digits. Taken for every step recorded,
+    so written for speed: a local crc32, and its 4 bytes in hex, the text that
+    ``f"{crc:08x}"`` gives at half its cost."""
+    return _crc32(repr(shape).encode("utf-8", "backslashreplace")).to_bytes(4, "big").hex()
 
 
 def _shape(value: Any, depth: int) -> Any:

@@ -49,13 +49,16 @@ from ._sqlite_ops import SQLiteOperations
 from ._sqlite_queues import SQLiteQueues
 
 _W = len(WORKFLOW_COLUMNS.split(", "))
+# One statement, fenced: the row is written only while the workflow is this
+# executor's. Numbered parameters: the workflow (?1) and the executor (?10) are
+# bound once for the row and the fence, so the parameters are the row's values.
 _RECORD_STEP = (
     "INSERT OR REPLACE INTO steps (workflow_id, position, name, status, output, error, "
     "attempts, started_at, finished_at, executor_id, branch, arguments) "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-    "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND executor_id = ?"
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
+    "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ?1 AND executor_id = ?10"
 )
-_RECORD_PENDING_STEP = _RECORD_STEP + " AND status = ?)"  # the common case: pending
+_RECORD_PENDING_STEP = _RECORD_STEP + f" AND status = '{PENDING}')"  # the common case
 _RECORD_OWNED_STEP = _RECORD_STEP + ")"  # a cancelled workflow's last step
 # A workflow's steps in the order they were called: by the position in the
 # workflow's own code where each was called or its branch started, then by branch.
@@ -302,24 +305,28 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues):
             steps = self._steps(conn, workflow_id) if claimable else []
             return Claim(workflow, claimable, steps, owner)
 
+    # The cursor of step writes, made by the first: a Cursor object less per step.
+    _step_cursor: sqlite3.Cursor | None = None
+
     def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """Insert or replace one step's outcome: one statement, fenced by ownership.
 
         Returns the workflow's status: pending, or cancelled (stop at this
         boundary; the step is recorded all the same).
         """
+        # The row's values in column order (`StepRecord.outcome` and the rest), read
+        # straight into the one tuple the statement binds.
         params = (
-            workflow_id,
-            *step.outcome(),
-            executor_id,
-            step.branch,
+            workflow_id, step.position, step.name, step.status, step.output, step.error,
+            step.attempts, step.started_at, step.finished_at, executor_id, step.branch,
             step.arguments,
-            workflow_id,
-            executor_id,
-        )
+        )  # fmt: skip
         with self._lock:
             try:
-                if self._conn.execute(_RECORD_PENDING_STEP, (*params, PENDING)).rowcount == 1:
+                cursor = self._step_cursor
+                if cursor is None:
+                    cursor = self._step_cursor = self._conn.cursor()
+                if cursor.execute(_RECORD_PENDING_STEP, params).rowcount == 1:
                     return PENDING
                 with self._transaction_held("record a step in") as conn:
                     row = conn.execute(
