@@ -20,7 +20,9 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import inspect
 import re
 import threading
@@ -188,6 +190,13 @@ class Queue:
             delay=delay,
             partition_key=partition_key,
         ).enqueue(fn, *args, **kwargs)
+
+    async def enqueue_async(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> WorkflowHandle[Any]:
+        """`enqueue` for ``async`` code: the same arguments, without blocking the event loop
+        while the enqueue is written."""
+        return await asyncio.to_thread(functools.partial(self.enqueue, fn, *args, **kwargs))
 
     def placed(
         self,

@@ -257,3 +257,19 @@ def test_map_fans_out_on_a_queue_and_gathers_in_order():
     with pytest.raises(ValueError, match="bad document"):
         map_with_a_failure(["a", "bad", "c"])
     assert sorted(tag for tag, *_ in spans[6:]) == ["a", "c"]  # every child ran to its end
+
+
+def test_enqueue_async_records_without_blocking_the_event_loop():
+    import asyncio
+
+    queue = autodurable.Queue("test-async")
+
+    async def main() -> list[str]:
+        handles = await asyncio.gather(
+            *(queue.enqueue_async(job, f"a{n}", priority=n) for n in range(3))
+        )
+        assert statuses([h.workflow_id for h in handles]) == [ENQUEUED] * 3
+        autodurable.recover(watch=True)
+        return [await h.result_async(timeout=60) for h in handles]
+
+    assert asyncio.run(main()) == ["a0:", "a1:", "a2:"]
