@@ -446,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "autodurable/DBOS: on ms rows below 1.0x, on /s rows above 1.0x favours autodurable. "
-        "An idle DBOS worker looks at a queue every second, autodurable's every 10-200 ms "
-        "(and at once on a PostgreSQL notification)."
+        "An idle DBOS worker looks at a queue every second; autodurable's at once on a "
+        "PostgreSQL notification, and on SQLite within 5 ms of another process's commit."
     )
     print()
     print("Targets:")
