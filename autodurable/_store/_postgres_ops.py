@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._listing import Listing
 from ._postgres_sql import OperationStatements
 from ._protocol import (
     CANCELLED,
@@ -57,7 +58,7 @@ _ERROR_MATCH = (
 )
 
 
-class PostgresOperations:
+class PostgresOperations(Listing):
     """Operations of the PostgreSQL store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:
@@ -76,21 +77,6 @@ class PostgresOperations:
         ) -> list[tuple[Any, ...]]: ...
 
     # -- operating workflows ----------------------------------------------------------
-
-    def list_workflows(
-        self,
-        status: str | Collection[str] | None = None,
-        limit: int = 100,
-        name: str | None = None,
-        *,
-        name_like: str | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        offset: int = 0,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first (then by id), filtered by every argument given."""
-        where = WorkflowFilter.listing(status, name, name_like, created_after, created_before)
-        return self.find_workflows(where, limit, offset)
 
     def find_workflows(
         self, where: WorkflowFilter, limit: int, offset: int = 0

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
+from ._listing import Listing
 from ._protocol import (
     CANCELLED,
     MESSAGE_COLUMNS,
@@ -63,7 +64,7 @@ _ERROR_MATCH = (
 )
 
 
-class SQLiteOperations:
+class SQLiteOperations(Listing):
     """Operations of the SQLite store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:
@@ -82,21 +83,6 @@ class SQLiteOperations:
         def _error(self, action: str, exc: sqlite3.Error) -> StoreError: ...
 
     # -- operating workflows ----------------------------------------------------------
-
-    def list_workflows(
-        self,
-        status: str | Collection[str] | None = None,
-        limit: int = 100,
-        name: str | None = None,
-        *,
-        name_like: str | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        offset: int = 0,
-    ) -> list[WorkflowRecord]:
-        """Workflows, newest first (then by id), filtered by every argument given."""
-        where = WorkflowFilter.listing(status, name, name_like, created_after, created_before)
-        return self.find_workflows(where, limit, offset)
 
     def find_workflows(
         self, where: WorkflowFilter, limit: int, offset: int = 0
