@@ -28,6 +28,8 @@ import warnings
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from . import _wiring
+
 if _TYPE_CHECKING:
     from ._control._handle import WorkflowHandle, get_workflow, start
     from ._control._info import StepInfo, WorkflowInfo
@@ -173,6 +175,27 @@ def __getattr__(name: str) -> _Any:
     value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute or name)
     globals()[name] = value  # later uses find it directly
     return value
+
+
+def _analysed_step_apis(module: str, qualname: str, step_name: str) -> tuple[str, ...]:
+    """Which APIs a step calls, from one analysis of the project (see `_wiring`)."""
+    apis = importlib.import_module(f"{__name__}._analysis._apis")  # loaded when first asked
+    found: tuple[str, ...] = apis.project_step_apis(module, qualname, step_name)
+    return found
+
+
+def _unmatched_limit_keys(keys: list[str]) -> list[str]:
+    """Warnings for limit keys that match no API (see `_wiring`)."""
+    apis = importlib.import_module(f"{__name__}._analysis._apis")
+    found: list[str] = apis.configured_unmatched_keys(keys)
+    return found
+
+
+# The runtime asks the analyser through these (it may not import it); the import
+# hook replaces the first with its own plan's answers.
+if _wiring.step_apis is None:
+    _wiring.step_apis = _analysed_step_apis
+    _wiring.unmatched_limit_keys = _unmatched_limit_keys
 
 
 def __dir__() -> list[str]:

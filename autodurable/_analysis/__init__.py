@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from ._catalogue import Catalogue, default_catalogue
 from ._discover import ANALYSER_VERSION, discover, import_name, import_root, read_project_sources
-from ._facts import FactCollector, FunctionNode, Site, returns_handle
+from ._facts import FactCollector, Facts, FunctionNode, Site, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
 from ._scope import (
     ModuleSymbols,
@@ -188,11 +188,21 @@ def analyse_trees(
     for source in parsed.values():
         module_plan = ModulePlan(module=source.module, path=source.path, opted_out=source.opted_out)
         module_plan.functions = [decided[unit.key] for unit in source.units]
+        for unit, function in zip(source.units, module_plan.functions, strict=True):
+            function.apis = called_apis(unit.facts)
         if source.top_level is not None and not source.opted_out:
             module_plan.top_level = decide([source.top_level], {})[source.top_level.key]
             module_plan.top_level = _top_level_plan(module_plan.top_level, source.top_level)
         plan.modules[source.module] = module_plan
     return plan
+
+
+def called_apis(facts: Facts) -> list[str]:
+    """What a function calls, for limits on APIs: its I/O (catalogue names) and the
+    project functions it calls (``"@module:qualname"``), each once, in order."""
+    io = [call.name for call in facts.io]
+    project = [call.name for call in facts.calls if call.name.startswith("@")]
+    return list(dict.fromkeys(io + project))
 
 
 def _index(parsed: dict[str, _Source]) -> ProjectIndex:

@@ -57,9 +57,14 @@ class Site:
     end_line: int
     end_col: int
     discard: bool = False
+    # What the site's step calls: catalogue names of I/O and "@module:qualname" of
+    # project functions (their own APIs count too): what limits on APIs match.
+    apis: tuple[str, ...] = ()
 
     @classmethod
-    def at(cls, kind: str, name: str, node: ast.AST, discard: bool = False) -> Site:
+    def at(
+        cls, kind: str, name: str, node: ast.AST, discard: bool = False, apis: tuple[str, ...] = ()
+    ) -> Site:
         """A site spanning `node`."""
         return cls(
             kind,
@@ -69,6 +74,7 @@ class Site:
             node.end_lineno or node.lineno,  # type: ignore[attr-defined]
             node.end_col_offset or 0,  # type: ignore[attr-defined]
             discard,
+            apis,
         )
 
 
@@ -242,16 +248,17 @@ class FactCollector(ast.NodeVisitor):
         if not handles:
             self.generic_visit(node)
             return
+        since = self._since()
         calls = [c for c in walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
         self._record_io(calls)
+        self._claim(node)
         problem = block_problem(node)
         if problem is not None:
             self._problem(f"{problem} inside the with-block at line {node.lineno}")
         else:
             kind = "ablock" if isinstance(node, ast.AsyncWith) else "block"
             name = self._step_name(handles[0])
-            self.facts.sites.append(Site.at(kind, name, node))
-        self._claim(node)
+            self.facts.sites.append(Site.at(kind, name, node, apis=self._apis(since)))
         if self._loops:
             self.facts.io_in_loop = True
 
@@ -305,6 +312,7 @@ class FactCollector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _io_site(self, call: ast.Call, name: str) -> None:
+        since = self._since()
         self.facts.io.append(CallSite(name, call.lineno))
         if self._loops:
             self.facts.io_in_loop = True
@@ -328,13 +336,25 @@ class FactCollector(ast.NodeVisitor):
         if isinstance(parent, ast.Await):
             discard = isinstance(grandparent, ast.Expr)
             self.facts.sites.append(
-                Site.at("astep", self._step_name(call), parent, discard=discard)
+                Site.at("astep", self._step_name(call), parent, discard, self._apis(since))
             )
         else:
             discard = isinstance(parent, ast.Expr)
-            self.facts.sites.append(Site.at("step", self._step_name(call), root, discard=discard))
+            self.facts.sites.append(
+                Site.at("step", self._step_name(call), root, discard, self._apis(since))
+            )
 
     # -- helpers ------------------------------------------------------------------
+
+    def _since(self) -> tuple[int, int]:
+        """Where the I/O and project calls noted from now on start (see `_apis`)."""
+        return len(self.facts.io), len(self.facts.calls)
+
+    def _apis(self, since: tuple[int, int]) -> tuple[str, ...]:
+        """The I/O and project functions noted since `since`: what a site calls."""
+        io = [call.name for call in self.facts.io[since[0] :]]
+        project = [call.name for call in self.facts.calls[since[1] :]]
+        return tuple(dict.fromkeys(io + project))
 
     def _claim(self, node: ast.AST) -> None:
         """Mark the calls under `node` as part of one site; still note the project calls.

@@ -56,6 +56,9 @@ class FunctionPlan(BaseModel):
     root: bool = False
     sites: list[Site] = []
     notes: list[str] = []
+    # What the function calls itself: catalogue names of I/O, and "@module:qualname"
+    # of project functions (whose own APIs count too, see `autodurable._analysis.apis`).
+    apis: list[str] = []
 
     @property
     def key(self) -> str:
@@ -160,6 +163,7 @@ def _plan_fields(**fields: Any) -> dict[str, Any]:
         "root": False,
         "sites": [],
         "notes": [],
+        "apis": [],
         **fields,
     }
     return {name: values[name] for name in _FIELDS}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .._analysis import FunctionPlan, ModulePlan, ProjectPlan
 from .._analysis._params import functions, parameter_calls
-from .._core._config import Settings
+from .._core._config import LimitSettings, Settings
 from .._hook._cache import ProjectState
 from .._project import project_root
 from ._format import json_text
@@ -106,8 +106,66 @@ def _with_blind_spots(module: ModulePlan) -> ModulePlan:
     return module.model_copy(update={"functions": planned}) if changed else module
 
 
-def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
-    """The plan as text for people."""
+def limited_steps(plans: list[ModulePlan], settings: Settings) -> dict[str, list[str]]:
+    """The limits on APIs ([tool.autodurable.limits]) each step is under, as text, by
+    the step function's key (``"module:qualname"``); a site of inline workflow code
+    is shown under its function, by line."""
+    if not settings.limits:
+        return {}
+    from .._analysis._apis import expand
+    from .._core._limits import key_matches
+
+    def under(project: ProjectPlan, apis: list[str] | tuple[str, ...]) -> str:
+        names = expand(project, apis)
+        found = [
+            f"{key} ({_limit_text(limit)})"
+            for key, limit in sorted(settings.limits.items())
+            if any(key_matches(key, name) for name in names)
+        ]
+        return ", ".join(found)
+
+    shown: dict[str, list[str]] = {}
+    projects: dict[Path, ProjectPlan] = {}
+    for module in plans:
+        root = project_root(Path(module.path).parent)
+        if root not in projects:
+            projects[root] = ProjectState(root, settings.io, settings.roles, settings.exclude).plan
+        project = projects[root]
+        for function in module.functions:
+            lines = []
+            if function.role == "step" and under(project, function.apis):
+                lines.append(under(project, function.apis))
+            for site in function.sites:
+                if under(project, site.apis):
+                    lines.append(f"line {site.line} ({site.name}): {under(project, site.apis)}")
+            if lines:
+                shown[function.key] = lines
+    return shown
+
+
+def limit_warnings(plans: list[ModulePlan], settings: Settings) -> list[str]:
+    """One warning per limit key that matches no API and no function of the project."""
+    if not settings.limits or not plans:
+        return []
+    from .._analysis._apis import unmatched_keys
+
+    root = project_root(Path(plans[0].path).parent)
+    project = ProjectState(root, settings.io, settings.roles, settings.exclude).plan
+    return unmatched_keys(list(settings.limits), settings.io, project)
+
+
+def _limit_text(limit: LimitSettings) -> str:
+    parts = [f"concurrency {limit.concurrency}"] if limit.concurrency else []
+    if limit.rate:
+        parts.append(f"rate {limit.rate}" + (f" of {limit.units}" if limit.units else ""))
+    return ", ".join(parts)
+
+
+def render_table(
+    plans: list[ModulePlan], errors: dict[str, str], limits: dict[str, list[str]] | None = None
+) -> str:
+    """The plan as text for people; with `limits` (`limited_steps`), the limits on APIs
+    each step is under."""
     lines: list[str] = []
     for module in plans:
         lines.append(f"{os.path.relpath(module.path)}  ({module.module})")
@@ -124,6 +182,7 @@ def render_table(plans: list[ModulePlan], errors: dict[str, str]) -> str:
                 f"    {function.line:>5}  {function.qualname:<{width}}  {how:<18} {function.reason}"
             )
             lines += [f"           note: {note}" for note in function.notes]
+            lines += [f"           limits: {line}" for line in (limits or {}).get(function.key, [])]
         plain = len(module.functions) - len(rows)
         if plain:
             lines.append(f"           ({plain} plain function(s) not shown)")

@@ -167,10 +167,23 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from .._core._runtime import get_runtime
-    from ._explain import plans_for, render_json, render_table, unsafe
+    from ._explain import (
+        limit_warnings,
+        limited_steps,
+        plans_for,
+        render_json,
+        render_table,
+        unsafe,
+    )
 
-    plans, errors = plans_for(args.paths, get_runtime().settings)
-    print(render_json(plans, errors) if args.json else render_table(plans, errors))
+    settings = get_runtime().settings
+    plans, errors = plans_for(args.paths, settings)
+    if args.json:
+        print(render_json(plans, errors))
+    else:
+        print(render_table(plans, errors, limited_steps(plans, settings)))
+    for warning in limit_warnings(plans, settings):
+        print(warning, file=sys.stderr)
     if args.strict and (unsafe(plans) or errors):
         return 1
     return 0

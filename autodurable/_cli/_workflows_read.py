@@ -31,6 +31,7 @@ from .._store import (
     PENDING,
     RETRYING,
     SUCCEEDED,
+    LimitWait,
     WorkflowRecord,
 )
 from ._format import emit, preview, span, table, when
@@ -140,10 +141,15 @@ def show_command(args: argparse.Namespace) -> int:
     messages = store.list_messages(info.workflow_id)
     waiting = [m for m in messages if m.consumed_at is None]
     executor = store.get_executor(info.executor_id) if info.executor_id else None
+    waits = store.limit_waits(info.workflow_id)
     document = info.to_json()
     document["steps_recorded"] = len(steps)
     document["events"] = events
     document["messages"] = {"waiting": len(waiting), "received": len(messages) - len(waiting)}
+    document["limit_waits"] = [
+        {"step": w.step, "step_name": w.step_name, "limit": w.key, "waited": w.waited}
+        for w in waits
+    ]
     document["executor"] = None
     if executor is not None:
         document["executor"] = {
@@ -171,6 +177,7 @@ def show_command(args: argparse.Namespace) -> int:
     lines.append(
         ("steps", f"{len(steps)} recorded (autodurable workflows steps {info.workflow_id})")
     )
+    lines += [("limits", line) for line in _limit_lines(waits)]
     lines.append(("inputs", preview(info.inputs, 200)))
     if info.status == SUCCEEDED:
         lines.append(("output", preview(info.output, 200)))
@@ -191,6 +198,21 @@ def show_command(args: argparse.Namespace) -> int:
         text += f"\n\nhint: {hint}"
     emit(args, document, text)
     return 0
+
+
+def _limit_lines(waits: list[LimitWait]) -> list[str]:
+    """One line per limit on APIs the workflow's steps waited for: how many attempts
+    took a permit, the time they waited in all, and the longest wait."""
+    lines = []
+    for key in sorted({w.key for w in waits}):
+        under = [w for w in waits if w.key == key]
+        longest = max(under, key=lambda w: w.waited)
+        total = sum(w.waited for w in under)
+        lines.append(
+            f"{key}: {len(under)} attempt(s) waited {span(total)} in all; longest "
+            f"{span(longest.waited)} (step {longest.step} {longest.step_name})"
+        )
+    return lines
 
 
 def status_line(info: WorkflowInfo) -> str:

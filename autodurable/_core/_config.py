@@ -22,7 +22,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .._errors import AutodurableError, ConfigError
 from .._project import (
@@ -70,6 +77,48 @@ class QueueSettings(BaseModel):
             except AutodurableError as exc:
                 raise ValueError(str(exc)) from None
         return rate
+
+
+class LimitSettings(BaseModel):
+    """One limit in ``[tool.autodurable.limits]``, on every step that calls a matching API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concurrency: int | None = Field(default=None, ge=1)  # attempts in flight, all processes
+    rate: str | None = None  # "60/min": attempts (or `units`) per period, all processes
+    # "module:function" given the step's arguments, returning what one attempt counts
+    # for in `rate` (tokens, say); by default 1.
+    units: str | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _a_rate(cls, rate: str | None) -> str | None:
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except AutodurableError as exc:
+                raise ValueError(str(exc)) from None
+        return rate
+
+    @field_validator("units")
+    @classmethod
+    def _a_function(cls, units: str | None) -> str | None:
+        if units is not None:
+            module, sep, name = units.partition(":")
+            if not (sep and module and name):
+                raise ValueError(
+                    f"units {units!r} must name a function as 'module:function', "
+                    "e.g. 'app.llm:prompt_tokens'"
+                )
+        return units
+
+    @model_validator(mode="after")
+    def _something_limited(self) -> LimitSettings:
+        if self.concurrency is None and self.rate is None:
+            raise ValueError("a limit needs concurrency = N, rate = 'COUNT/PERIOD', or both")
+        if self.units is not None and self.rate is None:
+            raise ValueError("units count against a rate: add rate = 'COUNT/PERIOD'")
+        return self
 
 
 class ScheduleSettings(BaseModel):
@@ -131,6 +180,9 @@ class Settings(BaseModel):
     # [tool.autodurable.schedules.NAME]: workflows started at every tick of a cron
     # expression (the cron and the zone are checked where croniter is at hand).
     schedules: dict[str, ScheduleSettings] = {}
+    # [tool.autodurable.limits]: API name or prefix ("openai.*") -> its limit, applied
+    # to every step that calls a matching API (see autodurable._core._limits).
+    limits: dict[str, LimitSettings] = {}
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}
@@ -145,6 +197,18 @@ class Settings(BaseModel):
                     "write dotted names such as 'app.models'"
                 )
         return names
+
+    @field_validator("limits")
+    @classmethod
+    def _api_keys(cls, limits: dict[str, LimitSettings]) -> dict[str, LimitSettings]:
+        for key in limits:
+            prefix = key[:-2] if key.endswith(".*") else key
+            if key != "*" and not all(part.isidentifier() for part in prefix.split(".")):
+                raise ValueError(
+                    f"limit key {key!r} is not an API name: write a dotted name or prefix "
+                    "such as 'openai.*' or 'stripe.Charge.create'"
+                )
+        return limits
 
     @field_validator("roles")
     @classmethod

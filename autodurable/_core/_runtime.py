@@ -29,16 +29,19 @@ import contextvars
 import itertools
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._store import Store, open_store
 from ._codec import Codec
 from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
 from ._options import CallOptions
+
+if TYPE_CHECKING:
+    from ._limits import Limiter
 
 _generations = itertools.count(1)
 
@@ -74,6 +77,13 @@ class Runtime:
         self.workers = max(32, (os.cpu_count() or 1) * 8)
         # Set when the process exits: workflows that wait stop waiting (released).
         self.stopping = threading.Event()
+        # Limits on the APIs steps call ([tool.autodurable.limits]); None without any,
+        # so that steps pay nothing for them.
+        self.limiter: Limiter | None = None
+        if settings.limits:
+            from ._limits import Limiter
+
+            self.limiter = Limiter(self, settings.limits)
 
     @property
     def store(self) -> Store:
@@ -207,6 +217,7 @@ def configure(
     lease_seconds: float | None = None,
     steps: CallOptions | dict[str, Any] | None = None,
     app_version: str | None = None,
+    limits: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.
 
@@ -224,7 +235,10 @@ def configure(
     options (for example ``{"retries": 3, "timeout": 30}``). ``app_version`` is the
     version recorded on every workflow started here (a release tag, a commit); by
     default each workflow records a digest of the source file that defines it, and
-    `recover()` resumes only workflows whose recorded version is the code's. Invalid
+    `recover()` resumes only workflows whose recorded version is the code's.
+    ``limits`` maps API names or prefixes to limits on every step that calls them,
+    across processes (``{"openai.*": {"concurrency": 8, "rate": "60/min"}}``, as
+    ``[tool.autodurable.limits]``; it replaces that table). Invalid
     values raise `ConfigError` at once; workflows already running keep the previous
     configuration.
     """
@@ -235,6 +249,7 @@ def configure(
         "lease_seconds": lease_seconds,
         "steps": steps,
         "app_version": app_version,
+        "limits": None if limits is None else {k: dict(v) for k, v in limits.items()},
     }
     new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
     settings = load_settings(new_overrides, cwd=_project_start)  # validates first

@@ -27,6 +27,9 @@ Invariants:
   the time the next attempt is due), so the attempt count and the backoff
   survive a crash: a resumed step waits for the rest of its backoff (at most
   the policy's longest wait, whatever the wall clock did meanwhile).
+- With limits on APIs configured (`_limits`), each attempt of a step that calls
+  a matching API takes its permits just before it runs and returns them when
+  it ends; such calls take the general path.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
 - A step called in a process forked from workflow code (its run's `Run.pid`
@@ -59,7 +62,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
@@ -82,6 +85,9 @@ from ._context import (
 from ._options import CallOptions, Retry
 from ._report import warn_once, warn_unrecordable
 from ._watch import arguments_shape, digest
+
+if TYPE_CHECKING:
+    from ._limits import Held, Limit, Limiter
 
 
 class StepCall:
@@ -352,7 +358,13 @@ def call_step(
     if STEP_VAR.get() is not None:
         return fn(*args, **kwargs)
     run = RUN_VAR.get()
-    if run is None or run.history or opts.timeout is not None or run.pid != _context.pid:
+    if (
+        run is None
+        or run.history
+        or opts.timeout is not None
+        or run.pid != _context.pid
+        or run.runtime.limiter is not None
+    ):
         return _call_step(fn, args, kwargs, name, opts, run)
     module = getattr(fn, "__module__", None)  # `_module_of`
     if type(module) is not str:
@@ -412,14 +424,22 @@ def _attempts(
     call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Run a sync step's attempts until one succeeds (recorded) or fails for good."""
+    limits = _limits_of(call, fn)
     while True:
         call.begin()
+        # Permits are taken before the attempt and returned when it ends: with a
+        # timeout, by the thread that runs it, which may outlive the attempt.
+        held = limits.acquire(call, args, kwargs) if limits is not None else None
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
         try:
             if call.timeout is None:
-                result = fn(*args, **kwargs)
+                try:
+                    result = fn(*args, **kwargs)
+                finally:
+                    if held is not None:
+                        held.release()
             else:
-                result = _call_with_timeout(call, fn, args, kwargs)
+                result = _call_with_timeout(call, fn, args, kwargs, held)
         except Exception as exc:
             delay = call.failed(exc)
             if delay is None:
@@ -431,6 +451,40 @@ def _attempts(
             STEP_VAR.reset(token)
         call.succeeded(result)
         return result
+
+
+class _Limits:
+    """The limits an attempt of one step call must fit in (see `_limits`)."""
+
+    __slots__ = ("limiter", "rules")
+
+    def __init__(self, limiter: Limiter, rules: tuple[Limit, ...]) -> None:
+        self.limiter, self.rules = limiter, rules
+
+    def acquire(self, call: StepCall, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Held:
+        """Wait for room under every limit and take a permit of each."""
+        assert call.run is not None
+        return self.limiter.acquire(call.run, call.place, call.name, self.rules, args, kwargs)
+
+    async def acquire_async(
+        self, call: StepCall, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Held:
+        """`acquire`, waiting without blocking the event loop."""
+        assert call.run is not None
+        return await self.limiter.acquire_async(
+            call.run, call.place, call.name, self.rules, args, kwargs
+        )
+
+
+def _limits_of(call: StepCall, fn: Callable[..., Any]) -> _Limits | None:
+    """The limits on the APIs `fn` calls, for a call recorded in a workflow; None if
+    none applies (no limit configured, a call outside a workflow, or no API matched)."""
+    run = call.run
+    limiter = run.runtime.limiter if run is not None else None
+    if limiter is None:
+        return None
+    rules = limiter.rules_for(fn, call.name)
+    return _Limits(limiter, rules) if rules else None
 
 
 def call_step_async(
@@ -464,8 +518,10 @@ async def _run_async_step(
         await asyncio.sleep(call.wait_before_resuming())
     if call.run is not None and call.run.runtime.stopping.is_set():
         raise interrupted(call.run)  # the process is exiting: no new step starts
+    limits = _limits_of(call, fn)
     while True:
         call.begin()
+        held = await limits.acquire_async(call, args, kwargs) if limits is not None else None
         token = enter_step(call.place)
         try:
             if call.timeout is None:
@@ -480,6 +536,8 @@ async def _run_async_step(
             continue
         finally:
             exit_step(token)
+            if held is not None:  # cancelled at its timeout: the attempt has ended
+                held.release()
         call.succeeded(result)
         return result
 
@@ -494,7 +552,11 @@ async def _await_with_timeout(call: StepCall, awaitable: Awaitable[Any]) -> Any:
 
 
 def _call_with_timeout(
-    call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    call: StepCall,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    held: Held | None = None,
 ) -> Any:
     context = contextvars.copy_context()  # keeps workflow_id() and idempotency_key() working
     outcome: dict[str, Any] = {}
@@ -506,6 +568,8 @@ def _call_with_timeout(
         except BaseException as exc:
             outcome["error"] = exc
         finally:
+            if held is not None:  # the attempt's calls are over, even if it was abandoned
+                held.release()
             finished.set()
 
     threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()

@@ -20,7 +20,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from types import CodeType, ModuleType
+from typing import Any
 
+from .. import _wiring
 from .._analysis._discover import import_name
 from ._cache import ProjectState, code_cache_path, code_key, collector_paused, read_code, write_code
 
@@ -137,8 +139,27 @@ def install(
     """
     finder = DurableFinder(state)
     finder.on_first_module = on_first_module
+    # Limits on APIs ask which APIs a step calls: the plan made here answers.
+    _answer_from_plan(state)
     sys.meta_path.insert(0, finder)
     return finder
+
+
+def _answer_from_plan(state: ProjectState) -> None:
+    """Set `autodurable._wiring`'s answers (which APIs a step calls, which limit keys
+    match none) from `state`'s plan; the analyser is imported only when a limited
+    step first asks."""
+    found: list[Any] = []
+
+    def resolver() -> Any:
+        if not found:
+            from .._analysis._apis import PlanApis
+
+            found.append(PlanApis(lambda: state.plan))
+        return found[0]
+
+    _wiring.step_apis = lambda module, qualname, name: resolver()(module, qualname, name)
+    _wiring.unmatched_limit_keys = lambda keys: resolver().unmatched(keys)
 
 
 def uninstall(finder: DurableFinder) -> None:

@@ -12,6 +12,7 @@ import importlib.util
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError
+from ._limiting import Grant, LimitSpec, LimitStore, LimitWait, PermitRequest
 from ._postgres_url import SCHEMES as POSTGRES_SCHEMES
 from ._protocol import (
     CANCELLED,
@@ -63,9 +64,14 @@ __all__ = [
     "Claim",
     "Dequeued",
     "ExecutorRecord",
+    "Grant",
+    "LimitSpec",
+    "LimitStore",
+    "LimitWait",
     "Liveness",
     "MessageRecord",
     "OperatorStore",
+    "PermitRequest",
     "Placement",
     "QueueSpec",
     "QueueStats",

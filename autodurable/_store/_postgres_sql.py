@@ -190,7 +190,7 @@ class OperationStatements:
         self.notify = "SELECT pg_notify(%s, %s)"
         self.delete = [
             f"DELETE FROM {s}.{table} WHERE workflow_id = ANY(%s::text[])"
-            for table in ("steps", "messages", "events")
+            for table in ("steps", "messages", "events", "limit_permits")
         ]
         self.delete_workflows = f"DELETE FROM {s}.workflows WHERE workflow_id = ANY(%s::text[])"
         self.ended = (

@@ -38,6 +38,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
+from ._limiting import LimitStore
 from ._queueing import QueueStore
 
 PENDING = "pending"
@@ -545,5 +546,5 @@ class OperatorStore(Protocol):
         """Every event a workflow has set, by key."""
 
 
-class Store(RunStore, OperatorStore, QueueStore, Protocol):
+class Store(RunStore, OperatorStore, QueueStore, LimitStore, Protocol):
     """What a state backend provides: both sides. One implementation per module."""

@@ -45,6 +45,7 @@ from ._protocol import (
 )
 from ._rules import finished_status, not_owned
 from ._sqlite_file import RESTORE, check_and_migrate
+from ._sqlite_limits import SQLiteLimits
 from ._sqlite_ops import SQLiteOperations
 from ._sqlite_queues import SQLiteQueues
 
@@ -105,7 +106,7 @@ def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
     return ExecutorRecord.from_row(row, now - row[5])
 
 
-class SQLiteStore(SQLiteOperations, SQLiteQueues):
+class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits):
     """A `Store` on one SQLite file."""
 
     notifies = False

@@ -143,7 +143,7 @@ class SQLiteOperations(Listing):
         deleted = 0
         with self._transaction("delete workflows in") as conn:
             for workflow_id in workflow_ids:
-                for table in ("steps", "messages", "events"):
+                for table in ("steps", "messages", "events", "limit_permits"):
                     conn.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
                 deleted += conn.execute(
                     "DELETE FROM workflows WHERE workflow_id = ?", (workflow_id,)
