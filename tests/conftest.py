@@ -23,6 +23,9 @@ from .helpers import Backend, crash_points, selected_stores
 
 TEST_STORES = selected_stores()
 
+# autodurable's own pytest plugin is tested in pytest sessions run by pytester.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -74,3 +74,10 @@ def test_watched_benchmark_quick_prints_both_rows() -> None:
     assert any(line.startswith("where ") and "extra µs" in line for line in lines), lines
     for where in ("outside workflows", "inside a workflow"):
         assert any(re.match(rf"{where}\s+\d+\.\d+\s+\d+\.\d+", line) for line in lines), lines
+
+
+def test_sweep_benchmark_quick_prints_its_table() -> None:
+    lines = run_benchmark("sweep.py")
+    assert lines[0].startswith("crash sweep of a 5-step workflow")
+    assert any(line.strip().startswith("the whole sweep") and "(22 runs)" in line for line in lines)
+    assert any("target: well under 10 s; met" in line for line in lines)

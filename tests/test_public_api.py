@@ -128,3 +128,35 @@ def test_the_former_name_of_call_options_still_works_with_a_deprecation_warning(
     with pytest.warns(DeprecationWarning, match=deprecated):
         former = autodurable.Options
     assert former is autodurable.CallOptions
+
+
+def test_the_testing_module_exports_exactly_its_all_and_documents_it():
+    import autodurable.testing as testing
+
+    for name in testing.__all__:  # imported on first use
+        getattr(testing, name)
+    bound = {
+        name
+        for name, value in vars(testing).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert bound == set(testing.__all__)
+    for name in testing.__all__:
+        assert getattr(testing, name).__doc__, f"autodurable.testing.{name} has no docstring"
+
+
+def test_the_pytest_plugin_is_registered_and_imports_no_runtime(tmp_path):
+    # Registered through the pytest11 entry point: loaded in every pytest session of
+    # a project with autodurable installed, so it must cost nothing there.
+    from importlib.metadata import entry_points
+
+    (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "autodurable"]
+    assert plugin.value == "autodurable.testing.plugin"
+    code = (
+        "import sys, autodurable.testing.plugin\n"
+        "print(sorted(m for m in sys.modules if m.startswith('autodurable._core')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.strip() == "[]"

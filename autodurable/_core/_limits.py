@@ -258,6 +258,37 @@ class Limiter:
             self._returned.notify_all()
 
 
+class StepLimits:
+    """The limits the attempts of one step call must fit in, and its run."""
+
+    __slots__ = ("limiter", "name", "rules", "run")
+
+    def __init__(self, limiter: Limiter, rules: tuple[Limit, ...], run: Run, name: str) -> None:
+        self.limiter, self.rules, self.run, self.name = limiter, rules, run, name
+
+    def acquire(self, place: int | str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Held:
+        """Wait for room under every limit and take a permit of each."""
+        return self.limiter.acquire(self.run, place, self.name, self.rules, args, kwargs)
+
+    async def acquire_async(
+        self, place: int | str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Held:
+        """`acquire`, waiting without blocking the event loop."""
+        return await self.limiter.acquire_async(
+            self.run, place, self.name, self.rules, args, kwargs
+        )
+
+
+def limits_for(run: Run | None, fn: Any, name: str) -> StepLimits | None:
+    """The limits on the APIs `fn` calls, for a step call recorded in `run`; None if
+    none applies (no limit configured, a call outside a workflow, or no API matched)."""
+    limiter = run.runtime.limiter if run is not None else None
+    if limiter is None or run is None:
+        return None
+    rules = limiter.rules_for(fn, name)
+    return StepLimits(limiter, rules, run, name) if rules else None
+
+
 def _pause(grant: Grant, backoff: Backoff) -> float:
     """How long to wait before the next try: until the rate window has room, or the
     next poll for a returned permit, whichever comes first."""

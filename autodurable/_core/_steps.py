@@ -30,6 +30,9 @@ Invariants:
 - With limits on APIs configured (`_limits`), each attempt of a step that calls
   a matching API takes its permits just before it runs and returns them when
   it ends; such calls take the general path.
+- A test may watch every attempt's boundaries, before its body and after it
+  but before its record, and stop the run there (`_faults`); such calls take
+  the general path too.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
 - A step called in a process forked from workflow code (its run's `Run.pid`
@@ -66,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
-from . import _context
+from . import _context, _faults
 from ._abandoned import abandon
 from ._boundary import check_boundary, interrupted
 from ._context import (
@@ -82,12 +85,13 @@ from ._context import (
     forked_call_async,
     warn_forked,
 )
+from ._limits import limits_for
 from ._options import CallOptions, Retry
 from ._report import warn_once, warn_unrecordable
 from ._watch import arguments_shape, digest
 
 if TYPE_CHECKING:
-    from ._limits import Held, Limit, Limiter
+    from ._limits import Held
 
 
 class StepCall:
@@ -364,6 +368,7 @@ def call_step(
         or opts.timeout is not None
         or run.pid != _context.pid
         or run.runtime.limiter is not None
+        or _faults.observer is not None
     ):
         return _call_step(fn, args, kwargs, name, opts, run)
     module = getattr(fn, "__module__", None)  # `_module_of`
@@ -424,12 +429,15 @@ def _attempts(
     call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Run a sync step's attempts until one succeeds (recorded) or fails for good."""
-    limits = _limits_of(call, fn)
+    limits = limits_for(call.run, fn, call.name)
+    observer = _faults.observer if call.run is not None else None
     while True:
         call.begin()
         # Permits are taken before the attempt and returned when it ends: with a
         # timeout, by the thread that runs it, which may outlive the attempt.
-        held = limits.acquire(call, args, kwargs) if limits is not None else None
+        held = limits.acquire(call.place, args, kwargs) if limits is not None else None
+        if observer is not None:
+            _observe(observer, "before", call)
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
         try:
             if call.timeout is None:
@@ -449,42 +457,16 @@ def _attempts(
         finally:
             CODE_VAR.reset(code_token)
             STEP_VAR.reset(token)
+        if observer is not None:
+            _observe(observer, "after", call)
         call.succeeded(result)
         return result
 
 
-class _Limits:
-    """The limits an attempt of one step call must fit in (see `_limits`)."""
-
-    __slots__ = ("limiter", "rules")
-
-    def __init__(self, limiter: Limiter, rules: tuple[Limit, ...]) -> None:
-        self.limiter, self.rules = limiter, rules
-
-    def acquire(self, call: StepCall, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Held:
-        """Wait for room under every limit and take a permit of each."""
-        assert call.run is not None
-        return self.limiter.acquire(call.run, call.place, call.name, self.rules, args, kwargs)
-
-    async def acquire_async(
-        self, call: StepCall, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Held:
-        """`acquire`, waiting without blocking the event loop."""
-        assert call.run is not None
-        return await self.limiter.acquire_async(
-            call.run, call.place, call.name, self.rules, args, kwargs
-        )
-
-
-def _limits_of(call: StepCall, fn: Callable[..., Any]) -> _Limits | None:
-    """The limits on the APIs `fn` calls, for a call recorded in a workflow; None if
-    none applies (no limit configured, a call outside a workflow, or no API matched)."""
-    run = call.run
-    limiter = run.runtime.limiter if run is not None else None
-    if limiter is None:
-        return None
-    rules = limiter.rules_for(fn, call.name)
-    return _Limits(limiter, rules) if rules else None
+def _observe(observer: _faults.StepObserver, when: str, call: StepCall) -> None:
+    """Tell a test's observer of a step boundary (see `_faults`); it may stop the run."""
+    assert call.run is not None
+    observer(when, call.run.workflow_id, call.place, call.name)
 
 
 def call_step_async(
@@ -518,10 +500,13 @@ async def _run_async_step(
         await asyncio.sleep(call.wait_before_resuming())
     if call.run is not None and call.run.runtime.stopping.is_set():
         raise interrupted(call.run)  # the process is exiting: no new step starts
-    limits = _limits_of(call, fn)
+    limits = limits_for(call.run, fn, call.name)
+    observer = _faults.observer if call.run is not None else None
     while True:
         call.begin()
-        held = await limits.acquire_async(call, args, kwargs) if limits is not None else None
+        held = await limits.acquire_async(call.place, args, kwargs) if limits is not None else None
+        if observer is not None:
+            _observe(observer, "before", call)
         token = enter_step(call.place)
         try:
             if call.timeout is None:
@@ -538,6 +523,8 @@ async def _run_async_step(
             exit_step(token)
             if held is not None:  # cancelled at its timeout: the attempt has ended
                 held.release()
+        if observer is not None:
+            _observe(observer, "after", call)
         call.succeeded(result)
         return result
 
