@@ -43,6 +43,7 @@ if _TYPE_CHECKING:
     from ._core._decorators import step, watched, workflow
     from ._core._messages import get_event, get_event_async, recv, recv_async, send, set_event
     from ._core._options import CallOptions, Retry, options
+    from ._core._patches import deprecate_patch, patched
     from ._core._proxy import proxy
     from ._core._runtime import configure
     from ._errors import (
@@ -85,6 +86,7 @@ __all__ = [
     "configure",
     "debounce",
     "delete_workflows",
+    "deprecate_patch",
     "get_event",
     "get_event_async",
     "get_workflow",
@@ -93,6 +95,7 @@ __all__ = [
     "map",
     "now",
     "options",
+    "patched",
     "proxy",
     "random",
     "recover",
@@ -145,6 +148,7 @@ _HOME = {
     **dict.fromkeys(("delete_workflows", "list_workflows"), "_control._operations"),
     **dict.fromkeys(("CallOptions", "Retry", "options"), "_core._options"),
     "proxy": "_core._proxy",
+    **dict.fromkeys(("deprecate_patch", "patched"), "_core._patches"),
     **dict.fromkeys(("DuplicateWorkflow", "Queue", "debounce"), "_control._queues"),
     "map": "_control._queues:map_workflows",  # not shadowing the builtin where defined
     **dict.fromkeys(("RecoveryReport", "Unrecoverable"), "_control._recovery_report"),

@@ -16,4 +16,3 @@ from collections.abc import Callable
 step_apis: Callable[[str, str, str], tuple[str, ...]] | None = None
 # limit keys -> one warning per key that matches no API the analyser knows
 unmatched_limit_keys: Callable[[list[str]], list[str]] | None = None
-

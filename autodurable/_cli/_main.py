@@ -87,6 +87,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     from ._schedules import add_parsers as add_schedule_parsers
 
     add_schedule_parsers(commands)
+    from ._changes import add_replay_parser
+
+    add_replay_parser(commands)
     return parser
 
 
@@ -132,6 +135,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from ._queues import main_queues, main_worker
 
             return main_worker(args) if args.command == "worker" else main_queues(args)
+        if args.command == "replay":
+            from ._changes import replay_command
+
+            return replay_command(args)
         if args.command == "schedules":
             from ._schedules import main_schedules
 

@@ -44,6 +44,7 @@ from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowNotFound
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
+from ._changes import export_command, rewind_command, upgrade_command
 from ._format import span
 from ._workflows_act import (
     batch_cancel,
@@ -107,6 +108,9 @@ def main_workflows(args: argparse.Namespace) -> int:
         "fork": _fork,
         "delete": _delete,
         "gc": _gc,
+        "export": export_command,
+        "upgrade": upgrade_command,
+        "rewind": rewind_command,
     }
     status = handlers[action](args)
     if status == 0 and action in ("list", "show", "steps"):

@@ -343,4 +343,7 @@ def add_parsers(commands: Any) -> None:
         help="send nothing (exit 2) when the workflow waits on another topic",
     )
     _common(send_parser)
+    from ._changes import add_workflow_parsers
+
+    add_workflow_parsers(sub, _common, _step_number)
     workflows.set_defaults(workflows_parser=workflows)

@@ -35,6 +35,7 @@ from ._launch import submit_claimed
 from ._recovery_report import RecoveryReport, Unrecoverable
 from ._registry import find_workflow, is_program_run
 from ._schedules import declare_schedules, fire_due
+from ._upgrade import upgrade_workflows
 from ._worker import declare_queues, serve_queues
 
 log = logging.getLogger("autodurable")
@@ -69,6 +70,9 @@ def recover(
     version; the others are listed in ``report.other_versions``, for a process
     running their code. ``all_versions=True`` resumes them too, with the code
     here (a replay that no longer matches stops with `NondeterminismError`).
+    With ``upgrade = "when-compatible"`` in ``[tool.autodurable]``, those whose
+    recorded history replays on the code here are first moved to its version
+    and resumed (`autodurable workflows upgrade` does it by hand).
 
     A watching process is also a queue worker: it serves every queue (or only
     those named in ``queues``), starting their workflows within each queue's
@@ -77,6 +81,9 @@ def recover(
     """
     runtime = get_runtime()
     report = RecoveryReport()
+    if runtime.settings.upgrade == "when-compatible":
+        for moved in upgrade_workflows():
+            log.info("autodurable: %s", moved)
     _adopt(runtime, report, limit=_ALL, capacity=_ALL, skip=frozenset(), all_versions=all_versions)
     if watch:
         with runtime._lock:

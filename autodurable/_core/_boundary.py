@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from .._backoff import Backoff
 from .._errors import Interrupted, OwnershipLost, WorkflowCancelled
 from .._store import CANCELLED, PENDING, Subscription
+from . import _timebase
 from ._context import Run
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ def check_boundary(run: Run, status: str) -> None:
     """After a fenced write: stop when the workflow was cancelled or its deadline passed."""
     if status != PENDING:
         raise recorded_cancellation(run)
-    if run.deadline is not None and time.time() >= run.deadline:
+    if run.deadline is not None and _timebase.clock.time() >= run.deadline:
         raise expire(run)
 
 
@@ -86,15 +86,15 @@ def interrupted(run: Run) -> Interrupted:
 
 def _pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
     """Wait up to `seconds` for a wake-up (True); raise `Interrupted` if the process exits."""
-    stopping = run.runtime.stopping
-    end = time.monotonic() + seconds
+    stopping, clock = run.runtime.stopping, _timebase.clock
+    end = clock.monotonic() + seconds
     while True:
         if stopping.is_set():
             raise interrupted(run)
-        left = end - time.monotonic()
+        left = end - clock.monotonic()
         if left <= 0:
             return False
-        if wakeups.wait(min(left, _SLICE)):
+        if clock.wait(wakeups, clock.slice(left, _SLICE)):
             return True
 
 
@@ -113,12 +113,12 @@ class _WakeUp:
 
     def __init__(self, until: float, longest: float) -> None:
         self.until = until
-        left = max(0.0, min(until - time.time(), longest))
-        self._by_monotonic = time.monotonic() + left
+        left = max(0.0, min(until - _timebase.clock.time(), longest))
+        self._by_monotonic = _timebase.clock.monotonic() + left
 
     def left(self, now: float) -> float:
         """Seconds still to sleep at wall-clock time `now` (<= 0: wake up)."""
-        return min(self.until - now, self._by_monotonic - time.monotonic())
+        return min(self.until - now, self._by_monotonic - _timebase.clock.monotonic())
 
 
 def sleep_until(run: Run, until: float, longest: float) -> None:
@@ -128,11 +128,11 @@ def sleep_until(run: Run, until: float, longest: float) -> None:
     Stops with `WorkflowCancelled` when the workflow is cancelled meanwhile or
     its deadline passes first.
     """
-    backoff = Backoff(*_intervals(run))
+    backoff, clock = Backoff(*_intervals(run)), _timebase.clock
     wake = _WakeUp(until, longest)
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
-            now = time.time()
+            now = clock.time()
             if run.deadline is not None and now >= run.deadline:
                 raise expire(run)
             left = wake.left(now)
@@ -140,8 +140,8 @@ def sleep_until(run: Run, until: float, longest: float) -> None:
                 return
             if run.deadline is not None:
                 left = min(left, run.deadline - now)
-            _pause(run, wakeups, min(backoff.next(), left))
-            if wake.left(time.time()) > 0:  # woken early, or a periodic look
+            _pause(run, wakeups, clock.slice(left, backoff.next()))
+            if wake.left(clock.time()) > 0:  # woken early, or a periodic look
                 _look_at_status(run)
 
 
@@ -152,12 +152,12 @@ async def sleep_until_async(run: Run, until: float, longest: float) -> None:
     local flag, not at the database); the workflow itself is looked at then,
     and every so often as with `sleep_until`, from a worker thread.
     """
-    backoff = Backoff(*_intervals(run))
-    next_look = time.monotonic() + backoff.next()
+    backoff, clock = Backoff(*_intervals(run)), _timebase.clock
+    next_look = clock.monotonic() + backoff.next()
     wake = _WakeUp(until, longest)
     with run.runtime.store.subscribe(run.workflow_id) as wakeups:
         while True:
-            now = time.time()
+            now = clock.time()
             if run.deadline is not None and now >= run.deadline:
                 raise await asyncio.to_thread(expire, run)
             left = wake.left(now)
@@ -167,11 +167,11 @@ async def sleep_until_async(run: Run, until: float, longest: float) -> None:
                 raise interrupted(run)
             if run.deadline is not None:
                 left = min(left, run.deadline - now)
-            await asyncio.sleep(min(_SLICE, left))
+            await clock.sleep_async(clock.slice(left, _SLICE))
             woken = wakeups.wait(0)
-            if (woken or time.monotonic() >= next_look) and wake.left(time.time()) > 0:
+            if (woken or clock.monotonic() >= next_look) and wake.left(clock.time()) > 0:
                 await asyncio.to_thread(_look_at_status, run)
-                next_look = time.monotonic() + backoff.next()
+                next_look = clock.monotonic() + backoff.next()
 
 
 def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
@@ -191,8 +191,8 @@ def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
             first = False
             if found is not None:
                 return found
-            now = time.time()
+            now = _timebase.clock.time()
             if run.deadline is not None and now >= run.deadline:
                 raise expire(run)
             end = until if run.deadline is None else min(until, run.deadline)
-            _pause(run, wakeups, max(0.001, min(backoff.next(), end - now)))
+            _pause(run, wakeups, max(0.001, _timebase.clock.slice(end - now, backoff.next())))

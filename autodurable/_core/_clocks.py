@@ -17,14 +17,12 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random as _random
-import time
 import uuid as _uuid
 
 from .._errors import AutodurableError
-from . import _context
+from . import _context, _timebase
 from ._boundary import sleep_until, sleep_until_async
 from ._context import (
     current_run,
@@ -47,12 +45,14 @@ def _recorded(name: str, fn: object) -> object:
 
 def now(tz: dt.tzinfo | None = None) -> dt.datetime:
     """`datetime.now(tz)`, recorded in workflow code."""
-    return _recorded("autodurable.now", lambda: dt.datetime.now(tz))  # type: ignore[return-value]
+    return _recorded(  # type: ignore[return-value]
+        "autodurable.now", lambda: dt.datetime.fromtimestamp(_timebase.clock.time(), tz)
+    )
 
 
 def time_time() -> float:
     """`time.time()`, recorded in workflow code (used by the import hook)."""
-    return _recorded("autodurable.time", time.time)  # type: ignore[return-value]
+    return _recorded("autodurable.time", _timebase.clock.time)  # type: ignore[return-value]
 
 
 def random() -> float:
@@ -67,31 +67,33 @@ def uuid4() -> _uuid.UUID:
 
 def sleep(seconds: float) -> None:
     """Sleep durably: the wake-up time is recorded, a restart sleeps only the rest."""
-    wake: float = _recorded("autodurable.sleep", lambda: time.time() + seconds)  # type: ignore[assignment]
-    remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
+    clock = _timebase.clock
+    wake: float = _recorded("autodurable.sleep", lambda: clock.time() + seconds)  # type: ignore[assignment]
+    remaining = min(wake - clock.time(), seconds)  # a wall clock set back never stretches it
     run = workflow_code()
     if run is None or remaining < _SHORT or run.pid != _context.pid:  # a fork's: plainly
         if remaining > 0:
-            time.sleep(remaining)
+            clock.sleep(remaining)
         return
     sleep_until(run, wake, seconds)
 
 
 async def sleep_async(seconds: float) -> None:
     """`sleep` for ``async def`` workflows."""
+    clock = _timebase.clock
     if workflow_code() is None:
-        await asyncio.sleep(seconds)
+        await clock.sleep_async(seconds)
         return
 
     async def wake_time() -> float:
-        return time.time() + seconds
+        return clock.time() + seconds
 
     wake = await call_step_async(wake_time, (), {}, "autodurable.sleep", EMPTY)
-    remaining = min(wake - time.time(), seconds)  # a wall clock set back never stretches it
+    remaining = min(wake - clock.time(), seconds)  # a wall clock set back never stretches it
     run = current_run()
     if run is None or remaining < _SHORT or run.pid != _context.pid:  # a fork's: plainly
         if remaining > 0:
-            await asyncio.sleep(remaining)
+            await clock.sleep_async(remaining)
         return
     await sleep_until_async(run, wake, seconds)
 

@@ -180,6 +180,10 @@ class Settings(BaseModel):
     # [tool.autodurable.schedules.NAME]: workflows started at every tick of a cron
     # expression (the cron and the zone are checked where croniter is at hand).
     schedules: dict[str, ScheduleSettings] = {}
+    # What recover() does at start-up with unfinished workflows of another version of
+    # their code: "never" leaves them to processes of that version; "when-compatible"
+    # moves to this code those whose history replays on it (autodurable._control._upgrade).
+    upgrade: Literal["never", "when-compatible"] = "never"
     # [tool.autodurable.limits]: API name or prefix ("openai.*") -> its limit, applied
     # to every step that calls a matching API (see autodurable._core._limits).
     limits: dict[str, LimitSettings] = {}

@@ -7,7 +7,9 @@ Invariants:
   a replay: ``"before"`` just before its body, ``"after"`` once the body has
   returned and before its result is recorded. Raising a ``BaseException``
   there stops the run at that boundary (a simulated crash): the step is
-  neither recorded nor retried, and the workflow stays pending.
+  neither recorded nor retried, and the workflow stays pending. ``"left"``
+  says that a workflow returned before replaying all its recorded steps (the
+  place and name of the first one left).
 - A process whose environment has ``AUTODURABLE_STEP_LOG=<path>`` (set only by
   `autodurable.testing`, for programs it runs in a child process) appends one
   line per boundary to that file; with ``AUTODURABLE_CRASH_AT=<when>:<n>``

@@ -39,7 +39,7 @@ from typing import Any
 
 from .._errors import AutodurableError
 from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
-from . import _context
+from . import _context, _timebase
 from ._boundary import check_boundary, recorded_cancellation, wait_in_run
 from ._clocks import idempotency_key as _idempotency_key
 from ._context import Run, refuse_forked, warn_forked, workflow_code
@@ -154,7 +154,7 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
     position = run.take_position()
     name = f"autodurable.recv:{topic}" if topic else "autodurable.recv"
     recorded = run.recorded(position, name)
-    deadline = time.time() + timeout
+    deadline = _timebase.clock.time() + timeout
     if recorded is not None:
         if recorded.status == SUCCEEDED:
             run.replayed += 1
@@ -182,6 +182,7 @@ def _wait(waiting: _Waiting) -> Any:
             waiting.deadline,
             first and not waiting.recorded_wait,
             run.branch,
+            now=_timebase.clock.time(),
         )
         if received.status != PENDING:
             raise recorded_cancellation(run)

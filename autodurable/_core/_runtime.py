@@ -25,11 +25,12 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import concurrent.futures.thread  # registers its exit hook before ours (see the end)
+import contextlib
 import contextvars
 import itertools
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -260,6 +261,28 @@ def configure(
         _set_runtime(Runtime(settings))
     if old is not None:
         old.retire_when_idle()
+
+
+@contextlib.contextmanager
+def scratch_runtime(database_url: str) -> Iterator[Runtime]:
+    """A runtime of its own on `database_url` for the block (the configuration's other
+    settings kept), then the one before it again, untouched.
+
+    For tools that run workflow code against a scratch store (a replay check):
+    other threads of the process see the scratch runtime while it is in place.
+    """
+    with _runtime_lock:
+        old = _runtime
+    settings = load_settings({**_overrides, "database_url": database_url}, cwd=_project_start)
+    scratch = Runtime(settings, old.root if old is not None else None)
+    with _runtime_lock:
+        _set_runtime(scratch)
+    try:
+        yield scratch
+    finally:
+        with _runtime_lock:
+            _set_runtime(old)
+        scratch.shutdown(wait=True)
 
 
 def _names(modules: Iterable[str]) -> tuple[str, ...]:

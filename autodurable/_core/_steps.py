@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
-from . import _context, _faults
+from . import _context, _faults, _timebase
 from ._abandoned import abandon
 from ._boundary import check_boundary, interrupted
 from ._context import (
@@ -231,7 +231,7 @@ class StepCall:
             return 0.0
         policy = self.policy
         longest = policy.max_interval * (1 + policy.jitter)
-        return max(0.0, min(self.due - time.time(), longest))
+        return max(0.0, min(self.due - _timebase.clock.time(), longest))
 
     def begin(self) -> None:
         """Start the next attempt (after the abandoned one, if any, has ended)."""
@@ -272,7 +272,7 @@ class StepCall:
                     RETRYING if retry else FAILED,
                     # A retry records when its next attempt is due, so that a resumed
                     # workflow waits for the rest of the backoff instead of at once.
-                    None if delay is None else json.dumps(time.time() + delay),
+                    None if delay is None else json.dumps(_timebase.clock.time() + delay),
                     run.runtime.codec.encode_error(exc),
                     self.attempt,
                     self.started,
@@ -390,7 +390,7 @@ def call_step(
         delay = retry.failed(exc)
         if delay is None:
             raise
-        time.sleep(delay)
+        _timebase.clock.sleep(delay)
     finally:
         CODE_VAR.reset(code_token)
         STEP_VAR.reset(token)
@@ -419,7 +419,7 @@ def _call_step(
         if done:
             return value
         if call.due is not None:
-            time.sleep(call.wait_before_resuming())
+            _timebase.clock.sleep(call.wait_before_resuming())
     if run is not None and run.runtime.stopping.is_set():
         raise interrupted(run)  # the process is exiting: no new step starts
     return _attempts(call, fn, args, kwargs)
@@ -452,7 +452,7 @@ def _attempts(
             delay = call.failed(exc)
             if delay is None:
                 raise
-            time.sleep(delay)
+            _timebase.clock.sleep(delay)
             continue
         finally:
             CODE_VAR.reset(code_token)
@@ -497,7 +497,7 @@ async def _run_async_step(
     if done:
         return value
     if call.due is not None:
-        await asyncio.sleep(call.wait_before_resuming())
+        await _timebase.clock.sleep_async(call.wait_before_resuming())
     if call.run is not None and call.run.runtime.stopping.is_set():
         raise interrupted(call.run)  # the process is exiting: no new step starts
     limits = limits_for(call.run, fn, call.name)
@@ -517,7 +517,7 @@ async def _run_async_step(
             delay = call.failed(exc)
             if delay is None:
                 raise
-            await asyncio.sleep(delay)
+            await _timebase.clock.sleep_async(delay)
             continue
         finally:
             exit_step(token)

@@ -15,12 +15,12 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from .._backoff import Backoff
 from .._store import Subscription
+from . import _timebase
 from ._boundary import interrupted
 from ._context import Run, current_run
 from ._runtime import Runtime
@@ -70,19 +70,20 @@ def wait_for(
     found = look()
     if found is not None:
         return found
-    deadline = None if timeout is None else time.monotonic() + timeout
+    clock = _timebase.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
     run = current_run()  # workflow code waiting (a parent for its child): interruptible
     with runtime.store.subscribe(workflow_id) as wakeups:
         backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:  # the first look after subscribing misses nothing
             delay = backoff.next()
             if deadline is not None:
-                left = deadline - time.monotonic()
+                left = deadline - clock.monotonic()
                 if left <= 0:
                     return None
-                delay = min(delay, left)
+                delay = clock.slice(left, delay)
             if run is None:
-                wakeups.wait(delay)
+                clock.wait(wakeups, delay)
             else:
                 _wait_in_run(run, wakeups, delay)
     return found
@@ -91,10 +92,11 @@ def wait_for(
 def _wait_in_run(run: Run, wakeups: Subscription, seconds: float) -> None:
     """Wait up to `seconds` for a wake-up in short slices; raise `Interrupted` (the
     workflow stays pending) once the process is exiting."""
-    end = time.monotonic() + seconds
+    clock = _timebase.clock
+    end = clock.monotonic() + seconds
     while not run.runtime.stopping.is_set():
-        left = end - time.monotonic()
-        if left <= 0 or wakeups.wait(min(left, _SLICE)):
+        left = end - clock.monotonic()
+        if left <= 0 or clock.wait(wakeups, clock.slice(left, _SLICE)):
             return
     raise interrupted(run)
 

@@ -59,7 +59,7 @@ from .._store import (
     Claim,
     WorkflowRecord,
 )
-from . import _concurrency
+from . import _concurrency, _faults, _timebase
 from ._app_versions import version_for
 from ._boundary import expire, recorded_cancellation
 from ._context import (
@@ -380,6 +380,8 @@ def _report_steps_left(run: Run, name: str) -> None:
     if not left:
         return
     first = run.history[left[0]]
+    if _faults.observer is not None:  # a replay check: the code returned too early
+        _faults.observer("left", run.workflow_id, run.place(left[0]), first.name)
     log.warning(
         "autodurable: workflow %s (%s) returned after %d step(s), but %d more were recorded "
         "when it ran before (from step %s, %r): the code took another path this time. "
@@ -515,7 +517,7 @@ def _open(
     claim = _take_handed_claim(workflow_id)
     if claim is None:
         now = time.time()
-        deadline = now + timeout if timeout else None
+        deadline = _timebase.clock.time() + timeout if timeout else None
         record = WorkflowRecord(
             workflow_id, name, PENDING, inputs, None, None, executor.id, now, now,
             version, deadline,

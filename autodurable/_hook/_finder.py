@@ -89,6 +89,8 @@ class DurableFinder(importlib.abc.MetaPathFinder):
     def __init__(self, state: ProjectState) -> None:
         self.state = state
         self.on_first_module: Callable[[], None] | None = None
+        # The answers of `autodurable._wiring` before `install` set this project's.
+        self.wiring: tuple[Any, Any] | None = None
         self._paths = {str(path) for path in state.modules.values()}
         # Top-level names of the project's modules, as imported (from a src layout's
         # src/, a scripts folder...): anything else is not ours, and answering None
@@ -139,7 +141,9 @@ def install(
     """
     finder = DurableFinder(state)
     finder.on_first_module = on_first_module
-    # Limits on APIs ask which APIs a step calls: the plan made here answers.
+    # Limits on APIs ask which APIs a step calls: the plan made here answers (until
+    # `uninstall` puts the previous answers back).
+    finder.wiring = (_wiring.step_apis, _wiring.unmatched_limit_keys)
     _answer_from_plan(state)
     sys.meta_path.insert(0, finder)
     return finder
@@ -166,3 +170,6 @@ def uninstall(finder: DurableFinder) -> None:
     """Remove a finder installed by `install`."""
     if finder in sys.meta_path:
         sys.meta_path.remove(finder)
+    if finder.wiring is not None:
+        _wiring.step_apis, _wiring.unmatched_limit_keys = finder.wiring
+        finder.wiring = None

@@ -79,6 +79,7 @@ if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3
         "pip install -U 'autodurable[postgres]'"
     )
 
+from ._postgres_changes import PostgresChanges
 from ._postgres_limits import PostgresLimits
 from ._postgres_listen import Listener
 from ._postgres_ops import PostgresOperations
@@ -115,7 +116,7 @@ def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     return None if row[0] is None else ExecutorRecord.from_row(row, row[6])
 
 
-class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits):
+class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, PostgresChanges):
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
     notifies = True

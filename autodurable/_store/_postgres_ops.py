@@ -222,11 +222,14 @@ class PostgresOperations(Listing):
         deadline: float,
         first: bool,
         branch: str = "",
+        now: float | None = None,
     ) -> Received:
         """One look for a message, as the recv step at `position` of `branch` (one transaction)."""
 
+        at = now
+
         def work(cursor: Cursor) -> Received:
-            now = time.time()
+            now = time.time() if at is None else at
             with cursor.connection.transaction():
                 owned = cursor.execute(self._ops.owned_status, (workflow_id, executor_id))
                 row = owned.fetchone()

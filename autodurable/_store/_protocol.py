@@ -422,6 +422,7 @@ class RunStore(Protocol):
         deadline: float,
         first: bool,
         branch: str = "",
+        now: float | None = None,
     ) -> Received:
         """One look for a message on `topic`, as the recv step at `position` of `branch`.
 
@@ -432,7 +433,9 @@ class RunStore(Protocol):
         workflow); does nothing when the workflow is not pending. Otherwise the
         oldest unconsumed message is consumed and recorded as the step's
         output; with none, when `deadline` has passed the step is recorded as
-        `TIMED_OUT`, and on the `first` look it is recorded as `WAITING` with
+        `TIMED_OUT` (`now` is the time to judge it by: by default this
+        machine's; the runtime passes its clock's), and on the `first` look it
+        is recorded as `WAITING` with
         the deadline as its output, so that a resumed run waits only for the
         rest.
         """
@@ -520,6 +523,22 @@ class OperatorStore(Protocol):
 
     def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
         """Delete workflows with their steps, messages and events; returns how many existed."""
+
+    def rewind_workflow(self, workflow_id: str, to_position: int) -> int | None:
+        """Make an ended workflow pending and unowned again from its step `to_position`.
+
+        Its own steps from that position on, and the steps of the branches it
+        started there or later, are deleted; the others stay. Its output, error
+        and deadline are cleared, its version kept; the adopters are woken.
+        Returns the number of steps kept, or None when the workflow is not ended
+        (nothing is changed).
+        """
+
+    def set_workflow_version(
+        self, workflow_id: str, app_version: str, expected: str | None
+    ) -> bool:
+        """Record `app_version` on a pending (or queued) workflow whose version is still
+        `expected`; whether it was changed."""
 
     def ended_workflows(self, before: float, statuses: Collection[str], limit: int) -> list[str]:
         """Ids of workflows in `statuses` last updated before `before`, oldest first."""

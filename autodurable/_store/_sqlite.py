@@ -44,6 +44,7 @@ from ._protocol import (
     WorkflowRecord,
 )
 from ._rules import finished_status, not_owned
+from ._sqlite_changes import SQLiteChanges
 from ._sqlite_file import RESTORE, check_and_migrate
 from ._sqlite_limits import SQLiteLimits
 from ._sqlite_ops import SQLiteOperations
@@ -106,7 +107,7 @@ def _executor(row: tuple[Any, ...] | list[Any], now: float) -> ExecutorRecord:
     return ExecutorRecord.from_row(row, now - row[5])
 
 
-class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits):
+class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
     """A `Store` on one SQLite file."""
 
     notifies = False

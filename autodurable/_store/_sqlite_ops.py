@@ -218,9 +218,10 @@ class SQLiteOperations(Listing):
         deadline: float,
         first: bool,
         branch: str = "",
+        now: float | None = None,
     ) -> Received:
         """One look for a message, as the recv step at `position` of `branch` (one transaction)."""
-        now = time.time()
+        now = time.time() if now is None else now
         with self._transaction("receive a message in") as conn:
             status = _owned_status(conn, workflow_id, executor_id)
             if status != PENDING:

@@ -207,3 +207,59 @@ def test_the_world_seen_by_observe_is_compared(pytester, database_url):
             "resumed, the outside world is *'o5', 'o5'*; without the crash it is *'o5'*"
         ]
     )
+
+
+FLOWS = """
+import autodurable
+
+@autodurable.step
+def fetch(n):
+    return n + 1
+
+@autodurable.step
+def{second}(n):
+    return n * 2
+
+@autodurable.workflow(name="pipeline")
+def pipeline(n):
+    return{second}(fetch(n))
+"""
+
+
+def test_the_replay_option_runs_every_history_of_a_folder_as_a_test(pytester, database_url):
+    """Histories of production workflows kept as regression fixtures."""
+    if database_url.startswith("postgresql"):
+        pytester._monkeypatch.setenv("AUTODURABLE_TEST_DATABASE_URL", database_url)
+    pytester.makepyfile(flows=FLOWS.format(second=" double"))
+    pytester.syspathinsert()
+    histories = pytester.mkdir("histories")
+    pytester.makepyfile(
+        test_record=f"""
+        import autodurable, flows
+        from autodurable._control._histories import export_history
+        from pathlib import Path
+
+        def test_record(durable):
+            assert autodurable.options(flows.pipeline, workflow_id="p1")(3) == 8
+            text = __import__("json").dumps(export_history("p1").to_json())
+            Path({str(histories / "p1.json")!r}).write_text(text)
+        """
+    )
+    pytester.runpytest("-q", "-p", "no:cacheprovider", "test_record.py").assert_outcomes(passed=1)
+    (histories / "broken.json").write_text("{")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--autodurable-replay",
+                                str(histories), "flows.py")  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*broken.json: not JSON*"])
+    (histories / "broken.json").unlink()
+    # The code changes: the recorded history no longer replays.
+    pytester.makepyfile(flows=FLOWS.format(second=" triple"))
+    for cached in list(pytester.path.glob("__pycache__/flows*")):
+        cached.unlink()
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--autodurable-replay",
+                                str(histories), "flows.py")  # fmt: skip
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*p1.json: p1: diverges: workflow 'p1', step 2: the recorded history has step "
+         "'double' here but the code now calls 'triple'*"]
+    )  # fmt: skip
