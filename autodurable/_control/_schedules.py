@@ -31,6 +31,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._core import _timebase
 from .._core._app_versions import version_for
 from .._core._decorators import kind_of, workflow_name
 from .._core._runtime import Runtime
@@ -143,7 +144,7 @@ def tick_id(name: str, tick: dt.datetime) -> str:
 
 def fire_due(runtime: Runtime, report: RecoveryReport, now: float | None = None) -> int:
     """Start the workflows of every schedule's due ticks; how many this process started."""
-    now = time.time() if now is None else now
+    now = _timebase.clock.time() if now is None else now
     started = 0
     for record in runtime.store.schedules():
         if record.paused:

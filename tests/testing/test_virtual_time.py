@@ -1,9 +1,10 @@
 """Virtual time, on both stores: durable sleeps, receive and event timeouts,
-retries' backoff and workflow deadlines measured by a test clock, skipping
-ahead or moved by hand; the real clock back afterwards."""
+retries' backoff, workflow deadlines and schedules measured by a test clock,
+skipping ahead or moved by hand; the real clock back afterwards."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 import time
@@ -111,3 +112,28 @@ def test_get_event_timeouts_are_virtual():
 def test_advance_refuses_to_go_back():
     with virtual_time(auto=False) as clock, pytest.raises(ValueError, match="forward only"):
         clock.advance(-1)
+
+
+daily_ticks: list[dt.datetime] = []
+
+
+@autodurable.workflow
+def nightly(tick: dt.datetime) -> str:
+    daily_ticks.append(tick)
+    return tick.isoformat()
+
+
+def test_schedules_fire_as_a_manual_clock_moves_days_ahead(monkeypatch):
+    from autodurable._control import _schedules
+
+    monkeypatch.setattr(_schedules, "_declared", {})  # forgotten after the test
+    daily_ticks.clear()
+    with virtual_time(auto=False) as clock:
+        autodurable.schedule(nightly, cron="0 3 * * *", timezone="UTC")
+        autodurable.recover(watch=True)
+        for day in range(1, 4):
+            clock.advance(days=1)
+            wait_until(lambda day=day: len(daily_ticks) >= day, timeout=30)
+    assert len(daily_ticks) == 3
+    assert all(t.hour == 3 and t.minute == 0 for t in daily_ticks)
+    assert [(b - a).days for a, b in itertools.pairwise(daily_ticks)] == [1, 1]
