@@ -36,6 +36,43 @@ UNSAFE = (
 )
 
 MAKE = {
+    # Patches are workflow code of their own: the codemod leaves the calls as they are.
+    "patches_left_alone": Case(
+        """
+        import autodurable
+        import requests
+
+        def sms(o):
+            return requests.post("/sms", json=o).status_code
+
+        def email(o):
+            return requests.post("/email", json=o).status_code
+
+        def notify(order):
+            if autodurable.patched("sms"):
+                return sms(order)
+            autodurable.deprecate_patch("old-mail")
+            return email(order)
+        """,
+        """
+        import autodurable
+        import requests
+
+        @autodurable.step(unrecordable="rerun")
+        def sms(o):
+            return requests.post("/sms", json=o).status_code
+
+        @autodurable.step(unrecordable="rerun")
+        def email(o):
+            return requests.post("/email", json=o).status_code
+
+        def notify(order):
+            if autodurable.patched("sms"):
+                return sms(order)
+            autodurable.deprecate_patch("old-mail")
+            return email(order)
+        """,
+    ),
     "step": Case(
         """
         "A module docstring."
