@@ -81,3 +81,4 @@ def test_sweep_benchmark_quick_prints_its_table() -> None:
     assert lines[0].startswith("crash sweep of a 5-step workflow")
     assert any(line.strip().startswith("the whole sweep") and "(22 runs)" in line for line in lines)
     assert any("target: well under 10 s; met" in line for line in lines)
+    assert any(line.strip().startswith("real time") for line in lines)

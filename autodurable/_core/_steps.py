@@ -460,6 +460,8 @@ def _attempts(
         if observer is not None:
             _observe(observer, "after", call)
         call.succeeded(result)
+        if observer is not None:
+            _observe(observer, "recorded", call)
         return result
 
 
@@ -526,6 +528,8 @@ async def _run_async_step(
         if observer is not None:
             _observe(observer, "after", call)
         call.succeeded(result)
+        if observer is not None:
+            _observe(observer, "recorded", call)
         return result
 
 

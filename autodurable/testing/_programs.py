@@ -67,7 +67,8 @@ class _Program:
         self.runs = 0
 
     def run(self, run_id: str, crash: str | None = None) -> tuple[int, list[tuple[str, str]]]:
-        """Run the program as run `run_id`; its exit code and the attempts it started."""
+        """Run the program as run `run_id`; its exit code and the attempts it started
+        (`crashed` says at which attempt it died, if it did)."""
         self.runs += 1
         steps = self.folder / f"steps-{self.runs}.log"
         effects = self.folder / f"effects-{self.runs}.log"
@@ -87,11 +88,17 @@ class _Program:
         if effects.exists():
             ledger.replay_lines(effects.read_text(encoding="utf-8").splitlines())
         started = []
+        self.crashed: tuple[str, str, str] | None = None
+        self.recorded: Counter[tuple[str, str]] = Counter()
         if steps.exists():
             for line in steps.read_text(encoding="utf-8").splitlines():
                 when, _, place, name, _ = line.split("\t")
                 if when == "before":
                     started.append((place, name))
+                elif when == "recorded":
+                    self.recorded[(place, name)] += 1
+                elif when.startswith("crash-"):
+                    self.crashed = (when[len("crash-") :], place, name)
         self.last = done
         return done.returncode, started
 
@@ -104,10 +111,13 @@ def sweep_program(
     observe: Callable[[], Any] | None = None,
     reset: Callable[[], None] | None = None,
     timeout: float = 120.0,
+    select: Callable[[Attempt], bool] | None = None,
 ) -> ProgramReport:
     """Kill ``autodurable run PROGRAM ARGS`` at every step boundary, run it again, and
     check that it finishes as it does without the kill; raise `SweepFailure` naming
-    the first boundary that breaks. `observe` and `reset` as for `crash_sweep`."""
+    the first boundary that breaks. `observe` and `reset` as for `crash_sweep`;
+    `select`, if given, picks the attempts whose boundaries are swept (each costs two
+    runs of the program, twice)."""
     argv = [os.fspath(program), *args]
     name = " ".join(argv)
     started_at = time.monotonic()
@@ -124,38 +134,46 @@ def sweep_program(
         expected_runs, expected_effects = Counter(started), ledger.counts()
         expected_world = observe() if observe is not None else None
         attempts = _attempts(started)
-        for attempt in attempts:
+        chosen = [a for a in attempts if select is None or select(a)]
+        for attempt in chosen:
             for when in ("before", "after"):
                 run_id = f"{base}-{attempt.index}{when[0]}"
                 if reset is not None:
                     reset()
                 ledger.clear()
                 code, crashed = runner.run(run_id, f"{when}:{attempt.index}")
-                if code != CRASH_EXIT_CODE:
+                if code != CRASH_EXIT_CODE or runner.crashed is None:
                     raise SweepFailure(
                         f"crash sweep of {name}: a second run never reached "
                         f"{attempt.boundary(when)} (it exited with {code}): it took another "
                         "path than the first (does it read the clock, randomness or "
                         f"unrecorded I/O outside steps?)\n{runner.last.stderr[-2000:]}"
                     )
+                # Concurrent attempts start in another order from run to run: the
+                # boundary is the one the process died at.
+                _, place, step_name = runner.crashed
+                at = Attempt(attempt.index, place, step_name, 1)
+                in_flight = Counter(crashed) - runner.recorded  # started, never recorded
                 code, resumed = runner.run(run_id)
                 if "NondeterminismError" in runner.last.stderr:
                     raise SweepFailure(
-                        f"crash sweep of {name}: killed {attempt.boundary(when)}, the resumed "
+                        f"crash sweep of {name}: killed {at.boundary(when)}, the resumed "
                         f"run stopped with a NondeterminismError:\n{runner.last.stderr[-2000:]}"
                     )
                 got = _Resumed(code, Counter(crashed) + Counter(resumed), ledger.counts())
                 try:
-                    _check(name, attempt, when, exit_code, got, expected_runs, expected_effects)
+                    _check(
+                        name, at, when, exit_code, got, expected_runs, expected_effects, in_flight
+                    )
                 except SweepFailure as failure:
                     raise SweepFailure(
                         f"{failure}\n{runner.last.stderr[-2000:] or baseline_output[-2000:]}"
                     ) from None
                 if observe is not None and observe() != expected_world:
                     raise SweepFailure(
-                        f"crash sweep of {name}: killed {attempt.boundary(when)} and resumed, "
+                        f"crash sweep of {name}: killed {at.boundary(when)} and resumed, "
                         f"the outside world is {observe()!r}; without the kill it is "
                         f"{expected_world!r}"
                     )
     seconds = time.monotonic() - started_at
-    return ProgramReport(argv, exit_code, attempts, 2 * len(attempts), seconds)
+    return ProgramReport(argv, exit_code, attempts, 2 * len(chosen), seconds)
