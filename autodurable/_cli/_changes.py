@@ -15,7 +15,6 @@ Invariants are those of the CLI (`_main`), and:
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from .._control._upgrade import upgrade_workflows
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError
 from ._format import emit, json_text
-from ._workflows_act import import_here
+from ._workflows_act import import_modules
 
 
 def add_workflow_parsers(sub: Any, common: Any, step_number: Any) -> None:
@@ -96,18 +95,6 @@ def add_replay_parser(commands: Any) -> None:
     replay.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def _import(modules: list[str]) -> None:
-    import_here()
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise AutodurableError(
-                f"cannot import {module!r} ({exc}); run this from the folder that holds it, "
-                "or put it on PYTHONPATH"
-            ) from None
-
-
 def export_command(args: argparse.Namespace) -> int:
     """``workflows export``."""
     text = json_text(export_history(args.workflow_id).to_json())
@@ -124,7 +111,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 def replay_command(args: argparse.Namespace) -> int:
     """``replay --check FILE...``."""
-    _import(args.imports)
+    import_modules(args.imports)
     histories = []
     for name in args.files:  # every file is read first: a bad one changes nothing
         histories.append(read_history(name))
@@ -143,7 +130,7 @@ def replay_command(args: argparse.Namespace) -> int:
 
 def upgrade_command(args: argparse.Namespace) -> int:
     """``workflows upgrade [--check]``."""
-    _import(args.imports)
+    import_modules(args.imports)
     found = upgrade_workflows(check=args.check)
     document = {
         "check": args.check,

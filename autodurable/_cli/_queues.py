@@ -13,14 +13,13 @@ Invariants are those of the CLI (`_main`), and:
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
 from typing import Any
 
-from .._errors import AutodurableError
 from ._format import emit, table, when
+from ._workflows_act import import_modules
 
 
 def add_parsers(commands: Any) -> None:
@@ -61,14 +60,7 @@ def main_worker(args: argparse.Namespace) -> int:
     from .._control._recovery import recover
     from .._core._runtime import get_runtime
 
-    for module in args.imports:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise AutodurableError(
-                f"cannot import {module!r} ({exc}); run the worker from the folder that holds "
-                "it, or put that folder on PYTHONPATH"
-            ) from None
+    import_modules(args.imports)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

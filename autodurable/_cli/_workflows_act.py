@@ -20,6 +20,7 @@ exit codes, errors on one line), and:
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import os
@@ -53,6 +54,20 @@ def import_here() -> None:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+
+
+def import_modules(modules: list[str]) -> None:
+    """Import the modules named by ``--import`` (the current folder on the path first);
+    one that cannot be imported is an `AutodurableError` naming it and the fix."""
+    import_here()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise AutodurableError(
+                f"cannot import {module!r} ({exc}); run this from the folder that holds it, "
+                "or put that folder on PYTHONPATH"
+            ) from None
 
 
 def check_code_here(info: WorkflowInfo) -> Any:

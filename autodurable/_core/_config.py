@@ -58,6 +58,16 @@ __all__ = [
 ]
 
 
+def _checked_rate(rate: str | None) -> str | None:
+    """`rate` if it parses (see `autodurable._rates`); the problem as a ValueError."""
+    if rate is not None:
+        try:
+            parse_rate(rate)
+        except AutodurableError as exc:
+            raise ValueError(str(exc)) from None
+    return rate
+
+
 class QueueSettings(BaseModel):
     """One queue's limits in ``[tool.autodurable.queues.NAME]``: they override the code's."""
 
@@ -71,12 +81,7 @@ class QueueSettings(BaseModel):
     @field_validator("rate")
     @classmethod
     def _a_rate(cls, rate: str | None) -> str | None:
-        if rate is not None:
-            try:
-                parse_rate(rate)
-            except AutodurableError as exc:
-                raise ValueError(str(exc)) from None
-        return rate
+        return _checked_rate(rate)
 
 
 class LimitSettings(BaseModel):
@@ -93,12 +98,7 @@ class LimitSettings(BaseModel):
     @field_validator("rate")
     @classmethod
     def _a_rate(cls, rate: str | None) -> str | None:
-        if rate is not None:
-            try:
-                parse_rate(rate)
-            except AutodurableError as exc:
-                raise ValueError(str(exc)) from None
-        return rate
+        return _checked_rate(rate)
 
     @field_validator("units")
     @classmethod
