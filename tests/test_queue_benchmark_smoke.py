@@ -3,8 +3,9 @@
 `benchmarks/queues.py --quick` starts queue workers of autodurable and DBOS
 Transact (the ``bench`` extra) on each backend and measures latency, throughput
 and a rate limit at sizes that take seconds; this checks that it exits 0 and
-prints a number for both libraries in every row, so that the benchmark cannot
-rot. PostgreSQL follows the tests' rule (tests/_postgres.py): it runs when
+prints a number for both libraries in every row (on the rows of autodurable's
+``enqueue_many``, DBOS's own enqueue: it has no batch), so that the benchmark
+cannot rot. PostgreSQL follows the tests' rule (tests/_postgres.py): it runs when
 AUTODURABLE_TEST_STORES selects it, and missing server binaries are a failure.
 """
 
@@ -26,6 +27,10 @@ ROWS = (
     "(b) burst of 8 workflows, 2 workers",
     "(b) burst of 8 workflows, 4 workers",
     "(b) enqueue of 8 by one client thread",
+    "(b) burst of 8 by enqueue_many, 1 worker (DBOS: no batch, one enqueue each)",
+    "(b) burst of 8 by enqueue_many, 2 workers (DBOS: no batch, one enqueue each)",
+    "(b) burst of 8 by enqueue_many, 4 workers (DBOS: no batch, one enqueue each)",
+    "(b) enqueue_many of 8 (DBOS: no batch, one enqueue each)",
     "(c) 8 workflows limited to 4/s, 2 workers",
     "(c) rate-limit error",
     "(c) most started in any 1 s",
@@ -64,6 +69,10 @@ def check_output(lines: list[str], backend: str) -> None:
     assert any(line.startswith("every repeat:") for line in lines), text
     for target in ("latency median", "latency p99", "throughput with 4 workers", "rate-limit"):
         assert any(line.strip().startswith(f"{backend}: {target}") for line in lines), text
+    batch = f"{backend}: throughput with 4 workers, autodurable's enqueue_many/DBOS's enqueue"
+    assert any(line.strip().startswith(batch) for line in lines), text
+    # DBOS has no batch enqueue: no repeat line claims a DBOS value for the batch rows.
+    assert not any("enqueue_many" in line and ", DBOS (" in line for line in lines), text
 
 
 @pytest.mark.timeout(600)

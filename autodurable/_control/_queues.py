@@ -10,6 +10,9 @@ Invariants:
   enqueue or serve), so workers of every process apply the same ones.
 - Called from workflow code, an enqueue's workflow id is recorded as a step
   (`new_child_id`): a replay enqueues nothing new and gets the same handle.
+- `Queue.enqueue_many` writes its whole batch in one transaction, all or
+  nothing, with the outcomes that enqueuing its items one after the other would
+  have had (see `_queue_batch`).
 - With a dedup id, a second enqueue while the first waits or runs returns the
   first one's handle (``if_duplicate="return"``) or raises `DuplicateWorkflow`
   naming it (``"reject"``); nothing is inserted either way.
@@ -27,7 +30,7 @@ import inspect
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from .._core._app_versions import version_for
@@ -51,13 +54,20 @@ _lock = threading.Lock()
 class DuplicateWorkflow(AutodurableError):
     """An enqueue with a dedup id that a waiting or running workflow of the queue holds."""
 
-    def __init__(self, queue: str, dedup_id: str, holder: str) -> None:
-        super().__init__(
-            f"queue {queue!r} already has workflow {holder!r} waiting or running with dedup "
-            f"id {dedup_id!r}; nothing was enqueued. Wait for it "
-            f"(autodurable.get_workflow({holder!r}).result()), or enqueue with "
-            "if_duplicate='return' to get its handle instead"
-        )
+    def __init__(self, queue: str, dedup_id: str, holder: str, in_batch: bool = False) -> None:
+        if in_batch:  # an earlier item of the same batch, which was not enqueued either
+            super().__init__(
+                f"two items of the batch have dedup id {dedup_id!r} (queue {queue!r}); "
+                "nothing was enqueued. Give each item its own dedup id, or enqueue with "
+                "if_duplicate='return' to give the later items the first one's handle"
+            )
+        else:
+            super().__init__(
+                f"queue {queue!r} already has workflow {holder!r} waiting or running with "
+                f"dedup id {dedup_id!r}; nothing was enqueued. Wait for it "
+                f"(autodurable.get_workflow({holder!r}).result()), or enqueue with "
+                "if_duplicate='return' to get its handle instead"
+            )
         self.queue = queue
         self.dedup_id = dedup_id
         self.holder = holder
@@ -198,6 +208,119 @@ class Queue:
         while the enqueue is written."""
         return await asyncio.to_thread(functools.partial(self.enqueue, fn, *args, **kwargs))
 
+    @overload
+    def enqueue_many(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        args_list: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        workflow_ids: Sequence[str | None] | None = None,
+        dedup_ids: Sequence[str | None] | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        priority: int = 0,
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> list[WorkflowHandle[R]]: ...
+    @overload
+    def enqueue_many(
+        self,
+        fn: Callable[..., R],
+        args_list: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        workflow_ids: Sequence[str | None] | None = None,
+        dedup_ids: Sequence[str | None] | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        priority: int = 0,
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> list[WorkflowHandle[R]]: ...
+    def enqueue_many(
+        self,
+        fn: Any,
+        args_list: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        workflow_ids: Sequence[str | None] | None = None,
+        dedup_ids: Sequence[str | None] | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        priority: int = 0,
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> list[WorkflowHandle[Any]]:
+        """Record one workflow ``fn(...)`` per item of `args_list`, waiting in this queue,
+        in one transaction; their handles, in order.
+
+        Each item is a tuple of positional arguments (``(x,)`` for one), or an
+        ``(args, kwargs)`` pair: a 2-tuple of a tuple and a dict. Durable when it
+        returns, all or nothing: one commit and one wake-up of the workers for the
+        whole batch. ``workflow_ids`` and ``dedup_ids``: one per item (None for a
+        fresh id, or no dedup id); ``priority``, ``delay`` and ``partition_key``
+        apply to every item. Equal priorities start in the order given.
+        Duplicates behave as if the items were enqueued one after the other with
+        `enqueue`: an item whose dedup id a waiting or running workflow holds, or
+        an earlier item of the batch, gets that one's handle
+        (``if_duplicate="return"``); with ``"reject"`` it raises `DuplicateWorkflow`
+        and nothing of the batch is enqueued.
+        """
+        from ._queue_batch import batch_entries, calls_of, child_ids, per_item
+
+        if kind_of(fn) != "workflow":
+            raise TypeError(
+                f"enqueue_many() takes a function decorated with @autodurable.workflow, not {fn!r}"
+            )
+        placed = PlacedQueue(self, None, priority, None, if_duplicate, delay, partition_key)
+        calls = calls_of(args_list)
+        given = per_item(workflow_ids, len(calls), "workflow_ids")
+        dedups = per_item(dedup_ids, len(calls), "dedup_ids")
+        if not calls:
+            return []
+        runtime = get_runtime()
+        placement = Placement(self.name, priority, None, partition_key)
+        fresh = iter(child_ids(fn, given.count(None)))
+        ids = [workflow_id or next(fresh) for workflow_id in given]
+        entries = batch_entries(runtime, fn, calls, ids, dedups, placement, placed.delay)
+        reject = if_duplicate == "reject"
+        outcomes = runtime.store.enqueue_workflows(entries, reject_duplicates=reject)
+        for index, (workflow_id, dedup_id, first) in enumerate(
+            zip(ids, dedups, outcomes, strict=True)
+        ):
+            if reject and dedup_id is not None and first not in (None, workflow_id):
+                raise DuplicateWorkflow(self.name, dedup_id, str(first), first in ids[:index])
+        return [
+            WorkflowHandle(first or workflow_id)
+            for workflow_id, first in zip(ids, outcomes, strict=True)
+        ]
+
+    async def enqueue_many_async(
+        self,
+        fn: Callable[..., Any],
+        args_list: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        workflow_ids: Sequence[str | None] | None = None,
+        dedup_ids: Sequence[str | None] | None = None,
+        if_duplicate: Literal["return", "reject"] = "return",
+        priority: int = 0,
+        delay: float | None = None,
+        partition_key: str | None = None,
+    ) -> list[WorkflowHandle[Any]]:
+        """`enqueue_many` for ``async`` code: the same arguments, without blocking the
+        event loop while the batch is written."""
+        call = functools.partial(
+            self.enqueue_many,
+            fn,
+            list(args_list),  # read in the caller's thread, as a generator expects
+            workflow_ids=workflow_ids,
+            dedup_ids=dedup_ids,
+            if_duplicate=if_duplicate,
+            priority=priority,
+            delay=delay,
+            partition_key=partition_key,
+        )
+        return await asyncio.to_thread(call)
+
     def placed(
         self,
         *,
@@ -327,8 +450,8 @@ def map_workflows(
     """
     if queue is None:
         handles = [start(fn, item) for item in items]
-    else:
-        handles = [queue.enqueue(fn, item) for item in items]
+    else:  # one batch: one transaction, and the children's ids recorded as one step
+        handles = queue.enqueue_many(fn, [(item,) for item in items])
     outcomes: list[tuple[bool, Any]] = []
     for handle in handles:
         try:

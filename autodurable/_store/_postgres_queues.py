@@ -8,6 +8,8 @@ Invariants:
   read that takes no lock.
 - Enqueues with a dedup id take the advisory lock of (queue, dedup id): two
   enqueuers racing with the same id insert one workflow.
+- A batch enqueue (`enqueue_workflows`) is one transaction and one
+  notification; it takes the advisory locks of its dedup ids in one order.
 - An enqueue notifies the schema's channel (as a release does), so waiting
   workers of every machine look at once.
 """
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import WorkflowRecord
+from ._queue_batch import BatchSQL, Entry, dedup_keys, enqueue_batch
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
 from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, ScheduleRecord
 
@@ -79,6 +82,31 @@ class PostgresQueues:
             return first
 
         return self._run("enqueue a workflow in", work)
+
+    def enqueue_workflows(
+        self, entries: Sequence[Entry], reject_duplicates: bool = False
+    ) -> list[str | None]:
+        """Insert every entry waiting in its queue in one transaction; each one's outcome."""
+        if not entries:
+            return []
+        batch = BatchSQL("%s", f'"{self.schema}".')
+        keys = dedup_keys(entries)
+
+        def work(cursor: Cursor[Any]) -> list[str | None]:
+            with cursor.connection.transaction():
+                if keys:  # in the order of the locks, so that two batches cannot deadlock
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
+                        "hashtextextended(k, 0) AS h FROM unnest(%s::text[]) AS k "
+                        "ORDER BY h) AS locks",
+                        (keys,),
+                    )
+                outcomes, woken = enqueue_batch(batch, entries, reject_duplicates, cursor.execute)
+                if woken is not None:  # one notification for the batch
+                    cursor.execute("SELECT pg_notify(%s, 'enqueued ' || %s)", (self.schema, woken))
+            return outcomes
+
+        return self._run("enqueue workflows in", work)
 
     def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:
         """Take up to `capacity` ready workflows of the queue, within its limits."""

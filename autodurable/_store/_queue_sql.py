@@ -17,7 +17,8 @@ from ._queueing import (
     QueueStats,
 )
 
-_INSERT_COLUMNS = f"{WORKFLOW_COLUMNS}, queue_name, priority, dedup_id, partition_key, available_at"
+_CREATED = WORKFLOW_COLUMNS.split(", ").index("created_at")
+INSERT_COLUMNS = f"{WORKFLOW_COLUMNS}, queue_name, priority, dedup_id, partition_key, available_at"
 
 
 class QueueSQL:
@@ -33,9 +34,9 @@ class QueueSQL:
         w = f"{t}workflows"
         waiting = f"status IN ('{ENQUEUED}', '{DELAYED}')"
         ready = f"{waiting} AND (available_at IS NULL OR available_at <= {p})"
-        marks = ", ".join([p] * len(_INSERT_COLUMNS.split(", ")))
+        marks = ", ".join([p] * len(INSERT_COLUMNS.split(", ")))
         self.insert = (
-            f"INSERT INTO {w} ({_INSERT_COLUMNS}) VALUES ({marks}) "
+            f"INSERT INTO {w} ({INSERT_COLUMNS}) VALUES ({marks}) "
             "ON CONFLICT (workflow_id) DO NOTHING"
         )
         self.holder = (
@@ -70,19 +71,28 @@ class QueueSQL:
             f"SELECT count(*), min(dequeued_at) FROM {w} WHERE queue_name = {p} "
             f"AND dequeued_at >= {p}"
         )
-        self.next_ready = (
-            f"SELECT workflow_id FROM {w} WHERE {in_part} AND {ready} "
-            f"ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}"
-        )
-        self.next_ready_any = (
-            f"SELECT workflow_id FROM {w} WHERE queue_name = {p} AND {ready} "
-            f"ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}"
-        )
-        self.take = (
-            f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
-            f"updated_at = {p} WHERE workflow_id = {p} AND {waiting} "
-            f"RETURNING {WORKFLOW_COLUMNS}"
-        )
+
+        # One statement takes a partition's (or the queue's) batch: it picks the ready
+        # rows in order (locking them on PostgreSQL) and makes them pending and ours.
+        # The pick is a CTE, computed once: as an `IN (subquery)` PostgreSQL may
+        # run it again for each row (a nested loop), and each run skips the rows the
+        # statement has just updated, so it would take more than its LIMIT. (SQLite
+        # has no row locks and computes an IN list once; PostgreSQL needs the
+        # MATERIALIZED that keeps the CTE from being inlined.)
+        # RETURNING gives no order, so it returns the priority too, to sort by.
+        once = "MATERIALIZED " if lock_rows else ""
+
+        def take(where: str) -> str:
+            return (
+                f"WITH picked AS {once}(SELECT workflow_id FROM {w} WHERE {where} AND "
+                f"{ready} ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}) "
+                f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
+                f"updated_at = {p} WHERE {waiting} AND workflow_id IN (SELECT workflow_id "
+                f"FROM picked) RETURNING {WORKFLOW_COLUMNS}, priority"
+            )
+
+        self.take = take(in_part)
+        self.take_any = take(f"queue_name = {p}")
         s = f"{t}schedules"
         self.define_schedule = (
             f"INSERT INTO {s} (name, workflow_name, cron, timezone, catch_up, created_at, "
@@ -188,14 +198,12 @@ def dequeue(
         if room <= 0:
             continue
         if spec.partitioned:
-            rows = fetch(sql.next_ready, (name, key, now, room))
+            rows = fetch(sql.take, (name, key, now, room, executor_id, now, now))
         else:
-            rows = fetch(sql.next_ready_any, (name, now, room))
-        for (workflow_id,) in rows:
-            taken += [
-                WorkflowRecord(*row)
-                for row in fetch(sql.take, (executor_id, now, now, workflow_id))
-            ]
+            rows = fetch(sql.take_any, (name, now, room, executor_id, now, now))
+        # In the order they were picked: priority, then age, then id.
+        rows.sort(key=lambda row: (row[-1], row[_CREATED], row[0]))
+        taken += [WorkflowRecord(*row[:-1]) for row in rows]
     return Dequeued(taken, retry_at)
 
 

@@ -5,6 +5,10 @@ every backend):
 - `enqueue_workflow` is durable when it returns. With a dedup id, at most one
   workflow of a queue with that id is waiting or running at a time; a second
   enqueue gets the first one's id back and inserts nothing.
+- `enqueue_workflows` is one transaction (one commit, one notification) for a
+  whole batch, with the outcome of each entry that enqueuing them one after the
+  other would have had; with `reject_duplicates`, a dedup id held by another
+  workflow (already, or by an earlier entry) leaves everything unchanged.
 - `dequeue_workflows` is atomic across processes and machines: the limits of
   the queue (running at once in all workers, on this worker, started per rate
   period; per partition key when the queue is partitioned) hold whatever the
@@ -22,6 +26,7 @@ every backend):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -138,6 +143,22 @@ class QueueStore(Protocol):
         Otherwise the id of the workflow that was there first: the same id, or
         one of the queue waiting or running with the same dedup id (debouncing:
         the waiting one, now with `record`'s inputs and `placement`'s start time).
+        """
+
+    def enqueue_workflows(
+        self,
+        entries: Sequence[tuple[WorkflowRecord, Placement]],
+        reject_duplicates: bool = False,
+    ) -> list[str | None]:
+        """Insert every entry's record waiting in its queue, unowned, in one transaction.
+
+        One outcome per entry, in order, as `enqueue_workflow` would have returned
+        had the entries been enqueued one after the other (an earlier entry can be
+        the holder of a later one's dedup id or id). With `reject_duplicates`, when
+        any entry's dedup id is held by another workflow nothing is inserted, and
+        the outcomes say which (an outcome that is neither None nor the entry's own
+        id; None there means only that the entry would have been inserted).
+        Debouncing placements are refused (`ValueError`): one at a time.
         """
 
     def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:

@@ -5,6 +5,8 @@ Invariants:
   never holds the database's write lock. Only when something is ready does it
   take a ``BEGIN IMMEDIATE`` transaction, which serialises dequeues of every
   process on the file, so the limits counted in it hold.
+- A batch enqueue (`enqueue_workflows`) is one ``BEGIN IMMEDIATE`` transaction
+  and one wake-up, whatever its size.
 - An enqueue wakes the workers of this process at once; those of other
   processes notice it within milliseconds by polling ``PRAGMA data_version``
   (`changed_elsewhere`: a read of the shared-memory index, no query), and only
@@ -16,11 +18,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from ._protocol import WorkflowRecord
+from ._queue_batch import BatchSQL, Entry, enqueue_batch
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
 from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, ScheduleRecord
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from ._local import Hub
 
 _SQL = QueueSQL("?", "IS")
+_BATCH = BatchSQL("?")
 
 
 class SQLiteQueues:
@@ -61,6 +66,18 @@ class SQLiteQueues:
         if first is None:
             self._hub.wake(record.workflow_id, enqueued=True)  # this process's workers look
         return first
+
+    def enqueue_workflows(
+        self, entries: Sequence[Entry], reject_duplicates: bool = False
+    ) -> list[str | None]:
+        """Insert every entry waiting in its queue in one transaction; each one's outcome."""
+        if not entries:
+            return []
+        with self._transaction("enqueue workflows in") as conn:
+            outcomes, woken = enqueue_batch(_BATCH, entries, reject_duplicates, conn.execute)
+        if woken is not None:
+            self._hub.wake(woken, enqueued=True)  # one wake-up: the workers look once
+        return outcomes
 
     def dequeue_workflows(self, spec: QueueSpec, executor_id: str, capacity: int) -> Dequeued:
         """Take up to `capacity` ready workflows of the queue, within its limits."""
