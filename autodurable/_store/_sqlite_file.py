@@ -141,6 +141,15 @@ def _recognise(conn: sqlite3.Connection, path: str, version: int, latest: int) -
     )
 
 
+def _nonempty(path: Path) -> bool:
+    """Whether `path` exists with something in it (one look: another process may
+    delete a -wal file at any moment, as its last connection closes)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def _size_problem(path: Path) -> tuple[int, str | None]:
     """The file's size, and what is wrong with it against its header (None: nothing)."""
     try:
@@ -155,10 +164,7 @@ def _size_problem(path: Path) -> tuple[int, str | None]:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     counted = pages and header[24:28] == header[92:96]  # else the header's count is stale
-    waiting = any(
-        Path(f"{path}{suffix}").exists() and Path(f"{path}{suffix}").stat().st_size > 0
-        for suffix in ("-wal", "-journal")
-    )
+    waiting = any(_nonempty(Path(f"{path}{suffix}")) for suffix in ("-wal", "-journal"))
     if page_size < 512 or size % page_size:
         return size, f"its size ({size} bytes) is not a whole number of its {page_size}-byte pages"
     if counted and not waiting and pages * page_size > size:
