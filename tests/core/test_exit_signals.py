@@ -18,6 +18,9 @@ import os, signal, sys, time
 import autodurable
 
 effects = sys.argv[1]
+# Ctrl-C as in a terminal, even when this test runs under something that ignores
+# SIGINT (GNU time, a background job): an ignored SIGINT is inherited.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 @autodurable.step
 def slow(i):
