@@ -10,6 +10,7 @@ same summary as an order that never crashed.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import ROOT, child_env, run_python, serving
+from .helpers import ROOT, child_env, run_command, run_python, serving
 
 EXAMPLE = ROOT / "examples" / "checkout"
 STOCK = 3  # each test writes its own inventory.json with this many widgets
@@ -157,3 +158,54 @@ def test_sigkill_after_a_step_then_rerun(
     assert len(charges_for(payment_url, "42")) == 1
     assert stock(folder) == STOCK - 1
     assert len(outbox(folder)) == 1
+
+
+def test_time_travel_stops_in_the_workflow_and_reaches_no_service(
+    tmp_path: Path, payment_url: str, database_url: str
+) -> None:
+    """`autodurable replay order-42 --until-step 2 --pdb` on a finished checkout: pdb
+    opens in the workflow with the recorded charge, and the payment service, the stock
+    and the outbox see nothing (PAYMENT_URL is not even set)."""
+    folder = shop(tmp_path / "shop")
+    env = child_env(
+        AUTODURABLE_DATABASE_URL=database_url,
+        CHECKOUT_DATA_DIR=str(folder),
+        PAYMENT_URL=payment_url,
+    )
+    done = run_command([sys.executable, str(EXAMPLE / "checkout.py"), "42"], cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    service_log = tmp_path / "payment_service.log"
+    requests_before = service_log.read_text().count("[payment service] charge")
+    assert requests_before == 1
+
+    env.pop("PAYMENT_URL")
+    env["PYTHONPATH"] = os.pathsep.join([str(EXAMPLE), env["PYTHONPATH"]])
+    debugger_input = "p reservation_id\np payment['charge_id']\nn\nn\np message_id\nc\n"
+    replay = subprocess.run(
+        [sys.executable, "-m", "autodurable", "replay", "order-42", "--import", "checkout",
+         "--until-step", "2", "--pdb"],
+        input=debugger_input, capture_output=True, text=True, cwd=folder, env=env, timeout=60,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    out = replay.stdout
+    assert "checkout.py(" in out and ")checkout()" in out  # pdb's place: the workflow
+    assert 'crash_here_if_asked("charge")' in out  # the line after the charge step
+    assert repr(summary["reservation_id"]) in out
+    assert repr(summary["charge_id"]) in out  # the recorded charge, not a new one
+    assert repr(summary["message_id"]) in out  # two lines on: the email, from the record
+    assert out.rstrip().endswith("order-42: replays its 3 step(s) and ends as recorded")
+    assert "[checkout]" not in replay.stderr  # no step body ran
+    assert service_log.read_text().count("[payment service] charge") == requests_before
+    [charge] = charges_for(payment_url, "42")
+    assert charge["requests"] == 1
+    assert stock(folder) == STOCK - 1 and len(outbox(folder)) == 1
+
+    until = subprocess.run(
+        [sys.executable, "-m", "autodurable", "replay", "order-42", "--import", "checkout",
+         "--until-step", "3"],
+        capture_output=True, text=True, cwd=folder, env=env, timeout=60,
+    )  # fmt: skip
+    assert until.returncode == 0, until.stderr
+    assert "stopped where the code calls step 3 'send_confirmation'" in until.stdout
+    assert f"  reservation_id = {summary['reservation_id']!r}" in until.stdout

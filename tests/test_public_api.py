@@ -147,6 +147,19 @@ def test_the_testing_module_exports_exactly_its_all_and_documents_it():
         assert getattr(testing, name).__doc__, f"autodurable.testing.{name} has no docstring"
 
 
+def test_the_web_module_exports_exactly_its_all_and_documents_it():
+    import autodurable.web as web
+
+    bound = {
+        name
+        for name, value in vars(web).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert bound == set(web.__all__) == {"IdempotencyMiddleware", "IdempotencyWSGIMiddleware"}
+    for name in web.__all__:
+        assert getattr(web, name).__doc__, f"autodurable.web.{name} has no docstring"
+
+
 def test_the_pytest_plugin_is_registered_and_imports_no_runtime(tmp_path):
     # Registered through the pytest11 entry point: loaded in every pytest session of
     # a project with autodurable installed, so it must cost nothing there.

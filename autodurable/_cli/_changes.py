@@ -22,14 +22,15 @@ from typing import Any
 from .._control._histories import export_history, read_history
 from .._control._operations import workflow_info
 from .._control._replay import replay_check
+from .._control._timetravel import load_history, open_pdb, time_travel
 from .._control._upgrade import upgrade_workflows
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError
-from ._format import emit, json_text
+from ._format import emit, json_text, step_number
 from ._workflows_act import import_modules
 
 
-def add_workflow_parsers(sub: Any, common: Any, step_number: Any) -> None:
+def add_workflow_parsers(sub: Any, common: Any) -> None:
     """``workflows export | upgrade | rewind`` (`common` adds --json and --database-url)."""
     export = sub.add_parser(
         "export",
@@ -75,19 +76,35 @@ def add_workflow_parsers(sub: Any, common: Any, step_number: Any) -> None:
 
 
 def add_replay_parser(commands: Any) -> None:
-    """``autodurable replay --check FILE...``."""
+    """``autodurable replay --check FILE...`` and ``autodurable replay ID``."""
     replay = commands.add_parser(
         "replay",
-        help="replay recorded histories against the current code, running no step",
-        description="Run the current code of each history's workflow against the history "
-        "(written by `autodurable workflows export`): recorded steps are answered from the "
-        "record and nothing is executed. Reports the first divergence of each: a step "
-        "inserted, removed, renamed or moved, other arguments, another result.",
+        help="replay a recorded workflow with the current code, running nothing "
+        "(step through it with --pdb; check histories with --check)",
+        description="Run a recorded workflow's current code in this process with every "
+        "step, message and clock reading answered from the record: nothing is executed. "
+        "`replay ID` replays one workflow (an id in the state database, or a file written "
+        "by `autodurable workflows export`); --until-step N stops where the code calls "
+        "step N and shows what it knew there; --pdb opens the debugger in the workflow's "
+        "code there (step 1 by default). `replay --check FILE...` reports the first "
+        "divergence of each history: a step inserted, removed, renamed or moved, other "
+        "arguments, another result.",
     )
-    replay.add_argument("files", nargs="+", metavar="FILE", help="history files")
     replay.add_argument(
-        "--check", action="store_true", required=True, help="check only (the one mode)"
+        "targets", nargs="+", metavar="ID|FILE",
+        help="a workflow id or a history file (with --check: history files)",
+    )  # fmt: skip
+    replay.add_argument(
+        "--check", action="store_true", help="check each history file and report divergences"
     )
+    replay.add_argument(
+        "--until-step", type=step_number, metavar="N",
+        help="stop where the code calls step N (autodurable workflows steps ID lists them)",
+    )  # fmt: skip
+    replay.add_argument(
+        "--pdb", action="store_true",
+        help="open pdb in the workflow's code where it calls step N (default 1), then go on",
+    )  # fmt: skip
     replay.add_argument(
         "--import", dest="imports", action="append", default=[], metavar="MODULE",
         help="import this module first: one defining the workflows (repeat)",
@@ -110,10 +127,14 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def replay_command(args: argparse.Namespace) -> int:
-    """``replay --check FILE...``."""
+    """``replay --check FILE...`` or ``replay ID [--until-step N] [--pdb]``."""
+    if not args.check:
+        return _travel_command(args)
+    if args.until_step is not None or args.pdb:
+        raise AutodurableError("--until-step and --pdb replay one workflow: leave out --check")
     import_modules(args.imports)
     histories = []
-    for name in args.files:  # every file is read first: a bad one changes nothing
+    for name in args.targets:  # every file is read first: a bad one changes nothing
         histories.append(read_history(name))
     outcomes = [replay_check(history) for history in histories]
     document = {
@@ -126,6 +147,38 @@ def replay_command(args: argparse.Namespace) -> int:
     lines = [f"{h.source}: {o}" for h, o in zip(histories, outcomes, strict=True)]
     emit(args, document, "\n".join(lines))
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _travel_command(args: argparse.Namespace) -> int:
+    if len(args.targets) != 1:
+        raise AutodurableError(
+            "replay takes one workflow id or history file (--check takes several files)"
+        )
+    if args.pdb and args.json:
+        raise AutodurableError("--pdb is interactive: leave out --json")
+    import_modules(args.imports)
+    history = load_history(args.targets[0])
+    until = args.until_step if args.until_step is not None else (1 if args.pdb else None)
+    if args.pdb:
+        print(
+            f"replaying {history.workflow_id} with nothing executed; pdb opens in the "
+            f"workflow's code once step {until} returns its recorded result",
+            file=sys.stderr,
+        )
+    travel = time_travel(history, until_step=until, debugger=open_pdb if args.pdb else None)
+    outcome, point = travel.outcome, travel.stopped
+    document: dict[str, Any] = {
+        "workflow_id": outcome.workflow_id, "name": outcome.name, "steps": outcome.steps,
+        "ended": outcome.ended, "divergence": outcome.divergence,
+        "stopped": None if point is None or travel.debugged else {
+            "step": point.step, "name": point.name, "status": point.status,
+            "file": point.file, "line": point.line, "function": point.function,
+            "locals": point.locals,
+        },
+    }  # fmt: skip
+    text = str(outcome) if travel.debugged else str(travel)
+    emit(args, document, text)
+    return 0 if outcome.ok else 1
 
 
 def upgrade_command(args: argparse.Namespace) -> int:

@@ -96,3 +96,14 @@ def emit(args: argparse.Namespace, document: Any, text: str) -> None:
         print(json_text(document))
     elif text:
         print(text)
+
+
+def step_number(text: str) -> int:
+    """An argparse type: a step number (1, 2, ...), as ``workflows steps`` shows them."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a step number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"step numbers start at 1, not {number}")
+    return number

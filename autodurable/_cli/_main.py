@@ -90,6 +90,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     from ._changes import add_replay_parser
 
     add_replay_parser(commands)
+    from ._ui import add_ui_parser
+
+    add_ui_parser(commands)
     return parser
 
 
@@ -139,6 +142,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             from ._changes import replay_command
 
             return replay_command(args)
+        if args.command == "ui":
+            from ._ui import main_ui
+
+            return main_ui(args)
         if args.command == "schedules":
             from ._schedules import main_schedules
 

@@ -13,21 +13,11 @@ from .._control._operations import (
     ENDED,
 )
 from .._store import CANCELLED, FAILED, PENDING, WORKFLOW_STATUSES
-from ._format import parse_duration, parse_when
+from ._format import parse_duration, parse_when, step_number
 
 ENDED_BY_FAILURE = (FAILED, CANCELLED)  # what resume acts on
 
 # -- parsing ------------------------------------------------------------------------------
-
-
-def _step_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a step number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"step numbers start at 1, not {number}")
-    return number
 
 
 def _positive(text: str) -> int:
@@ -262,7 +252,7 @@ def add_parsers(commands: Any) -> None:
     fork_parser.add_argument("workflow_id", metavar="ID", help="the workflow's id")
     fork_parser.add_argument(
         "--from-step",
-        type=_step_number,
+        type=step_number,
         required=True,
         metavar="N",
         help="the first step to run again (autodurable workflows steps ID lists them); "
@@ -345,5 +335,5 @@ def add_parsers(commands: Any) -> None:
     _common(send_parser)
     from ._changes import add_workflow_parsers
 
-    add_workflow_parsers(sub, _common, _step_number)
+    add_workflow_parsers(sub, _common)
     workflows.set_defaults(workflows_parser=workflows)

@@ -88,9 +88,12 @@ def record_before_start(
     now = time.time()
     version = version_for(runtime.settings, target.__wrapped__)
     deadline = now + timeout if timeout else None
+    # A worker thread starts from an empty context: with telemetry on, the record
+    # carries the caller's trace context to the workflow's span.
+    traced = runtime.telemetry.trace_context() if runtime.telemetry is not None else None
     record = WorkflowRecord(
         workflow_id, name, PENDING, inputs, None, None, runtime.executor.id, now, now,
-        version, deadline,
+        version, deadline, trace_context=traced,
     )  # fmt: skip
     return Claim(record, True, [], None) if runtime.store.create_workflow(record) else None
 

@@ -16,6 +16,8 @@ Invariants:
 - With a dedup id, a second enqueue while the first waits or runs returns the
   first one's handle (``if_duplicate="return"``) or raises `DuplicateWorkflow`
   naming it (``"reject"``); nothing is inserted either way.
+- With telemetry on, an enqueued workflow records the caller's trace context,
+  so that the span of the worker that runs it continues the caller's trace.
 - Bad arguments (a malformed rate, a negative limit, a function that is not a
   workflow) raise `AutodurableError` or `TypeError` naming the fix before
   anything is written.
@@ -36,7 +38,7 @@ from typing import Any, Literal, TypeVar, overload
 from .._core._app_versions import version_for
 from .._core._config import QueueSettings
 from .._core._decorators import kind_of, workflow_name
-from .._core._runtime import get_runtime
+from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, EncodeError
 from .._rates import parse_rate
 from .._store import ENQUEUED, Placement, QueueSpec, WorkflowRecord
@@ -281,6 +283,9 @@ class Queue:
         fresh = iter(child_ids(fn, given.count(None)))
         ids = [workflow_id or next(fresh) for workflow_id in given]
         entries = batch_entries(runtime, fn, calls, ids, dedups, placement, placed.delay)
+        if runtime.telemetry is not None:  # the workers' spans continue the caller's trace
+            traced = runtime.telemetry.trace_context()
+            entries = [(dataclasses.replace(r, trace_context=traced), p) for r, p in entries]
         reject = if_duplicate == "reject"
         outcomes = runtime.store.enqueue_workflows(entries, reject_duplicates=reject)
         for index, (workflow_id, dedup_id, first) in enumerate(
@@ -401,6 +406,7 @@ class PlacedQueue:
         record = WorkflowRecord(
             workflow_id, name, ENQUEUED, encoded, None, None, None, now, now, version,
             now + timeout if timeout else None,
+            trace_context=_trace_context(runtime),
         )  # fmt: skip
         placement = Placement(
             self.queue.name,
@@ -418,6 +424,11 @@ class PlacedQueue:
 
 
 _DEFAULTS = {"priority": 0, "if_duplicate": "return"}
+
+
+def _trace_context(runtime: Runtime) -> str | None:
+    """The caller's trace context, recorded for the worker's span (telemetry on only)."""
+    return runtime.telemetry.trace_context() if runtime.telemetry is not None else None
 
 
 def _check_no_clash(fn: Any, placement: dict[str, Any]) -> None:

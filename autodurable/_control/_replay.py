@@ -26,18 +26,23 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._core import _faults
+from .._core import _context, _faults
 from .._core._options import options
 from .._core._runtime import scratch_runtime
 from .._errors import AutodurableError, Interrupted, NondeterminismError
-from .._store import FAILED, PENDING, SUCCEEDED, WorkflowRecord
+from .._store import FAILED, PENDING, SUCCEEDED, StepRecord, WorkflowRecord
 from ._histories import History, HistoryError, read_history
 from ._registry import find_workflow, is_program_run
 
 FINISHED, CONTINUES, DIVERGED = "finished", "continues", "diverged"
+STOPPED = "stopped"  # a time-travel replay stopped where asked (`_timetravel`)
+
+# (the run, the position in its code, the recorded step): see `_context.replay_watch`
+ReplayWatch = Callable[[Any, int, StepRecord], None]
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class ReplayOutcome:
     workflow_id: str
     name: str
     steps: int  # recorded steps in the history
-    ended: str  # "finished" (as recorded), "continues" (past the record), or "diverged"
+    # "finished" (as recorded), "continues" (past the record), "diverged", or "stopped"
+    ended: str
     divergence: str | None = None
 
     @property
@@ -58,6 +64,8 @@ class ReplayOutcome:
     def __str__(self) -> str:
         if self.ended == FINISHED:
             return f"{self.workflow_id}: replays its {self.steps} step(s) and ends as recorded"
+        if self.ended == STOPPED:
+            return f"{self.workflow_id}: stopped where asked, before the end of its record"
         if self.ended == CONTINUES:
             return (
                 f"{self.workflow_id}: replays its {self.steps} recorded step(s); the code goes "
@@ -71,6 +79,16 @@ def replay_check(
 ) -> ReplayOutcome:
     """Run the current code of the history's workflow (or `workflow`, which must be the
     one recorded) against the history, executing no step; the outcome."""
+    return replay_watched(history, workflow)
+
+
+def replay_watched(
+    history: History | str | os.PathLike[str] | dict[str, Any],
+    workflow: Any = None,
+    watch: ReplayWatch | None = None,
+) -> ReplayOutcome:
+    """`replay_check`, with `watch` told of every recorded step the code replays
+    (`_context.replay_watch`), in the thread that replays it."""
     found = history if isinstance(history, History) else read_history(history)
     record = found.workflow
     if is_program_run(record.name):
@@ -90,7 +108,7 @@ def replay_check(
         scratch_runtime(f"sqlite:///{os.path.join(folder, 'replay.db')}") as runtime,
     ):
         _load(runtime, found)
-        return _replay(runtime, found, fn)
+        return _replay(runtime, found, fn, watch)
 
 
 def _code_of(history: History) -> Any:
@@ -129,7 +147,7 @@ class _Watch:
             self.left = (str(place), name)
 
 
-def _replay(runtime: Any, history: History, fn: Any) -> ReplayOutcome:
+def _replay(runtime: Any, history: History, fn: Any, watch: ReplayWatch | None) -> ReplayOutcome:
     record = history.workflow
     outcome = _Outcome(record.workflow_id, record.name, len(history.steps))
     try:
@@ -138,8 +156,9 @@ def _replay(runtime: Any, history: History, fn: Any) -> ReplayOutcome:
     except (AutodurableError, AttributeError, TypeError) as exc:
         raise HistoryError(f"{history.source}: its inputs cannot be decoded ({exc})") from None
     runtime.stopping.set()  # nothing new runs: a step or a wait beyond the record stops it
-    watch, previous = _Watch(), _faults.observer
-    _faults.observer = watch
+    left, previous = _Watch(), _faults.observer
+    _faults.observer = left
+    _context.replay_watch = watch
     quiet = logging.getLogger("autodurable")
     level, quiet.level = quiet.level, logging.ERROR  # the outcome says it all
     try:
@@ -166,9 +185,10 @@ def _replay(runtime: Any, history: History, fn: Any) -> ReplayOutcome:
         )
     finally:
         _faults.observer = previous
+        _context.replay_watch = None
         quiet.level = level
-    if watch.left is not None:
-        place, name = watch.left
+    if left.left is not None:
+        place, name = left.left
         return outcome.make(
             DIVERGED,
             f"the code returns before step {place} ({name!r}) and the steps after it, which "

@@ -8,11 +8,15 @@ Invariants:
   handed to a worker thread like an adopted one, so it is recovered the usual
   way if this process dies. One whose code cannot be found here is released
   (pending, unowned) for a process that has it, and reported.
+- With telemetry on, the time each dequeued workflow waited is recorded
+  (`_telemetry.Telemetry.dequeued`); its span's parent is the trace context
+  recorded at its enqueue.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -58,6 +62,10 @@ def serve_queues(
         dequeued = store.dequeue_workflows(spec, runtime.executor.id, room)
         if dequeued.retry_at is not None:
             served.retry_at = min(served.retry_at or dequeued.retry_at, dequeued.retry_at)
+        if runtime.telemetry is not None and dequeued.taken:
+            now = time.time()
+            for record in dequeued.taken:
+                runtime.telemetry.dequeued(record, spec.name, now)
         for record in dequeued.taken:
             served.started += 1
             _start(runtime, record, report)

@@ -5,10 +5,13 @@ Invariants:
   the nearest pyproject.toml (searched upwards from the project's starting
   folder: the script's folder for ``autodurable run script.py``, the working
   directory otherwise),
-  the ``AUTODURABLE_DATABASE_URL`` and ``AUTODURABLE_APP_VERSION`` environment
-  variables, `configure(...)`.
+  the ``AUTODURABLE_DATABASE_URL``, ``AUTODURABLE_APP_VERSION`` and
+  ``AUTODURABLE_TELEMETRY`` environment variables, `configure(...)`.
 - Every source is validated with the same model; an unknown key or a bad value
   raises `ConfigError` naming the source, the key and the problem.
+- ``telemetry`` is off unless a source turns it on (``true`` or a table); turned
+  on, OpenTelemetry must be importable, else `ConfigError` names the extra to
+  install. Validating it never imports OpenTelemetry when it is off.
 - `Settings.database_url` is the URL as configured; the runtime opens it
   resolved by `resolve_database_url`: a relative SQLite path (the default
   ``.autodurable/state.db`` included) is relative to the project root (the
@@ -142,6 +145,29 @@ class ScheduleSettings(BaseModel):
         return name
 
 
+ENV_TELEMETRY = "AUTODURABLE_TELEMETRY"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+class TelemetrySettings(BaseModel):
+    """``[tool.autodurable.telemetry]`` (or ``telemetry = true``): OpenTelemetry traces
+    and metrics through the global tracer and meter providers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True  # a table turns it on unless it says enabled = false
+    traces: bool = True  # a span per workflow execution and per step attempt
+    metrics: bool = True  # counters and histograms (see autodurable._core._otel)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is emitted."""
+        return self.enabled and (self.traces or self.metrics)
+
+
+_OFF = TelemetrySettings(enabled=False)
+
+
 class Settings(BaseModel):
     """Validated project settings (``[tool.autodurable]`` and `configure`)."""
 
@@ -190,6 +216,28 @@ class Settings(BaseModel):
     # [tool.autodurable.ai]: read and validated by `autodurable ai` and `autodurable mcp`
     # only (autodurable._ai._settings), so a model's settings never stop a run.
     ai: dict[str, Any] = {}
+    # [tool.autodurable.ui]: the dashboard's own settings (`autodurable._ui` checks them).
+    ui: dict[str, Any] = {}
+    # [tool.autodurable.telemetry] or telemetry = true: OpenTelemetry (off by default).
+    telemetry: TelemetrySettings = _OFF
+
+    @field_validator("telemetry", mode="before")
+    @classmethod
+    def _telemetry_switch(cls, value: Any) -> Any:
+        return TelemetrySettings(enabled=value) if isinstance(value, bool) else value
+
+    @field_validator("telemetry")
+    @classmethod
+    def _telemetry_installed(cls, value: TelemetrySettings) -> TelemetrySettings:
+        if value.active:
+            import importlib.util  # only when it is on: off, nothing is looked up
+
+            if importlib.util.find_spec("opentelemetry") is None or not _has_api():
+                raise ValueError(
+                    "telemetry is on, but OpenTelemetry is not installed: "
+                    "pip install 'autodurable[otel]'"
+                )
+        return value
 
     @field_validator("allowed_modules")
     @classmethod
@@ -227,6 +275,26 @@ class Settings(BaseModel):
         return roles
 
 
+def _has_api() -> bool:
+    """Whether the OpenTelemetry API is importable (looked up without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("opentelemetry.trace") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _telemetry_from_environment(raw: str) -> bool:
+    """``AUTODURABLE_TELEMETRY``'s switch; `ConfigError` for anything but a yes or a no."""
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigError(
+        f"{ENV_TELEMETRY}={raw!r}: expected 1/true/yes/on to turn telemetry on, or 0/false/no/off"
+    )
+
+
 def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
     """Merge every configuration source into validated `Settings`."""
     pyproject = find_pyproject(cwd)
@@ -240,6 +308,11 @@ def load_settings(overrides: dict[str, Any] | None = None, cwd: Path | None = No
     env_version = os.environ.get(ENV_APP_VERSION)
     if env_version:
         values["app_version"] = env_version
+    env_telemetry = os.environ.get(ENV_TELEMETRY)
+    if env_telemetry is not None:
+        on = _telemetry_from_environment(env_telemetry)
+        table = values.get("telemetry")  # the pyproject's table keeps its other keys
+        values["telemetry"] = {**table, "enabled": on} if isinstance(table, dict) else on
     if overrides:
         _validate("configure() arguments", overrides)
         values.update(overrides)

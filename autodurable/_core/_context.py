@@ -27,6 +27,9 @@ Invariants:
   process's id, kept current by an at-fork hook, so the check costs no call.
 - `unrecorded_workflow()` names the workflow whose code runs now without a
   record (its inputs could not be recorded), so errors can say why.
+- `replay_watch` is None except while a time-travel replay runs
+  (`autodurable replay ID`): then it is told of every recorded step, message
+  or event a run finds in its history, before the recorded answer is given.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Set only by a time-travel replay (`_control._timetravel`); None costs one check per
+# replayed step and nothing on a first execution.
+replay_watch: Callable[[Run, int, StepRecord], None] | None = None
 
 
 def _this_process() -> int:
@@ -111,6 +119,8 @@ class Run:
         found = self.history.get(position)
         if found is not None and found.name != name:
             raise NondeterminismError(self.workflow_id, self.place(position), found.name, name)
+        if found is not None and replay_watch is not None:
+            replay_watch(self, position, found)
         return found
 
     def fork(self) -> Run:

@@ -21,6 +21,8 @@ Invariants:
   position they take and whose branch they are recorded in. Concurrent
   receives on one topic take its messages in the order they look; which one
   gets which is recorded, and replayed.
+- With telemetry on, a `recv` that waits is an event of the workflow's span,
+  and so is its end (received or timed out).
 - `recv` records its deadline at its first look (a ``waiting`` step), so a
   restart while it waits waits only for the rest; a timeout is recorded too
   (``timed_out``) and replays as None.
@@ -156,12 +158,13 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
     recorded = run.recorded(position, name)
     deadline = _timebase.clock.time() + timeout
     if recorded is not None:
-        if recorded.status == SUCCEEDED:
+        if recorded.status in (SUCCEEDED, TIMED_OUT):
             run.replayed += 1
+            if run.runtime.telemetry is not None:  # an event of the workflow's span
+                run.runtime.telemetry.replayed(run, run.place(position), name, recorded.status)
+            if recorded.status == TIMED_OUT:
+                return (None,)
             return (run.runtime.codec.decode(recorded.output or "null"),)
-        if recorded.status == TIMED_OUT:
-            run.replayed += 1
-            return (None,)
         if recorded.status == WAITING and recorded.output:
             recorded_deadline = float(json.loads(recorded.output))
             return _Waiting(run, position, name, topic_key, recorded_deadline, True)
@@ -192,7 +195,14 @@ def _wait(waiting: _Waiting) -> Any:
             return (None,)
         return None
 
+    telemetry = run.runtime.telemetry
+    if telemetry is not None:  # the wait is an event of the workflow's span
+        about = {"autodurable.wait.kind": "recv", "autodurable.wait.topic": waiting.topic}
+        telemetry.event("autodurable.wait", {**about, "autodurable.wait.until": waiting.deadline})
     (payload,) = wait_in_run(run, waiting.deadline, look)
+    if telemetry is not None:
+        outcome = "timed out" if payload is None else "received"
+        telemetry.event("autodurable.wait.end", {**about, "autodurable.wait.outcome": outcome})
     check_boundary(run, PENDING)  # a deadline that passed while the message came
     return None if payload is None else run.runtime.codec.decode(payload)
 

@@ -13,6 +13,10 @@ Invariants:
   the executor retires, releasing what it still owns. Workflows that wait (in
   `recv` or `sleep`) do not hold up the exit: they stop waiting when it begins
   and are released, pending, to be resumed elsewhere or at the next start.
+- With telemetry off (the default) `Runtime.telemetry` is None and nothing of
+  OpenTelemetry is imported; `steps_watched` is true when steps must take the
+  general path for a runtime's sake (limits on APIs, telemetry), so the step
+  fast path pays one attribute read for both.
 - The store is the configured URL resolved against the project root (see
   `_config_source`): the folder of the nearest pyproject.toml above the
   project's starting folder, which is the working directory unless
@@ -43,6 +47,7 @@ from ._options import CallOptions
 
 if TYPE_CHECKING:
     from ._limits import Limiter
+    from ._telemetry import Telemetry
 
 _generations = itertools.count(1)
 
@@ -85,6 +90,14 @@ class Runtime:
             from ._limits import Limiter
 
             self.limiter = Limiter(self, settings.limits)
+        # OpenTelemetry traces and metrics ([tool.autodurable.telemetry]); None when off.
+        self.telemetry: Telemetry | None = None
+        if settings.telemetry.active:
+            from ._otel import OpenTelemetry  # imports OpenTelemetry: only when on
+
+            self.telemetry = OpenTelemetry(self, settings.telemetry)
+        # Steps go the general path, where limits and telemetry are applied.
+        self.steps_watched = self.limiter is not None or self.telemetry is not None
 
     @property
     def store(self) -> Store:
@@ -219,6 +232,7 @@ def configure(
     steps: CallOptions | dict[str, Any] | None = None,
     app_version: str | None = None,
     limits: Mapping[str, Mapping[str, Any]] | None = None,
+    telemetry: bool | Mapping[str, Any] | None = None,
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.
 
@@ -239,7 +253,10 @@ def configure(
     `recover()` resumes only workflows whose recorded version is the code's.
     ``limits`` maps API names or prefixes to limits on every step that calls them,
     across processes (``{"openai.*": {"concurrency": 8, "rate": "60/min"}}``, as
-    ``[tool.autodurable.limits]``; it replaces that table). Invalid
+    ``[tool.autodurable.limits]``; it replaces that table). ``telemetry=True`` (or a
+    table such as ``{"metrics": False}``) emits OpenTelemetry spans and metrics
+    through the global tracer and meter providers (``pip install
+    'autodurable[otel]'``; see docs/telemetry.md). Invalid
     values raise `ConfigError` at once; workflows already running keep the previous
     configuration.
     """
@@ -251,6 +268,7 @@ def configure(
         "steps": steps,
         "app_version": app_version,
         "limits": None if limits is None else {k: dict(v) for k, v in limits.items()},
+        "telemetry": _switch_or_table(telemetry),
     }
     new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
     settings = load_settings(new_overrides, cwd=_project_start)  # validates first
@@ -270,10 +288,14 @@ def scratch_runtime(database_url: str) -> Iterator[Runtime]:
 
     For tools that run workflow code against a scratch store (a replay check):
     other threads of the process see the scratch runtime while it is in place.
+    Telemetry is off in it.
     """
     with _runtime_lock:
         old = _runtime
-    settings = load_settings({**_overrides, "database_url": database_url}, cwd=_project_start)
+    # A replay against a scratch store is not the application's work: it reports no
+    # spans or metrics (configure's values come last, so this wins over every source).
+    scratch_overrides = {**_overrides, "database_url": database_url, "telemetry": False}
+    settings = load_settings(scratch_overrides, cwd=_project_start)
     scratch = Runtime(settings, old.root if old is not None else None)
     with _runtime_lock:
         _set_runtime(scratch)
@@ -283,6 +305,11 @@ def scratch_runtime(database_url: str) -> Iterator[Runtime]:
         with _runtime_lock:
             _set_runtime(old)
         scratch.shutdown(wait=True)
+
+
+def _switch_or_table(telemetry: bool | Mapping[str, Any] | None) -> bool | dict[str, Any] | None:
+    """``configure(telemetry=...)`` as the settings take it (a table is copied)."""
+    return telemetry if telemetry is None or isinstance(telemetry, bool) else dict(telemetry)
 
 
 def _names(modules: Iterable[str]) -> tuple[str, ...]:

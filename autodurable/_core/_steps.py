@@ -32,7 +32,10 @@ Invariants:
   it ends; such calls take the general path.
 - A test may watch every attempt's boundaries, before its body and after it
   but before its record, and stop the run there (`_faults`); such calls take
-  the general path too.
+  the general path too, and so do all steps of a runtime with telemetry on
+  (`_telemetry`: a span per attempt that runs, current in its body; an event
+  per replayed step): off, the fast path's one test of `steps_watched`
+  covers both limits and telemetry.
 - A step called inside a step runs plainly. A step called outside any workflow
   runs with its retries and timeout but records nothing.
 - A step called in a process forked from workflow code (its run's `Run.pid`
@@ -47,9 +50,9 @@ Invariants:
   ``unrecorded`` and runs again whenever the workflow is replayed.
 - ``BaseException``s that are not ``Exception``s (KeyboardInterrupt, task
   cancellation, our control signals) pass through unrecorded.
-- Sync timeouts run the attempt on a helper thread; on timeout the attempt is
-  abandoned (the thread cannot be killed and may still finish in the
-  background, its result never recorded), recorded as failed with
+- Sync timeouts (`_step_timeouts`) run the attempt on a helper thread; on
+  timeout the attempt is abandoned (the thread cannot be killed and may still
+  finish in the background, its result never recorded), recorded as failed with
   `StepTimeoutError`, and retried with the same idempotency key, once the
   abandoned attempt has ended (at once with ``overlap=True``); at exit the
   process waits for it, within bounds (`_abandoned`).
@@ -57,8 +60,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import json
 import threading
@@ -70,7 +71,6 @@ from typing import TYPE_CHECKING, Any
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
 from . import _context, _faults, _timebase
-from ._abandoned import abandon
 from ._boundary import check_boundary, interrupted
 from ._context import (
     CODE_VAR,
@@ -88,10 +88,11 @@ from ._context import (
 from ._limits import limits_for
 from ._options import CallOptions, Retry
 from ._report import warn_once, warn_unrecordable
+from ._step_timeouts import await_with_timeout, call_with_timeout
 from ._watch import arguments_shape, digest
 
 if TYPE_CHECKING:
-    from ._limits import Held
+    from ._telemetry import StepTrace, Telemetry
 
 
 class StepCall:
@@ -160,12 +161,13 @@ class StepCall:
         if recorded.arguments is not None and recorded.status != UNRECORDED:
             self._check_identity(run, recorded)
         codec = run.runtime.codec
-        if recorded.status == SUCCEEDED:
+        if recorded.status in (SUCCEEDED, FAILED):
             run.replayed += 1
+            if run.runtime.telemetry is not None:
+                run.runtime.telemetry.replayed(run, self.place, self.name, recorded.status)
+            if recorded.status == FAILED:
+                raise codec.decode_error(recorded.error or "{}")
             return True, codec.decode(recorded.output or "null")
-        if recorded.status == FAILED:
-            run.replayed += 1
-            raise codec.decode_error(recorded.error or "{}")
         if recorded.status == UNRECORDED:
             self.run = None  # it ran, but only running it again gives its result
             return False, None
@@ -207,7 +209,9 @@ class StepCall:
         assert recorded.arguments is not None
         module, _, arguments = recorded.arguments.rpartition(":")
         here = _module_digest(self.module)
-        if module and here and module != here:
+        # A script's functions live in "__main__" when it runs and in its own name when
+        # imported (a replay, a worker): a record of either side matches the other.
+        if module and here and module != here and _MAIN not in (module, here):
             raise NondeterminismError(
                 run.workflow_id, self.place, recorded.name, self.name, module=self.module
             )
@@ -305,6 +309,9 @@ def _module_digest(module: str) -> str:
     return f"{zlib.crc32(module.encode('utf-8', 'backslashreplace')):08x}" if module else ""
 
 
+_MAIN = _module_digest("__main__")
+
+
 @functools.lru_cache(maxsize=1024)
 def _result_of(name: str) -> str:
     """How an error names a step's result (made once per name: every step needs it)."""
@@ -367,7 +374,7 @@ def call_step(
         or run.history
         or opts.timeout is not None
         or run.pid != _context.pid
-        or run.runtime.limiter is not None
+        or run.runtime.steps_watched  # limits on APIs, or telemetry
         or _faults.observer is not None
     ):
         return _call_step(fn, args, kwargs, name, opts, run)
@@ -431,6 +438,7 @@ def _attempts(
     """Run a sync step's attempts until one succeeds (recorded) or fails for good."""
     limits = limits_for(call.run, fn, call.name)
     observer = _faults.observer if call.run is not None else None
+    telemetry = call.run.runtime.telemetry if call.run is not None else None
     while True:
         call.begin()
         # Permits are taken before the attempt and returned when it ends: with a
@@ -438,6 +446,7 @@ def _attempts(
         held = limits.acquire(call.place, args, kwargs) if limits is not None else None
         if observer is not None:
             _observe(observer, "before", call)
+        traced = _traced(telemetry, call)
         token, code_token = STEP_VAR.set(call.place), CODE_VAR.set(None)
         try:
             if call.timeout is None:
@@ -447,22 +456,39 @@ def _attempts(
                     if held is not None:
                         held.release()
             else:
-                result = _call_with_timeout(call, fn, args, kwargs, held)
+                result = call_with_timeout(call, fn, args, kwargs, held)
         except Exception as exc:
             delay = call.failed(exc)
+            if traced is not None:
+                traced.failed(exc, delay)
             if delay is None:
                 raise
             _timebase.clock.sleep(delay)
             continue
+        except BaseException as exc:  # a control signal: the run stops here
+            if traced is not None:
+                traced.failed(exc, None)
+            raise
         finally:
             CODE_VAR.reset(code_token)
             STEP_VAR.reset(token)
+            if traced is not None:
+                traced.leave()
         if observer is not None:
             _observe(observer, "after", call)
         call.succeeded(result)
+        if traced is not None:
+            traced.succeeded(result)
         if observer is not None:
             _observe(observer, "recorded", call)
         return result
+
+
+def _traced(telemetry: Telemetry | None, call: StepCall) -> StepTrace | None:
+    """The telemetry of the attempt that starts now (its span current in the body)."""
+    if telemetry is None or call.run is None:
+        return None
+    return telemetry.step(call.run, call.place, call.name, call.attempt, call.module)
 
 
 def _observe(observer: _faults.StepObserver, when: str, call: StepCall) -> None:
@@ -504,70 +530,42 @@ async def _run_async_step(
         raise interrupted(call.run)  # the process is exiting: no new step starts
     limits = limits_for(call.run, fn, call.name)
     observer = _faults.observer if call.run is not None else None
+    telemetry = call.run.runtime.telemetry if call.run is not None else None
     while True:
         call.begin()
         held = await limits.acquire_async(call.place, args, kwargs) if limits is not None else None
         if observer is not None:
             _observe(observer, "before", call)
+        traced = _traced(telemetry, call)
         token = enter_step(call.place)
         try:
             if call.timeout is None:
                 result = await fn(*args, **kwargs)
             else:
-                result = await _await_with_timeout(call, fn(*args, **kwargs))
+                result = await await_with_timeout(call, fn(*args, **kwargs))
         except Exception as exc:
             delay = call.failed(exc)
+            if traced is not None:
+                traced.failed(exc, delay)
             if delay is None:
                 raise
             await _timebase.clock.sleep_async(delay)
             continue
+        except BaseException as exc:  # a control signal or a cancelled task: stops here
+            if traced is not None:
+                traced.failed(exc, None)
+            raise
         finally:
             exit_step(token)
+            if traced is not None:
+                traced.leave()
             if held is not None:  # cancelled at its timeout: the attempt has ended
                 held.release()
         if observer is not None:
             _observe(observer, "after", call)
         call.succeeded(result)
+        if traced is not None:
+            traced.succeeded(result)
         if observer is not None:
             _observe(observer, "recorded", call)
         return result
-
-
-async def _await_with_timeout(call: StepCall, awaitable: Awaitable[Any]) -> Any:
-    task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({task}, timeout=call.timeout)
-    if not done:
-        task.cancel()  # async steps are really cancelled, unlike sync ones
-        raise call.timed_out()
-    return task.result()
-
-
-def _call_with_timeout(
-    call: StepCall,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    held: Held | None = None,
-) -> Any:
-    context = contextvars.copy_context()  # keeps workflow_id() and idempotency_key() working
-    outcome: dict[str, Any] = {}
-    finished = threading.Event()
-
-    def attempt() -> None:
-        try:
-            outcome["result"] = context.run(fn, *args, **kwargs)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            if held is not None:  # the attempt's calls are over, even if it was abandoned
-                held.release()
-            finished.set()
-
-    threading.Thread(target=attempt, name=f"autodurable-step-{call.name}", daemon=True).start()
-    if not finished.wait(call.timeout):
-        call.abandoned = finished  # its result is never recorded; a retry waits for it
-        abandon(finished, call.name, call.timeout or 0.0)  # and so does the exit
-        raise call.timed_out()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]

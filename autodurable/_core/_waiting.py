@@ -7,6 +7,8 @@ Invariants:
   lease, and often when the owner is on this host: its death shows in the
   process table at once, and a killed process notifies nobody.
 - The first look after subscribing to wake-ups misses nothing.
+- With telemetry on, a wait that does not end at its first look is an event
+  of the current span (and its end another).
 - Workflow code that waits (a parent for its child) stops with `Interrupted`
   once its process is exiting, leaving the workflow pending, as sleeps and
   receives do; a process is never held open by such a wait.
@@ -70,6 +72,11 @@ def wait_for(
     found = look()
     if found is not None:
         return found
+    telemetry = runtime.telemetry
+    if telemetry is not None:  # an event of the current span, with the time it took
+        about = {"autodurable.wait.kind": "busy" if busy else "workflow",
+                 "autodurable.wait.workflow_id": workflow_id}  # fmt: skip
+        telemetry.event("autodurable.wait", about)
     clock = _timebase.clock
     deadline = None if timeout is None else clock.monotonic() + timeout
     run = current_run()  # workflow code waiting (a parent for its child): interruptible
@@ -86,6 +93,8 @@ def wait_for(
                 clock.wait(wakeups, delay)
             else:
                 _wait_in_run(run, wakeups, delay)
+    if telemetry is not None:
+        telemetry.event("autodurable.wait.end", about)
     return found
 
 

@@ -24,6 +24,10 @@ Invariants:
   and calling it again raises the recorded `WorkflowCancelled` until it is
   resumed. A workflow whose deadline passed before it was resumed is
   cancelled instead of run.
+- With telemetry on (`_telemetry`), each execution (a first run or a resume,
+  in this process or another) has a span, started before its record is
+  written or once it is claimed, current in the body, ended when the call
+  ends; a call that runs nothing (a recorded outcome) has none.
 - Every new workflow records its version (`_version`) and, with a
   ``workflow_timeout``, its deadline.
 """
@@ -33,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import logging
 import time
 import uuid
@@ -71,9 +74,16 @@ from ._context import (
     running_unrecorded,
     split_history,
 )
+
+# FinishLater and finishing_later moved to `_finish_later`; importers still find them here.
+from ._finish_later import _FINISH_LATER
+from ._finish_later import FinishLater as FinishLater
+from ._finish_later import finishing_later as finishing_later
+from ._inputs import check_same_inputs, unrecordable_input
 from ._options import CallOptions, call_options_scope, current_call_options
 from ._report import first_time, unrecordable_inputs, warn_once
 from ._runtime import Runtime, get_runtime
+from ._telemetry import WorkflowTrace
 from ._waiting import wait_for, wait_for_async
 
 log = logging.getLogger("autodurable")
@@ -102,45 +112,6 @@ _HANDED: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
     "autodurable_handed_claim", default=None
 )
 UNRECORDED_RESULT = '{"~":"unrecorded"}'  # the codec refuses to decode it, with a reason
-
-
-class FinishLater:
-    """Holds the success of workflow `workflow_id` back, to be written by `finish()`.
-
-    For a program run by the launcher: it is finished only once its process
-    has exited cleanly (its atexit handlers and threads done), so a process
-    killed in between leaves the run pending and the same command replays it
-    to the end instead of starting a fresh run that repeats every effect.
-    """
-
-    def __init__(self, workflow_id: str) -> None:
-        self.workflow_id = workflow_id
-        self._finish: Callable[[], str] | None = None
-
-    def hold(self, finish: Callable[[], str]) -> None:
-        """Keep the write of the success (`succeeded` calls it instead of writing)."""
-        self._finish = finish
-
-    def finish(self) -> None:
-        """Write the success held back, if any (once)."""
-        finish, self._finish = self._finish, None
-        if finish is not None:
-            finish()
-
-
-_FINISH_LATER: contextvars.ContextVar[FinishLater | None] = contextvars.ContextVar(
-    "autodurable_finish_later", default=None
-)
-
-
-@contextlib.contextmanager
-def finishing_later(later: FinishLater) -> Iterator[None]:
-    """Run the block with the success of `later.workflow_id` held back (see `FinishLater`)."""
-    token = _FINISH_LATER.set(later)
-    try:
-        yield
-    finally:
-        _FINISH_LATER.reset(token)
 
 
 class _Finished:
@@ -264,6 +235,9 @@ class _TopLevelCall:
         self._future: Future[Any] = Future()
         self._result: Any = None
         self.owner_here = False  # the live executor running it is on this host (see _Busy)
+        telemetry = self.runtime.telemetry  # None unless telemetry is on
+        self.trace = telemetry.workflow(self.workflow_id, name, fn) if telemetry else None
+        self._run: Run | None = None  # the execution, if this call runs it
 
     def join(self) -> Future[Any] | None:
         """Take the id's slot in this process; or return the future of the call holding it."""
@@ -280,6 +254,8 @@ class _TopLevelCall:
         with self.runtime._lock:
             if self.runtime.active.get(self.workflow_id) is self._future:
                 del self.runtime.active[self.workflow_id]
+        if self.trace is not None:
+            self.trace.end(self._run, exc)
         if exc is None:
             self._future.set_result(self._result)
         else:
@@ -301,10 +277,8 @@ class _TopLevelCall:
                 if not self.rerun:
                     raise
                 if first_time(self.name):  # once per workflow: which input, and the fix
-                    log.warning(
-                        "%s",
-                        unrecordable_inputs(self.name, *_unrecordable_input(self.runtime, self)),
-                    )
+                    where = unrecordable_input(self.runtime, self.fn, self.values)
+                    log.warning("%s", unrecordable_inputs(self.name, *where))
                 return _NOT_RECORDED
         version = version_for(self.runtime.settings, self.fn)
         opened = _open(
@@ -315,6 +289,7 @@ class _TopLevelCall:
             self.values,
             version,
             self.timeout,
+            self.trace,
         )
         if isinstance(opened, _Busy):
             self.owner_here = opened.owner_here
@@ -327,6 +302,9 @@ class _TopLevelCall:
         if not _concurrency.installed:
             _concurrency.install()  # work the body starts concurrently takes its context
         token = enter_run(run)
+        self._run, trace = run, self.trace
+        if trace is not None:
+            trace.enter()  # its span is current in the body: steps are its children
         try:
             with call_options_scope(self.body_options):
                 yield
@@ -336,6 +314,8 @@ class _TopLevelCall:
                 raise instead from None
             raise
         finally:
+            if trace is not None:
+                trace.leave()
             exit_run(token)
 
     def succeeded(self, run: Run, result: Any) -> Any:
@@ -392,24 +372,6 @@ def _report_steps_left(run: Run, name: str) -> None:
     )  # fmt: skip
 
 
-def _unrecordable_input(runtime: Runtime, call: _TopLevelCall) -> tuple[str | None, str]:
-    """The parameter whose argument the codec refuses (None if unknown), and its type."""
-    code = getattr(inspect.unwrap(getattr(call.fn, "__func__", call.fn)), "__code__", None)
-    names = list(code.co_varnames[: code.co_argcount]) if code is not None else []
-    args = call.values["args"]
-    if names and hasattr(call.fn, "__self__") and not (args and args[0] is call.fn.__self__):
-        names = names[1:]  # a classmethod's class is not among the recorded arguments
-    positional = [(names[i] if i < len(names) else None, value) for i, value in enumerate(args)]
-    given = [*positional, *call.values["kwargs"].items()]
-    for parameter, value in given:
-        try:
-            runtime.codec.encode(value, "an input")
-        except EncodeError:
-            kind = type(value)
-            return parameter, f"{kind.__module__}.{kind.__qualname__}"
-    return None, "value"
-
-
 def _opened_run(opened: object) -> Run:
     """The run a top-level call opened: after any wait it is neither unrecorded (that
     is decided before) nor missing (the wait has no time limit)."""
@@ -457,28 +419,6 @@ def _identity() -> tuple[str, CallOptions | None, float | None]:
     return workflow_id, body if rest else None, opts.workflow_timeout
 
 
-def _check_same_inputs(
-    runtime: Runtime, record: WorkflowRecord, inputs: str, values: dict[str, Any]
-) -> None:
-    """Refuse to continue a workflow id with other inputs than it was started with."""
-    if record.inputs == inputs:
-        return
-    try:
-        if runtime.codec.decode(record.inputs) == values:
-            return  # equal values, encoded differently (set order, say)
-    except Exception:  # undecodable or uncomparable: the encodings decide
-        pass
-    raise AutodurableError(
-        f"workflow id {record.workflow_id!r} was started with other inputs "
-        f"({_short(record.inputs)}) than this call ({_short(inputs)}). A workflow id names "
-        "one run: use a new id for new inputs."
-    )
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 @contextlib.contextmanager
 def handed_over(claim: Claim | None) -> Iterator[None]:
     """Run the block with `claim` handed to the first call of its workflow.
@@ -510,8 +450,13 @@ def _open(
     values: dict[str, Any],
     version: str | None = None,
     timeout: float | None = None,
+    trace: WorkflowTrace | None = None,
 ) -> Run | _Finished | _Busy:
-    """Start or claim `workflow_id`: a Run to execute, a finished record, or `_Busy`."""
+    """Start or claim `workflow_id`: a Run to execute, a finished record, or `_Busy`.
+
+    With telemetry on, `trace` starts the execution's span and records its trace
+    context: with the new record, or (continuing one) once it is claimed.
+    """
     executor = runtime.executor
     store = runtime.store
     claim = _take_handed_claim(workflow_id)
@@ -520,19 +465,19 @@ def _open(
         deadline = _timebase.clock.time() + timeout if timeout else None
         record = WorkflowRecord(
             workflow_id, name, PENDING, inputs, None, None, executor.id, now, now,
-            version, deadline,
+            version, deadline, trace_context=None if trace is None else trace.created(),
         )  # fmt: skip
         if store.create_workflow(record):
             return Run(workflow_id, runtime, {}, executor.id, deadline=deadline)
         claim = store.claim_workflow(workflow_id, executor, version)
     if claim is None:  # deleted in between: start it anew
-        return _open(runtime, workflow_id, name, inputs, values, version, timeout)
+        return _open(runtime, workflow_id, name, inputs, values, version, timeout, trace)
     if claim.workflow.name != name:
         raise AutodurableError(
             f"workflow id {workflow_id!r} belongs to workflow {claim.workflow.name}, but this "
             f"call is to {name}. Use a different workflow id."
         )
-    _check_same_inputs(runtime, claim.workflow, inputs, values)
+    check_same_inputs(runtime, claim.workflow, inputs, values)
     if claim.workflow.status in FINISHED_STATUSES:
         return _Finished(runtime, claim.workflow)
     if not claim.claimed:
@@ -553,6 +498,8 @@ def _open(
         stop = expire(run)  # its deadline passed while nobody ran it
         store.release_workflow(workflow_id, executor.id)
         raise stop
+    if trace is not None:
+        trace.claimed(run, claim.workflow.trace_context)
     return run
 
 

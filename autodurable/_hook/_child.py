@@ -17,6 +17,8 @@ Invariants:
 - Unfinished workflows are recovered in the background only when the launcher
   found existing state: a command of a project that never recorded anything (a
   test suite, say) creates no database and runs nothing it did not ask for.
+- Web applications (Starlette/FastAPI, Flask, Django) get the idempotency
+  middleware when their framework is imported (`autodurable._web._auto`).
 - Without the launcher's environment (the bootstrap folder put on
   ``PYTHONPATH`` by hand), nothing happens.
 - The launcher's side imports what validating the configuration needs and
@@ -135,6 +137,9 @@ def bootstrap() -> None:
         Path(root), tuple(values["io"]), values["roles"], tuple(values["exclude"])
     )
     _finder.install(state, on_first_module=lambda: _install_sentinel(values["sentinel"]))
+    from .._web import _auto
+
+    _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
     if values["recover"]:
         timer = threading.Timer(RECOVERY_DELAY, recover_quietly)
         timer.daemon = True

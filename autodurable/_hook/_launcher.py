@@ -85,6 +85,9 @@ def prepare_hook(root: Path) -> ProjectState:
     state = ProjectState(root, settings.io, settings.roles, settings.exclude)
     install(state)
     _install_sentinel(settings.sentinel)
+    from .._web import _auto
+
+    _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
     from .. import inline as _inline
 
     _inline.report_not_durable = True  # the program's modules name what is not durable

@@ -557,6 +557,15 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         rows = self._fetch("read", self._sql.get, (workflow_id,))
         return WorkflowRecord(*rows[0]) if rows else None
 
+    def set_trace_context(self, workflow_id: str, executor_id: str, trace_context: str) -> None:
+        """Replace the trace context of a workflow `executor_id` owns."""
+        self._execute(
+            "record a trace context in",
+            f'UPDATE "{self.schema}".workflows SET trace_context = %s '
+            "WHERE workflow_id = %s AND executor_id = %s",
+            (trace_context, workflow_id, executor_id),
+        )
+
     def list_steps(self, workflow_id: str) -> list[StepRecord]:
         """A workflow's steps in order."""
         return [StepRecord(*row) for row in self._fetch("read", self._sql.history, (workflow_id,))]

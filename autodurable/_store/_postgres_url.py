@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError
 
@@ -53,7 +53,9 @@ def parse_postgres_url(url: str) -> PostgresURL:
         )
     pool_size = _number(ours, "pool_size", "16", masked, int, 1)
     retry_seconds = _number(ours, "retry_seconds", "300", masked, float, 0)
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    # libpq decodes %20 but not "+": spaces (as in options=-c x=y) must stay %20.
+    query_text = urlencode(rest, quote_via=quote)
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, query_text, ""))
     return PostgresURL(conninfo, masked, schema, int(pool_size), float(retry_seconds))
 
 

@@ -124,6 +124,9 @@ class WorkflowRecord:
     deadline: float | None = None  # when it is cancelled if it has not ended
     forked_from: str | None = None  # the workflow it was forked from
     forked_at_step: int | None = None  # the first step it ran anew
+    # OpenTelemetry trace context (JSON: the starter's W3C carrier, the span of the
+    # latest execution); None unless telemetry is on (see autodurable._core._otel).
+    trace_context: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         """The values of the row, in the order of the columns (every backend's order)."""
@@ -141,6 +144,7 @@ class WorkflowRecord:
             self.deadline,
             self.forked_from,
             self.forked_at_step,
+            self.trace_context,
         )
 
 
@@ -388,6 +392,10 @@ class RunStore(Protocol):
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """One workflow's row, or None."""
+
+    def set_trace_context(self, workflow_id: str, executor_id: str, trace_context: str) -> None:
+        """Replace the trace context of a workflow `executor_id` owns (telemetry only;
+        nothing is written for one it does not own)."""
 
     def cancel_workflow(self, workflow_id: str, error: str) -> str | None:
         """Mark a pending workflow cancelled, with `error` (the encoded reason) as its error.

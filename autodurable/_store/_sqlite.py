@@ -384,6 +384,14 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
         )
         return WorkflowRecord(*rows[0]) if rows else None
 
+    def set_trace_context(self, workflow_id: str, executor_id: str, trace_context: str) -> None:
+        """Replace the trace context of a workflow `executor_id` owns."""
+        self._write(
+            "record a trace context in",
+            "UPDATE workflows SET trace_context = ? WHERE workflow_id = ? AND executor_id = ?",
+            (trace_context, workflow_id, executor_id),
+        )
+
     def reopen_workflow(
         self, workflow_id: str, *, app_version: str | None = None, unpin: bool = False
     ) -> int | None:

@@ -39,8 +39,14 @@ def check_and_migrate(conn: sqlite3.Connection, path: str, synchronous: str) -> 
     latest = len(migrations)
     # Nothing below writes until the file is known to be whole and ours.
     size = _check_size(path)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    _recognise(conn, path, version, latest)
+    # The version and the tables are read in one read transaction: another process
+    # migrating between the two reads would make a new file look foreign.
+    conn.execute("BEGIN")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        _recognise(conn, path, version, latest)
+    finally:
+        conn.execute("COMMIT")
     if size and (size <= QUICK_CHECK_UP_TO or version < latest):
         _quick_check(conn, path)
     conn.execute("PRAGMA busy_timeout = 30000")

@@ -75,6 +75,15 @@ def test_url_options_are_ours_and_the_rest_goes_to_libpq():
     check_url("postgres://localhost/jobs")
 
 
+def test_libpq_gets_options_with_spaces_as_it_reads_them():
+    from psycopg.conninfo import conninfo_to_dict
+
+    parsed = parse_postgres_url(
+        "postgresql://localhost/jobs?schema=s&options=-c%20statement_timeout%3D5s"
+    )
+    assert conninfo_to_dict(parsed.conninfo)["options"] == "-c statement_timeout=5s"
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
