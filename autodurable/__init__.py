@@ -18,7 +18,8 @@ it resumes where it was: finished steps are replayed from the record, not re-run
 Operate them from code (``autodurable.list_workflows()``,
 ``autodurable.get_workflow(id).cancel()`` / ``.resume()`` / ``.fork(step)``) or
 from the command line (``autodurable workflows --help``), and let them wait for
-people and webhooks with ``send`` / ``recv`` and ``set_event`` / ``get_event``.
+people and webhooks with ``send`` / ``recv`` and ``set_event`` / ``get_event``, and
+stream their progress to readers anywhere with ``write_stream`` / ``read_stream``.
 
 The public API is exactly `__all__`; everything else is private.
 """
@@ -46,6 +47,7 @@ if _TYPE_CHECKING:
     from ._core._patches import deprecate_patch, patched
     from ._core._proxy import proxy
     from ._core._runtime import configure
+    from ._core._streams import close_stream, read_stream, read_stream_async, write_stream
     from ._errors import (
         AutodurableError,
         ConfigError,
@@ -83,6 +85,7 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowStatus",
+    "close_stream",
     "configure",
     "debounce",
     "delete_workflows",
@@ -98,6 +101,8 @@ __all__ = [
     "patched",
     "proxy",
     "random",
+    "read_stream",
+    "read_stream_async",
     "recover",
     "recv",
     "recv_async",
@@ -112,6 +117,7 @@ __all__ = [
     "watched",
     "workflow",
     "workflow_id",
+    "write_stream",
 ]
 
 # Where each public name lives. Names are imported on first use (PEP 562), so
@@ -156,6 +162,9 @@ _HOME = {
     "schedule": "_control._schedules",
     "WorkflowStatus": "_store",
     "configure": "_core._runtime",
+    **dict.fromkeys(
+        ("close_stream", "read_stream", "read_stream_async", "write_stream"), "_core._streams"
+    ),
 }
 
 

@@ -43,6 +43,18 @@ def store():
     return get_runtime().store
 
 
+@pytest.fixture
+def unmeasured_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's child processes run without coverage measurement.
+
+    For tests that run the same program many times over (crash sweeps, matrices of
+    kills and resumes): the code their children run is measured by other tests, and
+    measuring each of their runs made them half as slow again under coverage. Only
+    lowers what coverage sees, never raises it.
+    """
+    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+
+
 @pytest.fixture(autouse=True)
 def _disarm_crash_points() -> Iterator[None]:
     crash_points.clear()

@@ -30,6 +30,7 @@ PUBLIC = [
     "WorkflowInfo",
     "WorkflowNotFound",
     "WorkflowStatus",
+    "close_stream",
     "configure",
     "debounce",
     "delete_workflows",
@@ -45,6 +46,8 @@ PUBLIC = [
     "patched",
     "proxy",
     "random",
+    "read_stream",
+    "read_stream_async",
     "recover",
     "recv",
     "recv_async",
@@ -59,6 +62,7 @@ PUBLIC = [
     "watched",
     "workflow",
     "workflow_id",
+    "write_stream",
 ]
 
 

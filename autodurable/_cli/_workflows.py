@@ -17,7 +17,8 @@ Invariants:
 - Nothing imports the application's code except ``--run`` and ``start``, which
   import the workflow's module (the working directory first on the path).
 - The batch forms of ``cancel`` and ``resume``, ``start`` and running a workflow
-  here are in `_workflows_act`; ``show --follow`` is in `_workflows_follow`.
+  here are in `_workflows_act`; ``show --follow`` is in `_workflows_follow`;
+  ``stream`` is in `_streams`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .._errors import AutodurableError, WorkflowNotFound
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
 from ._changes import export_command, rewind_command, upgrade_command
 from ._format import span
+from ._streams import stream_command
 from ._workflows_act import (
     batch_cancel,
     batch_resume,
@@ -111,6 +113,7 @@ def main_workflows(args: argparse.Namespace) -> int:
         "export": export_command,
         "upgrade": upgrade_command,
         "rewind": rewind_command,
+        "stream": stream_command,
     }
     status = handlers[action](args)
     if status == 0 and action in ("list", "show", "steps"):

@@ -334,6 +334,8 @@ def add_parsers(commands: Any) -> None:
     )
     _common(send_parser)
     from ._changes import add_workflow_parsers
+    from ._streams import add_stream_parser
 
     add_workflow_parsers(sub, _common)
+    add_stream_parser(sub, _common)
     workflows.set_defaults(workflows_parser=workflows)

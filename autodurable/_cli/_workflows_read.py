@@ -142,6 +142,7 @@ def show_command(args: argparse.Namespace) -> int:
     waiting = [m for m in messages if m.consumed_at is None]
     executor = store.get_executor(info.executor_id) if info.executor_id else None
     waits = store.limit_waits(info.workflow_id)
+    streams = store.list_streams(info.workflow_id)
     document = info.to_json()
     document["steps_recorded"] = len(steps)
     document["events"] = events
@@ -150,6 +151,7 @@ def show_command(args: argparse.Namespace) -> int:
         {"step": w.step, "step_name": w.step_name, "limit": w.key, "waited": w.waited}
         for w in waits
     ]
+    document["streams"] = streams
     document["executor"] = None
     if executor is not None:
         document["executor"] = {
@@ -189,6 +191,9 @@ def show_command(args: argparse.Namespace) -> int:
         lines.append(
             ("messages", f"{len(waiting)} waiting{detail}, {len(messages) - len(waiting)} received")
         )
+    for key, count in sorted(streams.items()):
+        where = f"autodurable workflows stream {info.workflow_id} {key}"
+        lines.append(("stream", f"{key}: {count} value(s) ({where})"))
     text = "\n".join(f"{label:<10} {value}" for label, value in lines)
     if info.traceback and info.status == FAILED:
         trace = _without_our_frames(info.traceback)

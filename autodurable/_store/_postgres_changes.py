@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import FINISHED_STATUSES, PENDING, QUEUED_STATUSES
+from ._stream_sql import postgres_streams
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -49,6 +50,8 @@ class PostgresChanges:
                     "THEN position ELSE split_part(branch, '.', 1)::integer END) >= %s",
                     (workflow_id, to_position),
                 )
+                # The stream values those steps wrote go with them (they are written again).
+                cursor.execute(postgres_streams(self.schema).rewind, (workflow_id, to_position))
                 row = cursor.execute(
                     f"SELECT count(*) FROM {s}.steps WHERE workflow_id = %s", (workflow_id,)
                 ).fetchone()

@@ -40,6 +40,7 @@ from ._protocol import (
     WorkflowRecord,
 )
 from ._rules import not_owned, receive_step, received
+from ._stream_sql import PostgresStreams, postgres_streams
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,7 +59,7 @@ _ERROR_MATCH = (
 )
 
 
-class PostgresOperations(Listing):
+class PostgresOperations(Listing, PostgresStreams):
     """Operations of the PostgreSQL store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:
@@ -149,6 +150,11 @@ class PostgresOperations(Listing):
                 copied = cursor.execute(
                     self._ops.copy_steps, (record.workflow_id, source_id, from_position)
                 ).rowcount
+                # Stream values written by the copied steps come with them.
+                cursor.execute(
+                    postgres_streams(self.schema).fork,
+                    (record.workflow_id, source_id, from_position),
+                )
                 if record.executor_id is None:
                     cursor.execute(
                         self._ops.notify, (self.schema, f"released {record.workflow_id}")
@@ -158,7 +164,7 @@ class PostgresOperations(Listing):
         return self._run("fork a workflow in", work)
 
     def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
-        """Delete workflows with their steps, messages and events; how many existed."""
+        """Delete workflows with their steps, messages, events and streams; how many existed."""
         ids = list(workflow_ids)
 
         def work(cursor: Cursor) -> int:
@@ -171,6 +177,8 @@ class PostgresOperations(Listing):
                 deleted = cursor.execute(self._ops.delete_workflows, (ids,)).rowcount
                 for statement in self._ops.delete:
                     cursor.execute(statement, (ids,))
+                for workflow_id in ids:
+                    cursor.execute(postgres_streams(self.schema).delete, (workflow_id,))
                 for workflow_id in ids:
                     cursor.execute(self._ops.notify, (self.schema, f"finished {workflow_id}"))
             return int(deleted)

@@ -27,9 +27,12 @@ every backend):
   transaction, fenced by ownership: a message is consumed exactly once, by
   the owner. Messages are kept after they are consumed (their idempotency
   keys keep deduplicating) until their workflow is deleted.
-- Cancelling, releasing, reopening, sending a message and setting an event
-  wake the subscribers of the workflow (and, for releases and reopens, the
-  subscribers of None, the adopters).
+- Appending to a stream and recording the step that wrote it are one
+  transaction, fenced by ownership (`_stream_sql`); forking, rewinding and
+  deleting a workflow copy, cut and delete its stream values with its steps.
+- Cancelling, releasing, reopening, sending a message, setting an event and
+  writing to a stream wake the subscribers of the workflow (and, for releases
+  and reopens, the subscribers of None, the adopters).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any, Literal, Protocol
 
 from ._limiting import LimitStore
 from ._queueing import QueueStore
+from ._streams import StreamStore
 
 PENDING = "pending"
 POSTGRES_EXTRA = (
@@ -530,7 +534,8 @@ class OperatorStore(Protocol):
         """
 
     def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
-        """Delete workflows with their steps, messages and events; returns how many existed."""
+        """Delete workflows with their steps, messages, events and streams; returns how many
+        existed."""
 
     def rewind_workflow(self, workflow_id: str, to_position: int) -> int | None:
         """Make an ended workflow pending and unowned again from its step `to_position`.
@@ -573,5 +578,5 @@ class OperatorStore(Protocol):
         """Every event a workflow has set, by key."""
 
 
-class Store(RunStore, OperatorStore, QueueStore, LimitStore, Protocol):
+class Store(RunStore, OperatorStore, QueueStore, LimitStore, StreamStore, Protocol):
     """What a state backend provides: both sides. One implementation per module."""

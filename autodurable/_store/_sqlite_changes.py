@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ._protocol import FINISHED_STATUSES, PENDING, QUEUED_STATUSES
+from ._stream_sql import SQLITE_STREAMS
 
 if TYPE_CHECKING:
     from ._local import Hub
@@ -46,6 +47,8 @@ class SQLiteChanges:
                 "THEN position ELSE CAST(branch AS INTEGER) END) >= ?",
                 (workflow_id, to_position),
             )
+            # The stream values those steps wrote go with them (they are written again).
+            conn.execute(SQLITE_STREAMS.rewind, (workflow_id, to_position))
             (kept,) = conn.execute(
                 "SELECT count(*) FROM steps WHERE workflow_id = ?", (workflow_id,)
             ).fetchone()

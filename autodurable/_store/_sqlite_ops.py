@@ -39,6 +39,7 @@ from ._protocol import (
     WorkflowRecord,
 )
 from ._rules import not_owned, receive_step, received
+from ._stream_sql import SQLITE_STREAMS, SQLiteStreams
 
 if TYPE_CHECKING:
     from ._local import Hub
@@ -64,7 +65,7 @@ _ERROR_MATCH = (
 )
 
 
-class SQLiteOperations(Listing):
+class SQLiteOperations(Listing, SQLiteStreams):
     """Operations of the SQLite store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:
@@ -134,17 +135,20 @@ class SQLiteOperations(Listing):
                 "(CASE WHEN branch = '' THEN position ELSE CAST(branch AS INTEGER) END) < ?",
                 (record.workflow_id, source_id, from_position),
             ).rowcount
+            # Stream values written by the copied steps come with them.
+            conn.execute(SQLITE_STREAMS.fork, (record.workflow_id, source_id, from_position))
         if record.executor_id is None:
             self._hub.wake(record.workflow_id, released=True)
         return int(copied)
 
     def delete_workflows(self, workflow_ids: Sequence[str]) -> int:
-        """Delete workflows with their steps, messages and events; how many existed."""
+        """Delete workflows with their steps, messages, events and streams; how many existed."""
         deleted = 0
         with self._transaction("delete workflows in") as conn:
             for workflow_id in workflow_ids:
                 for table in ("steps", "messages", "events", "limit_permits"):
                     conn.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
+                conn.execute(SQLITE_STREAMS.delete, (workflow_id,))
                 deleted += conn.execute(
                     "DELETE FROM workflows WHERE workflow_id = ?", (workflow_id,)
                 ).rowcount

@@ -115,6 +115,7 @@ def weather_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
     return files
 
 
+@pytest.mark.usefixtures("unmeasured_children")  # one of several kills of one program
 @pytest.mark.parametrize(
     ("when", "fetched"),
     [("between", 1), ("fetching", 4), ("publishing", len(CITIES))],
@@ -221,6 +222,7 @@ def test_inventory_audit_uncrashed(tmp_path: Path) -> None:
     check_audit(tmp_path, done.stdout)
 
 
+@pytest.mark.usefixtures("unmeasured_children")  # one of several kills of one program
 @pytest.mark.parametrize("killed_after", [1, 3])
 def test_inventory_audit_killed_then_resumed(tmp_path: Path, killed_after: int) -> None:
     env = audit_env()

@@ -158,6 +158,7 @@ def test_code_made_durable_by_the_hook_is_swept(tmp_path, store, monkeypatch):
                     reset=lambda: Path("ledger.jsonl").unlink(missing_ok=True))  # fmt: skip
 
 
+@pytest.mark.usefixtures("unmeasured_children")  # four runs of the program per boundary
 def test_a_legacy_program_killed_at_every_boundary_resumes(tmp_path, database_url):
     folder = tmp_path / "audit"
     folder.mkdir()

@@ -38,6 +38,9 @@ def service(folder: Path, script: str, *args: str) -> Iterator[str]:
         yield url
 
 
+# Each boundary costs four runs of a program: their children run unmeasured.
+pytestmark = pytest.mark.usefixtures("unmeasured_children")
+
 PROGRAMS = {
     # program, its arguments, its service (script, arguments), the environment naming
     # it, and what it leaves in its folder (removed before each run that starts afresh)
