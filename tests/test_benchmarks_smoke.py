@@ -82,3 +82,31 @@ def test_sweep_benchmark_quick_prints_its_table() -> None:
     assert any(line.strip().startswith("the whole sweep") and "(22 runs)" in line for line in lines)
     assert any("target: well under 10 s; met" in line for line in lines)
     assert any(line.strip().startswith("real time") for line in lines)
+
+
+def test_dashboard_benchmark_quick_prints_its_times_and_plans() -> None:
+    lines = run_benchmark("dashboard.py")
+    assert any(line.startswith("list: first page") for line in lines), lines
+    assert any(line.startswith("counts chart query") for line in lines), lines
+    assert "query plans:" in lines
+
+
+def test_telemetry_benchmark_quick_prints_its_modes() -> None:
+    lines = run_benchmark("telemetry.py")
+    for mode in ("off", "on/sdk"):
+        assert any(
+            re.match(rf"\s*{re.escape(mode)}\s+\d+\.\d+\s+\d+\.\d+x", line) for line in lines
+        )
+    assert "off imported no OpenTelemetry module (checked in every run)" in lines
+
+
+def test_large_values_benchmark_quick_prints_its_cases() -> None:
+    lines = run_benchmark("large_values.py")
+    assert lines[0].startswith("20 workflows per case")
+    assert any(line.startswith("1 MB results, out of line") for line in lines), lines
+
+
+def test_boundary_benchmark_quick_prints_its_ratio() -> None:
+    lines = run_benchmark("boundary.py")
+    assert lines[0].startswith("httpx GET outside workflows")
+    assert any(re.match(r"\s*ratio installed/not installed: \d+\.\d+", line) for line in lines)

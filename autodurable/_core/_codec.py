@@ -54,7 +54,7 @@ import pickle
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -82,6 +82,9 @@ from ._codec_values import (
     with_zone,
 )
 from ._names import NotLoaded, qualified_name, resolve_loaded
+
+if TYPE_CHECKING:
+    from ._large import OutOfLine
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 # JSON text of the scalars, exactly as ``json.dumps`` writes them (floats go
@@ -113,6 +116,9 @@ class Codec:
         if isinstance(allowed_modules, str):
             allowed_modules = (allowed_modules,)
         self.allowed_modules = frozenset(allowed_modules)
+        # Values too large for their rows (`_large`); set by the runtime, None to keep
+        # every value in its row.
+        self.out_of_line: OutOfLine | None = None
         self._encoders: dict[type, Callable[[Any, str, int], Any]] = {
             list: self._enc_list,
             dict: self._enc_dict,
@@ -170,12 +176,21 @@ class Codec:
             "class": lambda o, d: self._checked_class(o, shapes.is_recordable_class),
             "pickle": self._dec_pickle,
             "unrecorded": refuse_unrecorded,
+            "large": self._dec_large,
         }
 
     # -- public API -----------------------------------------------------------
 
     def encode(self, value: Any, what: str = "value") -> str:
-        """Encode `value` to JSON text; `what` names the value in errors."""
+        """Encode `value` to JSON text; `what` names the value in errors. A value too
+        large for its row is stored out of line and its reference returned (`_large`)."""
+        text = self._encode(value, what)
+        spill = self.out_of_line
+        if spill is not None and len(text) > spill.threshold:
+            return spill.spill(text, what)
+        return text
+
+    def _encode(self, value: Any, what: str) -> str:
         try:
             cls = type(value)
             scalar = _SCALAR_TEXT.get(cls)
@@ -201,6 +216,11 @@ class Codec:
             return self._dec(raw, 0)
         except RecursionError:  # the stack was already deep when we were called
             raise DecodeError(f"recorded value: {too_deep()}") from None
+
+    def _dec_large(self, reference: dict[str, Any], depth: int) -> Any:
+        if self.out_of_line is None:
+            raise DecodeError("a reference to a large value, and no store to read it from")
+        return self._dec(loads(self.out_of_line.fetch(reference)), depth)
 
     def encode_error(self, exc: BaseException) -> str:
         """Encode an exception with its type, arguments, message and traceback."""

@@ -168,6 +168,34 @@ class TelemetrySettings(BaseModel):
 _OFF = TelemetrySettings(enabled=False)
 
 
+class BoundarySettings(BaseModel):
+    """``[tool.autodurable.boundaries]``: which HTTP clients' requests workflow code
+    records at their transport (``autodurable._core._boundary_http``); each on unless
+    set to false."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    httpx: bool = True  # httpx sync and async: the openai and anthropic SDKs
+    urllib3: bool = True  # urllib3, and so requests and botocore
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            unknown = sorted(set(values) - set(cls.model_fields))
+            if unknown:
+                known = ", ".join(cls.model_fields)
+                raise ValueError(
+                    f"unknown boundary {', '.join(map(repr, unknown))}: the boundaries are "
+                    f"{known} (requests and botocore go through urllib3)"
+                )
+        return values
+
+    def names(self) -> tuple[str, ...]:
+        """The boundaries turned on."""
+        return tuple(name for name in type(self).model_fields if getattr(self, name))
+
+
 class Settings(BaseModel):
     """Validated project settings (``[tool.autodurable]`` and `configure`)."""
 
@@ -218,8 +246,24 @@ class Settings(BaseModel):
     ai: dict[str, Any] = {}
     # [tool.autodurable.ui]: the dashboard's own settings (`autodurable._ui` checks them).
     ui: dict[str, Any] = {}
+    # Values whose encoded text is longer go out of line (`_large`); longer than the
+    # limit, they are refused when recorded.
+    large_value_threshold: int = Field(default=256 * 1024, ge=1024)
+    large_value_limit: int = Field(default=1024 * 1024 * 1024, ge=1024)
     # [tool.autodurable.telemetry] or telemetry = true: OpenTelemetry (off by default).
     telemetry: TelemetrySettings = _OFF
+    # Requests that workflow code (or a library it calls) sends through an HTTP client's
+    # transport, recorded there as steps (docs/agents.md): None (the default) under
+    # `autodurable run` only, true also without it, false never.
+    record_http: bool | None = None
+    # [tool.autodurable.boundaries]: single HTTP clients turned off (httpx = false).
+    boundaries: BoundarySettings = BoundarySettings()
+
+    def http_boundaries(self, launched: bool) -> tuple[str, ...]:
+        """The HTTP clients whose requests are recorded; `launched`: under `autodurable run`."""
+        if self.record_http is False or (self.record_http is None and not launched):
+            return ()
+        return self.boundaries.names()
 
     @field_validator("telemetry", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
@@ -43,6 +44,7 @@ from .._store import Store, open_store
 from ._codec import Codec
 from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
+from ._large import OutOfLine
 from ._options import CallOptions
 
 if TYPE_CHECKING:
@@ -71,6 +73,10 @@ class Runtime:
         self.codec = Codec(
             allow_pickle=settings.allow_pickle, allowed_modules=settings.allowed_modules
         )
+        # Values too large for their rows go out of line, into the store's own place.
+        self.codec.out_of_line = OutOfLine(
+            lambda: self.store, settings.large_value_threshold, settings.large_value_limit
+        )
         self.step_defaults: CallOptions = settings.steps
         self._lock = threading.RLock()
         self._store: Store | None = None
@@ -98,6 +104,7 @@ class Runtime:
             self.telemetry = OpenTelemetry(self, settings.telemetry)
         # Steps go the general path, where limits and telemetry are applied.
         self.steps_watched = self.limiter is not None or self.telemetry is not None
+        _apply_record_http(settings)
 
     @property
     def store(self) -> Store:
@@ -198,6 +205,19 @@ class Runtime:
                 self._store = None
 
 
+def _apply_record_http(settings: Settings) -> None:
+    """``record_http = true`` records HTTP requests at their client's transport without
+    the launcher (which installs that itself); false turns it off (`_boundary_http`)."""
+    if settings.record_http:
+        from . import _boundary_http  # wrapt: imported only when asked for
+
+        _boundary_http.install(settings.http_boundaries(launched=False))
+    elif settings.record_http is False:
+        module = sys.modules.get("autodurable._core._boundary_http")
+        if module is not None:
+            module.uninstall()
+
+
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 # Runtimes replaced by `configure()` whose workflows are still running (`retire_when_idle`).
@@ -233,6 +253,7 @@ def configure(
     app_version: str | None = None,
     limits: Mapping[str, Mapping[str, Any]] | None = None,
     telemetry: bool | Mapping[str, Any] | None = None,
+    record_http: bool | None = None,
 ) -> None:
     """Configure autodurable for this process; overrides pyproject and environment.
 
@@ -256,7 +277,10 @@ def configure(
     ``[tool.autodurable.limits]``; it replaces that table). ``telemetry=True`` (or a
     table such as ``{"metrics": False}``) emits OpenTelemetry spans and metrics
     through the global tracer and meter providers (``pip install
-    'autodurable[otel]'``; see docs/telemetry.md). Invalid
+    'autodurable[otel]'``; see docs/telemetry.md). ``record_http=True`` records every
+    request that workflow code, or a library it calls, sends through httpx or urllib3
+    (requests) as a step at the client's transport, as `autodurable run` does by
+    default (see docs/agents.md); ``False`` turns that off. Invalid
     values raise `ConfigError` at once; workflows already running keep the previous
     configuration.
     """
@@ -269,6 +293,7 @@ def configure(
         "app_version": app_version,
         "limits": None if limits is None else {k: dict(v) for k, v in limits.items()},
         "telemetry": _switch_or_table(telemetry),
+        "record_http": record_http,
     }
     new_overrides = {**_overrides, **{k: v for k, v in given.items() if v is not None}}
     settings = load_settings(new_overrides, cwd=_project_start)  # validates first

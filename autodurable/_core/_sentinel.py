@@ -25,7 +25,8 @@ Invariants:
 - References taken before `install()` (``from sqlite3 import connect``) are not
   wrapped. Modules imported later are patched by a post-import hook.
 - Threads, pool work and asyncio tasks that workflow code starts run in its
-  context (`_concurrency`), so their I/O outside steps is reported too.
+  context (`_concurrency`), so their I/O outside steps is reported too. An
+  asyncio event loop waking itself (its own socket pair) is never reported.
 - Global mutable state: the mode (None when not installed), guarded by a lock;
   the reported lines are `_report`'s.
 """
@@ -221,10 +222,21 @@ def _make_wrapper(label: str) -> Callable[..., Any]:
     return sentinel
 
 
+# An asyncio event loop wakes itself through a socket pair of its own; those reads and
+# writes are no one's I/O (they would be reported at the line of `asyncio.run`).
+_LOOP_SELF_PIPE = frozenset({"_read_from_self", "_write_to_self"})
+
+
 def _check(label: str) -> None:
     """Report the I/O call `label` if the user's workflow code made it (see the invariants)."""
     # The caller of the wrapper; 0 is here, 1 the wrapper.
     frame: FrameType | None = sys._getframe(2)
+    if (
+        frame is not None
+        and frame.f_code.co_name in _LOOP_SELF_PIPE
+        and frame.f_globals.get("__name__") == "asyncio.selector_events"
+    ):
+        return
     level = 3  # warnings.warn's stacklevel of `frame`, as seen from here
     user = None
     while frame is not None:

@@ -52,6 +52,25 @@ class DurableFunction(_FunctionWrapper):
     if TYPE_CHECKING:
         __qualname__: str  # the proxy's: the wrapped function's
 
+    # A class body with annotations gets an `__annotations__` dict of its own, which
+    # would be found before the proxy forwards the name: code reading the wrapped
+    # function's annotations (typing.get_type_hints, pydantic, FastAPI, agent
+    # frameworks building tool schemas) would see the class's instead.
+    @property
+    def __annotations__(self) -> dict[str, Any]:
+        return self.__wrapped__.__annotations__
+
+    @__annotations__.setter
+    def __annotations__(self, value: dict[str, Any]) -> None:
+        self.__wrapped__.__annotations__ = value
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each subclass gets the forwarding property in its own namespace: Python gives
+        # a class without one an empty `__annotations__` dict the first time anything
+        # asks the class for it (wrapt does, on assignment), and that would hide ours.
+        type.__setattr__(cls, "__annotations__", vars(DurableFunction)["__annotations__"])
+
     def __reduce_ex__(self, protocol: object) -> str:
         # Pickle by reference, as plain module-level functions do.
         return str(self.__qualname__)

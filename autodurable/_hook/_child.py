@@ -9,7 +9,8 @@ Invariants:
 - Light: the settings come validated from the launcher, in the environment, so
   a child imports neither pydantic nor the runtime to install the hook; only a
   process that runs workflow code loads them. The sentinel (and wrapt with it)
-  is installed when the first project module is imported: I/O references a
+  and the HTTP boundaries (`_core._boundary_http`) are installed when the first
+  project module is imported: I/O references a
   module took before that are not watched.
 - Silent: the launcher prints one status line (``-q`` silences it) before it
   becomes CMD; nothing else is printed, so programs reading their children's
@@ -37,6 +38,9 @@ BOOTSTRAP_DIR = str(Path(__file__).resolve().parent.parent / "_bootstrap")
 ENV_ROOT = "AUTODURABLE_PROJECT_ROOT"
 ENV_SETTINGS = "AUTODURABLE_HOOK_SETTINGS"
 RECOVERY_DELAY = 1.0  # seconds: the program starts first
+# The HTTP boundaries on when nothing is configured (`BoundarySettings().names()`,
+# kept here so that a child imports no pydantic to know them).
+DEFAULT_BOUNDARIES = ("httpx", "urllib3")
 
 
 def hook_environment(root: Path) -> dict[str, str]:
@@ -59,7 +63,13 @@ def _hook_settings(root: Path) -> tuple[dict[str, str], str]:
 
     values: dict[str, Any]
     if configures_nothing(root):
-        values = {"io": [], "roles": {}, "exclude": [], "sentinel": DEFAULT_SENTINEL}
+        values = {
+            "io": [],
+            "roles": {},
+            "exclude": [],
+            "sentinel": DEFAULT_SENTINEL,
+            "boundaries": list(DEFAULT_BOUNDARIES),
+        }
         url = f"sqlite:///{root / DEFAULT_STATE_PATH}"
         recover = (root / DEFAULT_STATE_PATH).exists()  # the default store, without loading it
     else:
@@ -71,6 +81,7 @@ def _hook_settings(root: Path) -> tuple[dict[str, str], str]:
             "roles": dict(settings.roles),
             "exclude": list(settings.exclude),
             "sentinel": settings.sentinel,
+            "boundaries": list(settings.http_boundaries(launched=True)),
         }
         url = resolve_database_url(settings.database_url, root)
         recover = _state_exists(url)
@@ -136,7 +147,10 @@ def bootstrap() -> None:
     state = _cache.ProjectState(
         Path(root), tuple(values["io"]), values["roles"], tuple(values["exclude"])
     )
-    _finder.install(state, on_first_module=lambda: _install_sentinel(values["sentinel"]))
+    _finder.install(
+        state,
+        on_first_module=lambda: _install_sentinel(values["sentinel"], values.get("boundaries", ())),
+    )
     from .._web import _auto
 
     _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
@@ -146,14 +160,18 @@ def bootstrap() -> None:
         timer.start()
 
 
-def _install_sentinel(mode: str) -> None:
+def _install_sentinel(mode: str, boundaries: Any = ()) -> None:
     # Only workflow code can need it, and only code that imports the project's
     # modules can be workflow code here; wrapt alone takes 20 to 80 ms to import,
     # which a child that runs none of the project (a helper script, a worker of
-    # another tool) should not pay.
+    # another tool) should not pay. The HTTP boundaries (docs/agents.md) likewise.
     from .._core import _sentinel
 
     _sentinel.install(mode)
+    if boundaries:
+        from .._core import _boundary_http
+
+        _boundary_http.install(boundaries)
 
 
 def recover_quietly() -> None:

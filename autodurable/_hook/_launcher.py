@@ -85,6 +85,7 @@ def prepare_hook(root: Path) -> ProjectState:
     state = ProjectState(root, settings.io, settings.roles, settings.exclude)
     install(state)
     _install_sentinel(settings.sentinel)
+    _install_boundaries(settings.http_boundaries(launched=True))
     from .._web import _auto
 
     _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
@@ -100,6 +101,14 @@ def _install_sentinel(mode: str) -> None:
     except ImportError:  # pragma: no cover - the sentinel ships with the package
         return
     _sentinel.install(mode)
+
+
+def _install_boundaries(names: tuple[str, ...]) -> None:
+    """Record HTTP requests at the transports of `names` in workflow code (docs/agents.md)."""
+    if names:
+        from .._core import _boundary_http
+
+        _boundary_http.install(names)
 
 
 def run(

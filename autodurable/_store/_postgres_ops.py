@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._large import PostgresLargeValues
 from ._listing import Listing
 from ._postgres_sql import OperationStatements
 from ._protocol import (
@@ -59,7 +60,7 @@ _ERROR_MATCH = (
 )
 
 
-class PostgresOperations(Listing, PostgresStreams):
+class PostgresOperations(Listing, PostgresStreams, PostgresLargeValues):
     """Operations of the PostgreSQL store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:

@@ -41,6 +41,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
+from ._large import LargeValueStore
 from ._limiting import LimitStore
 from ._queueing import QueueStore
 from ._streams import StreamStore
@@ -578,5 +579,7 @@ class OperatorStore(Protocol):
         """Every event a workflow has set, by key."""
 
 
-class Store(RunStore, OperatorStore, QueueStore, LimitStore, StreamStore, Protocol):
+class Store(
+    RunStore, OperatorStore, QueueStore, LimitStore, StreamStore, LargeValueStore, Protocol
+):
     """What a state backend provides: both sides. One implementation per module."""

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
+from ._large import SQLiteLargeValues
 from ._listing import Listing
 from ._protocol import (
     CANCELLED,
@@ -65,7 +66,7 @@ _ERROR_MATCH = (
 )
 
 
-class SQLiteOperations(Listing, SQLiteStreams):
+class SQLiteOperations(Listing, SQLiteStreams, SQLiteLargeValues):
     """Operations of the SQLite store beyond running workflows (see the `Store` protocol)."""
 
     if TYPE_CHECKING:

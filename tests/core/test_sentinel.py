@@ -27,6 +27,8 @@ from autodurable._core._sentinel import UnrecordedIOError, UnrecordedIOWarning
 from autodurable._errors import AutodurableError
 from autodurable._store import PENDING, SUCCEEDED, open_store
 
+from ..helpers import run_command, write_script
+
 ORIGINALS = {
     "open": builtins.open,
     "io.open": io.open,
@@ -291,6 +293,28 @@ def test_async_workflow_warns(sentinel, data):
         assert asyncio.run(load_async(data)) == "data"
     assert len(found) == 1
     assert "open() in load_async" in str(found[0].message)
+
+
+LOOP_WOKEN_BY_A_THREAD = """
+import asyncio, threading
+
+async def main():
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+    # The thread wakes the loop through the loop's own socket pair.
+    threading.Thread(target=loop.call_soon_threadsafe, args=(woken.set_result, 7)).start()
+    print(await woken)
+
+asyncio.run(main())
+"""
+
+
+def test_an_event_loop_waking_itself_is_not_reported(tmp_path):
+    write_script(tmp_path, "app.py", LOOP_WOKEN_BY_A_THREAD)
+    done = run_command([sys.executable, "-m", "autodurable", "run", "app.py"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "7\n"
+    assert "outside any step" not in done.stderr, done.stderr
 
 
 def test_uninstall_restores_the_originals(sentinel, data):

@@ -13,6 +13,7 @@ import functools
 import inspect
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -263,6 +264,27 @@ def test_functools_wraps_on_a_durable_function_keeps_the_decorated_body():
     assert wrapped is body and body(1) == "body"  # still calls the decorated function
     assert body.__name__ == "declared" and inspect.unwrap(body) is declared
     assert inspect.signature(body) == inspect.signature(declared)
+
+
+def test_code_reading_annotations_sees_the_functions_own(tmp_path):
+    # Tool schemas (agent frameworks), FastAPI dependencies and pydantic read them.
+    from autodurable import inline as _inline
+
+    def tool(text: str, count: int = 1) -> list[str]:
+        return [text] * count
+
+    class Notes:
+        def add(self, text: str) -> None: ...
+
+    made = [autodurable.step(tool), autodurable.workflow(tool), _inline.step(tool)]
+    made.append(_inline.step(Notes.add))
+    for wrapper in made:
+        expected = typing.get_type_hints(inspect.unwrap(wrapper))
+        assert typing.get_type_hints(wrapper) == expected
+        assert wrapper.__annotations__ == inspect.unwrap(wrapper).__annotations__
+    assert typing.get_type_hints(made[0]) == {"text": str, "count": int, "return": list[str]}
+    made[0].__annotations__ = {"text": str}  # as functools.update_wrapper does
+    assert tool.__annotations__ == {"text": str}
 
 
 def test_an_inferred_step_outside_workflow_code_is_called_directly():

@@ -1,0 +1,1 @@
+"""Recording at the library boundary: HTTP clients, and agent frameworks run unmodified."""
