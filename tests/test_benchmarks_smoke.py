@@ -6,7 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .helpers import ROOT, child_env
+
+# A benchmark runs its programs many times over: they run unmeasured by coverage.
+pytestmark = pytest.mark.usefixtures("unmeasured_children")
 
 
 def run_benchmark(script: str, *args: str) -> list[str]:

@@ -19,6 +19,9 @@ import pytest
 from ._postgres import require_postgres
 from .helpers import ROOT, child_env
 
+# A benchmark runs its programs many times over: they run unmeasured by coverage.
+pytestmark = pytest.mark.usefixtures("unmeasured_children")
+
 WORKLOADS = (
     "(a) 1 workflow of 5 steps",
     "(b) 3 workflows of 2 steps",

@@ -20,6 +20,9 @@ import pytest
 from ._postgres import require_postgres
 from .helpers import ROOT, child_env
 
+# A benchmark runs its programs many times over: they run unmeasured by coverage.
+pytestmark = pytest.mark.usefixtures("unmeasured_children")
+
 ROWS = (
     "(a) enqueue-to-start latency, idle, median",
     "(a) enqueue-to-start latency, idle, p99",

@@ -131,10 +131,17 @@ def time_travel(
             raise _Stop(point)
         debugger(frame)
 
+    # A debugger replaces the process's trace function, and takes it away when told to
+    # continue: the one in place before (a coverage tool's, another debugger's) is put
+    # back once the replay ends.
+    tracing = sys.gettrace()
     try:
         outcome = replay_watched(history, workflow, watch if until_step is not None else None)
     except _Stop as stop:
         return Travel(_stopped_outcome(history), stop.point)
+    finally:
+        if debugger is not None:
+            sys.settrace(tracing)
     return Travel(outcome, reached[0] if reached else None, debugged=bool(reached))
 
 

@@ -53,6 +53,16 @@ class StepBucket:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """The steps one executor recorded for a workflow: one of its executions."""
+
+    executor_id: str  # "" for rows recorded before executors were kept
+    first: float
+    last: float
+    steps: int
+
+
+@dataclass(frozen=True)
 class StepSpan:
     """When a workflow's steps ran: first start, last end, how many there are."""
 
@@ -240,6 +250,17 @@ class DashboardReads:
         )
         first, last, count = rows[0] if rows else (None, None, 0)
         return StepSpan(first, last, int(count or 0))
+
+    def executions(self, workflow_id: str) -> list[Execution]:
+        """The executors that recorded `workflow_id`'s steps, in the order they first did:
+        each one an execution (a first run, then each resume after a crash or a restart)."""
+        rows = self._rows(
+            "SELECT executor_id, MIN(started_at), MAX(COALESCE(finished_at, started_at)), "
+            f"COUNT(*) FROM {self._prefix}steps WHERE workflow_id = ? "
+            "GROUP BY executor_id ORDER BY MIN(started_at)",
+            (workflow_id,),
+        )
+        return [Execution(str(r[0] or ""), float(r[1]), float(r[2]), int(r[3])) for r in rows]
 
     def steps_statement(self, workflow_id: str, limit: int, offset: int) -> tuple[str, list[Any]]:
         """The SQL and parameters of `steps_page`."""

@@ -137,6 +137,7 @@ class Lane:
     end: float | None  # None: still running or waiting
     wake: float | None = None  # a sleep's wake-up time
     copied: bool = False  # copied from the workflow it was forked from
+    run: int = 0  # which execution recorded it (1, 2 ... when it took more than one)
 
 
 def timeline(lanes: Sequence[Lane], now: float, *, first_place: str = "") -> str:
@@ -144,7 +145,8 @@ def timeline(lanes: Sequence[Lane], now: float, *, first_place: str = "") -> str
 
     Waits (a sleep until its wake-up time, a recv until its message) are drawn as
     pale bars; retried steps carry their attempt count; steps a fork copied from
-    its source are grey.
+    its source are grey; when more than one execution recorded the steps (a
+    resume after a crash), the first step of each is marked "run N".
     """
     if not lanes:
         return '<p class="empty">No steps recorded yet.</p>'
@@ -175,6 +177,8 @@ def timeline(lanes: Sequence[Lane], now: float, *, first_place: str = "") -> str
         )
         if lane.wake is not None:
             tip += f", sleeps until {when(lane.wake)}"
+        if lane.run:
+            tip += f", recorded by run {lane.run}"
         name = lane.name if len(lane.name) <= 34 else lane.name[:33] + "…"
         parts.append(
             f'<a href="#step-{e(lane.place)}"><g class="lane" data-place="{e(lane.place)}">'
@@ -192,10 +196,17 @@ def timeline(lanes: Sequence[Lane], now: float, *, first_place: str = "") -> str
             f'<rect class="bar {e(css)}" x="{x:.1f}" y="{y + 3:.1f}" width="{bar_w:.1f}" '
             f'height="{row - 6:.1f}" rx="2"/>'
         )
+        after = x + bar_w + 4
         if lane.attempts > 1:
             parts.append(
-                f'<text class="retry-label" x="{x + bar_w + 4:.1f}" y="{y + 13:.1f}">'
+                f'<text class="retry-label" x="{after:.1f}" y="{y + 13:.1f}">'
                 f"&#215;{lane.attempts}</text>"
+            )
+            after += 28
+        if lane.run and (i == 0 or lanes[i - 1].run != lane.run):
+            # Where an execution's steps start: the ones above it were replayed by it.
+            parts.append(
+                f'<text class="run-label" x="{after:.1f}" y="{y + 13:.1f}">run {lane.run}</text>'
             )
         parts.append("</g></a>")
     parts.append("</svg>")

@@ -108,6 +108,7 @@ svg.chart .f-timed_out { fill: var(--s-timed_out); }
 svg.chart .f-copied { fill: var(--s-copied); }
 svg.chart .f-sleep { fill: var(--s-waiting); opacity: .55; }
 svg.chart .retry { fill: var(--s-retrying); }
+svg.chart text.run-label { fill: var(--muted); font-weight: 600; }
 svg.chart .lane:hover rect.bar { opacity: .8; }
 svg.chart text.label { fill: var(--text); }
 .legend { display: flex; gap: .9rem; flex-wrap: wrap; font-size: 12px; color: var(--muted);

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._control._info import StepInfo, WorkflowInfo
 from .._store import CANCELLED, FAILED, PENDING, QUEUED_STATUSES, SUCCEEDED, StepRecord
+from .._store._dashboard import Execution
 from ._charts import RECV, SLEEP, Lane, nice_width, step_overview, timeline
 from ._context import Ui
 from ._html import (
@@ -118,7 +119,12 @@ def _inner(ui: Ui, info: WorkflowInfo, page_number: int) -> str:
             f'<section class="card"><h2>All {span_.count:,} steps over time</h2>'
             f"{step_overview(cells, start, width, buckets)}</section>"
         )
-    lanes = [_lane(step, info) for step in steps]
+    executions = reads.executions(info.workflow_id)
+    runs = (
+        {run.executor_id: n for n, run in enumerate(executions, 1)} if len(executions) > 1 else {}
+    )
+    parts.append(_executions(ui, executions, now))
+    lanes = [_lane(step, info, runs.get(step.executor_id or "", 0)) for step in steps]
     first = (page_number - 1) * size + 1
     title = (
         f"Timeline of steps {first:,} to {first + len(steps) - 1:,}" if pages > 1 else "Timeline"
@@ -234,7 +240,29 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
     return f'<section class="card"><h2>Lineage</h2><ul>{lines}</ul></section>'
 
 
-def _lane(step: StepInfo, info: WorkflowInfo) -> Lane:
+def _executions(ui: Ui, executions: list[Execution], now: float) -> str:
+    """Each execution that recorded steps: a first run, then each resume."""
+    if len(executions) < 2:
+        return ""
+    items = []
+    for n, run in enumerate(executions, 1):
+        found = ui.reads().store.get_executor(run.executor_id) if run.executor_id else None
+        where = f" (pid {found.pid} on {e(found.hostname)})" if found is not None else ""
+        role = "the first run" if n == 1 else "resumed: replayed the steps above from the record"
+        items.append(
+            f"<li><b>run {n}</b>, {role}: executor "
+            f'<span class="mono">{e(cut(run.executor_id or "unknown", 12))}</span>{where}, '
+            f"{run.steps:,} step(s) recorded from {time_cell(run.first, now)} "
+            f"to {time_cell(run.last, now)}</li>"
+        )
+    return (
+        '<section class="card"><h2>Executions</h2><p class="muted">Each later run replayed '
+        "the steps of the runs before it from the record: they did not run again.</p>"
+        f"<ul>{''.join(items)}</ul></section>"
+    )
+
+
+def _lane(step: StepInfo, info: WorkflowInfo, run: int = 0) -> Lane:
     wake = None
     if step.name == SLEEP and isinstance(step.output, int | float):
         wake = float(step.output)
@@ -248,6 +276,7 @@ def _lane(step: StepInfo, info: WorkflowInfo) -> Lane:
         step.finished_at,
         wake,
         copied,
+        run,
     )
 
 

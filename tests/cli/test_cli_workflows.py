@@ -32,7 +32,14 @@ WORKFLOW_KEYS = {
     "ended_at", "duration", "deadline", "forked_from", "forked_at_step", "inputs", "output",
     "error",
 }  # fmt: skip
-SHOW_KEYS = WORKFLOW_KEYS | {"steps_recorded", "events", "messages", "executor", "limit_waits"}
+SHOW_KEYS = WORKFLOW_KEYS | {
+    "steps_recorded",
+    "events",
+    "messages",
+    "executor",
+    "limit_waits",
+    "streams",
+}
 STEP_KEYS = {
     "position", "branch", "place", "name", "status", "attempts", "started_at", "finished_at",
     "duration", "output", "error", "executor_id",

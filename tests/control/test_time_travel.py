@@ -13,7 +13,7 @@ import pytest
 import autodurable
 from autodurable._cli import main
 from autodurable._control._histories import export_history
-from autodurable._control._timetravel import time_travel
+from autodurable._control._timetravel import open_pdb, time_travel
 from autodurable._core._runtime import get_runtime
 from autodurable._errors import AutodurableError
 
@@ -220,3 +220,22 @@ def test_clock_randomness_sleep_and_messages_answer_from_the_record() -> None:
     assert variables["answer"] == "approved"  # the recorded message; none is waiting now
     assert variables["lucky"] == recorded["lucky"]
     assert ran == Counter()
+
+
+def test_the_trace_function_in_place_before_the_debugger_is_put_back(monkeypatch) -> None:
+    recorded_order()
+    import io
+    import sys
+
+    def tracer(frame: object, event: str, arg: object) -> None:
+        return None
+
+    previous = sys.gettrace()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("c\n"))
+    sys.settrace(tracer)  # what a coverage tool or an outer debugger has in place
+    try:
+        travel = time_travel(export_history("o1"), until_step=1, debugger=open_pdb)
+        after = sys.gettrace()
+    finally:
+        sys.settrace(previous)
+    assert travel.outcome.ok and after is tracer

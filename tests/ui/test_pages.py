@@ -11,9 +11,9 @@ import re
 import pytest
 
 import autodurable
-from autodurable._core._runtime import get_runtime
+from autodurable._core._runtime import _reset_overrides_for_tests, get_runtime
 
-from ..helpers import workflow
+from ..helpers import Crash, crash_points, maybe_crash, run_workflow, workflow
 from . import _flows
 from ._flows import breaks, greet, retrying, run
 
@@ -193,3 +193,35 @@ def test_static_files_and_security_headers(client):
     headers = client.get("/").headers
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+
+@autodurable.step
+def stage(n: int) -> int:
+    return n
+
+
+@autodurable.workflow
+def two_runs() -> list[int]:
+    first = stage(1)
+    maybe_crash("between the runs")
+    return [first, stage(2)]
+
+
+def test_a_resumed_workflow_shows_its_executions(client):
+    crash_points.add("between the runs")
+    with pytest.raises(Crash):
+        run_workflow(two_runs, "resumed")
+    crash_points.clear()
+    url = get_runtime().database_url
+    _reset_overrides_for_tests()  # another process, as after a crash: another executor
+    autodurable.configure(database_url=url)
+    assert run_workflow(two_runs, "resumed") == [1, 2]
+    text = client.get("/workflow?id=resumed").text
+    assert "<h2>Executions</h2>" in text
+    assert "<b>run 1</b>, the first run" in text
+    assert "<b>run 2</b>, resumed: replayed the steps above from the record" in text
+    assert text.count('class="run-label"') == 2 and ">run 2</text>" in text
+    assert "recorded by run 2" in text  # the tooltip of the step the resume ran
+    run(greet, "single", 1, "x")  # one execution: no section, no marks
+    single = client.get("/workflow?id=single").text
+    assert "<h2>Executions</h2>" not in single and "run-label" not in single
