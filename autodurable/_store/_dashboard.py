@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -238,6 +239,29 @@ class DashboardReads:
             (workflow_id, limit),
         )
         return [(str(a), None if b is None else int(b), str(c)) for a, b, c in rows]
+
+    def parent_statements(self) -> tuple[str, str]:
+        """The two lookups of `parent_of` (``?`` placeholders): by a start step, then by a
+        batch; each reads a partial index (schema 13 on SQLite, 12 on PostgreSQL)."""
+        like = "%%" if self.dialect == "postgresql" else "%"  # psycopg's escape of "%"
+        contains = "strpos(output, ?) > 0" if self.dialect == "postgresql" else "instr(output, ?)"
+        steps = f"{self._prefix}steps"
+        return (
+            f"SELECT workflow_id FROM {steps} "
+            f"WHERE name LIKE 'autodurable.start:{like}' AND output = ? LIMIT 1",
+            f"SELECT workflow_id FROM {steps} "
+            f"WHERE name LIKE 'autodurable.enqueue_many:{like}' AND {contains} LIMIT 1",
+        )
+
+    def parent_of(self, workflow_id: str) -> str | None:
+        """The workflow whose code started `workflow_id` (its id recorded by a start step
+        or a batch of them), or None."""
+        wanted = json.dumps(workflow_id)
+        for statement in self.parent_statements():
+            found = self._rows(statement, (wanted,))
+            if found:
+                return str(found[0][0])
+        return None
 
     # -- steps ------------------------------------------------------------------------
 

@@ -40,7 +40,9 @@ from ._html import (
     when,
 )
 
-START_PREFIX = "autodurable.start:"
+START_PREFIX = "autodurable.start:"  # a child's id, recorded by the code that started it
+BATCH_PREFIX = "autodurable.enqueue_many:"  # the ids of a batch of children (map)
+CHILDREN_SHOWN = 100
 FLASHES = {
     "cancelled": "Cancelled. A running workflow stops at its next step boundary.",
     "unchanged": "Nothing changed: the workflow had ended already.",
@@ -216,6 +218,9 @@ def _values(ui: Ui, info: WorkflowInfo) -> str:
 def _lineage(ui: Ui, info: WorkflowInfo) -> str:
     reads = ui.reads()
     items = []
+    parent = reads.parent_of(info.workflow_id)
+    if parent is not None:
+        items.append(f'Started by <a href="{url("/workflow", id=parent)}">{e(parent)}</a>')
     if info.forked_from:
         items.append(
             f'Forked from <a href="{url("/workflow", id=info.forked_from)}">'
@@ -226,14 +231,21 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
             f'Fork <a href="{url("/workflow", id=fork_id)}">{e(fork_id)}</a> '
             f"from step {e(at)} {badge(status)}"
         )
-    for record in reads.steps_named(info.workflow_id, START_PREFIX, 100):
-        child = _json(record.output)
-        if isinstance(child, str):
-            name = record.name[len(START_PREFIX) :]
-            items.append(
-                f'Child <a href="{url("/workflow", id=child)}">{e(child)}</a> '
-                f'<span class="muted">{e(name)}</span>'
-            )
+    children: list[tuple[str, str]] = []
+    for prefix in (START_PREFIX, BATCH_PREFIX):
+        for record in reads.steps_named(info.workflow_id, prefix, CHILDREN_SHOWN):
+            found = _json(record.output)
+            ids = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+            children += [
+                (child, record.name[len(prefix) :]) for child in ids if isinstance(child, str)
+            ]
+    for child, name in children[:CHILDREN_SHOWN]:
+        items.append(
+            f'Child <a href="{url("/workflow", id=child)}">{e(child)}</a> '
+            f'<span class="muted">{e(name)}</span>'
+        )
+    if len(children) > CHILDREN_SHOWN:
+        items.append(f'<span class="muted">and {len(children) - CHILDREN_SHOWN:,} more</span>')
     if not items:
         return ""
     lines = "".join(f"<li>{item}</li>" for item in items)

@@ -109,4 +109,7 @@ def test_the_version_filter_and_forks_use_the_new_indexes(backend):
     table = "workflows" if reads.dialect == "sqlite" else f'"{store.schema}".workflows'
     forks = f"SELECT workflow_id FROM {table} WHERE forked_from = ?"
     assert "workflows_forked" in plan(forks, ("x",))
+    by_start, by_batch = reads.parent_statements()
+    assert "steps_started_children" in plan(by_start, ('"x"',))
+    assert "steps_started_batches" in plan(by_batch, ('"x"',))
     assert reads.forks_of("nothing") == []

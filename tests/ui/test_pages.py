@@ -225,3 +225,28 @@ def test_a_resumed_workflow_shows_its_executions(client):
     run(greet, "single", 1, "x")  # one execution: no section, no marks
     single = client.get("/workflow?id=single").text
     assert "<h2>Executions</h2>" not in single and "run-label" not in single
+
+
+LINEAGE = autodurable.Queue("ui-lineage")  # nothing serves it: its children stay queued
+
+
+@autodurable.workflow
+def child_job(n: int) -> int:
+    return n
+
+
+@autodurable.workflow
+def parent_job() -> list[str]:
+    started = autodurable.start(child_job, 1)
+    batch = LINEAGE.enqueue_many(child_job, [(2,), (3,)])
+    return [started.workflow_id, *(handle.workflow_id for handle in batch)]
+
+
+def test_children_link_to_their_parent_and_the_parent_lists_them(client):
+    children = run_workflow(parent_job, "parent")
+    page = client.get("/workflow?id=parent").text
+    for child in children:
+        assert f">{child}</a>" in page  # the started one and both of the batch
+        child_page = client.get(f"/workflow?id={child}").text
+        assert 'Started by <a href="/workflow?id=parent">parent</a>' in child_page
+    assert "Started by" not in page
