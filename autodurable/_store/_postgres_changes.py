@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import FINISHED_STATUSES, PENDING, QUEUED_STATUSES
+from ._rules import REWINDS_EVENT, rewinds_after
 from ._stream_sql import postgres_streams
 
 if TYPE_CHECKING:
@@ -52,6 +53,18 @@ class PostgresChanges:
                 )
                 # The stream values those steps wrote go with them (they are written again).
                 cursor.execute(postgres_streams(self.schema).rewind, (workflow_id, to_position))
+                now = time.time()
+                before = cursor.execute(
+                    f"SELECT value FROM {s}.events WHERE workflow_id = %s AND key = %s",
+                    (workflow_id, REWINDS_EVENT),
+                ).fetchone()
+                cursor.execute(
+                    f"INSERT INTO {s}.events (workflow_id, key, value, updated_at) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, key) DO UPDATE "
+                    "SET value = excluded.value, updated_at = excluded.updated_at",
+                    (workflow_id, REWINDS_EVENT,
+                     rewinds_after(before[0] if before else None, to_position, now), now),
+                )  # fmt: skip
                 row = cursor.execute(
                     f"SELECT count(*) FROM {s}.steps WHERE workflow_id = %s", (workflow_id,)
                 ).fetchone()

@@ -73,3 +73,19 @@ def received(status: str, row: StepRow | None, found: Any) -> Received:
     if row is None or row[3] == WAITING:
         return Received(status)
     return Received(status, row[4] if found is not None else None, found is None)
+
+
+# The event a rewind leaves on its workflow: every rewind, oldest first, so that the
+# lineage of a workflow run again in place stays readable (`workflows show`, the
+# dashboard). A list of {"to_step": N, "at": epoch seconds}, plain JSON.
+REWINDS_EVENT = "autodurable.rewinds"
+
+
+def rewinds_after(previous: str | None, to_step: int, at: float) -> str:
+    """The value of `REWINDS_EVENT` once one more rewind, to `to_step`, is added."""
+    try:
+        found = json.loads(previous) if previous is not None else []
+    except ValueError:
+        found = []
+    history = found if isinstance(found, list) else []
+    return json.dumps([*history, {"to_step": to_step, "at": at}], separators=(",", ":"))

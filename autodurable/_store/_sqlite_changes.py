@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ._protocol import FINISHED_STATUSES, PENDING, QUEUED_STATUSES
+from ._rules import REWINDS_EVENT, rewinds_after
 from ._stream_sql import SQLITE_STREAMS
 
 if TYPE_CHECKING:
@@ -49,6 +50,18 @@ class SQLiteChanges:
             )
             # The stream values those steps wrote go with them (they are written again).
             conn.execute(SQLITE_STREAMS.rewind, (workflow_id, to_position))
+            now = time.time()
+            before = conn.execute(
+                "SELECT value FROM events WHERE workflow_id = ? AND key = ?",
+                (workflow_id, REWINDS_EVENT),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO events (workflow_id, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (workflow_id, key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (workflow_id, REWINDS_EVENT,
+                 rewinds_after(before[0] if before else None, to_position, now), now),
+            )  # fmt: skip
             (kept,) = conn.execute(
                 "SELECT count(*) FROM steps WHERE workflow_id = ?", (workflow_id,)
             ).fetchone()

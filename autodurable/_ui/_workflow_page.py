@@ -24,6 +24,7 @@ from typing import Any
 from .._control._info import StepInfo, WorkflowInfo
 from .._store import CANCELLED, FAILED, PENDING, QUEUED_STATUSES, SUCCEEDED, StepRecord
 from .._store._dashboard import Execution
+from .._store._rules import REWINDS_EVENT
 from ._charts import RECV, SLEEP, Lane, nice_width, step_overview, timeline
 from ._context import Ui
 from ._html import (
@@ -221,6 +222,11 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
     parent = reads.parent_of(info.workflow_id)
     if parent is not None:
         items.append(f'Started by <a href="{url("/workflow", id=parent)}">{e(parent)}</a>')
+    for rewind in _rewinds(reads.store.list_events(info.workflow_id).get(REWINDS_EVENT)):
+        items.append(
+            f"Rewound to step {e(rewind.get('to_step'))} on "
+            f"{e(when(float(rewind.get('at') or 0)))}: run again in place from there"
+        )
     if info.forked_from:
         items.append(
             f'Forked from <a href="{url("/workflow", id=info.forked_from)}">'
@@ -250,6 +256,12 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
         return ""
     lines = "".join(f"<li>{item}</li>" for item in items)
     return f'<section class="card"><h2>Lineage</h2><ul>{lines}</ul></section>'
+
+
+def _rewinds(value: str | None) -> list[dict[str, Any]]:
+    """The rewinds recorded on a workflow (`REWINDS_EVENT`), oldest first."""
+    found = _json(value) if value is not None else None
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def _executions(ui: Ui, executions: list[Execution], now: float) -> str:

@@ -169,5 +169,8 @@ def test_rewind_runs_an_ended_workflow_again_from_a_step_in_place(capsys):
     assert ran == Counter(pick=1, pack=1, wrap=1, ship=2)
     status, _, err = cli(capsys, "workflows", "rewind", "r1", "--to-step", "1")
     assert status == 0
+    status, out, _ = cli(capsys, "workflows", "show", "r1", "--json")
+    rewinds = json.loads(out)["events"]["autodurable.rewinds"]
+    assert [r["to_step"] for r in rewinds] == [2, 1]  # every rewind kept, oldest first
     status, _, err = cli(capsys, "workflows", "rewind", "r1", "--to-step", "1")
     assert status == 2 and "r1 is pending: only a finished, failed or cancelled" in err

@@ -13,7 +13,7 @@ import pytest
 import autodurable
 from autodurable._core._runtime import _reset_overrides_for_tests, get_runtime
 
-from ..helpers import Crash, crash_points, maybe_crash, run_workflow, workflow
+from ..helpers import Crash, crash_points, maybe_crash, run_workflow, wait_until, workflow
 from . import _flows
 from ._flows import breaks, greet, retrying, run
 
@@ -250,3 +250,15 @@ def test_children_link_to_their_parent_and_the_parent_lists_them(client):
         child_page = client.get(f"/workflow?id={child}").text
         assert 'Started by <a href="/workflow?id=parent">parent</a>' in child_page
     assert "Started by" not in page
+
+
+def test_rewinds_are_part_of_the_lineage(client):
+    run(greet, "rewound", 1, "x")
+    store = get_runtime().store
+    assert store.rewind_workflow("rewound", 3) is not None
+    autodurable.recover()  # runs it again from step 3, to its end
+    wait_until(lambda: autodurable.get_workflow("rewound").status() == "succeeded")
+    assert store.rewind_workflow("rewound", 2) is not None
+    page = client.get("/workflow?id=rewound").text
+    assert page.count("Rewound to step") == 2
+    assert page.index("Rewound to step 3") < page.index("Rewound to step 2")  # oldest first
