@@ -28,7 +28,7 @@ from ._registry import is_program_run
 CANCELLED_TYPE = "autodurable._errors:WorkflowCancelled"
 
 
-def _parse(text: str | None) -> Any:
+def parse_recorded(text: str | None) -> Any:
     """Recorded JSON text, parsed (None stays None; damaged text is returned as it is)."""
     if text is None:
         return None
@@ -42,7 +42,7 @@ def _error_parts(text: str | None) -> tuple[str | None, str | None, str | None]:
     """(type, message, traceback) of a recorded exception."""
     if not text:
         return None, None, None
-    raw = _parse(text)
+    raw = parse_recorded(text)
     if not isinstance(raw, dict):
         return "unknown", str(raw), None
     kind, message = str(raw.get("c", "unknown")), _text(raw.get("m", ""))
@@ -103,8 +103,8 @@ class WorkflowInfo:
             workflow_id=record.workflow_id,
             name=record.name,
             status=record.status,
-            inputs=_parse(record.inputs),
-            output=_parse(record.output),
+            inputs=parse_recorded(record.inputs),
+            output=parse_recorded(record.output),
             error_type=error_type,
             error_message=message,
             traceback=trace,
@@ -196,7 +196,7 @@ class StepInfo:
             attempts=record.attempts,
             started_at=record.started_at,
             finished_at=record.finished_at,
-            output=_parse(record.output),
+            output=parse_recorded(record.output),
             error_type=error_type,
             error_message=message,
             traceback=trace,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .._control._info import StepInfo, WorkflowInfo
+from .._control._info import StepInfo, WorkflowInfo, parse_recorded
 from .._store import CANCELLED, FAILED, PENDING, QUEUED_STATUSES, SUCCEEDED, StepRecord
 from .._store._dashboard import Execution
 from .._store._rules import REWINDS_EVENT
@@ -57,16 +57,6 @@ TABLE_VALUE_CHARS = 2_000  # a step's value in the table; its own page shows mor
 
 def _root(step: StepInfo) -> int:
     return int(step.branch.split(".", 1)[0]) if step.branch else step.position
-
-
-def _json(text: str | None) -> Any:
-    """Recorded JSON text, parsed (damaged text is shown as it is)."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def render_workflow(ui: Ui, info: WorkflowInfo, params: Mapping[str, str], partial: bool) -> str:
@@ -240,7 +230,7 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
     children: list[tuple[str, str]] = []
     for prefix in (START_PREFIX, BATCH_PREFIX):
         for record in reads.steps_named(info.workflow_id, prefix, CHILDREN_SHOWN):
-            found = _json(record.output)
+            found = parse_recorded(record.output)
             ids = [found] if isinstance(found, str) else found if isinstance(found, list) else []
             children += [
                 (child, record.name[len(prefix) :]) for child in ids if isinstance(child, str)
@@ -260,7 +250,7 @@ def _lineage(ui: Ui, info: WorkflowInfo) -> str:
 
 def _rewinds(value: str | None) -> list[dict[str, Any]]:
     """The rewinds recorded on a workflow (`REWINDS_EVENT`), oldest first."""
-    found = _json(value) if value is not None else None
+    found = parse_recorded(value) if value is not None else None
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
@@ -409,7 +399,8 @@ def _messages_and_events(ui: Ui, info: WorkflowInfo) -> str:
         )
         rows.append(
             f"<tr><td>{e(m.topic or '(no topic)')}</td><td>{time_cell(m.sent_at)}</td>"
-            f"<td>{e(state)}</td><td>{value_block(_json(m.payload), ui.redactor, limit)}</td></tr>"
+            f"<td>{e(state)}</td>"
+            f"<td>{value_block(parse_recorded(m.payload), ui.redactor, limit)}</td></tr>"
         )
     table = ""
     if rows:
@@ -422,7 +413,7 @@ def _messages_and_events(ui: Ui, info: WorkflowInfo) -> str:
         + (
             f"<pre class=value>{e(REDACTED)}</pre>"
             if ui.redactor.hides(key)
-            else value_block(_json(value), ui.redactor, limit)
+            else value_block(parse_recorded(value), ui.redactor, limit)
         )
         + "</td></tr>"
         for key, value in sorted(events.items())
