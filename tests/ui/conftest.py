@@ -82,9 +82,14 @@ def served(database: str) -> Iterator[Callable[..., str]]:
         thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless chromium for the session (skipped without one, failed on CI)."""
+    """A headless chromium for the module (skipped without one, failed on CI).
+
+    Playwright's sync API keeps an event loop running in this thread while it is
+    started, which makes ``asyncio.run`` fail: it is stopped before the tests of any
+    other module run (the browser tests are one xdist group, so they run together).
+    """
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         reason = "chromium is not installed (apt-get install chromium); browser tests need it"

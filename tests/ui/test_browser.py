@@ -20,7 +20,8 @@ from ..helpers import ROOT, workflow
 from . import _flows
 from ._flows import breaks, gated, greet, in_thread, retrying, run, waits
 
-pytestmark = pytest.mark.usefixtures("database")
+# One worker runs them all, one after another: one browser (see `chromium`).
+pytestmark = [pytest.mark.usefixtures("database"), pytest.mark.xdist_group("browser")]
 
 
 def screenshot(page, database: str, name: str, *, whole: bool = False) -> None:
