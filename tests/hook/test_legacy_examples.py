@@ -53,8 +53,15 @@ def command(script: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "autodurable", "run", str(EXAMPLE / script), *args]
 
 
+def own_state(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` with a state database in `folder`: the examples live in the repository, whose
+    own state folder would be shared by tests running at the same time."""
+    return {"AUTODURABLE_DATABASE_URL": f"sqlite:///{folder / 'state.db'}", **env}
+
+
 def run(folder: Path, env: dict[str, str], script: str, *args: str) -> subprocess.CompletedProcess:
     """Run the script durably in `folder` to completion."""
+    env = own_state(folder, env)
     return run_command(command(script, *args), cwd=folder, env=env, timeout=90)
 
 
@@ -62,6 +69,7 @@ def run_and_kill(
     folder: Path, env: dict[str, str], script: str, args: list[str], ready: Callable[[], bool]
 ) -> tuple[str, str]:
     """Start the script, SIGKILL it as soon as `ready()`, reap it; its (stdout, stderr)."""
+    env = own_state(folder, env)
     child = subprocess.Popen(
         command(script, *args), cwd=folder, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

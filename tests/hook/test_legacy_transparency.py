@@ -100,8 +100,15 @@ def plain(script: str, *args: str) -> list[str]:
     return [sys.executable, str(EXAMPLE / script), *args]
 
 
+def own_state(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` with a state database in `folder`: the examples live in the repository, whose
+    own state folder would be shared by tests running at the same time."""
+    return {"AUTODURABLE_DATABASE_URL": f"sqlite:///{folder / 'state.db'}", **env}
+
+
 def run(folder: Path, env: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess[str]:
     """Run `argv` in `folder` to completion."""
+    env = own_state(folder, env)
     return run_command(argv, cwd=folder, env=env, timeout=90)
 
 
@@ -124,6 +131,7 @@ def run_and_kill(
     folder: Path, env: dict[str, str], argv: list[str], url: str, ready: Callable[[Stats], bool]
 ) -> Kill:
     """Start `argv`, SIGKILL its process group as soon as `ready(stats)`, reap it."""
+    env = own_state(folder, env)
     child = subprocess.Popen(
         argv, cwd=folder, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
