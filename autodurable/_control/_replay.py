@@ -160,7 +160,10 @@ def _replay(runtime: Any, history: History, fn: Any, watch: ReplayWatch | None) 
     _faults.observer = left
     _context.replay_watch = watch
     quiet = logging.getLogger("autodurable")
-    level, quiet.level = quiet.level, logging.ERROR  # the outcome says it all
+    level = quiet.level
+    # setLevel, not the attribute: it also clears the cache of isEnabledFor's answers,
+    # which would otherwise keep the quiet level after it is restored.
+    quiet.setLevel(logging.ERROR)  # the outcome says it all
     try:
         value = options(fn, workflow_id=record.workflow_id)(*args, **kwargs)
         if inspect.isawaitable(value):
@@ -186,7 +189,7 @@ def _replay(runtime: Any, history: History, fn: Any, watch: ReplayWatch | None) 
     finally:
         _faults.observer = previous
         _context.replay_watch = None
-        quiet.level = level
+        quiet.setLevel(level)
     if left.left is not None:
         place, name = left.left
         return outcome.make(

@@ -7,6 +7,7 @@ old histories on the old branch and runs new executions on the new one; then
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 
 import pytest
@@ -228,3 +229,20 @@ def test_a_patch_id_must_be_a_string():
 
     with pytest.raises(autodurable.AutodurableError, match="a patch id must be a non-empty"):
         bad()
+
+
+@autodurable.workflow(name="logs")
+def logs_a_warning(order: str) -> str:
+    logging.getLogger("autodurable").warning("checked %s", order)
+    return reserve(order)
+
+
+def test_a_replay_leaves_the_packages_logging_as_it_found_it(caplog):
+    assert run_workflow(logs_a_warning, "l1", "l1") == "r-l1"
+    logging.getLogger("autodurable").setLevel(logging.NOTSET)  # as a fresh process has it
+    # The replay quiets the package's logger while it runs (the outcome says it all)...
+    assert replay_check(history_of("l1"), workflow=logs_a_warning).ok
+    caplog.clear()
+    # ...and its warnings reach the application's handlers again afterwards.
+    logging.getLogger("autodurable").warning("after the replay")
+    assert "after the replay" in caplog.text

@@ -246,21 +246,28 @@ def test_a_reader_in_another_process_follows_live_and_reads_the_same_again(
             threading.Event().wait(0.05)
             deadline -= 0.05
         command = [sys.executable, "-m", "autodurable", "workflows", "stream", "l-1", "out"]
+        errors = (tmp_path / "reader.err").open("w+")
         reader = subprocess.Popen(
             [*command, "--follow", "--json"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,
             text=True,
         )
         assert reader.stdout is not None
-        first = json.loads(reader.stdout.readline())
+        line = reader.stdout.readline()
+        assert line, (tmp_path / "reader.err").read_text()
+        first = json.loads(line)
         # Printed while the workflow still runs: read live, not after the end.
         assert store.get_workflow("l-1").status == PENDING  # type: ignore[union-attr]
         assert first == {"workflow_id": "l-1", "key": "out", "offset": 0, "value": 0}
-        out, err = reader.communicate(timeout=30)
-        assert reader.returncode == 0, err
+        # The rest through the same text stream: `communicate` would read the pipe
+        # beneath it and miss lines this stream already buffered.
+        out = reader.stdout.read()
+        reader.stdout.close()
+        assert reader.wait(timeout=30) == 0, (tmp_path / "reader.err").read_text()
+        errors.close()
         assert writer.wait(timeout=30) == 0
     finally:
         writer.kill()
