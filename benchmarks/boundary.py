@@ -1,19 +1,23 @@
 """What the HTTP boundary costs outside workflows: none measurable.
 
-An httpx request loop against a local server, outside any workflow, with the
-boundary (`autodurable._core._boundary_http`) not installed and installed, in
-alternating rounds; prints the median seconds per request of each and their
-ratio. Run as ``python benchmarks/boundary.py [--requests N] [--rounds R]``.
+An httpx request loop and an aiohttp one against a local server, outside any
+workflow, with the boundary (`autodurable._core._boundary_http`) not installed
+and installed, in alternating rounds; prints the median seconds per request of
+each and their ratio, per library. Run as ``python benchmarks/boundary.py
+[--requests N] [--rounds R]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.server
 import statistics
 import threading
 import time
+from collections.abc import Callable
 
+import aiohttp
 import httpx
 
 from autodurable._core import _boundary_http
@@ -40,6 +44,53 @@ def _loop(client: httpx.Client, url: str, requests: int) -> float:
     return (time.perf_counter() - started) / requests
 
 
+async def _aiohttp_loop(session: aiohttp.ClientSession, url: str, requests: int) -> float:
+    started = time.perf_counter()
+    for _ in range(requests):
+        async with session.get(url) as response:
+            await response.read()
+    return (time.perf_counter() - started) / requests
+
+
+def _rounds(loop: Callable[[int], float], requests: int, rounds: int) -> tuple[float, float]:
+    """Median seconds per request (not installed, installed), in alternating rounds."""
+    loop(50)  # warm up: the connection, the code paths
+    plain: list[float] = []
+    installed: list[float] = []
+    for _ in range(rounds):
+        _boundary_http.uninstall()
+        plain.append(loop(requests))
+        _boundary_http.install()
+        installed.append(loop(requests))
+    _boundary_http.uninstall()
+    return statistics.median(plain), statistics.median(installed)
+
+
+def _report(title: str, base: float, wrapped: float) -> None:
+    print(title)
+    print(f"  not installed: {base * 1e6:8.1f} us/request (median)")
+    print(f"  installed:     {wrapped * 1e6:8.1f} us/request (median)")
+    print(f"  ratio installed/not installed: {wrapped / base:.3f}")
+
+
+def _aiohttp_rounds(url: str, requests: int, rounds: int) -> tuple[float, float]:
+    runner = asyncio.new_event_loop()  # one loop and one session for every round
+
+    async def open_session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    session = runner.run_until_complete(open_session())
+    try:
+        return _rounds(
+            lambda count: runner.run_until_complete(_aiohttp_loop(session, url, count)),
+            requests,
+            rounds,
+        )
+    finally:
+        runner.run_until_complete(session.close())
+        runner.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -51,22 +102,13 @@ def main() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/"
-    plain: list[float] = []
-    installed: list[float] = []
+    shape = f"{options.requests} requests x {options.rounds} rounds"
     with httpx.Client() as client:
-        _loop(client, url, 50)  # warm up: the connection, the code paths
-        for _ in range(options.rounds):
-            _boundary_http.uninstall()
-            plain.append(_loop(client, url, options.requests))
-            _boundary_http.install()
-            installed.append(_loop(client, url, options.requests))
-    _boundary_http.uninstall()
+        timed = _rounds(lambda count: _loop(client, url, count), options.requests, options.rounds)
+    _report(f"httpx GET outside workflows, {shape}", *timed)
+    timed = _aiohttp_rounds(url, options.requests, options.rounds)
+    _report(f"aiohttp GET outside workflows, {shape}", *timed)
     server.shutdown()
-    base, wrapped = statistics.median(plain), statistics.median(installed)
-    print(f"httpx GET outside workflows, {options.requests} requests x {options.rounds} rounds")
-    print(f"  not installed: {base * 1e6:8.1f} us/request (median)")
-    print(f"  installed:     {wrapped * 1e6:8.1f} us/request (median)")
-    print(f"  ratio installed/not installed: {wrapped / base:.3f}")
 
 
 if __name__ == "__main__":

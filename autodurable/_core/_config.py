@@ -177,6 +177,7 @@ class BoundarySettings(BaseModel):
 
     httpx: bool = True  # httpx sync and async: the openai and anthropic SDKs
     urllib3: bool = True  # urllib3, and so requests and botocore
+    aiohttp: bool = True  # aiohttp's client sessions (3.12 and later)
 
     @model_validator(mode="before")
     @classmethod

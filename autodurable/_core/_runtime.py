@@ -278,8 +278,8 @@ def configure(
     table such as ``{"metrics": False}``) emits OpenTelemetry spans and metrics
     through the global tracer and meter providers (``pip install
     'autodurable[otel]'``; see docs/telemetry.md). ``record_http=True`` records every
-    request that workflow code, or a library it calls, sends through httpx or urllib3
-    (requests) as a step at the client's transport, as `autodurable run` does by
+    request that workflow code, or a library it calls, sends through httpx, urllib3
+    (requests) or aiohttp as a step at the client's transport, as `autodurable run` does by
     default (see docs/agents.md); ``False`` turns that off. Invalid
     values raise `ConfigError` at once; workflows already running keep the previous
     configuration.

@@ -40,7 +40,7 @@ ENV_SETTINGS = "AUTODURABLE_HOOK_SETTINGS"
 RECOVERY_DELAY = 1.0  # seconds: the program starts first
 # The HTTP boundaries on when nothing is configured (`BoundarySettings().names()`,
 # kept here so that a child imports no pydantic to know them).
-DEFAULT_BOUNDARIES = ("httpx", "urllib3")
+DEFAULT_BOUNDARIES = ("httpx", "urllib3", "aiohttp")
 
 
 def hook_environment(root: Path) -> dict[str, str]:

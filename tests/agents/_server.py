@@ -3,8 +3,9 @@
 - `Service.url`: its base URL; `Service.seen`: (method, path with query, body) per
   request, in order.
 - ``POST``/``GET`` any path: a JSON echo of the request and its number; ``/sse``:
-  three server-sent events; ``/gzip``: a gzip-encoded body; a ``Set-Cookie``
-  header on every answer.
+  three server-sent events; ``/gzip``: a gzip-encoded body; ``/redirect``: a 302
+  to ``/landed``; ``/missing``: a 404 with the echo; ``/slow...``: the echo after
+  0.3 s; a ``Set-Cookie`` header on every answer.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -34,6 +38,8 @@ def _handler(service: Service) -> type[http.server.BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             service.seen.append((self.command, self.path, body))
+            if self.path.startswith("/slow"):
+                time.sleep(0.3)
             count = len(service.seen)
             kind = "application/json"
             extra: list[tuple[str, str]] = [("Set-Cookie", f"visit={count}")]
@@ -47,7 +53,10 @@ def _handler(service: Service) -> type[http.server.BaseHTTPRequestHandler]:
                 if self.path.startswith("/gzip"):
                     out = gzip.compress(out)
                     extra.append(("Content-Encoding", "gzip"))
-            self.send_response(200)
+            if self.path.startswith("/redirect"):
+                extra.append(("Location", "/landed"))
+            status = 302 if "Location" in dict(extra) else 200
+            self.send_response(404 if self.path.startswith("/missing") else status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(out)))
             for name, value in extra:
@@ -63,12 +72,20 @@ def _handler(service: Service) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (the tests do that): nothing to report
+        super().handle_error(request, client_address)
+
+
 @contextmanager
 def http_service() -> Iterator[Service]:
     """A service on a free local port for the block."""
     service = Service("")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(service))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(service))
     service.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -241,14 +241,14 @@ def test_configuration_names_the_boundaries(tmp_path: Path) -> None:
     assert BoundarySettings().names() == DEFAULT_BOUNDARIES == tuple(_boundary_http.LIBRARIES)
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text("[tool.autodurable.boundaries]\nhttpx = false\n")
-    assert load_settings(cwd=tmp_path).http_boundaries(launched=True) == ("urllib3",)
+    assert load_settings(cwd=tmp_path).http_boundaries(launched=True) == ("urllib3", "aiohttp")
     assert load_settings(cwd=tmp_path).http_boundaries(launched=False) == ()
     pyproject.write_text("[tool.autodurable.boundaries]\nrequests = false\n")
-    with pytest.raises(ConfigError, match=r"unknown boundary 'requests'.*httpx, urllib3"):
+    with pytest.raises(ConfigError, match=r"unknown boundary 'requests'.*httpx, urllib3, aiohttp"):
         load_settings(cwd=tmp_path)
     pyproject.write_text("[tool.autodurable]\n")
     _boundary_http.uninstall()
     autodurable.configure(record_http=True)
-    assert _boundary_http.installed() == {"httpx", "urllib3"}
+    assert _boundary_http.installed() == {"httpx", "urllib3", "aiohttp"}
     autodurable.configure(record_http=False)
     assert _boundary_http.installed() == frozenset()

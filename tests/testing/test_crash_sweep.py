@@ -56,12 +56,17 @@ def email(order):
 """
 
 
+# The inner sessions' options: as the outer's addopts, since they run in this process
+# (pytest-benchmark, when installed, warns there under xdist, and warnings are errors).
+INNER = ("-q", "-p", "no:cacheprovider", "-p", "no:benchmark")
+
+
 def session(pytester: pytest.Pytester, database_url: str, body: str) -> pytest.RunResult:
     """Run one test file (COMMON + body) in a pytest session of its own."""
     if database_url.startswith("postgresql"):
         pytester._monkeypatch.setenv("AUTODURABLE_TEST_DATABASE_URL", database_url)
     pytester.makepyfile(test_flows=COMMON + textwrap.dedent(body))
-    return pytester.runpytest("-q", "-p", "no:cacheprovider")
+    return pytester.runpytest(*INNER)
 
 
 def test_a_correct_workflow_passes_sync_and_async(pytester, database_url):
@@ -245,9 +250,9 @@ def test_the_replay_option_runs_every_history_of_a_folder_as_a_test(pytester, da
             Path({str(histories / "p1.json")!r}).write_text(text)
         """
     )
-    pytester.runpytest("-q", "-p", "no:cacheprovider", "test_record.py").assert_outcomes(passed=1)
+    pytester.runpytest(*INNER, "test_record.py").assert_outcomes(passed=1)
     (histories / "broken.json").write_text("{")
-    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--autodurable-replay",
+    result = pytester.runpytest(*INNER, "--autodurable-replay",
                                 str(histories), "flows.py")  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*broken.json: not JSON*"])
@@ -256,7 +261,7 @@ def test_the_replay_option_runs_every_history_of_a_folder_as_a_test(pytester, da
     pytester.makepyfile(flows=FLOWS.format(second=" triple"))
     for cached in list(pytester.path.glob("__pycache__/flows*")):
         cached.unlink()
-    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--autodurable-replay",
+    result = pytester.runpytest(*INNER, "--autodurable-replay",
                                 str(histories), "flows.py")  # fmt: skip
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(

@@ -4,8 +4,9 @@ Workflow code that reaches an HTTP client's transport, even through
 third-party code the import hook never rewrites (an agent framework, an LLM
 SDK), gets each request recorded as a step there (`_exchange`), one module per
 library: ``httpx`` (`_httpx`, sync and async, httpx and httpx2; the openai and
-anthropic SDKs)
-and ``urllib3`` (`_urllib3`; requests and botocore too).
+anthropic SDKs), ``urllib3`` (`_urllib3`; requests and botocore too) and ``aiohttp``
+(`_aiohttp`, a client middleware innermost; litellm and google-genai's async
+client).
 
 Invariants:
 - `install(names)` patches each named library when it is imported (a wrapt
@@ -45,10 +46,15 @@ _IN_WORKFLOW_CODE = cast("Callable[[], bool]", workflow_code)
 LIBRARIES = {
     "httpx": "autodurable._core._boundary_http._httpx",
     "urllib3": "autodurable._core._boundary_http._urllib3",
+    "aiohttp": "autodurable._core._boundary_http._aiohttp",
 }
 # The modules whose import makes a library's targets available (httpx2: httpx's
 # successor package, which the openai SDK uses from version 3 on).
-_TRIGGERS = {"httpx": ("httpx", "httpx2"), "urllib3": ("urllib3.connectionpool",)}
+_TRIGGERS = {
+    "httpx": ("httpx", "httpx2"),
+    "urllib3": ("urllib3.connectionpool",),
+    "aiohttp": ("aiohttp.client",),
+}
 
 _lock = threading.RLock()  # a post-import hook may run inside `install`
 _on: set[str] = set()
