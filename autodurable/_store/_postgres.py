@@ -52,7 +52,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._backoff import Backoff
-from .._errors import StoreError
+from .._errors import OwnershipLost, StoreError
+from ._group_commit import GroupCommit, Outcome, StepWrite
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
@@ -155,6 +156,9 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         )
         self._listener = Listener(
             self.options.conninfo, kwargs, channel=self.schema, describe=self.url
+        )
+        self._steps_written: GroupCommit[StepWrite, str] = GroupCommit(
+            self._record_step_alone, self._record_steps
         )
 
     # -- schema -----------------------------------------------------------------
@@ -488,8 +492,61 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         the attempt before. An insert that meets a row after all (a write retried
         after its reply was lost) is redone as the replacement. Returns the
         workflow's status: pending, or cancelled (stop at this boundary; the
-        step is recorded all the same).
+        step is recorded all the same). Threads that record steps at the same
+        moment share a transaction, a round trip and a WAL flush (`_group_commit`).
         """
+        return self._steps_written.write((workflow_id, executor_id, step))
+
+    def _record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
+        """Several threads' first attempts in one transaction and one round trip
+        (``executemany`` pipelines them); any row it does not settle (a later
+        attempt, a row already there, not owned, not pending, an error) is written
+        again alone."""
+        sql = self._sql
+        groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
+        for index, (workflow_id, executor_id, step) in enumerate(batch):
+            if step.attempts > 1:
+                continue
+            if step.branch:
+                statement = sql.insert_step_in_branch_batched
+                values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
+            else:
+                statement = sql.insert_step_batched
+                values = (*step.outcome(), step.arguments, workflow_id, executor_id)
+            indexes, rows = groups.setdefault(statement, ([], []))
+            indexes.append(index)
+            rows.append(values)
+
+        def work(cursor: Cursor) -> list[bool]:
+            written = [False] * len(batch)
+            with cursor.connection.transaction():
+                for statement, (indexes, rows) in groups.items():
+                    cursor.executemany(statement, rows, returning=True)
+                    for place, index in enumerate(indexes):
+                        if place:
+                            cursor.nextset()
+                        written[index] = cursor.fetchone() is not None
+            return written
+
+        try:
+            written = self._run("record steps in", work) if groups else [False] * len(batch)
+        except StoreError:
+            written = [False] * len(batch)  # nothing of it is written: each alone, below
+        outcomes: list[Outcome[str]] = []
+        for request, done in zip(batch, written, strict=True):
+            if done:
+                outcomes.append(Outcome(PENDING))
+                continue
+            try:
+                outcomes.append(Outcome(self._record_step_alone(request)))
+            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
+                outcomes.append(Outcome(error=exc))
+        return outcomes
+
+    def _record_step_alone(self, request: StepWrite) -> str:
+        """One step's row: the insert, or the upsert, then the fenced transaction when
+        it is not the pending workflow's own (its status then says why)."""
+        workflow_id, executor_id, step = request
         sql = self._sql
         if step.branch:
             values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)

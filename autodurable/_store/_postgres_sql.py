@@ -133,6 +133,13 @@ class Statements:
         self.insert_step_in_branch = f"{insert_owned_branch_step} AND {is_pending} FOR SHARE"
         self.upsert_step_in_branch = f"{self.insert_step_in_branch}{replace}"
         self.upsert_owned_step_in_branch = f"{insert_owned_branch_step} FOR SHARE{replace}"
+        # In a batch of several writers' steps (one transaction): a row that meets a
+        # row already there must not abort its neighbours' transaction, and says
+        # whether it was written; any row not written is written again alone.
+        self.insert_step_batched = f"{self.insert_step} ON CONFLICT DO NOTHING RETURNING 1"
+        self.insert_step_in_branch_batched = (
+            f"{self.insert_step_in_branch} ON CONFLICT DO NOTHING RETURNING 1"
+        )
         self.owned_status = (
             f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "
             "FOR SHARE"

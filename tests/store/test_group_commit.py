@@ -1,0 +1,162 @@
+"""Group commit (`_store._group_commit`): steps recorded by several threads at the same
+moment share a transaction, and nothing of what one step write promises changes.
+
+On each store: a batch writes every row it is given with each writer's own
+outcome (a fence failure, a cancelled workflow, a later attempt, a row written
+before, a branch step, all in one batch next to ordinary rows); many threads
+writing at once all get their rows, in batches; a writer alone writes alone.
+SQLite shares commits with ``synchronous=full`` only (where a commit is an
+fsync); with the default each writer commits its own, as the last test shows.
+The SIGKILL side (a shared commit in flight) is in
+tests/core/test_concurrency_crash.py, whose fan-outs record steps at once.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from autodurable._errors import OwnershipLost
+from autodurable._store import (
+    CANCELLED,
+    PENDING,
+    RETRYING,
+    SUCCEEDED,
+    StepRecord,
+    Store,
+    open_store,
+)
+from autodurable._store._group_commit import GroupCommit, Outcome
+
+from ..helpers import Backend, executor, lost, step, workflow
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    """A store opened on each selected database (overrides conftest's runtime `store`),
+    SQLite with ``synchronous=full``: where its commits are shared."""
+    if backend.url.startswith("sqlite"):
+        backend.url += "?synchronous=full"
+    return backend.open()
+
+
+def _owned(store: Store, *ids: str, owner: str = "me") -> None:
+    store.register_executor(executor(owner))
+    for workflow_id in ids:
+        assert store.create_workflow(workflow(workflow_id, owner))
+
+
+def _outcome(outcome: Outcome[str]) -> object:
+    return outcome.value if outcome.error is None else type(outcome.error)
+
+
+def _batch(store: Store, requests: list[tuple[str, str, StepRecord]]) -> list[Outcome[str]]:
+    """The store's batch writer, as a leader calls it, on (workflow, executor, step)s."""
+    return store._record_steps(requests)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_batch_gives_each_writer_its_own_outcome(store: Store) -> None:
+    _owned(store, "a", "b", "c", "gone", "stopped")
+    _owned(store, "theirs", owner="other")
+    store.record_step("c", "me", step(1))  # written before: its retried write meets it
+    store.cancel_workflow("stopped", '{"e": "cancelled"}')
+    branch = StepRecord(1, "in-branch", SUCCEEDED, "7", None, 1, 1.0, 2.0, branch="3")
+    retried = StepRecord(2, "s2", SUCCEEDED, '"second"', None, 2, 1.0, 2.0)
+    store.record_step("b", "me", StepRecord(2, "s2", RETRYING, None, '{"e":1}', 1, 0.5, 0.9))
+    outcomes = _batch(
+        store,
+        [
+            ("a", "me", step(1)),
+            ("theirs", "me", step(1)),  # the fence: not this executor's
+            ("b", "me", branch),
+            ("c", "me", step(1)),
+            ("b", "me", retried),
+            ("stopped", "me", step(1)),  # cancelled: recorded, and the status says so
+            ("a", "me", step(2)),
+            ("nowhere", "me", step(1)),
+        ],
+    )
+    assert [_outcome(o) for o in outcomes] == [
+        PENDING, OwnershipLost, PENDING, PENDING, PENDING, CANCELLED, PENDING, OwnershipLost,
+    ]  # fmt: skip
+    with pytest.raises(OwnershipLost, match=lost("theirs")):
+        outcomes[1].get()
+    assert [s.position for s in store.list_steps("a")] == [1, 2]
+    assert sorted((s.name, s.branch, s.attempts) for s in store.list_steps("b")) == [
+        ("in-branch", "3", 1),
+        ("s2", "", 2),
+    ]
+    assert [s.output for s in store.list_steps("c")] == ["1"]  # one row, as written
+    assert [s.position for s in store.list_steps("stopped")] == [1]
+    assert store.list_steps("theirs") == []
+
+
+def test_threads_writing_at_once_share_commits_and_all_get_their_rows(store: Store) -> None:
+    threads, steps = 16, 25
+    ids = [f"w{k}" for k in range(threads)]
+    _owned(store, *ids)
+    batches: list[int] = []
+    written = store._steps_written  # type: ignore[attr-defined]
+    batch_writer = written._write_batch
+
+    def counting(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        return batch_writer(batch)
+
+    written._write_batch = counting
+    start = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def writer(workflow_id: str) -> None:
+        try:
+            start.wait()
+            for position in range(1, steps + 1):
+                assert store.record_step(workflow_id, "me", step(position)) == PENDING
+        except BaseException as exc:
+            failures.append(exc)
+
+    runners = [threading.Thread(target=writer, args=(i,)) for i in ids]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    assert failures == []
+    for workflow_id in ids:
+        assert [s.position for s in store.list_steps(workflow_id)] == list(range(1, steps + 1))
+    assert batches and max(batches) > 1  # some writes did share a commit
+
+
+def test_a_writer_alone_writes_alone_and_errors_reach_only_their_writer() -> None:
+    seen: list[object] = []
+
+    def one(request: str) -> str:
+        seen.append(("one", request))
+        if request == "bad":
+            raise ValueError("bad row")
+        return request.upper()
+
+    def batch(requests):  # type: ignore[no-untyped-def]
+        seen.append(("batch", list(requests)))
+        return [Outcome(r.upper()) for r in requests]
+
+    group: GroupCommit[str, str] = GroupCommit(one, batch)
+    assert group.write("x") == "X"
+    with pytest.raises(ValueError, match="bad row"):
+        group.write("bad")
+    assert group.write("y") == "Y"  # the lead was given up after the error
+    assert seen == [("one", "x"), ("one", "bad"), ("one", "y")]
+
+
+def test_sqlite_with_the_default_synchronous_mode_commits_each_write_alone(tmp_path) -> None:
+    normal = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    full = open_store(f"sqlite:///{tmp_path / 'full.db'}?synchronous=full")
+    try:
+        assert normal._steps_written is None  # type: ignore[attr-defined]
+        assert isinstance(full._steps_written, GroupCommit)  # type: ignore[attr-defined]
+        _owned(normal, "w")
+        assert normal.record_step("w", "me", step(1)) == PENDING
+        assert [s.position for s in normal.list_steps("w")] == [1]
+    finally:
+        normal.close()
+        full.close()
