@@ -38,12 +38,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from postgres import server, timed_threads  # benchmarks/postgres.py: this script's folder
 
 import autodurable
 
@@ -79,28 +80,6 @@ async def job_async(n: int) -> int:
     return total
 
 
-def _on_threads(work: Callable[[int], None], threads: int) -> float:
-    """Seconds for `threads` threads running ``work(index)`` at once; the first error raised."""
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            work(index)
-        except BaseException as exc:  # reported after the run
-            failures.append(exc)
-
-    runners = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
-    started = time.perf_counter()
-    for runner in runners:
-        runner.start()
-    for runner in runners:
-        runner.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise failures[0]
-    return elapsed
-
-
 def threads_rate(workflows: int, steps: int, concurrency: int) -> float:
     ids = [uuid.uuid4().hex for _ in range(workflows)]
 
@@ -108,7 +87,7 @@ def threads_rate(workflows: int, steps: int, concurrency: int) -> float:
         for workflow_id in ids[index::concurrency]:
             autodurable.options(job, workflow_id=workflow_id)(steps)
 
-    return workflows * steps / _on_threads(work, concurrency)
+    return workflows * steps / timed_threads(work, concurrency)
 
 
 def asyncio_rate(workflows: int, steps: int, concurrency: int) -> float:
@@ -141,7 +120,10 @@ class Raw:
         if self.postgres:
             import psycopg
 
-            return psycopg.connect(self.url)
+            from autodurable._store._postgres_url import parse_postgres_url
+
+            # Without autodurable's own options (schema=, pool_size=...), which libpq refuses.
+            return psycopg.connect(parse_postgres_url(self.url).conninfo)
         # A file of its own, next to the state: autodurable refuses a file with other tables.
         path = Path(self.url.removeprefix("sqlite:///")).with_name("raw.db")
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
@@ -174,7 +156,7 @@ class Raw:
                     conn.execute("COMMIT")
 
         try:
-            return rows / _on_threads(work, concurrency)
+            return rows / timed_threads(work, concurrency)
         finally:
             for conn in conns:
                 conn.close()
@@ -272,9 +254,6 @@ def _store_url(store: str, folder: str, options: argparse.Namespace) -> Any:
         return contextlib.nullcontext(f"sqlite:///{folder}/state.db")
     if store != "postgresql":
         sys.exit(f"unknown store {store!r}: sqlite or postgresql")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from postgres import server
-
     return server(options.url)
 
 

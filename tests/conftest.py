@@ -1,6 +1,7 @@
 """Shared fixtures: every test runs in its own working directory and database.
 
-Plain helper functions live in tests/helpers.py; this module holds only fixtures.
+Plain helper functions live in tests/helpers.py; this module holds fixtures, and
+the order in which test files run.
 
 Stores: tests of workflow semantics run once per store named in the environment
 variable ``AUTODURABLE_TEST_STORES`` (a comma list of ``sqlite`` and
@@ -25,6 +26,17 @@ TEST_STORES = selected_stores()
 
 # autodurable's own pytest plugin is tested in pytest sessions run by pytester.
 pytest_plugins = ["pytester"]
+
+# The longest files (minutes each: every boundary of real programs, killed and run
+# again), run first. The test command runs two processes, each taking whole files
+# in this order: collected last, these would leave one process running them alone
+# at the end.
+LONGEST_FILES = ("tests/testing/test_sweep_billing.py", "tests/testing/test_sweep_legacy.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run `LONGEST_FILES` first; every other test keeps its place."""
+    items.sort(key=lambda item: item.nodeid.partition("::")[0] not in LONGEST_FILES)
 
 
 @pytest.fixture(autouse=True)

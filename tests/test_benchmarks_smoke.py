@@ -119,3 +119,27 @@ def test_boundary_benchmark_quick_prints_its_ratio() -> None:
         line for line in lines if re.match(r"\s*ratio installed/not installed: \d+\.\d+", line)
     ]
     assert len(ratios) == 2, lines
+
+
+def test_concurrency_benchmark_quick_prints_both_stores(postgres_server) -> None:
+    url = postgres_server.url()
+    lines = run_benchmark("concurrency.py", "--url", f"{url}?schema=concurrency_smoke")
+    for store in ("sqlite", "postgresql"):
+        title = lines.index(f"{store}: steps (rows) per second, medians")
+        table = lines[title + 1 : title + 8]
+        for row in ("threads", "asyncio", "raw single rows", "raw batches"):
+            assert any(re.match(rf"\s*{row}\s+[\d,]+\s+[\d,]+$", line) for line in table), lines
+        assert any(re.match(r"\s*threads/raw rows\s+\d+\.\d\d\s+\d+\.\d\d$", x) for x in table)
+
+
+def test_startup_benchmark_quick_prints_its_comparisons() -> None:
+    lines = run_benchmark("startup.py")
+    assert lines[0].startswith("start-up, median of 3 runs each")
+    for name in ("python -c pass", "autodurable run hello.py", "autodurable workflows list"):
+        assert any(line.strip().startswith(name) for line in lines), lines
+    assert any(
+        re.match(r"import autodurable over python -c pass: [+-]\d+\.\d ms", x) for x in lines
+    )
+    assert any(
+        re.match(r"autodurable run hello.py / python hello.py: \d+\.\d\dx", x) for x in lines
+    )

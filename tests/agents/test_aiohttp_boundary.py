@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ import pytest
 from aiohttp import web
 
 import autodurable
-from autodurable._core import _boundary_http
 from autodurable._errors import NondeterminismError
 
 from ..helpers import (
@@ -39,22 +38,9 @@ from ..helpers import (
     wait_until,
     write_script,
 )
-from ._server import Service, http_service
+from ._server import Service
 
 pytestmark = pytest.mark.usefixtures("database", "boundaries")
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    with http_service() as running:
-        yield running
-
-
-@pytest.fixture
-def boundaries() -> Iterator[None]:
-    _boundary_http.install()
-    yield
-    _boundary_http.uninstall()
 
 
 def _run(flow: Any, workflow_id: str, *args: Any) -> Any:

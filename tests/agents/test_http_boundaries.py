@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,7 @@ from autodurable._errors import ConfigError, NondeterminismError
 from autodurable._hook._child import DEFAULT_BOUNDARIES
 
 from ..helpers import Crash, crash_points, maybe_crash, run_workflow
-from ._server import Service, http_service
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    with http_service() as running:
-        yield running
-
-
-@pytest.fixture
-def boundaries() -> Iterator[None]:
-    _boundary_http.install()
-    yield
-    _boundary_http.uninstall()
+from ._server import Service
 
 
 def _twice(flow: Any, workflow_id: str, *args: Any) -> tuple[Any, Any]:
