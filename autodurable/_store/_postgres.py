@@ -158,7 +158,7 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
             self.options.conninfo, kwargs, channel=self.schema, describe=self.url
         )
         self._steps_written: GroupCommit[StepWrite, str] = GroupCommit(
-            self._record_step_alone, self._record_steps
+            lambda write: self._record_step_alone(*write), self._record_steps
         )
 
     # -- schema -----------------------------------------------------------------
@@ -538,15 +538,14 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
                 outcomes.append(Outcome(PENDING))
                 continue
             try:
-                outcomes.append(Outcome(self._record_step_alone(request)))
+                outcomes.append(Outcome(self._record_step_alone(*request)))
             except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
                 outcomes.append(Outcome(error=exc))
         return outcomes
 
-    def _record_step_alone(self, request: StepWrite) -> str:
+    def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step's row: the insert, or the upsert, then the fenced transaction when
         it is not the pending workflow's own (its status then says why)."""
-        workflow_id, executor_id, step = request
         sql = self._sql
         if step.branch:
             values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)

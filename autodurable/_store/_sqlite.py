@@ -134,7 +134,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
         # extra: an fsync each). With the default, a commit is a write to the WAL,
         # cheaper than handing records between threads: each writer commits its own.
         self._steps_written: GroupCommit[StepWrite, str] | None = (
-            GroupCommit(self._record_step_alone, self._record_steps)
+            GroupCommit(lambda write: self._record_step_alone(*write), self._record_steps)
             if self.synchronous in ("FULL", "EXTRA")
             else None
         )
@@ -339,7 +339,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
         threads that record steps at the same moment share a commit (`_group_commit`).
         """
         if self._steps_written is None:
-            return self._record_step_alone((workflow_id, executor_id, step))
+            return self._record_step_alone(workflow_id, executor_id, step)
         return self._steps_written.write((workflow_id, executor_id, step))
 
     def _record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
@@ -361,7 +361,8 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
                             if not conn.in_transaction:
                                 raise
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
             except sqlite3.Error:
@@ -371,16 +372,15 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
         for index, request in enumerate(batch):
             if outcomes[index] is None:
                 try:
-                    outcomes[index] = Outcome(self._record_step_alone(request))
+                    outcomes[index] = Outcome(self._record_step_alone(*request))
                 except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
                     outcomes[index] = Outcome(error=exc)
         return outcomes  # type: ignore[return-value]
 
-    def _record_step_alone(self, request: StepWrite) -> str:
+    def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step row: one statement, or the fenced transaction when it is not the
         pending workflow's own (its status then says why)."""
-        workflow_id, executor_id, _ = request
-        params = _row(*request)
+        params = _row(workflow_id, executor_id, step)
         with self._lock:
             try:
                 cursor = self._step_cursor
