@@ -323,19 +323,32 @@ def function_locals(
         return local_names
     inner = scope.child(local_names)
     globals_declared: set[str] = set()
+    nested = f"{ref}.<locals>." if ref is not None else None
     for statement in node.body:
-        _bind_statement(inner, statement, local_names, globals_declared)
+        _bind_statement(inner, statement, local_names, globals_declared, nested)
     for name in globals_declared:
         local_names.pop(name, None)
     return local_names
 
 
 def _bind_statement(
-    scope: Scope, node: ast.stmt, into: dict[str, str | None], globals_declared: set[str]
+    scope: Scope,
+    node: ast.stmt,
+    into: dict[str, str | None],
+    globals_declared: set[str],
+    nested: str | None = None,
 ) -> None:
-    """Record the names a statement binds (not entering nested functions or classes)."""
+    """Record the names a statement binds (not entering nested functions or classes).
+
+    A function or class defined here is bound to its reference (`nested`: the
+    prefix ``@module:outer.<locals>.``) when the project index knows it, so that a
+    call of a local helper (a closure gathered by ``asyncio.gather``) is a call of
+    that project function."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        into[node.name] = None
+        ref = f"{nested}{node.name}" if nested is not None else None
+        index = scope.index
+        known = ref is not None and (ref in index.functions or ref in index.classes)
+        into[node.name] = ref if known else None
         return
     if isinstance(node, ast.Global | ast.Nonlocal):
         globals_declared.update(node.names)
@@ -364,10 +377,10 @@ def _bind_statement(
                 into[handler.name] = None
     for child in child_nodes(node):
         if isinstance(child, ast.stmt):
-            _bind_statement(scope, child, into, globals_declared)
+            _bind_statement(scope, child, into, globals_declared, nested)
         elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
             for inner in child.body:
-                _bind_statement(scope, inner, into, globals_declared)
+                _bind_statement(scope, inner, into, globals_declared, nested)
     if scope.symbols.has_walrus:
         for walrus in _walruses(node):
             into[walrus.target.id] = scope.resolve(walrus.value)

@@ -1357,3 +1357,35 @@ def test_random_shuffle_is_randomness_and_getpass_is_input():
     plan = module(source)
     assert get(plan, "shuffled").role == "step"
     assert_step(get(plan, "ask"), "getpass.getpass", line_of(source, "getpass.getpass("))
+
+
+def test_a_call_of_a_local_helper_is_a_call_of_that_project_function():
+    source = """
+    import asyncio
+    import aiohttp
+
+    async def fetch(session: aiohttp.ClientSession, url):
+        async with session.get(url) as response:
+            return await response.text()
+
+    async def fetch_all(session: aiohttp.ClientSession, urls):
+        limit = asyncio.Semaphore(8)
+
+        async def one(url):
+            async with limit:
+                return await fetch(session, url)
+
+        return await asyncio.gather(*(one(url) for url in urls))
+
+    def outer(x):
+        def double(y):
+            return y * 2
+        return double(x)
+    """
+    plan = module(source)
+    assert get(plan, "fetch_all.<locals>.one").role == "workflow"
+    gathered = get(plan, "fetch_all")
+    called = line_of(source, "return await asyncio.gather")
+    assert gathered.role == "workflow"
+    assert f"calls workflow mod:fetch_all.<locals>.one at line {called}" in gathered.reason
+    assert get(plan, "outer").role == "plain"  # a local helper that does nothing durable
