@@ -1389,3 +1389,28 @@ def test_a_call_of_a_local_helper_is_a_call_of_that_project_function():
     assert gathered.role == "workflow"
     assert f"calls workflow mod:fetch_all.<locals>.one at line {called}" in gathered.reason
     assert get(plan, "outer").role == "plain"  # a local helper that does nothing durable
+
+
+@pytest.mark.parametrize(
+    ("module_name", "factory", "keyword"),
+    [
+        ("sqlalchemy.orm", "sessionmaker", ""),
+        ("sqlalchemy.ext.asyncio", "async_sessionmaker", "async "),
+    ],
+)
+def test_a_session_provider_that_commits_on_the_way_out_records_its_transaction(
+    module_name, factory, keyword
+):
+    source = f"""
+    from {module_name} import {factory}
+
+    SessionLocal = {factory}()
+
+    {keyword}def transactional():
+        {keyword}with SessionLocal.begin() as session:
+            yield session
+    """
+    found = get(module(source), "transactional")
+    # A generator: the I/O expression (the transaction) is recorded on its own.
+    assert (found.role, found.style) == ("workflow", "inline"), found.reason
+    assert f"calls {module_name}.{factory}.begin at line" in found.reason
