@@ -95,15 +95,13 @@ class GroupCommit(Generic[R, T]):
             return waiter.outcome.get()
         with self._lock:
             batch, self._queue = self._queue, []
-        try:
-            outcomes = self._settled(batch)
-        finally:
-            for other, outcome in zip(batch, outcomes, strict=True):
-                other.outcome = outcome
-                if other is not waiter:
-                    other.ready.set()
-            self._hand_over()
-        assert waiter.outcome is not None
+        outcomes = self._settled(batch)  # never raises: an error is its writers' outcome
+        for other, outcome in zip(batch, outcomes, strict=True):
+            other.outcome = outcome
+            if other is not waiter:
+                other.ready.set()
+        self._hand_over()
+        assert waiter.outcome is not None  # the leader is in its own batch
         return waiter.outcome.get()
 
     def _settled(self, batch: list[_Waiter[R, T]]) -> list[Outcome[T]]:

@@ -37,6 +37,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from types import SimpleNamespace
@@ -46,8 +47,6 @@ from .._context import CODE_VAR
 from ._exchange import Request, record_async, recorded_value, text_pairs
 
 log = logging.getLogger("autodurable")
-
-_supported: list[bool] = []  # whether this aiohttp has client middlewares, once known
 
 
 def request_wrapper(
@@ -62,19 +61,19 @@ def request_wrapper(
     return wrapped(*args, **{**kwargs, "middlewares": (*above, _recording_middleware)})
 
 
+@functools.cache  # looked up, and reported, once
 def _has_middlewares() -> bool:
-    if not _supported:
-        import aiohttp
+    """Whether this aiohttp has client middlewares (3.12 and later)."""
+    import aiohttp
 
-        found = "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
-        if not found:
-            log.warning(
-                "aiohttp %s has no client middlewares (3.12 added them): its requests in "
-                "workflow code are not recorded; upgrade aiohttp, or make the calls steps",
-                aiohttp.__version__,
-            )
-        _supported.append(found)
-    return _supported[0]
+    found = "middlewares" in inspect.signature(aiohttp.ClientSession._request).parameters
+    if not found:
+        log.warning(
+            "aiohttp %s has no client middlewares (3.12 added them): its requests in "
+            "workflow code are not recorded; upgrade aiohttp, or make the calls steps",
+            aiohttp.__version__,
+        )
+    return found
 
 
 async def _recording_middleware(req: Any, handler: Any) -> Any:
@@ -118,6 +117,7 @@ def _body(payload: Any) -> bytes:
 async def _rebuilt(value: dict[str, Any], req: Any) -> Any:
     """A `ClientResponse` for `req` started from the recorded `value` (aiohttp's own
     ``start`` sets status, headers and cookies as it would from the network)."""
+    from aiohttp import ClientResponse
     from aiohttp.base_protocol import BaseProtocol
     from aiohttp.http import HttpVersion
     from aiohttp.streams import StreamReader
@@ -140,8 +140,6 @@ async def _rebuilt(value: dict[str, Any], req: Any) -> Any:
         content.feed_data(value["body"])
     content.feed_eof()
     url = URL(value["url"]) if value.get("url") else req.url
-    from aiohttp import ClientResponse
-
     response_class: Any = getattr(req, "response_class", None) or ClientResponse
     response = response_class(req.method, url, **_constructor_arguments(response_class, req))
     return await response.start(_RecordedConnection(message, content))
