@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -100,16 +101,16 @@ def test_import_touches_no_database(tmp_path):
 
 def test_every_public_name_has_a_home_and_import_is_light(tmp_path):
     # Names are imported on first use: `import autodurable`, the decorators the
-    # codemod writes and the helpers of hook-rewritten code load neither pydantic
-    # nor the runtime, so a program that never runs workflow code pays next to
-    # nothing at import.
+    # codemod writes and the helpers of hook-rewritten code load neither pydantic,
+    # asyncio, the drivers nor the runtime, so a program that never runs workflow
+    # code pays next to nothing at import.
     # (What wrapt imports is wrapt's: wrapt 2.5 imports asyncio itself.)
     assert set(autodurable._HOME) == set(autodurable.__all__)
     assert set(autodurable.__all__) <= set(dir(autodurable))
     code = (
         "import sys, autodurable, autodurable.inline\n"
-        "ours = {'pydantic', 'autodurable._core._runtime', 'autodurable._core._steps',"
-        " 'autodurable._store'}\n"
+        "ours = {'pydantic', 'asyncio', 'sqlite3', 'psycopg', 'autodurable._core._runtime',"
+        " 'autodurable._core._steps', 'autodurable._store'}\n"
         "print(sorted(ours & set(sys.modules)))\n"
         "@autodurable.step\n"
         "def a(): pass\n"
@@ -121,12 +122,44 @@ def test_every_public_name_has_a_home_and_import_is_light(tmp_path):
         "print(sorted(ours & set(sys.modules)))  # what the codemod writes: still light\n"
         "@autodurable.step(retries=3)\n"
         "def d(): pass\n"
-        "print('pydantic' in sys.modules)  # any other option is validated at once\n"
+        "print(sorted({'pydantic', 'autodurable._core._options'} & set(sys.modules)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    assert done.stdout.splitlines() == ["[]", "[]", "True"]
+    # Any other option is checked at once, by plain code.
+    assert done.stdout.splitlines() == ["[]", "[]", "['autodurable._core._options']"]
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "hello.py"], ["workflows", "list"], ["info"]], ids=" ".join
+)
+def test_a_warm_run_and_the_command_line_import_no_pydantic(tmp_path, command):
+    # Settings and call options are checked by plain code, and the analyser (which
+    # keeps its plans in pydantic models) is not imported once the hook's caches
+    # are warm: what every run and every command pays at start.
+    (tmp_path / "pyproject.toml").write_text("[tool.autodurable]\nlease_seconds = 10\n")
+    (tmp_path / "hello.py").write_text(
+        "import pathlib\nprint(pathlib.Path('hello.py').stat().st_size)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTODURABLE_", "PYTHON"))}
+    cli = [sys.executable, "-m", "autodurable", "run", "-q", "hello.py"]
+    subprocess.run(cli, cwd=tmp_path, env=env, check=True, capture_output=True)  # warms the caches
+    code = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print('pydantic' in sys.modules, file=sys.stderr))\n"
+        "from autodurable._cli._main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "False", done.stderr
 
 
 def test_the_former_name_of_call_options_still_works_with_a_deprecation_warning() -> None:

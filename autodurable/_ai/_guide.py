@@ -23,7 +23,7 @@ import re
 import typing
 from typing import Any
 
-from pydantic import BaseModel
+from .._core._fields import REQUIRED, Field, Record
 
 GUIDE_FORMAT = 1
 
@@ -195,11 +195,8 @@ def _entry(name: str, obj: Any) -> str:
     if isinstance(obj, type) and issubclass(obj, BaseException):
         base = obj.__mro__[1].__name__
         return f"- `{name}({base})`: {_first_paragraph(doc)}"
-    if isinstance(obj, type) and issubclass(obj, BaseModel):
-        fields = [
-            f"- `{field}: {_type(info.annotation)}{_constraints(info.metadata)}{_default(info)}`"
-            for field, info in obj.model_fields.items()
-        ]
+    if isinstance(obj, type) and issubclass(obj, Record):
+        fields = [f"- `{name}: {_field_text(spec)}`" for name, spec in obj.declared.items()]
         return "\n".join([f"#### `autodurable.{name}`", "", doc, "", "Fields:", "", *fields])
     if isinstance(obj, type):
         lines = [f"#### `autodurable.{name}{_signature(obj)}`", "", doc]
@@ -249,22 +246,11 @@ def _clean(text: str) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
 
-def _constraints(metadata: list[Any]) -> str:
-    out = []
-    symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length",
-               "max_length": "max length"}  # fmt: skip
-    for item in metadata:
-        for attr, symbol in symbols.items():
-            value = getattr(item, attr, None)
-            if value is not None:
-                out.append(f"{symbol} {value}")
-    return f" ({', '.join(out)})" if out else ""
-
-
-def _default(info: Any) -> str:
-    if info.is_required():
-        return ""
-    return f" = {_clean(repr(info.default))}"
+def _field_text(spec: Field) -> str:
+    """``int (>= 1) = 3``: a record field's type, its rule and its default."""
+    rule = spec.check.text if spec.check is not None else ""
+    text = _clean(spec.annotation) + (f" ({rule})" if rule else "")
+    return text if spec.default is REQUIRED else f"{text} = {_clean(repr(spec.default))}"
 
 
 def _first_paragraph(doc: str) -> str:

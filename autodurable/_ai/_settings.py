@@ -24,8 +24,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from .._core._options import describe_validation_error
 from .._errors import ConfigError
+
+
+def describe_validation_error(where: str, exc: ValidationError) -> str:
+    """One readable message naming `where` and each bad field of a pydantic error."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(value)"
+        problems.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+    return f"invalid {where}: " + "; ".join(problems)
+
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 120.0

@@ -23,8 +23,9 @@ import threading
 from collections.abc import Callable, Iterable
 
 from .._core._limits import key_matches, key_prefix
-from . import ModulePlan, ProjectPlan, analyse_project
 from ._catalogue import IO, default_catalogue
+from ._plan import ModulePlan
+from ._project import ProjectPlan, analyse_project
 
 __all__ = [
     "PlanApis",

@@ -13,14 +13,30 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 from .._errors import AutodurableError
 
+# The commands, each built by one part of the parser below.
+COMMANDS = frozenset(
+    {"info", "run", "explain", "codemod", "ai", "mcp", "workflows", "send", "worker", "queues",
+     "schedules", "replay", "ui"}
+)  # fmt: skip
 
-def _parser(only_run: bool = False) -> argparse.ArgumentParser:
-    """The whole command line; with `only_run`, just enough of it for ``run`` (which
-    starts every command run under the hook, so its parser imports nothing else)."""
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `only`, just the parser of that command.
+
+    Building a command's parser imports the module that defines its arguments, so
+    a command builds only its own: ``run`` starts every command run under the hook,
+    and every command pays for the others' modules otherwise. With no command (or
+    an unknown one), all of them are built, for the help and the error.
+    """
+
+    def wanted(*names: str) -> bool:
+        return only is None or only in names
+
     parser = argparse.ArgumentParser(
         prog="autodurable",
         description="Crash-proof Python programs: durable workflows and steps.",
@@ -34,7 +50,43 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
         "otherwise, else that folder; a relative sqlite path is relative to the project root)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("info", help="where the state lives and how many workflows it holds")
+    if wanted("info"):
+        commands.add_parser("info", help="where the state lives and how many workflows it holds")
+    if wanted("run"):
+        _add_run_parser(commands)
+    if wanted("explain"):
+        _add_explain_parser(commands)
+    if wanted("codemod"):
+        _add_codemod_parser(commands)
+    if wanted("ai", "mcp"):
+        from .._ai._commands import add_ai_parser, add_mcp_parser
+
+        add_ai_parser(commands)
+        add_mcp_parser(commands)
+    if wanted("workflows", "send"):
+        from ._workflows_args import add_parsers
+
+        add_parsers(commands)
+    if wanted("worker", "queues"):
+        from ._queues import add_parsers as add_queue_parsers
+
+        add_queue_parsers(commands)
+    if wanted("schedules"):
+        from ._schedules import add_parsers as add_schedule_parsers
+
+        add_schedule_parsers(commands)
+    if wanted("replay"):
+        from ._changes_args import add_replay_parser
+
+        add_replay_parser(commands)
+    if wanted("ui"):
+        from ._ui import add_ui_parser
+
+        add_ui_parser(commands)
+    return parser
+
+
+def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
         help="run a program durably: SCRIPT [ARGS], -m MODULE [ARGS], or -- COMMAND [ARGS]",
@@ -50,8 +102,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     run.add_argument(
         "target", nargs=argparse.REMAINDER, help="the script or command, then its arguments"
     )
-    if only_run:
-        return parser
+
+
+def _add_explain_parser(commands: Any) -> None:
     explain = commands.add_parser(
         "explain",
         help="show which functions become steps and workflows, and why",
@@ -64,6 +117,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a function does I/O that cannot be made durable safely",
     )
+
+
+def _add_codemod_parser(commands: Any) -> None:
     codemod = commands.add_parser(
         "codemod",
         help="write the plan into the source as decorators (shows a diff; --write applies)",
@@ -74,32 +130,12 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     from ..codemods._run import add_arguments
 
     add_arguments(codemod)
-    from .._ai._commands import add_ai_parser, add_mcp_parser
-
-    add_ai_parser(commands)
-    add_mcp_parser(commands)
-    from ._workflows_args import add_parsers
-
-    add_parsers(commands)
-    from ._queues import add_parsers as add_queue_parsers
-
-    add_queue_parsers(commands)
-    from ._schedules import add_parsers as add_schedule_parsers
-
-    add_schedule_parsers(commands)
-    from ._changes import add_replay_parser
-
-    add_replay_parser(commands)
-    from ._ui import add_ui_parser
-
-    add_ui_parser(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(only_run=argv[:1] == ["run"])
+    parser = _parser(only=argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -22,9 +22,6 @@ import json
 import sys
 from typing import Any
 
-from .._core._runtime import get_runtime
-from .._core._streams import stream_items
-
 
 def add_stream_parser(sub: Any, common: Any) -> None:
     """Add ``workflows stream`` to the ``workflows`` subcommands (`common`: the shared
@@ -68,6 +65,10 @@ def _offset(text: str) -> int:
 
 def stream_command(args: argparse.Namespace) -> int:
     """Run ``autodurable workflows stream``; returns the exit code."""
+    # Here, not at the top: `add_stream_parser` builds the parser of every
+    # ``workflows`` command, which must not pay for the runtime.
+    from .._core._streams import stream_items
+
     printed = 0
     try:
         for item in stream_items(args.workflow_id, args.key, args.offset, follow=args.follow):
@@ -95,6 +96,8 @@ def stream_command(args: argparse.Namespace) -> int:
 
 def _nothing(args: argparse.Namespace) -> str:
     """Why nothing was printed: which streams the workflow has instead."""
+    from .._core._runtime import get_runtime
+
     keys = get_runtime().store.list_streams(args.workflow_id)
     where = f"from offset {args.offset} " if args.offset else ""
     if args.key in keys:

@@ -29,7 +29,6 @@ import sys
 
 from .._control._info import WorkflowInfo
 from .._control._operations import (
-    ENDED,
     cancel,
     delete,
     fork,
@@ -44,7 +43,7 @@ from .._control._registry import RUN_PREFIX, is_program_run
 from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowNotFound
-from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED, WAITING
+from .._store import CANCELLED, ENDED_STATUSES, FAILED, PENDING, SUCCEEDED, WAITING
 from ._changes import export_command, rewind_command, upgrade_command
 from ._format import span
 from ._streams import stream_command
@@ -284,7 +283,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    statuses = args.status or list(ENDED)
+    statuses = args.status or list(ENDED_STATUSES)
     ids, messages = gc(args.older_than, statuses, dry_run=args.dry_run)
     age = span(args.older_than)
     if args.dry_run:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._control._operations import (
-    ENDED,
-)
-from .._store import CANCELLED, FAILED, PENDING, WORKFLOW_STATUSES
+from .._store import CANCELLED, ENDED_STATUSES, FAILED, PENDING, WORKFLOW_STATUSES
 from ._format import parse_duration, parse_when, step_number
 
 ENDED_BY_FAILURE = (FAILED, CANCELLED)  # what resume acts on
@@ -299,7 +296,7 @@ def add_parsers(commands: Any) -> None:
     gc_parser.add_argument(
         "--status",
         action="append",
-        choices=ENDED,
+        choices=ENDED_STATUSES,
         help="only workflows with this status (repeat for several; default: all three)",
     )
     gc_parser.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
@@ -333,7 +330,7 @@ def add_parsers(commands: Any) -> None:
         help="send nothing (exit 2) when the workflow waits on another topic",
     )
     _common(send_parser)
-    from ._changes import add_workflow_parsers
+    from ._changes_args import add_workflow_parsers
     from ._streams import add_stream_parser
 
     add_workflow_parsers(sub, _common)

@@ -36,11 +36,11 @@ from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, WorkflowCancelled, WorkflowNotFound
 from .._store import (
     CANCELLED,
+    ENDED_STATUSES,
     FAILED,
     FINISHED_STATUSES,
     PENDING,
     QUEUED_STATUSES,
-    SUCCEEDED,
     WORKFLOW_STATUSES,
     Claim,
     StepRecord,
@@ -48,10 +48,11 @@ from .._store import (
     WorkflowRecord,
 )
 from ._info import StepInfo, WorkflowInfo
-from ._launch import new_child_id, record_before_start, submit_claimed
 from ._registry import RUN_PREFIX, find_workflow, is_program_run
 
-ENDED = (SUCCEEDED, FAILED, CANCELLED)
+# _LAUNCHING: the functions that start or run a workflow here import `_launch` (and
+# with it the workflow machinery and asyncio) when called: reading and changing stored
+# workflows, what most commands do, never needs it.
 
 
 def _root(step: StepRecord) -> int:
@@ -210,6 +211,8 @@ def start_pending(
     version, deadline) and then released. Raises `AutodurableError` when
     `workflow_id` exists or the inputs cannot be recorded.
     """
+    from ._launch import new_child_id, record_before_start  # see _LAUNCHING
+
     runtime = get_runtime()
     workflow_id = workflow_id or new_child_id(fn)
     timeout = getattr(fn, "_self_autodurable_timeout", None)
@@ -259,6 +262,8 @@ def run_here(runtime: Runtime, workflow_id: str) -> Future[Any]:
     `AutodurableError` when its inputs cannot be decoded or a live executor
     runs it.
     """
+    from ._launch import submit_claimed  # see _LAUNCHING
+
     record = _record(runtime, workflow_id)
     if is_program_run(record.name):
         raise AutodurableError(program_hint(record.workflow_id, record.name))
@@ -354,6 +359,8 @@ def fork_here(
 ) -> tuple[int, WorkflowInfo, Future[Any]]:
     """`fork`, with the new workflow owned by this process and run here at once by
     `fn` (its code, found here): (steps copied, its info, the future of its run)."""
+    from ._launch import submit_claimed  # see _LAUNCHING
+
     runtime = get_runtime()
     owner = runtime.executor.id
     copied, record, kept = _fork(runtime, workflow_id, from_step, new_id, app_version, owner)
@@ -423,7 +430,7 @@ def delete(workflow_id: str, force: bool = False) -> WorkflowInfo:
 
 
 def gc(
-    older_than: float, statuses: Sequence[str] = ENDED, dry_run: bool = False
+    older_than: float, statuses: Sequence[str] = ENDED_STATUSES, dry_run: bool = False
 ) -> tuple[list[str], int]:
     """Delete workflows in `statuses` that ended more than `older_than` seconds ago.
 
@@ -453,7 +460,7 @@ def gc(
     return deleted, store.delete_orphan_messages(cutoff)
 
 
-def delete_workflows(older_than: float, status: str | Sequence[str] = ENDED) -> int:
+def delete_workflows(older_than: float, status: str | Sequence[str] = ENDED_STATUSES) -> int:
     """Delete workflows that ended more than `older_than` seconds ago; how many.
 
     ``delete_workflows(30 * 86400)`` keeps the last 30 days. `status` narrows

@@ -514,7 +514,8 @@ def configured_spec(spec: QueueSpec, configured: QueueSettings | None) -> QueueS
         return spec
     changes: dict[str, Any] = {
         key: value
-        for key, value in configured.model_dump(exclude={"rate"}).items()
+        for key, value in configured.as_dict().items()
+        if key != "rate"
         if value is not None
     }
     if configured.rate is not None:

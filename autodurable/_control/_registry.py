@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._core._decorators import kind_of, registry
 from .._core._names import resolve
 from .._store import WorkflowRecord
 
@@ -26,6 +25,10 @@ def is_program_run(name: str) -> bool:
 
 def find_workflow(name: str) -> Any:
     """The workflow function recorded as `name` (registered or importable); LookupError."""
+    # Here, not at the top: reading stored workflows (`_info`) needs this module's
+    # names, not the decorators and wrapt behind them.
+    from .._core._decorators import kind_of, registry
+
     found = registry.get(name)
     if found is not None:
         return found

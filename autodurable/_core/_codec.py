@@ -56,8 +56,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from .._errors import DecodeError, EncodeError, StepError
 from . import _codec_shapes as shapes
 from ._codec_values import (
@@ -336,7 +334,7 @@ class Codec:
                 if hasattr(value, f.name)
             }
             return {TAG: "dataclass", "c": self._class_path(cls, path), "v": fields}
-        if isinstance(value, BaseModel):
+        if shapes.is_pydantic_model(cls):
             return self._enc_model(value, path, depth)
         if hasattr(cls, "__mapper__") and hasattr(value, "_sa_instance_state"):
             return self._enc_orm(value, path, depth)
@@ -358,7 +356,7 @@ class Codec:
             return {TAG: "pickle", "v": base64.b64encode(data).decode()}
         raise EncodeError(cannot(value, path))
 
-    def _enc_model(self, value: BaseModel, path: str, depth: int) -> dict[str, Any]:
+    def _enc_model(self, value: Any, path: str, depth: int) -> dict[str, Any]:
         cls = type(value)
         fields = {
             name: self._enc(getattr(value, name), f"{path}.{name}", depth)
@@ -521,7 +519,7 @@ class Codec:
         return obj
 
     def _dec_model(self, raw: dict[str, Any], depth: int) -> Any:
-        cls = self._checked_class(raw, lambda c: issubclass(c, BaseModel))
+        cls = self._checked_class(raw, shapes.is_pydantic_model)
         declared = set(cls.model_fields)
         if cls.model_config.get("extra") == "allow":
             items = shapes.dict_field(raw, "v")

@@ -18,8 +18,6 @@ import enum
 import sys
 from typing import Any
 
-from pydantic import BaseModel
-
 from .._errors import DecodeError, WorkflowCancelled
 from ._names import qualified_name
 
@@ -96,11 +94,22 @@ def is_namedtuple(cls: type) -> bool:
     return issubclass(cls, tuple) and hasattr(cls, "_fields")
 
 
+def is_pydantic_model(cls: type) -> bool:
+    """Whether `cls` is a pydantic model class.
+
+    Pydantic is not imported for it: a model class exists only once ``pydantic.main``
+    was imported, so without that module no class is one.
+    """
+    main = sys.modules.get("pydantic.main")
+    return main is not None and issubclass(cls, main.BaseModel)
+
+
 def is_recordable_class(cls: type) -> bool:
     """Whether a class may be recorded, and returned, as a value (the "class" tag)."""
     return (
         dataclasses.is_dataclass(cls)
-        or issubclass(cls, BaseModel | enum.Enum | BaseException)
+        or issubclass(cls, enum.Enum | BaseException)
+        or is_pydantic_model(cls)
         or is_namedtuple(cls)
     )
 

@@ -125,7 +125,8 @@ class _StepOptionsCache:
         if isinstance(self.decorator, dict):
             from ._options import CallOptions
 
-            self.decorator = CallOptions.model_validate(self.decorator)
+            # Valid by construction (see `_options_for`): nothing to check.
+            self.decorator = CallOptions.trusted(self.decorator, self.decorator)
         runtime = get_runtime()
         if runtime.generation != self.generation:
             self.merged = merged = runtime.step_defaults.merged(self.decorator)
@@ -361,7 +362,7 @@ def workflow(fn: Any = None, /, **options: Any) -> Any:
     per-call ``options(fn, workflow_timeout=...)`` overrides it).
     """
     opts = _options_for("workflow options", options)
-    given = set(opts) if isinstance(opts, dict) else opts.model_fields_set
+    given = set(opts) if isinstance(opts, dict) else opts.fields_set
     extra = given - {"name", "unrecordable", "workflow_timeout"}
     if extra:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""Step and workflow options: validated pydantic models and their layering.
+"""Step and workflow options: checked records (`_fields`) and their layering.
 
 Invariants:
 - Options (`CallOptions`) are immutable. Layers are merged by *explicitly set* fields only: a
@@ -6,8 +6,8 @@ Invariants:
   defaults, ``[tool.autodurable.steps]`` in pyproject.toml, the decorator, a
   proxy, and a per-call `options(...)` block or wrapper.
 - Invalid values given to `options()`, the decorators and `proxy()` fail at
-  once with a `ConfigError` naming the field and the expected value (models
-  built directly raise pydantic's ValidationError).
+  once with a `ConfigError` naming the field and the expected value (records
+  made directly raise `InvalidFields`, a ValueError).
 - The hot path never validates: decorators pre-merge their layers once, and a
   per-call layer is merged only when one is active.
 """
@@ -21,12 +21,27 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from .._errors import ConfigError
+from ._fields import (
+    Check,
+    Invalid,
+    InvalidFields,
+    Record,
+    a_function,
+    exception_type,
+    field,
+    flag,
+    integer,
+    items,
+    number,
+    one_of,
+    optional,
+    record,
+    text,
+)
 
 
-class Retry(BaseModel):
+class Retry(Record):
     """A retry policy for steps: exponential backoff with jitter.
 
     ``max_attempts`` counts the first attempt: 1 means no retries. The delay
@@ -36,15 +51,17 @@ class Retry(BaseModel):
     False, fail the step at once.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    max_attempts: int = Field(default=3, ge=1)
-    initial_interval: float = Field(default=1.0, ge=0)
-    backoff: float = Field(default=2.0, ge=1)
-    max_interval: float = Field(default=60.0, ge=0)
-    jitter: float = Field(default=0.1, ge=0, le=1)
-    non_retryable: tuple[type[BaseException], ...] = ()
-    retry_if: Callable[[BaseException], bool] | None = None
+    max_attempts: int = field(default=3, check=integer(ge=1))
+    initial_interval: float = field(default=1.0, check=number(ge=0))
+    backoff: float = field(default=2.0, check=number(ge=1))
+    max_interval: float = field(default=60.0, check=number(ge=0))
+    jitter: float = field(default=0.1, check=number(ge=0, le=1))
+    non_retryable: tuple[type[BaseException], ...] = field(
+        default=(), check=items(exception_type(), "exception classes")
+    )
+    retry_if: Callable[[BaseException], bool] | None = field(
+        default=None, check=optional(a_function())
+    )
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -65,7 +82,22 @@ class Retry(BaseModel):
 NO_RETRY = Retry(max_attempts=1)
 
 
-class CallOptions(BaseModel):
+def _retries(value: Any) -> Retry:
+    """A number of retries after the first attempt, a `Retry`, or a table of its fields."""
+    if isinstance(value, bool):
+        raise Invalid("takes a number of retries or a Retry policy, not a bool")
+    if isinstance(value, int):
+        if value < 0:
+            raise Invalid("must be >= 0")
+        return Retry(max_attempts=value + 1)
+    policy: Retry = record(Retry)(value)
+    return policy
+
+
+_RETRIES = Check(_retries)
+
+
+class CallOptions(Record):
     """Options of a step or workflow call.
 
     ``retries`` takes a `Retry` policy or an int (the number of retries after the
@@ -77,38 +109,29 @@ class CallOptions(BaseModel):
     abandoned attempt still runs (by default it waits for that attempt to end).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    retries: Retry | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    name: str | None = Field(default=None, min_length=1)
-    workflow_id: str | None = Field(default=None, min_length=1, max_length=512)
-    workflow_timeout: float | None = Field(default=None, gt=0)
-    unrecordable: Literal["error", "rerun"] | None = None
+    retries: Retry | None = field(default=None, check=optional(_RETRIES))
+    timeout: float | None = field(default=None, check=optional(number(gt=0)))
+    name: str | None = field(default=None, check=optional(text(min_length=1)))
+    workflow_id: str | None = field(
+        default=None, check=optional(text(min_length=1, max_length=512))
+    )
+    workflow_timeout: float | None = field(default=None, check=optional(number(gt=0)))
+    unrecordable: Literal["error", "rerun"] | None = field(
+        default=None, check=optional(one_of("error", "rerun"))
+    )
     # With a timeout on a sync step: whether a retry may start while the attempt
     # that timed out still runs (by default it waits for that attempt to end).
-    overlap: bool | None = None
-
-    @field_validator("retries", mode="before")
-    @classmethod
-    def _retries_from_int(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("retries takes a number of retries or a Retry policy, not a bool")
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("retries must be >= 0")
-            return Retry(max_attempts=value + 1)
-        return value
+    overlap: bool | None = field(default=None, check=optional(flag()))
 
     def merged(self, over: CallOptions | None) -> CallOptions:
         """Return these options overridden by the fields `over` sets explicitly."""
-        if over is None or not over.model_fields_set:
+        if over is None or not over.fields_set:
             return self
-        if not self.model_fields_set:
+        if not self.fields_set:
             return over
-        values = {name: getattr(self, name) for name in self.model_fields_set}
-        values.update({name: getattr(over, name) for name in over.model_fields_set})
-        return CallOptions.model_construct(_fields_set=set(values), **values)
+        values = {name: getattr(self, name) for name in self.fields_set}
+        values.update({name: getattr(over, name) for name in over.fields_set})
+        return CallOptions.trusted(values, values)
 
     @property
     def retry_policy(self) -> Retry:
@@ -120,20 +143,11 @@ EMPTY = CallOptions()
 
 
 def make_options(where: str, **values: Any) -> CallOptions:
-    """Build validated `CallOptions`, raising `ConfigError` that says where they came from."""
+    """Build checked `CallOptions`, raising `ConfigError` that says where they came from."""
     try:
         return CallOptions(**values)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(where, exc)) from None
-
-
-def describe_validation_error(where: str, exc: ValidationError) -> str:
-    """Turn a pydantic error into one readable message naming each bad field."""
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "(value)"
-        problems.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
-    return f"invalid {where}: " + "; ".join(problems)
+    except InvalidFields as exc:
+        raise ConfigError(exc.describe(where)) from None
 
 
 # The per-call layer: set by `options(...)`, read by every step and workflow call.

@@ -103,4 +103,4 @@ def proxy(obj: Any, /, **options: Any) -> Any:
     opts = make_options("proxy options", **options)
     path = opts.name or type(obj).__name__
     # The name is the prefix of the step names, not the name of every step.
-    return DurableProxy(obj, opts.model_copy(update={"name": None}), path)
+    return DurableProxy(obj, opts.replace(name=None), path)

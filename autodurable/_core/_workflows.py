@@ -409,12 +409,10 @@ def _identity() -> tuple[str, CallOptions | None, float | None]:
     starts get ids (and deadlines) of their own.
     """
     opts = current_call_options()
-    if opts is None or not (opts.model_fields_set & _OWN_FIELDS):
+    if opts is None or not (opts.fields_set & _OWN_FIELDS):
         return uuid.uuid4().hex, opts, None
-    rest = opts.model_fields_set - _OWN_FIELDS
-    body = CallOptions.model_construct(
-        _fields_set=rest, **{field: getattr(opts, field) for field in rest}
-    )
+    rest = opts.fields_set - _OWN_FIELDS
+    body = CallOptions.trusted({field: getattr(opts, field) for field in rest}, rest)
     workflow_id = opts.workflow_id or uuid.uuid4().hex
     return workflow_id, body if rest else None, opts.workflow_timeout
 

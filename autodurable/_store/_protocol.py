@@ -61,7 +61,8 @@ ENQUEUED = "enqueued"  # a workflow waiting in a queue for a worker
 DELAYED = "delayed"  # a workflow waiting in a queue until its delay has passed
 # Ended workflows are never claimed or run; `reopen_workflow` makes failed and
 # cancelled ones pending again.
-FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+ENDED_STATUSES = (SUCCEEDED, FAILED, CANCELLED)  # the finished ones, in the order shown
+FINISHED_STATUSES = frozenset(ENDED_STATUSES)
 QUEUED_STATUSES = (ENQUEUED, DELAYED)  # only a worker's dequeue makes them pending
 WORKFLOW_STATUSES = (ENQUEUED, DELAYED, PENDING, SUCCEEDED, FAILED, CANCELLED)
 # The statuses above, as a type for the public API.

@@ -42,7 +42,7 @@ def test_every_public_name_is_documented_with_its_signature_and_docstring() -> N
             heading = guide.split(f"#### `autodurable.{name}(")[1].split("`")[0]
             for param in inspect.signature(obj).parameters:
                 assert param in heading, (name, param)
-    for field in autodurable.CallOptions.model_fields:
+    for field in autodurable.CallOptions.declared:
         assert f"- `{field}: " in guide
     assert "- `max_attempts: int (>= 1) = 3`" in guide
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import autodurable
-from autodurable._cli._main import main
+from autodurable._cli._main import COMMANDS, _parser, main
 
 
 @autodurable.workflow
@@ -21,6 +22,32 @@ def test_version_and_help(capsys):
         [sys.executable, "-m", "autodurable", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.strip() == f"autodurable {autodurable.__version__}"
+
+
+def test_each_command_parses_the_same_with_only_its_own_parser_built():
+    # A command builds only its own parser (the others' modules are not imported);
+    # the list of commands must name every command the whole parser has.
+    whole = _parser()
+    commands = next(a for a in whole._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == COMMANDS
+    examples = [
+        ["workflows", "list", "--status", "failed"],
+        ["queues", "list"],
+        ["info"],
+        ["run", "-q", "x.py", "--flag"],
+        ["schedules", "list"],
+        ["send", "w", "hi"],
+    ]
+    for argv in examples:
+        only = _parser(argv[0])
+        built = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction))
+        assert set(built.choices) <= {argv[0], "send", "workflows", "worker", "queues", "ai", "mcp"}
+        parsed, expected = vars(only.parse_args(argv)), vars(whole.parse_args(argv))
+        parsers = {k for k, v in expected.items() if isinstance(v, argparse.ArgumentParser)}
+        assert parsed.keys() == expected.keys(), argv
+        assert {k: v for k, v in parsed.items() if k not in parsers} == {
+            k: v for k, v in expected.items() if k not in parsers
+        }, argv
 
 
 def test_info_counts_workflows(tmp_path, capsys):

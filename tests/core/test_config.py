@@ -37,7 +37,7 @@ def test_defaults_without_pyproject_or_env(tmp_path):
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///.autodurable/state.db"
     assert settings.allow_pickle is False
     assert settings.lease_seconds == 30.0
-    assert settings.steps == CallOptions() and settings.steps.model_fields_set == set()
+    assert settings.steps == CallOptions() and settings.steps.fields_set == set()
     assert get_runtime().settings == settings
     assert get_runtime().codec.allow_pickle is False
 
@@ -161,7 +161,7 @@ def test_pyproject_steps_become_the_default_step_policy(tmp_path):
     defaults = get_runtime().step_defaults
     assert defaults.retry_policy.max_attempts == 4
     assert defaults.timeout == 12.5
-    assert defaults.model_fields_set == {"retries", "timeout"}
+    assert defaults.fields_set == {"retries", "timeout"}
 
 
 def test_pyproject_steps_accept_a_retry_table(tmp_path):

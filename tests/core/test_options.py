@@ -6,7 +6,6 @@ import random
 import threading
 
 import pytest
-from pydantic import ValidationError
 
 import autodurable
 from autodurable import CallOptions, ConfigError, Retry
@@ -31,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("database")
     ],
 )
 def test_invalid_retry_values_name_the_field(field, bad):
-    with pytest.raises((ValueError, ConfigError), match=field):  # pydantic's ValidationError
+    with pytest.raises(ValueError, match=field):  # InvalidFields, a ValueError
         Retry(**{field: bad})
     with pytest.raises(ConfigError, match=rf"invalid options: retries\.{field}:"):
         autodurable.options(retries={field: bad})
@@ -49,9 +48,9 @@ def test_boundary_retry_values_are_accepted(field, ok):
 
 
 def test_retry_rejects_unknown_fields_and_is_frozen():
-    with pytest.raises((ValueError, ConfigError), match="max_attempt"):
+    with pytest.raises(ValueError, match="max_attempt"):
         Retry(max_attempt=3)
-    with pytest.raises(ValidationError, match="frozen"):
+    with pytest.raises(AttributeError, match="frozen"):
         Retry().max_attempts = 9  # type: ignore[misc]
 
 
@@ -155,7 +154,7 @@ def test_bad_retries_are_rejected(bad):
 def test_bad_retries_messages_explain():
     with pytest.raises(ConfigError, match="not a bool"):
         autodurable.options(retries=True)
-    with pytest.raises(ConfigError, match="retries must be >= 0"):
+    with pytest.raises(ConfigError, match="retries: must be >= 0"):
         autodurable.options(retries=-1)
 
 
@@ -187,7 +186,7 @@ def test_merged_overrides_only_explicit_fields():
     merged = base.merged(CallOptions(timeout=9))
     assert merged.timeout == 9 and merged.name == "base"
     assert merged.retries is not None and merged.retries.max_attempts == 3
-    assert merged.model_fields_set == {"retries", "timeout", "name"}
+    assert merged.fields_set == {"retries", "timeout", "name"}
     # an explicit None is explicit: it clears the lower layer's value
     assert base.merged(CallOptions(timeout=None)).timeout is None
     assert base.merged(CallOptions()) is base

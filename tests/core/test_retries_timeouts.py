@@ -58,14 +58,14 @@ def test_gives_up_after_max_attempts_and_records_last_error(store):
 
 
 def test_non_retryable_type_fails_at_once():
-    policy = FAST.model_copy(update={"non_retryable": (PermissionError,)})
+    policy = FAST.replace(non_retryable=(PermissionError,))
     with pytest.raises(PermissionError, match=r"^attempt 1$"):
         autodurable.options(call_flaky, workflow_id="n", retries=policy)(5, PermissionError)
     assert attempts["flaky"] == 1
 
 
 def test_retry_predicate_decides():
-    policy = FAST.model_copy(update={"retry_if": lambda exc: "attempt 1" in str(exc)})
+    policy = FAST.replace(retry_if=lambda exc: "attempt 1" in str(exc))
     with pytest.raises(ConnectionError, match="attempt 2"):
         autodurable.options(call_flaky, workflow_id="p", retries=policy)(5)
     assert attempts["flaky"] == 2
