@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._control._registry import RUN_PREFIX
+from .._control._registry import RUN_PREFIX, is_program_run
 from .._core._app_versions import VERSION_ATTRIBUTE
 from .._core._config import load_settings
 from .._core._decorators import workflow
 from .._core._names import PACKAGE_DIR
 from .._core._options import options
-from .._core._runtime import get_runtime, use_project
+from .._core._runtime import Runtime, get_runtime, use_project
 from .._core._workflows import FinishLater, finishing_later
 from .._errors import AutodurableError, NondeterminismError, OwnershipLost, WorkflowCancelled
 from .._project import project_root
@@ -188,7 +188,7 @@ def _run_workflow(
     version: str | None = None,
 ) -> int:
     runtime = get_runtime()
-    _recover_others()
+    _recover_others(runtime)
     # A path that is not valid UTF-8 (lone surrogates from os.fsdecode) is named by
     # its bytes, escaped: the same name for the same path on every run.
     name = RUN_PREFIX + label.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -304,8 +304,22 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
     return run_id, "finished"
 
 
-def _recover_others() -> None:
-    """Resume other unfinished workflows of this database in the background."""
+# How many pending workflows the launcher looks at before it starts recovery.
+_GLANCE = 64
+
+
+def _recover_others(runtime: Runtime) -> None:
+    """Resume other unfinished workflows of this database in the background.
+
+    Recovery (and its import) is skipped when a glance at the store finds nothing it
+    could resume: no pending workflow but program runs, which only their own command
+    resumes, and no upgrade to make. That is most runs, and it spares each of them
+    the recovery thread's start-up.
+    """
+    if runtime.settings.upgrade == "never":
+        pending = runtime.store.list_workflows(status=PENDING, limit=_GLANCE)
+        if len(pending) < _GLANCE and all(is_program_run(r.name) for r in pending):
+            return
     threading.Thread(target=recover_quietly, name="autodurable-recover", daemon=True).start()
 
 
