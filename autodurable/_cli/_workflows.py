@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from .._control._info import WorkflowInfo
 from .._control._operations import (
@@ -44,7 +45,6 @@ from .._core._app_versions import version_for
 from .._core._runtime import get_runtime
 from .._errors import AutodurableError, WorkflowNotFound
 from .._store import CANCELLED, ENDED_STATUSES, FAILED, PENDING, SUCCEEDED, WAITING
-from ._changes import export_command, rewind_command, upgrade_command
 from ._format import span
 from ._streams import stream_command
 from ._workflows_act import (
@@ -88,6 +88,18 @@ def missing_state() -> str | None:
     )
 
 
+def _changes_command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `name` of `_changes`, imported when it runs: it brings the replay
+    machinery (and asyncio), which the other commands never need."""
+
+    def command(args: argparse.Namespace) -> int:
+        from . import _changes
+
+        return int(getattr(_changes, name)(args))
+
+    return command
+
+
 def main_workflows(args: argparse.Namespace) -> int:
     """Run ``autodurable workflows ACTION``; returns the exit code."""
     action = getattr(args, "action", None)
@@ -109,9 +121,9 @@ def main_workflows(args: argparse.Namespace) -> int:
         "fork": _fork,
         "delete": _delete,
         "gc": _gc,
-        "export": export_command,
-        "upgrade": upgrade_command,
-        "rewind": rewind_command,
+        "export": _changes_command("export_command"),
+        "upgrade": _changes_command("upgrade_command"),
+        "rewind": _changes_command("rewind_command"),
         "stream": stream_command,
     }
     status = handlers[action](args)

@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import TypeVar
@@ -152,6 +151,10 @@ async def sleep_until_async(run: Run, until: float, longest: float) -> None:
     local flag, not at the database); the workflow itself is looked at then,
     and every so often as with `sleep_until`, from a worker thread.
     """
+    # asyncio is imported by the async paths that need it, not at the top: the
+    # commands that read stored workflows import these modules, never asyncio.
+    import asyncio
+
     backoff, clock = Backoff(*_intervals(run)), _timebase.clock
     next_look = clock.monotonic() + backoff.next()
     wake = _WakeUp(until, longest)

@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import time as _time
 from typing import TYPE_CHECKING, Protocol
 
@@ -55,6 +54,8 @@ class RealClock:
 
     async def sleep_async(self, seconds: float) -> None:
         """`asyncio.sleep`."""
+        import asyncio  # see _boundary's note on asyncio
+
         await asyncio.sleep(seconds)
 
     def wait(self, wakeups: Subscription, seconds: float) -> bool:

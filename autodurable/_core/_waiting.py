@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -114,6 +113,8 @@ async def wait_for_async(
     runtime: Runtime, workflow_id: str, look: Callable[[], T | None], busy: Owner
 ) -> T:
     """`wait_for` with `busy` for async code: waits without blocking the event loop."""
+    import asyncio  # see _boundary's note on asyncio
+
     with runtime.store.subscribe(workflow_id) as wakeups:
         backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:
