@@ -3,7 +3,11 @@
 Invariants:
 - Rewritten code lives next to the normal bytecode, in ``__pycache__``, under
   its own tag (``<module>.<python tag>.autodurable-<analyser version>.pyc``),
-  so plain Python never loads it and we never load plain bytecode.
+  so plain Python never loads it and we never load plain bytecode. When Python
+  writes no bytecode (``PYTHONDONTWRITEBYTECODE``, ``-B``), or
+  ``AUTODURABLE_CACHE_DIR`` names a folder, every cache lives in autodurable's
+  own folder instead (`cache_folder`), by the module's path in the project:
+  ``autodurable compile`` builds it ahead of time, a read-only tree reads it.
 - A cache entry is keyed on everything the rewrite depends on: the source
   (its modification time and size, as for Python's own cache), the Python
   magic number, the analyser version, the module's own plan
@@ -12,7 +16,10 @@ Invariants:
   are rewritten again.
 - The plan and the plan digests are cached per project under its fingerprint
   (every project file's path, size and mtime, plus the configuration); a warm
-  start reads only the small digests file, never the plan.
+  start reads only the small digests file, never the plan. When only
+  modification times changed (a ``touch``, a checkout, a copy), the sources
+  whose time changed are hashed and compared with the hashes the digests file
+  keeps: the same sources keep the same plan, without an analysis.
 - Writes are atomic (temporary file, then rename). Any failure to read or
   write a cache is silent: the module is rewritten again, never broken.
 """
@@ -30,7 +37,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import CodeType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._analysis._discover import ANALYSER_VERSION, project_modules
 
@@ -47,10 +54,28 @@ _KEY_SIZE = 32
 _KEEP_TREES_BYTES = 1 << 20
 
 
+ENV_CACHE_DIR = "AUTODURABLE_CACHE_DIR"
+OWN_CACHE = Path(".autodurable") / "cache"  # under the project root
+
+
 def code_cache_path(source_path: str) -> str:
-    """Where the rewritten bytecode of `source_path` is cached."""
+    """Where the rewritten bytecode of `source_path` is cached beside its source."""
     normal = importlib.util.cache_from_source(source_path)
     return normal[: -len(".pyc")] + f".autodurable-{ANALYSER_VERSION}.pyc"
+
+
+def cache_folder(root: Path) -> Path | None:
+    """autodurable's own cache folder for the project at `root`; None: beside the sources.
+
+    ``AUTODURABLE_CACHE_DIR`` names it (relative to `root` unless absolute). Else,
+    when Python writes no bytecode, it is ``.autodurable/cache`` under `root`: the
+    user asked for no ``__pycache__`` folders, and a start without any cache
+    would analyse the whole project every time.
+    """
+    named = os.environ.get(ENV_CACHE_DIR)
+    if named:
+        return root / named
+    return root / OWN_CACHE if sys.dont_write_bytecode else None
 
 
 def code_key(mtime_ns: int, size: int, plan_digest: str, script: bool) -> bytes:
@@ -83,8 +108,6 @@ def read_code(path: str, key: bytes) -> CodeType | None:
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write `data` to `path` atomically; give up silently on any error."""
-    if sys.dont_write_bytecode:
-        return
     import tempfile  # here: a warm start writes nothing and need not import it
 
     folder = os.path.dirname(path)
@@ -140,20 +163,29 @@ class ProjectState:
         exclude: tuple[str, ...] = (),
     ) -> None:
         self.root = root.resolve()
+        self.cache_dir = cache_folder(self.root)
         self.io, self.roles, self.exclude = io, dict(roles or {}), exclude
         self.modules = {  # discovery key (the import name, see _discover) -> path
             name: path for name, path in project_modules(self.root, exclude).items()
         }
         self._by_path: dict[str, ModulePlan] | None = None
-        digest = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
-        digest.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
+        config = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
+        config.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
+        self._config = config.hexdigest()
+        self._stats: dict[str, tuple[int, int]] = {}  # module -> (size, mtime_ns)
+        digest = hashlib.sha256(self._config.encode())
         for module, path in sorted(self.modules.items()):
             try:
                 stat = path.stat()
             except OSError:
                 continue
+            self._stats[module] = (stat.st_size, stat.st_mtime_ns)
             digest.update(f"{module}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
         self.fingerprint = digest.hexdigest()
+        # The fingerprint under which the cached plan was written: another one when
+        # only modification times changed since (`_same_sources`).
+        self._plan_fingerprint = self.fingerprint
+        self._hashes: dict[str, str] = {}  # module -> sha256 of the source the analysis read
         self._plan: ProjectPlan | None = None
         self._digests: dict[str, tuple[str, bool]] | None = None  # path -> see plan_digest
         self._paths = {str(path) for path in self.modules.values()}
@@ -170,6 +202,11 @@ class ProjectState:
         """The digest of the plan of the module in `path`, and whether the plan
         changes the module at all; None if the module is not planned (a module
         that does not parse: the normal loader reports it)."""
+        return self.digests().get(self._discovered(path))
+
+    def digests(self) -> dict[str, tuple[str, bool]]:
+        """`plan_digest` of every planned module, by path: read from the cache, or
+        worked out from the plan (analysing the project) and cached."""
         if self._digests is None:
             self._digests = self._cached_digests()
         if self._digests is None:
@@ -182,9 +219,51 @@ class ProjectState:
                 )
                 for module in self.plan.modules.values()
             }
-            payload = {"fingerprint": self.fingerprint, "digests": self._digests}
-            write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
-        return self._digests.get(self._discovered(path))
+            self._write_digests(self._digests, self._plan_fingerprint)
+        return self._digests
+
+    def _write_digests(self, digests: dict[str, tuple[str, bool]], plan: str) -> None:
+        """Cache the digests, with what `_same_sources` compares the next start with."""
+        files = {
+            module: [size, mtime, self._source_hash(module)]
+            for module, (size, mtime) in self._stats.items()
+        }
+        payload = {
+            "fingerprint": self.fingerprint,
+            "plan": plan,
+            "config": self._config,
+            "files": files,
+            "digests": digests,
+        }
+        write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
+
+    def _source_hash(self, module: str) -> str:
+        known = self._hashes.get(module)
+        if known is None:
+            try:
+                known = hashlib.sha256(self.modules[module].read_bytes()).hexdigest()
+            except OSError:
+                known = ""
+        return known
+
+    def _same_sources(self, data: dict[str, Any]) -> bool:
+        """Whether the project cached in `data` had the same modules, configuration and
+        sources as now, only other modification times (a ``touch``, a checkout, a copy).
+
+        Only the sources whose time changed are read; a size that changed is a change.
+        """
+        files = data.get("files")
+        if data.get("config") != self._config or not isinstance(files, dict):
+            return False
+        if files.keys() != self._stats.keys():
+            return False
+        for module, (size, mtime) in self._stats.items():
+            recorded = files[module]
+            if recorded[0] != size:
+                return False
+            if recorded[1] != mtime and recorded[2] != self._source_hash(module):
+                return False
+        return True
 
     def _discovered(self, path: str) -> str:
         """The path under which `path`'s module was discovered (the key of every map here).
@@ -204,16 +283,34 @@ class ProjectState:
         return self._cache_path("plan")
 
     def _cache_path(self, kind: str) -> Path:
-        return self.root / "__pycache__" / f"autodurable-{kind}-{ANALYSER_VERSION}.json"
+        folder = self.cache_dir or self.root / "__pycache__"
+        return folder / f"autodurable-{kind}-{ANALYSER_VERSION}.json"
+
+    def code_path(self, source_path: str) -> str:
+        """Where the rewritten bytecode of the module in `source_path` is cached."""
+        if self.cache_dir is None:
+            return code_cache_path(source_path)
+        relative = os.path.relpath(source_path, self.root)
+        if relative.startswith(os.pardir):  # not under the root: named by its whole path
+            relative = hashlib.sha256(os.fsencode(source_path)).hexdigest()
+        tag = sys.implementation.cache_tag
+        return str(self.cache_dir / f"{relative}.{tag}.autodurable-{ANALYSER_VERSION}.pyc")
 
     def _cached_digests(self) -> dict[str, tuple[str, bool]] | None:
         try:
             data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
-            if data.get("fingerprint") != self.fingerprint:
+            items = data["digests"].items()
+            digests = {path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in items}
+            if data.get("fingerprint") == self.fingerprint:
+                self._plan_fingerprint = str(data.get("plan", self.fingerprint))
+                return digests
+            if not self._same_sources(data):
                 return None
-            digests = data["digests"].items()
-            return {path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in digests}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            # Only modification times changed: the plan holds, remembered under these times.
+            self._plan_fingerprint = str(data["plan"])
+            self._write_digests(digests, self._plan_fingerprint)
+            return digests
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             return None
 
     @property
@@ -228,7 +325,7 @@ class ProjectState:
 
         try:
             data = json.loads(self.plan_cache_path.read_text(encoding="utf-8"))
-            if data.get("fingerprint") != self.fingerprint:
+            if data.get("fingerprint") != self._plan_fingerprint:
                 return None
             return ProjectPlan.model_validate(data["plan"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -253,6 +350,7 @@ class ProjectState:
             except (OSError, SyntaxError, ValueError):
                 continue  # the normal loader reports it on import
             trees[module], texts[module] = (str(path), tree), source
+            self._hashes[module] = hashlib.sha256(source).hexdigest()
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
                 self._trees[str(path)] = (source, tree)
@@ -262,6 +360,9 @@ class ProjectState:
         fingerprint = json.dumps(self.fingerprint)
         payload = f'{{"fingerprint": {fingerprint}, "plan": {plan.model_dump_json()}}}'
         write_atomic(str(self.plan_cache_path), payload.encode())
+        if self._plan_fingerprint != self.fingerprint and self._digests is not None:
+            self._write_digests(self._digests, self.fingerprint)  # the plan's new name
+        self._plan_fingerprint = self.fingerprint
         return plan
 
     def take_tree(self, path: str, source: bytes) -> ast.Module | None:

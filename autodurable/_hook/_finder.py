@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import _wiring
 from .._analysis._discover import import_name
-from ._cache import ProjectState, code_cache_path, code_key, collector_paused, read_code, write_code
+from ._cache import ProjectState, code_key, collector_paused, read_code, write_code
 
 
 class DurableLoader(importlib.machinery.SourceFileLoader):
@@ -56,7 +56,7 @@ def durable_code(
     except OSError:
         return None  # the normal loader reports it
     key = code_key(stat.st_mtime_ns, stat.st_size, planned[0], script)
-    cache = code_cache_path(path)
+    cache = state.code_path(path)
     cached = read_code(cache, key)
     if cached is not None:
         return cached
