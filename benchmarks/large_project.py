@@ -63,9 +63,8 @@ def _generated(into: Path, count: int) -> list[str]:
     for n in range(count):
         lines = ["import json, pathlib", f"from gen import m{max(n - 1, 0)} as previous", ""]
         lines += [f"def read_{n}(path):", "    return json.loads(pathlib.Path(path).read_text())"]
-        lines += ["", f"def work_{n}(path):", f"    return read_{n}(path)"]
-        if n:
-            lines += [f"    or previous.work_{n - 1}(path)"]
+        later = f" or previous.work_{n - 1}(path)" if n else ""
+        lines += ["", f"def work_{n}(path):", f"    return read_{n}(path){later}"]
         (package / f"m{n}.py").write_text("\n".join(lines) + "\n")
     return [f"gen.m{n}" for n in range(count)]
 
@@ -172,7 +171,9 @@ def main() -> None:
         def no_bytecode_compiled() -> float:
             _clear(folder)
             env = _env(PYTHONDONTWRITEBYTECODE="1")
-            subprocess.run([*cli, "compile", "app.py"], cwd=folder, env=env, check=True)
+            subprocess.run(
+                [*cli, "compile", "app.py"], cwd=folder, env=env, check=True, capture_output=True
+            )
             return _time(run, folder, env)
 
         def no_bytecode_warm() -> float:

@@ -143,3 +143,13 @@ def test_startup_benchmark_quick_prints_its_comparisons() -> None:
     assert any(
         re.match(r"autodurable run hello.py / python hello.py: \d+\.\d\dx", x) for x in lines
     )
+
+
+def test_large_project_benchmark_quick_prints_every_variant_and_target() -> None:
+    lines = run_benchmark("large_project.py")
+    text = "\n".join(lines)
+    for variant in ("plain, cold", "run, cold", "run, warm", "run, after editing one module",
+                    "run, PYTHONDONTWRITEBYTECODE, after compile"):  # fmt: skip
+        assert re.search(rf"^\s+{re.escape(variant)}\s+\d+\.\d\d", text, re.M), text
+    for target in ("(target <= 3x)", "(target <= 1.3x)", "(target 1x)", "(target <= 100 MB)"):
+        assert target in text, text
