@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ._annotations import alias_type, annotation_type, item_type
 from ._catalogue import Catalogue
 from ._discover import import_name
 from ._walk import child_nodes, statements, walk
 
+T = TypeVar("T")
 _BUILTINS = frozenset(dir(builtins))
 INSTANCE = "()"
 _ITEM = "[]"  # ``name[]``: what the items of the dict cache ``name`` are
@@ -75,6 +78,23 @@ class ProjectIndex:
     # Dispatch tables (``HANDLERS = {"a": on_a, ...}``, ``self.tools = [...]``): the
     # table's reference -> the references of what it holds.
     tables: dict[str, list[str]] = field(default_factory=dict)
+    # What the passes over function bodies find by syntax alone, worked out once per
+    # body and reused by each round (see `by_syntax`).
+    syntax: dict[tuple[str, int], list[Any]] = field(default_factory=dict, repr=False)
+
+    def by_syntax(
+        self, kind: str, body: list[Any], find: Callable[[list[Any]], list[T]]
+    ) -> list[T]:
+        """``find(body)``, worked out once per `body` and `kind` of search.
+
+        Keyed by the body's ``id``: the trees live as long as the analysis that
+        owns this index, so no other body takes its ``id`` meanwhile.
+        """
+        key = (kind, id(body))
+        found = self.syntax.get(key)
+        if found is None:
+            found = self.syntax[key] = find(body)
+        return found
 
     def project_ref(self, dotted: str, root: str | None = None) -> str:
         """Map an import path into the project: ``"pkg.mod.f"`` -> ``"@pkg.mod:f"``.
@@ -324,39 +344,77 @@ def function_locals(
     inner = scope.child(local_names)
     globals_declared: set[str] = set()
     nested = f"{ref}.<locals>." if ref is not None else None
-    for statement in node.body:
-        _bind_statement(inner, statement, local_names, globals_declared, nested)
+    walrus = scope.symbols.has_walrus
+    steps = scope.index.by_syntax("binds", node.body, lambda body: _binding_steps(body, walrus))
+    for step in steps:
+        _bind(inner, step, local_names, globals_declared, nested)
     for name in globals_declared:
         local_names.pop(name, None)
     return local_names
 
 
-def _bind_statement(
+def _binding_steps(body: list[ast.stmt], walrus: bool) -> list[ast.AST]:
+    """The nodes of a function body that bind names, in the order they bind them.
+
+    Statements are taken before the statements nested in them, and the walrus
+    expressions of a statement after those; nested functions and classes bind
+    their own name only. By syntax alone, so worked out once per body (`_bind`
+    applies them in each round of the type passes).
+    """
+    steps: list[ast.AST] = []
+
+    def visit(node: ast.stmt) -> None:
+        if isinstance(node, _NAMERS):
+            steps.append(node)
+            return
+        if isinstance(node, _BINDERS):
+            steps.append(node)
+        for child in child_nodes(node):
+            if isinstance(child, ast.stmt):
+                visit(child)
+            elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
+                for inner in child.body:
+                    visit(inner)
+        if walrus:
+            steps.extend(_walruses(node))
+
+    for statement in body:
+        visit(statement)
+    return steps
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Statements that bind names and are not entered: definitions, declarations, imports.
+_NAMERS = (*_DEFINITIONS, ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom)
+_BINDERS = (
+    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor,
+    ast.Try, ast.TryStar,
+)  # fmt: skip
+
+
+def _bind(
     scope: Scope,
-    node: ast.stmt,
+    node: ast.AST,
     into: dict[str, str | None],
     globals_declared: set[str],
     nested: str | None = None,
 ) -> None:
-    """Record the names a statement binds (not entering nested functions or classes).
+    """Record the names one step of `_binding_steps` binds.
 
     A function or class defined here is bound to its reference (`nested`: the
     prefix ``@module:outer.<locals>.``) when the project index knows it, so that a
     call of a local helper (a closure gathered by ``asyncio.gather``) is a call of
     that project function."""
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+    if isinstance(node, _DEFINITIONS):
         ref = f"{nested}{node.name}" if nested is not None else None
         index = scope.index
         known = ref is not None and (ref in index.functions or ref in index.classes)
         into[node.name] = ref if known else None
-        return
-    if isinstance(node, ast.Global | ast.Nonlocal):
+    elif isinstance(node, ast.Global | ast.Nonlocal):
         globals_declared.update(node.names)
-        return
-    if isinstance(node, ast.Import | ast.ImportFrom):
+    elif isinstance(node, ast.Import | ast.ImportFrom):
         bind_import(node, scope.symbols.package, scope.index, into, scope.symbols.root)
-        return
-    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+    elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         value = scope.resolve(node.value) if node.value is not None else None
         if isinstance(node, ast.AnnAssign):
@@ -375,15 +433,8 @@ def _bind_statement(
         for handler in node.handlers:
             if handler.name:
                 into[handler.name] = None
-    for child in child_nodes(node):
-        if isinstance(child, ast.stmt):
-            _bind_statement(scope, child, into, globals_declared, nested)
-        elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
-            for inner in child.body:
-                _bind_statement(scope, inner, into, globals_declared, nested)
-    if scope.symbols.has_walrus:
-        for walrus in _walruses(node):
-            into[walrus.target.id] = scope.resolve(walrus.value)
+    elif isinstance(node, ast.NamedExpr):
+        into[node.target.id] = scope.resolve(node.value)
 
 
 def table_refs(scope: Scope, node: ast.expr | None) -> list[str]:
@@ -481,12 +532,20 @@ def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
     return out
 
 
+def _classes(body: list[ast.stmt]) -> list[ast.ClassDef]:
+    return [node for node in statements(body) if isinstance(node, ast.ClassDef)]
+
+
+def _assignments(body: list[ast.stmt]) -> list[ast.Assign | ast.AnnAssign]:
+    return [node for node in statements(body) if isinstance(node, ast.Assign | ast.AnnAssign)]
+
+
 def collect_instance_attrs(
     tree: ast.Module, symbols: ModuleSymbols, index: ProjectIndex, catalogue: Catalogue
 ) -> None:
     """Record ``self.x = <expr>`` of every class of the module into the index."""
     scope = Scope(symbols, index, catalogue)
-    for cls in [n for n in statements(tree.body) if isinstance(n, ast.ClassDef)]:
+    for cls in index.by_syntax("classes", tree.body, _classes):
         attrs = index.instance_attrs.setdefault(f"@{symbols.module}:{cls.name}", {})
         for node in cls.body:  # class-level attributes and fields (dataclasses, models)
             if isinstance(node, ast.Assign | ast.AnnAssign):
@@ -505,9 +564,7 @@ def collect_instance_attrs(
                 continue
             self_name = params[0].arg
             local_scope: Scope | None = None  # only for methods that set attributes
-            for node in statements(method.body):
-                if not isinstance(node, ast.Assign | ast.AnnAssign):
-                    continue
+            for node in index.by_syntax("assignments", method.body, _assignments):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if (

@@ -165,7 +165,7 @@ def _injects(definition: Definition) -> bool:
 
 def _returned(scope: Scope, node: FunctionNode) -> str | None:
     """What a function's return (or, for a generator, yield) statements resolve to."""
-    for statement in own_statements(node.body):
+    for statement in scope.index.by_syntax("statements", node.body, own_statements):
         value: ast.expr | None = None
         if isinstance(statement, ast.Return):
             value = statement.value
@@ -197,14 +197,7 @@ def _call_flows(
     flows: dict[str, dict[str, set[str | None]]],
 ) -> None:
     """Record the type of every argument passed to a project function in `body`."""
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, FunctionNode | ast.ClassDef | ast.Constant | ast.Name):
-            continue  # other units; leaves (a constant's children are no nodes)
-        stack += child_nodes(node)
-        if not isinstance(node, ast.Call):
-            continue
+    for node in index.by_syntax("calls", body, _calls):
         callee = scope.callee(node)
         if callee is None or not callee.startswith("@"):
             continue
@@ -221,6 +214,21 @@ def _call_flows(
         for keyword in node.keywords:
             if keyword.arg is not None and keyword.arg in names:
                 into.setdefault(keyword.arg, set()).add(_argument_type(scope, keyword.value))
+
+
+def _calls(body: list[ast.stmt]) -> list[ast.Call]:
+    """The calls in `body`, not in the functions and classes defined there (syntax
+    alone: worked out once per body, for every round)."""
+    found: list[ast.Call] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FunctionNode | ast.ClassDef | ast.Constant | ast.Name):
+            continue  # other units; leaves (a constant's children are no nodes)
+        stack += child_nodes(node)
+        if isinstance(node, ast.Call):
+            found.append(node)
+    return found
 
 
 def _argument_type(scope: Scope, node: ast.expr) -> str | None:
