@@ -18,8 +18,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 HEADER = "idempotency-key"
 _ASGI_HEADER = HEADER.encode("latin-1")
@@ -33,14 +32,21 @@ IN_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-@dataclass(frozen=True)
-class App:
-    """An application registered for recovery: what a request workflow calls."""
+def _alive() -> bool:
+    return True
+
+
+class App(NamedTuple):
+    """An application registered for recovery: what a request workflow calls.
+
+    A named tuple, not a dataclass: this module is imported by every process
+    under the hook, and dataclasses (with inspect) cost more than the rest of it.
+    """
 
     call: Callable[..., Any]  # the application, below the middleware
     protocol: str  # "asgi" | "wsgi"
     max_body: int = DEFAULT_MAX_BODY
-    alive: Callable[[], bool] = lambda: True  # False once an auto-registered app is gone
+    alive: Callable[[], bool] = _alive  # False once an auto-registered app is gone
 
 
 APPS: dict[str, App] = {}
