@@ -37,6 +37,7 @@ from ._scope import (
     Scope,
     collect_instance_attrs,
     function_locals,
+    table_refs,
 )
 from ._walk import child_nodes, own_statements
 
@@ -133,6 +134,10 @@ def infer_types(
                 returned = _returned(local, definition.node)
                 if returned is not None:
                     index.returns[definition.ref] = returned
+            if index.returns.get(definition.ref) in _CONTAINERS:
+                table = _returned_table(local, definition.node, definition.ref)
+                if table is not None:
+                    index.returns[definition.ref] = table
             _call_flows(local, definition.node.body, by_ref, index, flows)
         for scope, tree in top_scopes:
             _call_flows(scope, tree.body, by_ref, index, flows)
@@ -176,6 +181,25 @@ def _returned(scope: Scope, node: FunctionNode) -> str | None:
         found = _typed(scope, scope.resolve(value))
         if found is not None:
             return found
+    return None
+
+
+# What a function returns when nothing is known of it, or it is annotated as a container.
+_CONTAINERS = frozenset({None, "dict()", "list()", "tuple()"})
+
+
+def _returned_table(scope: Scope, node: FunctionNode, ref: str) -> str | None:
+    """``<ref>()``, recorded as a dispatch table, if the function returns a dict, list
+    or tuple literal of the project's functions (``return {"join": on_join, ...}``):
+    calling out of what it returns (``handlers().get(kind)(event)``) then calls the
+    functions it holds."""
+    for statement in scope.index.by_syntax("statements", node.body, own_statements):
+        if isinstance(statement, ast.Return) and statement.value is not None:
+            held = table_refs(scope, statement.value)
+            if held:
+                table = ref + INSTANCE
+                scope.index.tables[table] = held
+                return table
     return None
 
 

@@ -1301,6 +1301,45 @@ def test_calls_out_of_a_dispatch_table_call_what_it_holds():
         assert get(plan, name).role == "workflow", name
 
 
+def test_calls_out_of_a_table_a_function_returns_call_what_it_holds():
+    source = """
+        from collections.abc import Callable
+        import requests
+
+        def on_join(event):
+            requests.post("https://chat/welcome", json=event)
+
+        def on_leave(event):
+            requests.post("https://chat/bye", json=event)
+
+        def handlers() -> dict[str, Callable[[dict], None]]:
+            return {"join": on_join, "leave": on_leave}
+
+        def commands():
+            return [on_join, on_leave]
+
+        def dispatch(event):
+            handler = handlers().get(event["type"])
+            if handler is not None:
+                handler(event)
+
+        def run_first(event):
+            table = commands()
+            table[0](event)
+
+        def describe():
+            return sorted(handlers())
+
+        def sizes() -> dict[str, int]:
+            return {"join": 1, "leave": 2}
+        """
+    plan = module(source)
+    assert get(plan, "dispatch").role == "workflow"
+    assert get(plan, "run_first").role == "workflow"
+    for name in ("handlers", "commands", "describe", "sizes"):  # building or reading one
+        assert_plain(get(plan, name))
+
+
 def test_a_callable_annotation_does_not_hide_the_default_clock():
     source = """
         import time
