@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ._blocks import block_problem, class_cell
 from ._catalogue import IO, NONDETERMINISTIC, PURE
-from ._scope import TABLE, Scope
+from ._scope import TABLE, Scope, dict_get_default
 from ._unresolved import suspicious
 from ._walk import child_nodes, walk
 
@@ -438,6 +438,8 @@ class FactCollector(ast.NodeVisitor):
         function is called all the same; an I/O function is I/O this function starts,
         which no site can record."""
         values = [*node.args, *(k.value for k in node.keywords)]
+        if dict_get_default(node) is not None:
+            values = [node.args[0]]  # ``TOOLS.get(name, search)`` returns the default
         for value in values:
             if not isinstance(value, ast.Name | ast.Attribute):
                 continue

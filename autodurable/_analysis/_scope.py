@@ -234,6 +234,11 @@ class Scope:
                 table = self._table(node.func.value)
                 if table is not None:
                     return table  # ``TOOLS.get(name)``
+                default = dict_get_default(node)
+                if default is not None:
+                    found = self.resolve(default)
+                    if found is not None and found in self.index.functions:
+                        return found  # ``TOOLS.get(name, search)``: what may be called
             callee = self.resolve(node.func)
             if callee is None:
                 return None
@@ -435,6 +440,17 @@ def _bind(
                 into[handler.name] = None
     elif isinstance(node, ast.NamedExpr):
         into[node.target.id] = scope.resolve(node.value)
+
+
+def dict_get_default(call: ast.Call) -> ast.expr | None:
+    """The default of ``mapping.get(key, default)`` when it names a function: ``get``
+    returns it (a mapping's ``get`` never calls its default), so passing it there is
+    no call; what calls the result calls it."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "get" and len(call.args) == 2):
+        return None
+    default = call.args[1]
+    return default if isinstance(default, ast.Name | ast.Attribute) else None
 
 
 def table_refs(scope: Scope, node: ast.expr | None) -> list[str]:

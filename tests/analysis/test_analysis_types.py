@@ -1340,6 +1340,30 @@ def test_calls_out_of_a_table_a_function_returns_call_what_it_holds():
         assert_plain(get(plan, name))
 
 
+def test_the_default_of_a_mappings_get_is_returned_not_called():
+    source = """
+        import requests
+
+        TOOLS = {}
+
+        def search(query):
+            return requests.get("https://search", params={"q": query}).json()
+
+        def register(name, fn):
+            TOOLS[name] = fn
+
+        def search_tool():
+            return TOOLS.get("search", search)
+
+        def ask(name, query):
+            tool = TOOLS.get(name, search)
+            return tool(query)
+        """
+    plan = module(source)
+    assert_plain(get(plan, "search_tool"))  # it hands the function over
+    assert get(plan, "ask").role == "workflow"  # what calls the result calls it
+
+
 def test_a_callable_annotation_does_not_hide_the_default_clock():
     source = """
         import time
