@@ -13,6 +13,8 @@ see tests/_postgres.py.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from autodurable._core._runtime import _reset_overrides_for_tests, get_runtime
 from .helpers import Backend, crash_points, selected_stores
 
 TEST_STORES = selected_stores()
+
+# The hook's caches go to the user's cache when Python writes no bytecode: the tests
+# and the programs they start use a folder of their own, never the real one.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="autodurable-tests-cache-")
 
 # autodurable's own pytest plugin is tested in pytest sessions run by pytester.
 pytest_plugins = ["pytester"]

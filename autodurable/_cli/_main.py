@@ -113,8 +113,8 @@ def _add_compile_parser(commands: Any) -> None:
         description="Analyse each project and write every cache `autodurable run` reads: the "
         "plan, the rewritten code of the modules it changes and of each SCRIPT named, and "
         "the plain bytecode of the others. Run it in a Dockerfile: with "
-        "PYTHONDONTWRITEBYTECODE set (or AUTODURABLE_CACHE_DIR), the caches go to "
-        "autodurable's own folder, .autodurable/cache under the project root, and runs "
+        "PYTHONDONTWRITEBYTECODE set, the caches go to autodurable's own folder in the "
+        "user's cache (AUTODURABLE_CACHE_DIR names another: set it in the image), and runs "
         "start warm even on a read-only tree.",
     )
     compile_.add_argument(

@@ -6,8 +6,9 @@ Invariants:
   so plain Python never loads it and we never load plain bytecode. When Python
   writes no bytecode (``PYTHONDONTWRITEBYTECODE``, ``-B``), or
   ``AUTODURABLE_CACHE_DIR`` names a folder, every cache lives in autodurable's
-  own folder instead (`cache_folder`), by the module's path in the project:
-  ``autodurable compile`` builds it ahead of time, a read-only tree reads it.
+  own folder instead (`cache_folder`: by default in the user's cache, never in
+  the project), by the module's path in the project: ``autodurable compile``
+  builds it ahead of time, a read-only tree reads it.
 - A cache entry is keyed on everything the rewrite depends on: the source
   (its modification time and size, as for Python's own cache), the Python
   magic number, the analyser version, the module's own plan
@@ -55,7 +56,6 @@ _KEEP_TREES_BYTES = 1 << 20
 
 
 ENV_CACHE_DIR = "AUTODURABLE_CACHE_DIR"
-OWN_CACHE = Path(".autodurable") / "cache"  # under the project root
 
 
 def code_cache_path(source_path: str) -> str:
@@ -68,14 +68,24 @@ def cache_folder(root: Path) -> Path | None:
     """autodurable's own cache folder for the project at `root`; None: beside the sources.
 
     ``AUTODURABLE_CACHE_DIR`` names it (relative to `root` unless absolute). Else,
-    when Python writes no bytecode, it is ``.autodurable/cache`` under `root`: the
-    user asked for no ``__pycache__`` folders, and a start without any cache
-    would analyse the whole project every time.
+    when Python writes no bytecode, it is a folder of the user's cache
+    (``$XDG_CACHE_HOME``, by default ``~/.cache``: ``autodurable/<project>-<digest
+    of its path>``): the user asked for nothing written beside the sources, and
+    a start without any cache would analyse the whole project every time.
     """
     named = os.environ.get(ENV_CACHE_DIR)
     if named:
         return root / named
-    return root / OWN_CACHE if sys.dont_write_bytecode else None
+    if not sys.dont_write_bytecode:
+        return None
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home folder: the temporary folder's
+        import tempfile
+
+        base = Path(tempfile.gettempdir()) / f"autodurable-{os.getuid()}"
+    key = hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
+    return base / "autodurable" / f"{root.name}-{key}"
 
 
 def code_key(mtime_ns: int, size: int, plan_digest: str, script: bool) -> bytes:

@@ -46,6 +46,26 @@ sys.exit(code)
 """
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's cache folder of this test's processes (``XDG_CACHE_HOME``)."""
+    found = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(found))
+    monkeypatch.delenv("AUTODURABLE_CACHE_DIR", raising=False)
+    return found
+
+
+def own_cache(user_cache: Path) -> Path:
+    """autodurable's folder for the one project of a test, in the user's cache."""
+    [found] = (user_cache / "autodurable").iterdir()
+    return found
+
+
+def hook_caches(folder: Path) -> list[Path]:
+    """The hook's caches written under `folder` (beside the sources)."""
+    return [*folder.rglob("*.autodurable-*.pyc"), *folder.rglob("autodurable-*.json")]
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
@@ -82,12 +102,13 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def test_without_bytecode_the_caches_go_to_autodurables_own_folder_and_are_read(folder):
+def test_without_bytecode_the_caches_go_to_autodurables_own_folder_and_are_read(folder, user_cache):
     first = cli(folder, "run", "-q", "app.py", PYTHONDONTWRITEBYTECODE="1")
     assert first.returncode == 0, first.stderr
     assert first.stdout == "total 10 4\n" and "analysed" in first.stderr.splitlines()[-1]
-    own = folder / ".autodurable" / "cache"
-    assert not list(folder.rglob("__pycache__"))  # nothing beside the sources
+    own = own_cache(user_cache)
+    assert own.name.startswith(f"{folder.name}-")
+    assert not list(folder.rglob("__pycache__")) and not hook_caches(folder)  # nothing there
     assert list(own.glob("autodurable-plan-*.json"))
     assert list(own.glob("helpers.py.*.autodurable-*.pyc"))
     again = cli(folder, "run", "-q", "--new", "app.py", PYTHONDONTWRITEBYTECODE="1")
@@ -110,11 +131,11 @@ def test_the_cache_folder_can_be_named(folder, tmp_path_factory):
     assert not list(folder.rglob("*.autodurable-*.pyc"))
 
 
-def test_compile_builds_every_cache_a_run_reads_and_touches_no_source(folder):
+def test_compile_builds_every_cache_a_run_reads_and_touches_no_source(folder, user_cache):
     before = sources(folder)
     done = cli(folder, "compile", "app.py", PYTHONDONTWRITEBYTECODE="1")
     assert done.returncode == 0, done.stderr
-    own = folder / ".autodurable" / "cache"
+    own = own_cache(user_cache)
     assert f"{folder}: 2 rewritten by the hook, 2 compiled plainly; caches {own}" in done.stdout
     assert sources(folder) == before
     # plain bytecode for the modules the plan leaves alone, as compileall writes it
