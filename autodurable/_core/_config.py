@@ -22,7 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,16 +69,20 @@ __all__ = [
 ]
 
 
-def _a_rate(rate: str) -> str:
-    """`rate` if it parses (see `autodurable._rates`)."""
-    try:
-        parse_rate(rate)
-    except AutodurableError as exc:
-        raise Invalid(str(exc)) from None
-    return rate
+def _accepted_by(rule: Callable[[str], object]) -> Callable[[str], str]:
+    """A check that keeps a string `rule` accepts; its error is the problem."""
+
+    def check(value: str) -> str:
+        try:
+            rule(value)
+        except AutodurableError as exc:  # ConfigError included
+            raise Invalid(str(exc)) from None
+        return value
+
+    return check
 
 
-_RATE = optional(text().then(_a_rate))  # "60/min", "25/s" (see autodurable._rates)
+_RATE = optional(text().then(_accepted_by(parse_rate)))  # "60/min", "25/s" (`_rates`)
 _COUNT = optional(integer(ge=1))
 
 
@@ -195,15 +199,10 @@ def _boundaries(values: Any) -> BoundarySettings:
     return boundaries
 
 
-def _known_database(url: str) -> str:
-    """`url` if a store accepts its format (the stores own their URL formats)."""
-    from .._store import check_url
+def _check_url(url: str) -> None:
+    from .._store import check_url  # the stores own their URL formats
 
-    try:
-        check_url(url)
-    except ConfigError as exc:
-        raise Invalid(str(exc)) from None
-    return url
+    check_url(url)
 
 
 def _module_name(name: str) -> str:
@@ -259,7 +258,7 @@ class Settings(Record):
     """Validated project settings (``[tool.autodurable]`` and `configure`)."""
 
     database_url: str = field(
-        default=DEFAULT_DATABASE_URL, check=text(min_length=1).then(_known_database)
+        default=DEFAULT_DATABASE_URL, check=text(min_length=1).then(_accepted_by(_check_url))
     )
     allow_pickle: bool = field(default=False, check=flag())
     # Modules that decoding may import to find a recorded class (by default it
