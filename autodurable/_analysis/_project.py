@@ -26,6 +26,7 @@ from ._catalogue import Catalogue, default_catalogue
 from ._discover import import_name, import_root, read_project_sources
 from ._facts import FactCollector, Facts, FunctionNode, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
+from ._registries import find_registries
 from ._scope import (
     ModuleSymbols,
     ProjectIndex,
@@ -153,6 +154,11 @@ def analyse_trees(
             source.tree, source.module, source.is_package, index, catalogue
         )
         source.symbols.has_walrus = source.may_walrus
+    find_registries(
+        ((s.module, s.tree, s.symbols, s.definitions) for s in parsed.values() if s.symbols),
+        index,
+        catalogue,
+    )
     for source in parsed.values():
         assert source.symbols is not None
         for name, value in source.symbols.names.items():

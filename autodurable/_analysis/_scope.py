@@ -42,6 +42,7 @@ _BUILTINS = frozenset(dir(builtins))
 INSTANCE = "()"
 _ITEM = "[]"  # ``name[]``: what the items of the dict cache ``name`` are
 TABLE = "@table:"  # ``@table:<ref>``: one of the functions the table <ref> holds
+_CONTAINERS = frozenset({"dict()", "list()", "tuple()"})  # annotations of them resolve to these
 # Attributes a task queue's decorator gives a function (Celery, Dramatiq, Huey):
 # calling them sends a message.
 _TASK_METHODS = frozenset({"delay", "apply_async", "s", "si", "signature", "send", "schedule"})
@@ -78,9 +79,17 @@ class ProjectIndex:
     # Dispatch tables (``HANDLERS = {"a": on_a, ...}``, ``self.tools = [...]``): the
     # table's reference -> the references of what it holds.
     tables: dict[str, list[str]] = field(default_factory=dict)
+    # The tables that are sequences (lists, tuples): iterating one yields what it holds.
+    sequences: set[str] = field(default_factory=set)
     # What the passes over function bodies find by syntax alone, worked out once per
     # body and reused by each round (see `by_syntax`).
     syntax: dict[tuple[str, int], list[Any]] = field(default_factory=dict, repr=False)
+
+    def add_table(self, ref: str, held: list[str], sequence: bool) -> None:
+        """Record `ref` as a dispatch table holding `held` (more, if it is one already)."""
+        self.tables[ref] = [*self.tables.get(ref, []), *held]
+        if sequence:
+            self.sequences.add(ref)
 
     def by_syntax(
         self, kind: str, body: list[Any], find: Callable[[list[Any]], list[T]]
@@ -269,6 +278,11 @@ class Scope:
             options = [node.body, node.orelse] if isinstance(node, ast.IfExp) else node.values
             agreed = {self.resolve(option) for option in options if not _is_none(option)}
             agreed.discard(None)
+            tables = {found for found in agreed if found in self.index.tables}
+            if len(tables) == 1 and agreed - tables <= _CONTAINERS:
+                # ``tools if tools is not None else TOOLS``: a dict given instead of the
+                # project's table is not known; the table is (calling out of it is a call).
+                return tables.pop()
             return agreed.pop() if len(agreed) == 1 else None
         return None
 
@@ -433,13 +447,27 @@ def _bind(
             if item.optional_vars is not None:
                 _bind_target(item.optional_vars, scope.resolve(item.context_expr), into)
     elif isinstance(node, ast.For | ast.AsyncFor):
-        _bind_target(node.target, None, into)
+        _bind_target(node.target, _iterated(scope, node.iter), into)
     elif isinstance(node, ast.Try | ast.TryStar):
         for handler in node.handlers:
             if handler.name:
                 into[handler.name] = None
     elif isinstance(node, ast.NamedExpr):
         into[node.target.id] = scope.resolve(node.value)
+
+
+def is_sequence(node: ast.expr | None) -> bool:
+    """Whether a table's literal is a list or a tuple (iterating it yields what it holds)."""
+    return isinstance(node, ast.List | ast.Tuple)
+
+
+def _iterated(scope: Scope, node: ast.expr) -> str | None:
+    """``@table:<ref>`` when a loop goes over what a dispatch table holds: a list or
+    tuple table itself, or a dict table's ``values()`` (``for hook in HOOKS:``)."""
+    if isinstance(node, ast.Call) and not node.args and isinstance(node.func, ast.Attribute):
+        return scope._table(node.func.value) if node.func.attr == "values" else None
+    table = scope._table(node)
+    return table if table is not None and table[len(TABLE) :] in scope.index.sequences else None
 
 
 def dict_get_default(call: ast.Call) -> ast.expr | None:
@@ -518,7 +546,7 @@ def module_symbols(
             held = table_refs(scope, node.value) if value is None else []
             if held and len(targets) == 1 and isinstance(targets[0], ast.Name):
                 value = f"@{module}:{targets[0].id}"  # ``HANDLERS = {"a": on_a, ...}``
-                index.tables[value] = held
+                index.add_table(value, held, is_sequence(node.value))
             elif isinstance(node, ast.AnnAssign):
                 value = value or _annotated_name(scope, node, symbols.names)
             elif value is None:
@@ -596,6 +624,7 @@ def collect_instance_attrs(
                             value = value or annotation_type(local_scope, node.annotation)
                         held = table_refs(local_scope, node.value) if value is None else None
                         if held:
-                            index.tables[f"@{symbols.module}:{cls.name}.{target.attr}"] = held
+                            attr = f"@{symbols.module}:{cls.name}.{target.attr}"
+                            index.add_table(attr, held, is_sequence(node.value))
                         if value is not None:
                             attrs.setdefault(target.attr, value)

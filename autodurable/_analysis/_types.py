@@ -37,6 +37,7 @@ from ._scope import (
     Scope,
     collect_instance_attrs,
     function_locals,
+    is_sequence,
     table_refs,
 )
 from ._walk import child_nodes, own_statements
@@ -198,7 +199,7 @@ def _returned_table(scope: Scope, node: FunctionNode, ref: str) -> str | None:
             held = table_refs(scope, statement.value)
             if held:
                 table = ref + INSTANCE
-                scope.index.tables[table] = held
+                scope.index.add_table(table, held, is_sequence(statement.value))
                 return table
     return None
 

@@ -1340,6 +1340,93 @@ def test_calls_out_of_a_table_a_function_returns_call_what_it_holds():
         assert_plain(get(plan, name))
 
 
+def test_a_table_a_decorator_fills_holds_what_it_decorates():
+    sources = {
+        "tools": """
+            import requests
+
+            TOOLS = {}
+            HOOKS = []
+
+            def tool(fn):
+                TOOLS[fn.__name__] = fn
+                return fn
+
+            def hook(fn):
+                HOOKS.append(fn)
+                return fn
+
+            @tool
+            def search(query):
+                return requests.get("https://search", params={"q": query}).json()
+
+            @tool
+            def add(a, b):
+                return a + b
+
+            @hook
+            def notify(text):
+                requests.post("https://chat", json={"text": text})
+            """,
+        "agent": """
+            from tools import HOOKS, TOOLS
+
+            class Agent:
+                def __init__(self, tools=None):
+                    self.tools = tools if tools is not None else TOOLS
+
+                def call_tool(self, name, args):
+                    fn = self.tools.get(name)
+                    return fn(**args)
+
+            def run_hooks(text):
+                for each in HOOKS:
+                    each(text)
+
+            def names():
+                return sorted(TOOLS)
+            """,
+    }
+    plan = analyse(sources)
+    agent, tools = plan.modules["agent"], plan.modules["tools"]
+    assert get(agent, "Agent.call_tool").role == "workflow"  # out of the registered tools
+    assert get(agent, "run_hooks").role == "workflow"  # out of the registered hooks
+    assert get(tools, "search").role == "step"
+    for found, name in ((tools, "tool"), (tools, "hook"), (agent, "names")):
+        assert_plain(get(found, name))
+
+
+def test_a_loop_over_a_table_calls_what_it_holds():
+    source = """
+        import requests
+
+        def audit(event):
+            requests.post("https://audit", json=event)
+
+        def count(event):
+            return 1
+
+        PIPELINE = [audit, count]
+        BY_NAME = {"audit": audit, "count": count}
+
+        def run_pipeline(event):
+            for stage in PIPELINE:
+                stage(event)
+
+        def run_all(event):
+            for handler in BY_NAME.values():
+                handler(event)
+
+        def names(event):
+            for name in BY_NAME:  # the keys, not the functions
+                print(name(event) if callable(name) else name)
+        """
+    plan = module(source)
+    assert get(plan, "run_pipeline").role == "workflow"
+    assert get(plan, "run_all").role == "workflow"
+    assert_plain(get(plan, "names"))
+
+
 def test_the_default_of_a_mappings_get_is_returned_not_called():
     source = """
         import requests
