@@ -86,12 +86,17 @@ _RATE = optional(text().then(_accepted_by(parse_rate)))  # "60/min", "25/s" (`_r
 _COUNT = optional(integer(ge=1))
 
 
+def _is_qualified(name: str) -> bool:
+    """Whether `name` is ``"module:qualname"``."""
+    module, sep, qualname = name.partition(":")
+    return bool(sep and module and qualname)
+
+
 def _qualified(refusal: str) -> Check:
     """A "module:qualname" string; `refusal` says why another is refused (``{name}``: it)."""
 
     def check(name: str) -> str:
-        module, sep, qualname = name.partition(":")
-        if not (sep and module and qualname):
+        if not _is_qualified(name):
             raise Invalid(refusal.format(name=repr(name)))
         return name
 
@@ -227,8 +232,7 @@ def _api_keys(limits: dict[str, LimitSettings]) -> dict[str, LimitSettings]:
 
 def _qualified_keys(roles: dict[str, str]) -> dict[str, str]:
     for key in roles:
-        module, sep, qualname = key.partition(":")
-        if not (sep and module and qualname):
+        if not _is_qualified(key):
             raise Invalid(
                 f"role key {key!r} must name a function as 'module:qualname', "
                 "for example 'app.billing:charge' or 'app.jobs:Worker.run'"
