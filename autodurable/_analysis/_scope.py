@@ -86,8 +86,9 @@ class ProjectIndex:
     syntax: dict[tuple[str, int], list[Any]] = field(default_factory=dict, repr=False)
 
     def add_table(self, ref: str, held: list[str], sequence: bool) -> None:
-        """Record `ref` as a dispatch table holding `held` (more, if it is one already)."""
-        self.tables[ref] = [*self.tables.get(ref, []), *held]
+        """Record `ref` as a dispatch table holding `held` (more, if it is one already;
+        each round of the type passes records the same again: kept once)."""
+        self.tables[ref] = list(dict.fromkeys([*self.tables.get(ref, []), *held]))
         if sequence:
             self.sequences.add(ref)
 

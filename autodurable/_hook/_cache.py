@@ -248,19 +248,22 @@ class ProjectState:
         write_atomic(str(self._cache_path("digests")), json.dumps(payload).encode())
 
     def _source_hash(self, module: str) -> str:
+        """The sha256 of `module`'s source: known, or read once."""
         known = self._hashes.get(module)
         if known is None:
             try:
                 known = hashlib.sha256(self.modules[module].read_bytes()).hexdigest()
             except OSError:
                 known = ""
+            self._hashes[module] = known
         return known
 
     def _same_sources(self, data: dict[str, Any]) -> bool:
         """Whether the project cached in `data` had the same modules, configuration and
         sources as now, only other modification times (a ``touch``, a checkout, a copy).
 
-        Only the sources whose time changed are read; a size that changed is a change.
+        Only the sources whose time changed are read (the others' recorded hashes are
+        kept, for the digests written next); a size that changed is a change.
         """
         files = data.get("files")
         if data.get("config") != self._config or not isinstance(files, dict):
@@ -271,7 +274,9 @@ class ProjectState:
             recorded = files[module]
             if recorded[0] != size:
                 return False
-            if recorded[1] != mtime and recorded[2] != self._source_hash(module):
+            if recorded[1] == mtime:
+                self._hashes.setdefault(module, str(recorded[2]))
+            elif recorded[2] != self._source_hash(module):
                 return False
         return True
 

@@ -72,7 +72,7 @@ def compile_project(
 def _compile_one(state: ProjectState, path: Path, script: bool, result: Compiled) -> None:
     try:
         code = durable_code(state, str(path), script)
-    except (OSError, ValueError) as exc:  # durable_code reports nothing else
+    except (OSError, ValueError) as exc:  # a file gone, a source compile() refuses
         result.failed[path] = str(exc)
         return
     if code is not None:
