@@ -61,6 +61,9 @@ class Catalogue:
     clock_arguments: dict[str, int]  # clock -> positional arguments that make it deterministic
     seeded: dict[str, str]  # generator -> the type of one made with a seed
     lazy: frozenset[str]  # instance references whose iteration is I/O (a queryset)
+    # Calls whose context (``with``) or decoration runs in one database transaction,
+    # and instance references of connections that are one as a context manager.
+    transactions: frozenset[str] = frozenset()
 
     def kind(self, name: str) -> str | None:
         """IO, PURE, NONDETERMINISTIC or None for a dotted name (most specific entry)."""
@@ -98,6 +101,11 @@ class Catalogue:
     def is_handle(self, name: str) -> bool:
         """Whether a call to `name` returns a live handle that cannot be recorded."""
         return name in self.handles
+
+    def opens_transaction(self, ref: str) -> bool:
+        """Whether `ref` (a callee, or an instance reference used as a context manager)
+        runs what it wraps in one database transaction."""
+        return ref in self.transactions
 
     def with_io(self, extra: tuple[str, ...]) -> Catalogue:
         """This catalogue with more I/O names (from configuration).
@@ -139,4 +147,6 @@ def default_catalogue() -> Catalogue:
         dict(data["clock_arguments"]),
         dict(data["seeded"]),
         frozenset(f"{name}()" for name in data["lazy"]["names"]),
+        frozenset(data["transactions"]["calls"])
+        | {f"{name}()" for name in data["transactions"]["connections"]},
     )

@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-ANALYSER_VERSION = "12"  # bump when the analysis or the rewrite changes what they produce
+ANALYSER_VERSION = "13"  # bump when the analysis or the rewrite changes what they produce
 _SKIP_DIRS = frozenset(
     {"__pycache__", "site-packages", "dist-packages", "node_modules", "build", "dist", ".git"}
 )

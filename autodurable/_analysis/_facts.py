@@ -238,18 +238,29 @@ class FactCollector(ast.NodeVisitor):
         # A handle opened by I/O (a file, a connection); not a client whose making
         # is pure (``async with httpx.AsyncClient() as client``): its block holds the
         # calls that use it, each recorded where it is.
-        handles = [
+        handles: list[ast.expr] = [
             item.context_expr
             for item in node.items
             if isinstance(item.context_expr, ast.Call)
             and self._handle_call(item.context_expr)
             and self._kind(item.context_expr) != PURE
         ]
-        if not handles:
+        # A database transaction (``with transaction.atomic():``, ``with conn:``) is
+        # one step with all it holds: recorded piece by piece, a crash inside it
+        # would replay writes that its rollback undid.
+        found = (self._transaction(item.context_expr) for item in node.items)
+        transaction = next((t for t in found if t is not None), None)
+        calls = [c for c in walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
+        if transaction is not None and not self._does_anything(node.body):
+            transaction = None  # ``with session.begin(): yield session``: a provider
+        if not handles and transaction is None:
             self.generic_visit(node)
             return
         since = self._since()
-        calls = [c for c in walk(node) if isinstance(c, ast.Call) and self._is_io(c)]
+        if transaction is not None:
+            handles.append(transaction[1])
+            if not any(call is transaction[1] for call in calls):
+                self.facts.io.append(CallSite(transaction[0], node.lineno))
         self._record_io(calls)
         self._claim(node)
         problem = block_problem(node)
@@ -484,6 +495,22 @@ class FactCollector(ast.NodeVisitor):
         if calls and self._loops:
             self.facts.io_in_loop = True
 
+    def _transaction(self, expr: ast.expr) -> tuple[str, ast.expr] | None:
+        """(what, expr) if `expr`, as a context manager, is a database transaction."""
+        ref = self.scope.callee(expr) if isinstance(expr, ast.Call) else self.scope.resolve(expr)
+        if ref is None or not self.scope.catalogue.opens_transaction(ref):
+            return None
+        return ref.removesuffix("()"), expr
+
+    def _does_anything(self, body: list[ast.stmt]) -> bool:
+        """Whether `body` does I/O or calls a function of the project (maybe a step)."""
+        return any(
+            isinstance(node, ast.Call)
+            and (self._is_io(node) or (self.scope.callee(node) or "").startswith("@"))
+            for statement in body
+            for node in walk(statement)
+        )
+
     def _handle_call(self, call: ast.Call) -> bool:
         name = self.scope.callee(call)
         return bool(name) and self.scope.catalogue.is_handle(name)  # type: ignore[arg-type]
@@ -556,6 +583,22 @@ class FactCollector(ast.NodeVisitor):
     def _problem(self, text: str) -> None:
         if self.facts.inline_problem is None:
             self.facts.inline_problem = text
+
+
+def in_transaction(scope: Scope, node: FunctionNode, facts: Facts) -> None:
+    """A function decorated to run in one database transaction (``@transaction.atomic``)
+    is one step with all it calls: recorded piece by piece, a crash inside it would
+    replay writes that its rollback undid. Notes that on `facts`."""
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        ref = scope.resolve(target)
+        if ref is None or not scope.catalogue.opens_transaction(ref):
+            continue
+        if facts.direct or facts.calls or facts.unresolved:
+            facts.io.append(CallSite(ref, node.lineno))
+            if facts.inline_problem is None:
+                facts.inline_problem = f"it runs in one database transaction (@{ref})"
+        return
 
 
 def returns_handle(scope: Scope, nodes: list[ast.stmt]) -> CallSite | None:

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from ._catalogue import Catalogue, default_catalogue
 from ._discover import import_name, import_root, read_project_sources
-from ._facts import FactCollector, Facts, FunctionNode, returns_handle
+from ._facts import FactCollector, Facts, FunctionNode, in_transaction, returns_handle
 from ._plan import PLAIN, FunctionPlan, ModulePlan, Unit, decide
 from ._registries import find_registries
 from ._scope import (
@@ -294,6 +294,7 @@ def _collect_units(
         local_scope = scope.child(names)
         is_async = isinstance(node, ast.AsyncFunctionDef)
         facts = FactCollector(local_scope, qualname, is_async).collect(node.body)
+        in_transaction(local_scope, node, facts)
         own = own_statements(node.body)
         facts.returns_handle = returns_handle(local_scope, own)
         source.units.append(

@@ -358,18 +358,22 @@ class ProjectState:
         trees: dict[str, tuple[str, ast.Module]] = {}
         texts: dict[str, bytes] = {}
         kept = 0
+        errors: dict[str, str] = {}
         for module, path in self.modules.items():
             try:
                 source = path.read_bytes()
                 tree = ast.parse(source, filename=str(path))
-            except (OSError, SyntaxError, ValueError):
-                continue  # the normal loader reports it on import
+            except (OSError, SyntaxError, ValueError) as exc:
+                # Left to the normal loader, which reports it on import; `explain` says so.
+                errors[str(path)] = _unreadable(exc)
+                continue
             trees[module], texts[module] = (str(path), tree), source
             self._hashes[module] = hashlib.sha256(source).hexdigest()
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
                 self._trees[str(path)] = (source, tree)
         plan = analyse_trees(trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts)
+        plan.errors.update(errors)
         # Serialised by pydantic straight to JSON: several times faster than a dump to
         # Python objects and then json.dumps, on a plan as big as the project.
         fingerprint = json.dumps(self.fingerprint)
@@ -387,3 +391,10 @@ class ProjectState:
         """
         found = self._trees.pop(self._discovered(path), None)
         return found[1] if found is not None and found[0] == source else None
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a module could not be analysed, as `explain` lists it."""
+    if isinstance(exc, SyntaxError):
+        return f"does not parse: {exc.msg} (line {exc.lineno})"
+    return f"cannot be read: {exc}"

@@ -319,6 +319,17 @@ def test_explain_table_json_and_strict(tmp_path):
     assert strict.returncode == 1 and "unsafe" in strict.stdout
 
 
+def test_explain_names_a_module_that_does_not_parse(tmp_path):
+    folder = project(tmp_path)
+    (folder / "broken.py").write_text("def f(:\n    pass\n")
+    one = autodurable(folder, "explain", "broken.py")
+    assert one.returncode == 0
+    assert "broken.py: skipped: does not parse: invalid syntax (line 1)" in one.stdout
+    everything = json.loads(autodurable(folder, "explain", "--json", ".").stdout)
+    assert list(everything["errors"]) == [str(folder / "broken.py")]
+    assert {m["module"] for m in everything["modules"]} == {"app", "helpers"}
+
+
 def test_a_script_whose_path_is_not_utf8_runs_and_resumes(tmp_path):
     folder = project(tmp_path)
     name = os.fsdecode(b"caf\xe9.py")  # a lone surrogate: not valid UTF-8
