@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ._blocks import block_problem, class_cell
 from ._catalogue import IO, NONDETERMINISTIC, PURE
+from ._django import reads_related
 from ._scope import TABLE, Scope, dict_get_default
 from ._unresolved import suspicious
 from ._walk import child_nodes, walk
@@ -161,6 +162,16 @@ class FactCollector(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.AST) -> None:
         return  # a leaf: nothing to collect (and the most common node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in self.scope.index.foreign_key_names and isinstance(node.ctx, ast.Load):
+            related = reads_related(self.scope, node)
+            if related is not None:
+                # ``book.author``: the related row is loaded when read. No site can
+                # record an attribute read, so the function is one step.
+                self.facts.io.append(CallSite(related, node.lineno))
+                self._problem(f"a read of the related {related} at line {node.lineno}")
+        self.visit(node.value)
 
     visit_Constant = visit_Name
 

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from ._annotations import alias_type, annotation_type, item_type
 from ._catalogue import Catalogue
 from ._discover import import_name
+from ._django import manager_class, record_field
 from ._walk import child_nodes, statements, walk
 
 T = TypeVar("T")
@@ -64,6 +65,11 @@ class ProjectIndex:
     modules: set[str] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)  # "@mod:Class"
     instance_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # "@mod:C" -> attrs
+    class_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # set in the class body
+    # Foreign keys of the project's models ("@mod:Model.field"), and their names: reading
+    # one loads a row (`_django`).
+    foreign_keys: set[str] = field(default_factory=set)
+    foreign_key_names: set[str] = field(default_factory=set)
     # import root -> import name -> key, of the modules whose name another module holds
     local: dict[str, dict[str, str]] = field(default_factory=dict)
     roots: dict[str, str] = field(default_factory=dict)  # module key -> its import root
@@ -140,10 +146,9 @@ class ProjectIndex:
             seen.add(current)
             if not current.startswith("@"):
                 return f"{current}.{attr}"
-            if instance:
-                known = self.instance_attrs.get(current)
-                if known and attr in known:
-                    return known[attr]
+            known = (self.instance_attrs if instance else self.class_attrs).get(current)
+            if known and attr in known:
+                return known[attr]
             ref = f"{current}.{attr}"
             if ref in self.functions:
                 if instance and ref in self.properties:
@@ -249,6 +254,9 @@ class Scope:
                     found = self.resolve(default)
                     if found is not None and found in self.index.functions:
                         return found  # ``TOOLS.get(name, search)``: what may be called
+            made = manager_class(self, node)  # ``BookQuerySet.as_manager()``
+            if made is not None:
+                return made
             callee = self.resolve(node.func)
             if callee is None:
                 return None
@@ -591,7 +599,9 @@ def collect_instance_attrs(
     """Record ``self.x = <expr>`` of every class of the module into the index."""
     scope = Scope(symbols, index, catalogue)
     for cls in index.by_syntax("classes", tree.body, _classes):
-        attrs = index.instance_attrs.setdefault(f"@{symbols.module}:{cls.name}", {})
+        cls_ref = f"@{symbols.module}:{cls.name}"
+        attrs = index.instance_attrs.setdefault(cls_ref, {})
+        on_class = index.class_attrs.setdefault(cls_ref, {})
         for node in cls.body:  # class-level attributes and fields (dataclasses, models)
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -599,8 +609,16 @@ def collect_instance_attrs(
                 if isinstance(node, ast.AnnAssign):
                     value = value or annotation_type(scope, node.annotation)
                 for target in targets:
-                    if isinstance(target, ast.Name) and value is not None:
+                    if not isinstance(target, ast.Name):
+                        continue
+                    related = None
+                    if node.value is not None and isinstance(node.value, ast.Call):
+                        related = record_field(scope, cls_ref, target.id, node.value, value)
+                    if related is not None:
+                        attrs.setdefault(target.id, related)  # a relation, on instances
+                    elif value is not None:
                         attrs.setdefault(target.id, value)
+                        on_class.setdefault(target.id, value)
         for method in cls.body:
             if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
