@@ -223,16 +223,22 @@ def _call_flows(
 ) -> None:
     """Record the type of every argument passed to a project function in `body`."""
     for node in index.by_syntax("calls", body, _calls):
+        func, args = node.func, node.args
         callee = scope.callee(node)
+        if callee == "functools.partial" and args:
+            # ``partial(read_page, http=client)``: the arguments it binds are passed
+            # to the function when the partial is called.
+            func, args = args[0], args[1:]
+            callee = scope.resolve(func)
         if callee is None or not callee.startswith("@"):
             continue
-        target, bound = _target(scope, node, callee, index)
+        target, bound = _target(scope, func, callee, index)
         names = index.signatures.get(target)
         if names is None or target not in by_ref:
             continue
         names = names[1:] if bound else names
         into = flows.setdefault(target, {})
-        for position, arg in enumerate(node.args):
+        for position, arg in enumerate(args):
             if isinstance(arg, ast.Starred) or position >= len(names):
                 break
             into.setdefault(names[position], set()).add(_argument_type(scope, arg))
@@ -260,8 +266,9 @@ def _argument_type(scope: Scope, node: ast.expr) -> str | None:
     return _typed(scope, scope.resolve(node))
 
 
-def _target(scope: Scope, call: ast.Call, callee: str, index: ProjectIndex) -> tuple[str, bool]:
-    """The function a call of `callee` runs, and whether its first parameter is bound."""
+def _target(scope: Scope, func: ast.expr, callee: str, index: ProjectIndex) -> tuple[str, bool]:
+    """The function a call of `callee` (the expression `func`) runs, and whether its
+    first parameter is bound."""
     owner = callee[: -len(INSTANCE)] if callee.endswith(INSTANCE) else callee
     if owner in index.classes:
         init = index.member(owner, "__init__")
@@ -271,5 +278,5 @@ def _target(scope: Scope, call: ast.Call, callee: str, index: ProjectIndex) -> t
         return callee, False  # a function or a static method
     if not binding.endswith(INSTANCE):
         return callee, True  # a class method: ``cls`` is bound either way
-    receiver = scope.resolve(call.func.value) if isinstance(call.func, ast.Attribute) else None
+    receiver = scope.resolve(func.value) if isinstance(func, ast.Attribute) else None
     return callee, (receiver or "").endswith(INSTANCE)

@@ -322,6 +322,29 @@ def test_call_sites_that_disagree_type_nothing():
     assert_watched(get(plan, "push"), "client.post", line_of(source, "client.post"))
 
 
+def test_arguments_a_partial_binds_flow_into_the_function_it_calls():
+    source = """
+        from functools import partial
+
+        import httpx
+
+        def read_page(url, http):
+            return http.get(url).text
+
+        class Fetcher:
+            def fetch(self, url, http):
+                return http.get(url).json()
+
+        def tools(http: httpx.Client):
+            fetcher = Fetcher()
+            return {"read": partial(read_page, http=http), "fetch": partial(fetcher.fetch, http=http)}
+        """
+    plan = module(source)
+    assert_step(get(plan, "read_page"), "httpx.Client.get", line_of(source, "get(url).text"))
+    # A bound method: what the partial binds goes to the parameters after self.
+    assert_step(get(plan, "Fetcher.fetch"), "httpx.Client.get", line_of(source, "get(url).json"))
+
+
 # -- 5. module-level, class-level and instance attributes -----------------------------------
 
 
