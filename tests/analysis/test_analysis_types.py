@@ -337,7 +337,8 @@ def test_arguments_a_partial_binds_flow_into_the_function_it_calls():
 
         def tools(http: httpx.Client):
             fetcher = Fetcher()
-            return {"read": partial(read_page, http=http), "fetch": partial(fetcher.fetch, http=http)}
+            read = partial(read_page, http=http)
+            return {"read": read, "fetch": partial(fetcher.fetch, http=http)}
         """
     plan = module(source)
     assert_step(get(plan, "read_page"), "httpx.Client.get", line_of(source, "get(url).text"))
