@@ -398,7 +398,7 @@ class FactCollector(ast.NodeVisitor):
     def _lazy(self, expr: ast.expr) -> str | None:
         """The type of `expr` if iterating over it is I/O (a queryset), else None."""
         found = self.scope.resolve(expr)
-        return found[:-2] if found in self.scope.catalogue.lazy else None
+        return self.scope.lazy_type(found)
 
     def _known(self, name: str, kind: str | None) -> bool:
         """Whether a resolved callee is something definite: catalogued, the standard

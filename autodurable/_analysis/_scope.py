@@ -280,7 +280,7 @@ class Scope:
             if not isinstance(node.slice, ast.Slice):
                 return None
             base = self.resolve(node.value)  # ``queryset[:10]`` is a queryset still
-            return base if base in self.catalogue.lazy else None
+            return base if self.lazy_type(base) is not None else None
         if isinstance(node, ast.IfExp | ast.BoolOp):
             # ``SMTP_SSL(h) if ssl else SMTP(h)``, ``client or make_client()``: what all
             # the alternatives that can be typed agree on.
@@ -309,6 +309,26 @@ class Scope:
                 return ref
             ref = values[ref]
         return ref
+
+    def lazy_type(self, ref: str | None) -> str | None:
+        """The catalogue's type if `ref` is an instance whose iteration is I/O: a
+        queryset, or an instance of a project class derived from one."""
+        if ref is None or not ref.endswith(INSTANCE):
+            return None
+        if ref in self.catalogue.lazy:
+            return ref[: -len(INSTANCE)]
+        seen: set[str] = set()
+        stack = [ref[: -len(INSTANCE)]]
+        while stack:
+            current = stack.pop()
+            if current in seen or not current.startswith("@"):
+                continue
+            seen.add(current)
+            for base in self.index.bases.get(current, []):
+                if instance_of(base) in self.catalogue.lazy:
+                    return base
+                stack.append(base)
+        return None
 
     def callee(self, call: ast.Call) -> str | None:
         """The reference of the function a call calls."""

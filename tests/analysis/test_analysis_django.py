@@ -80,7 +80,7 @@ class Loan(models.Model):
 
 def test_a_manager_made_from_a_queryset_class_has_its_methods():
     views = """
-    from shop.models import Book, Loan, Shelf
+    from shop.models import Book, BookQuerySet, Loan, Shelf
 
     def page(member_id: int):
         return Loan.objects.for_member(member_id).order_by("-id")[:20]
@@ -105,6 +105,12 @@ def test_a_manager_made_from_a_queryset_class_has_its_methods():
 
     def lend(member, book):
         return Loan.objects.open_loan(member, book)
+
+    def shelf(term: str) -> BookQuerySet:
+        return Book.objects.available().filter(title__icontains=term)
+
+    def shelf_titles(term: str) -> list[str]:
+        return list(shelf(term)[:10])
     """
     plan = analyse({"shop.__init__": "", "shop.models": MODELS, "shop.views": views})
     found = plan.modules["shop.views"]
@@ -119,6 +125,11 @@ def test_a_manager_made_from_a_queryset_class_has_its_methods():
     assert_step(get(found, "find_titles"), "django.db.models.QuerySet", line_of(views, "in find("))
     counted = line_of(views, "available().count()")
     assert_step(get(found, "how_many_available"), "django.db.models.QuerySet.count", counted)
+    # Iterating an instance of the project's own queryset class (annotated) too.
+    assert_plain(get(found, "shelf"))
+    assert_step(
+        get(found, "shelf_titles"), "django.db.models.QuerySet", line_of(views, "shelf(term)[:10]")
+    )
     assert get(models, "BookQuerySet.popular").role == "step"
     assert get(models, "LoanManager.open_loan").role == "step"
     # Calling a custom method that evaluates: the caller is workflow code around it.
