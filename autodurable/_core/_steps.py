@@ -71,6 +71,8 @@ from typing import TYPE_CHECKING, Any
 from .._errors import EncodeError, NondeterminismError, StepTimeoutError
 from .._store import FAILED, PENDING, RETRYING, SUCCEEDED, UNRECORDED, StepRecord
 from . import _context, _faults, _timebase
+from ._async_writes import record_result
+from ._async_writes import running as _running_steps
 from ._boundary import check_boundary, interrupted
 from ._context import (
     CODE_VAR,
@@ -531,41 +533,48 @@ async def _run_async_step(
     limits = limits_for(call.run, fn, call.name)
     observer = _faults.observer if call.run is not None else None
     telemetry = call.run.runtime.telemetry if call.run is not None else None
-    while True:
-        call.begin()
-        held = await limits.acquire_async(call.place, args, kwargs) if limits is not None else None
-        if observer is not None:
-            _observe(observer, "before", call)
-        traced = _traced(telemetry, call)
-        token = enter_step(call.place)
-        try:
-            if call.timeout is None:
-                result = await fn(*args, **kwargs)
-            else:
-                result = await await_with_timeout(call, fn(*args, **kwargs))
-        except Exception as exc:
-            delay = call.failed(exc)
-            if traced is not None:
-                traced.failed(exc, delay)
-            if delay is None:
+    running = _running_steps
+    running.count = getattr(running, "count", 0) + 1  # seen by this loop's other steps
+    try:
+        while True:
+            call.begin()
+            held = (
+                await limits.acquire_async(call.place, args, kwargs) if limits is not None else None
+            )
+            if observer is not None:
+                _observe(observer, "before", call)
+            traced = _traced(telemetry, call)
+            token = enter_step(call.place)
+            try:
+                if call.timeout is None:
+                    result = await fn(*args, **kwargs)
+                else:
+                    result = await await_with_timeout(call, fn(*args, **kwargs))
+            except Exception as exc:
+                delay = call.failed(exc)
+                if traced is not None:
+                    traced.failed(exc, delay)
+                if delay is None:
+                    raise
+                await _timebase.clock.sleep_async(delay)
+                continue
+            except BaseException as exc:  # a control signal or a cancelled task: stops here
+                if traced is not None:
+                    traced.failed(exc, None)
                 raise
-            await _timebase.clock.sleep_async(delay)
-            continue
-        except BaseException as exc:  # a control signal or a cancelled task: stops here
+            finally:
+                exit_step(token)
+                if traced is not None:
+                    traced.leave()
+                if held is not None:  # cancelled at its timeout: the attempt has ended
+                    held.release()
+            if observer is not None:
+                _observe(observer, "after", call)
+            await record_result(call, result)
             if traced is not None:
-                traced.failed(exc, None)
-            raise
-        finally:
-            exit_step(token)
-            if traced is not None:
-                traced.leave()
-            if held is not None:  # cancelled at its timeout: the attempt has ended
-                held.release()
-        if observer is not None:
-            _observe(observer, "after", call)
-        call.succeeded(result)
-        if traced is not None:
-            traced.succeeded(result)
-        if observer is not None:
-            _observe(observer, "recorded", call)
-        return result
+                traced.succeeded(result)
+            if observer is not None:
+                _observe(observer, "recorded", call)
+            return result
+    finally:
+        running.count -= 1

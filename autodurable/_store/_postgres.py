@@ -121,6 +121,7 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
     notifies = True
+    shares_commits = True
 
     def __init__(self, url: str) -> None:
         self.options = parse_postgres_url(url)

@@ -336,6 +336,9 @@ class RunStore(Protocol):
     # True when subscriptions are woken by the database; False when waiting
     # means polling (the caller then keeps its poll interval short).
     notifies: bool
+    # True when step records written by several threads at once share a commit
+    # (`_group_commit`): worth handing a write to another thread to let it.
+    shares_commits: bool
 
     def register_executor(self, executor: ExecutorRecord) -> None:
         """Insert (or refresh) the row of a live executor; its heartbeat is now."""

@@ -138,6 +138,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
             if self.synchronous in ("FULL", "EXTRA")
             else None
         )
+        self.shares_commits = self._steps_written is not None
         where = self.path if self.path == ":memory:" else str(Path(self.path).resolve())
         self._hub = hub_for(where)
 

@@ -1,7 +1,9 @@
-"""SIGKILL while commits are shared: sixteen workflows on sixteen threads record
-their steps at once (PostgreSQL, and SQLite with ``synchronous=full``, where
-records made at the same moment share a transaction), and the process is killed
-at a random moment, several times over, then run to the end.
+"""SIGKILL while commits are shared: sixteen workflows on sixteen threads, or sixteen
+async workflows on one event loop (whose steps hand their writes to writer threads,
+`_core._async_writes`), record their steps at once (PostgreSQL, and SQLite with
+``synchronous=full``, where records made at the same moment share a transaction),
+and the process is killed at a random moment, several times over, then run to
+the end.
 
 Every step body appends a line to an effects file. The child logs the size of
 each shared batch it wrote, so the test knows batches were in flight. After the
@@ -57,6 +59,9 @@ def job(name):
     return sum(work(name, i) for i in range(STEPS))
 
 
+"""
+
+LOGGING_BATCHES = """
 store = get_runtime().store
 written = store._steps_written
 batch = written._write_batch
@@ -70,6 +75,9 @@ def logged(requests):
 
 
 written._write_batch = logged
+"""
+
+THREADS = """
 results = {}
 start = threading.Barrier(WORKFLOWS)
 
@@ -85,7 +93,39 @@ for thread in threads:
 for thread in threads:
     thread.join()
 print(sorted(set(results.values())))
-""".replace("STEPS", str(STEPS)).replace("WORKFLOWS", str(WORKFLOWS))
+"""
+
+ASYNC = """
+import asyncio
+
+
+@autodurable.step
+async def awork(name, i):
+    await asyncio.sleep(0)  # as I/O would: the loop runs the others meanwhile
+    effect(f"{name}:{i}")
+    return i * i
+
+
+@autodurable.workflow
+async def ajob(name):
+    total = 0
+    for i in range(STEPS):
+        total += await awork(name, i)
+    return total
+
+
+async def main():
+    runs = [autodurable.options(ajob, workflow_id=f"w{k}")(f"w{k}") for k in range(WORKFLOWS)]
+    return await asyncio.gather(*runs)
+
+
+print(sorted(set(asyncio.run(main()))))
+"""
+
+
+def _script(mode: str) -> str:
+    body = SCRIPT + LOGGING_BATCHES + (THREADS if mode == "threads" else ASYNC)
+    return body.replace("STEPS", str(STEPS)).replace("WORKFLOWS", str(WORKFLOWS))
 
 
 def _recorded(url: str) -> list[str]:
@@ -107,15 +147,16 @@ def _effects(path: Path) -> Counter[str]:
 
 
 @pytest.mark.usefixtures("unmeasured_children")
+@pytest.mark.parametrize("mode", ["threads", "asyncio"])
 @pytest.mark.parametrize("store", ["sqlite-full", "postgresql"])
 def test_sigkill_while_shared_commits_are_in_flight(
-    tmp_path: Path, request: pytest.FixtureRequest, store: str
+    tmp_path: Path, request: pytest.FixtureRequest, store: str, mode: str
 ) -> None:
     if store == "postgresql":
         url = request.getfixturevalue("postgres_url")
     else:
         url = f"sqlite:///{tmp_path / 'state.db'}?synchronous=full"
-    script = write_script(tmp_path, "fanout.py", SCRIPT)
+    script = write_script(tmp_path, "fanout.py", _script(mode))
     effects, batches = tmp_path / "effects.txt", tmp_path / "batches.txt"
     command = [sys.executable, str(script), str(effects), str(batches)]
     env = child_env(AUTODURABLE_DATABASE_URL=url)

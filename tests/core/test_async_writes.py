@@ -1,0 +1,101 @@
+"""Async steps' records (`autodurable._core._async_writes`).
+
+On a store that shares commits (PostgreSQL; SQLite with ``synchronous=full``),
+async steps running at once on one event loop hand their writes to writer
+threads, so the loop runs the others meanwhile and the writes can share a
+commit; a step alone on its loop writes in place, paying no hand-off. Either
+way each step's record is written before the step returns, and every record
+is there. SQLite's default commits each write alone, cheaper than a hand-off:
+its writes stay in place. The SIGKILL side (writes in flight) is in
+test_async_writes_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import autodurable
+from autodurable._core._runtime import get_runtime
+
+from ..helpers import run_workflow
+
+STEPS = 6
+
+
+@autodurable.step
+async def double(x: int) -> int:
+    await asyncio.sleep(0)  # as I/O would: the loop runs the others meanwhile
+    return 2 * x
+
+
+@autodurable.workflow
+async def chain(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await double(i)
+    return total
+
+
+@pytest.fixture
+def sharing(database_url: str) -> str:
+    """The runtime on each store, SQLite with ``synchronous=full``: commits shared."""
+    url = database_url + "?synchronous=full" if database_url.startswith("sqlite") else database_url
+    autodurable.configure(database_url=url)
+    return url
+
+
+def _writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that write the runtime's step records, in order."""
+    store = get_runtime().store
+    seen: list[str] = []
+    record_step = store.record_step
+
+    def spying(workflow_id: str, executor_id: str, step: object) -> str:
+        seen.append(threading.current_thread().name)
+        return record_step(workflow_id, executor_id, step)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "record_step", spying)
+    return seen
+
+
+async def _many(count: int) -> list[int]:
+    return await asyncio.gather(*(run_workflow(chain, f"chain-{k}", STEPS) for k in range(count)))
+
+
+def _assert_recorded(count: int) -> None:
+    store = get_runtime().store
+    for k in range(count):
+        steps = store.list_steps(f"chain-{k}")
+        assert [s.position for s in steps] == list(range(1, STEPS + 1))
+        assert [s.output for s in steps] == [str(2 * i) for i in range(STEPS)]
+
+
+def test_steps_running_at_once_hand_their_writes_to_writer_threads(sharing, monkeypatch):
+    writers = _writers(monkeypatch)
+    assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
+    _assert_recorded(8)
+    assert len(writers) == 8 * STEPS
+    handed = [name for name in writers if name.startswith("autodurable-writer")]
+    assert handed, writers  # the loop went on while they were written
+    # Replayed from those records: nothing runs again, nothing is written again.
+    assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
+    assert len(writers) == 8 * STEPS
+
+
+def test_a_step_alone_on_its_loop_writes_in_place(sharing, monkeypatch):
+    writers = _writers(monkeypatch)
+    assert asyncio.run(run_workflow(chain, "chain-0", STEPS)) == 2 * sum(range(STEPS))
+    _assert_recorded(1)
+    assert writers == [threading.current_thread().name] * STEPS
+
+
+def test_sqlite_with_the_default_synchronous_mode_writes_in_place(tmp_path, monkeypatch):
+    autodurable.configure(database_url=f"sqlite:///{tmp_path / 'state.db'}")
+    assert not get_runtime().store.shares_commits
+    writers = _writers(monkeypatch)
+    assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
+    _assert_recorded(8)
+    assert set(writers) == {threading.current_thread().name}
