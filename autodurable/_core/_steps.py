@@ -263,6 +263,21 @@ class StepCall:
                 _module_digest(self.module), self.shape,
             )  # fmt: skip
 
+    def result_row(self, result: Any) -> StepRecord:
+        """The record `succeeded` writes, for a writer of its own (`_async_writes`);
+        then `recorded` with the status the write returned."""
+        assert self.run is not None
+        return _result_row(
+            self.run, self.position, self.name, self.opts, result, self.attempt, self.started,
+            _module_digest(self.module), self.shape,
+        )  # fmt: skip
+
+    def recorded(self, workflow_status: str) -> None:
+        """What `succeeded` does once its record is written: stop at a boundary."""
+        run = self.run
+        if run is not None and (workflow_status != PENDING or run.deadline is not None):
+            check_boundary(run, workflow_status)
+
     def failed(self, exc: Exception) -> float | None:
         """Record a failed attempt; the delay before the next one, or None if final."""
         retry = self.policy.should_retry(exc, self.attempt)
@@ -332,6 +347,28 @@ def _record_result(
     shape: Any,
 ) -> None:
     """Record a step's result (durable before returning), or that it cannot be recorded."""
+    step = _result_row(run, position, name, opts, result, attempt, started, module_digest, shape)
+    runtime = run.runtime
+    store = runtime._store  # open: the run's workflow is in it (the property is a call)
+    if store is None:
+        store = runtime.store
+    workflow_status = store.record_step(run.workflow_id, run.executor_id, step)
+    if workflow_status != PENDING or run.deadline is not None:
+        check_boundary(run, workflow_status)
+
+
+def _result_row(
+    run: Run,
+    position: int,
+    name: str,
+    opts: CallOptions,
+    result: Any,
+    attempt: int,
+    started: float,
+    module_digest: str,
+    shape: Any,
+) -> StepRecord:
+    """The record of a step's result, or of its being unrecordable."""
     runtime = run.runtime
     status = SUCCEEDED
     try:
@@ -343,16 +380,10 @@ def _record_result(
         warn_unrecordable(name, exc)
     # Positional: every step is recorded here, so no keyword parsing. The identity
     # is `StepCall.identity`, from the module's digest already at hand.
-    step = StepRecord(
+    return StepRecord(
         position, name, status, output, None, attempt, started, time.time(), None,
         run.branch, f"{module_digest}:{digest(shape)}",
     )  # fmt: skip
-    store = runtime._store  # open: the run's workflow is in it (the property is a call)
-    if store is None:
-        store = runtime.store
-    workflow_status = store.record_step(run.workflow_id, run.executor_id, step)
-    if workflow_status != PENDING or run.deadline is not None:
-        check_boundary(run, workflow_status)
 
 
 def call_step(

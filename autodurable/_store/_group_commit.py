@@ -26,28 +26,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from ._protocol import StepRecord
+from ._protocol import Outcome, StepRecord
 
 R = TypeVar("R")  # what a writer hands in: one record's write
 T = TypeVar("T")  # its outcome
 # What the stores' step writers hand in: (workflow id, executor id, the step's record).
 StepWrite = tuple[str, str, StepRecord]
-
-
-class Outcome(Generic[T]):
-    """A record's result, or the exception its write raised."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
-        self.value = value
-        self.error = error
-
-    def get(self) -> T:
-        """The value, or the write's exception raised again."""
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]
+__all__ = ["GroupCommit", "Outcome", "StepWrite"]
 
 
 class _Waiter(Generic[R, T]):

@@ -159,7 +159,7 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
             self.options.conninfo, kwargs, channel=self.schema, describe=self.url
         )
         self._steps_written: GroupCommit[StepWrite, str] = GroupCommit(
-            lambda write: self._record_step_alone(*write), self._record_steps
+            lambda write: self._record_step_alone(*write), self.record_steps
         )
 
     # -- schema -----------------------------------------------------------------
@@ -498,8 +498,8 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         """
         return self._steps_written.write((workflow_id, executor_id, step))
 
-    def _record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
-        """Several threads' first attempts in one transaction and one round trip
+    def record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
+        """Several writers' first attempts in one transaction and one round trip
         (``executemany`` pipelines them); any row it does not settle (a later
         attempt, a row already there, not owned, not pending, an error) is written
         again alone."""

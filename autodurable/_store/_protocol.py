@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from ._large import LargeValueStore
 from ._limiting import LimitStore
@@ -292,6 +292,25 @@ MESSAGE_COLUMNS = _columns(MessageRecord)
 EXECUTOR_COLUMNS = _columns(ExecutorRecord, but=("heartbeat_age",))
 
 
+T = TypeVar("T")
+
+
+class Outcome(Generic[T]):
+    """A record's result, or the exception its write raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def get(self) -> T:
+        """The value, or the write's exception raised again."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
 class Liveness(Protocol):
     """The executor asking, and its rule for telling whether another one is alive."""
 
@@ -380,6 +399,12 @@ class RunStore(Protocol):
 
         Returns the workflow's status as of the write: `CANCELLED` tells the
         executor to stop at this step boundary (the step is recorded).
+        """
+
+    def record_steps(self, writes: Sequence[tuple[str, str, StepRecord]]) -> list[Outcome[str]]:
+        """Several `record_step` writes (workflow id, executor id, record) in one
+        transaction where they can share one: each write's own outcome (its
+        status, or the error its write alone raised), a failing row failing no other.
         """
 
     def finish_workflow(

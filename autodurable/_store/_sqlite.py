@@ -134,7 +134,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
         # extra: an fsync each). With the default, a commit is a write to the WAL,
         # cheaper than handing records between threads: each writer commits its own.
         self._steps_written: GroupCommit[StepWrite, str] | None = (
-            GroupCommit(lambda write: self._record_step_alone(*write), self._record_steps)
+            GroupCommit(lambda write: self._record_step_alone(*write), self.record_steps)
             if self.synchronous in ("FULL", "EXTRA")
             else None
         )
@@ -343,8 +343,8 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
             return self._record_step_alone(workflow_id, executor_id, step)
         return self._steps_written.write((workflow_id, executor_id, step))
 
-    def _record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
-        """Several threads' step rows in one transaction; a row the common statement
+    def record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
+        """Several writers' step rows in one transaction; a row the common statement
         does not settle (not owned, not pending, an error) is written again alone."""
         outcomes: list[Outcome[str] | None] = [None] * len(batch)
         with self._lock:

@@ -1,19 +1,20 @@
 """Async steps' records (`autodurable._core._async_writes`).
 
 On a store that shares commits (PostgreSQL; SQLite with ``synchronous=full``),
-async steps running at once on one event loop hand their writes to writer
-threads, so the loop runs the others meanwhile and the writes can share a
-commit; a step alone on its loop writes in place, paying no hand-off. Either
-way each step's record is written before the step returns, and every record
-is there. SQLite's default commits each write alone, cheaper than a hand-off:
-its writes stay in place. The SIGKILL side (writes in flight) is in
-test_async_writes_crash.py.
+async steps running at once on one event loop hand their records to the store's
+writer thread, so the loop runs the others meanwhile and the records waiting
+together are written in one transaction; a step alone on its loop writes in
+place, paying no hand-off. Either way each step's record is written before the
+step returns, and every record is there. SQLite's default commits each write
+alone, cheaper than a hand-off: its writes stay in place. The SIGKILL side
+(records in flight) is in test_group_commit_crash.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 
@@ -48,16 +49,21 @@ def sharing(database_url: str) -> str:
 
 
 def _writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the threads that write the runtime's step records, in order."""
+    """The names of the threads that write the runtime's step records, one per record."""
     store = get_runtime().store
     seen: list[str] = []
-    record_step = store.record_step
+    record_step, record_steps = store.record_step, store.record_steps
 
-    def spying(workflow_id: str, executor_id: str, step: object) -> str:
+    def one(workflow_id: str, executor_id: str, step: Any) -> str:
         seen.append(threading.current_thread().name)
-        return record_step(workflow_id, executor_id, step)  # type: ignore[arg-type]
+        return record_step(workflow_id, executor_id, step)
 
-    monkeypatch.setattr(store, "record_step", spying)
+    def several(writes: Any) -> Any:
+        seen.extend([threading.current_thread().name] * len(writes))
+        return record_steps(writes)
+
+    monkeypatch.setattr(store, "record_step", one)
+    monkeypatch.setattr(store, "record_steps", several)
     return seen
 
 
@@ -73,7 +79,7 @@ def _assert_recorded(count: int) -> None:
         assert [s.output for s in steps] == [str(2 * i) for i in range(STEPS)]
 
 
-def test_steps_running_at_once_hand_their_writes_to_writer_threads(sharing, monkeypatch):
+def test_steps_running_at_once_hand_their_records_to_the_writer(sharing, monkeypatch):
     writers = _writers(monkeypatch)
     assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
     _assert_recorded(8)

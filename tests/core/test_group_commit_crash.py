@@ -74,7 +74,8 @@ def logged(requests):
     return outcomes
 
 
-written._write_batch = logged
+written._write_batch = logged  # the threads' shared commits
+store.record_steps = logged  # the async steps' writer's
 """
 
 THREADS = """

@@ -53,7 +53,7 @@ def _outcome(outcome: Outcome[str]) -> object:
 
 def _batch(store: Store, requests: list[tuple[str, str, StepRecord]]) -> list[Outcome[str]]:
     """The store's batch writer, as a leader calls it, on (workflow, executor, step)s."""
-    return store._record_steps(requests)  # type: ignore[attr-defined,no-any-return]
+    return store.record_steps(requests)
 
 
 def test_a_batch_gives_each_writer_its_own_outcome(store: Store) -> None:
