@@ -16,15 +16,21 @@ Invariants:
   acted on, by the step's own `StepCall` in the loop's thread.
 - A writer writes only records handed to it, each once, and gives each its own
   outcome (a failing row fails no other, see `Store.record_steps`).
+- A run ends only once its handed records are written (`settle`), as with
+  writes in place: a step whose body finished before its workflow stopped
+  (a sibling's crash, a cancellation) keeps its record.
 - Global mutable state: a count of the async steps running on each thread's
-  loop (thread-local: one loop per thread), and one writer thread per store
-  while it has work, which ends after a second idle.
+  loop (thread-local: one loop per thread), the writes handed and not written
+  by workflow id, and one writer thread per store while it has work, which
+  ends after a second idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from concurrent import futures
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +56,33 @@ async def record_result(call: StepCall, result: Any) -> None:
         call.succeeded(result)
         return
     row = call.result_row(result)
-    handed = _Writer.hand(run.runtime.store, (run.workflow_id, run.executor_id, row))
-    outcome = await asyncio.wrap_future(handed)
+    handed = asyncio.wrap_future(
+        _Writer.hand(run.runtime.store, (run.workflow_id, run.executor_id, row))
+    )
+    try:
+        outcome = await asyncio.shield(handed)
+    except asyncio.CancelledError:
+        # Written in place, the record would be written before a cancellation took
+        # effect (the loop is held meanwhile): so here too, then it goes on.
+        while not handed.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(handed)
+        raise
     call.recorded(outcome.get())
+
+
+def settle(workflow_id: str) -> None:
+    """Wait until the records of `workflow_id` handed to a writer are written: before
+    its run ends (released, failed or finished), as records written in place are."""
+    handed = _pending.get(workflow_id)
+    if handed:
+        with _Writer._lock:
+            waiting = list(handed)
+        futures.wait(waiting)
+
+
+# The writes handed to a writer and not written yet, by workflow id (under `_Writer._lock`).
+_pending: dict[str, set[Future[Outcome[str]]]] = {}
 
 
 class _Writer:
@@ -79,6 +109,7 @@ class _Writer:
                 threading.Thread(target=writer._run, name=name, daemon=True).start()
             writer._waiting.append((write, future))
             writer._woken.notify()
+            _pending.setdefault(write[0], set()).add(future)
         return future
 
     def _run(self) -> None:
@@ -89,7 +120,17 @@ class _Writer:
                 if not self._waiting:  # idle: this writer ends; the next hand starts another
                     del _Writer._writers[id(self._store)]
                     return
-                batch, self._waiting = self._waiting, []
+                waiting, self._waiting = self._waiting, []
+            # Steps wait for their writes even when cancelled (`record_result`), so a
+            # cancelled write is one whose loop is gone: nobody to tell; not written,
+            # as after a crash before its record. The others' outcomes are always set.
+            batch = [
+                (write, future)
+                for write, future in waiting
+                if future.set_running_or_notify_cancel()
+            ]
+            if not batch:
+                continue
             try:
                 if len(batch) == 1:  # one record: the store's plain write is cheaper
                     outcomes = [Outcome(self._store.record_step(*batch[0][0]))]
@@ -99,3 +140,10 @@ class _Writer:
                 outcomes = [Outcome(error=exc) for _ in batch]
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 future.set_result(outcome)
+            with _Writer._lock:
+                for write, future in waiting:
+                    handed = _pending.get(write[0])
+                    if handed is not None:
+                        handed.discard(future)
+                        if not handed:
+                            del _pending[write[0]]

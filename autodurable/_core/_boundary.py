@@ -17,7 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TypeVar
 
 from .._backoff import Backoff
@@ -94,6 +94,20 @@ def _pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
         if left <= 0:
             return False
         if clock.wait(wakeups, clock.slice(left, _SLICE)):
+            return True
+
+
+async def _pause_async(run: Run, wakeups: Subscription, seconds: float) -> bool:
+    """`_pause` on the event loop."""
+    stopping, clock = run.runtime.stopping, _timebase.clock
+    end = clock.monotonic() + seconds
+    while True:
+        if stopping.is_set():
+            raise interrupted(run)
+        left = end - clock.monotonic()
+        if left <= 0:
+            return False
+        if await clock.wait_async(wakeups, clock.slice(left, _SLICE)):
             return True
 
 
@@ -186,16 +200,38 @@ def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
     bounds the wait: when it passes first, the workflow is cancelled and
     `WorkflowCancelled` raised.
     """
+    with run.runtime.store.subscribe(run.workflow_id) as wakeups:
+        pauses = _looks(run, until, look)
+        try:
+            while True:
+                _pause(run, wakeups, next(pauses))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+async def wait_in_run_async(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
+    """`wait_in_run` for async code: its looks run in place (a read, or the write that
+    takes what it found), and it waits on the event loop, holding no thread."""
+    with run.runtime.store.subscribe(run.workflow_id) as wakeups:
+        pauses = _looks(run, until, look)
+        try:
+            while True:
+                await _pause_async(run, wakeups, next(pauses))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _looks(run: Run, until: float, look: Callable[[bool], T | None]) -> Generator[float, None, T]:
+    """The looks of `wait_in_run`; yields how long to wait for a wake-up before the next."""
     backoff = Backoff(*_intervals(run))
     first = True
-    with run.runtime.store.subscribe(run.workflow_id) as wakeups:
-        while True:
-            found = look(first)
-            first = False
-            if found is not None:
-                return found
-            now = _timebase.clock.time()
-            if run.deadline is not None and now >= run.deadline:
-                raise expire(run)
-            end = until if run.deadline is None else min(until, run.deadline)
-            _pause(run, wakeups, max(0.001, _timebase.clock.slice(end - now, backoff.next())))
+    while True:
+        found = look(first)
+        first = False
+        if found is not None:
+            return found
+        now = _timebase.clock.time()
+        if run.deadline is not None and now >= run.deadline:
+            raise expire(run)
+        end = until if run.deadline is None else min(until, run.deadline)
+        yield max(0.001, _timebase.clock.slice(end - now, backoff.next()))

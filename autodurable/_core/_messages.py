@@ -35,14 +35,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .._errors import AutodurableError
 from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
 from . import _context, _timebase
-from ._boundary import check_boundary, recorded_cancellation, wait_in_run
+from ._boundary import check_boundary, recorded_cancellation, wait_in_run, wait_in_run_async
 from ._clocks import idempotency_key as _idempotency_key
 from ._context import Run, refuse_forked, warn_forked, workflow_code
 from ._options import EMPTY
@@ -172,6 +172,19 @@ def _prepare(topic: str | None, timeout: float) -> _Waiting | tuple[Any]:
 
 
 def _wait(waiting: _Waiting) -> Any:
+    about = _wait_begins(waiting)
+    (payload,) = wait_in_run(waiting.run, waiting.deadline, _look(waiting))
+    return _wait_ends(waiting, about, payload)
+
+
+async def _wait_async(waiting: _Waiting) -> Any:
+    about = _wait_begins(waiting)
+    (payload,) = await wait_in_run_async(waiting.run, waiting.deadline, _look(waiting))
+    return _wait_ends(waiting, about, payload)
+
+
+def _look(waiting: _Waiting) -> Callable[[bool], tuple[Any] | None]:
+    """One look for the message: takes it (recording it) if it is there."""
     run = waiting.run
     store = run.runtime.store
 
@@ -195,14 +208,26 @@ def _wait(waiting: _Waiting) -> Any:
             return (None,)
         return None
 
-    telemetry = run.runtime.telemetry
-    if telemetry is not None:  # the wait is an event of the workflow's span
-        about = {"autodurable.wait.kind": "recv", "autodurable.wait.topic": waiting.topic}
-        telemetry.event("autodurable.wait", {**about, "autodurable.wait.until": waiting.deadline})
-    (payload,) = wait_in_run(run, waiting.deadline, look)
-    if telemetry is not None:
+    return look
+
+
+def _wait_begins(waiting: _Waiting) -> dict[str, Any] | None:
+    """With telemetry on, the wait is an event of the workflow's span: what it is about."""
+    telemetry = waiting.run.runtime.telemetry
+    if telemetry is None:
+        return None
+    about = {"autodurable.wait.kind": "recv", "autodurable.wait.topic": waiting.topic}
+    telemetry.event("autodurable.wait", {**about, "autodurable.wait.until": waiting.deadline})
+    return about
+
+
+def _wait_ends(waiting: _Waiting, about: dict[str, Any] | None, payload: str | None) -> Any:
+    run = waiting.run
+    if about is not None and run.runtime.telemetry is not None:
         outcome = "timed out" if payload is None else "received"
-        telemetry.event("autodurable.wait.end", {**about, "autodurable.wait.outcome": outcome})
+        run.runtime.telemetry.event(
+            "autodurable.wait.end", {**about, "autodurable.wait.outcome": outcome}
+        )
     check_boundary(run, PENDING)  # a deadline that passed while the message came
     return None if payload is None else run.runtime.codec.decode(payload)
 
@@ -232,7 +257,7 @@ def recv_async(topic: str | None = None, timeout: float = 60.0) -> Awaitable[Any
     prepared = _prepare(topic, timeout)
     if isinstance(prepared, tuple):
         return _done(prepared[0])
-    return asyncio.to_thread(_wait, prepared)
+    return _wait_async(prepared)
 
 
 async def _done(value: Any) -> Any:

@@ -40,6 +40,9 @@ class Clock(Protocol):
     def wait(self, wakeups: Subscription, seconds: float) -> bool:
         """Wait up to `seconds` for a wake-up from the store; whether one came."""
 
+    async def wait_async(self, wakeups: Subscription, seconds: float) -> bool:
+        """`wait` on the running event loop."""
+
     def slice(self, left: float, poll: float) -> float:
         """How long the next wait of a loop lasts, with `left` to go and `poll` between
         looks at the store."""
@@ -61,6 +64,10 @@ class RealClock:
     def wait(self, wakeups: Subscription, seconds: float) -> bool:
         """The subscription's own wait."""
         return wakeups.wait(seconds)
+
+    async def wait_async(self, wakeups: Subscription, seconds: float) -> bool:
+        """The subscription's own async wait."""
+        return await wakeups.wait_async(seconds)
 
     def slice(self, left: float, poll: float) -> float:
         """Look again every `poll` seconds."""

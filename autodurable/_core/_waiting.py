@@ -112,14 +112,9 @@ def _wait_in_run(run: Run, wakeups: Subscription, seconds: float) -> None:
 async def wait_for_async(
     runtime: Runtime, workflow_id: str, look: Callable[[], T | None], busy: Owner
 ) -> T:
-    """`wait_for` with `busy` for async code: waits without blocking the event loop."""
-    import asyncio  # see _boundary's note on asyncio
-
+    """`wait_for` with `busy` for async code: waits on the event loop, holding no thread."""
     with runtime.store.subscribe(workflow_id) as wakeups:
         backoff = Backoff(*_intervals(runtime, busy))
         while (found := look()) is None:
-            if runtime.store.notifies:
-                await asyncio.to_thread(wakeups.wait, backoff.next())
-            else:
-                await asyncio.sleep(backoff.next())
+            await _timebase.clock.wait_async(wakeups, backoff.next())
     return found

@@ -64,6 +64,7 @@ from .._store import (
 )
 from . import _concurrency, _faults, _timebase
 from ._app_versions import version_for
+from ._async_writes import settle
 from ._boundary import expire, recorded_cancellation
 from ._context import (
     Run,
@@ -309,6 +310,7 @@ class _TopLevelCall:
             with call_options_scope(self.body_options):
                 yield
         except BaseException as exc:
+            settle(run.workflow_id)  # records its async steps handed to a writer
             instead = _finish_failed(run, exc)
             if instead is not None:
                 raise instead from None
@@ -321,6 +323,7 @@ class _TopLevelCall:
     def succeeded(self, run: Run, result: Any) -> Any:
         """Record the result; returns it (saying so when recorded steps were left over)."""
         runtime = self.runtime
+        settle(run.workflow_id)  # records its async steps handed to a writer
         _report_steps_left(run, self.name)
         try:
             output = runtime.codec.encode(result, f"the result of workflow {self.name!r}")

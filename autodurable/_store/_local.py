@@ -14,7 +14,10 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
+from typing import Any
 
 _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
@@ -32,12 +35,19 @@ class LocalSubscription:
         self.key = key
         self._event = threading.Event()
         self._released = False
+        # An async waiter: (its loop, a callback there that ends its wait).
+        self._async_waiter: tuple[Any, Callable[[], None]] | None = None
 
     def wake(self, released: bool = True) -> None:
         """Wake the waiter (`released`: for a release, not only an enqueue)."""
         if released:
             self._released = True
         self._event.set()
+        waiter = self._async_waiter
+        if waiter is not None:  # set before the event is looked at again: never missed
+            loop, end_wait = waiter
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+                loop.call_soon_threadsafe(end_wait)
 
     def took_release(self) -> bool:
         """Whether a release woke it since the last call (an enqueue alone does not count)."""
@@ -47,6 +57,30 @@ class LocalSubscription:
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when woken, False on timeout."""
         woke = self._event.wait(max(0.0, timeout))
+        if woke:
+            self._event.clear()
+        return woke
+
+    async def wait_async(self, timeout: float) -> bool:
+        """`wait` for async code: waits on the running event loop, holding no thread."""
+        import asyncio  # only async waiters need it (see _core._boundary's note)
+
+        if not self._event.is_set():
+            loop = asyncio.get_running_loop()
+            woken = loop.create_future()
+
+            def end_wait() -> None:
+                if not woken.done():
+                    woken.set_result(None)
+
+            self._async_waiter = (loop, end_wait)
+            try:
+                if not self._event.is_set():  # a wake before the waiter was set
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken, max(0.0, timeout))
+            finally:
+                self._async_waiter = None
+        woke = self._event.is_set()
         if woke:
             self._event.clear()
         return woke

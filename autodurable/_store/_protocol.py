@@ -336,6 +336,9 @@ class Subscription(Protocol):
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True when woken by a change, False on timeout."""
 
+    async def wait_async(self, timeout: float) -> bool:
+        """`wait` on the running event loop, holding no thread while it waits."""
+
     def took_release(self) -> bool:
         """Whether a release woke this subscription (to any workflow: for None) since the
         last call, as opposed to an enqueue only; reading it resets it."""

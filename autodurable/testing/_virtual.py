@@ -73,6 +73,12 @@ class VirtualClock:
         """Wait up to `seconds` of virtual time for a wake-up from the store."""
         return self._until(self.time() + max(0.0, seconds), wakeups)
 
+    async def wait_async(self, wakeups: Subscription, seconds: float) -> bool:
+        """`wait`, in a worker thread: virtual time is moved by the test's thread."""
+        import asyncio
+
+        return await asyncio.to_thread(self.wait, wakeups, seconds)
+
     def slice(self, left: float, poll: float) -> float:
         """Skipping time, the whole wait at once; else look again every `poll`."""
         return left if self.auto else min(left, poll)

@@ -162,6 +162,43 @@ def test_recv_async_in_an_async_workflow(database):
     assert names == ["autodurable.recv:a", "autodurable.recv:b"]  # positions in call order
 
 
+@autodurable.workflow
+async def async_inbox():
+    return await autodurable.recv_async("inbox", timeout=60)
+
+
+def test_async_workflows_waiting_for_messages_hold_no_threads(database):
+    # More waiters than the default executor has threads (min(32, cpus + 4)): a wait
+    # holding a thread each would keep the last ones waiting for the first to end.
+    waiters = (os.cpu_count() or 1) + 12
+    store = get_runtime().store
+    ids = [f"inbox-{k}" for k in range(waiters)]
+    threads_while_waiting: list[int] = []
+
+    def answer():
+        wait_until(lambda: all(_waits_recorded(store, i) for i in ids))
+        threads_while_waiting.append(threading.active_count())
+        for k, workflow_id in enumerate(ids):
+            autodurable.send(workflow_id, k, topic="inbox")
+
+    async def everyone():
+        return await asyncio.gather(*(run_workflow(async_inbox, i) for i in ids))
+
+    before = threading.active_count()
+    answering = threading.Thread(target=answer)
+    answering.start()
+    started = time.monotonic()
+    assert asyncio.run(everyone()) == list(range(waiters))
+    assert time.monotonic() - started < 20  # each woken by its message, not by a timeout
+    answering.join(30)
+    # The answering thread, and at most a store's writer or listener: no thread per wait.
+    assert threads_while_waiting[0] <= before + 3, (before, threads_while_waiting)
+
+
+def _waits_recorded(store, workflow_id: str) -> bool:
+    return any(s.status == WAITING for s in store.list_steps(workflow_id))
+
+
 # -- events --------------------------------------------------------------------------------
 
 
