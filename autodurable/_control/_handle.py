@@ -27,7 +27,7 @@ from .._core._app_versions import version_for
 from .._core._decorators import kind_of
 from .._core._options import EMPTY, CallOptions, _OptionsScope, current_call_options
 from .._core._runtime import get_runtime
-from .._core._workflows import wait_for_outcome
+from .._core._workflows import wait_for_outcome, wait_for_outcome_async
 from .._errors import AutodurableError, WorkflowNotFound
 from .._store import WorkflowRecord, WorkflowStatus
 from ._info import StepInfo, WorkflowInfo
@@ -78,8 +78,7 @@ class WorkflowHandle(Generic[R]):
         if self._future is not None:
             result: R = await asyncio.wait_for(asyncio.wrap_future(self._future), timeout)
             return result
-        waited = asyncio.to_thread(wait_for_outcome, get_runtime(), self.workflow_id, timeout)
-        outcome: R = await waited
+        outcome: R = await wait_for_outcome_async(get_runtime(), self.workflow_id, timeout)
         return outcome
 
     def status(self) -> WorkflowStatus:

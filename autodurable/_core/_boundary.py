@@ -83,7 +83,7 @@ def interrupted(run: Run) -> Interrupted:
     return Interrupted(f"the process is exiting while workflow {run.workflow_id!r} waits")
 
 
-def _pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
+def pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
     """Wait up to `seconds` for a wake-up (True); raise `Interrupted` if the process exits."""
     stopping, clock = run.runtime.stopping, _timebase.clock
     end = clock.monotonic() + seconds
@@ -97,8 +97,8 @@ def _pause(run: Run, wakeups: Subscription, seconds: float) -> bool:
             return True
 
 
-async def _pause_async(run: Run, wakeups: Subscription, seconds: float) -> bool:
-    """`_pause` on the event loop."""
+async def pause_async(run: Run, wakeups: Subscription, seconds: float) -> bool:
+    """`pause` on the event loop."""
     stopping, clock = run.runtime.stopping, _timebase.clock
     end = clock.monotonic() + seconds
     while True:
@@ -153,7 +153,7 @@ def sleep_until(run: Run, until: float, longest: float) -> None:
                 return
             if run.deadline is not None:
                 left = min(left, run.deadline - now)
-            _pause(run, wakeups, clock.slice(left, backoff.next()))
+            pause(run, wakeups, clock.slice(left, backoff.next()))
             if wake.left(clock.time()) > 0:  # woken early, or a periodic look
                 _look_at_status(run)
 
@@ -204,7 +204,7 @@ def wait_in_run(run: Run, until: float, look: Callable[[bool], T | None]) -> T:
         pauses = _looks(run, until, look)
         try:
             while True:
-                _pause(run, wakeups, next(pauses))
+                pause(run, wakeups, next(pauses))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -216,7 +216,7 @@ async def wait_in_run_async(run: Run, until: float, look: Callable[[bool], T | N
         pauses = _looks(run, until, look)
         try:
             while True:
-                await _pause_async(run, wakeups, next(pauses))
+                await pause_async(run, wakeups, next(pauses))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 

@@ -32,7 +32,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -40,15 +39,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import AutodurableError
-from .._store import DEFAULT_TOPIC, FAILED, PENDING, SUCCEEDED, TIMED_OUT, WAITING, StepRecord
+from .._store import (
+    DEFAULT_TOPIC,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    TIMED_OUT,
+    WAITING,
+    StepRecord,
+    Store,
+)
 from . import _context, _timebase
 from ._boundary import check_boundary, recorded_cancellation, wait_in_run, wait_in_run_async
 from ._clocks import idempotency_key as _idempotency_key
 from ._context import Run, refuse_forked, warn_forked, workflow_code
 from ._options import EMPTY
-from ._runtime import get_runtime
+from ._runtime import Runtime, get_runtime
 from ._steps import call_step, call_step_async
-from ._waiting import wait_for
+from ._waiting import wait_for, wait_for_async
 
 _NOT_SET = object()
 _ENDED = object()
@@ -341,13 +349,18 @@ def _check_event_arguments(workflow_id: str, key: str, timeout: float | None) ->
 
 
 async def _wait_for_event_async(workflow_id: str, key: str, timeout: float | None) -> Any:
-    return await asyncio.to_thread(_wait_for_event, workflow_id, key, timeout)
+    runtime = get_runtime()
+    look = _event_look(runtime.store, workflow_id, key)
+    return _event_value(runtime, await wait_for_async(runtime, workflow_id, look, timeout=timeout))
 
 
 def _wait_for_event(workflow_id: str, key: str, timeout: float | None) -> Any:
     runtime = get_runtime()
-    store = runtime.store
+    look = _event_look(runtime.store, workflow_id, key)
+    return _event_value(runtime, wait_for(runtime, workflow_id, look, timeout=timeout))
 
+
+def _event_look(store: Store, workflow_id: str, key: str) -> Callable[[], Any]:
     def look() -> Any:
         found = store.get_event(workflow_id, key)
         if found is not None:
@@ -358,7 +371,10 @@ def _wait_for_event(workflow_id: str, key: str, timeout: float | None) -> Any:
             return again if again is not None else _ENDED
         return None
 
-    found = wait_for(runtime, workflow_id, look, timeout=timeout)
+    return look
+
+
+def _event_value(runtime: Runtime, found: Any) -> Any:
     if found is None or found is _ENDED:
         return None
     return runtime.codec.decode(found)

@@ -16,14 +16,13 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Protocol, TypeVar
 
 from .._backoff import Backoff
-from .._store import Subscription
 from . import _timebase
-from ._boundary import interrupted
-from ._context import Run, current_run
+from ._boundary import pause, pause_async
+from ._context import current_run
 from ._runtime import Runtime
 
 T = TypeVar("T")
@@ -32,7 +31,6 @@ _FIRST_POLL, _LAST_POLL = 0.01, 0.5  # seconds between looks at a workflow run e
 # owner that died without a word): this often, or every quarter lease when the
 # owner's death would let us adopt the workflow.
 _NOTIFIED_POLL = 5.0
-_SLICE = 0.25  # seconds: a waiting workflow notices its process exiting within this
 
 
 class Owner(Protocol):
@@ -66,55 +64,88 @@ def wait_for(
     `busy`: the workflow runs on another executor that we may adopt it from
     (`busy.owner_here` says whether on this host, as `look` last saw), so look
     at least every quarter lease, and often for an owner here. Returns None
-    when `timeout` passes.
+    when `timeout` passes. In workflow code (a parent waiting for its child) the
+    wait stops with `Interrupted` once the process is exiting.
     """
     found = look()
     if found is not None:
         return found
-    telemetry = runtime.telemetry
-    if telemetry is not None:  # an event of the current span, with the time it took
-        about = {"autodurable.wait.kind": "busy" if busy else "workflow",
-                 "autodurable.wait.workflow_id": workflow_id}  # fmt: skip
-        telemetry.event("autodurable.wait", about)
-    clock = _timebase.clock
-    deadline = None if timeout is None else clock.monotonic() + timeout
-    run = current_run()  # workflow code waiting (a parent for its child): interruptible
+    about = _wait_begins(runtime, workflow_id, busy)
+    run = current_run()
     with runtime.store.subscribe(workflow_id) as wakeups:
-        backoff = Backoff(*_intervals(runtime, busy))
-        while (found := look()) is None:  # the first look after subscribing misses nothing
-            delay = backoff.next()
-            if deadline is not None:
-                left = deadline - clock.monotonic()
-                if left <= 0:
-                    return None
-                delay = clock.slice(left, delay)
-            if run is None:
-                clock.wait(wakeups, delay)
-            else:
-                _wait_in_run(run, wakeups, delay)
-    if telemetry is not None:
-        telemetry.event("autodurable.wait.end", about)
-    return found
-
-
-def _wait_in_run(run: Run, wakeups: Subscription, seconds: float) -> None:
-    """Wait up to `seconds` for a wake-up in short slices; raise `Interrupted` (the
-    workflow stays pending) once the process is exiting."""
-    clock = _timebase.clock
-    end = clock.monotonic() + seconds
-    while not run.runtime.stopping.is_set():
-        left = end - clock.monotonic()
-        if left <= 0 or clock.wait(wakeups, clock.slice(left, _SLICE)):
-            return
-    raise interrupted(run)
+        delays = _delays(runtime, look, busy, timeout)
+        try:
+            while True:
+                delay = next(delays)
+                if run is None:
+                    _timebase.clock.wait(wakeups, delay)
+                else:
+                    pause(run, wakeups, delay)
+        except StopIteration as done:
+            found = done.value
+    return _wait_ends(runtime, about, found)
 
 
 async def wait_for_async(
-    runtime: Runtime, workflow_id: str, look: Callable[[], T | None], busy: Owner
-) -> T:
-    """`wait_for` with `busy` for async code: waits on the event loop, holding no thread."""
+    runtime: Runtime,
+    workflow_id: str,
+    look: Callable[[], T | None],
+    busy: Owner | None = None,
+    timeout: float | None = None,
+) -> T | None:
+    """`wait_for` for async code: its looks run in place, and it waits on the event
+    loop, holding no thread."""
+    found = look()
+    if found is not None:
+        return found
+    about = _wait_begins(runtime, workflow_id, busy)
+    run = current_run()
     with runtime.store.subscribe(workflow_id) as wakeups:
-        backoff = Backoff(*_intervals(runtime, busy))
-        while (found := look()) is None:
-            await _timebase.clock.wait_async(wakeups, backoff.next())
+        delays = _delays(runtime, look, busy, timeout)
+        try:
+            while True:
+                delay = next(delays)
+                if run is None:
+                    await _timebase.clock.wait_async(wakeups, delay)
+                else:
+                    await pause_async(run, wakeups, delay)
+        except StopIteration as done:
+            found = done.value
+    return _wait_ends(runtime, about, found)
+
+
+def _delays(
+    runtime: Runtime, look: Callable[[], T | None], busy: Owner | None, timeout: float | None
+) -> Generator[float, None, T | None]:
+    """The looks of `wait_for` after subscribing (the first misses nothing); yields how
+    long to wait for a wake-up before the next; returns what was found, or None at
+    the timeout."""
+    clock = _timebase.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
+    backoff = Backoff(*_intervals(runtime, busy))
+    while (found := look()) is None:
+        delay = backoff.next()
+        if deadline is not None:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                return None
+            delay = clock.slice(left, delay)
+        yield delay
+    return found
+
+
+def _wait_begins(runtime: Runtime, workflow_id: str, busy: Owner | None) -> dict[str, str] | None:
+    """With telemetry on, the wait is an event of the current span: what it is about."""
+    telemetry = runtime.telemetry
+    if telemetry is None:
+        return None
+    about = {"autodurable.wait.kind": "busy" if busy else "workflow",
+             "autodurable.wait.workflow_id": workflow_id}  # fmt: skip
+    telemetry.event("autodurable.wait", about)
+    return about
+
+
+def _wait_ends(runtime: Runtime, about: dict[str, str] | None, found: T | None) -> T | None:
+    if found is not None and about is not None and runtime.telemetry is not None:
+        runtime.telemetry.event("autodurable.wait.end", about)
     return found

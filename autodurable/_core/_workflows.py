@@ -385,14 +385,32 @@ def _opened_run(opened: object) -> Run:
 
 def wait_for_outcome(runtime: Runtime, workflow_id: str, timeout: float | None = None) -> Any:
     """Wait until the workflow finishes (woken by the store, or polling); its outcome."""
+    record = wait_for(runtime, workflow_id, _finished(runtime, workflow_id), timeout=timeout)
+    return _outcome_within(runtime, workflow_id, record, timeout)
 
+
+async def wait_for_outcome_async(
+    runtime: Runtime, workflow_id: str, timeout: float | None = None
+) -> Any:
+    """`wait_for_outcome` on the event loop, holding no thread while it waits."""
+    finished = _finished(runtime, workflow_id)
+    record = await wait_for_async(runtime, workflow_id, finished, timeout=timeout)
+    return _outcome_within(runtime, workflow_id, record, timeout)
+
+
+def _finished(runtime: Runtime, workflow_id: str) -> Callable[[], WorkflowRecord | None]:
     def finished() -> WorkflowRecord | None:
         record = runtime.store.get_workflow(workflow_id)
         if record is None:
             raise WorkflowNotFound(f"no workflow with id {workflow_id!r} in {runtime.store.url}")
         return record if record.status in FINISHED_STATUSES else None
 
-    record = wait_for(runtime, workflow_id, finished, timeout=timeout)
+    return finished
+
+
+def _outcome_within(
+    runtime: Runtime, workflow_id: str, record: WorkflowRecord | None, timeout: float | None
+) -> Any:
     if record is None:
         raise TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
     return outcome(runtime, record)

@@ -32,9 +32,11 @@ from ..helpers import (
     Crash,
     child_env,
     crash_points,
+    executor,
     maybe_crash,
     run_workflow,
     wait_until,
+    workflow,
     write_script,
 )
 
@@ -193,6 +195,40 @@ def test_async_workflows_waiting_for_messages_hold_no_threads(database):
     answering.join(30)
     # The answering thread, and at most a store's writer or listener: no thread per wait.
     assert threads_while_waiting[0] <= before + 3, (before, threads_while_waiting)
+
+
+@autodurable.workflow
+def ready(k):
+    autodurable.set_event("ready", k)
+
+
+def test_async_callers_waiting_for_events_and_results_hold_no_threads(database):
+    waiters = (os.cpu_count() or 1) + 12
+    store = get_runtime().store
+    # Workflows another executor of this host runs: their results are waited for.
+    store.register_executor(executor("elsewhere"))
+    for k in range(waiters):
+        assert store.create_workflow(workflow(f"result-{k}", "elsewhere"))
+    threads_while_waiting: list[int] = []
+
+    def finish_all():
+        for k in range(waiters):
+            run_workflow(ready, f"ready-{k}", k)  # sets the event waited for
+            store.finish_workflow(f"result-{k}", "elsewhere", SUCCEEDED, str(k * 10), None)
+
+    async def wait_for_all():
+        events = [autodurable.get_event_async(f"ready-{k}", "ready", 30) for k in range(waiters)]
+        results = [autodurable.get_workflow(f"result-{k}").result_async(30) for k in range(waiters)]
+        tasks = [asyncio.ensure_future(w) for w in [*events, *results]]
+        await asyncio.sleep(0.5)  # all of them waiting by now
+        threads_while_waiting.append(threading.active_count())
+        threading.Thread(target=finish_all).start()
+        return await asyncio.gather(*tasks)
+
+    before = threading.active_count()
+    got = asyncio.run(wait_for_all())
+    assert got == list(range(waiters)) + [k * 10 for k in range(waiters)]
+    assert threads_while_waiting[0] <= before + 2, (before, threads_while_waiting)
 
 
 def _waits_recorded(store, workflow_id: str) -> bool:
