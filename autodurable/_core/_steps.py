@@ -258,14 +258,11 @@ class StepCall:
         """Record the result (durable before returning)."""
         run = self.run
         if run is not None:
-            _record_result(
-                run, self.position, self.name, self.opts, result, self.attempt, self.started,
-                _module_digest(self.module), self.shape,
-            )  # fmt: skip
+            _record_result(run, self.result_row(result))
 
     def result_row(self, result: Any) -> StepRecord:
-        """The record `succeeded` writes, for a writer of its own (`_async_writes`);
-        then `recorded` with the status the write returned."""
+        """The record `succeeded` writes (also for a writer of its own, `_async_writes`,
+        which then calls `recorded` with the status the write returned)."""
         assert self.run is not None
         return _result_row(
             self.run, self.position, self.name, self.opts, result, self.attempt, self.started,
@@ -335,19 +332,8 @@ def _result_of(name: str) -> str:
     return f"the result of step {name!r}"
 
 
-def _record_result(
-    run: Run,
-    position: int,
-    name: str,
-    opts: CallOptions,
-    result: Any,
-    attempt: int,
-    started: float,
-    module_digest: str,
-    shape: Any,
-) -> None:
-    """Record a step's result (durable before returning), or that it cannot be recorded."""
-    step = _result_row(run, position, name, opts, result, attempt, started, module_digest, shape)
+def _record_result(run: Run, step: StepRecord) -> None:
+    """Write a step's record (durable before returning); stop at a boundary it reports."""
     runtime = run.runtime
     store = runtime._store  # open: the run's workflow is in it (the property is a call)
     if store is None:
@@ -368,7 +354,8 @@ def _result_row(
     module_digest: str,
     shape: Any,
 ) -> StepRecord:
-    """The record of a step's result, or of its being unrecordable."""
+    """The record of a step's result, or of its being unrecordable (positional: every
+    step's record is built here, so no keyword parsing)."""
     runtime = run.runtime
     status = SUCCEEDED
     try:
@@ -436,7 +423,10 @@ def call_step(
         STEP_VAR.reset(token)
     if retry is not None:
         return _attempts(retry, fn, args, kwargs)
-    _record_result(run, position, name, opts, result, 1, started, _module_digest(module), shape)
+    _record_result(
+        run,
+        _result_row(run, position, name, opts, result, 1, started, _module_digest(module), shape),
+    )
     return result
 
 
