@@ -118,7 +118,8 @@ class _Writer:
                 if not self._waiting:
                     self._woken.wait(_IDLE_SECONDS)
                 if not self._waiting:  # idle: this writer ends; the next hand starts another
-                    del _Writer._writers[id(self._store)]
+                    if _Writer._writers.get(id(self._store)) is self:
+                        del _Writer._writers[id(self._store)]
                     return
                 waiting, self._waiting = self._waiting, []
             # Steps wait for their writes even when cancelled (`record_result`), so a
