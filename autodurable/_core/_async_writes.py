@@ -1,14 +1,15 @@
-"""Async steps' records, written without holding up the event loop's other steps.
+"""Async steps' records, written without holding up the event loop's other work.
 
 An async step records its result by a blocking store write. Alone on its
 event loop, writing in place is the cheapest way (no hand-off between threads),
-and that is what it does. When other async steps of the same loop are running,
-a write in place would stall them all for its round trip, one write after
-another. The step's record then goes to the store's writer thread instead: the
-loop runs the others meanwhile, and the writer writes every record waiting for
-it in one transaction (`Store.record_steps`), where the store shares commits
-(PostgreSQL, SQLite with ``synchronous=full``). Where it does not, a write in
-place is cheaper than a hand-off, so it stays in place.
+and that is what it does. When other async steps or workflows of the loop are
+running, or other tasks wait for their turn on it (workflows gathered together
+whose steps never wait), a write in place would stall them all for its round
+trip, one write after another. The step's record then goes to the store's
+writer thread: the loop runs the others meanwhile, and the writer writes every
+record waiting for it in one transaction (`Store.record_steps`), where the
+store shares commits (PostgreSQL, SQLite with ``synchronous=full``). Where it
+does not, a write in place is cheaper than a hand-off, so it stays in place.
 
 Invariants:
 - A step returns only once its record is written (durable before its workflow
@@ -19,8 +20,8 @@ Invariants:
 - A run ends only once its handed records are written (`settle`), as with
   writes in place: a step whose body finished before its workflow stopped
   (a sibling's crash, a cancellation) keeps its record.
-- Global mutable state: a count of the async steps running on each thread's
-  loop (thread-local: one loop per thread), the writes handed and not written
+- Global mutable state: counts of the async steps and workflows running on each
+  thread's loop (thread-local: one loop per thread), the writes handed and not written
   by workflow id, and one writer thread per store while it has work, which
   ends after a second idle.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Iterator
 from concurrent import futures
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -40,19 +42,36 @@ from .._store._protocol import Outcome, StepRecord
 if TYPE_CHECKING:
     from ._steps import StepCall
 
-# ``running.count``: the async steps running (or recording) on this thread's loop;
-# `_steps._run_async_step` counts itself in and out.
+# On this thread's loop: ``running.steps``, the async steps running (or recording),
+# counted in and out by `_steps._run_async_step`; ``running.workflows``, the async
+# workflows running (`running_async_workflow`).
 running = threading.local()
 _IDLE_SECONDS = 1.0  # a writer with nothing to write this long ends (another starts if needed)
 
 _Write = tuple[tuple[str, str, StepRecord], "Future[Outcome[str]]"]
 
 
+@contextlib.contextmanager
+def running_async_workflow() -> Iterator[None]:
+    """Count an async workflow as running on this thread's loop while its body runs."""
+    running.workflows = getattr(running, "workflows", 0) + 1
+    try:
+        yield
+    finally:
+        running.workflows -= 1
+
+
 async def record_result(call: StepCall, result: Any) -> None:
-    """`call.succeeded(result)`: in place when the step runs alone on its loop or its
-    store does not share commits, else by the store's writer while the loop goes on."""
+    """`call.succeeded(result)`: in place when the step runs alone on its loop (no other
+    async step or workflow there) or its store does not share commits, else by the
+    store's writer while the loop goes on."""
     run = call.run
-    if run is None or running.count <= 1 or not run.runtime.store.shares_commits:
+    alone = (
+        running.steps <= 1
+        and getattr(running, "workflows", 0) <= 1
+        and not _others_ready(asyncio.get_running_loop())
+    )
+    if run is None or alone or not run.runtime.store.shares_commits:
         call.succeeded(result)
         return
     row = call.result_row(result)
@@ -69,6 +88,13 @@ async def record_result(call: StepCall, result: Any) -> None:
                 await asyncio.shield(handed)
         raise
     call.recorded(outcome.get())
+
+
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether other work waits for its turn on the loop (tasks started together that
+    have not run yet: they would wait for a write in place). asyncio's own loops
+    keep it in ``_ready``; another loop (uvloop) answers no."""
+    return bool(getattr(loop, "_ready", None))
 
 
 def settle(workflow_id: str) -> None:

@@ -555,7 +555,7 @@ async def _run_async_step(
     observer = _faults.observer if call.run is not None else None
     telemetry = call.run.runtime.telemetry if call.run is not None else None
     running = _running_steps
-    running.count = getattr(running, "count", 0) + 1  # seen by this loop's other steps
+    running.steps = getattr(running, "steps", 0) + 1  # seen by this loop's other steps
     try:
         while True:
             call.begin()
@@ -598,4 +598,4 @@ async def _run_async_step(
                 _observe(observer, "recorded", call)
             return result
     finally:
-        running.count -= 1
+        running.steps -= 1

@@ -64,7 +64,7 @@ from .._store import (
 )
 from . import _concurrency, _faults, _timebase
 from ._app_versions import version_for
-from ._async_writes import settle
+from ._async_writes import running_async_workflow, settle
 from ._boundary import expire, recorded_cancellation
 from ._context import (
     Run,
@@ -203,7 +203,7 @@ async def _run_async(
         if isinstance(opened, _Finished):
             return call.done(outcome(call.runtime, opened.record))
         run = _opened_run(opened)
-        with call.running(run):
+        with call.running(run), running_async_workflow():
             result = await fn(*args, **kwargs)
         return call.done(call.succeeded(run, result))
 

@@ -91,6 +91,43 @@ def test_steps_running_at_once_hand_their_records_to_the_writer(sharing, monkeyp
     assert len(writers) == 8 * STEPS
 
 
+@autodurable.step
+async def at_once(x: int) -> int:
+    return x + 1  # no await: a step that never lets the loop run anything else
+
+
+@autodurable.workflow
+async def counted(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await at_once(i)
+    return total
+
+
+def test_workflows_started_together_share_commits_even_when_their_steps_never_wait(
+    sharing, monkeypatch
+):
+    # The others wait for their turn on the loop: a write in place would run the
+    # workflows one after another, each commit alone.
+    store = get_runtime().store
+    batches: list[int] = []
+    record_steps = store.record_steps
+
+    def several(writes: Any) -> Any:
+        batches.append(len(writes))
+        return record_steps(writes)
+
+    monkeypatch.setattr(store, "record_steps", several)
+
+    async def together() -> list[int]:
+        return await asyncio.gather(*(run_workflow(counted, f"c-{k}", 20) for k in range(8)))
+
+    assert asyncio.run(together()) == [sum(range(1, 21))] * 8
+    assert batches and max(batches) > 1, batches
+    for k in range(8):
+        assert [s.position for s in store.list_steps(f"c-{k}")] == list(range(1, 21))
+
+
 def test_a_step_alone_on_its_loop_writes_in_place(sharing, monkeypatch):
     writers = _writers(monkeypatch)
     assert asyncio.run(run_workflow(chain, "chain-0", STEPS)) == 2 * sum(range(STEPS))
