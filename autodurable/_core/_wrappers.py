@@ -20,7 +20,6 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import importlib
 import types
 from collections.abc import Callable
@@ -172,8 +171,8 @@ def _late(name: str, module: str = "_decorators") -> Callable[..., Any]:
 
 # What the import hook's decorators are. They are applied to plain functions only
 # (the hook's decorator is the innermost, and it never decorates a generator), an
-# ``async def`` getting the "a" version: wrapping is then the proxy alone, made
-# without a Python frame (a project's import makes thousands of them).
+# ``async def`` getting the "a" version: wrapping is then the proxy alone, its
+# arguments passed by position (a project's import makes thousands of them).
 #
 # An inferred step is enabled only in workflow code (`workflow_code`): anywhere
 # else wrapt calls the original function itself, from C, so the call has no frame
@@ -185,17 +184,24 @@ def _late(name: str, module: str = "_decorators") -> Callable[..., Any]:
 #
 # (wrapt only tests the truth of what ``enabled()`` returns: the current run or None.)
 _enabled = cast("Callable[[], bool]", workflow_code)
-inferred_step = functools.partial(
-    InferredStep, wrapper=_late("inferred_step_call"), enabled=_enabled
-)
-inferred_astep = functools.partial(
-    InferredStep, wrapper=_late("inferred_step_call_async"), enabled=_enabled
-)
-configured_root = functools.partial(DurableWorkflow, wrapper=_late("root_call"))
-configured_aroot = functools.partial(DurableWorkflow, wrapper=_late("root_call_async"))
-inferred_watched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call", "_watch"), enabled=_enabled
-)
-inferred_awatched = functools.partial(
-    WatchedFunction, wrapper=_late("watched_call_async", "_watch"), enabled=_enabled
-)
+
+
+def _maker(cls: type[DurableFunction], wrapper: Any, enabled: Any = None) -> Callable[[Any], Any]:
+    """The decorator making `cls` wrappers with `wrapper` (and `enabled`).
+
+    Arguments passed by position: the proxy's constructor parses keywords at
+    about twice the cost, paid once per function a project's import wraps.
+    """
+
+    def make(fn: Any, _cls: Any = cls, _wrapper: Any = wrapper, _enabled: Any = enabled) -> Any:
+        return _cls(fn, _wrapper, _enabled)
+
+    return make
+
+
+inferred_step = _maker(InferredStep, _late("inferred_step_call"), _enabled)
+inferred_astep = _maker(InferredStep, _late("inferred_step_call_async"), _enabled)
+configured_root = _maker(DurableWorkflow, _late("root_call"))
+configured_aroot = _maker(DurableWorkflow, _late("root_call_async"))
+inferred_watched = _maker(WatchedFunction, _late("watched_call", "_watch"), _enabled)
+inferred_awatched = _maker(WatchedFunction, _late("watched_call_async", "_watch"), _enabled)

@@ -83,12 +83,14 @@ def prepare_hook(root: Path) -> ProjectState:
     """Install the import hook (and the sentinel) for the project at `root`."""
     settings = get_runtime().settings
     state = ProjectState(root, settings.io, settings.roles, settings.exclude)
-    install(state)
     _install_sentinel(settings.sentinel)
     _install_boundaries(settings.http_boundaries(launched=True))
     from .._web import _auto
 
     _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
+    # Last, so first on sys.meta_path: the post-import finders just installed watch
+    # library modules only, and need not be asked about each of the project's.
+    install(state)
     from .. import inline as _inline
 
     _inline.report_not_durable = True  # the program's modules name what is not durable
