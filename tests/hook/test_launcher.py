@@ -211,6 +211,32 @@ def test_finder_claims_only_project_modules(tmp_path):
     assert spec.origin == str(folder / "helpers.py")
 
 
+ORDER = """
+import sys
+from pathlib import Path
+from autodurable._hook._launcher import prepare_hook
+prepare_hook(Path.cwd())
+print(type(sys.meta_path[0]).__name__)
+import helpers, sqlite3
+print(helpers.__loader__.__class__.__name__, type(sqlite3.connect).__name__)
+"""
+
+
+def test_the_project_finder_is_asked_first_and_library_hooks_still_fire(tmp_path):
+    # The sentinel's and the web frameworks' post-import finders watch library
+    # modules only: asked after ours, they still patch what they watch.
+    folder = project(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", ORDER],
+        cwd=folder,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["DurableFinder", "DurableLoader", "_SentinelWrapper"]
+
 def test_rewritten_code_is_cached_and_a_broken_cache_is_not_fatal(tmp_path):
     folder = project(tmp_path)
     cache = Path(code_cache_path(str(folder / "helpers.py")))
