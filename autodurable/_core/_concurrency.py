@@ -78,10 +78,10 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any, cast
 
-import wrapt
-
+from . import _wrapt
 from ._context import CODE_VAR, Run, enter_run
 from ._names import PACKAGE_DIR
+from ._post_import import when_imported
 from ._report import warn_once
 from ._sentinel import _is_library
 from ._steps import _run_async_step
@@ -122,7 +122,7 @@ def _is_step(fn: Any) -> bool:
     """Whether calling `fn` calls a durable step (a wrapper, a method of one, a partial)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    if isinstance(fn, wrapt.BoundFunctionWrapper):
+    if isinstance(fn, _wrapt.BoundFunctionWrapper):
         fn = fn._self_parent
     return getattr(fn, "_self_autodurable_kind", None) == "step"
 
@@ -303,10 +303,10 @@ def install() -> None:
         _patch(threading.Thread, "start", _thread_start)
         _patch(asyncio.base_events.BaseEventLoop, "create_task", _create_task)
         original = asyncio.tasks.as_completed
-        if not isinstance(original, wrapt.FunctionWrapper):
+        if not isinstance(original, _wrapt.FunctionWrapper):
             # wrapt only tests the truth of what ``enabled()`` returns (a run or None).
             enabled = cast("Callable[[], bool]", _code)
-            patched = wrapt.FunctionWrapper(original, _as_completed, enabled=enabled)
+            patched = _wrapt.FunctionWrapper(original, _as_completed, enabled)
             modules: tuple[Any, ...] = (asyncio, asyncio.tasks)  # as_completed is set on both
             for module in modules:
                 if getattr(module, "as_completed", None) is original:
@@ -315,7 +315,7 @@ def install() -> None:
         installed = True
     # Not imported here: it imports multiprocessing. A hook runs at once for a
     # module imported already (and takes the lock itself).
-    wrapt.register_post_import_hook(_patch_process_pools, "concurrent.futures.process")
+    when_imported("concurrent.futures.process", _patch_process_pools)
 
 
 def uninstall() -> None:

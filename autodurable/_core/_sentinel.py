@@ -42,12 +42,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import wrapt
-
 from .._errors import AutodurableError, ConfigError
-from . import _report
+from . import _report, _wrapt
 from ._context import WATCH_VAR, note_io, recording
 from ._names import PACKAGE_DIR
+from ._post_import import when_imported
 
 MODES = ("warn", "warnings", "error", "off")
 
@@ -100,7 +99,7 @@ _LIBRARIES = tuple(
     {
         *(os.path.join(sysconfig.get_paths()[key], "") for key in ("stdlib", "platstdlib")),
         *(os.path.join(sysconfig.get_paths()[key], "") for key in ("purelib", "platlib")),
-        os.path.join(os.path.dirname(os.path.abspath(wrapt.__file__)), ""),
+        os.path.join(os.path.abspath(_wrapt.PACKAGE_DIR), ""),
         "<frozen ",
     }
 )
@@ -119,9 +118,11 @@ class UnrecordedIOError(AutodurableError):
 
 
 if TYPE_CHECKING:
+    import wrapt
+
     _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
 else:  # wrapt's C type takes no type arguments at run time
-    _FunctionWrapper = wrapt.FunctionWrapper
+    _FunctionWrapper = _wrapt.FunctionWrapper
 
 
 class _SentinelWrapper(_FunctionWrapper):
@@ -136,7 +137,7 @@ class _SentinelWrapper(_FunctionWrapper):
 
 def _resolve(module: str, path: str) -> Any:
     """What `module`.`path` is now (a wrapper is unpickled as that)."""
-    return wrapt.resolve_path(module, path)[2]
+    return _wrapt.resolve_path(module, path)[2]
 
 
 def installed_mode() -> str | None:
@@ -154,7 +155,7 @@ def install(mode: str) -> None:
         _mode = mode
         if first:  # a hook runs at once for a module already imported
             for name in _TARGETS:
-                wrapt.register_post_import_hook(_patch_module, name)
+                when_imported(name, _patch_module)
 
 
 def uninstall() -> None:
@@ -168,7 +169,7 @@ def uninstall() -> None:
                 module = sys.modules.get(module_name)
                 if module is None:
                     continue
-                parent, attribute, current = wrapt.resolve_path(module, path)
+                parent, attribute, current = _wrapt.resolve_path(module, path)
                 if isinstance(current, _SentinelWrapper):
                     _restore(parent, attribute, current.__wrapped__)
 
@@ -183,7 +184,7 @@ def _patch_module(module: Any) -> None:
             target = sys.modules.get(module_name)
             if target is None:
                 continue
-            parent, attribute, original = wrapt.resolve_path(target, path)
+            parent, attribute, original = _wrapt.resolve_path(target, path)
             if isinstance(original, _SentinelWrapper):
                 continue
             wrapper = shared.get(id(original))
@@ -191,7 +192,7 @@ def _patch_module(module: Any) -> None:
                 wrapper = _SentinelWrapper(original, _make_wrapper(label), _active)
                 wrapper._self_target = (module_name, path)
                 shared[id(original)] = wrapper
-            wrapt.apply_patch(parent, attribute, wrapper)
+            setattr(parent, attribute, wrapper)
 
 
 def _restore(parent: Any, attribute: str, original: Any) -> None:

@@ -1,9 +1,9 @@
 """The wrappers autodurable puts around functions, and the import hook's decorators.
 
 Kept apart from the decorators and the runtime so that code rewritten by the
-import hook imports only this (and wrapt): a process that merely imports a
-rewritten module, and never runs workflow code, loads neither pydantic nor
-asyncio nor the store.
+import hook imports only this (and wrapt's C extension, through `_wrapt`): a
+process that merely imports a rewritten module, and never runs workflow code,
+loads neither pydantic nor asyncio nor the store nor the wrapt package.
 
 Invariants:
 - One wrapper contract (a wrapt ``FunctionWrapper``) for steps and workflows;
@@ -26,15 +26,16 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, cast
 
-import wrapt
-
+from . import _wrapt
 from ._context import workflow_code
 from ._names import qualified_name
 
 if TYPE_CHECKING:
+    import wrapt
+
     _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
 else:  # wrapt's C type takes no type arguments at run time
-    _FunctionWrapper = wrapt.FunctionWrapper
+    _FunctionWrapper = _wrapt.FunctionWrapper
 
 
 class DurableFunction(_FunctionWrapper):

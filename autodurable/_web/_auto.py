@@ -27,16 +27,15 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
+import functools
 import itertools
 import os
-import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from .._core._post_import import when_imported
 from ._apps import APPS, IN_REQUEST, App, asgi_key, register_app, wsgi_key
 
 ENV_SWITCH = "AUTODURABLE_IDEMPOTENCY"
@@ -166,35 +165,6 @@ _TARGETS = frozenset(
 )
 
 
-class _PostImportFinder(importlib.abc.MetaPathFinder):
-    """Patches the framework modules right after they are executed."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in _TARGETS:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:  # pragma: no cover - frameworks load from source files
-            return spec
-
-        def patched_exec(module: ModuleType) -> None:
-            exec_module(module)
-            _patch_module(fullname, module)
-
-        loader.exec_module = patched_exec  # type: ignore[method-assign,union-attr]  # this module's loader only
-        return spec
-
-
 _installed = False
 
 
@@ -204,8 +174,5 @@ def install() -> None:
     if _installed or os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
         return
     _installed = True
-    sys.meta_path.insert(0, _PostImportFinder())
-    for name in _TARGETS:
-        module = sys.modules.get(name)
-        if module is not None:
-            _patch_module(name, module)
+    for name in sorted(_TARGETS):
+        when_imported(name, functools.partial(_patch_module, name))

@@ -237,6 +237,7 @@ def test_the_project_finder_is_asked_first_and_library_hooks_still_fire(tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["DurableFinder", "DurableLoader", "_SentinelWrapper"]
 
+
 def test_rewritten_code_is_cached_and_a_broken_cache_is_not_fatal(tmp_path):
     folder = project(tmp_path)
     cache = Path(code_cache_path(str(folder / "helpers.py")))

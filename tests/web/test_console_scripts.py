@@ -26,7 +26,7 @@ CHECK = (
     "import sys, sitecustomize; "
     "print(sitecustomize.__file__.endswith('_bootstrap/sitecustomize.py'), "
     "getattr(sys, 'shadowed', 0), "
-    "sum(type(f).__name__ in ('DurableFinder', '_PostImportFinder') for f in sys.meta_path))"
+    "sum(type(f).__module__.startswith('autodurable.') for f in sys.meta_path))"
 )
 
 

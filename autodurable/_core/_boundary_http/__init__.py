@@ -34,9 +34,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-import wrapt
-
+from .. import _wrapt
 from .._context import workflow_code
+from .._post_import import when_imported
 
 # wrapt's `enabled` test: the run (truthy) in workflow code, else None; called as is,
 # a C method, so that a call outside workflow code pays no Python frame for it.
@@ -61,9 +61,11 @@ _on: set[str] = set()
 _hooked: set[str] = set()  # libraries with a post-import hook registered
 
 if TYPE_CHECKING:
+    import wrapt
+
     _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
 else:  # wrapt's C type takes no type arguments at run time
-    _FunctionWrapper = wrapt.FunctionWrapper
+    _FunctionWrapper = _wrapt.FunctionWrapper
 
 
 class _BoundaryWrapper(_FunctionWrapper):
@@ -87,7 +89,7 @@ def install(names: Iterable[str] = tuple(LIBRARIES)) -> None:
                 continue
             _hooked.add(name)
             for trigger in _TRIGGERS[name]:
-                wrapt.register_post_import_hook(_hook_for(name), trigger)
+                when_imported(trigger, _hook_for(name))
 
 
 def installed() -> frozenset[str]:
@@ -124,10 +126,10 @@ def _patch(name: str) -> None:
         target = sys.modules.get(module_name)
         if target is None:
             continue
-        parent, attribute, original = wrapt.resolve_path(target, path)
+        parent, attribute, original = _wrapt.resolve_path(target, path)
         if isinstance(original, _BoundaryWrapper):
             continue
-        wrapt.apply_patch(parent, attribute, _BoundaryWrapper(original, wrapper, _IN_WORKFLOW_CODE))
+        setattr(parent, attribute, _BoundaryWrapper(original, wrapper, _IN_WORKFLOW_CODE))
 
 
 def _unpatch(name: str) -> None:
@@ -135,6 +137,6 @@ def _unpatch(name: str) -> None:
         target = sys.modules.get(module_name)
         if target is None:
             continue
-        parent, attribute, current = wrapt.resolve_path(target, path)
+        parent, attribute, current = _wrapt.resolve_path(target, path)
         if isinstance(current, _BoundaryWrapper):
             setattr(parent, attribute, current.__wrapped__)
