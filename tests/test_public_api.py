@@ -140,18 +140,19 @@ def test_every_public_name_has_a_home_and_import_is_light(tmp_path):
 @pytest.mark.parametrize(
     ("command", "loaded"),
     [
-        (["run", "hello.py"], ["asyncio"]),  # the workflow machinery, which a run uses
+        (["run", "hello.py"], []),  # a sync program: no asyncio, no wrapt package
         (["workflows", "list"], []),
         (["workflows", "show", "nothing-here"], []),
         (["info"], []),
     ],
-    ids=lambda value: " ".join(value) if value and value[0] != "asyncio" else "",
+    ids=lambda value: " ".join(value),
 )
 def test_a_warm_run_and_the_command_line_import_no_pydantic(tmp_path, command, loaded):
     # Settings and call options are checked by plain code, and the analyser (which
     # keeps its plans in pydantic models) is not imported once the hook's caches
     # are warm: what every run and every command pays at start. Commands that read
-    # stored workflows do not load the workflow machinery's asyncio either.
+    # stored workflows, and a run of a program that does not use asyncio, do not load
+    # asyncio either.
     (tmp_path / "pyproject.toml").write_text("[tool.autodurable]\nlease_seconds = 10\n")
     (tmp_path / "hello.py").write_text(
         "import pathlib\nprint(pathlib.Path('hello.py').stat().st_size)\n"
@@ -162,7 +163,7 @@ def test_a_warm_run_and_the_command_line_import_no_pydantic(tmp_path, command, l
     subprocess.run(cli, cwd=tmp_path, env=env, check=True, capture_output=True)  # warms the caches
     code = (
         "import sys, atexit\n"
-        "heavy = {'pydantic', 'asyncio'}\n"
+        "heavy = {'pydantic', 'asyncio', 'wrapt'}\n"
         "atexit.register(lambda: print(sorted(heavy & set(sys.modules)), file=sys.stderr))\n"
         "from autodurable._cli._main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"

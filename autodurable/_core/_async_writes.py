@@ -28,7 +28,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -40,6 +39,8 @@ from .._store import Store
 from .._store._protocol import Outcome, StepRecord
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._steps import StepCall
 
 # On this thread's loop: ``running.steps``, the async steps running (or recording),
@@ -65,6 +66,8 @@ async def record_result(call: StepCall, result: Any) -> None:
     """`call.succeeded(result)`: in place when the step runs alone on its loop (no other
     async step or workflow there) or its store does not share commits, else by the
     store's writer while the loop goes on."""
+    import asyncio  # on a loop: imported already (a sync program need not import it)
+
     run = call.run
     alone = (
         running.steps <= 1

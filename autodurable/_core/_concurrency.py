@@ -67,9 +67,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-import asyncio.base_events
-import asyncio.tasks
 import concurrent.futures.thread
 import contextvars
 import functools
@@ -266,6 +263,8 @@ def _as_completed(
         fs, args = args[0], args[1:]
     else:
         fs = kwargs.pop("fs")
+    import asyncio  # imported: this patches it
+
     if not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
         try:
             asyncio.get_running_loop()
@@ -301,21 +300,29 @@ def install() -> None:
             return
         _patch(concurrent.futures.thread.ThreadPoolExecutor, "submit", _thread_pool_submit)
         _patch(threading.Thread, "start", _thread_start)
+        installed = True
+    # Not imported here: multiprocessing and asyncio cost a sync program that never
+    # uses them 20 ms and more. A hook runs at once for a module imported already
+    # (and takes the lock itself).
+    when_imported("asyncio", _patch_asyncio)
+    when_imported("concurrent.futures.process", _patch_process_pools)
+
+
+def _patch_asyncio(asyncio: Any) -> None:
+    """Post-import hook: tasks and ``as_completed`` are patched when asyncio is imported."""
+    with _lock:
+        if not installed:
+            return
         _patch(asyncio.base_events.BaseEventLoop, "create_task", _create_task)
         original = asyncio.tasks.as_completed
         if not isinstance(original, _wrapt.FunctionWrapper):
             # wrapt only tests the truth of what ``enabled()`` returns (a run or None).
             enabled = cast("Callable[[], bool]", _code)
             patched = _wrapt.FunctionWrapper(original, _as_completed, enabled)
-            modules: tuple[Any, ...] = (asyncio, asyncio.tasks)  # as_completed is set on both
-            for module in modules:
+            for module in (asyncio, asyncio.tasks):  # as_completed is set on both
                 if getattr(module, "as_completed", None) is original:
                     module.as_completed = patched
                     _saved.append((module, "as_completed", original))
-        installed = True
-    # Not imported here: it imports multiprocessing. A hook runs at once for a
-    # module imported already (and takes the lock itself).
-    when_imported("concurrent.futures.process", _patch_process_pools)
 
 
 def uninstall() -> None:

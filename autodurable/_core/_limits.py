@@ -26,7 +26,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -229,6 +228,8 @@ class Limiter:
                 return Held(self, request.permit_id)
             if self.runtime.stopping.is_set():
                 raise interrupted(run)
+            import asyncio  # on a loop: imported already
+
             await asyncio.sleep(_pause(grant, backoff))
 
     def _try(self, request: PermitRequest, started: float) -> Grant:

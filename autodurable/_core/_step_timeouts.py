@@ -14,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 
 async def await_with_timeout(call: StepCall, awaitable: Awaitable[Any]) -> Any:
     """Await `awaitable` within the call's timeout; cancel it and raise past it."""
+    import asyncio  # on a loop: imported already (a sync program need not import it)
+
     task = asyncio.ensure_future(awaitable)
     done, _ = await asyncio.wait({task}, timeout=call.timeout)
     if not done:

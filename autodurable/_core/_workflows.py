@@ -34,7 +34,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -192,6 +191,8 @@ async def _run_async(
 ) -> Any:
     running = call.join()
     if running is not None:
+        import asyncio  # running on a loop: imported
+
         return await asyncio.wrap_future(running)
     with call:
         opened = call.open()

@@ -136,13 +136,14 @@ def test_sigkill_at_random_moments_until_done(tmp_path: Path, job: Path, databas
         child = subprocess.Popen(
             [sys.executable, str(job), str(effects), str(steps)],
             cwd=tmp_path,
-            env=child_env(AUTODURABLE_DATABASE_URL=database_url, STEP_DELAY="0.03", RUN=str(run)),
+            env=child_env(AUTODURABLE_DATABASE_URL=database_url, STEP_DELAY="0.05", RUN=str(run)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         # Kill at random moments in the first runs; then let it finish, however
-        # slow the machine is.
+        # slow the machine is. 30 steps of 50 ms: a run killed by 0.8 s leaves more
+        # than the next one can finish by 0.8 s, however fast the start-up.
         deadline = rng.uniform(0.3, 0.8) if run < 6 else 120
         try:
             out, err = child.communicate(timeout=deadline)

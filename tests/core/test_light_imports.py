@@ -157,3 +157,19 @@ def test_other_imports_are_not_claimed(modules: Path) -> None:
     import hooked_plain  # type: ignore[import-not-found]
 
     assert type(hooked_plain.__spec__.loader).__name__ == "SourceFileLoader"
+
+
+def test_asyncio_is_patched_when_a_workflow_program_imports_it_later() -> None:
+    # A sync program never pays for asyncio; one that imports it after the first
+    # workflow started still gets its tasks run in the workflow's context.
+    code = (
+        "import sys\n"
+        "from autodurable._core import _concurrency\n"
+        "_concurrency.install()\n"
+        "print('asyncio' in sys.modules)\n"
+        "import asyncio\n"
+        "print(type(vars(asyncio.base_events.BaseEventLoop)['create_task']).__name__,"
+        " asyncio.as_completed is asyncio.tasks.as_completed,"
+        " type(asyncio.as_completed).__name__)\n"
+    )
+    assert run_python(code) == ["False", "_Switch", "True", "FunctionWrapper"]
