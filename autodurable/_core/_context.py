@@ -39,11 +39,9 @@ import contextvars
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import AutodurableError, NondeterminismError
-from ._report import warn_once
 
 if TYPE_CHECKING:
     from .._store import StepRecord
@@ -73,29 +71,51 @@ def _this_process() -> int:
     return pid
 
 
-@dataclass(eq=False)
 class Run:
     """One execution (first run or replay) of one workflow, or of one branch of it.
 
     `history` holds the recorded steps of this code (the workflow's own, or the
     branch's) by position; `branches` the recorded steps of every branch of the
     workflow by branch path, shared by the whole run.
+
+    (A plain class, not a dataclass: code rewritten by the hook imports this
+    module, and ``dataclasses`` costs every such process about 5 ms to import.)
     """
 
-    workflow_id: str
-    runtime: Runtime
-    history: dict[int, StepRecord]
-    executor_id: str
-    position: int = 0
-    replayed: int = 0
-    deadline: float | None = None  # the workflow is cancelled when this passes
-    # "" for the workflow's own code; "3" for the work it started at position 3;
-    # "3.2" for the work that branch started at its position 2.
-    branch: str = ""
-    branches: dict[str, dict[int, StepRecord]] = field(default_factory=dict, repr=False)
-    # The process the run belongs to; in any other (a forked child) it records nothing.
-    pid: int = field(default_factory=_this_process, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(
+        self,
+        workflow_id: str,
+        runtime: Runtime,
+        history: dict[int, StepRecord],
+        executor_id: str,
+        position: int = 0,
+        replayed: int = 0,
+        deadline: float | None = None,
+        branch: str = "",
+        branches: dict[str, dict[int, StepRecord]] | None = None,
+        pid: int | None = None,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.runtime = runtime
+        self.history = history
+        self.executor_id = executor_id
+        self.position = position
+        self.replayed = replayed
+        self.deadline = deadline  # the workflow is cancelled when this passes
+        # "" for the workflow's own code; "3" for the work it started at position 3;
+        # "3.2" for the work that branch started at its position 2.
+        self.branch = branch
+        self.branches: dict[str, dict[int, StepRecord]] = {} if branches is None else branches
+        # The process the run belongs to; in any other (a forked child) it records nothing.
+        self.pid = _this_process() if pid is None else pid
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"Run(workflow_id={self.workflow_id!r}, executor_id={self.executor_id!r}, "
+            f"position={self.position}, replayed={self.replayed}, deadline={self.deadline!r}, "
+            f"branch={self.branch!r})"
+        )
 
     def take_position(self) -> int:
         """Allocate the next position of this code (1-based), for a step or a fork."""
@@ -320,6 +340,8 @@ def refuse_forked(what: str, run: Run) -> None:
 
 def warn_forked(kind: str, name: str, run: Run) -> None:
     """Say once per process and name that a step ran unrecorded in a forked child."""
+    from ._report import warn_once  # here: it imports logging, which most runs need not
+
     warn_once(
         ("forked", pid, name),
         f"autodurable: {kind} {name!r} ran in a process forked from workflow "

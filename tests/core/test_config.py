@@ -232,6 +232,12 @@ def test_malformed_toml_names_the_file(tmp_path):
         get_runtime()
 
 
+def test_a_pyproject_without_our_table_is_not_ours_to_judge(tmp_path):
+    # Another tool's broken table is that tool's error; the defaults hold here.
+    write_pyproject(tmp_path, "[tool.other\nkey = \n")
+    assert load_settings().sentinel == "warn"
+
+
 def test_section_that_is_not_a_table_is_refused(tmp_path):
     write_pyproject(tmp_path, '[tool]\nautodurable = "sqlite:///x.db"\n')
     with pytest.raises(ConfigError, match=r"\[tool.autodurable\].*must be a table"):
