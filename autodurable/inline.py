@@ -31,7 +31,6 @@ Invariants:
 
 from __future__ import annotations
 
-import random as _random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -106,15 +105,19 @@ def recorded(name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) ->
 def shuffle(items: list[Any], *args: Any) -> None:
     """`random.shuffle` whose permutation is recorded in workflow code."""
     if not recording() or args:
-        _random.shuffle(items, *args)
+        import random  # here: imported by the code that calls this; not by every import
+
+        random.shuffle(items, *args)
         return
     order = _call_step(_permutation, (len(items),), {}, "random.shuffle")
     items[:] = [items[i] for i in order]
 
 
 def _permutation(size: int) -> list[int]:
+    import random
+
     order = list(range(size))
-    _random.shuffle(order)
+    random.shuffle(order)
     return order
 
 

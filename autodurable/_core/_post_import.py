@@ -20,13 +20,17 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _LoaderBase
+else:  # importlib.abc imports importlib.resources: a loader by protocol
+    _LoaderBase = object
 
 Hook = Callable[[ModuleType], None]
 
@@ -53,8 +57,12 @@ def _install() -> None:
         sys.meta_path.insert(0, _finder)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: chains the loader of the modules that have hooks."""
+class _Finder:
+    """Finds nothing itself: chains the loader of the modules that have hooks.
+
+    (A finder and a loader by protocol: ``importlib.abc`` imports
+    ``importlib.resources``, which no process should pay for this.)
+    """
 
     def __init__(self) -> None:
         self._searching = threading.local()  # names this thread is asking the others about
@@ -91,7 +99,7 @@ def _find_elsewhere(
     return None
 
 
-class _ChainedLoader(importlib.abc.Loader):
+class _ChainedLoader(_LoaderBase):
     """The module's own loader, followed by its hooks."""
 
     def __init__(self, loader: Any, name: str) -> None:

@@ -19,7 +19,9 @@ Invariants:
 
 from __future__ import annotations
 
+import _imp
 import importlib.machinery
+import importlib.util
 import os
 import sys
 from types import ModuleType
@@ -37,20 +39,64 @@ def _extension() -> ModuleType | None:
         for folder in folders:
             for suffix in importlib.machinery.EXTENSION_SUFFIXES:
                 path = os.path.join(folder, "_wrappers" + suffix)
-                if not os.path.isfile(path):
-                    continue
-                loader = importlib.machinery.ExtensionFileLoader("wrapt._wrappers", path)
-                found = importlib.machinery.ModuleSpec("wrapt._wrappers", loader, origin=path)
-                module = loader.create_module(found)
-                if module is None:  # pragma: no cover - extension modules create themselves
-                    return None
-                module.__spec__, module.__file__ = found, path
-                loader.exec_module(module)
-                sys.modules["wrapt._wrappers"] = module
-                return module
+                if os.path.isfile(path):
+                    return _load_extension(folder, path)
     except (ImportError, OSError):  # pragma: no cover - a broken install: the package says why
         return None
     return None  # pragma: no cover - a build of wrapt without its extension
+
+
+def _load_extension(folder: str, path: str) -> ModuleType | None:
+    # wrapt 2.5 and later: the extension takes an exception class from
+    # ``wrapt.exceptions`` (a module that imports nothing), through an import that
+    # imports the package first. So that one is loaded first, alone, and a
+    # placeholder of the package stands in ``sys.modules`` while the extension
+    # loads, under the global import lock: no other thread imports meanwhile, and
+    # the placeholder is gone before anyone else can see it.
+    _imp.acquire_lock()
+    try:
+        if "wrapt" in sys.modules:  # imported meanwhile by another thread
+            return sys.modules.get("wrapt._wrappers")
+        placeholder = ModuleType("wrapt")
+        placeholder.__path__ = [folder]
+        sys.modules["wrapt"] = placeholder
+        try:
+            exceptions = os.path.join(folder, "exceptions.py")
+            if os.path.isfile(exceptions) and "wrapt.exceptions" not in sys.modules:
+                _load("wrapt.exceptions", importlib.machinery.SourceFileLoader, exceptions)
+            module = _load("wrapt._wrappers", importlib.machinery.ExtensionFileLoader, path)
+        finally:
+            if sys.modules.get("wrapt") is placeholder:
+                del sys.modules["wrapt"]
+    finally:
+        _imp.release_lock()
+    # The package, if the program imports it later, takes these modules from
+    # sys.modules; its attributes naming them are set then, as an import would.
+    from ._post_import import when_imported
+
+    when_imported("wrapt", _name_submodules)
+    return module
+
+
+def _load(name: str, kind: Any, path: str) -> ModuleType:
+    loader = kind(name, path)
+    spec = importlib.machinery.ModuleSpec(name, loader, origin=path)
+    spec.has_location = True
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _name_submodules(package: ModuleType) -> None:
+    for name in ("exceptions", "_wrappers"):
+        module = sys.modules.get(f"wrapt.{name}")
+        if module is not None and not hasattr(package, name):
+            setattr(package, name, module)
 
 
 def _types() -> tuple[Any, Any, str]:
