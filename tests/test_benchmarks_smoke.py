@@ -143,6 +143,10 @@ def test_startup_benchmark_quick_prints_its_comparisons() -> None:
     assert any(
         re.match(r"autodurable run hello.py / python hello.py: \d+\.\d\dx", x) for x in lines
     )
+    assert any(
+        re.match(r"a process under run -- CMD importing a project module: [+-]\d+\.\d ms", x)
+        for x in lines
+    )
 
 
 def test_large_project_benchmark_quick_prints_every_variant_and_target() -> None:
