@@ -8,9 +8,9 @@ a server's children).
 Invariants:
 - Light: the settings come validated from the launcher, in the environment, so
   a child imports neither pydantic nor the runtime to install the hook; only a
-  process that runs workflow code loads them. The sentinel (and wrapt with it)
-  and the HTTP boundaries (`_core._boundary_http`) are installed when the first
-  project module is imported: I/O references a
+  process that runs workflow code loads them. The sentinel (and wrapt's C
+  extension, not its package) and the HTTP boundaries (`_core._boundary_http`)
+  are installed when the first project module is imported: I/O references a
   module took before that are not watched.
 - Silent: the launcher prints one status line (``-q`` silences it) before it
   becomes CMD; nothing else is printed, so programs reading their children's
