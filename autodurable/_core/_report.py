@@ -17,10 +17,12 @@ Invariants:
 
 from __future__ import annotations
 
-import logging
 import threading
+from typing import TYPE_CHECKING
 
-log = logging.getLogger("autodurable")
+if TYPE_CHECKING:
+    import logging
+
 _seen: set[object] = set()
 _lock = threading.Lock()
 
@@ -37,7 +39,20 @@ def first_time(subject: object) -> bool:
 def warn_once(subject: object, message: str) -> None:
     """Log `message` as a warning the first time `subject` is reported in this process."""
     if first_time(subject):
-        log.warning("%s", message)
+        warn(message)
+
+
+def warn(message: str) -> None:
+    """Log `message` as a warning of the ``autodurable`` logger."""
+    logger().warning("%s", message)
+
+
+def logger() -> logging.Logger:
+    """The ``autodurable`` logger; logging is imported on the first report, not before
+    (every process under the launcher imports this module)."""
+    import logging
+
+    return logging.getLogger("autodurable")
 
 
 def forget() -> None:

@@ -267,7 +267,7 @@ def _check(label: str) -> None:
     if _mode == "warnings":
         warnings.warn(message, UnrecordedIOWarning, stacklevel=user_level)
     else:
-        _report.log.warning("%s", message)
+        _report.warn(message)
 
 
 def _is_library(filename: str) -> bool:
