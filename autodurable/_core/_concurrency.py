@@ -23,8 +23,9 @@ patched, and decide where the work is *submitted*, in workflow code:
   its idempotency key. One write per step and one query for the whole
   history still hold.
 
-What is patched (each after the first workflow of the process runs, once;
-`uninstall` undoes it):
+What is patched (each after the first workflow of the process runs, once, or,
+for asyncio and process pools, when their modules are imported after that: a
+program that never imports them does not pay for them; `uninstall` undoes it):
 
 - ``ThreadPoolExecutor.submit`` (so ``map``, ``loop.run_in_executor`` on the
   default executor and ``asyncio.to_thread`` too; a ``to_thread`` call's own
