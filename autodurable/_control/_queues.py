@@ -26,7 +26,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import inspect
 import re
@@ -41,6 +40,7 @@ from .._core._decorators import kind_of, workflow_name
 from .._core._runtime import Runtime, get_runtime
 from .._errors import AutodurableError, EncodeError
 from .._rates import parse_rate
+from .._records import replace
 from .._store import ENQUEUED, Placement, QueueSpec, WorkflowRecord
 from ._handle import WorkflowHandle, start
 from ._launch import new_child_id
@@ -285,7 +285,7 @@ class Queue:
         entries = batch_entries(runtime, fn, calls, ids, dedups, placement, placed.delay)
         if runtime.telemetry is not None:  # the workers' spans continue the caller's trace
             traced = runtime.telemetry.trace_context()
-            entries = [(dataclasses.replace(r, trace_context=traced), p) for r, p in entries]
+            entries = [(replace(r, trace_context=traced), p) for r, p in entries]
         reject = if_duplicate == "reject"
         outcomes = runtime.store.enqueue_workflows(entries, reject_duplicates=reject)
         for index, (workflow_id, dedup_id, first) in enumerate(
@@ -520,7 +520,7 @@ def configured_spec(spec: QueueSpec, configured: QueueSettings | None) -> QueueS
     }
     if configured.rate is not None:
         changes["rate_limit"], changes["rate_period"] = parse_rate(configured.rate)
-    return dataclasses.replace(spec, **changes)
+    return replace(spec, **changes)
 
 
 def declared_queues() -> list[Queue]:

@@ -19,13 +19,13 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
 
+from .._light import sha256
 from ._config import Settings
 
 _digests: dict[str, str | None] = {}
@@ -37,7 +37,7 @@ def file_digest(path: str) -> str | None:
     """The version of the code in the file at `path`, or None if it cannot be read."""
     try:
         with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()[:12]
+            return sha256(fh.read()).hexdigest()[:12]
     except OSError:
         return None
 

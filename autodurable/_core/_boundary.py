@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Generator
 from typing import TypeVar
 
@@ -57,6 +56,8 @@ def recorded_cancellation(run: Run) -> WorkflowCancelled:
 
 def deadline_reason(deadline: float) -> str:
     """The reason recorded when a workflow's deadline passes."""
+    import datetime as dt
+
     when = dt.datetime.fromtimestamp(deadline, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return f"its deadline passed ({when} UTC; workflow_timeout)"
 

@@ -44,40 +44,40 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import dataclasses
-import datetime as dt
-import decimal
 import enum
 import json
 import pathlib
-import pickle
-import traceback
-import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DecodeError, EncodeError, StepError
 from . import _codec_shapes as shapes
 from ._codec_values import (
+    LATE_MODULES,
     MAX_DEPTH,
     PAIR,
     PATH_TYPES,
     TAG,
     cannot,
+    dec_date,
+    dec_datetime,
+    dec_decimal,
     dec_path,
     dec_str,
-    enc_datetime,
+    dec_time,
+    dec_timedelta,
+    dec_uuid,
     enc_text,
-    enc_time,
     escape_surrogates,
+    format_traceback,
     has_pair,
     is_utf8,
+    late_encoders,
     loads,
     message,
     refuse_unrecorded,
     text_field,
     too_deep,
-    with_zone,
 )
 from ._names import NotLoaded, qualified_name, resolve_loaded
 
@@ -125,15 +125,6 @@ class Codec:
             frozenset: self._enc_set,
             bytes: lambda v, p, d: {TAG: "bytes", "v": base64.b64encode(v).decode()},
             bytearray: lambda v, p, d: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
-            dt.datetime: enc_datetime,
-            dt.date: lambda v, p, d: {TAG: "date", "v": v.isoformat()},
-            dt.time: enc_time,
-            dt.timedelta: lambda v, p, d: {
-                TAG: "timedelta",
-                "v": [v.days, v.seconds, v.microseconds],
-            },
-            decimal.Decimal: lambda v, p, d: {TAG: "decimal", "v": str(v)},
-            uuid.UUID: lambda v, p, d: {TAG: "uuid", "v": str(v)},
             complex: lambda v, p, d: {TAG: "complex", "v": [v.real, v.imag]},
             collections.OrderedDict: self._enc_mapping,
             collections.Counter: self._enc_mapping,
@@ -143,6 +134,7 @@ class Codec:
                 "n": v.maxlen,
             },
         }
+        self._late = set(LATE_MODULES)
         self._decoders: dict[str, Callable[[dict[str, Any], int], Any]] = {
             "str": lambda o, d: dec_str(o),
             "tuple": lambda o, d: tuple(self._dec(x, d) for x in shapes.list_field(o, "v")),
@@ -153,14 +145,12 @@ class Codec:
             },
             "bytes": lambda o, d: shapes.base64_field(o),
             "bytearray": lambda o, d: bytearray(shapes.base64_field(o)),
-            "datetime": lambda o, d: with_zone(
-                dt.datetime.fromisoformat(shapes.str_field(o, "v")), o
-            ),
-            "date": lambda o, d: dt.date.fromisoformat(shapes.str_field(o, "v")),
-            "time": lambda o, d: with_zone(dt.time.fromisoformat(shapes.str_field(o, "v")), o),
-            "timedelta": lambda o, d: dt.timedelta(*shapes.ints_field(o, "v", 3)),
-            "decimal": lambda o, d: decimal.Decimal(shapes.str_field(o, "v")),
-            "uuid": lambda o, d: uuid.UUID(shapes.str_field(o, "v")),
+            "datetime": lambda o, d: dec_datetime(o),
+            "date": lambda o, d: dec_date(o),
+            "time": lambda o, d: dec_time(o),
+            "timedelta": lambda o, d: dec_timedelta(o),
+            "decimal": lambda o, d: dec_decimal(o),
+            "uuid": lambda o, d: dec_uuid(o),
             "complex": lambda o, d: complex(*shapes.numbers_field(o, "v", 2)),
             "path": lambda o, d: dec_path(o),
             "mapping": self._dec_mapping,
@@ -313,6 +303,12 @@ class Codec:
 
     def _enc_other(self, value: Any, path: str, depth: int) -> Any:
         cls = type(value)
+        if cls.__module__ in self._late:
+            self._late.discard(cls.__module__)
+            self._encoders.update(late_encoders(cls.__module__))
+            encoder = self._encoders.get(cls)
+            if encoder is not None:
+                return encoder(value, path, depth)
         if isinstance(value, enum.Enum):
             return {
                 TAG: "enum",
@@ -327,7 +323,9 @@ class Codec:
                 "c": self._class_path(cls, path),
                 "v": self._enc_items(value, path, depth),
             }
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if shapes.is_dataclass(cls) and not isinstance(value, type):
+            import dataclasses  # loaded: the value's class was made by it
+
             fields = {
                 f.name: self._enc(getattr(value, f.name), f"{path}.{f.name}", depth)
                 for f in dataclasses.fields(value)
@@ -349,6 +347,8 @@ class Codec:
                 "recorded as values (decoding returns no other class). Record its name instead."
             )
         if self.allow_pickle:
+            import pickle
+
             try:
                 data = pickle.dumps(value)
             except Exception as exc:
@@ -400,7 +400,7 @@ class Codec:
             "c": qualified_name(type(exc)),
             "a": args,
             "m": enc_text(message(exc)),
-            "tb": enc_text("".join(traceback.format_exception(exc))),
+            "tb": enc_text(format_traceback(exc)),
         }
         attributes = getattr(exc, "__dict__", None)
         # Attributes that cannot be recorded are left out; type and message stay.
@@ -496,7 +496,9 @@ class Codec:
         return cls._make(self._dec(x, depth) for x in shapes.list_field(raw, "v"))
 
     def _dec_dataclass(self, raw: dict[str, Any], depth: int) -> Any:
-        cls = self._checked_class(raw, dataclasses.is_dataclass)
+        cls = self._checked_class(raw, shapes.is_dataclass)
+        import dataclasses  # loaded: the class was made by it
+
         declared = {f.name for f in dataclasses.fields(cls)}
         values = shapes.declared_fields(raw, declared, cls)
         obj = cls.__new__(cls)
@@ -567,6 +569,8 @@ class Codec:
                 "arbitrary code; enable it only for databases you trust, with "
                 "autodurable.configure(allow_pickle=True)."
             )
+        import pickle
+
         return pickle.loads(base64.b64decode(shapes.str_field(raw, "v")))
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import enum
 import sys
 from typing import Any
@@ -104,10 +103,15 @@ def is_pydantic_model(cls: type) -> bool:
     return main is not None and issubclass(cls, main.BaseModel)
 
 
+def is_dataclass(cls: type) -> bool:
+    """``dataclasses.is_dataclass`` for a class, without importing `dataclasses`."""
+    return hasattr(cls, "__dataclass_fields__")
+
+
 def is_recordable_class(cls: type) -> bool:
     """Whether a class may be recorded, and returned, as a value (the "class" tag)."""
     return (
-        dataclasses.is_dataclass(cls)
+        is_dataclass(cls)
         or issubclass(cls, enum.Enum | BaseException)
         or is_pydantic_model(cls)
         or is_namedtuple(cls)

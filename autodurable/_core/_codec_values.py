@@ -13,15 +13,18 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import pathlib
 import re
-from typing import Any
-from zoneinfo import ZoneInfo
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._errors import DecodeError
 from . import _codec_shapes as shapes
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 TAG = "~"
 # How deeply values may nest (lists, dicts, tuples, tagged values: one level each).
@@ -137,6 +140,49 @@ def cannot(value: Any, path: str, extra: str = "") -> str:
     return f"cannot record {path}: values of type {name} are not supported. {hint} {extra}".strip()
 
 
+# Modules whose types have encoders here, added to a codec's table when a value of
+# one of them is first met: a program that never imports them never pays for them,
+# and a value of one of their types exists only once the module is loaded.
+LATE_MODULES = frozenset({"datetime", "decimal", "uuid"})
+
+
+def late_encoders(module: str) -> dict[type, Callable[[Any, str, int], Any]]:
+    """The encoders of the types of `module` (one of `LATE_MODULES`, already loaded)."""
+    if module == "datetime":
+        import datetime as dt
+
+        return {
+            dt.datetime: enc_datetime,
+            dt.date: lambda v, p, d: {TAG: "date", "v": v.isoformat()},
+            dt.time: enc_time,
+            dt.timedelta: lambda v, p, d: {
+                TAG: "timedelta",
+                "v": [v.days, v.seconds, v.microseconds],
+            },
+        }
+    if module == "decimal":
+        import decimal
+
+        return {decimal.Decimal: lambda v, p, d: {TAG: "decimal", "v": str(v)}}
+    import uuid
+
+    return {uuid.UUID: lambda v, p, d: {TAG: "uuid", "v": str(v)}}
+
+
+def dec_decimal(raw: dict[str, Any]) -> Any:
+    """A recorded decimal number."""
+    import decimal
+
+    return decimal.Decimal(shapes.str_field(raw, "v"))
+
+
+def dec_uuid(raw: dict[str, Any]) -> Any:
+    """A recorded UUID."""
+    import uuid
+
+    return uuid.UUID(shapes.str_field(raw, "v"))
+
+
 def enc_datetime(value: dt.datetime, path: str, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
     _add_zone(out, value.tzinfo, value.fold)
@@ -150,7 +196,10 @@ def enc_time(value: dt.time, path: str, depth: int) -> dict[str, Any]:
 
 
 def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
-    if isinstance(tz, ZoneInfo):
+    import datetime as dt  # loaded: the value being encoded is one of its types
+
+    zoneinfo = sys.modules.get("zoneinfo")  # without it, no zone is a ZoneInfo
+    if zoneinfo is not None and isinstance(tz, zoneinfo.ZoneInfo):
         out["z"] = tz.key
     elif type(tz) is dt.timezone:
         # Exactly, since isoformat rounds sub-minute offsets and drops the name.
@@ -162,8 +211,40 @@ def _add_zone(out: dict[str, Any], tz: dt.tzinfo | None, fold: int) -> None:
         out["f"] = fold
 
 
+def dec_datetime(raw: dict[str, Any]) -> dt.datetime:
+    """A recorded datetime, with its zone."""
+    import datetime as dt  # the standard library's, loaded when a value needs it
+
+    return with_zone(dt.datetime.fromisoformat(shapes.str_field(raw, "v")), raw)  # type: ignore[no-any-return]
+
+
+def dec_date(raw: dict[str, Any]) -> dt.date:
+    """A recorded date."""
+    import datetime as dt
+
+    return dt.date.fromisoformat(shapes.str_field(raw, "v"))
+
+
+def dec_time(raw: dict[str, Any]) -> dt.time:
+    """A recorded time of day, with its zone."""
+    import datetime as dt
+
+    return with_zone(dt.time.fromisoformat(shapes.str_field(raw, "v")), raw)  # type: ignore[no-any-return]
+
+
+def dec_timedelta(raw: dict[str, Any]) -> dt.timedelta:
+    """A recorded duration."""
+    import datetime as dt
+
+    return dt.timedelta(*shapes.ints_field(raw, "v", 3))
+
+
 def with_zone(value: Any, raw: dict[str, Any]) -> Any:
+    import datetime as dt
+
     if "z" in raw:
+        from zoneinfo import ZoneInfo
+
         value = value.replace(tzinfo=ZoneInfo(shapes.str_field(raw, "z")))
     elif "o" in raw:
         offset = dt.timedelta(*shapes.ints_field(raw, "o", 3))
@@ -172,6 +253,13 @@ def with_zone(value: Any, raw: dict[str, Any]) -> Any:
     if "f" in raw:
         value = value.replace(fold=shapes.ints_field({"f": [raw["f"]]}, "f", 1)[0])
     return value
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback Python would print for `exc`."""
+    import traceback  # loaded when the first failure is recorded, not by every run
+
+    return "".join(traceback.format_exception(exc))
 
 
 def message(exc: BaseException) -> str:

@@ -20,9 +20,9 @@ import logging
 import os
 import threading
 import time
-import uuid
-from dataclasses import dataclass
 
+from .._light import uuid4_hex
+from .._records import Record
 from .._store import ExecutorRecord, Store
 
 log = logging.getLogger("autodurable")
@@ -85,8 +85,7 @@ def is_alive(
     return age < lease_seconds
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(Record, frozen=True):
     """One executor's view of liveness (the store's `Liveness`), without a heartbeat."""
 
     executor_id: str
@@ -111,7 +110,7 @@ class Executor:
         pid = os.getpid()
         self.store = store
         self.record = ExecutorRecord(
-            executor_id=uuid.uuid4().hex,
+            executor_id=uuid4_hex(),
             hostname=HOSTNAME,
             pid=pid,
             process_started=process_started(pid),

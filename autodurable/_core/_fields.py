@@ -23,7 +23,6 @@ Invariants:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple, TypeVar, cast, dataclass_transform
 
@@ -126,7 +125,10 @@ class Record:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declared = dict(cls.declared)
-        for name, annotation in inspect.get_annotations(cls).items():
+        # The class's own annotations, as inspect.get_annotations returns them for a
+        # class; importing inspect costs milliseconds of every start-up.
+        own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+        for name, annotation in dict(own).items():
             if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
                 continue
             spec = cls.__dict__.get(name)

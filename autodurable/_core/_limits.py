@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _wiring
 from .._backoff import Backoff
 from .._errors import ConfigError
+from .._light import uuid4_hex
 from .._rates import parse_rate
+from .._records import Record
 from .._store import Grant, LimitSpec, PermitRequest
 from ._boundary import interrupted
 from ._report import warn_once
@@ -64,8 +64,7 @@ def key_matches(key: str, api: str) -> bool:
     return not prefix or api == prefix or api.startswith(prefix + ".")
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(Record, frozen=True):
     """One configured limit."""
 
     key: str
@@ -160,9 +159,7 @@ class Limiter:
         kwargs: dict[str, Any],
     ) -> PermitRequest:
         specs = tuple(rule.spec(self._units_of(rule, name, args, kwargs)) for rule in rules)
-        return PermitRequest(
-            uuid.uuid4().hex, run.executor_id, run.workflow_id, str(place), name, specs
-        )
+        return PermitRequest(uuid4_hex(), run.executor_id, run.workflow_id, str(place), name, specs)
 
     def _units_of(
         self, rule: Limit, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]

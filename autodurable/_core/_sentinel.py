@@ -33,9 +33,9 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import sysconfig
 import threading
 import warnings
 from collections.abc import Callable
@@ -95,14 +95,27 @@ _TARGETS["os"] += tuple(
 )
 
 _IMPORTING = frozenset({"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"})
-_LIBRARIES = tuple(
-    {
-        *(os.path.join(sysconfig.get_paths()[key], "") for key in ("stdlib", "platstdlib")),
-        *(os.path.join(sysconfig.get_paths()[key], "") for key in ("purelib", "platlib")),
-        os.path.join(os.path.abspath(_wrapt.PACKAGE_DIR), ""),
-        "<frozen ",
-    }
-)
+
+
+@functools.cache
+def _libraries() -> tuple[str, ...]:
+    """The folders of the standard library and installed packages (asked on first use:
+    `sysconfig` costs a millisecond at start-up, and most runs never ask)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(
+        {
+            *(
+                os.path.join(paths[key], "")
+                for key in ("stdlib", "platstdlib", "purelib", "platlib")
+            ),
+            os.path.join(os.path.abspath(_wrapt.PACKAGE_DIR), ""),
+            "<frozen ",
+        }
+    )
+
+
 _LIBRARY_PARTS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 _mode: str | None = None
@@ -271,4 +284,4 @@ def _check(label: str) -> None:
 
 
 def _is_library(filename: str) -> bool:
-    return filename.startswith(_LIBRARIES) or any(part in filename for part in _LIBRARY_PARTS)
+    return filename.startswith(_libraries()) or any(part in filename for part in _LIBRARY_PARTS)

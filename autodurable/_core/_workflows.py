@@ -38,10 +38,8 @@ import contextlib
 import contextvars
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .._errors import (
@@ -52,6 +50,8 @@ from .._errors import (
     WorkflowCancelled,
     WorkflowNotFound,
 )
+from .._light import uuid4_hex
+from .._records import Record
 from .._store import (
     CANCELLED,
     FAILED,
@@ -94,8 +94,7 @@ class _NotRecorded:
     """What `open` returns for a call whose inputs cannot be recorded: it runs plainly."""
 
 
-@dataclass(frozen=True)
-class _Busy:
+class _Busy(Record, frozen=True):
     """What `_open` returns when a live executor runs the workflow.
 
     `owner_here`: that executor is on this host, so its death shows at once in
@@ -432,10 +431,10 @@ def _identity() -> tuple[str, CallOptions | None, float | None]:
     """
     opts = current_call_options()
     if opts is None or not (opts.fields_set & _OWN_FIELDS):
-        return uuid.uuid4().hex, opts, None
+        return uuid4_hex(), opts, None
     rest = opts.fields_set - _OWN_FIELDS
     body = CallOptions.trusted({field: getattr(opts, field) for field in rest}, rest)
-    workflow_id = opts.workflow_id or uuid.uuid4().hex
+    workflow_id = opts.workflow_id or uuid4_hex()
     return workflow_id, body if rest else None, opts.workflow_timeout
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import importlib.util
 import json
 import marshal
@@ -41,6 +40,7 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from .._analysis._discover import ANALYSER_VERSION, project_modules
+from .._light import sha256
 
 if TYPE_CHECKING:
     import ast
@@ -84,7 +84,7 @@ def cache_folder(root: Path) -> Path | None:
         import tempfile
 
         base = Path(tempfile.gettempdir()) / f"autodurable-{os.getuid()}"
-    key = hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
+    key = sha256(os.fsencode(root)).hexdigest()[:16]
     return base / "autodurable" / f"{root.name}-{key}"
 
 
@@ -94,7 +94,7 @@ def code_key(mtime_ns: int, size: int, plan_digest: str, script: bool) -> bytes:
     The source is known by its modification time and size, as Python's own
     bytecode cache knows it (so a warm start reads no source file).
     """
-    digest = hashlib.sha256(f"{mtime_ns}|{size}|{plan_digest}|".encode())
+    digest = sha256(f"{mtime_ns}|{size}|{plan_digest}|".encode())
     digest.update(b"script" if script else b"module")
     return digest.digest()
 
@@ -179,11 +179,11 @@ class ProjectState:
             name: path for name, path in project_modules(self.root, exclude).items()
         }
         self._by_path: dict[str, ModulePlan] | None = None
-        config = hashlib.sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
+        config = sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
         config.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
         self._config = config.hexdigest()
         self._stats: dict[str, tuple[int, int]] = {}  # module -> (size, mtime_ns)
-        digest = hashlib.sha256(self._config.encode())
+        digest = sha256(self._config.encode())
         for module, path in sorted(self.modules.items()):
             try:
                 stat = path.stat()
@@ -224,7 +224,7 @@ class ProjectState:
 
             self._digests = {
                 module.path: (
-                    hashlib.sha256(module.model_dump_json().encode()).hexdigest(),
+                    sha256(module.model_dump_json().encode()).hexdigest(),
                     changes(module),
                 )
                 for module in self.plan.modules.values()
@@ -252,7 +252,7 @@ class ProjectState:
         known = self._hashes.get(module)
         if known is None:
             try:
-                known = hashlib.sha256(self.modules[module].read_bytes()).hexdigest()
+                known = sha256(self.modules[module].read_bytes()).hexdigest()
             except OSError:
                 known = ""
             self._hashes[module] = known
@@ -307,7 +307,7 @@ class ProjectState:
             return code_cache_path(source_path)
         relative = os.path.relpath(source_path, self.root)
         if relative.startswith(os.pardir):  # not under the root: named by its whole path
-            relative = hashlib.sha256(os.fsencode(source_path)).hexdigest()
+            relative = sha256(os.fsencode(source_path)).hexdigest()
         tag = sys.implementation.cache_tag
         return str(self.cache_dir / f"{relative}.{tag}.autodurable-{ANALYSER_VERSION}.pyc")
 
@@ -368,7 +368,7 @@ class ProjectState:
                 errors[str(path)] = _unreadable(exc)
                 continue
             trees[module], texts[module] = (str(path), tree), source
-            self._hashes[module] = hashlib.sha256(source).hexdigest()
+            self._hashes[module] = sha256(source).hexdigest()
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
                 self._trees[str(path)] = (source, tree)

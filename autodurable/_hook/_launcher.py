@@ -34,15 +34,11 @@ from __future__ import annotations
 import atexit
 import builtins
 import contextlib
-import hashlib
 import importlib.util
 import os
 import sys
 import threading
-import traceback
 import types
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +51,9 @@ from .._core._options import options
 from .._core._runtime import Runtime, get_runtime, use_project
 from .._core._workflows import FinishLater, finishing_later
 from .._errors import AutodurableError, NondeterminismError, OwnershipLost, WorkflowCancelled
+from .._light import sha256, uuid4_hex
 from .._project import project_root
+from .._records import Record
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._cache import ProjectState
 from ._child import exec_command, recover_quietly
@@ -70,13 +68,12 @@ class ScriptExit(Exception):
         self.code = code
 
 
-@dataclass
-class Target:
+class Target(Record):
     """What to run: a script path, a module (``-m``) or any command (``--``)."""
 
     kind: str  # "script" | "module" | "command"
     value: str
-    args: list[str] = field(default_factory=list)
+    args: list[str]
 
 
 def prepare_hook(root: Path) -> ProjectState:
@@ -148,9 +145,11 @@ def run(
             source, source_path, "exec", dont_inherit=True
         )
     except SyntaxError as exc:  # printed as python prints it
+        import traceback
+
         print("".join(traceback.format_exception_only(exc)), end="", file=sys.stderr)
         return 1
-    version = hashlib.sha256(source).hexdigest()[:12]
+    version = sha256(source).hexdigest()[:12]
     return _run_workflow(code, module, label, target.args, new, run_id, quiet, version)
 
 
@@ -292,7 +291,7 @@ def _choose_run(name: str, args: list[str], new: bool, run_id: str | None) -> tu
             run_id = record.workflow_id
             break
     if run_id is None:
-        return f"run-{uuid.uuid4().hex[:12]}", "new"
+        return f"run-{uuid4_hex()[:12]}", "new"
     existing = store.get_workflow(run_id)
     if existing is None:
         return run_id, "new"
@@ -327,6 +326,8 @@ def _recover_others(runtime: Runtime) -> None:
 
 def _print_user_traceback(exc: BaseException) -> None:
     """Print a traceback as Python would, without autodurable's own frames."""
+    import traceback  # loaded when a program fails, not by every run
+
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)

@@ -24,9 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,6 +39,8 @@ CHUNK = 8 * 1024 * 1024  # characters per PostgreSQL row: each row stays well be
 
 def text_digest(text: str) -> str:
     """The SHA-256 digest of an encoded value (surrogates kept, as the codec writes them)."""
+    import hashlib  # OpenSSL's, fast on large values; loaded by the first one
+
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -81,6 +81,8 @@ class SQLiteLargeValues:
         if target.exists():
             return
         folder.mkdir(exist_ok=True)
+        import tempfile  # loaded by the first large value
+
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
             with os.fdopen(handle, "w", encoding="utf-8", errors="surrogatepass") as file:

@@ -20,15 +20,15 @@ every backend):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from .._records import Record
 
 if TYPE_CHECKING:
     from ._protocol import Liveness
 
 
-@dataclass(frozen=True)
-class LimitSpec:
+class LimitSpec(Record, frozen=True):
     """One limit a step attempt must fit in. None means no limit of that kind."""
 
     key: str  # as configured: "openai.*", "stripe.Charge.create"
@@ -38,8 +38,7 @@ class LimitSpec:
     units: float = 1.0  # what this attempt counts for in the rate (tokens, say)
 
 
-@dataclass(frozen=True)
-class PermitRequest:
+class PermitRequest(Record, frozen=True):
     """The permits one step attempt asks for, one per limit it matches."""
 
     permit_id: str
@@ -51,16 +50,14 @@ class PermitRequest:
     waited: float = 0.0  # seconds waited before this try: recorded with the permits
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(Record, frozen=True):
     """The outcome of one try: taken, or when to try again (None: at a release)."""
 
     granted: bool
     retry_at: float | None = None
 
 
-@dataclass(frozen=True)
-class LimitWait:
+class LimitWait(Record, frozen=True):
     """What one step attempt waited for: how `workflows show` explains a slow step."""
 
     step: str

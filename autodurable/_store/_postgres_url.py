@@ -12,18 +12,17 @@ Invariants:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError
+from .._records import Record
 
 SCHEMES = ("postgresql", "postgres")
 _OUR_OPTIONS = ("schema", "pool_size", "retry_seconds")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
-@dataclass(frozen=True)
-class PostgresURL:
+class PostgresURL(Record, frozen=True):
     """A parsed ``postgresql://`` URL: what libpq gets, and our own options."""
 
     conninfo: str

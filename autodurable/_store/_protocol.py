@@ -38,9 +38,9 @@ every backend):
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, fields
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from .._records import Record, fields_of
 from ._large import LargeValueStore
 from ._limiting import LimitStore
 from ._queueing import QueueStore
@@ -75,8 +75,7 @@ WorkflowStatus.__doc__ = (
 DEFAULT_TOPIC = ""  # the topic column's value for messages sent without a topic
 
 
-@dataclass(slots=True)
-class StepRecord:
+class StepRecord(Record):
     """One row of the steps table: the outcome of one step of one workflow."""
 
     position: int
@@ -112,8 +111,7 @@ class StepRecord:
         )
 
 
-@dataclass(slots=True)
-class WorkflowRecord:
+class WorkflowRecord(Record):
     """One row of the workflows table."""
 
     workflow_id: str
@@ -154,8 +152,7 @@ class WorkflowRecord:
         )
 
 
-@dataclass(slots=True)
-class MessageRecord:
+class MessageRecord(Record):
     """One message sent to a workflow (kept after it is consumed)."""
 
     message_id: int  # increasing in the order messages are stored
@@ -170,8 +167,7 @@ class MessageRecord:
     consumed_at_step: int | None
 
 
-@dataclass(slots=True, frozen=True)
-class Received:
+class Received(Record, frozen=True):
     """The outcome of one `Store.receive_message` look."""
 
     status: str  # the workflow's status: anything but pending means stop, nothing was done
@@ -179,8 +175,7 @@ class Received:
     timed_out: bool = False  # no message before the deadline: recorded as timed out
 
 
-@dataclass(slots=True)
-class ExecutorRecord:
+class ExecutorRecord(Record):
     """A process that runs workflows; its liveness decides who may adopt its work."""
 
     executor_id: str
@@ -202,8 +197,7 @@ class ExecutorRecord:
         )
 
 
-@dataclass(slots=True)
-class Claim:
+class Claim(Record):
     """The outcome of `claim_workflow`."""
 
     workflow: WorkflowRecord
@@ -212,8 +206,7 @@ class Claim:
     owner: ExecutorRecord | None
 
 
-@dataclass(slots=True, frozen=True)
-class WorkflowFilter:
+class WorkflowFilter(Record, frozen=True):
     """Which workflows an operator's listing or batch action is about (`find_workflows`).
 
     Every field given narrows the selection; None means any. `statuses`: one of
@@ -281,7 +274,7 @@ class WorkflowFilter:
 
 
 def _columns(record: type, *, but: tuple[str, ...] = ()) -> str:
-    return ", ".join(f.name for f in fields(record) if f.name not in but)
+    return ", ".join(name for name in fields_of(record) if name not in but)
 
 
 # The columns of each table, in the order of its record's fields: a row read with

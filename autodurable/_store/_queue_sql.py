@@ -3,10 +3,10 @@ null-safe comparison and the table prefix differ (`QueueSQL`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from .._records import replace
 from ._protocol import DELAYED, ENQUEUED, PENDING, WORKFLOW_COLUMNS, WorkflowRecord
 from ._queueing import (
     QUEUE_COLUMNS,
@@ -213,7 +213,7 @@ def row_values(record: WorkflowRecord, placement: Placement) -> tuple[Any, ...]:
     Its status is `DELAYED` when it may not start before a later time, else `ENQUEUED`.
     """
     later = placement.available_at is not None and placement.available_at > record.created_at
-    waiting = dataclasses.replace(record, status=DELAYED if later else ENQUEUED, executor_id=None)
+    waiting = replace(record, status=DELAYED if later else ENQUEUED, executor_id=None)
     return (
         *waiting.values(),
         placement.queue,

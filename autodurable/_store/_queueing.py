@@ -27,15 +27,15 @@ every backend):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from .._records import Record
 
 if TYPE_CHECKING:
     from ._protocol import WorkflowRecord
 
 
-@dataclass(frozen=True)
-class QueueSpec:
+class QueueSpec(Record, frozen=True):
     """A queue's limits. None means no limit of that kind."""
 
     name: str
@@ -69,8 +69,7 @@ QUEUE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class QueueStats:
+class QueueStats(Record, frozen=True):
     """How a queue stands now."""
 
     name: str
@@ -81,16 +80,14 @@ class QueueStats:
     finished: int  # dequeued once and ended (succeeded, failed or cancelled)
 
 
-@dataclass(frozen=True)
-class Dequeued:
+class Dequeued(Record, frozen=True):
     """What a dequeue took, and when to look again if the rate limit held some back."""
 
     taken: list[WorkflowRecord]  # pending now, owned by the dequeuing executor
     retry_at: float | None = None  # seconds since the epoch: the rate window frees then
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Record, frozen=True):
     """Where and how an enqueued workflow waits."""
 
     queue: str
@@ -103,8 +100,7 @@ class Placement:
     debounce: bool = False
 
 
-@dataclass(frozen=True)
-class ScheduleRecord:
+class ScheduleRecord(Record, frozen=True):
     """A stored schedule: which workflow it starts, when, and how far it got."""
 
     name: str

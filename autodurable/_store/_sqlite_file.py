@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .._errors import StoreError
+from . import _sqlite_schema as _schema
 from ._migrations import load_migrations
 
 # Files up to this size are checked (PRAGMA quick_check) at every open; larger
@@ -124,7 +125,7 @@ def _recognise(conn: sqlite3.Connection, path: str, version: int, latest: int) -
     elif version == 0:
         wrong = "it has no autodurable schema version"
     else:
-        expected = schema_at(version)
+        expected = _schema.TABLES if version == _schema.VERSION else schema_at(version)
         missing = sorted(set(expected) - set(found))
         differing = sorted(
             name for name in expected if name in found and found[name] != expected[name]

@@ -9,15 +9,15 @@ build the `Store` protocol from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from .._records import Record
 
 if TYPE_CHECKING:
     from ._protocol import StepRecord
 
 
-@dataclass(slots=True, frozen=True)
-class StreamItem:
+class StreamItem(Record, frozen=True):
     """One row of a stream: a value, or the marker that closed it."""
 
     offset: int
@@ -25,8 +25,7 @@ class StreamItem:
     created_at: float
 
 
-@dataclass(slots=True, frozen=True)
-class Written:
+class Written(Record, frozen=True):
     """The outcome of `StreamStore.write_stream`."""
 
     status: str  # the workflow's status; anything but pending: nothing was written

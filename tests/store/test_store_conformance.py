@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 import pytest
 
@@ -41,8 +40,7 @@ def store(backend: Backend) -> Store:
     return backend.open()
 
 
-@dataclass(frozen=True)
-class Judging(Lease):
+class Judging(Lease, frozen=True):
     """A liveness rule that declares some executors dead whatever their lease says."""
 
     dead: frozenset[str] = frozenset()

@@ -244,3 +244,32 @@ def test_a_postgres_schema_of_ours_at_every_version_is_still_migrated(postgres_u
     with psycopg.connect(conninfo, autocommit=True) as conn:
         (version,) = conn.execute(f'SELECT max(version) FROM "{schema}".schema_version').fetchone()
     assert version == len(migrations)
+
+
+def test_migrations_read_from_files_and_through_importlib_resources_agree(monkeypatch) -> None:
+    # Installed as files, the migrations are read with plain file reads; from a zip
+    # file, through importlib.resources. Both find the same numbered scripts.
+    from autodurable._store import _migrations
+
+    for dialect in ("sqlite", "postgresql"):
+        from_files = sorted(_migrations._files(dialect))
+        monkeypatch.setattr(_migrations.os.path, "isdir", lambda path: False)
+        through_resources = sorted(
+            (name, text) for name, text in _migrations._files(dialect) if name.endswith(".sql")
+        )
+        monkeypatch.undo()
+        assert from_files == through_resources
+        assert [name[:4] for name, _ in from_files] == [
+            f"{n:04d}" for n in range(1, len(from_files) + 1)
+        ]
+
+
+def test_the_written_out_schema_is_what_the_migrations_create() -> None:
+    # Opening a file at the latest version compares its tables with the written-out
+    # ones: they must be exactly what running the migrations gives.
+    from autodurable._store import _sqlite_schema
+    from autodurable._store._sqlite_file import schema_at
+
+    assert LATEST == _sqlite_schema.VERSION, "a migration was added: update _sqlite_schema.py"
+    computed = schema_at(LATEST)
+    assert computed == _sqlite_schema.TABLES, f"update _sqlite_schema.TABLES to {computed!r}"

@@ -1,0 +1,166 @@
+"""Records: small data classes that cost next to nothing to declare.
+
+`dataclasses` builds each class from many generated functions and imports
+`inspect` to do it: 0.4 to 0.8 ms per class, which for the two dozen records of
+the store and the runtime was a sixth of `autodurable run`'s start-up. A
+`Record` subclass declares its fields as annotated class attributes (a value is
+the field's default) and gets what the code here used of dataclasses:
+
+- ``__slots__`` of its fields, and an ``__init__`` that takes them by position
+  or by keyword, in the order declared (a field with a default after one
+  without is refused, as in a dataclass);
+- ``__repr__``, ``__eq__`` (same class, equal fields; anything else is
+  ``NotImplemented``) and ``__match_args__``;
+- with ``frozen=True`` in the class statement, assignments and deletions raise
+  `FrozenRecord` and ``__hash__`` hashes the fields; without it the record is
+  unhashable, as an eq-comparing dataclass is;
+- `fields_of` and `replace` in place of ``dataclasses.fields`` and
+  ``dataclasses.replace``.
+
+Invariants: a default is shared by every instance, so only immutable defaults
+are accepted (a list, dict or set default is refused at declaration); a
+record's fields are its own and its record bases' (bases first); declaring a
+record imports nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+R = TypeVar("R", bound="Record")
+
+_MUTABLE = (list, dict, set, bytearray)
+
+
+class FrozenRecord(AttributeError):
+    """An assignment to, or deletion of, a field of a frozen record."""
+
+
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenRecord(f"cannot assign to field {name!r} of a frozen {type(self).__name__}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenRecord(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__record_fields__)
+    return f"{type(self).__qualname__}({shown})"
+
+
+def _values(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, name) for name in self.__record_fields__)
+
+
+def _eq(self: Any, other: object) -> bool:
+    if type(other) is not type(self):
+        return NotImplemented
+    return _values(self) == _values(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(_values(self))
+
+
+def _setstate(self: Any, state: tuple[Any, ...]) -> None:
+    # Copies and pickles restore fields through here, past a frozen record's refusal.
+    for name, value in zip(self.__record_fields__, state, strict=True):
+        object.__setattr__(self, name, value)
+
+
+def _own_fields(name: str, namespace: dict[str, Any]) -> list[str]:
+    annotations = namespace.get("__annotations__", {})
+    own = [
+        field
+        for field, annotation in annotations.items()
+        if not str(annotation).startswith(("ClassVar", "typing.ClassVar"))
+    ]
+    for field in own:
+        if isinstance(namespace.get(field), _MUTABLE):
+            raise TypeError(f"{name}.{field}: a mutable default would be shared; use None")
+    return own
+
+
+def _make_init(name: str, fields: tuple[str, ...], defaults: dict[str, Any], frozen: bool) -> Any:
+    parameters, body = [], []
+    for field in fields:
+        if field in defaults:
+            parameters.append(f"{field}=_default_{field}")
+        elif any(earlier in defaults for earlier in fields[: fields.index(field)]):
+            raise TypeError(f"{name}.{field}: a field without a default follows one with a default")
+        else:
+            parameters.append(field)
+        body.append(f"_set(self, {field!r}, {field})" if frozen else f"self.{field} = {field}")
+    source = f"def __init__(self, {', '.join(parameters)}):\n    " + "\n    ".join(body or ["pass"])
+    scope = {f"_default_{field}": value for field, value in defaults.items()}
+    scope["_set"] = object.__setattr__
+    exec(source, scope)
+    init = scope["__init__"]
+    init.__qualname__ = f"{name}.__init__"
+    return init
+
+
+class _RecordType(type):
+    """Builds a record class: slots, ``__init__`` and the methods the module promises."""
+
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], frozen: bool = False
+    ) -> _RecordType:
+        inherited: tuple[str, ...] = ()
+        defaults: dict[str, Any] = {}
+        for base in bases:
+            inherited += getattr(base, "__record_fields__", ())
+            defaults.update(getattr(base, "__record_defaults__", {}))
+        own = _own_fields(name, namespace)
+        for field in own:
+            if field in namespace:
+                defaults[field] = namespace.pop(
+                    field
+                )  # a slot and a class value cannot share a name
+        fields = inherited + tuple(f for f in own if f not in inherited)
+        namespace["__slots__"] = tuple(f for f in own if f not in inherited)
+        namespace["__record_fields__"] = fields
+        namespace["__record_defaults__"] = defaults
+        if "__init__" not in namespace:
+            namespace["__init__"] = _make_init(name, fields, defaults, frozen)
+        namespace["__getstate__"] = _values
+        namespace["__setstate__"] = _setstate
+        namespace.setdefault("__repr__", _repr)
+        namespace.setdefault("__eq__", _eq)
+        namespace["__match_args__"] = fields
+        if frozen:
+            namespace["__setattr__"] = _frozen_setattr
+            namespace["__delattr__"] = _frozen_delattr
+            namespace.setdefault("__hash__", _hash)
+        else:
+            namespace.setdefault("__hash__", None)
+        return super().__new__(mcls, name, bases, namespace)
+
+    def __init__(
+        cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], frozen: bool = False
+    ) -> None:
+        super().__init__(name, bases, namespace)
+
+
+@dataclass_transform(eq_default=True)
+class Record(metaclass=_RecordType):
+    """Base of records (see the module's invariants); ``frozen=True`` in the class statement."""
+
+    __slots__ = ()
+    __record_fields__: ClassVar[tuple[str, ...]] = ()
+    __record_defaults__: ClassVar[dict[str, Any]] = {}
+
+
+def fields_of(record: type[Record] | Record) -> tuple[str, ...]:
+    """The names of a record's fields, in the order declared."""
+    return record.__record_fields__
+
+
+def replace(record: R, **changes: Any) -> R:
+    """A copy of `record` with the fields in `changes` set (unknown names are refused)."""
+    unknown = set(changes) - set(record.__record_fields__)
+    if unknown:
+        raise TypeError(f"{type(record).__name__} has no field {', '.join(sorted(unknown))}")
+    values = {name: getattr(record, name) for name in record.__record_fields__}
+    return type(record)(**{**values, **changes})
