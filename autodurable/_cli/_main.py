@@ -8,15 +8,17 @@ one readable line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .._errors import AutodurableError
+
+if TYPE_CHECKING:
+    import argparse
 
 # The commands, each built by one part of the parser below.
 COMMANDS = frozenset(
@@ -33,6 +35,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     and every command pays for the others' modules otherwise. With no command (or
     an unknown one), all of them are built, for the help and the error.
     """
+
+    import argparse
 
     def wanted(*names: str) -> bool:
         return only is None or only in names
@@ -89,6 +93,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_run_parser(commands: Any) -> None:
+    import argparse
+
     run = commands.add_parser(
         "run",
         help="run a program durably: SCRIPT [ARGS], -m MODULE [ARGS], or -- COMMAND [ARGS]",
@@ -155,6 +161,8 @@ def _add_codemod_parser(commands: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and len(argv) > 1 and not argv[1].startswith("-"):
+        return _run_script(argv[1], argv[2:])
     parser = _parser(only=argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -213,6 +221,18 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
             return main_ai(args) if args.command == "ai" else main_mcp()
         return _info()
+    except AutodurableError as exc:
+        print(f"autodurable: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_script(script: str, args: list[str]) -> int:
+    """``run SCRIPT [ARGS]`` as the parser reads it (everything after SCRIPT is the
+    script's), without argparse: its imports and parsers cost every run about 4 ms."""
+    from .._hook._launcher import Target, run
+
+    try:
+        return run(Target("script", script, args))
     except AutodurableError as exc:
         print(f"autodurable: {exc}", file=sys.stderr)
         return 2

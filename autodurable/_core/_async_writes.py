@@ -31,8 +31,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from concurrent import futures
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .._store import Store
@@ -40,6 +38,7 @@ from .._store._protocol import Outcome, StepRecord
 
 if TYPE_CHECKING:
     import asyncio
+    from concurrent.futures import Future
 
     from ._steps import StepCall
 
@@ -107,6 +106,8 @@ def settle(workflow_id: str) -> None:
     if handed:
         with _Writer._lock:
             waiting = list(handed)
+        from concurrent import futures  # loaded: the handed writes are its futures
+
         futures.wait(waiting)
 
 
@@ -129,6 +130,9 @@ class _Writer:
     def hand(cls, store: Store, write: tuple[str, str, StepRecord]) -> Future[Outcome[str]]:
         """Queue `write` for the store's writer (started if none runs); its outcome,
         once written. Under the lock a writer also ends by, so none ends with it queued."""
+        # Imported by the first async step's write: a sync program never loads it.
+        from concurrent.futures import Future
+
         future: Future[Outcome[str]] = Future()
         with cls._lock:
             writer = cls._writers.get(id(store))

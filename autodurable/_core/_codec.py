@@ -41,7 +41,7 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
+import binascii
 import collections
 import contextlib
 import enum
@@ -55,7 +55,6 @@ from . import _codec_shapes as shapes
 from ._codec_values import (
     LATE_MODULES,
     MAX_DEPTH,
-    PAIR,
     PATH_TYPES,
     TAG,
     cannot,
@@ -69,6 +68,7 @@ from ._codec_values import (
     dec_uuid,
     enc_text,
     escape_surrogates,
+    find_pair,
     format_traceback,
     has_pair,
     is_utf8,
@@ -96,6 +96,13 @@ _SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
     str: json.encoder.encode_basestring_ascii,
     float: json.dumps,
 }
+
+
+def _base64(data: bytes | bytearray) -> str:
+    """``base64.b64encode(data).decode()``, without importing base64."""
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
 _MAPPINGS = {
     "collections:OrderedDict": collections.OrderedDict,
     "collections:Counter": collections.Counter,
@@ -123,8 +130,8 @@ class Codec:
             tuple: self._enc_tuple,
             set: self._enc_set,
             frozenset: self._enc_set,
-            bytes: lambda v, p, d: {TAG: "bytes", "v": base64.b64encode(v).decode()},
-            bytearray: lambda v, p, d: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
+            bytes: lambda v, p, d: {TAG: "bytes", "v": _base64(v)},
+            bytearray: lambda v, p, d: {TAG: "bytearray", "v": _base64(v)},
             complex: lambda v, p, d: {TAG: "complex", "v": [v.real, v.imag]},
             collections.OrderedDict: self._enc_mapping,
             collections.Counter: self._enc_mapping,
@@ -189,7 +196,7 @@ class Codec:
             text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
             if text.isascii() or is_utf8(text):
                 return text
-            if PAIR.search(text):
+            if find_pair(text):
                 text = _PairSafeCodec(self.allow_pickle).encode_pairs(value, what)
             return escape_surrogates(text)
         except ValueError as exc:  # json refuses ints longer than sys.get_int_max_str_digits()
@@ -217,7 +224,7 @@ class Codec:
         )
         if text.isascii() or is_utf8(text):
             return text
-        if PAIR.search(text):
+        if find_pair(text):
             text = json.dumps(
                 _PairSafeCodec(self.allow_pickle)._enc_exception(exc, "exception", 1),
                 separators=(",", ":"),
@@ -353,7 +360,7 @@ class Codec:
                 data = pickle.dumps(value)
             except Exception as exc:
                 raise EncodeError(cannot(value, path, f"pickle also failed: {exc}")) from exc
-            return {TAG: "pickle", "v": base64.b64encode(data).decode()}
+            return {TAG: "pickle", "v": _base64(data)}
         raise EncodeError(cannot(value, path))
 
     def _enc_model(self, value: Any, path: str, depth: int) -> dict[str, Any]:
@@ -571,7 +578,7 @@ class Codec:
             )
         import pickle
 
-        return pickle.loads(base64.b64decode(shapes.str_field(raw, "v")))
+        return pickle.loads(shapes.base64_field(raw))
 
 
 class _PairSafeCodec(Codec):
@@ -586,7 +593,7 @@ class _PairSafeCodec(Codec):
     def encode_pairs(self, value: Any, what: str) -> str:
         """JSON text of `value` with every surrogate pair kept apart (surrogates raw)."""
         text = json.dumps(self._enc(value, what), separators=(",", ":"), ensure_ascii=False)
-        found = PAIR.search(text)
+        found = find_pair(text)
         if found is not None:  # in a field or attribute name: no place for a tag
             raise EncodeError(
                 f"cannot record {what}: a name in it holds the surrogate pair "

@@ -11,7 +11,6 @@ code of the classes it looks at.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
 import sys
@@ -65,6 +64,8 @@ def pairs_field(raw: dict[str, Any]) -> list[list[Any]]:
 
 def base64_field(raw: dict[str, Any]) -> bytes:
     try:
+        import base64  # loaded by the first recorded bytes value read back
+
         return base64.b64decode(str_field(raw, "v"), validate=True)
     except binascii.Error as exc:
         raise ValueError(f"not base64: {exc}") from None

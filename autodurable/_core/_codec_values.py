@@ -30,10 +30,12 @@ TAG = "~"
 # How deeply values may nest (lists, dicts, tuples, tagged values: one level each).
 MAX_DEPTH = 200
 # Surrogates: never valid in UTF-8 text; escaped in the JSON text.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# (Patterns compiled on first use, by re's own cache: texts that need them are rare,
+# and compiling three costs every start-up half a millisecond.)
+_SURROGATE = "[\ud800-\udfff]"
 # A high surrogate then a low one, which JSON reads back as one character.
-PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
-_PAIR_SPLIT = re.compile("(?<=[\ud800-\udbff])(?=[\udc00-\udfff])")
+_PAIR = "[\ud800-\udbff][\udc00-\udfff]"
+_PAIR_SPLIT = "(?<=[\ud800-\udbff])(?=[\udc00-\udfff])"
 PATH_TYPES = {
     cls.__name__: cls
     for cls in (
@@ -56,16 +58,21 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def find_pair(text: str) -> re.Match[str] | None:
+    """The first surrogate pair in `text`: a high surrogate, then a low one."""
+    return re.search(_PAIR, text)
+
+
 def has_pair(value: str) -> bool:
     """Whether `value` holds a high surrogate followed by a low one."""
-    return not value.isascii() and not is_utf8(value) and PAIR.search(value) is not None
+    return not value.isascii() and not is_utf8(value) and find_pair(value) is not None
 
 
 def enc_text(value: str) -> Any:
     """`value` as JSON data: itself, or tagged if it holds a surrogate pair."""
     if not has_pair(value):
         return value
-    return {TAG: "str", "v": _PAIR_SPLIT.split(value)}
+    return {TAG: "str", "v": re.split(_PAIR_SPLIT, value)}
 
 
 def dec_str(raw: dict[str, Any]) -> str:
@@ -88,7 +95,7 @@ def decode_text(raw: Any) -> Any:
 
 def escape_surrogates(text: str) -> str:
     """JSON text with its (lone) surrogates written as escapes: valid UTF-8, same JSON."""
-    return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+    return re.sub(_SURROGATE, lambda found: f"\\u{ord(found[0]):04x}", text)
 
 
 def refuse_unrecorded(raw: dict[str, Any], depth: int) -> Any:

@@ -24,8 +24,9 @@ patched, and decide where the work is *submitted*, in workflow code:
   history still hold.
 
 What is patched (each after the first workflow of the process runs, once, or,
-for asyncio and process pools, when their modules are imported after that: a
-program that never imports them does not pay for them; `uninstall` undoes it):
+for thread pools, asyncio and process pools, when their modules are imported
+after that: a program that never imports them does not pay for them;
+`uninstall` undoes it):
 
 - ``ThreadPoolExecutor.submit`` (so ``map``, ``loop.run_in_executor`` on the
   default executor and ``asyncio.to_thread`` too; a ``to_thread`` call's own
@@ -68,7 +69,6 @@ Invariants:
 
 from __future__ import annotations
 
-import concurrent.futures.thread
 import contextvars
 import functools
 import threading
@@ -286,6 +286,13 @@ def _patch(owner: Any, attribute: str, make: Callable[[Any], Callable[..., Any]]
         _saved.append((owner, attribute, original))
 
 
+def _patch_thread_pools(module: Any) -> None:
+    """Post-import hook: thread pools are patched when their module is imported."""
+    with _lock:
+        if installed:
+            _patch(module.ThreadPoolExecutor, "submit", _thread_pool_submit)
+
+
 def _patch_process_pools(module: Any) -> None:
     """Post-import hook: process pools are patched when their module is imported."""
     with _lock:
@@ -299,12 +306,12 @@ def install() -> None:
     with _lock:
         if installed:
             return
-        _patch(concurrent.futures.thread.ThreadPoolExecutor, "submit", _thread_pool_submit)
         _patch(threading.Thread, "start", _thread_start)
         installed = True
-    # Not imported here: multiprocessing and asyncio cost a sync program that never
-    # uses them 20 ms and more. A hook runs at once for a module imported already
-    # (and takes the lock itself).
+    # Not imported here: thread pools (with logging), multiprocessing and asyncio cost
+    # a sync program that never uses them 5 to 20 ms and more. A hook runs at once for
+    # a module imported already (and takes the lock itself).
+    when_imported("concurrent.futures.thread", _patch_thread_pools)
     when_imported("asyncio", _patch_asyncio)
     when_imported("concurrent.futures.process", _patch_process_pools)
 

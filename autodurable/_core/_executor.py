@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -24,8 +23,7 @@ import time
 from .._light import uuid4_hex
 from .._records import Record
 from .._store import ExecutorRecord, Store
-
-log = logging.getLogger("autodurable")
+from ._report import logger
 
 
 def _hostname() -> str:
@@ -157,14 +155,14 @@ class Executor:
             try:
                 if not self.store.heartbeat(self.id):
                     # Our row was deleted: without it our workflows look orphaned.
-                    log.warning("autodurable: this executor's row was gone; registering again")
+                    logger().warning("autodurable: this executor's row was gone; registering again")
                     self.store.register_executor(self.record)
             except Exception as exc:  # keep beating: the database may come back
-                log.warning("autodurable: could not renew the executor lease: %s", exc)
+                logger().warning("autodurable: could not renew the executor lease: %s", exc)
                 late = time.monotonic() - self._renewed
                 if late > self.lease_seconds and not expired_warned:
                     expired_warned = True
-                    log.warning(
+                    logger().warning(
                         "autodurable: this executor's lease (%.1fs) ran out %.1fs ago; other "
                         "executors may adopt its workflows, and its writes to those are refused",
                         self.lease_seconds,
@@ -181,4 +179,4 @@ class Executor:
             try:
                 self.store.retire_executor(self.id)
             except Exception as exc:
-                log.warning("autodurable: could not release workflows on exit: %s", exc)
+                logger().warning("autodurable: could not release workflows on exit: %s", exc)

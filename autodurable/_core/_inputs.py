@@ -9,7 +9,6 @@ Invariants:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ def unrecordable_input(
 ) -> tuple[str | None, str]:
     """The parameter of `fn` whose argument in `values` (``{"args", "kwargs"}``) the
     codec refuses (None if unknown), and its type."""
+    import inspect  # loaded when inputs cannot be recorded, not at every start
+
     code = getattr(inspect.unwrap(getattr(fn, "__func__", fn)), "__code__", None)
     names = list(code.co_varnames[: code.co_argcount]) if code is not None else []
     args = values["args"]

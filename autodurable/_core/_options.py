@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import random
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from .._errors import ConfigError
 from ._fields import (
@@ -39,6 +38,9 @@ from ._fields import (
     record,
     text,
 )
+
+if TYPE_CHECKING:
+    import random
 
 
 class Retry(Record):
@@ -70,7 +72,11 @@ class Retry(Record):
         except OverflowError:  # a very late attempt: the cap applies
             base = self.max_interval
         spread = base * self.jitter
-        return max(0.0, base + (rng or random).uniform(-spread, spread))
+        if rng is None:
+            import random  # loaded by the first retry, not by every run
+
+            return max(0.0, base + random.uniform(-spread, spread))
+        return max(0.0, base + rng.uniform(-spread, spread))
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         """Whether failed attempt number `attempt` with `exc` gets another attempt."""

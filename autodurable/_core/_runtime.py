@@ -27,8 +27,6 @@ Invariants:
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
-import concurrent.futures.thread  # registers its exit hook before ours (see the end)
 import contextlib
 import contextvars
 import itertools
@@ -36,7 +34,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,8 +43,11 @@ from ._config import Settings, load_settings, project_root, resolve_database_url
 from ._executor import Executor
 from ._large import OutOfLine
 from ._options import CallOptions
+from ._post_import import when_imported
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ._limits import Limiter
     from ._telemetry import Telemetry
 
@@ -81,10 +81,11 @@ class Runtime:
         self._lock = threading.RLock()
         self._store: Store | None = None
         self._executor: Executor | None = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         # Workflows this process is running now, by id, so that a second call with
-        # the same id waits for the first instead of running it twice.
-        self.active: dict[str, Future[Any]] = {}
+        # the same id waits for the first instead of running it twice (the top-level
+        # calls of `_workflows`, under `_lock`).
+        self.active: dict[str, Any] = {}
         self.watcher: Background | None = None
         self.workers = max(32, (os.cpu_count() or 1) * 8)
         # Set when the process exits: workflows that wait stop waiting (released).
@@ -154,9 +155,11 @@ class Runtime:
         Submitted from an empty context: a workflow started by workflow code is
         a workflow of its own, never work of its starter (see `_concurrency`).
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         with self._lock:
             if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
+                self._pool = ThreadPoolExecutor(
                     max_workers=self.workers, thread_name_prefix="autodurable-workflow"
                 )
             return contextvars.Context().run(self._pool.submit, fn)
@@ -402,9 +405,20 @@ def _stop_waiting() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)
-# Runs before the thread pools join their workers (atexit runs after that): these
-# hooks run last registered first, and concurrent.futures.thread registered its own
-# when it was imported above.
+# `_stop_waiting` must run before the thread pools join their workers (atexit runs
+# after that). These hooks run last registered first: ours is registered now, for
+# plain threads, and again after concurrent.futures.thread registers its own when it
+# is imported (it costs a sync program 5 ms, with logging, so it is not imported here).
+# Running it twice is harmless.
 _register = getattr(threading, "_register_atexit", None)
+
+
+def _stop_waiting_first(module: Any) -> None:
+    """Post-import hook of concurrent.futures.thread: ours runs before its own."""
+    with contextlib.suppress(RuntimeError):  # imported while the interpreter shuts down
+        _register(_stop_waiting)  # type: ignore[misc]
+
+
 if _register is not None:
     _register(_stop_waiting)
+    when_imported("concurrent.futures.thread", _stop_waiting_first)

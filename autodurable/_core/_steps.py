@@ -60,11 +60,11 @@ Invariants:
 
 from __future__ import annotations
 
+import binascii
 import functools
 import json
 import threading
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -320,7 +320,7 @@ def _module_of(fn: Any) -> str:
 @functools.lru_cache(maxsize=1024)
 def _module_digest(module: str) -> str:
     """A short digest of a module name ("" for none): kept in each step's record."""
-    return f"{zlib.crc32(module.encode('utf-8', 'backslashreplace')):08x}" if module else ""
+    return f"{binascii.crc32(module.encode('utf-8', 'backslashreplace')):08x}" if module else ""
 
 
 _MAIN = _module_digest("__main__")

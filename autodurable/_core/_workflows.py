@@ -36,11 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import (
     AutodurableError,
@@ -81,12 +80,14 @@ from ._finish_later import FinishLater as FinishLater
 from ._finish_later import finishing_later as finishing_later
 from ._inputs import check_same_inputs, unrecordable_input
 from ._options import CallOptions, call_options_scope, current_call_options
-from ._report import first_time, unrecordable_inputs, warn_once
+from ._report import first_time, logger, unrecordable_inputs, warn_once
 from ._runtime import Runtime, get_runtime
 from ._telemetry import WorkflowTrace
 from ._waiting import wait_for, wait_for_async
 
-log = logging.getLogger("autodurable")
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 T = TypeVar("T")
 
 
@@ -233,7 +234,9 @@ class _TopLevelCall:
         self.timeout = call_timeout or timeout
         self.values: dict[str, Any] = {"args": list(recorded_args), "kwargs": kwargs}
         self._inputs: str | None = None
-        self._future: Future[Any] = Future()
+        # Made when a second call of the id waits for this one (concurrent.futures, and
+        # the logging it imports, cost every sync program 5 ms at start).
+        self._future: Future[Any] | None = None
         self._result: Any = None
         self.owner_here = False  # the live executor running it is on this host (see _Busy)
         telemetry = self.runtime.telemetry  # None unless telemetry is on
@@ -243,24 +246,33 @@ class _TopLevelCall:
     def join(self) -> Future[Any] | None:
         """Take the id's slot in this process; or return the future of the call holding it."""
         with self.runtime._lock:
-            running = self.runtime.active.get(self.workflow_id)
+            running: _TopLevelCall | None = self.runtime.active.get(self.workflow_id)
             if running is None:
-                self.runtime.active[self.workflow_id] = self._future
-        return running
+                self.runtime.active[self.workflow_id] = self
+                return None
+            # Under the lock the holder leaves its slot by: it completes this future.
+            if running._future is None:
+                import concurrent.futures
+
+                running._future = concurrent.futures.Future()
+            return running._future
 
     def __enter__(self) -> _TopLevelCall:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         with self.runtime._lock:
-            if self.runtime.active.get(self.workflow_id) is self._future:
+            if self.runtime.active.get(self.workflow_id) is self:
                 del self.runtime.active[self.workflow_id]
+            waiting = self._future
         if self.trace is not None:
             self.trace.end(self._run, exc)
+        if waiting is None:
+            return
         if exc is None:
-            self._future.set_result(self._result)
+            waiting.set_result(self._result)
         else:
-            self._future.set_exception(exc)
+            waiting.set_exception(exc)
 
     def done(self, result: Any) -> Any:
         """Keep the result for waiting threads and return it."""
@@ -279,7 +291,7 @@ class _TopLevelCall:
                     raise
                 if first_time(self.name):  # once per workflow: which input, and the fix
                     where = unrecordable_input(self.runtime, self.fn, self.values)
-                    log.warning("%s", unrecordable_inputs(self.name, *where))
+                    logger().warning("%s", unrecordable_inputs(self.name, *where))
                 return _NOT_RECORDED
         version = version_for(self.runtime.settings, self.fn)
         opened = _open(
@@ -365,7 +377,7 @@ def _report_steps_left(run: Run, name: str) -> None:
     first = run.history[left[0]]
     if _faults.observer is not None:  # a replay check: the code returned too early
         _faults.observer("left", run.workflow_id, run.place(left[0]), first.name)
-    log.warning(
+    logger().warning(
         "autodurable: workflow %s (%s) returned after %d step(s), but %d more were recorded "
         "when it ran before (from step %s, %r): the code took another path this time. "
         "Those steps are not run again (their effects stay done); see them with "
@@ -502,9 +514,12 @@ def _open(
     if not claim.claimed:
         return _Busy(claim.owner is not None and claim.owner.hostname == executor.hostname)
     history, branches = split_history(claim.steps)
-    log.debug(
-        "autodurable: resuming workflow %s with %d recorded steps", workflow_id, len(claim.steps)
-    )
+    if "logging" in sys.modules:  # else no handler is configured that would show it
+        logger().debug(
+            "autodurable: resuming workflow %s with %d recorded steps",
+            workflow_id,
+            len(claim.steps),
+        )
     run = Run(
         workflow_id,
         runtime,
@@ -528,7 +543,7 @@ def _say_left_pending(run: Run, exc: BaseException) -> None:
         Interrupted: "the process is exiting",
         KeyboardInterrupt: "interrupted (Ctrl-C)",
     }.get(type(exc), f"the program exits ({type(exc).__name__})")
-    log.warning(
+    logger().warning(
         "autodurable: workflow %s stopped after %d step(s): %s. It is left pending and "
         "resumes where it stopped when run again (or by autodurable.recover())",
         run.workflow_id, run.position, why,
@@ -561,5 +576,7 @@ def _finish_failed(run: Run, exc: BaseException) -> WorkflowCancelled | None:
             if isinstance(exc, Interrupted | KeyboardInterrupt | SystemExit):
                 _say_left_pending(run, exc)
     except (AutodurableError, OwnershipLost) as store_exc:
-        log.warning("autodurable: could not record the end of %s: %s", run.workflow_id, store_exc)
+        logger().warning(
+            "autodurable: could not record the end of %s: %s", run.workflow_id, store_exc
+        )
     return None

@@ -13,7 +13,6 @@ Invariants:
 
 from __future__ import annotations
 
-import ast
 import importlib.machinery
 import os
 import sys
@@ -74,6 +73,8 @@ def durable_code(
         tree = state.take_tree(path, source)
         if tree is None:
             try:
+                import ast  # only for a module the cache cannot answer for
+
                 tree = ast.parse(source, filename=path)
             except SyntaxError:
                 return None  # let the normal loader raise the very same error

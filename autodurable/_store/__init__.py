@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from .._errors import ConfigError
 from ._limiting import Grant, LimitSpec, LimitStore, LimitWait, PermitRequest
-from ._postgres_url import SCHEMES as POSTGRES_SCHEMES
 from ._protocol import (
     CANCELLED,
     DEFAULT_TOPIC,
@@ -24,6 +23,7 @@ from ._protocol import (
     FINISHED_STATUSES,
     PENDING,
     POSTGRES_EXTRA,
+    POSTGRES_SCHEMES,
     QUEUED_STATUSES,
     RETRYING,
     SUCCEEDED,

@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError
 from .._records import Record
+from ._protocol import POSTGRES_SCHEMES
 
-SCHEMES = ("postgresql", "postgres")
 _OUR_OPTIONS = ("schema", "pool_size", "retry_seconds")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -35,7 +35,7 @@ class PostgresURL(Record, frozen=True):
 def parse_postgres_url(url: str) -> PostgresURL:
     """Split a PostgreSQL URL into the libpq part and autodurable's options."""
     parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
+    if parts.scheme not in POSTGRES_SCHEMES:
         raise ConfigError(f"not a PostgreSQL URL: {url!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {key: value for key, value in query if key in _OUR_OPTIONS}

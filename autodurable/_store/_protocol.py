@@ -47,6 +47,7 @@ from ._queueing import QueueStore
 from ._streams import StreamStore
 
 PENDING = "pending"
+POSTGRES_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL store
 POSTGRES_EXTRA = (
     "PostgreSQL support needs the psycopg driver and its pool: pip install 'autodurable[postgres]'"
 )

@@ -8,6 +8,8 @@ runtime's lock: the shutdown must not hold that lock while it waits.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -16,6 +18,8 @@ import pytest
 import autodurable
 from autodurable._core._runtime import _reset_overrides_for_tests
 from autodurable._store import PENDING, open_store
+
+from ..helpers import child_env
 
 
 @autodurable.workflow
@@ -48,4 +52,54 @@ def test_a_waiting_shutdown_stops_waiting_workflows_without_hanging(database, bo
     record = store.get_workflow("waiter")
     assert record is not None and record.status == PENDING  # left to resume, not failed
     assert record.executor_id is None  # released by its executor as it stopped
+    store.close()
+
+
+POOL_IMPORTED_LATE = """
+import sys
+import autodurable
+
+@autodurable.workflow
+def first():
+    return 1
+
+@autodurable.workflow
+def waits():
+    return autodurable.recv("never", timeout=3600)
+
+first()  # the runtime is loaded, before any thread pool module
+assert "concurrent.futures.thread" not in sys.modules
+from concurrent.futures import ThreadPoolExecutor
+
+pool = ThreadPoolExecutor(1)
+pool.submit(autodurable.options(waits, workflow_id="pool-waiter"))
+deadline = __import__("time").monotonic() + 10
+from autodurable._core._runtime import get_runtime
+while not get_runtime().store.list_steps("pool-waiter"):
+    assert __import__("time").monotonic() < deadline, "never waited"
+    __import__("time").sleep(0.02)
+print("exiting", flush=True)
+"""
+
+
+def test_a_process_exits_while_a_pool_imported_after_the_runtime_runs_a_waiting_workflow(
+    database: str, tmp_path
+) -> None:
+    # Thread pools join their workers at exit, in a hook registered when their module
+    # is imported; the runtime's hook that stops waiting workflows must run first even
+    # when that module is imported after the runtime (it is no longer imported by it).
+    script = tmp_path / "late_pool.py"
+    script.write_text(POOL_IMPORTED_LATE)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=child_env(AUTODURABLE_DATABASE_URL=database),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exiting"
+    store = open_store(database)
+    record = store.get_workflow("pool-waiter")
+    assert record is not None and record.status == PENDING and record.executor_id is None
     store.close()
