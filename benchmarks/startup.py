@@ -8,7 +8,9 @@ one untimed run of each (warm caches: bytecode, the hook's plan). Prints the
 median wall time of each, and the comparisons the targets are about:
 
 - ``import autodurable`` against ``python -c pass`` (the difference, in ms);
-- ``autodurable run hello.py`` against ``python hello.py`` (the ratio);
+- ``autodurable run hello.py`` against ``python hello.py`` (the ratio), and, for
+  scale, a process that only imports the standard modules any durable run needs
+  (`FLOOR`: the database driver, JSON, paths, threads, typing) against the same;
 - ``autodurable workflows list`` on a database with no workflows (ms);
 - a Python process started by a command under ``autodurable run -- CMD`` (the
   environment the launcher gives CMD, captured once) that imports one of the
@@ -53,6 +55,8 @@ def load(path):
         return json.load(fh)
 """
 CHILD = "python -c 'import helpers'"
+FLOOR_MODULES = "sqlite3, json, pathlib, threading, typing"
+FLOOR = f"python -c 'import {FLOOR_MODULES}'"
 LAUNCHED_CHILD = f"{CHILD} under run -- CMD"
 
 
@@ -63,6 +67,7 @@ def _variants(project: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
         "python -c pass": ([sys.executable, "-c", "pass"], plain),
         "python -c 'import autodurable'": ([sys.executable, "-c", "import autodurable"], plain),
         "python hello.py": ([sys.executable, "hello.py"], plain),
+        FLOOR: ([sys.executable, "-c", f"import {FLOOR_MODULES}"], plain),
         "autodurable run hello.py": ([*cli, "run", "hello.py"], plain),
         "autodurable workflows list": (
             [*cli, "workflows", "list", "--database-url", _empty(project)],
@@ -149,6 +154,8 @@ def main() -> None:
     run = median["autodurable run hello.py"] / median["python hello.py"]
     print(f"import autodurable over python -c pass: {imported:+.1f} ms (target <= 35)")
     print(f"autodurable run hello.py / python hello.py: {run:.2f}x (target <= 2.5x)")
+    floor = median[FLOOR] / median["python hello.py"]
+    print(f"  for scale, importing {FLOOR_MODULES} / python hello.py: {floor:.2f}x")
     listed = median["autodurable workflows list"]
     print(f"autodurable workflows list, no workflows: {listed:.1f} ms (target <= 120)")
     child = median[LAUNCHED_CHILD] - median[CHILD]

@@ -143,6 +143,7 @@ def test_startup_benchmark_quick_prints_its_comparisons() -> None:
     assert any(
         re.match(r"autodurable run hello.py / python hello.py: \d+\.\d\dx", x) for x in lines
     )
+    assert any(re.match(r"  for scale, importing sqlite3, .*: \d+\.\d\dx$", x) for x in lines)
     assert any(
         re.match(r"a process under run -- CMD importing a project module: [+-]\d+\.\d ms", x)
         for x in lines
