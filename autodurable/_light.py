@@ -5,7 +5,7 @@ imports ``platform`` (another 2 to 3 ms); every ``autodurable run`` needs a few
 digests and random ids, and little else from them.
 
 Invariants: `sha256` returns what ``hashlib.sha256`` returns for the same
-bytes (the interpreter's own implementation, else hashlib's); `uuid4_hex`
+bytes (the interpreter's own implementation for short inputs, else hashlib's); `uuid4_hex`
 returns text of the form of ``uuid.uuid4().hex`` (version 4, RFC 4122 variant,
 from ``os.urandom``). Importing this module imports nothing but ``os``.
 """
@@ -27,8 +27,16 @@ except ImportError:  # pragma: no cover - other versions and builds
         from hashlib import sha256 as _sha256
 
 
+# Past this size OpenSSL's hash (several times faster on long inputs) is worth loading.
+_LONG = 1 << 20
+
+
 def sha256(data: bytes = b"") -> _Hash:
     """A SHA-256 hash object of `data` (``update``, ``digest``, ``hexdigest``)."""
+    if len(data) > _LONG:
+        import hashlib
+
+        return hashlib.sha256(data)
     return _sha256(data)
 
 

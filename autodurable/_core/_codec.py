@@ -19,7 +19,9 @@ Invariants:
   (a pydantic model that allows extra also gets extras that are not dunder
   names; a mapped class only its mapped column keys). Pickle is used only when
   the application opted in (`configure(allow_pickle=True)`), for encoding and
-  decoding alike.
+  decoding alike. (The standard modules a tag needs, ``datetime``, ``decimal``,
+  ``uuid``, ``zoneinfo``, ``base64`` and, when allowed, ``pickle``, are imported
+  when a value first needs them, by this module's choice, never by the data's.)
 - A recorded exception that is a `BaseException` but not an `Exception`
   (`SystemExit`, `KeyboardInterrupt`, `GeneratorExit`) comes back as a
   `StepError` with its type name and message, never as itself; only

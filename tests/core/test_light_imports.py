@@ -175,3 +175,21 @@ def test_asyncio_is_patched_when_a_workflow_program_imports_it_later() -> None:
         " type(asyncio.as_completed).__name__)\n"
     )
     assert run_python(code) == ["False", "_Switch", "True", "FunctionWrapper"]
+
+
+def test_light_digests_and_ids_are_the_standard_librarys() -> None:
+    import hashlib
+    import uuid
+
+    from autodurable import _light
+
+    for data in (b"", b"abc", bytes(range(256)) * 5000):  # the last past the OpenSSL size
+        assert _light.sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+    grown = _light.sha256(b"a")
+    grown.update(b"bc")
+    assert grown.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+    ids = {_light.uuid4_hex() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in ids:
+        parsed = uuid.UUID(hex=text)
+        assert (parsed.hex, parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

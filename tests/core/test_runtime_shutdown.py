@@ -57,7 +57,10 @@ def test_a_waiting_shutdown_stops_waiting_workflows_without_hanging(database, bo
 
 POOL_IMPORTED_LATE = """
 import sys
+import time
+
 import autodurable
+from autodurable._core._runtime import get_runtime
 
 @autodurable.workflow
 def first():
@@ -73,11 +76,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 pool = ThreadPoolExecutor(1)
 pool.submit(autodurable.options(waits, workflow_id="pool-waiter"))
-deadline = __import__("time").monotonic() + 10
-from autodurable._core._runtime import get_runtime
+deadline = time.monotonic() + 10
 while not get_runtime().store.list_steps("pool-waiter"):
-    assert __import__("time").monotonic() < deadline, "never waited"
-    __import__("time").sleep(0.02)
+    assert time.monotonic() < deadline, "never waited"
+    time.sleep(0.02)
 print("exiting", flush=True)
 """
 
