@@ -13,7 +13,7 @@ from ``os.urandom``). Importing this module imports nothing but ``os``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -37,7 +37,7 @@ def sha256(data: bytes = b"") -> _Hash:
         import hashlib
 
         return hashlib.sha256(data)
-    return _sha256(data)
+    return cast("_Hash", _sha256(data))
 
 
 def uuid4_hex() -> str:

@@ -54,7 +54,7 @@ def _values(self: Any) -> tuple[Any, ...]:
     return tuple(getattr(self, name) for name in self.__record_fields__)
 
 
-def _eq(self: Any, other: object) -> bool:
+def _eq(self: Any, other: object) -> Any:  # a bool, or NotImplemented
     if type(other) is not type(self):
         return NotImplemented
     return _values(self) == _values(other)

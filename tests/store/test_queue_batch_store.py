@@ -113,6 +113,10 @@ def test_a_batch_is_one_transaction_and_one_wakeup(store, backend, monkeypatch):
             assert store.enqueue_workflow(record, placement) is None
     assert transactions(store, backend, "single", seen) == 25
     assert len(woken) == 25
+    with wakeups(store, backend, monkeypatch) as woken:  # an id that exists: no wake-up
+        record, placement = entry("s3", queue="single")
+        assert store.enqueue_workflow(record, placement) == "s3"
+    assert woken == []
     assert [store.get_workflow(f"b{n}").status for n in range(25)] == [ENQUEUED] * 25
 
 
