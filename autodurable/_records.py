@@ -104,27 +104,6 @@ def _make_init(name: str, fields: tuple[str, ...], defaults: dict[str, Any], fro
     return init
 
 
-def _deferred_init(
-    name: str, fields: tuple[str, ...], defaults: dict[str, Any], frozen: bool
-) -> Any:
-    """An ``__init__`` that makes the record's own on its first call and puts it in its place.
-
-    Compiling one costs about 0.1 ms, and most records of a run are never made (those
-    of queues, limits and streams, for a program that uses none).
-    """
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        made = _make_init(name, fields, defaults, frozen)
-        for cls in type(self).__mro__:
-            if cls.__dict__.get("__init__") is __init__:
-                cls.__init__ = made  # type: ignore[misc]  # two threads may both do it: same result
-                break
-        made(self, *args, **kwargs)
-
-    __init__.__qualname__ = f"{name}.__init__"
-    return __init__
-
-
 class _RecordType(type):
     """Builds a record class: slots, ``__init__`` and the methods the module promises."""
 
@@ -148,7 +127,10 @@ class _RecordType(type):
         namespace["__record_defaults__"] = defaults
         _check_order(name, fields, defaults)
         if "__init__" not in namespace:
-            namespace["__init__"] = _deferred_init(name, fields, defaults, frozen)
+            # Compiled now, while the class is made (at import): compiling later, in
+            # whatever thread first makes a record, could meet another thread's compile,
+            # which CPython before 3.11.8 does not survive (an AST recursion SystemError).
+            namespace["__init__"] = _make_init(name, fields, defaults, frozen)
         namespace["__getstate__"] = _values
         namespace["__setstate__"] = _setstate
         namespace.setdefault("__repr__", _repr)

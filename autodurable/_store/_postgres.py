@@ -91,6 +91,8 @@ from ._postgres_url import parse_postgres_url
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
+# A finish a writer hands in: (workflow id, executor id, status, output, error).
+Finish = tuple[str, str, str, str | None, str | None]
 Cursor = psycopg.Cursor[Any]
 
 # Server-side time in seconds since the epoch: the clock leases are measured with.
@@ -160,6 +162,9 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         )
         self._steps_written: GroupCommit[StepWrite, str] = GroupCommit(
             lambda write: self._record_step_alone(*write), self.record_steps
+        )
+        self._finishes: GroupCommit[Finish, str] = GroupCommit(
+            lambda finish: self._finish_alone(*finish), self._finish_batch
         )
 
     # -- schema -----------------------------------------------------------------
@@ -591,15 +596,57 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
         output: str | None,
         error: str | None,
     ) -> str:
-        """Record a pending workflow's final status (fenced by ownership) and notify waiters."""
+        """Record a pending workflow's final status (fenced by ownership) and notify waiters.
+
+        Threads that finish workflows at the same moment (a queue worker's, say)
+        share a transaction, a round trip and a WAL flush (`_group_commit`).
+        """
+        return self._finishes.write((workflow_id, executor_id, status, output, error))
+
+    def _finish_alone(
+        self, workflow_id: str, executor_id: str, status: str, output: str | None, error: str | None
+    ) -> str:
         written = self._execute(
             "finish a workflow in",
             self._sql.finish,
             (status, output, error, time.time(), workflow_id, executor_id, self.schema),
         )
         found = None if written == 1 else self.get_workflow(workflow_id)
-        status = finished_status(workflow_id, executor_id, status, written, found)
-        return status
+        return finished_status(workflow_id, executor_id, status, written, found)
+
+    def _finish_batch(self, batch: Sequence[Finish]) -> list[Outcome[str]]:
+        """Several writers' finishes in one transaction (``executemany`` pipelines them);
+        a finish it does not settle (not owned, not pending, an error) is done again
+        alone, which says why."""
+        now = time.time()
+        rows = [
+            (status, out, err, now, wid, eid, self.schema) for wid, eid, status, out, err in batch
+        ]
+
+        def work(cursor: Cursor) -> list[bool]:
+            finished = []
+            with cursor.connection.transaction():
+                cursor.executemany(self._sql.finish, rows, returning=True)
+                for place in range(len(rows)):
+                    if place:
+                        cursor.nextset()
+                    finished.append(cursor.fetchone() is not None)
+            return finished
+
+        try:
+            done = self._run("finish workflows in", work)
+        except StoreError:
+            done = [False] * len(batch)  # nothing of it is written: each alone, below
+        outcomes: list[Outcome[str]] = []
+        for request, finished in zip(batch, done, strict=True):
+            if finished:
+                outcomes.append(Outcome(request[2]))
+                continue
+            try:
+                outcomes.append(Outcome(self._finish_alone(*request)))
+            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
+                outcomes.append(Outcome(error=exc))
+        return outcomes
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
         """Give up ownership of a pending or cancelled workflow, and tell the adopters."""

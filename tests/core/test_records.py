@@ -108,19 +108,3 @@ def test_the_store_records_are_records() -> None:
     assert WorkflowFilter(name="a") == WorkflowFilter(name="a")
     pending = ("pending",)
     assert hash(WorkflowFilter(statuses=pending)) == hash(WorkflowFilter(statuses=pending))
-
-
-def test_a_records_init_is_made_on_its_first_use_for_that_class_only() -> None:
-    class Base(Record):
-        a: int
-
-    class Child(Base):
-        b: int = 2
-
-    deferred = Base.__dict__["__init__"], Child.__dict__["__init__"]
-    with pytest.raises(TypeError):
-        Child()  # type: ignore[call-arg]  # the first call checks its arguments too
-    assert Child(1) == Child(1, 2) and Child(a=3).b == 2
-    assert Child.__dict__["__init__"] is not deferred[1]
-    assert Base.__dict__["__init__"] is deferred[0]  # not made: no Base was made yet
-    assert Base(5).a == 5 and Base.__dict__["__init__"] is not deferred[0]

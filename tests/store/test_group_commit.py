@@ -160,3 +160,79 @@ def test_sqlite_with_the_default_synchronous_mode_commits_each_write_alone(tmp_p
     finally:
         normal.close()
         full.close()
+
+
+def test_workflows_finishing_at_once_each_get_their_own_outcome(store: Store) -> None:
+    # On PostgreSQL finishes at the same moment share a transaction (a queue worker
+    # ends many workflows together); on SQLite each is written alone. Either way each
+    # writer gets its own workflow's outcome, and one that fails fails alone.
+    ids = [f"f{k}" for k in range(20)]
+    _owned(store, *ids, "stopped")
+    _owned(store, "theirs", owner="other")
+    assert store.cancel_workflow("stopped", '{"cancelled": true}') is not None
+    finishes = getattr(store, "_finishes", None)
+    batches: list[int] = []
+    if finishes is not None:
+        batch_writer = finishes._write_batch
+
+        def counting(batch):
+            batches.append(len(batch))
+            return batch_writer(batch)
+
+        finishes._write_batch = counting
+    everyone = [*ids, "stopped", "theirs"]
+    start = threading.Barrier(len(everyone))
+    results: dict[str, object] = {}
+
+    def finisher(workflow_id: str) -> None:
+        start.wait()
+        for _ in range(3 if workflow_id == "theirs" else 1):  # "theirs" keeps the others busy
+            try:
+                results[workflow_id] = store.finish_workflow(
+                    workflow_id, "me", SUCCEEDED, f'"{workflow_id}"', None
+                )
+            except OwnershipLost:
+                results[workflow_id] = OwnershipLost
+
+    runners = [threading.Thread(target=finisher, args=(i,)) for i in everyone]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    assert results == {
+        **dict.fromkeys(ids, SUCCEEDED),
+        "stopped": CANCELLED,
+        "theirs": OwnershipLost,
+    }
+    for workflow_id in ids:
+        record = store.get_workflow(workflow_id)
+        assert record is not None and (record.status, record.output) == (
+            SUCCEEDED,
+            f'"{workflow_id}"',
+        )
+    theirs = store.get_workflow("theirs")
+    assert theirs is not None and theirs.status == PENDING and theirs.executor_id == "other"
+    if finishes is not None:
+        assert batches and max(batches) > 1  # some finishes did share a transaction
+
+
+def test_a_batch_of_finishes_on_postgresql_gives_each_its_own_outcome(postgres_url: str) -> None:
+    # PostgreSQL's batch writer of finishes, as a leader calls it (SQLite writes each
+    # finish alone: the test above covers both).
+    backend = Backend(postgres_url)
+    store = backend.open()
+    _owned(store, "a", "b", "stopped")
+    _owned(store, "theirs", owner="other")
+    store.cancel_workflow("stopped", '{"cancelled": true}')
+    outcomes = store._finish_batch(  # type: ignore[attr-defined]
+        [
+            ("a", "me", SUCCEEDED, '"a"', None),
+            ("theirs", "me", SUCCEEDED, "1", None),  # not ours: fails alone
+            ("stopped", "me", SUCCEEDED, "1", None),  # cancelled meanwhile, still ours
+            ("b", "me", "failed", None, '{"e": 1}'),
+        ]
+    )
+    assert [_outcome(o) for o in outcomes] == [SUCCEEDED, OwnershipLost, CANCELLED, "failed"]
+    b = store.get_workflow("b")
+    assert b is not None and (b.status, b.error) == ("failed", '{"e": 1}')
+    store.close()
