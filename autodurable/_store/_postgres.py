@@ -52,8 +52,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._backoff import Backoff
-from .._errors import OwnershipLost, StoreError
-from ._group_commit import GroupCommit, Outcome, StepWrite
+from .._errors import StoreError
+from ._group_commit import GroupCommit, StepWrite
 from ._migrations import load_migrations
 from ._protocol import (
     CANCELLED,
@@ -65,7 +65,6 @@ from ._protocol import (
     StepRecord,
     WorkflowRecord,
 )
-from ._rules import finished_status, not_owned
 
 try:
     import psycopg
@@ -88,11 +87,10 @@ from ._postgres_queues import PostgresQueues
 from ._postgres_sql import NW as _NW
 from ._postgres_sql import OperationStatements, Statements
 from ._postgres_url import parse_postgres_url
+from ._postgres_writes import Finish, PostgresWrites
 
 log = logging.getLogger("autodurable")
 T = TypeVar("T")
-# A finish a writer hands in: (workflow id, executor id, status, output, error).
-Finish = tuple[str, str, str, str | None, str | None]
 Cursor = psycopg.Cursor[Any]
 
 # Server-side time in seconds since the epoch: the clock leases are measured with.
@@ -119,7 +117,9 @@ def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
     return None if row[0] is None else ExecutorRecord.from_row(row, row[6])
 
 
-class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, PostgresChanges):
+class PostgresStore(
+    PostgresWrites, PostgresOperations, PostgresQueues, PostgresLimits, PostgresChanges
+):
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
     notifies = True
@@ -489,164 +489,6 @@ class PostgresStore(PostgresOperations, PostgresQueues, PostgresLimits, Postgres
             },
         )
         return [(WorkflowRecord(*row[:_NW]), _executor(row[_NW:])) for row in rows]
-
-    def record_step(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
-        """Insert or replace one step's outcome: one statement, fenced by ownership.
-
-        A first attempt is a plain insert (an upsert costs the server a second
-        index probe and WAL record per step); later attempts replace the row of
-        the attempt before. An insert that meets a row after all (a write retried
-        after its reply was lost) is redone as the replacement. Returns the
-        workflow's status: pending, or cancelled (stop at this boundary; the
-        step is recorded all the same). Threads that record steps at the same
-        moment share a transaction, a round trip and a WAL flush (`_group_commit`).
-        """
-        return self._steps_written.write((workflow_id, executor_id, step))
-
-    def record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
-        """Several writers' first attempts in one transaction and one round trip
-        (``executemany`` pipelines them); any row it does not settle (a later
-        attempt, a row already there, not owned, not pending, an error) is written
-        again alone."""
-        sql = self._sql
-        groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
-        for index, (workflow_id, executor_id, step) in enumerate(batch):
-            if step.attempts > 1:
-                continue
-            if step.branch:
-                statement = sql.insert_step_in_branch_batched
-                values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
-            else:
-                statement = sql.insert_step_batched
-                values = (*step.outcome(), step.arguments, workflow_id, executor_id)
-            indexes, rows = groups.setdefault(statement, ([], []))
-            indexes.append(index)
-            rows.append(values)
-
-        def work(cursor: Cursor) -> list[bool]:
-            written = [False] * len(batch)
-            with cursor.connection.transaction():
-                for statement, (indexes, rows) in groups.items():
-                    cursor.executemany(statement, rows, returning=True)
-                    for place, index in enumerate(indexes):
-                        if place:
-                            cursor.nextset()
-                        written[index] = cursor.fetchone() is not None
-            return written
-
-        try:
-            written = self._run("record steps in", work) if groups else [False] * len(batch)
-        except StoreError:
-            written = [False] * len(batch)  # nothing of it is written: each alone, below
-        outcomes: list[Outcome[str]] = []
-        for request, done in zip(batch, written, strict=True):
-            if done:
-                outcomes.append(Outcome(PENDING))
-                continue
-            try:
-                outcomes.append(Outcome(self._record_step_alone(*request)))
-            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
-                outcomes.append(Outcome(error=exc))
-        return outcomes
-
-    def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
-        """One step's row: the insert, or the upsert, then the fenced transaction when
-        it is not the pending workflow's own (its status then says why)."""
-        sql = self._sql
-        if step.branch:
-            values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
-            insert, upsert, upsert_owned = (
-                sql.insert_step_in_branch,
-                sql.upsert_step_in_branch,
-                sql.upsert_owned_step_in_branch,
-            )
-        else:
-            values = (*step.outcome(), step.arguments, workflow_id, executor_id)
-            insert, upsert, upsert_owned = sql.insert_step, sql.upsert_step, sql.upsert_owned_step
-
-        def work(cursor: Cursor) -> int:
-            if step.attempts <= 1:
-                try:
-                    return cursor.execute(insert, values).rowcount
-                except psycopg.errors.UniqueViolation:
-                    pass
-            return cursor.execute(upsert, values).rowcount
-
-        if self._run("record a step in", work) == 1:
-            return PENDING
-
-        def not_pending(cursor: Cursor) -> Any:
-            with cursor.connection.transaction():
-                row = cursor.execute(sql.owned_status, (workflow_id, executor_id)).fetchone()
-                if row is not None:
-                    cursor.execute(upsert_owned, values)
-            return row
-
-        row = self._run("record a step in", not_pending)
-        if row is None:
-            raise not_owned(workflow_id)
-        status: str = row[0]
-        return status
-
-    def finish_workflow(
-        self,
-        workflow_id: str,
-        executor_id: str,
-        status: str,
-        output: str | None,
-        error: str | None,
-    ) -> str:
-        """Record a pending workflow's final status (fenced by ownership) and notify waiters.
-
-        Threads that finish workflows at the same moment (a queue worker's, say)
-        share a transaction, a round trip and a WAL flush (`_group_commit`).
-        """
-        return self._finishes.write((workflow_id, executor_id, status, output, error))
-
-    def _finish_alone(
-        self, workflow_id: str, executor_id: str, status: str, output: str | None, error: str | None
-    ) -> str:
-        written = self._execute(
-            "finish a workflow in",
-            self._sql.finish,
-            (status, output, error, time.time(), workflow_id, executor_id, self.schema),
-        )
-        found = None if written == 1 else self.get_workflow(workflow_id)
-        return finished_status(workflow_id, executor_id, status, written, found)
-
-    def _finish_batch(self, batch: Sequence[Finish]) -> list[Outcome[str]]:
-        """Several writers' finishes in one transaction (``executemany`` pipelines them);
-        a finish it does not settle (not owned, not pending, an error) is done again
-        alone, which says why."""
-        now = time.time()
-        rows = [
-            (status, out, err, now, wid, eid, self.schema) for wid, eid, status, out, err in batch
-        ]
-
-        def work(cursor: Cursor) -> list[bool]:
-            finished = []
-            with cursor.connection.transaction():
-                cursor.executemany(self._sql.finish, rows, returning=True)
-                for place in range(len(rows)):
-                    if place:
-                        cursor.nextset()
-                    finished.append(cursor.fetchone() is not None)
-            return finished
-
-        try:
-            done = self._run("finish workflows in", work)
-        except StoreError:
-            done = [False] * len(batch)  # nothing of it is written: each alone, below
-        outcomes: list[Outcome[str]] = []
-        for request, finished in zip(batch, done, strict=True):
-            if finished:
-                outcomes.append(Outcome(request[2]))
-                continue
-            try:
-                outcomes.append(Outcome(self._finish_alone(*request)))
-            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
-                outcomes.append(Outcome(error=exc))
-        return outcomes
 
     def release_workflow(self, workflow_id: str, executor_id: str) -> None:
         """Give up ownership of a pending or cancelled workflow, and tell the adopters."""
