@@ -26,13 +26,14 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from .._errors import OwnershipLost
 from ._protocol import Outcome, StepRecord
 
 R = TypeVar("R")  # what a writer hands in: one record's write
 T = TypeVar("T")  # its outcome
 # What the stores' step writers hand in: (workflow id, executor id, the step's record).
 StepWrite = tuple[str, str, StepRecord]
-__all__ = ["GroupCommit", "Outcome", "StepWrite"]
+__all__ = ["GroupCommit", "Outcome", "StepWrite", "settle_the_rest"]
 
 
 class _Waiter(Generic[R, T]):
@@ -112,3 +113,21 @@ class GroupCommit(Generic[R, T]):
                 following.ready.set()
             else:
                 self._leading = False
+
+
+def settle_the_rest(
+    batch: Sequence[R], settled: Sequence[T | None], alone: Callable[..., T]
+) -> list[Outcome[T]]:
+    """The outcome of each request of a batch: what the shared write settled for it, or
+    (None) its write again on its own, ``alone(*request)``, whose error is its writer's
+    alone (`OwnershipLost` included)."""
+    outcomes: list[Outcome[T]] = []
+    for request, value in zip(batch, settled, strict=True):
+        if value is not None:
+            outcomes.append(Outcome(value))
+            continue
+        try:
+            outcomes.append(Outcome(alone(*request)))  # type: ignore[misc]
+        except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
+            outcomes.append(Outcome(error=exc))
+    return outcomes

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
-from .._errors import OwnershipLost, StoreError
-from ._group_commit import GroupCommit, Outcome, StepWrite
+from .._errors import StoreError
+from ._group_commit import GroupCommit, Outcome, StepWrite, settle_the_rest
 from ._protocol import PENDING, StepRecord, WorkflowRecord
 from ._rules import finished_status, not_owned
 
@@ -95,16 +95,8 @@ class PostgresWrites:
             written = self._run("record steps in", work) if groups else [False] * len(batch)
         except StoreError:
             written = [False] * len(batch)  # nothing of it is written: each alone, below
-        outcomes: list[Outcome[str]] = []
-        for request, done in zip(batch, written, strict=True):
-            if done:
-                outcomes.append(Outcome(PENDING))
-                continue
-            try:
-                outcomes.append(Outcome(self._record_step_alone(*request)))
-            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
-                outcomes.append(Outcome(error=exc))
-        return outcomes
+        settled = [PENDING if done else None for done in written]
+        return settle_the_rest(batch, settled, self._record_step_alone)
 
     def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step's row: the insert, or the upsert, then the fenced transaction when
@@ -194,13 +186,8 @@ class PostgresWrites:
             done = self._run("finish workflows in", work)
         except StoreError:
             done = [False] * len(batch)  # nothing of it is written: each alone, below
-        outcomes: list[Outcome[str]] = []
-        for request, finished in zip(batch, done, strict=True):
-            if finished:
-                outcomes.append(Outcome(request[2]))
-                continue
-            try:
-                outcomes.append(Outcome(self._finish_alone(*request)))
-            except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
-                outcomes.append(Outcome(error=exc))
-        return outcomes
+        settled = [
+            status if finished else None
+            for (_, _, status, _, _), finished in zip(batch, done, strict=True)
+        ]
+        return settle_the_rest(batch, settled, self._finish_alone)

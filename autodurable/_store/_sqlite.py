@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._errors import ConfigError, OwnershipLost, StoreError
-from ._group_commit import GroupCommit, Outcome, StepWrite
+from .._errors import ConfigError, StoreError
+from ._group_commit import GroupCommit, Outcome, StepWrite, settle_the_rest
 from ._local import LocalSubscription, hub_for
 from ._protocol import (
     CANCELLED,
@@ -346,7 +346,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
     def record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
         """Several writers' step rows in one transaction; a row the common statement
         does not settle (not owned, not pending, an error) is written again alone."""
-        outcomes: list[Outcome[str] | None] = [None] * len(batch)
+        settled: list[str | None] = [None] * len(batch)
         with self._lock:
             conn = self._conn
             try:
@@ -355,7 +355,7 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
                     for index, request in enumerate(batch):
                         try:
                             if conn.execute(_RECORD_PENDING_STEP, _row(*request)).rowcount == 1:
-                                outcomes[index] = Outcome(PENDING)
+                                settled[index] = PENDING
                         except sqlite3.Error:
                             # This row alone, below: it gets its own error. Some errors
                             # (a full disk) end the transaction: then the rest too.
@@ -369,14 +369,8 @@ class SQLiteStore(SQLiteOperations, SQLiteQueues, SQLiteLimits, SQLiteChanges):
             except sqlite3.Error:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                outcomes = [None] * len(batch)  # nothing of the batch is written
-        for index, request in enumerate(batch):
-            if outcomes[index] is None:
-                try:
-                    outcomes[index] = Outcome(self._record_step_alone(*request))
-                except (Exception, OwnershipLost) as exc:  # that writer's, not the batch's
-                    outcomes[index] = Outcome(error=exc)
-        return outcomes  # type: ignore[return-value]
+                settled = [None] * len(batch)  # nothing of the batch is written
+        return settle_the_rest(batch, settled, self._record_step_alone)
 
     def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step row: one statement, or the fenced transaction when it is not the
