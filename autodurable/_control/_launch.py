@@ -28,7 +28,7 @@ from .._core._decorators import workflow_name
 from .._core._options import EMPTY, CallOptions, call_options_scope
 from .._core._runtime import Runtime, get_runtime
 from .._core._steps import call_step
-from .._core._workflows import handed_over
+from .._core._workflows import hand_over_later, handed_over
 from .._errors import EncodeError
 from .._store import PENDING, Claim, WorkflowRecord
 
@@ -42,8 +42,10 @@ def submit(
 ) -> Future[Any]:
     """Run ``target(*args, **kwargs)`` as a top-level call on a worker thread."""
 
+    hand_over_later(claim)  # now: a call of the same id may run before this thread starts
+
     def run() -> Any:
-        with handed_over(claim):
+        with handed_over(claim, registered=True):
             # Worker threads start with an empty context: this is a top-level call.
             with call_options_scope(opts):
                 result = target(*args, **kwargs)

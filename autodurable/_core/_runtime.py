@@ -86,6 +86,9 @@ class Runtime:
         # the same id waits for the first instead of running it twice (the top-level
         # calls of `_workflows`, under `_lock`).
         self.active: dict[str, Any] = {}
+        # Claims recorded for workflows and handed to calls not yet made, by id (under
+        # `_lock`): the first call of an id that runs takes them all (`_workflows`).
+        self.handed: dict[str, list[Any]] = {}
         self.watcher: Background | None = None
         self.workers = max(32, (os.cpu_count() or 1) * 8)
         # Set when the process exits: workflows that wait stop waiting (released).

@@ -451,12 +451,18 @@ def _identity() -> tuple[str, CallOptions | None, float | None]:
 
 
 @contextlib.contextmanager
-def handed_over(claim: Claim | None) -> Iterator[None]:
+def handed_over(claim: Claim | None, *, registered: bool = False) -> Iterator[None]:
     """Run the block with `claim` handed to the first call of its workflow.
 
     That call then runs the workflow from the claim (its record and history)
-    instead of creating or claiming it again.
+    instead of creating or claiming it again, unless another call of the same
+    workflow ran in this process since the claim was registered: the claim is stale
+    then, and the call opens the workflow from the store. A claim made in another
+    thread is `registered` there, when it was made (`hand_over_later`); one made in
+    this thread is registered here.
     """
+    if not registered:
+        hand_over_later(claim)
     token = _HANDED.set(claim)
     try:
         yield
@@ -464,13 +470,35 @@ def handed_over(claim: Claim | None) -> Iterator[None]:
         _HANDED.reset(token)
 
 
-def _take_handed_claim(workflow_id: str) -> Claim | None:
-    """The claim handed over for `workflow_id`, once; None when there is none."""
+def hand_over_later(claim: Claim | None) -> None:
+    """Register `claim`, in the thread that made it, for a call that another thread
+    makes later (`handed_over` there). Registered claims of a workflow are all taken
+    by the first call of it that runs: a later call with one of them would run the
+    workflow again from a record that the first run has moved past."""
+    if claim is None:
+        return
+    runtime = get_runtime()
+    with runtime._lock:
+        claims = runtime.handed.setdefault(claim.workflow.workflow_id, [])
+        if not any(other is claim for other in claims):
+            claims.append(claim)
+
+
+def _take_handed_claim(runtime: Runtime, workflow_id: str) -> Claim | None:
+    """The claim handed over for `workflow_id`, once, if no other call of it ran since
+    the claim was registered; None otherwise (the workflow is opened from the store).
+
+    Called by every call that runs the workflow (it holds the workflow's slot in this
+    process, `_TopLevelCall.join`), with a claim or without: either way its run makes
+    every claim registered before it stale.
+    """
+    with runtime._lock:
+        registered = runtime.handed.pop(workflow_id, None) if runtime.handed else None
     claim = _HANDED.get()
     if claim is None or claim.workflow.workflow_id != workflow_id:
         return None
     _HANDED.set(None)  # its child workflows start or claim their own
-    return claim
+    return claim if registered and any(other is claim for other in registered) else None
 
 
 def _open(
@@ -490,7 +518,7 @@ def _open(
     """
     executor = runtime.executor
     store = runtime.store
-    claim = _take_handed_claim(workflow_id)
+    claim = _take_handed_claim(runtime, workflow_id)
     if claim is None:
         now = time.time()
         deadline = _timebase.clock.time() + timeout if timeout else None

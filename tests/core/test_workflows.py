@@ -353,6 +353,38 @@ def test_same_id_in_two_threads_runs_once():
     assert calls["gate"] == 1
 
 
+def test_a_start_whose_thread_runs_after_another_call_finished_does_not_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first start records the workflow and hands its claim to a worker thread that,
+    # on a loaded machine, starts late; a second start of the same id runs it to the
+    # end meanwhile. The late thread must not run it again from the stale claim (its
+    # step would run twice, and its write, finding the workflow ended, would stop it).
+    from autodurable._core._runtime import get_runtime
+
+    gate.clear()
+    runtime = get_runtime()
+    submit = runtime.submit
+
+    def late(fn):  # type: ignore[no-untyped-def]
+        def after_a_while():  # type: ignore[no-untyped-def]
+            assert second_done.wait(10)
+            return fn()
+
+        return submit(after_a_while)
+
+    second_done = threading.Event()
+    monkeypatch.setattr(runtime, "submit", late)
+    first = autodurable.start(autodurable.options(gated, workflow_id="late"))
+    monkeypatch.setattr(runtime, "submit", submit)
+    second = autodurable.start(autodurable.options(gated, workflow_id="late"))
+    gate.set()
+    assert second.result(10) == "opened"
+    second_done.set()
+    assert first.result(10) == "opened"
+    assert calls["gate"] == 1
+
+
 @autodurable.workflow
 def starts_child():
     child = autodurable.start(inner_workflow, 5)
