@@ -145,6 +145,10 @@ START_UP_HEAVY = frozenset(
         "argparse", "ast", "base64", "concurrent.futures", "dataclasses", "decimal",
         "hashlib", "importlib.resources", "inspect", "logging", "pickle", "random",
         "sysconfig", "tempfile", "traceback", "uuid", "zoneinfo",
+        # autodurable's own, for what a sync program without limits, timeouts,
+        # telemetry, web frameworks or child commands does not use
+        "autodurable._core._limits", "autodurable._core._step_timeouts",
+        "autodurable._core._telemetry", "autodurable._web._auto", "autodurable._hook._child",
     }
 )  # fmt: skip
 

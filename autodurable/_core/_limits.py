@@ -117,6 +117,12 @@ class Limiter:
 
     # -- which limits a step is under ------------------------------------------------
 
+    def step_limits(self, run: Run, fn: Any, name: str) -> StepLimits | None:
+        """The limits on the APIs `fn` calls, for a step call recorded in `run`; None if
+        no API it calls has one."""
+        rules = self.rules_for(fn, name)
+        return StepLimits(self, rules, run, name) if rules else None
+
     def rules_for(self, fn: Any, name: str) -> tuple[Limit, ...]:
         """The limits an attempt of the step `name` (running `fn`) must fit in."""
         module = getattr(fn, "__module__", None) or ""
@@ -275,16 +281,6 @@ class StepLimits:
         return await self.limiter.acquire_async(
             self.run, place, self.name, self.rules, args, kwargs
         )
-
-
-def limits_for(run: Run | None, fn: Any, name: str) -> StepLimits | None:
-    """The limits on the APIs `fn` calls, for a step call recorded in `run`; None if
-    none applies (no limit configured, a call outside a workflow, or no API matched)."""
-    limiter = run.runtime.limiter if run is not None else None
-    if limiter is None or run is None:
-        return None
-    rules = limiter.rules_for(fn, name)
-    return StepLimits(limiter, rules, run, name) if rules else None
 
 
 def _pause(grant: Grant, backoff: Backoff) -> float:

@@ -87,13 +87,12 @@ from ._context import (
     forked_call_async,
     warn_forked,
 )
-from ._limits import limits_for
 from ._options import CallOptions, Retry
 from ._report import warn_once, warn_unrecordable
-from ._step_timeouts import await_with_timeout, call_with_timeout
 from ._watch import arguments_shape, digest
 
 if TYPE_CHECKING:
+    from ._limits import StepLimits
     from ._telemetry import StepTrace, Telemetry
 
 
@@ -455,11 +454,21 @@ def _call_step(
     return _attempts(call, fn, args, kwargs)
 
 
+def _limits_of(call: StepCall, fn: Callable[..., Any]) -> StepLimits | None:
+    """The limits on the APIs a step's `fn` calls (`_limits`, loaded only when limits
+    are configured); None without any."""
+    run = call.run
+    limiter = run.runtime.limiter if run is not None else None
+    if limiter is None or run is None:
+        return None
+    return limiter.step_limits(run, fn, call.name)
+
+
 def _attempts(
     call: StepCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Run a sync step's attempts until one succeeds (recorded) or fails for good."""
-    limits = limits_for(call.run, fn, call.name)
+    limits = _limits_of(call, fn)
     observer = _faults.observer if call.run is not None else None
     telemetry = call.run.runtime.telemetry if call.run is not None else None
     while True:
@@ -479,6 +488,8 @@ def _attempts(
                     if held is not None:
                         held.release()
             else:
+                from ._step_timeouts import call_with_timeout  # loaded by the first timeout
+
                 result = call_with_timeout(call, fn, args, kwargs, held)
         except Exception as exc:
             delay = call.failed(exc)
@@ -551,7 +562,7 @@ async def _run_async_step(
         await _timebase.clock.sleep_async(call.wait_before_resuming())
     if call.run is not None and call.run.runtime.stopping.is_set():
         raise interrupted(call.run)  # the process is exiting: no new step starts
-    limits = limits_for(call.run, fn, call.name)
+    limits = _limits_of(call, fn)
     observer = _faults.observer if call.run is not None else None
     telemetry = call.run.runtime.telemetry if call.run is not None else None
     running = _running_steps
@@ -570,6 +581,8 @@ async def _run_async_step(
                 if call.timeout is None:
                     result = await fn(*args, **kwargs)
                 else:
+                    from ._step_timeouts import await_with_timeout  # by the first timeout
+
                     result = await await_with_timeout(call, fn(*args, **kwargs))
             except Exception as exc:
                 delay = call.failed(exc)

@@ -82,11 +82,12 @@ from ._inputs import check_same_inputs, unrecordable_input
 from ._options import CallOptions, call_options_scope, current_call_options
 from ._report import first_time, logger, unrecordable_inputs, warn_once
 from ._runtime import Runtime, get_runtime
-from ._telemetry import WorkflowTrace
 from ._waiting import wait_for, wait_for_async
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from ._telemetry import WorkflowTrace
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ Invariants:
   found existing state: a command of a project that never recorded anything (a
   test suite, say) creates no database and runs nothing it did not ask for.
 - Web applications (Starlette/FastAPI, Flask, Django) get the idempotency
-  middleware when their framework is imported (`autodurable._web._auto`).
+  middleware when their framework is imported (`autodurable._web._install`).
 - Without the launcher's environment (the bootstrap folder put on
   ``PYTHONPATH`` by hand), nothing happens.
 - The launcher's side imports what validating the configuration needs and
@@ -151,9 +151,9 @@ def bootstrap() -> None:
         state,
         on_first_module=lambda: _install_sentinel(values["sentinel"], values.get("boundaries", ())),
     )
-    from .._web import _auto
+    from .._web import _install
 
-    _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
+    _install.install()  # keyed requests to web applications become workflows (docs/web.md)
     if values["recover"]:
         timer = threading.Timer(RECOVERY_DELAY, recover_quietly)
         timer.daemon = True

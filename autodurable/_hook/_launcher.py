@@ -56,7 +56,6 @@ from .._project import project_root
 from .._records import Record
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
 from ._cache import ProjectState
-from ._child import exec_command, recover_quietly
 from ._finder import durable_code, install
 
 
@@ -82,9 +81,9 @@ def prepare_hook(root: Path) -> ProjectState:
     state = ProjectState(root, settings.io, settings.roles, settings.exclude)
     _install_sentinel(settings.sentinel)
     _install_boundaries(settings.http_boundaries(launched=True))
-    from .._web import _auto
+    from .._web import _install
 
-    _auto.install()  # keyed requests to web applications become workflows (docs/web.md)
+    _install.install()  # keyed requests to web applications become workflows (docs/web.md)
     # Last, so first on sys.meta_path: the post-import finders just installed watch
     # library modules only, and need not be asked about each of the project's.
     install(state)
@@ -115,6 +114,8 @@ def run(
 ) -> int:
     """Run `target` durably; returns the process exit code."""
     if target.kind == "command":
+        from ._child import exec_command
+
         return exec_command(target.value, target.args)
     if target.kind == "script":
         path = Path(target.value).resolve()
@@ -321,6 +322,8 @@ def _recover_others(runtime: Runtime) -> None:
         pending = runtime.store.list_workflows(status=PENDING, limit=_GLANCE)
         if len(pending) < _GLANCE and all(is_program_run(r.name) for r in pending):
             return
+    from ._child import recover_quietly
+
     threading.Thread(target=recover_quietly, name="autodurable-recover", daemon=True).start()
 
 

@@ -1,9 +1,9 @@
 """Installing the idempotency middleware on framework applications under the hook.
 
-`autodurable run` (a script, ``-m``, or ``-- CMD``) calls `install()`: when
-Starlette (so FastAPI), Flask or Django's WSGI/ASGI handlers are imported, their
-application classes' ``__call__`` is patched so that a request carrying an
-``Idempotency-Key`` header goes through the middleware; every other request
+When Starlette (so FastAPI), Flask or Django's WSGI/ASGI handlers are imported
+under `autodurable run` (a script, ``-m``, or ``-- CMD``; see `_install`),
+`patch_module` patches their application classes' ``__call__`` so that a request
+carrying an ``Idempotency-Key`` header goes through the middleware; every other request
 (and every non-HTTP scope) calls the original method directly. Patching the
 class, not the object a server loads, covers every server (uvicorn, gunicorn,
 hypercorn, ``flask run``, ``manage.py runserver``, waitress) and every way of
@@ -17,8 +17,6 @@ Invariants:
   held weakly.
 - Only the outermost application of a request acts (`IN_REQUEST`): mounted
   sub-applications see the key and pass the request through.
-- ``AUTODURABLE_IDEMPOTENCY=off`` in the environment turns the automatic
-  installation off (explicit middleware still works).
 - An application is registered for recovery under a label that names its
   class and its rank among the instances of that class created in the
   process (``fastapi.applications.FastAPI#0``): the same program creates the
@@ -27,18 +25,14 @@ Invariants:
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
 import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._core._post_import import when_imported
 from ._apps import APPS, IN_REQUEST, App, asgi_key, register_app, wsgi_key
 
-ENV_SWITCH = "AUTODURABLE_IDEMPOTENCY"
 _CACHE_ATTRIBUTE = "_autodurable_idempotency"
 _LABEL_ATTRIBUTE = "_autodurable_label"
 _ranks: dict[str, itertools.count[int]] = {}
@@ -140,7 +134,7 @@ def _replace(cls: type, name: str, original: Any, new: Any) -> None:
     setattr(cls, name, new)
 
 
-def _patch_module(fullname: str, module: ModuleType) -> None:
+def patch_module(fullname: str, module: ModuleType) -> None:
     """Patch the application class(es) `module` defines (once)."""
     if getattr(module, _CACHE_ATTRIBUTE, False):
         return
@@ -153,26 +147,3 @@ def _patch_module(fullname: str, module: ModuleType) -> None:
         _patch_wsgi(module.Flask)
     elif fullname == "django.core.handlers.wsgi":
         _patch_wsgi(module.WSGIHandler)
-
-
-_TARGETS = frozenset(
-    {
-        "starlette.applications",
-        "flask.app",
-        "django.core.handlers.wsgi",
-        "django.core.handlers.asgi",
-    }
-)
-
-
-_installed = False
-
-
-def install() -> None:
-    """Patch the frameworks' application classes now or when they are imported."""
-    global _installed
-    if _installed or os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
-        return
-    _installed = True
-    for name in sorted(_TARGETS):
-        when_imported(name, functools.partial(_patch_module, name))

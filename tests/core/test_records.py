@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import pickle
+import pkgutil
+from types import CodeType
 from typing import ClassVar
 
 import pytest
 
-from autodurable._records import FrozenRecord, Record, fields_of, replace
+import autodurable
+from autodurable._record_inits import INITS
+from autodurable._records import FrozenRecord, Record, fields_of, init_source, inits_module, replace
 from autodurable._store._protocol import StepRecord, WorkflowFilter
 
 
@@ -108,3 +113,59 @@ def test_the_store_records_are_records() -> None:
     assert WorkflowFilter(name="a") == WorkflowFilter(name="a")
     pending = ("pending",)
     assert hash(WorkflowFilter(statuses=pending)) == hash(WorkflowFilter(statuses=pending))
+
+
+def _package_records() -> list[type[Record]]:
+    for module in pkgutil.walk_packages(autodurable.__path__, "autodurable."):
+        if not module.name.endswith("__main__"):  # runs the CLI when imported
+            importlib.import_module(module.name)
+    found: list[type[Record]] = []
+    pending = list(Record.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if cls.__module__.startswith("autodurable."):
+            found.append(cls)
+    return found
+
+
+def _same_code(a: CodeType, b: CodeType) -> bool:
+    return (a.co_code, a.co_varnames, a.co_names, a.co_consts) == (
+        b.co_code, b.co_varnames, b.co_names, b.co_consts,
+    )  # fmt: skip
+
+
+def test_every_package_record_has_its_init_compiled_ahead() -> None:
+    records = _package_records()
+    assert len(records) >= 20
+    shapes = {(cls.__record_fields__, cls.__setattr__ is not object.__setattr__) for cls in records}
+    expected = {}
+    for fields, frozen in shapes:
+        scope: dict[str, object] = {}
+        exec(init_source(fields, frozen), scope)
+        expected[(fields, frozen)] = scope["__init__"].__code__  # type: ignore[attr-defined]
+    stale = set(INITS) ^ set(expected) or {
+        shape for shape, init in INITS.items() if not _same_code(init.__code__, expected[shape])
+    }
+    assert not stale, (
+        f"records changed: write this to autodurable/_record_inits.py (then ruff format it):\n"
+        f"{inits_module(records)}"
+    )
+    # And the classes use them: their __init__ runs the module's code.
+    for cls in records:
+        shape = (cls.__record_fields__, cls.__setattr__ is not object.__setattr__)
+        assert cls.__init__.__code__ is INITS[shape].__code__
+
+
+def test_a_record_with_new_fields_gets_an_init_compiled_on_the_spot() -> None:
+    class Odd(Record):
+        first_of_its_kind: int
+        second: str = "two"
+
+    assert (("first_of_its_kind", "second"), False) not in INITS
+    odd = Odd(first_of_its_kind=1)
+    assert (odd.first_of_its_kind, odd.second) == (1, "two")
+    assert (
+        Odd.__init__.__qualname__
+        == "test_a_record_with_new_fields_gets_an_init_compiled_on_the_spot.<locals>.Odd.__init__"
+    )
