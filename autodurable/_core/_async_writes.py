@@ -1,29 +1,39 @@
 """Async steps' records, written without holding up the event loop's other work.
 
 An async step records its result by a blocking store write. Alone on its
-event loop, writing in place is the cheapest way (no hand-off between threads),
-and that is what it does. When other async steps or workflows of the loop are
-running, or other tasks wait for their turn on it (workflows gathered together
-whose steps never wait), a write in place would stall them all for its round
-trip, one write after another. The step's record then goes to the store's
-writer thread: the loop runs the others meanwhile, and the writer writes every
-record waiting for it in one transaction (`Store.record_steps`), where the
-store shares commits (PostgreSQL, SQLite with ``synchronous=full``). Where it
-does not, a write in place is cheaper than a hand-off, so it stays in place.
+event loop, writing in place is the cheapest way (no hand-off, no wait for
+other steps), and that is what it does. When other async steps or workflows of
+the loop are running, or other tasks wait for their turn on it (workflows
+gathered together whose steps never wait), one write per step would stall them
+all, one write after another. Then the records are written together:
+
+- Where the store shares commits between threads (PostgreSQL, SQLite with
+  ``synchronous=full``: a write waits for the network or the disk), the step's
+  record goes to the store's writer thread: the loop runs the others
+  meanwhile, and the writer writes every record waiting for it in one
+  transaction (`Store.record_steps`).
+- Elsewhere (SQLite's default, where a commit is a write to the WAL, cheaper
+  than a hand-off between threads), the records of the steps that finish in
+  the same turn of the loop are written at the end of that turn, in the loop's
+  own thread, in one transaction: the loop is held for one commit instead of
+  one per step.
 
 Invariants:
 - A step returns only once its record is written (durable before its workflow
-  goes on), whichever thread writes it; the record is built, and its status
+  goes on), whichever way it is written; the record is built, and its status
   acted on, by the step's own `StepCall` in the loop's thread.
-- A writer writes only records handed to it, each once, and gives each its own
-  outcome (a failing row fails no other, see `Store.record_steps`).
-- A run ends only once its handed records are written (`settle`), as with
-  writes in place: a step whose body finished before its workflow stopped
+- A writer (thread or turn) writes only records handed to it, each once, and
+  gives each its own outcome (a failing row fails no other, see
+  `Store.record_steps`).
+- A run ends only once its handed records are written (`settle`, for the
+  writer thread's; a turn's are written before any of its steps returns), as
+  with writes in place: a step whose body finished before its workflow stopped
   (a sibling's crash, a cancellation) keeps its record.
 - Global mutable state: counts of the async steps and workflows running on each
-  thread's loop (thread-local: one loop per thread), the writes handed and not written
-  by workflow id, and one writer thread per store while it has work, which
-  ends after a second idle.
+  thread's loop and the records waiting for the end of its turn (thread-local:
+  one loop per thread), the writes handed to writer threads and not written by
+  workflow id, and one writer thread per store while it has work, which ends
+  after a second idle.
 """
 
 from __future__ import annotations
@@ -44,11 +54,13 @@ if TYPE_CHECKING:
 
 # On this thread's loop: ``running.steps``, the async steps running (or recording),
 # counted in and out by `_steps._run_async_step`; ``running.workflows``, the async
-# workflows running (`running_async_workflow`).
+# workflows running (`running_async_workflow`); ``running.turn``, the records waiting
+# for the end of the loop's turn (`_at_end_of_turn`).
 running = threading.local()
 _IDLE_SECONDS = 1.0  # a writer with nothing to write this long ends (another starts if needed)
 
 _Write = tuple[tuple[str, str, StepRecord], "Future[Outcome[str]]"]
+_TurnWrite = tuple[Store, tuple[str, str, StepRecord], "asyncio.Future[Outcome[str]]"]
 
 
 @contextlib.contextmanager
@@ -63,23 +75,22 @@ def running_async_workflow() -> Iterator[None]:
 
 async def record_result(call: StepCall, result: Any) -> None:
     """`call.succeeded(result)`: in place when the step runs alone on its loop (no other
-    async step or workflow there) or its store does not share commits, else by the
-    store's writer while the loop goes on."""
+    async step or workflow there), else by the store's writer while the loop goes on,
+    or with the other records of this turn of the loop (see the module)."""
     import asyncio  # on a loop: imported already (a sync program need not import it)
 
     run = call.run
-    alone = (
-        running.steps <= 1
-        and getattr(running, "workflows", 0) <= 1
-        and not _others_ready(asyncio.get_running_loop())
-    )
-    if run is None or alone or not run.runtime.store.shares_commits:
+    loop = asyncio.get_running_loop()
+    alone = running.steps <= 1 and getattr(running, "workflows", 0) <= 1 and not _others_ready(loop)
+    if run is None or alone:
         call.succeeded(result)
         return
-    row = call.result_row(result)
-    handed = asyncio.wrap_future(
-        _Writer.hand(run.runtime.store, (run.workflow_id, run.executor_id, row))
-    )
+    store = run.runtime.store
+    write = (run.workflow_id, run.executor_id, call.result_row(result))
+    if store.shares_commits:
+        handed = asyncio.wrap_future(_Writer.hand(store, write))
+    else:
+        handed = _at_end_of_turn(loop, store, write)
     try:
         outcome = await asyncio.shield(handed)
     except asyncio.CancelledError:
@@ -97,6 +108,44 @@ def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
     have not run yet: they would wait for a write in place). asyncio's own loops
     keep it in ``_ready``; another loop (uvloop) answers no."""
     return bool(getattr(loop, "_ready", None))
+
+
+def _at_end_of_turn(
+    loop: asyncio.AbstractEventLoop, store: Store, write: tuple[str, str, StepRecord]
+) -> asyncio.Future[Outcome[str]]:
+    """Queue `write` for the end of the loop's current turn; its outcome, once written.
+
+    The first write of a turn schedules the turn's writing with ``call_soon``: it
+    runs after the callbacks already due in this turn, the other steps finishing
+    now among them, which add their writes to the same batch.
+    """
+    future: asyncio.Future[Outcome[str]] = loop.create_future()
+    waiting: list[_TurnWrite] | None = getattr(running, "turn", None)
+    if not waiting:
+        waiting = running.turn = []
+        loop.call_soon(_write_turn, waiting)
+    waiting.append((store, write, future))
+    return future
+
+
+def _write_turn(waiting: list[_TurnWrite]) -> None:
+    """Write a turn's records, each store's in one transaction, and give each its outcome."""
+    running.turn = []  # writes from here on wait for the next turn
+    stores: dict[int, list[_TurnWrite]] = {}
+    for item in waiting:
+        stores.setdefault(id(item[0]), []).append(item)
+    for items in stores.values():
+        store = items[0][0]
+        try:
+            if len(items) == 1:  # one record: the store's plain write is cheaper
+                outcomes = [Outcome(store.record_step(*items[0][1]))]
+            else:
+                outcomes = store.record_steps([write for _, write, _ in items])
+        except BaseException as exc:  # every write of the batch gets it
+            outcomes = [Outcome(error=exc) for _ in items]
+        for (_, _, future), outcome in zip(items, outcomes, strict=True):
+            if not future.done():  # cancelled only when its loop is going away
+                future.set_result(outcome)
 
 
 def settle(workflow_id: str) -> None:

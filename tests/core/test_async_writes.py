@@ -4,9 +4,10 @@ On a store that shares commits (PostgreSQL; SQLite with ``synchronous=full``),
 async steps running at once on one event loop hand their records to the store's
 writer thread, so the loop runs the others meanwhile and the records waiting
 together are written in one transaction; a step alone on its loop writes in
-place, paying no hand-off. Either way each step's record is written before the
-step returns, and every record is there. SQLite's default commits each write
-alone, cheaper than a hand-off: its writes stay in place. The SIGKILL side
+place, paying no hand-off. On SQLite's default, where a commit is cheaper than a
+hand-off, the records of the steps finishing in one turn of the loop are written
+together at its end, in the loop's thread. Either way each step's record is
+written before the step returns, and every record is there. The SIGKILL side
 (records in flight) is in test_group_commit_crash.py.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 import autodurable
+from autodurable import WorkflowCancelled
 from autodurable._core._runtime import get_runtime
 
 from ..helpers import run_workflow
@@ -135,10 +137,60 @@ def test_a_step_alone_on_its_loop_writes_in_place(sharing, monkeypatch):
     assert writers == [threading.current_thread().name] * STEPS
 
 
-def test_sqlite_with_the_default_synchronous_mode_writes_in_place(tmp_path, monkeypatch):
+def test_sqlite_with_the_default_synchronous_mode_writes_each_turns_records_together(
+    tmp_path, monkeypatch
+):
     autodurable.configure(database_url=f"sqlite:///{tmp_path / 'state.db'}")
-    assert not get_runtime().store.shares_commits
+    store = get_runtime().store
+    assert not store.shares_commits
     writers = _writers(monkeypatch)
+    batches: list[int] = []
+    record_steps = store.record_steps
+
+    def several(writes: Any) -> Any:
+        batches.append(len(writes))
+        return record_steps(writes)
+
+    monkeypatch.setattr(store, "record_steps", several)
     assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
     _assert_recorded(8)
-    assert set(writers) == {threading.current_thread().name}
+    assert set(writers) == {threading.current_thread().name}  # the loop's own thread
+    assert len(writers) == 8 * STEPS
+    # Fewer transactions than records: the turns' records went together.
+    assert batches and max(batches) > 1 and sum(batches) > 8 * STEPS // 2, batches
+
+
+@autodurable.step
+async def stopping_one(k: int, i: int) -> int:
+    await asyncio.sleep(0)
+    if k == 3 and i == 2:  # an operator cancels workflow 3 while its step runs
+        get_runtime().store.cancel_workflow("stop-3", '{"e": "cancelled"}')
+    return i
+
+
+@autodurable.workflow
+async def stoppable(k: int) -> int:
+    total = 0
+    for i in range(STEPS):
+        total += await stopping_one(k, i)
+    return total
+
+
+def test_a_row_the_batch_cannot_settle_stops_only_its_own_workflow(database_url):
+    # Default settings on each store: SQLite writes the turn's records together in the
+    # loop's thread, PostgreSQL hands them to the writer thread. Workflow 3 is
+    # cancelled during its third step: that step's row, written with its neighbours',
+    # is recorded and says so; workflow 3 stops there, the others finish.
+    autodurable.configure(database_url=database_url)
+
+    async def together() -> list[Any]:
+        calls = (run_workflow(stoppable, f"stop-{k}", k) for k in range(8))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(together())
+    assert isinstance(results[3], WorkflowCancelled), results
+    assert [r for k, r in enumerate(results) if k != 3] == [sum(range(STEPS))] * 7
+    store = get_runtime().store
+    assert [s.position for s in store.list_steps("stop-3")] == [1, 2, 3]
+    for k in (0, 1, 2, 4, 5, 6, 7):
+        assert [s.position for s in store.list_steps(f"stop-{k}")] == list(range(1, STEPS + 1))

@@ -1,5 +1,6 @@
 """SIGKILL while commits are shared: sixteen workflows on sixteen threads, or sixteen
 async workflows on one event loop (whose steps hand their writes to writer threads,
+or on SQLite's default write each turn of the loop's records together,
 `_core._async_writes`), record their steps at once (PostgreSQL, and SQLite with
 ``synchronous=full``, where records made at the same moment share a transaction),
 and the process is killed at a random moment, several times over, then run to
@@ -63,8 +64,8 @@ def job(name):
 
 LOGGING_BATCHES = """
 store = get_runtime().store
-written = store._steps_written
-batch = written._write_batch
+written = store._steps_written  # None where threads do not share commits
+batch = store.record_steps
 
 
 def logged(requests):
@@ -74,8 +75,9 @@ def logged(requests):
     return outcomes
 
 
-written._write_batch = logged  # the threads' shared commits
-store.record_steps = logged  # the async steps' writer's
+if written is not None:
+    written._write_batch = logged  # the threads' shared commits
+store.record_steps = logged  # the async steps' writer's, or the loop's turns'
 """
 
 THREADS = """
@@ -148,15 +150,25 @@ def _effects(path: Path) -> Counter[str]:
 
 
 @pytest.mark.usefixtures("unmeasured_children")
-@pytest.mark.parametrize("mode", ["threads", "asyncio"])
-@pytest.mark.parametrize("store", ["sqlite-full", "postgresql"])
+@pytest.mark.parametrize(
+    ("store", "mode"),
+    [
+        ("sqlite-full", "threads"),
+        ("sqlite-full", "asyncio"),
+        ("postgresql", "threads"),
+        ("postgresql", "asyncio"),
+        ("sqlite", "asyncio"),  # each turn of the loop's records in one transaction
+    ],
+)
 def test_sigkill_while_shared_commits_are_in_flight(
     tmp_path: Path, request: pytest.FixtureRequest, store: str, mode: str
 ) -> None:
     if store == "postgresql":
         url = request.getfixturevalue("postgres_url")
     else:
-        url = f"sqlite:///{tmp_path / 'state.db'}?synchronous=full"
+        url = f"sqlite:///{tmp_path / 'state.db'}" + (
+            "?synchronous=full" if "full" in store else ""
+        )
     script = write_script(tmp_path, "fanout.py", _script(mode))
     effects, batches = tmp_path / "effects.txt", tmp_path / "batches.txt"
     command = [sys.executable, str(script), str(effects), str(batches)]
