@@ -145,6 +145,7 @@ START_UP_HEAVY = frozenset(
         "argparse", "ast", "base64", "concurrent.futures", "dataclasses", "decimal",
         "hashlib", "importlib.resources", "inspect", "logging", "pickle", "random",
         "sysconfig", "tempfile", "traceback", "uuid", "zoneinfo",
+        "sqlite3",  # the SQLite stores use the C module (_sqlite_driver); tomllib loads datetime
         # autodurable's own, for what a sync program without limits, timeouts,
         # telemetry, web frameworks or child commands does not use
         "autodurable._core._limits", "autodurable._core._step_timeouts",

@@ -18,7 +18,6 @@ Invariants:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ from ._protocol import (
 )
 from ._rules import finished_status, not_owned
 from ._sqlite_changes import SQLiteChanges
+from ._sqlite_driver import sqlite3
 from ._sqlite_file import RESTORE, check_and_migrate
 from ._sqlite_limits import SQLiteLimits
 from ._sqlite_ops import SQLiteOperations

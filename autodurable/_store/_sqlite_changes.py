@@ -6,13 +6,13 @@ any other state than the one the operation expects is left as it is.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ._protocol import FINISHED_STATUSES, PENDING, QUEUED_STATUSES
 from ._rules import REWINDS_EVENT, rewinds_after
+from ._sqlite_driver import sqlite3
 from ._stream_sql import SQLITE_STREAMS
 
 if TYPE_CHECKING:

@@ -16,13 +16,13 @@ Invariants:
 from __future__ import annotations
 
 import functools
-import sqlite3
 import time
 from pathlib import Path
 
 from .._errors import StoreError
 from . import _sqlite_schema as _schema
 from ._migrations import load_migrations
+from ._sqlite_driver import sqlite3
 
 # Files up to this size are checked (PRAGMA quick_check) at every open; larger
 # ones only before they are migrated, since the check reads the whole file.

@@ -6,7 +6,6 @@ every writer of the file, so the permits counted in it are all there are.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from contextlib import AbstractContextManager
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._limit_sql import LimitSQL, take, waits_of
 from ._limiting import Grant, LimitWait, PermitRequest
+from ._sqlite_driver import sqlite3
 
 if TYPE_CHECKING:
     from ._protocol import Liveness

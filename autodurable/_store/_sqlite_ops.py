@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -40,6 +39,7 @@ from ._protocol import (
     WorkflowRecord,
 )
 from ._rules import not_owned, receive_step, received
+from ._sqlite_driver import sqlite3
 from ._stream_sql import SQLITE_STREAMS, SQLiteStreams
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from ._protocol import WorkflowRecord
 from ._queue_batch import BatchSQL, Entry, enqueue_batch
 from ._queue_sql import QueueSQL, dequeue, enqueue, stats_of
 from ._queueing import Dequeued, Placement, QueueSpec, QueueStats, ScheduleRecord
+from ._sqlite_driver import sqlite3
 
 if TYPE_CHECKING:
     from ._local import Hub

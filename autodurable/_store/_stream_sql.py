@@ -32,7 +32,6 @@ Invariants:
 from __future__ import annotations
 
 import functools
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._protocol import PENDING, StepRecord
 from ._rules import not_owned
+from ._sqlite_driver import sqlite3
 from ._streams import StreamItem, Written
 
 if TYPE_CHECKING:
