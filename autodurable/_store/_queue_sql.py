@@ -82,12 +82,17 @@ class QueueSQL:
         # RETURNING gives no order, so it returns the priority too, to sort by.
         once = "MATERIALIZED " if lock_rows else ""
 
+        # PostgreSQL checks again that the rows it locked still wait. On SQLite the
+        # statement runs alone in its transaction, and a second test of the status
+        # there would make it walk the status index instead of the picked ids.
+        recheck = f"{waiting} AND " if lock_rows else ""
+
         def take(where: str) -> str:
             return (
                 f"WITH picked AS {once}(SELECT workflow_id FROM {w} WHERE {where} AND "
                 f"{ready} ORDER BY priority, created_at, workflow_id LIMIT {p} {lock_rows}) "
                 f"UPDATE {w} SET status = '{PENDING}', executor_id = {p}, dequeued_at = {p}, "
-                f"updated_at = {p} WHERE {waiting} AND workflow_id IN (SELECT workflow_id "
+                f"updated_at = {p} WHERE {recheck}workflow_id IN (SELECT workflow_id "
                 f"FROM picked) RETURNING {WORKFLOW_COLUMNS}, priority"
             )
 

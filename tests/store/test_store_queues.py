@@ -168,3 +168,30 @@ def test_a_rate_limited_dequeue_says_when_its_window_frees(store):
     assert held.taken == []
     dequeued_at = time.time()
     assert held.retry_at is not None and abs(held.retry_at - (dequeued_at + 30.0)) < 5.0
+
+
+def test_a_sqlite_dequeue_walks_the_queue_in_order_without_sorting_it(tmp_path):
+    # The cost of a dequeue must not grow with the queue's depth: SQLite reads the
+    # waiting workflows from their index in the order it takes them and stops at
+    # the batch's size, and updates the picked rows by id (no walk of every waiting
+    # workflow by status). PostgreSQL plans by its statistics, so only SQLite's plan
+    # is pinned; the order taken is checked on both stores above.
+    from autodurable._store._sqlite_driver import sqlite3
+    from autodurable._store._sqlite_queues import _SQL
+
+    store = Backend(f"sqlite:///{tmp_path / 'state.db'}").open()
+    for n in range(50):
+        enqueue(store, f"w{n}", at=float(n))
+    conn = sqlite3.connect(str(tmp_path / "state.db"))
+    try:
+        plan = " | ".join(
+            row[3]
+            for row in conn.execute(
+                f"EXPLAIN QUERY PLAN {_SQL.take_any}", ("q", time.time(), 5, "me", 0.0, 0.0)
+            )
+        )
+    finally:
+        conn.close()
+        store.close()
+    assert "workflows_ready_in_queue" in plan, plan
+    assert "TEMP B-TREE" not in plan and "workflows_by_update" not in plan, plan
