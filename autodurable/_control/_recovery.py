@@ -176,6 +176,7 @@ class _Watcher:
         # commits instead of waiting out the interval.
         self._polls_for_changes = (queues is None or bool(queues)) and not runtime.store.notifies
         self._nudged = threading.Event()  # a workflow of ours ended: room to take more
+        self._wakeups: Subscription | None = None  # what the loop sleeps on, while it runs
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, WorkflowHandle[Any]] = {}
@@ -201,6 +202,7 @@ class _Watcher:
         except Exception as exc:  # the store may be unreachable now: poll instead
             log.warning("autodurable: adoption is not woken by the store: %s", exc)
             wakeups = None
+        self._wakeups = wakeups
         try:
             while not self._stop.is_set() and not self.runtime.stopping.is_set():
                 started = 0
@@ -213,6 +215,7 @@ class _Watcher:
                 else:
                     self._sleep(wakeups)
         finally:
+            self._wakeups = None
             if wakeups is not None:
                 wakeups.close()
 
@@ -286,6 +289,9 @@ class _Watcher:
 
     def _finished(self, workflow_id: str, future: Future[Any]) -> None:
         self._nudged.set()  # room for another: look at the queues now
+        wakeups = self._wakeups
+        if wakeups is not None:  # asleep on it between its looks at the queues: wake it
+            wakeups.wake(released=False)
         error = future.exception()
         with self._lock:
             self._running.pop(workflow_id, None)

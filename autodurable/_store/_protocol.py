@@ -337,6 +337,9 @@ class Subscription(Protocol):
         """Whether a release woke this subscription (to any workflow: for None) since the
         last call, as opposed to an enqueue only; reading it resets it."""
 
+    def wake(self, released: bool = True) -> None:
+        """Wake its waiter from this process (`released`: as a release would)."""
+
     def close(self) -> None:
         """Stop receiving wake-ups."""
 

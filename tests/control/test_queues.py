@@ -4,12 +4,14 @@ limits, by priority, after its delay, per partition; dedup both ways; bad input.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import pytest
 
 import autodurable
+from autodurable._control import _recovery
 from autodurable._control._operations import cancel
 from autodurable._core._runtime import get_runtime
 from autodurable._store import DELAYED, ENQUEUED, SUCCEEDED
@@ -74,6 +76,23 @@ def test_one_at_a_time_runs_by_priority_then_in_order_of_enqueue():
     while len(spans) < 5 and time.time() < deadline:
         time.sleep(0.02)
     assert [tag for tag, *_ in sorted(spans, key=lambda s: s[2])] == ["first", "a1", "a2", "b", "c"]
+
+
+def test_a_worker_with_every_thread_busy_takes_more_as_soon_as_one_is_free(monkeypatch):
+    # A worker whose threads are all busy sleeps until its next look (up to 0.2 s
+    # later, its looks backing off); the end of one of its own workflows wakes it at
+    # once. (Its short polls for other processes' commits are made long here: they
+    # would otherwise hide a missed wake-up on SQLite, 5 ms late each time.)
+    monkeypatch.setattr(_recovery, "_CHANGE_POLL", 5.0)
+    get_runtime().workers = 1  # one workflow at a time: the pool is full while it runs
+    queue = autodurable.Queue("test-handover")
+    handles = [queue.enqueue(job, f"h{n}", seconds=0.15) for n in range(6)]
+    autodurable.recover(watch=True)
+    for handle in handles:
+        handle.result(timeout=60)
+    ordered = sorted(spans, key=lambda span: span[2])
+    gaps = sorted(nxt[2] - prev[3] for prev, nxt in itertools.pairwise(ordered))
+    assert gaps[len(gaps) // 2] < 0.04, gaps  # the median: one slow wake-up may happen
 
 
 def test_a_delayed_workflow_starts_after_its_delay():
