@@ -69,6 +69,20 @@ def _writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def _batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of records of each batch the runtime's store writes, as it writes it."""
+    store = get_runtime().store
+    sizes: list[int] = []
+    record_steps = store.record_steps
+
+    def several(writes: Any) -> Any:
+        sizes.append(len(writes))
+        return record_steps(writes)
+
+    monkeypatch.setattr(store, "record_steps", several)
+    return sizes
+
+
 async def _many(count: int) -> list[int]:
     return await asyncio.gather(*(run_workflow(chain, f"chain-{k}", STEPS) for k in range(count)))
 
@@ -112,14 +126,7 @@ def test_workflows_started_together_share_commits_even_when_their_steps_never_wa
     # The others wait for their turn on the loop: a write in place would run the
     # workflows one after another, each commit alone.
     store = get_runtime().store
-    batches: list[int] = []
-    record_steps = store.record_steps
-
-    def several(writes: Any) -> Any:
-        batches.append(len(writes))
-        return record_steps(writes)
-
-    monkeypatch.setattr(store, "record_steps", several)
+    batches = _batch_sizes(monkeypatch)
 
     async def together() -> list[int]:
         return await asyncio.gather(*(run_workflow(counted, f"c-{k}", 20) for k in range(8)))
@@ -144,14 +151,7 @@ def test_sqlite_with_the_default_synchronous_mode_writes_each_turns_records_toge
     store = get_runtime().store
     assert not store.shares_commits
     writers = _writers(monkeypatch)
-    batches: list[int] = []
-    record_steps = store.record_steps
-
-    def several(writes: Any) -> Any:
-        batches.append(len(writes))
-        return record_steps(writes)
-
-    monkeypatch.setattr(store, "record_steps", several)
+    batches = _batch_sizes(monkeypatch)
     assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
     _assert_recorded(8)
     assert set(writers) == {threading.current_thread().name}  # the loop's own thread
