@@ -13,7 +13,9 @@ from typing import Any
 _set = object.__setattr__
 
 
-def _init_0(self, conninfo, masked, schema, pool_size, retry_seconds):
+def _init_0(
+    self: Any, conninfo: Any, masked: Any, schema: Any, pool_size: Any, retry_seconds: Any
+) -> None:
     _set(self, "conninfo", conninfo)
     _set(self, "masked", masked)
     _set(self, "schema", schema)
@@ -22,8 +24,15 @@ def _init_0(self, conninfo, masked, schema, pool_size, retry_seconds):
 
 
 def _init_1(
-    self, executor_id, hostname, pid, process_started, started_at, heartbeat_at, heartbeat_age
-):
+    self: Any,
+    executor_id: Any,
+    hostname: Any,
+    pid: Any,
+    process_started: Any,
+    started_at: Any,
+    heartbeat_at: Any,
+    heartbeat_age: Any,
+) -> None:
     self.executor_id = executor_id
     self.hostname = hostname
     self.pid = pid
@@ -33,25 +42,27 @@ def _init_1(
     self.heartbeat_age = heartbeat_age
 
 
-def _init_2(self, executor_id, lease_seconds, hostname):
+def _init_2(self: Any, executor_id: Any, lease_seconds: Any, hostname: Any) -> None:
     _set(self, "executor_id", executor_id)
     _set(self, "lease_seconds", lease_seconds)
     _set(self, "hostname", hostname)
 
 
-def _init_3(self, granted, retry_at):
+def _init_3(self: Any, granted: Any, retry_at: Any) -> None:
     _set(self, "granted", granted)
     _set(self, "retry_at", retry_at)
 
 
-def _init_4(self, key, concurrency, rate, units):
+def _init_4(self: Any, key: Any, concurrency: Any, rate: Any, units: Any) -> None:
     _set(self, "key", key)
     _set(self, "concurrency", concurrency)
     _set(self, "rate", rate)
     _set(self, "units", units)
 
 
-def _init_5(self, key, concurrency, rate_count, rate_period, units):
+def _init_5(
+    self: Any, key: Any, concurrency: Any, rate_count: Any, rate_period: Any, units: Any
+) -> None:
     _set(self, "key", key)
     _set(self, "concurrency", concurrency)
     _set(self, "rate_count", rate_count)
@@ -59,23 +70,23 @@ def _init_5(self, key, concurrency, rate_count, rate_period, units):
     _set(self, "units", units)
 
 
-def _init_6(self, kind, value, args):
+def _init_6(self: Any, kind: Any, value: Any, args: Any) -> None:
     self.kind = kind
     self.value = value
     self.args = args
 
 
 def _init_7(
-    self,
-    message_id,
-    workflow_id,
-    topic,
-    payload,
-    idempotency_key,
-    sent_at,
-    consumed_at,
-    consumed_at_step,
-):
+    self: Any,
+    message_id: Any,
+    workflow_id: Any,
+    topic: Any,
+    payload: Any,
+    idempotency_key: Any,
+    sent_at: Any,
+    consumed_at: Any,
+    consumed_at_step: Any,
+) -> None:
     self.message_id = message_id
     self.workflow_id = workflow_id
     self.topic = topic
@@ -86,7 +97,15 @@ def _init_7(
     self.consumed_at_step = consumed_at_step
 
 
-def _init_8(self, name, concurrency, worker_concurrency, rate_limit, rate_period, partitioned):
+def _init_8(
+    self: Any,
+    name: Any,
+    concurrency: Any,
+    worker_concurrency: Any,
+    rate_limit: Any,
+    rate_period: Any,
+    partitioned: Any,
+) -> None:
     _set(self, "name", name)
     _set(self, "concurrency", concurrency)
     _set(self, "worker_concurrency", worker_concurrency)
@@ -95,7 +114,15 @@ def _init_8(self, name, concurrency, worker_concurrency, rate_limit, rate_period
     _set(self, "partitioned", partitioned)
 
 
-def _init_9(self, name, enqueued, delayed, running, oldest_waiting, finished):
+def _init_9(
+    self: Any,
+    name: Any,
+    enqueued: Any,
+    delayed: Any,
+    running: Any,
+    oldest_waiting: Any,
+    finished: Any,
+) -> None:
     _set(self, "name", name)
     _set(self, "enqueued", enqueued)
     _set(self, "delayed", delayed)
@@ -104,7 +131,17 @@ def _init_9(self, name, enqueued, delayed, running, oldest_waiting, finished):
     _set(self, "finished", finished)
 
 
-def _init_10(self, name, workflow_name, cron, timezone, catch_up, paused, last_tick, created_at):
+def _init_10(
+    self: Any,
+    name: Any,
+    workflow_name: Any,
+    cron: Any,
+    timezone: Any,
+    catch_up: Any,
+    paused: Any,
+    last_tick: Any,
+    created_at: Any,
+) -> None:
     _set(self, "name", name)
     _set(self, "workflow_name", workflow_name)
     _set(self, "cron", cron)
@@ -115,17 +152,26 @@ def _init_10(self, name, workflow_name, cron, timezone, catch_up, paused, last_t
     _set(self, "created_at", created_at)
 
 
-def _init_11(self, offset, value, created_at):
+def _init_11(self: Any, offset: Any, value: Any, created_at: Any) -> None:
     _set(self, "offset", offset)
     _set(self, "value", value)
     _set(self, "created_at", created_at)
 
 
-def _init_12(self, owner_here):
+def _init_12(self: Any, owner_here: Any) -> None:
     _set(self, "owner_here", owner_here)
 
 
-def _init_13(self, permit_id, executor_id, workflow_id, step, step_name, limits, waited):
+def _init_13(
+    self: Any,
+    permit_id: Any,
+    executor_id: Any,
+    workflow_id: Any,
+    step: Any,
+    step_name: Any,
+    limits: Any,
+    waited: Any,
+) -> None:
     _set(self, "permit_id", permit_id)
     _set(self, "executor_id", executor_id)
     _set(self, "workflow_id", workflow_id)
@@ -136,19 +182,19 @@ def _init_13(self, permit_id, executor_id, workflow_id, step, step_name, limits,
 
 
 def _init_14(
-    self,
-    position,
-    name,
-    status,
-    output,
-    error,
-    attempts,
-    started_at,
-    finished_at,
-    executor_id,
-    branch,
-    arguments,
-):
+    self: Any,
+    position: Any,
+    name: Any,
+    status: Any,
+    output: Any,
+    error: Any,
+    attempts: Any,
+    started_at: Any,
+    finished_at: Any,
+    executor_id: Any,
+    branch: Any,
+    arguments: Any,
+) -> None:
     self.position = position
     self.name = name
     self.status = status
@@ -162,7 +208,15 @@ def _init_14(
     self.arguments = arguments
 
 
-def _init_15(self, queue, priority, dedup_id, partition_key, available_at, debounce):
+def _init_15(
+    self: Any,
+    queue: Any,
+    priority: Any,
+    dedup_id: Any,
+    partition_key: Any,
+    available_at: Any,
+    debounce: Any,
+) -> None:
     _set(self, "queue", queue)
     _set(self, "priority", priority)
     _set(self, "dedup_id", dedup_id)
@@ -171,28 +225,28 @@ def _init_15(self, queue, priority, dedup_id, partition_key, available_at, debou
     _set(self, "debounce", debounce)
 
 
-def _init_16(self, status, closed):
+def _init_16(self: Any, status: Any, closed: Any) -> None:
     _set(self, "status", status)
     _set(self, "closed", closed)
 
 
-def _init_17(self, status, payload, timed_out):
+def _init_17(self: Any, status: Any, payload: Any, timed_out: Any) -> None:
     _set(self, "status", status)
     _set(self, "payload", payload)
     _set(self, "timed_out", timed_out)
 
 
 def _init_18(
-    self,
-    statuses,
-    name,
-    name_like,
-    created_after,
-    created_before,
-    app_version,
-    error_type,
-    queue_name,
-):
+    self: Any,
+    statuses: Any,
+    name: Any,
+    name_like: Any,
+    created_after: Any,
+    created_before: Any,
+    app_version: Any,
+    error_type: Any,
+    queue_name: Any,
+) -> None:
     _set(self, "statuses", statuses)
     _set(self, "name", name)
     _set(self, "name_like", name_like)
@@ -203,7 +257,7 @@ def _init_18(
     _set(self, "queue_name", queue_name)
 
 
-def _init_19(self, step, step_name, key, waited, acquired_at):
+def _init_19(self: Any, step: Any, step_name: Any, key: Any, waited: Any, acquired_at: Any) -> None:
     _set(self, "step", step)
     _set(self, "step_name", step_name)
     _set(self, "key", key)
@@ -211,12 +265,12 @@ def _init_19(self, step, step_name, key, waited, acquired_at):
     _set(self, "acquired_at", acquired_at)
 
 
-def _init_20(self, taken, retry_at):
+def _init_20(self: Any, taken: Any, retry_at: Any) -> None:
     _set(self, "taken", taken)
     _set(self, "retry_at", retry_at)
 
 
-def _init_21(self, workflow, claimed, steps, owner):
+def _init_21(self: Any, workflow: Any, claimed: Any, steps: Any, owner: Any) -> None:
     self.workflow = workflow
     self.claimed = claimed
     self.steps = steps
@@ -224,22 +278,22 @@ def _init_21(self, workflow, claimed, steps, owner):
 
 
 def _init_22(
-    self,
-    workflow_id,
-    name,
-    status,
-    inputs,
-    output,
-    error,
-    executor_id,
-    created_at,
-    updated_at,
-    app_version,
-    deadline,
-    forked_from,
-    forked_at_step,
-    trace_context,
-):
+    self: Any,
+    workflow_id: Any,
+    name: Any,
+    status: Any,
+    inputs: Any,
+    output: Any,
+    error: Any,
+    executor_id: Any,
+    created_at: Any,
+    updated_at: Any,
+    app_version: Any,
+    deadline: Any,
+    forked_from: Any,
+    forked_at_step: Any,
+    trace_context: Any,
+) -> None:
     self.workflow_id = workflow_id
     self.name = name
     self.status = status

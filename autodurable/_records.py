@@ -95,16 +95,21 @@ def _check_order(name: str, fields: tuple[str, ...], defaults: dict[str, Any]) -
             raise TypeError(f"{name}.{field}: a field without a default follows one with a default")
 
 
-def init_source(fields: tuple[str, ...], frozen: bool, name: str = "__init__") -> str:
+def init_source(
+    fields: tuple[str, ...], frozen: bool, name: str = "__init__", annotated: bool = False
+) -> str:
     """The source of the ``__init__`` of records with `fields`: defaults are given to
     the function made from it (`_make_init`), so the source depends on the fields
-    and `frozen` only."""
-    parameters = ", ".join(("self", *fields))
+    and `frozen` only (`annotated` adds ``Any`` annotations, for type checkers: the
+    function's code is the same)."""
+    typed = ": Any" if annotated else ""
+    parameters = ", ".join(f"{parameter}{typed}" for parameter in ("self", *fields))
     body = [
         f"_set(self, {field!r}, {field})" if frozen else f"self.{field} = {field}"
         for field in fields
     ]
-    return f"def {name}({parameters}):\n    " + "\n    ".join(body or ["pass"]) + "\n"
+    returns = " -> None" if annotated else ""
+    return f"def {name}({parameters}){returns}:\n    " + "\n    ".join(body or ["pass"]) + "\n"
 
 
 def _compiled(fields: tuple[str, ...], frozen: bool) -> Any:
@@ -211,7 +216,7 @@ def inits_module(records: list[type[Record]]) -> str:
         "",
     ]
     for number, (fields, frozen) in enumerate(shapes):
-        lines += ["", init_source(fields, frozen, f"_init_{number}")]
+        lines += ["", init_source(fields, frozen, f"_init_{number}", annotated=True)]
     lines += ["", "INITS: dict[tuple[tuple[str, ...], bool], Any] = {"]
     for number, (fields, frozen) in enumerate(shapes):
         lines.append(f"    ({fields!r}, {frozen}): _init_{number},")

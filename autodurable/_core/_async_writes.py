@@ -25,10 +25,10 @@ Invariants:
 - A writer (thread or turn) writes only records handed to it, each once, and
   gives each its own outcome (a failing row fails no other, see
   `Store.record_steps`).
-- A run ends only once its handed records are written (`settle`, for the
-  writer thread's; a turn's are written before any of its steps returns), as
-  with writes in place: a step whose body finished before its workflow stopped
-  (a sibling's crash, a cancellation) keeps its record.
+- A run ends only once its handed records are written (`settle`: it waits for
+  the writer thread's, and writes the workflow's records waiting for the end of
+  the turn at once), as with writes in place: a step whose body finished before
+  its workflow stopped (a sibling's crash, a cancellation) keeps its record.
 - Global mutable state: counts of the async steps and workflows running on each
   thread's loop and the records waiting for the end of its turn (thread-local:
   one loop per thread), the writes handed to writer threads and not written by
@@ -129,10 +129,16 @@ def _at_end_of_turn(
 
 
 def _write_turn(waiting: list[_TurnWrite]) -> None:
-    """Write a turn's records, each store's in one transaction, and give each its outcome."""
-    running.turn = []  # writes from here on wait for the next turn
+    """Write a turn's records, each store's in one transaction, and give each its outcome.
+
+    The records are taken out of `waiting`: called early by `settle`, the call the turn
+    scheduled then finds nothing left to write.
+    """
+    if getattr(running, "turn", None) is waiting:
+        running.turn = []  # writes from here on wait for the next turn
+    taken, waiting[:] = list(waiting), []
     stores: dict[int, list[_TurnWrite]] = {}
-    for item in waiting:
+    for item in taken:
         stores.setdefault(id(item[0]), []).append(item)
     for items in stores.values():
         store = items[0][0]
@@ -149,8 +155,13 @@ def _write_turn(waiting: list[_TurnWrite]) -> None:
 
 
 def settle(workflow_id: str) -> None:
-    """Wait until the records of `workflow_id` handed to a writer are written: before
-    its run ends (released, failed or finished), as records written in place are."""
+    """Write or wait until the records of `workflow_id` handed to a writer, or waiting
+    for the end of this turn of the loop, are written: before its run ends (released,
+    failed or finished), as records written in place are. (A step of the workflow that
+    finished in this turn before a sibling's failure reached it keeps its record.)"""
+    turn: list[_TurnWrite] | None = getattr(running, "turn", None)
+    if turn and any(write[0] == workflow_id for _, write, _ in turn):
+        _write_turn(turn)
     handed = _pending.get(workflow_id)
     if handed:
         with _Writer._lock:
