@@ -1,5 +1,5 @@
 """``python -m autodurable``: the command-line interface."""
 
-from ._cli._main import main
+from ._cli._main import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

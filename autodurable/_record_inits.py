@@ -13,7 +13,11 @@ from typing import Any
 _set = object.__setattr__
 
 
-def _init_0(
+def _init_0(self: Any) -> None:
+    pass
+
+
+def _init_1(
     self: Any, conninfo: Any, masked: Any, schema: Any, pool_size: Any, retry_seconds: Any
 ) -> None:
     _set(self, "conninfo", conninfo)
@@ -23,7 +27,7 @@ def _init_0(
     _set(self, "retry_seconds", retry_seconds)
 
 
-def _init_1(
+def _init_2(
     self: Any,
     executor_id: Any,
     hostname: Any,
@@ -42,25 +46,25 @@ def _init_1(
     self.heartbeat_age = heartbeat_age
 
 
-def _init_2(self: Any, executor_id: Any, lease_seconds: Any, hostname: Any) -> None:
+def _init_3(self: Any, executor_id: Any, lease_seconds: Any, hostname: Any) -> None:
     _set(self, "executor_id", executor_id)
     _set(self, "lease_seconds", lease_seconds)
     _set(self, "hostname", hostname)
 
 
-def _init_3(self: Any, granted: Any, retry_at: Any) -> None:
+def _init_4(self: Any, granted: Any, retry_at: Any) -> None:
     _set(self, "granted", granted)
     _set(self, "retry_at", retry_at)
 
 
-def _init_4(self: Any, key: Any, concurrency: Any, rate: Any, units: Any) -> None:
+def _init_5(self: Any, key: Any, concurrency: Any, rate: Any, units: Any) -> None:
     _set(self, "key", key)
     _set(self, "concurrency", concurrency)
     _set(self, "rate", rate)
     _set(self, "units", units)
 
 
-def _init_5(
+def _init_6(
     self: Any, key: Any, concurrency: Any, rate_count: Any, rate_period: Any, units: Any
 ) -> None:
     _set(self, "key", key)
@@ -70,13 +74,13 @@ def _init_5(
     _set(self, "units", units)
 
 
-def _init_6(self: Any, kind: Any, value: Any, args: Any) -> None:
+def _init_7(self: Any, kind: Any, value: Any, args: Any) -> None:
     self.kind = kind
     self.value = value
     self.args = args
 
 
-def _init_7(
+def _init_8(
     self: Any,
     message_id: Any,
     workflow_id: Any,
@@ -97,7 +101,7 @@ def _init_7(
     self.consumed_at_step = consumed_at_step
 
 
-def _init_8(
+def _init_9(
     self: Any,
     name: Any,
     concurrency: Any,
@@ -114,7 +118,7 @@ def _init_8(
     _set(self, "partitioned", partitioned)
 
 
-def _init_9(
+def _init_10(
     self: Any,
     name: Any,
     enqueued: Any,
@@ -131,7 +135,7 @@ def _init_9(
     _set(self, "finished", finished)
 
 
-def _init_10(
+def _init_11(
     self: Any,
     name: Any,
     workflow_name: Any,
@@ -152,17 +156,17 @@ def _init_10(
     _set(self, "created_at", created_at)
 
 
-def _init_11(self: Any, offset: Any, value: Any, created_at: Any) -> None:
+def _init_12(self: Any, offset: Any, value: Any, created_at: Any) -> None:
     _set(self, "offset", offset)
     _set(self, "value", value)
     _set(self, "created_at", created_at)
 
 
-def _init_12(self: Any, owner_here: Any) -> None:
+def _init_13(self: Any, owner_here: Any) -> None:
     _set(self, "owner_here", owner_here)
 
 
-def _init_13(
+def _init_14(
     self: Any,
     permit_id: Any,
     executor_id: Any,
@@ -181,7 +185,7 @@ def _init_13(
     _set(self, "waited", waited)
 
 
-def _init_14(
+def _init_15(
     self: Any,
     position: Any,
     name: Any,
@@ -208,7 +212,7 @@ def _init_14(
     self.arguments = arguments
 
 
-def _init_15(
+def _init_16(
     self: Any,
     queue: Any,
     priority: Any,
@@ -225,18 +229,18 @@ def _init_15(
     _set(self, "debounce", debounce)
 
 
-def _init_16(self: Any, status: Any, closed: Any) -> None:
+def _init_17(self: Any, status: Any, closed: Any) -> None:
     _set(self, "status", status)
     _set(self, "closed", closed)
 
 
-def _init_17(self: Any, status: Any, payload: Any, timed_out: Any) -> None:
+def _init_18(self: Any, status: Any, payload: Any, timed_out: Any) -> None:
     _set(self, "status", status)
     _set(self, "payload", payload)
     _set(self, "timed_out", timed_out)
 
 
-def _init_18(
+def _init_19(
     self: Any,
     statuses: Any,
     name: Any,
@@ -257,7 +261,7 @@ def _init_18(
     _set(self, "queue_name", queue_name)
 
 
-def _init_19(self: Any, step: Any, step_name: Any, key: Any, waited: Any, acquired_at: Any) -> None:
+def _init_20(self: Any, step: Any, step_name: Any, key: Any, waited: Any, acquired_at: Any) -> None:
     _set(self, "step", step)
     _set(self, "step_name", step_name)
     _set(self, "key", key)
@@ -265,19 +269,19 @@ def _init_19(self: Any, step: Any, step_name: Any, key: Any, waited: Any, acquir
     _set(self, "acquired_at", acquired_at)
 
 
-def _init_20(self: Any, taken: Any, retry_at: Any) -> None:
+def _init_21(self: Any, taken: Any, retry_at: Any) -> None:
     _set(self, "taken", taken)
     _set(self, "retry_at", retry_at)
 
 
-def _init_21(self: Any, workflow: Any, claimed: Any, steps: Any, owner: Any) -> None:
+def _init_22(self: Any, workflow: Any, claimed: Any, steps: Any, owner: Any) -> None:
     self.workflow = workflow
     self.claimed = claimed
     self.steps = steps
     self.owner = owner
 
 
-def _init_22(
+def _init_23(
     self: Any,
     workflow_id: Any,
     name: Any,
@@ -311,7 +315,8 @@ def _init_22(
 
 
 INITS: dict[tuple[tuple[str, ...], bool], Any] = {
-    (("conninfo", "masked", "schema", "pool_size", "retry_seconds"), True): _init_0,
+    ((), False): _init_0,
+    (("conninfo", "masked", "schema", "pool_size", "retry_seconds"), True): _init_1,
     (
         (
             "executor_id",
@@ -323,12 +328,12 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "heartbeat_age",
         ),
         False,
-    ): _init_1,
-    (("executor_id", "lease_seconds", "hostname"), True): _init_2,
-    (("granted", "retry_at"), True): _init_3,
-    (("key", "concurrency", "rate", "units"), True): _init_4,
-    (("key", "concurrency", "rate_count", "rate_period", "units"), True): _init_5,
-    (("kind", "value", "args"), False): _init_6,
+    ): _init_2,
+    (("executor_id", "lease_seconds", "hostname"), True): _init_3,
+    (("granted", "retry_at"), True): _init_4,
+    (("key", "concurrency", "rate", "units"), True): _init_5,
+    (("key", "concurrency", "rate_count", "rate_period", "units"), True): _init_6,
+    (("kind", "value", "args"), False): _init_7,
     (
         (
             "message_id",
@@ -341,12 +346,12 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "consumed_at_step",
         ),
         False,
-    ): _init_7,
+    ): _init_8,
     (
         ("name", "concurrency", "worker_concurrency", "rate_limit", "rate_period", "partitioned"),
         True,
-    ): _init_8,
-    (("name", "enqueued", "delayed", "running", "oldest_waiting", "finished"), True): _init_9,
+    ): _init_9,
+    (("name", "enqueued", "delayed", "running", "oldest_waiting", "finished"), True): _init_10,
     (
         (
             "name",
@@ -359,13 +364,13 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "created_at",
         ),
         True,
-    ): _init_10,
-    (("offset", "value", "created_at"), True): _init_11,
-    (("owner_here",), True): _init_12,
+    ): _init_11,
+    (("offset", "value", "created_at"), True): _init_12,
+    (("owner_here",), True): _init_13,
     (
         ("permit_id", "executor_id", "workflow_id", "step", "step_name", "limits", "waited"),
         True,
-    ): _init_13,
+    ): _init_14,
     (
         (
             "position",
@@ -381,13 +386,13 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "arguments",
         ),
         False,
-    ): _init_14,
+    ): _init_15,
     (
         ("queue", "priority", "dedup_id", "partition_key", "available_at", "debounce"),
         True,
-    ): _init_15,
-    (("status", "closed"), True): _init_16,
-    (("status", "payload", "timed_out"), True): _init_17,
+    ): _init_16,
+    (("status", "closed"), True): _init_17,
+    (("status", "payload", "timed_out"), True): _init_18,
     (
         (
             "statuses",
@@ -400,10 +405,10 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "queue_name",
         ),
         True,
-    ): _init_18,
-    (("step", "step_name", "key", "waited", "acquired_at"), True): _init_19,
-    (("taken", "retry_at"), True): _init_20,
-    (("workflow", "claimed", "steps", "owner"), False): _init_21,
+    ): _init_19,
+    (("step", "step_name", "key", "waited", "acquired_at"), True): _init_20,
+    (("taken", "retry_at"), True): _init_21,
+    (("workflow", "claimed", "steps", "owner"), False): _init_22,
     (
         (
             "workflow_id",
@@ -422,5 +427,5 @@ INITS: dict[tuple[tuple[str, ...], bool], Any] = {
             "trace_context",
         ),
         False,
-    ): _init_22,
+    ): _init_23,
 }

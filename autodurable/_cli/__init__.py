@@ -6,6 +6,6 @@ the shared output helpers (tables, JSON, durations); ``autodurable codemod``
 runs `autodurable.codemods._run`. Nothing below the CLI imports it.
 """
 
-from ._main import main
+from ._main import console_main, main
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]

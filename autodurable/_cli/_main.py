@@ -158,11 +158,20 @@ def _add_codemod_parser(commands: Any) -> None:
     add_arguments(codemod)
 
 
+def console_main() -> int:
+    """The ``autodurable`` console script and ``python -m autodurable``: `main`, with
+    the cyclic garbage collector paused while the command starts (`_collector`)."""
+    from .._hook import _collector
+
+    _collector.pause()
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"] and len(argv) > 1 and not argv[1].startswith("-"):
-        return _run_script(argv[1], argv[2:])
+        return _run_script(argv[1], argv[2:])  # the launcher resumes the collector
     parser = _parser(only=argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -170,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":  # the program's own output is the program's business
         return _command(parser, args)
+    from .._hook import _collector
+
+    _collector.resume()  # a command's own work may last: a worker, the dashboard
     try:
         return _command(parser, args)
     except BrokenPipeError:

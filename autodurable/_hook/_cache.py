@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._analysis._discover import ANALYSER_VERSION, project_modules
 from .._light import sha256
+from . import _collector
 
 if TYPE_CHECKING:
     import ast
@@ -151,7 +152,10 @@ def collector_paused() -> Iterator[None]:
     Trees are made of hundreds of thousands of small objects and hold no
     cycles; with the collector on, its collections keep walking all of them
     (with the project's trees alive, that doubled the time of a cold start).
+    A cache miss ends the command's paused start-up (`_collector`) first: what the
+    analysis leaves behind is collected as it always was, never frozen.
     """
+    _collector.resume()
     if not gc.isenabled():
         yield
         return

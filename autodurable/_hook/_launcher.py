@@ -55,6 +55,7 @@ from .._light import sha256, uuid4_hex
 from .._project import project_root
 from .._records import Record
 from .._store import CANCELLED, FAILED, PENDING, SUCCEEDED
+from . import _collector
 from ._cache import ProjectState
 from ._finder import durable_code, install
 
@@ -215,6 +216,7 @@ def _run_workflow(
     sys.modules["__main__"] = module
 
     def body(argv: list[str]) -> int:
+        _collector.resume()  # start-up is over: the program's objects are its own
         try:
             exec(code, module.__dict__)
         except SystemExit as exc:

@@ -119,7 +119,7 @@ def _package_records() -> list[type[Record]]:
     for module in pkgutil.walk_packages(autodurable.__path__, "autodurable."):
         if not module.name.endswith("__main__"):  # runs the CLI when imported
             importlib.import_module(module.name)
-    found: list[type[Record]] = []
+    found: list[type[Record]] = [Record]  # no fields: its __init__ is compiled ahead too
     pending = list(Record.__subclasses__())
     while pending:
         cls = pending.pop()
