@@ -441,10 +441,10 @@ def gc(
     if older_than < 0:
         raise AutodurableError("older_than must be a duration of 0 seconds or more")
     chosen = check_statuses(statuses)
-    if PENDING in chosen:
+    if not set(chosen) <= set(ENDED_STATUSES):
         raise AutodurableError(
             "gc deletes workflows that ended (succeeded, failed, cancelled), never pending "
-            "ones: cancel them first"
+            "or queued ones: cancel them first"
         )
     store = get_runtime().store
     cutoff = time.time() - older_than

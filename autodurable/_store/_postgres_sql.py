@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 from ._protocol import EXECUTOR_COLUMNS, MESSAGE_COLUMNS, PENDING, STEP_COLUMNS, WORKFLOW_COLUMNS
+from ._rules import ENDED
 
 _NOW = "extract(epoch FROM statement_timestamp())::double precision"
 _W, _S, _E = WORKFLOW_COLUMNS, STEP_COLUMNS, EXECUTOR_COLUMNS
@@ -201,8 +202,9 @@ class OperationStatements:
         ]
         self.delete_workflows = f"DELETE FROM {s}.workflows WHERE workflow_id = ANY(%s::text[])"
         self.ended = (
-            f"SELECT workflow_id FROM {s}.workflows WHERE status = ANY(%s::text[]) "
-            "AND updated_at < %s ORDER BY updated_at, workflow_id LIMIT %s"
+            f"SELECT workflow_id FROM {s}.workflows WHERE {ENDED} AND "
+            "status = ANY(%s::text[]) AND updated_at < %s ORDER BY updated_at, workflow_id "
+            "LIMIT %s"
         )
         self.orphan_messages = (
             f"DELETE FROM {s}.messages m WHERE m.sent_at < %s AND NOT EXISTS "

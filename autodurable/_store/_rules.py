@@ -18,7 +18,20 @@ import json
 from typing import Any
 
 from .._errors import OwnershipLost
-from ._protocol import CANCELLED, SUCCEEDED, TIMED_OUT, WAITING, Received, WorkflowRecord
+from ._protocol import (
+    CANCELLED,
+    ENDED_STATUSES,
+    SUCCEEDED,
+    TIMED_OUT,
+    WAITING,
+    Received,
+    WorkflowRecord,
+)
+
+# The ended workflows, as the WHERE of the index of them by last update (migrations
+# sqlite/0015, postgresql/0014) says it: a query that repeats it word for word is
+# one SQLite answers from that index, which holds nothing else.
+ENDED = f"status IN ({', '.join(repr(status) for status in ENDED_STATUSES)})"
 
 StepRow = tuple[str, int, str, str, str | None, None, int, float, float | None, str, str]
 

@@ -10,7 +10,7 @@ Invariant: `TABLES` is what `_sqlite_file.schema_at(VERSION)` computes
 migration is added).
 """
 
-VERSION = 14
+VERSION = 15
 TABLES: dict[str, tuple[str, ...]] = {
     "executors": (
         "executor_id",

@@ -336,6 +336,8 @@ def test_retention_deletes_only_what_ended_long_enough_ago(database):
     assert autodurable.delete_workflows(0.2, status="cancelled") == 0
     with pytest.raises(AutodurableError, match="never pending"):
         autodurable.delete_workflows(0, status="pending")
+    with pytest.raises(AutodurableError, match="never pending or queued"):
+        autodurable.delete_workflows(0, status=["succeeded", "enqueued"])
 
 
 # -- deadlines --------------------------------------------------------------------------

@@ -170,6 +170,33 @@ def test_ended_workflows_and_orphan_messages_for_retention(store):
     assert len(store.list_messages("pending")) == 1
 
 
+def test_sqlite_reads_ended_and_dequeued_workflows_from_indexes_of_them_only(tmp_path):
+    # Every dequeue and every finish rewrites fewer index entries since the index by
+    # last update holds ended workflows only, and the one by dequeue time dequeued
+    # ones only: the retention search and the rate limits' counts still read them.
+    from autodurable._store._sqlite_ops import ended_sql
+    from autodurable._store._sqlite_queues import _SQL
+
+    store = Backend(f"sqlite:///{tmp_path / 'state.db'}").open()
+    conn = sqlite3.connect(str(tmp_path / "state.db"))
+    try:
+        plans = [
+            " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in [
+                (ended_sql(2), (SUCCEEDED, CANCELLED, time.time(), 10)),
+                (_SQL.started_since_all, ("q", time.time())),
+                (_SQL.started_since, ("q", "key", time.time())),
+            ]
+        ]
+    finally:
+        conn.close()
+        store.close()
+    assert "USING COVERING INDEX workflows_ended" in plans[0], plans[0]
+    assert "TEMP B-TREE" not in plans[0], plans[0]
+    dequeued = "INDEX workflows_dequeued (queue_name=? AND dequeued_at>?)"
+    assert all(dequeued in plan for plan in plans[1:]), plans
+
+
 def test_list_workflows_filters_and_pages(store):
     store.register_executor(executor("me"))
     for i, name in enumerate(["shop:checkout", "shop:refund", "billing:checkout", "x_y:z"]):

@@ -194,4 +194,5 @@ def test_a_sqlite_dequeue_walks_the_queue_in_order_without_sorting_it(tmp_path):
         conn.close()
         store.close()
     assert "workflows_ready_in_queue" in plan, plan
-    assert "TEMP B-TREE" not in plan and "workflows_by_update" not in plan, plan
+    assert "TEMP B-TREE" not in plan and "workflows_by_status" not in plan, plan
+    assert "(workflow_id=?)" in plan, plan  # the picked rows, updated by id
