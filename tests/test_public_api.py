@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,18 @@ START_UP_HEAVY = frozenset(
 )  # fmt: skip
 
 
+def _warm_project(folder: Path, pyproject: str, hello: str) -> dict[str, str]:
+    """A project whose hello.py has run once under the hook (its caches written); the
+    environment to run it again with."""
+    (folder / "pyproject.toml").write_text(pyproject)
+    (folder / "hello.py").write_text(hello)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODURABLE_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the hook's caches are written
+    cli = [sys.executable, "-m", "autodurable", "run", "-q", "hello.py"]
+    subprocess.run(cli, cwd=folder, env=env, check=True, capture_output=True)
+    return env
+
+
 @pytest.mark.parametrize(
     ("command", "loaded"),
     [
@@ -170,14 +183,11 @@ def test_a_warm_run_and_the_command_line_import_no_pydantic(tmp_path, command, l
     # are warm: what every run and every command pays at start. Commands that read
     # stored workflows, and a run of a program that does not use asyncio, do not load
     # asyncio either.
-    (tmp_path / "pyproject.toml").write_text("[tool.autodurable]\nlease_seconds = 10\n")
-    (tmp_path / "hello.py").write_text(
-        "import pathlib\nprint(pathlib.Path('hello.py').stat().st_size)\n"
+    env = _warm_project(
+        tmp_path,
+        "[tool.autodurable]\nlease_seconds = 10\n",
+        "import pathlib\nprint(pathlib.Path('hello.py').stat().st_size)\n",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODURABLE_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the hook's caches are written
-    cli = [sys.executable, "-m", "autodurable", "run", "-q", "hello.py"]
-    subprocess.run(cli, cwd=tmp_path, env=env, check=True, capture_output=True)  # warms the caches
     code = (
         "import sys, atexit\n"
         "heavy = {'pydantic', 'asyncio', 'wrapt'}\n"
@@ -201,12 +211,7 @@ def test_a_warm_run_and_the_command_line_import_no_pydantic(tmp_path, command, l
 def test_a_warm_run_compiles_no_code_of_its_own(tmp_path):
     # A process's first `compile` costs 1.5 ms (forward references in typing, a
     # NamedTuple's constructor and record __init__s all compile): a warm start needs none.
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
-    (tmp_path / "hello.py").write_text("print('hello')\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODURABLE_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the hook's caches are written
-    cli = [sys.executable, "-m", "autodurable", "run", "-q", "hello.py"]
-    subprocess.run(cli, cwd=tmp_path, env=env, check=True, capture_output=True)  # warms the caches
+    env = _warm_project(tmp_path, "[project]\nname = 'demo'\n", "print('hello')\n")
     code = (
         "import sys, atexit\n"
         "compiled = []\n"

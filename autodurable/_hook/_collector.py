@@ -1,23 +1,21 @@
 """The cyclic garbage collector while the ``autodurable`` command starts.
 
-Before a program's first line, ``autodurable run`` imports about 150 modules and
+Before a program's first line, ``autodurable run`` imports about 160 modules and
 opens its store: some 13,000 objects the collector tracks (modules, classes,
 functions, the runtime), nearly all of which live as long as the process. With
 the collector running, its generations fill about sixty times along the way and
-it scans what they hold each time: 8 to 10 ms of a run's start-up, more than
-anything else autodurable does there.
+it scans what they hold each time: 8 to 10 ms of a warm run's start-up.
 
 So the console command (`pause`, from ``autodurable._cli.console_main``) starts
 with the collector paused, and `resume` restarts it: the launcher just before
 the program's first line, every other command when it is dispatched, and a miss
 of the hook's caches before the analysis or a rewrite (a cold start collects its
-garbage as it always did). What
-start-up made then goes to the permanent generation (`gc.freeze`, the
-interpreter's own tool for long-lived objects, as forking servers use it): the
-collector no longer scans it, reference counting still frees it, and
-``gc.unfreeze()`` gives it back. A collection at that point finds nothing to
-free (measured on the launcher: 0 unreachable objects), so nothing is kept that
-the collector would have freed.
+garbage as it always did). What start-up made then goes to the permanent
+generation (`gc.freeze`, the interpreter's own tool for long-lived objects, as
+forking servers use it): the collector no longer scans it, reference counting
+still frees it, and ``gc.unfreeze()`` gives it back. A collection at that point
+finds nothing to free (measured on the launcher: 0 unreachable objects), so
+nothing is kept that the collector would have freed.
 
 Invariants: `resume` does something only after `pause` did, once; a program whose
 process had the collector off keeps it off; an in-process call of
