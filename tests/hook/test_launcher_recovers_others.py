@@ -23,14 +23,21 @@ def doubled(n: int) -> int:
     return n * 2
 
 
-def _recovery_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "autodurable-recover"]
-
-
 def _started_by(runtime: object) -> list[threading.Thread]:
-    before = set(_recovery_threads())
-    _launcher._recover_others(runtime)  # type: ignore[arg-type]
-    return [t for t in _recovery_threads() if t not in before]
+    """The recovery threads `_recover_others` starts (counted as they start: one that
+    finds nothing to do may have ended before the call returns)."""
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        if thread.name == "autodurable-recover":
+            started.append(thread)
+        start(thread)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "start", counted)
+        _launcher._recover_others(runtime)  # type: ignore[arg-type]
+    return started
 
 
 def test_nothing_but_program_runs_pending_starts_no_recovery():
