@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .._errors import AutodurableError
+from .._hook import _collector
 
 if TYPE_CHECKING:
     import argparse
@@ -161,8 +162,6 @@ def _add_codemod_parser(commands: Any) -> None:
 def console_main() -> int:
     """The ``autodurable`` console script and ``python -m autodurable``: `main`, with
     the cyclic garbage collector paused while the command starts (`_collector`)."""
-    from .._hook import _collector
-
     _collector.pause()
     return main()
 
@@ -179,8 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":  # the program's own output is the program's business
         return _command(parser, args)
-    from .._hook import _collector
-
     _collector.resume()  # a command's own work may last: a worker, the dashboard
     try:
         return _command(parser, args)
