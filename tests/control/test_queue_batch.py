@@ -231,7 +231,9 @@ def test_map_enqueues_its_children_as_one_recorded_batch_and_a_crash_after_it_st
     crash_points.add("after map")
     with pytest.raises(Crash, match=r"^after map$"):
         parent(5)
-    assert statuses(["map-crash"]) == [PENDING]
+    # Left pending by the crash; the watcher serving the children may resume it first
+    # (the crashed run's end wakes it), and then it has already finished.
+    assert statuses(["map-crash"]) in ([PENDING], [SUCCEEDED])
     steps = autodurable.get_workflow("map-crash").steps()
     assert [s.name for s in steps] == [f"autodurable.enqueue_many:{__name__}:job"]
     first = children()
