@@ -69,6 +69,7 @@ def record_field(
         if not one_to_one:
             index.class_attrs.setdefault(target, {}).setdefault(related, MANAGER)
             index.instance_attrs.setdefault(target, {}).setdefault(related, MANAGER)
+            index.record_foreign(scope.symbols.module, "related", target, related)
     if resolved == _TO_MANY:
         return MANAGER
     index.foreign_keys.add(f"{model}.{name}")

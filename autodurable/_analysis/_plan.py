@@ -123,13 +123,17 @@ class Unit:
         return (self.ref, self.line)
 
 
-def decide(units: list[Unit], forced: dict[str, str]) -> dict[tuple[str, int], FunctionPlan]:
+def decide(
+    units: list[Unit], forced: dict[str, str], durable: dict[str, str] | None = None
+) -> dict[tuple[str, int], FunctionPlan]:
     """Give every unit a role, propagating through calls until nothing changes.
 
     A call of a qualname defined more than once is a call of a step or workflow
-    as soon as one of its definitions is one.
+    as soon as one of its definitions is one. `durable`: the functions known to
+    be steps or workflows already (reference -> role), those of the modules not
+    decided now; it gains the units that become durable.
     """
-    durable: dict[str, str] = {}
+    durable = {} if durable is None else durable
     plans: dict[tuple[str, int], FunctionPlan] = {}
     callers: dict[str, list[tuple[str, int]]] = {}
     for unit in units:

@@ -35,7 +35,7 @@ from ._scope import (
     instance_of,
     module_symbols,
 )
-from ._types import Definition, infer_types
+from ._types import Definition, Flows, infer_types
 from ._walk import own_statements, same_scope
 
 __all__ = ["OPT_OUT_MARKER", "ProjectPlan", "analyse_project", "analyse_sources", "analyse_trees"]
@@ -133,8 +133,38 @@ def analyse_trees(
     only saves time: searches for what a text rules out (``:=``, ``yield``) are
     skipped.
     """
+    return analyse_whole(trees, io=io, roles=roles, root=root, texts=texts)[0]
+
+
+def analyse_whole(
+    trees: dict[str, tuple[str, ast.Module]],
+    *,
+    io: Iterable[str] = (),
+    roles: dict[str, str] | None = None,
+    root: str = ".",
+    texts: Mapping[str, str | bytes] | None = None,
+) -> tuple[ProjectPlan, Analysed]:
+    """`analyse_trees`, with what analysing some of the modules again starts from."""
     catalogue = default_catalogue().with_io(tuple(io))
-    plan = ProjectPlan(root=root)
+    parsed = sources_of(trees, texts)
+    analysed = analyse_modules(parsed, ProjectIndex(modules=set(parsed)), catalogue, roles)
+    plan = ProjectPlan(root=root, modules=analysed.modules)
+    plan.statistics = totals(analysed.statistics)
+    return plan, analysed
+
+
+def totals(statistics: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    """A plan's statistics (`ProjectPlan.statistics`) from each module's."""
+    return {
+        "method_calls": sum(calls for calls, _ in statistics.values()),
+        "untyped_method_calls": sum(untyped for _, untyped in statistics.values()),
+    }
+
+
+def sources_of(
+    trees: dict[str, tuple[str, ast.Module]], texts: Mapping[str, str | bytes] | None
+) -> dict[str, _Source]:
+    """The modules to analyse, from their trees (see `analyse_trees`)."""
     parsed: dict[str, _Source] = {}
     for module, (path, tree) in trees.items():
         docstring = ast.get_docstring(tree) or ""
@@ -148,15 +178,44 @@ def analyse_trees(
             source.may_walrus = ":=" in text
             source.may_yield = "yield" in text
         parsed[module] = source
-    index = _index(parsed)
+    return parsed
+
+
+@dataclass
+class Analysed:
+    """What analysing some modules gives: their plans, and what analysing some of them
+    again needs (`_incremental`)."""
+
+    modules: dict[str, ModulePlan]
+    index: ProjectIndex
+    flows: Flows  # what each analysed module's call sites pass (see `_types.Flows`)
+    durable: dict[str, str]  # every step and workflow: reference -> role
+    statistics: dict[str, tuple[int, int]]  # module -> (method calls, untyped ones)
+
+
+def analyse_modules(
+    parsed: dict[str, _Source],
+    index: ProjectIndex,
+    catalogue: Catalogue,
+    roles: dict[str, str] | None,
+    durable: dict[str, str] | None = None,
+    outside: Flows | None = None,
+) -> Analysed:
+    """Analyse `parsed` into `index`: the whole project, or (given the `durable`
+    functions and the `outside` flows of the other modules) some of its modules
+    over the index of the whole."""
+    _add_modules(parsed, index)
+    # Module names and registries are resolved before any type is known (in an
+    # analysis of the whole); analysed again, a module sees the same.
+    early = index if outside is None else _before_types(index)
     for source in parsed.values():
         source.symbols = module_symbols(
-            source.tree, source.module, source.is_package, index, catalogue
+            source.tree, source.module, source.is_package, early, catalogue
         )
         source.symbols.has_walrus = source.may_walrus
     find_registries(
         ((s.module, s.tree, s.symbols, s.definitions) for s in parsed.values() if s.symbols),
-        index,
+        early,
         catalogue,
     )
     for source in parsed.values():
@@ -165,20 +224,24 @@ def analyse_trees(
             ref = f"@{source.module}:{name}"
             if value is not None and value != ref:
                 index.module_values[ref] = value
-    final_locals = _infer_types(parsed, index, catalogue)
+    final_locals, flows = _infer_types(parsed, index, catalogue, outside)
     forced = dict(roles or {})
     units: list[Unit] = []
+    statistics: dict[str, tuple[int, int]] = {}
     for source in parsed.values():
         _collect_units(source, index, catalogue, final_locals)
         for unit in source.units:
             if source.opted_out:
                 forced[f"{unit.module}:{unit.qualname}"] = PLAIN
         units += source.units
-    decided = decide(units, forced)
-    plan.statistics = {
-        "method_calls": sum(unit.facts.method_calls for unit in units),
-        "untyped_method_calls": sum(unit.facts.untyped_calls for unit in units),
-    }
+        facts = [unit.facts for unit in source.units]
+        statistics[source.module] = (
+            sum(f.method_calls for f in facts),
+            sum(f.untyped_calls for f in facts),
+        )
+    durable = {} if durable is None else durable
+    decided = decide(units, forced, durable)
+    modules: dict[str, ModulePlan] = {}
     for source in parsed.values():
         module_plan = ModulePlan(module=source.module, path=source.path, opted_out=source.opted_out)
         module_plan.functions = [decided[unit.key] for unit in source.units]
@@ -187,8 +250,8 @@ def analyse_trees(
         if source.top_level is not None and not source.opted_out:
             module_plan.top_level = decide([source.top_level], {})[source.top_level.key]
             module_plan.top_level = _top_level_plan(module_plan.top_level, source.top_level)
-        plan.modules[source.module] = module_plan
-    return plan
+        modules[source.module] = module_plan
+    return Analysed(modules, index, flows, durable, statistics)
 
 
 def called_apis(facts: Facts) -> list[str]:
@@ -199,9 +262,9 @@ def called_apis(facts: Facts) -> list[str]:
     return list(dict.fromkeys(io + project))
 
 
-def _index(parsed: dict[str, _Source]) -> ProjectIndex:
-    index = ProjectIndex(modules=set(parsed))
-    if any(import_name(module) != module for module in parsed):
+def _add_modules(parsed: dict[str, _Source], index: ProjectIndex) -> None:
+    """Add the modules' import roots, definitions and classes to `index`."""
+    if any(import_name(module) != module for module in index.modules):
         # Some modules are known by their import root (another module holds their
         # name): imports resolve among the importing module's root first.
         for source in parsed.values():
@@ -217,7 +280,22 @@ def _index(parsed: dict[str, _Source]) -> ProjectIndex:
         for qualname, node in source.definitions:
             if isinstance(node, ast.ClassDef):
                 index.classes.add(f"@{source.module}:{qualname}")
-    return index
+
+
+def _before_types(index: ProjectIndex) -> ProjectIndex:
+    """What an analysis of the whole project knows when it resolves module names: the
+    modules, their classes and tables (shared with `index`: what is added to them
+    is added to it)."""
+    return ProjectIndex(
+        modules=index.modules,
+        classes=index.classes,
+        local=index.local,
+        roots=index.roots,
+        tables=index.tables,
+        sequences=index.sequences,
+        registrars=index.registrars,
+        foreign=index.foreign,
+    )
 
 
 def _definitions(
@@ -240,8 +318,8 @@ def _definitions(
 
 
 def _infer_types(
-    parsed: dict[str, _Source], index: ProjectIndex, catalogue: Catalogue
-) -> dict[tuple[str, int], dict[str, str | None]]:
+    parsed: dict[str, _Source], index: ProjectIndex, catalogue: Catalogue, outside: Flows | None
+) -> tuple[dict[tuple[str, int], dict[str, str | None]], Flows]:
     """Bases, members and types of the project's classes and functions (`_types`);
     the functions' final local names when the passes could tell them."""
     definitions: list[Definition] = []
@@ -263,7 +341,7 @@ def _infer_types(
             owner_class = qualname.rpartition(".")[0]
             self_ref = _self_ref(source.module, owner_class, classes, node)
             definitions.append(Definition(ref, node, scope, self_ref))
-    return infer_types(definitions, index, tops)
+    return infer_types(definitions, index, tops, outside)
 
 
 def _decorator_name(node: ast.expr) -> str | None:

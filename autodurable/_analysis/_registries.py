@@ -48,7 +48,7 @@ def find_registries(
     `modules`: each module's name, tree, symbols and definitions (qualname, node).
     """
     modules = list(modules)
-    registrars: dict[str, str] = {}  # "@mod:tool" -> "@mod:TOOLS"
+    registrars = index.registrars  # with those of modules not analysed now (`_incremental`)
     sequences: set[str] = set()  # the tables filled by ``append``
     for module, tree, symbols, _ in modules:
         for node in tree.body:
@@ -61,6 +61,7 @@ def find_registries(
                         sequences.add(table)
     if not registrars:
         return
+    sequences |= {table for table in registrars.values() if table in index.sequences}
     held: dict[str, list[str]] = {}
     for module, _, symbols, definitions in modules:
         scope = Scope(symbols, index, catalogue)
@@ -72,11 +73,13 @@ def find_registries(
                 filled = registrars.get(scope.resolve(named) or "")
                 if filled is not None:
                     held.setdefault(filled, []).append(f"@{module}:{qualname}")
+                    index.record_foreign(module, "held", filled, f"@{module}:{qualname}")
     by_module = {module: symbols for module, _, symbols, _ in modules}
     for table, refs in held.items():
         index.add_table(table, refs, table in sequences)
         module, _, name = table[1:].partition(":")
-        by_module[module].names[name] = table  # the name, and its imports, are the table
+        if module in by_module:  # else not analysed now: its names are in the index
+            by_module[module].names[name] = table  # the name, and its imports, are the table
 
 
 def _stored_into(node: FunctionNode, symbols: ModuleSymbols) -> tuple[str, bool] | None:

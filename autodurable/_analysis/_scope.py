@@ -87,6 +87,13 @@ class ProjectIndex:
     tables: dict[str, list[str]] = field(default_factory=dict)
     # The tables that are sequences (lists, tuples): iterating one yields what it holds.
     sequences: set[str] = field(default_factory=set)
+    # Registering decorators (`_registries`): "@mod:tool" -> the table it fills.
+    registrars: dict[str, str] = field(default_factory=dict)
+    # What a module's code records under another module's keys, so that analysing
+    # that module alone again (`_incremental`) can take it back first:
+    # module -> [("related", model, name)] for a relation's other side,
+    # [("held", table, ref)] for a function a registering decorator adds to a table.
+    foreign: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     # What the passes over function bodies find by syntax alone, worked out once per
     # body and reused by each round (see `by_syntax`).
     syntax: dict[tuple[str, int], list[Any]] = field(default_factory=dict, repr=False)
@@ -97,6 +104,14 @@ class ProjectIndex:
         self.tables[ref] = list(dict.fromkeys([*self.tables.get(ref, []), *held]))
         if sequence:
             self.sequences.add(ref)
+
+    def record_foreign(self, module: str, kind: str, key: str, value: str) -> None:
+        """Remember that `module`'s code recorded `value` under `key`, of another module
+        (see `foreign`)."""
+        if key[1:].partition(":")[0] != module:
+            recorded = self.foreign.setdefault(module, [])
+            if (kind, key, value) not in recorded:  # each round of the passes records it again
+                recorded.append((kind, key, value))
 
     def by_syntax(
         self, kind: str, body: list[Any], find: Callable[[list[Any]], list[T]]

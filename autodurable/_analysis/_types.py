@@ -27,7 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from ._annotations import annotation_type, injected_provider
@@ -85,11 +85,17 @@ def declared_types(definition: Definition, index: ProjectIndex) -> dict[str, str
     return found
 
 
+# What the call sites of each module pass to the project's functions, in the last
+# round: module -> function reference -> parameter -> the types passed (typed ones only).
+Flows = dict[str, dict[str, dict[str, set[str]]]]
+
+
 def infer_types(
     definitions: list[Definition],
     index: ProjectIndex,
     tops: Iterable[tuple[Scope, ast.Module]],
-) -> dict[tuple[str, int], dict[str, str | None]]:
+    outside: Flows | None = None,
+) -> tuple[dict[tuple[str, int], dict[str, str | None]], Flows]:
     """Fill `index` with parameter, return and attribute types, in a fixed number of rounds.
 
     `tops` pairs each module's top-level scope with its tree: the attributes
@@ -97,9 +103,15 @@ def infer_types(
     the client it opened). Returns the local names of every function, by
     reference and line (a name can be defined twice), when the last round
     changed nothing (they are then final, and need not be worked out again),
-    else nothing.
+    else nothing; and the flows of the last round, by calling module.
+
+    `outside`, when only some modules are analysed again over the index of a
+    whole project (`_incremental`): the flows of the other modules. Arguments
+    then flow into the functions of the given `definitions` only; what they pass
+    to the others is returned, for the caller to compare.
     """
     by_ref = {d.ref: d for d in definitions}
+    targets = by_ref if outside is None else index.functions
     for definition in definitions:
         index.binding[definition.ref] = definition.self_ref
         index.signatures[definition.ref] = [p.arg for p in parameters(definition.node)[0]]
@@ -124,7 +136,7 @@ def infer_types(
                     declared_params[definition.ref].add(param)
         for scope, tree in top_scopes:
             collect_instance_attrs(tree, scope.symbols, index, scope.catalogue)
-        flows: dict[str, dict[str, set[str | None]]] = {}
+        flows: Flows = {}
         for definition in definitions:
             names = function_locals(
                 definition.scope, definition.node, definition.self_ref, definition.ref
@@ -139,18 +151,34 @@ def infer_types(
                 table = _returned_table(local, definition.node, definition.ref)
                 if table is not None:
                     index.returns[definition.ref] = table
-            _call_flows(local, definition.node.body, by_ref, index, flows)
+            into = flows.setdefault(local.symbols.module, {})
+            _call_flows(local, definition.node.body, targets, index, into)
         for scope, tree in top_scopes:
-            _call_flows(scope, tree.body, by_ref, index, flows)
-        for ref, by_param in flows.items():
+            into = flows.setdefault(scope.symbols.module, {})
+            _call_flows(scope, tree.body, targets, index, into)
+        for ref, by_param in _merged(flows, outside, by_ref).items():
             fixed = declared_params.get(ref, set())
             for param, types in by_param.items():
-                types.discard(None)
                 if param not in fixed and len(types) == 1:
-                    index.params.setdefault(ref, {})[param] = types.pop()  # type: ignore[assignment]
+                    index.params.setdefault(ref, {})[param] = next(iter(types))
         if _known_count(index) == known:
-            return final  # another round would resolve nothing more
-    return {}
+            return final, flows  # another round would resolve nothing more
+    return {}, flows
+
+
+def _merged(
+    flows: Flows, outside: Flows | None, by_ref: dict[str, Definition]
+) -> dict[str, dict[str, set[str]]]:
+    """What every call site passes to each of the analysed functions."""
+    merged: dict[str, dict[str, set[str]]] = {}
+    for by_target in [*flows.values(), *(outside or {}).values()]:
+        for ref, by_param in by_target.items():
+            if ref not in by_ref:
+                continue  # a function not analysed now: compared by the caller
+            into = merged.setdefault(ref, {})
+            for param, types in by_param.items():
+                into.setdefault(param, set()).update(types)
+    return merged
 
 
 def _known_count(index: ProjectIndex) -> tuple[int, int]:
@@ -217,11 +245,13 @@ def _typed(scope: Scope, found: str | None) -> str | None:
 def _call_flows(
     scope: Scope,
     body: list[ast.stmt],
-    by_ref: dict[str, Definition],
+    targets: Container[str],
     index: ProjectIndex,
-    flows: dict[str, dict[str, set[str | None]]],
+    flows: dict[str, dict[str, set[str]]],
 ) -> None:
-    """Record the type of every argument passed to a project function in `body`."""
+    """Record the type of every typed argument passed to a project function in
+    `body` (`targets`: the functions followed). An untyped argument rules nothing
+    out, so it is not recorded."""
     for node in index.by_syntax("calls", body, _calls):
         func, args = node.func, node.args
         callee = scope.callee(node)
@@ -234,17 +264,19 @@ def _call_flows(
             continue
         target, bound = _target(scope, func, callee, index)
         names = index.signatures.get(target)
-        if names is None or target not in by_ref:
+        if names is None or target not in targets:
             continue
         names = names[1:] if bound else names
-        into = flows.setdefault(target, {})
+        passed: list[tuple[str, ast.expr]] = []
         for position, arg in enumerate(args):
             if isinstance(arg, ast.Starred) or position >= len(names):
                 break
-            into.setdefault(names[position], set()).add(_argument_type(scope, arg))
-        for keyword in node.keywords:
-            if keyword.arg is not None and keyword.arg in names:
-                into.setdefault(keyword.arg, set()).add(_argument_type(scope, keyword.value))
+            passed.append((names[position], arg))
+        passed += [(k.arg, k.value) for k in node.keywords if k.arg is not None and k.arg in names]
+        for param, arg in passed:
+            typed = _argument_type(scope, arg)
+            if typed is not None:
+                flows.setdefault(target, {}).setdefault(param, set()).add(typed)
 
 
 def _calls(body: list[ast.stmt]) -> list[ast.Call]:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import ast
 
     from .._analysis import ModulePlan, ProjectPlan
+    from .._analysis._incremental import Reanalysed, Recorded
 
 _MAGIC = b"ADUR" + importlib.util.MAGIC_NUMBER
 _KEY_SIZE = 32
@@ -183,6 +184,7 @@ class ProjectState:
             name: path for name, path in project_modules(self.root, exclude).items()
         }
         self._by_path: dict[str, ModulePlan] | None = None
+        self._edited: dict[str, ModulePlan] = {}  # path -> plan, of the modules an edit changed
         config = sha256(f"{ANALYSER_VERSION}|{sys.version}".encode())
         config.update(json.dumps([list(io), sorted(self.roles.items()), list(exclude)]).encode())
         self._config = config.hexdigest()
@@ -208,9 +210,12 @@ class ProjectState:
 
     def module_plan(self, path: str) -> ModulePlan | None:
         """The plan of the module in `path` (one dictionary lookup)."""
+        discovered = self._discovered(path)
+        if discovered in self._edited:
+            return self._edited[discovered]
         if self._by_path is None:
             self._by_path = {module.path: module for module in self.plan.modules.values()}
-        return self._by_path.get(self._discovered(path))
+        return self._by_path.get(discovered)
 
     def plan_digest(self, path: str) -> tuple[str, bool] | None:
         """The digest of the plan of the module in `path`, and whether the plan
@@ -222,7 +227,7 @@ class ProjectState:
         """`plan_digest` of every planned module, by path: read from the cache, or
         worked out from the plan (analysing the project) and cached."""
         if self._digests is None:
-            self._digests = self._cached_digests()
+            self._digests = self._cached_digests() or self._edited_digests()
         if self._digests is None:
             from ._rewrite import changes
 
@@ -301,9 +306,9 @@ class ProjectState:
         """Where the project plan is cached."""
         return self._cache_path("plan")
 
-    def _cache_path(self, kind: str) -> Path:
+    def _cache_path(self, kind: str, suffix: str = ".json") -> Path:
         folder = self.cache_dir or self.root / "__pycache__"
-        return folder / f"autodurable-{kind}-{ANALYSER_VERSION}.json"
+        return folder / f"autodurable-{kind}-{ANALYSER_VERSION}{suffix}"
 
     def code_path(self, source_path: str) -> str:
         """Where the rewritten bytecode of the module in `source_path` is cached."""
@@ -336,19 +341,82 @@ class ProjectState:
     def plan(self) -> ProjectPlan:
         """The project plan: from the cache if the project did not change, else analysed."""
         if self._plan is None:
-            self._plan = self._cached_plan() or self._analyse()
+            self._plan = self._cached_plan()
+        if self._plan is None and self._digests is None:
+            self._digests = self._edited_digests()  # only the edited modules analysed
+            self._plan = self._cached_plan() if self._digests is not None else None
+        if self._plan is None:
+            self._plan = self._analyse()
         return self._plan
 
     def _cached_plan(self) -> ProjectPlan | None:
-        from .._analysis import ProjectPlan
+        from ._plans import read_plan
+
+        return read_plan(self.plan_cache_path, self._plan_fingerprint)
+
+    def _edited_digests(self) -> dict[str, tuple[str, bool]] | None:
+        """The digests after an edit, when analysing only the modules it changed is
+        enough (`_analysis._incremental`); None when the whole project must be."""
+        from . import _plans
+        from ._rewrite import changes
 
         try:
-            data = json.loads(self.plan_cache_path.read_text(encoding="utf-8"))
-            if data.get("fingerprint") != self._plan_fingerprint:
-                return None
-            return ProjectPlan.model_validate(data["plan"])
+            data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
+            files, digests, plan = data["files"], data["digests"], str(data["plan"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        found = _plans.read_state(self._cache_path("analysis", ".marshal"), self._config, plan)
+        if found is None or found[1].keys() != self._stats.keys():
+            return None  # a module added, removed, or one that did not parse
+        index_name, sources, recorded = found
+        index = _plans.read_index(self._cache_path("index", ".marshal"), index_name)
+        if index is None:
+            return None
+        for module, (size, mtime) in self._stats.items():
+            recorded_file = files.get(module)
+            if isinstance(recorded_file, list) and recorded_file[:2] == [size, mtime]:
+                self._hashes.setdefault(module, str(recorded_file[2]))
+        changed = [m for m in self._stats if self._source_hash(m) != sources[m]]
+        with collector_paused():
+            edited = self._reanalyse(changed, index, recorded)
+        if edited is None:
+            return None
+        written = _plans.replace_modules(
+            self.plan_cache_path, plan, self.fingerprint, edited.modules, edited.statistics
+        )
+        if written is None:
+            return None
+        sources.update((module, self._hashes[module]) for module in changed)
+        key = (self._config, self.fingerprint, index_name)
+        _plans.write_state(self._cache_path("analysis", ".marshal"), key, sources, edited.recorded)
+        self._edited = {new.path: new for new in edited.modules.values()}
+        found_digests = {
+            path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in digests.items()
+        }
+        for name, new in edited.modules.items():
+            found_digests[new.path] = (sha256(written[name].encode()).hexdigest(), changes(new))
+        self._plan_fingerprint = self.fingerprint
+        self._write_digests(found_digests, self.fingerprint)
+        return found_digests
+
+    def _reanalyse(self, changed: list[str], index: bytes, recorded: Recorded) -> Reanalysed | None:
+        import ast
+
+        from .._analysis._incremental import reanalyse
+
+        trees: dict[str, tuple[str, ast.Module]] = {}
+        texts: dict[str, bytes] = {}
+        for module in changed:
+            path = self.modules[module]
+            try:
+                texts[module] = path.read_bytes()
+                trees[module] = (str(path), ast.parse(texts[module], filename=str(path)))
+            except (OSError, SyntaxError, ValueError):
+                return None
+            if sha256(texts[module]).hexdigest() != self._hashes[module]:
+                return None  # changed again meanwhile
+            self._trees[str(path)] = (texts[module], trees[module][1])
+        return reanalyse(index, recorded, trees, texts, io=self.io, roles=self.roles)
 
     def _analyse(self) -> ProjectPlan:
         with collector_paused():
@@ -357,7 +425,9 @@ class ProjectState:
     def _analyse_now(self) -> ProjectPlan:
         import ast
 
-        from .._analysis import analyse_trees
+        from .._analysis._incremental import Recorded, encode_index
+        from .._analysis._project import analyse_whole
+        from . import _plans
 
         trees: dict[str, tuple[str, ast.Module]] = {}
         texts: dict[str, bytes] = {}
@@ -376,13 +446,20 @@ class ProjectState:
             if kept + len(source) <= _KEEP_TREES_BYTES:
                 kept += len(source)
                 self._trees[str(path)] = (source, tree)
-        plan = analyse_trees(trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts)
+        plan, analysed = analyse_whole(
+            trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
+        )
         plan.errors.update(errors)
-        # Serialised by pydantic straight to JSON: several times faster than a dump to
-        # Python objects and then json.dumps, on a plan as big as the project.
-        fingerprint = json.dumps(self.fingerprint)
-        payload = f'{{"fingerprint": {fingerprint}, "plan": {plan.model_dump_json()}}}'
-        write_atomic(str(self.plan_cache_path), payload.encode())
+        _plans.write_plan(self.plan_cache_path, self.fingerprint, plan)
+        if not errors:  # an edit is analysed alone only in a project that parses
+            sources = {module: self._hashes[module] for module in trees}
+            key = (self._config, self.fingerprint, self.fingerprint)  # the index's name
+            _plans.write_index(
+                self._cache_path("index", ".marshal"), key[2], encode_index(analysed)
+            )
+            _plans.write_state(
+                self._cache_path("analysis", ".marshal"), key, sources, Recorded.of(analysed)
+            )
         if self._plan_fingerprint != self.fingerprint and self._digests is not None:
             self._write_digests(self._digests, self.fingerprint)  # the plan's new name
         self._plan_fingerprint = self.fingerprint
