@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .._analysis._discover import ANALYSER_VERSION, project_modules
 from .._light import sha256
 from . import _collector
+from ._plans import write_atomic
 
 if TYPE_CHECKING:
     import ast
@@ -116,29 +117,6 @@ def read_code(path: str, key: bytes) -> CodeType | None:
     except (ValueError, EOFError, TypeError):
         return None
     return code if isinstance(code, CodeType) else None
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write `data` to `path` atomically; give up silently on any error."""
-    import tempfile  # here: a warm start writes nothing and need not import it
-
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".autodurable-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as exc:  # read-only folder, full disk...: not fatal
-        import logging
-
-        logging.getLogger("autodurable").debug(
-            "autodurable: cannot write the cache %s: %s", path, exc
-        )
 
 
 def write_code(path: str, key: bytes, code: CodeType) -> None:

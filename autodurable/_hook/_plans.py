@@ -16,22 +16,46 @@ Invariants:
   decode when the whole plan is read, is unusable: the caller analyses the
   project again, never uses a partial plan.
 - The state decodes with `marshal` (plain values: nothing imported or run).
+- Every cache file is written atomically (`write_atomic`: a temporary file, then
+  a rename); a failure to write is never fatal.
 """
 
 from __future__ import annotations
 
 import json
 import marshal
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from ._cache import write_atomic
 
 if TYPE_CHECKING:
     from .._analysis import ModulePlan, ProjectPlan
     from .._analysis._incremental import Recorded
 
 _PREFIX = b'{"module":"'
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` atomically; give up silently on any error."""
+    import tempfile  # here: a warm start writes nothing and need not import it
+
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".autodurable-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:  # read-only folder, full disk...: not fatal
+        import logging
+
+        logging.getLogger("autodurable").debug(
+            "autodurable: cannot write the cache %s: %s", path, exc
+        )
 
 
 def write_plan(path: Path, fingerprint: str, plan: ProjectPlan) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autodurable._analysis import _project
-from autodurable._analysis import analyse_project
+from autodurable._analysis import _project, analyse_project
 from autodurable._hook._cache import ProjectState
 
 from ..helpers import write_script
@@ -117,12 +116,9 @@ def test_an_edit_that_changes_what_others_see_analyses_the_whole_project(tmp_pat
     folder = project(tmp_path)
     ProjectState(folder).digests()
     # save() no longer does I/O: keep() and run(), in another module, change role.
-    (folder / "store.py").write_text(
-        STORE.replace(
-            'with open(self.folder / "effects.log", "a") as fh:\n            fh.write(f"{i}\\n")\n        ',
-            "",
-        )
-    )
+    io = 'with open(self.folder / "effects.log", "a") as fh:\n            fh.write(f"{i}\\n")\n'
+    assert io in STORE
+    (folder / "store.py").write_text(STORE.replace(io, ""))
     state = ProjectState(folder)
     state.digests()
     assert len(counted) == 2
