@@ -12,9 +12,12 @@ Invariants:
 - A cache entry is keyed on everything the rewrite depends on: the source
   (its modification time and size, as for Python's own cache), the Python
   magic number, the analyser version, the module's own plan
-  (as a digest) and whether the module is the launched script. Editing one
-  file re-analyses the project, but only modules whose source or plan changed
-  are rewritten again.
+  (as a digest) and whether the module is the launched script. Only modules
+  whose source or plan changed are rewritten again.
+- An edit analyses only the modules it changed when that is enough
+  (`_analysis._incremental`: what other modules see of them is unchanged);
+  otherwise, and when a module was added or removed or does not parse, the
+  whole project is analysed again.
 - The plan and the plan digests are cached per project under its fingerprint
   (every project file's path, size and mtime, plus the configuration); a warm
   start reads only the small digests file, never the plan. When only
