@@ -425,25 +425,31 @@ def _binding_steps(body: list[ast.stmt], walrus: bool) -> list[ast.AST]:
     applies them in each round of the type passes).
     """
     steps: list[ast.AST] = []
-
-    def visit(node: ast.stmt) -> None:
-        if isinstance(node, _NAMERS):
-            steps.append(node)
-            return
-        if isinstance(node, _BINDERS):
-            steps.append(node)
-        for child in child_nodes(node):
-            if isinstance(child, ast.stmt):
-                visit(child)
-            elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
-                for inner in child.body:
-                    visit(inner)
-        if walrus:
-            steps.extend(_walruses(node))
-
     for statement in body:
-        visit(statement)
+        _binding_step(statement, walrus, steps)
     return steps
+
+
+def _binding_step(node: ast.stmt, walrus: bool, steps: list[ast.AST]) -> None:
+    """Add `node`'s binding steps to `steps` (see `_binding_steps`).
+
+    A function of the module, not a recursive closure: a closure that calls
+    itself is a reference cycle, which would keep every list it filled, and the
+    syntax trees they hold, alive until the collector runs.
+    """
+    if isinstance(node, _NAMERS):
+        steps.append(node)
+        return
+    if isinstance(node, _BINDERS):
+        steps.append(node)
+    for child in child_nodes(node):
+        if isinstance(child, ast.stmt):
+            _binding_step(child, walrus, steps)
+        elif isinstance(child, ast.ExceptHandler):  # the one concrete ``excepthandler``
+            for inner in child.body:
+                _binding_step(inner, walrus, steps)
+    if walrus:
+        steps.extend(_walruses(node))
 
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)

@@ -128,14 +128,20 @@ def write_code(path: str, key: bytes, code: CodeType) -> None:
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(freeze: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while syntax trees are built and compiled.
 
     Trees are made of hundreds of thousands of small objects and hold no
     cycles; with the collector on, its collections keep walking all of them
     (with the project's trees alive, that doubled the time of a cold start).
-    A cache miss ends the command's paused start-up (`_collector`) first: what the
-    analysis leaves behind is collected as it always was, never frozen.
+    A cache miss ends the command's paused start-up (`_collector`) first.
+
+    `freeze`, after an analysis: what it leaves alive (the plan, the trees kept for
+    the rewrite, some 260,000 objects on a large project) goes to the permanent
+    generation, so that the collections of the imports that follow do not walk it
+    again and again (15% of a cold start of 887 modules). The analysis makes no
+    reference cycles (a test checks it), so this keeps nothing the collector would
+    free; reference counting still frees the trees as the rewrite consumes them.
     """
     _collector.resume()
     if not gc.isenabled():
@@ -145,6 +151,8 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if freeze and _collector.ours():  # never in a process that is not the command's
+            gc.freeze()
         gc.enable()
 
 
@@ -358,7 +366,7 @@ class ProjectState:
             if isinstance(recorded_file, list) and recorded_file[:2] == [size, mtime]:
                 self._hashes.setdefault(module, str(recorded_file[2]))
         changed = [m for m in self._stats if self._source_hash(m) != sources[m]]
-        with collector_paused():
+        with collector_paused(freeze=True):
             edited = self._reanalyse(changed, index, recorded)
         if edited is None:
             return None
@@ -400,7 +408,7 @@ class ProjectState:
         return reanalyse(index, recorded, trees, texts, io=self.io, roles=self.roles)
 
     def _analyse(self) -> ProjectPlan:
-        with collector_paused():
+        with collector_paused(freeze=True):
             return self._analyse_now()
 
     def _analyse_now(self) -> ProjectPlan:

@@ -81,3 +81,25 @@ def test_main_called_in_process_leaves_the_collector_alone(tmp_path):
     assert done.returncode == 0, done.stderr
     # The program's line, then the caller's: nothing was frozen.
     assert done.stdout.splitlines() == ["True False True", "True 0"]
+
+
+def test_what_an_analysis_keeps_alive_is_frozen_under_the_command(tmp_path):
+    # The plan the hook keeps after a cold start's analysis is in the permanent
+    # generation (which `gc.get_objects` does not list); in-process, it is not.
+    folder = _project(tmp_path)
+    probe = (
+        "import gc, sys\n"
+        "[state] = [f.state for f in sys.meta_path if type(f).__name__ == 'DurableFinder']\n"
+        "plan = state.plan\n"
+        "print(any(found is plan for found in gc.get_objects()))\n"
+    )
+    write_script(folder, "prog.py", probe)
+    done = _python(folder, "-m", "autodurable", "run", "-q", "prog.py")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False"  # frozen: not among the tracked objects
+    for cache in (folder / "__pycache__").glob("autodurable-*"):  # analysed again, in-process
+        cache.unlink()
+    in_process = "from autodurable._cli import main\nmain(['run', '-q', 'prog.py'])\n"
+    done = _python(folder, "-c", in_process)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "True"
