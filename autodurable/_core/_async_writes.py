@@ -7,11 +7,14 @@ the loop are running, or other tasks wait for their turn on it (workflows
 gathered together whose steps never wait), one write per step would stall them
 all, one write after another. Then the records are written together:
 
-- Where the store shares commits between threads (PostgreSQL, SQLite with
-  ``synchronous=full``: a write waits for the network or the disk), the step's
-  record goes to the store's writer thread: the loop runs the others
-  meanwhile, and the writer writes every record waiting for it in one
-  transaction (`Store.record_steps`).
+- On PostgreSQL, the step's record goes to the loop's own writer (`_InLoop`), a
+  task that writes every record waiting for it in one transaction on the loop's
+  async connection (`record_steps_async`, `_store._postgres_async`): the loop
+  runs the others while the server answers, and no thread is handed anything.
+- Where the store shares commits between threads otherwise (SQLite with
+  ``synchronous=full``: a write waits for the disk), the step's record goes to
+  the store's writer thread: the loop runs the others meanwhile, and the writer
+  writes every record waiting for it in one transaction (`Store.record_steps`).
 - Elsewhere (SQLite's default, where a commit is a write to the WAL, cheaper
   than a hand-off between threads), the records of the steps that finish in
   the same turn of the loop are written at the end of that turn, in the loop's
@@ -25,20 +28,24 @@ Invariants:
 - A writer (thread or turn) writes only records handed to it, each once, and
   gives each its own outcome (a failing row fails no other, see
   `Store.record_steps`).
-- A run ends only once its handed records are written (`settle`: it waits for
-  the writer thread's, and writes the workflow's records waiting for the end of
-  the turn at once), as with writes in place: a step whose body finished before
-  its workflow stopped (a sibling's crash, a cancellation) keeps its record.
+- A run ends only once its handed records are written (`settle_async`, awaited
+  by the async workflow before its run ends, waits for the loop's writer;
+  `settle` waits for the writer thread's, and writes the workflow's records
+  waiting for the end of the turn at once), as with writes in place: a step
+  whose body finished before its workflow stopped (a sibling's crash, a
+  cancellation) keeps its record.
 - Global mutable state: counts of the async steps and workflows running on each
   thread's loop and the records waiting for the end of its turn (thread-local:
   one loop per thread), the writes handed to writer threads and not written by
   workflow id, and one writer thread per store while it has work, which ends
-  after a second idle.
+  after a second idle; on each thread's loop, one writer task per store while it
+  has work, and the records handed to it and not written yet, by workflow id.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -87,7 +94,9 @@ async def record_result(call: StepCall, result: Any) -> None:
         return
     store = run.runtime.store
     write = (run.workflow_id, run.executor_id, call.result_row(result))
-    if store.shares_commits:
+    if getattr(store, "record_steps_async", None) is not None:
+        handed = _InLoop.hand(loop, store, write)
+    elif store.shares_commits:
         handed = asyncio.wrap_future(_Writer.hand(store, write))
     else:
         handed = _at_end_of_turn(loop, store, write)
@@ -169,6 +178,78 @@ def settle(workflow_id: str) -> None:
         from concurrent import futures  # loaded: the handed writes are its futures
 
         futures.wait(waiting)
+
+
+async def settle_async(workflow_id: str) -> None:
+    """Wait until the records of `workflow_id` handed to this loop's writer
+    (`_InLoop`) are written: before its run ends, as `settle` does for the others
+    (which, in the loop's own thread, could not wait for the loop)."""
+    import asyncio
+
+    handed: dict[str, set[asyncio.Future[Outcome[str]]]] = getattr(running, "in_loop_pending", {})
+    while handed.get(workflow_id):  # the writer takes each out once written
+        waiting = list(handed[workflow_id])
+        with contextlib.suppress(asyncio.CancelledError):  # waited for all the same
+            await asyncio.shield(asyncio.gather(*waiting, return_exceptions=True))
+        mine = handed.get(workflow_id, set())
+        mine.difference_update(future for future in waiting if future.done())
+        if not mine:
+            handed.pop(workflow_id, None)
+
+
+class _InLoop:
+    """One store's records on this thread's event loop, written by the loop itself
+    (`Store.record_steps_async`): all those waiting at once together, one batch at
+    a time, while the loop runs the rest."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
+        self._loop = loop
+        self._store = store
+        self._waiting: list[tuple[tuple[str, str, StepRecord], asyncio.Future[Outcome[str]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def hand(
+        cls, loop: asyncio.AbstractEventLoop, store: Store, write: tuple[str, str, StepRecord]
+    ) -> asyncio.Future[Outcome[str]]:
+        """Queue `write` for this loop's writer of `store` (started if none runs); its
+        outcome, once written. The writer starts at a later turn of the loop: the
+        other steps finishing in this one join its first batch."""
+        writers: dict[int, _InLoop] = running.__dict__.setdefault("in_loop", {})
+        writer = writers.get(id(store))
+        if writer is None or writer._store is not store or writer._loop is not loop:
+            writer = writers[id(store)] = _InLoop(loop, store)
+        future: asyncio.Future[Outcome[str]] = loop.create_future()
+        writer._waiting.append((write, future))
+        pending: dict[str, set[asyncio.Future[Outcome[str]]]]
+        pending = running.__dict__.setdefault("in_loop_pending", {})
+        pending.setdefault(write[0], set()).add(future)
+        if writer._task is None:
+            # In a context of its own: the writer is no workflow code (a task started
+            # in the step's context would count as a branch of its workflow).
+            writer._task = loop.create_task(writer._write(), context=contextvars.Context())
+        return future
+
+    async def _write(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                writes = [write for write, _ in batch]
+                try:
+                    outcomes = await self._store.record_steps_async(writes)  # type: ignore[attr-defined]
+                except BaseException as exc:  # every write of the batch gets it
+                    outcomes = [Outcome(error=exc) for _ in batch]
+                pending = running.__dict__.get("in_loop_pending", {})
+                for (write, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+                    handed = pending.get(write[0])
+                    if handed is not None:
+                        handed.discard(future)
+                        if not handed:
+                            del pending[write[0]]
+        finally:
+            self._task = None
 
 
 # The writes handed to a writer and not written yet, by workflow id (under `_Writer._lock`).

@@ -62,7 +62,7 @@ from .._store import (
 )
 from . import _concurrency, _faults, _timebase
 from ._app_versions import version_for
-from ._async_writes import running_async_workflow, settle
+from ._async_writes import running_async_workflow, settle, settle_async
 from ._boundary import expire, recorded_cancellation
 from ._context import (
     Run,
@@ -206,7 +206,10 @@ async def _run_async(
             return call.done(outcome(call.runtime, opened.record))
         run = _opened_run(opened)
         with call.running(run), running_async_workflow():
-            result = await fn(*args, **kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            finally:  # before the run ends, its steps' records the loop still writes
+                await settle_async(run.workflow_id)
         return call.done(call.succeeded(run, result))
 
 

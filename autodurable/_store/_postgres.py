@@ -79,6 +79,7 @@ if tuple(int(part) for part in re.findall(r"\d+", psycopg.__version__)[:2]) < (3
         "pip install -U 'autodurable[postgres]'"
     )
 
+from ._postgres_async import PostgresAsyncWrites
 from ._postgres_changes import PostgresChanges
 from ._postgres_limits import PostgresLimits
 from ._postgres_listen import Listener
@@ -118,7 +119,12 @@ def _executor(row: Sequence[Any]) -> ExecutorRecord | None:
 
 
 class PostgresStore(
-    PostgresWrites, PostgresOperations, PostgresQueues, PostgresLimits, PostgresChanges
+    PostgresWrites,
+    PostgresAsyncWrites,
+    PostgresOperations,
+    PostgresQueues,
+    PostgresLimits,
+    PostgresChanges,
 ):
     """A `Store` on a PostgreSQL database (one schema of it)."""
 
@@ -137,10 +143,7 @@ class PostgresStore(
         self._waiting = 0  # threads waiting in the pool for a connection
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
-        kwargs: dict[str, Any] = {"autocommit": True}
-        for key, value in (("application_name", "autodurable"), ("connect_timeout", 10)):
-            if f"{key}=" not in self.options.conninfo:  # the URL's own value wins
-                kwargs[key] = value
+        kwargs = self._connection_kwargs()
         try:
             with psycopg.connect(self.options.conninfo, **kwargs) as conn:
                 self._migrate(conn)
@@ -166,6 +169,14 @@ class PostgresStore(
         self._finishes: GroupCommit[Finish, str] = GroupCommit(
             lambda finish: self._finish_alone(*finish), self._finish_batch
         )
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        """What every connection of the store is opened with, besides the URL's own."""
+        kwargs: dict[str, Any] = {"autocommit": True}
+        for key, value in (("application_name", "autodurable"), ("connect_timeout", 10)):
+            if f"{key}=" not in self.options.conninfo:  # the URL's own value wins
+                kwargs[key] = value
+        return kwargs
 
     # -- schema -----------------------------------------------------------------
 
@@ -529,6 +540,7 @@ class PostgresStore(
         """Stop listening and close the pool's connections."""
         self._closed = True
         self._listener.close()
+        self.close_async_connections()
         self._return_idle()
         self._pool.close(timeout=5.0)
 

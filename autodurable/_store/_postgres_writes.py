@@ -65,20 +65,7 @@ class PostgresWrites:
         (``executemany`` pipelines them); any row it does not settle (a later
         attempt, a row already there, not owned, not pending, an error) is written
         again alone."""
-        sql = self._sql
-        groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
-        for index, (workflow_id, executor_id, step) in enumerate(batch):
-            if step.attempts > 1:
-                continue
-            if step.branch:
-                statement = sql.insert_step_in_branch_batched
-                values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
-            else:
-                statement = sql.insert_step_batched
-                values = (*step.outcome(), step.arguments, workflow_id, executor_id)
-            indexes, rows = groups.setdefault(statement, ([], []))
-            indexes.append(index)
-            rows.append(values)
+        groups = self.step_batch_groups(batch)
 
         def work(cursor: Cursor) -> list[bool]:
             written = [False] * len(batch)
@@ -97,6 +84,27 @@ class PostgresWrites:
             written = [False] * len(batch)  # nothing of it is written: each alone, below
         settled = [PENDING if done else None for done in written]
         return settle_the_rest(batch, settled, self._record_step_alone)
+
+    def step_batch_groups(
+        self, batch: Sequence[StepWrite]
+    ) -> dict[str, tuple[list[int], list[tuple[Any, ...]]]]:
+        """A batch's first attempts by statement: their places in the batch and their
+        rows (later attempts are left to be written alone)."""
+        sql = self._sql
+        groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
+        for index, (workflow_id, executor_id, step) in enumerate(batch):
+            if step.attempts > 1:
+                continue
+            if step.branch:
+                statement = sql.insert_step_in_branch_batched
+                values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
+            else:
+                statement = sql.insert_step_batched
+                values = (*step.outcome(), step.arguments, workflow_id, executor_id)
+            indexes, rows = groups.setdefault(statement, ([], []))
+            indexes.append(index)
+            rows.append(values)
+        return groups
 
     def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step's row: the insert, or the upsert, then the fenced transaction when

@@ -356,7 +356,10 @@ class RunStore(Protocol):
     # means polling (the caller then keeps its poll interval short).
     notifies: bool
     # True when step records written by several threads at once share a commit
-    # (`_group_commit`): worth handing a write to another thread to let it.
+    # (`_group_commit`): worth handing a write to another thread to let it. A store
+    # may also write the records of an event loop's async steps on the loop itself:
+    # ``async def record_steps_async(writes)``, `record_steps` awaited (PostgreSQL,
+    # `_postgres_async`); the core looks for it.
     shares_commits: bool
 
     def register_executor(self, executor: ExecutorRecord) -> None:

@@ -1,14 +1,15 @@
 """Async steps' records (`autodurable._core._async_writes`).
 
-On a store that shares commits (PostgreSQL; SQLite with ``synchronous=full``),
-async steps running at once on one event loop hand their records to the store's
-writer thread, so the loop runs the others meanwhile and the records waiting
-together are written in one transaction; a step alone on its loop writes in
-place, paying no hand-off. On SQLite's default, where a commit is cheaper than a
-hand-off, the records of the steps finishing in one turn of the loop are written
-together at its end, in the loop's thread. Either way each step's record is
-written before the step returns, and every record is there. The SIGKILL side
-(records in flight) is in test_group_commit_crash.py.
+On PostgreSQL, async steps running at once on one event loop hand their records
+to the loop's own writer, which writes those waiting together in one transaction
+on an async connection while the loop runs the others; on SQLite with
+``synchronous=full`` they go to the store's writer thread, with the same effect.
+A step alone on its loop writes in place, paying no hand-off. On SQLite's
+default, where a commit is cheaper than a hand-off, the records of the steps
+finishing in one turn of the loop are written together at its end, in the
+loop's thread. Either way each step's record is written before the step
+returns, and every record is there. The SIGKILL side (records in flight) is in
+test_group_commit_crash.py.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def _writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(store, "record_step", one)
     monkeypatch.setattr(store, "record_steps", several)
+    record_async = getattr(store, "record_steps_async", None)
+    if record_async is not None:
+
+        async def on_the_loop(writes: Any) -> Any:
+            seen.extend([f"loop {threading.current_thread().name}"] * len(writes))
+            return await record_async(writes)
+
+        monkeypatch.setattr(store, "record_steps_async", on_the_loop)
     return seen
 
 
@@ -80,6 +89,14 @@ def _batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return record_steps(writes)
 
     monkeypatch.setattr(store, "record_steps", several)
+    record_async = getattr(store, "record_steps_async", None)
+    if record_async is not None:
+
+        async def on_the_loop(writes: Any) -> Any:
+            sizes.append(len(writes))
+            return await record_async(writes)
+
+        monkeypatch.setattr(store, "record_steps_async", on_the_loop)
     return sizes
 
 
@@ -97,11 +114,18 @@ def _assert_recorded(count: int) -> None:
 
 def test_steps_running_at_once_hand_their_records_to_the_writer(sharing, monkeypatch):
     writers = _writers(monkeypatch)
+    batches = _batch_sizes(monkeypatch)
     assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
     _assert_recorded(8)
     assert len(writers) == 8 * STEPS
-    handed = [name for name in writers if name.startswith("autodurable-writer")]
-    assert handed, writers  # the loop went on while they were written
+    if sharing.startswith("postgresql"):
+        # Written by the loop itself on its own connection, no thread handed anything:
+        # the loop went on while the server answered, and records went together.
+        assert set(writers) == {f"loop {threading.current_thread().name}"}, writers
+        assert max(batches) > 1, batches
+    else:
+        handed = [name for name in writers if name.startswith("autodurable-writer")]
+        assert handed, writers  # the loop went on while they were written
     # Replayed from those records: nothing runs again, nothing is written again.
     assert asyncio.run(_many(8)) == [2 * sum(range(STEPS))] * 8
     assert len(writers) == 8 * STEPS
@@ -178,7 +202,7 @@ async def stoppable(k: int) -> int:
 
 def test_a_row_the_batch_cannot_settle_stops_only_its_own_workflow(database_url):
     # Default settings on each store: SQLite writes the turn's records together in the
-    # loop's thread, PostgreSQL hands them to the writer thread. Workflow 3 is
+    # loop's thread, PostgreSQL by the loop's own writer on its async connection. Workflow 3 is
     # cancelled during its third step: that step's row, written with its neighbours',
     # is recorded and says so; workflow 3 stops there, the others finish.
     autodurable.configure(database_url=database_url)
@@ -194,3 +218,51 @@ def test_a_row_the_batch_cannot_settle_stops_only_its_own_workflow(database_url)
     assert [s.position for s in store.list_steps("stop-3")] == [1, 2, 3]
     for k in (0, 1, 2, 4, 5, 6, 7):
         assert [s.position for s in store.list_steps(f"stop-{k}")] == list(range(1, STEPS + 1))
+
+
+dropped: list[Any] = []
+later: list[Any] = []
+
+
+@autodurable.step
+async def cutting(k: int, i: int) -> int:
+    await asyncio.sleep(0)
+    if k == 0 and i == 2:  # the server drops the loop's own connection mid-run
+        store = get_runtime().store
+        [conn] = store._async_connections().values()
+        dropped.append(conn)
+        pid = conn.info.backend_pid
+        with store._pool.connection() as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    if k == 0 and i == 4:  # two records later: written on another connection
+        later.extend(get_runtime().store._async_connections().values())
+    return i
+
+
+@autodurable.workflow
+async def cut(k: int) -> int:
+    total = 0
+    for i in range(STEPS):
+        total += await cutting(k, i)
+    return total
+
+
+def test_postgresql_a_lost_connection_of_the_loop_loses_no_record(postgres_url, monkeypatch):
+    # The batch in flight on the dropped connection is written again alone (through
+    # the pool), the next batch opens a new connection: every step recorded once.
+    autodurable.configure(database_url=postgres_url)
+    store = get_runtime().store
+    writers = _writers(monkeypatch)
+
+    async def together() -> list[int]:
+        return await asyncio.gather(*(run_workflow(cut, f"cut-{k}", k) for k in range(8)))
+
+    assert asyncio.run(together()) == [sum(range(STEPS))] * 8
+    for k in range(8):
+        assert [s.position for s in store.list_steps(f"cut-{k}")] == list(range(1, STEPS + 1))
+    assert not [name for name in writers if name.startswith("autodurable-writer")], writers
+    # The dropped connection was let go, and another one opened for what came after;
+    # closing the store closes the loops' connections.
+    assert dropped and later and later[0] is not dropped[0], (dropped, later)
+    store.close_async_connections()
+    assert later[0].closed

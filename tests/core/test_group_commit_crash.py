@@ -1,6 +1,7 @@
 """SIGKILL while commits are shared: sixteen workflows on sixteen threads, or sixteen
-async workflows on one event loop (whose steps hand their writes to writer threads,
-or on SQLite's default write each turn of the loop's records together,
+async workflows on one event loop (whose steps hand their writes to the loop's own
+writer on PostgreSQL, to writer threads on SQLite with ``synchronous=full``, or on
+SQLite's default write each turn of the loop's records together,
 `_core._async_writes`), record their steps at once (PostgreSQL, and SQLite with
 ``synchronous=full``, where records made at the same moment share a transaction),
 and the process is killed at a random moment, several times over, then run to
@@ -77,7 +78,19 @@ def logged(requests):
 
 if written is not None:
     written._write_batch = logged  # the threads' shared commits
-store.record_steps = logged  # the async steps' writer's, or the loop's turns'
+store.record_steps = logged  # the async steps' writer thread's, or the loop's turns'
+batch_async = getattr(store, "record_steps_async", None)
+
+
+async def logged_async(requests):
+    outcomes = await batch_async(requests)
+    with lock, open(BATCHES, "a") as fh:
+        fh.write(f"{len(requests)}\\n")
+    return outcomes
+
+
+if batch_async is not None:
+    store.record_steps_async = logged_async  # the loop's own writer (PostgreSQL)
 """
 
 THREADS = """
