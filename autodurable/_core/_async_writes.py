@@ -187,14 +187,19 @@ async def settle_async(workflow_id: str) -> None:
     import asyncio
 
     handed: dict[str, set[asyncio.Future[Outcome[str]]]] = getattr(running, "in_loop_pending", {})
+    cancelled: asyncio.CancelledError | None = None
     while handed.get(workflow_id):  # the writer takes each out once written
         waiting = list(handed[workflow_id])
-        with contextlib.suppress(asyncio.CancelledError):  # waited for all the same
+        try:
             await asyncio.shield(asyncio.gather(*waiting, return_exceptions=True))
+        except asyncio.CancelledError as exc:  # waited for all the same, then raised
+            cancelled = exc
         mine = handed.get(workflow_id, set())
         mine.difference_update(future for future in waiting if future.done())
         if not mine:
             handed.pop(workflow_id, None)
+    if cancelled is not None:
+        raise cancelled
 
 
 class _InLoop:
