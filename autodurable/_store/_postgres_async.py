@@ -1,12 +1,12 @@
 """Async steps' records on PostgreSQL, written by the event loop on its own connection.
 
 Async steps finishing together on one event loop hand their records to the loop's
-writer (`_core._async_writes`), which writes all those waiting in one transaction
-and one round trip on an ``AsyncConnection`` of psycopg: the loop runs the other
-tasks while the server answers, and no thread is handed anything.
+writer (`_core._async_writes`), which writes all those waiting in one statement
+(one round trip, one commit) on an ``AsyncConnection`` of psycopg: the loop runs
+the other tasks while the server answers, and no thread is handed anything.
 
 Invariants:
-- The statements are those of a shared batch written by threads
+- The statement is that of a shared batch written by threads
   (`_postgres_writes`), fenced by ownership row by row; a row the batch does not
   settle is written again alone, by the threads' path (in a worker thread: it
   may retry through an outage), which says why. So each write gets its own
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ._group_commit import Outcome, StepWrite, settle_the_rest
-from ._protocol import PENDING
+from ._postgres_writes import settled, step_columns
 
 if TYPE_CHECKING:
     from ._postgres_sql import Statements
@@ -53,44 +53,27 @@ class PostgresAsyncWrites:
 
         def _record_step_alone(self, workflow_id: str, executor_id: str, step: Any) -> str: ...
 
-        def step_batch_groups(
-            self, batch: Sequence[StepWrite]
-        ) -> dict[str, tuple[list[int], list[tuple[Any, ...]]]]: ...
-
     _async_lock = threading.Lock()
 
     async def record_steps_async(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
         """`record_steps` on this event loop's own connection (see the module)."""
-        groups = self.step_batch_groups(batch)
-        written = [False] * len(batch)
-        if groups:
+        places, columns = step_columns(batch)
+        keys: list[tuple[Any, ...]] = []
+        if places:
             try:
-                written = await self._write_groups(groups, len(batch))
+                conn = await self._async_connection()
+                cursor = await conn.execute(self._sql.insert_steps_batched, columns)
+                keys = await cursor.fetchall()
             except (psycopg.Error, OSError):
                 self._drop_async_connection()
-                written = [False] * len(batch)  # nothing of it is written: each alone, below
+                keys = []  # nothing of it is written: each alone, below
             except BaseException:  # cancelled midway: the connection's state is unknown
                 self._drop_async_connection()
                 raise
-        settled: list[str | None] = [PENDING if done else None for done in written]
-        if all(settled):
-            return [Outcome(status) for status in settled]
-        return await asyncio.to_thread(settle_the_rest, batch, settled, self._record_step_alone)
-
-    async def _write_groups(
-        self, groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]], size: int
-    ) -> list[bool]:
-        conn = await self._async_connection()
-        written = [False] * size
-        async with conn.transaction():
-            cursor = conn.cursor()
-            for statement, (indexes, rows) in groups.items():
-                await cursor.executemany(statement, rows, returning=True)
-                for place, index in enumerate(indexes):
-                    if place:
-                        cursor.nextset()
-                    written[index] = await cursor.fetchone() is not None
-        return written
+        found = settled(batch, places, keys)
+        if all(found):
+            return [Outcome(status) for status in found]
+        return await asyncio.to_thread(settle_the_rest, batch, found, self._record_step_alone)
 
     async def _async_connection(self) -> Connection:
         loop = asyncio.get_running_loop()

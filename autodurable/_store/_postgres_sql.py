@@ -14,6 +14,13 @@ from ._rules import ENDED
 
 _NOW = "extract(epoch FROM statement_timestamp())::double precision"
 _W, _S, _E = WORKFLOW_COLUMNS, STEP_COLUMNS, EXECUTOR_COLUMNS
+# The steps' columns that are not text, as arrays (a batch's rows, one array per column).
+_ARRAY_TYPES = {
+    "position": "int[]",
+    "attempts": "int[]",
+    "started_at": "float8[]",
+    "finished_at": "float8[]",
+}
 NW = len(_W.split(", "))  # the workflow columns at the start of a joined row
 
 
@@ -137,9 +144,22 @@ class Statements:
         # In a batch of several writers' steps (one transaction): a row that meets a
         # row already there must not abort its neighbours' transaction, and says
         # whether it was written; any row not written is written again alone.
-        self.insert_step_batched = f"{self.insert_step} ON CONFLICT DO NOTHING RETURNING 1"
-        self.insert_step_in_branch_batched = (
-            f"{self.insert_step_in_branch} ON CONFLICT DO NOTHING RETURNING 1"
+        arrays = ", ".join(
+            f"%s::{_ARRAY_TYPES.get(column, 'text[]')}"
+            for column in [*outcome.split(", "), "arguments", "branch", "wid", "eid"]
+        )
+        # One statement for the whole batch: its rows come as one array per column
+        # (unnest), each joined to its workflow's row under the same fence as one
+        # row's insert; it returns the keys of the rows it wrote. A single statement
+        # is its own transaction: one round trip, one WAL flush, no BEGIN or COMMIT.
+        self.insert_steps_batched = (
+            f"INSERT INTO {s}.steps (workflow_id, {outcome}, executor_id, arguments, branch) "
+            f"SELECT w.workflow_id, {', '.join('v.' + c for c in outcome.split(', '))}, "
+            f"w.executor_id, v.arguments, v.branch FROM unnest({arrays}) "
+            f"AS v({outcome}, arguments, branch, workflow_id, executor_id) "
+            f"JOIN {s}.workflows w ON w.workflow_id = v.workflow_id "
+            f"AND w.executor_id = v.executor_id AND {is_pending} FOR SHARE OF w "
+            "ON CONFLICT DO NOTHING RETURNING workflow_id, branch, position"
         )
         self.owned_status = (
             f"SELECT status FROM {s}.workflows WHERE workflow_id = %s AND executor_id = %s "

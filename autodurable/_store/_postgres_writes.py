@@ -3,9 +3,12 @@
 Invariants (those of `_postgres` and `_group_commit`):
 - A step's write and a finish are each one statement, fenced by ownership,
   when written alone; threads writing at the same moment share a transaction,
-  a round trip and a WAL flush, and each gets its own outcome. Whatever a
-  shared batch does not settle (a later attempt, a row already there, not
-  owned, not pending, an error) is written again alone, which says why.
+  a round trip and a WAL flush, and each gets its own outcome. Their step
+  records are one statement too (`insert_steps_batched`: the rows as arrays,
+  each joined to its workflow under the fence, the keys written returned).
+  Whatever a shared batch does not settle (a later attempt, a row already
+  there, the same step twice, not owned, not pending, an error) is written
+  again alone, which says why.
 """
 
 from __future__ import annotations
@@ -61,50 +64,19 @@ class PostgresWrites:
         return self._steps_written.write((workflow_id, executor_id, step))
 
     def record_steps(self, batch: Sequence[StepWrite]) -> list[Outcome[str]]:
-        """Several writers' first attempts in one transaction and one round trip
-        (``executemany`` pipelines them); any row it does not settle (a later
-        attempt, a row already there, not owned, not pending, an error) is written
-        again alone."""
-        groups = self.step_batch_groups(batch)
+        """Several writers' first attempts in one statement (`step_columns`): one round
+        trip and one commit; any row it does not settle (a later attempt, a row
+        already there, not owned, not pending, an error) is written again alone."""
+        places, columns = step_columns(batch)
 
-        def work(cursor: Cursor) -> list[bool]:
-            written = [False] * len(batch)
-            with cursor.connection.transaction():
-                for statement, (indexes, rows) in groups.items():
-                    cursor.executemany(statement, rows, returning=True)
-                    for place, index in enumerate(indexes):
-                        if place:
-                            cursor.nextset()
-                        written[index] = cursor.fetchone() is not None
-            return written
+        def work(cursor: Cursor) -> list[tuple[Any, ...]]:
+            return cursor.execute(self._sql.insert_steps_batched, columns).fetchall()
 
         try:
-            written = self._run("record steps in", work) if groups else [False] * len(batch)
+            keys = self._run("record steps in", work) if places else []
         except StoreError:
-            written = [False] * len(batch)  # nothing of it is written: each alone, below
-        settled = [PENDING if done else None for done in written]
-        return settle_the_rest(batch, settled, self._record_step_alone)
-
-    def step_batch_groups(
-        self, batch: Sequence[StepWrite]
-    ) -> dict[str, tuple[list[int], list[tuple[Any, ...]]]]:
-        """A batch's first attempts by statement: their places in the batch and their
-        rows (later attempts are left to be written alone)."""
-        sql = self._sql
-        groups: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
-        for index, (workflow_id, executor_id, step) in enumerate(batch):
-            if step.attempts > 1:
-                continue
-            if step.branch:
-                statement = sql.insert_step_in_branch_batched
-                values = (*step.outcome(), step.arguments, step.branch, workflow_id, executor_id)
-            else:
-                statement = sql.insert_step_batched
-                values = (*step.outcome(), step.arguments, workflow_id, executor_id)
-            indexes, rows = groups.setdefault(statement, ([], []))
-            indexes.append(index)
-            rows.append(values)
-        return groups
+            keys = []  # nothing of it is written: each alone, below
+        return settle_the_rest(batch, settled(batch, places, keys), self._record_step_alone)
 
     def _record_step_alone(self, workflow_id: str, executor_id: str, step: StepRecord) -> str:
         """One step's row: the insert, or the upsert, then the fenced transaction when
@@ -199,3 +171,33 @@ class PostgresWrites:
             for (_, _, status, _, _), finished in zip(batch, done, strict=True)
         ]
         return settle_the_rest(batch, settled, self._finish_alone)
+
+
+def step_columns(
+    batch: Sequence[StepWrite],
+) -> tuple[dict[tuple[str, str, int], int], list[list[Any]]]:
+    """A batch's first attempts as the batched insert's arrays (one per column), with
+    the place in the batch of each row's key (workflow, branch, position). Later
+    attempts, and a key a batch holds twice, are left to be written alone."""
+    places: dict[tuple[str, str, int], int] = {}
+    rows: list[tuple[Any, ...]] = []
+    for index, (workflow_id, executor_id, step) in enumerate(batch):
+        key = (workflow_id, step.branch, step.position)
+        if step.attempts > 1 or key in places:
+            continue
+        places[key] = index
+        rows.append((*step.outcome(), step.arguments, step.branch, workflow_id, executor_id))
+    return places, [list(column) for column in zip(*rows, strict=True)]
+
+
+def settled(
+    batch: Sequence[StepWrite],
+    places: dict[tuple[str, str, int], int],
+    keys: Sequence[Sequence[Any]],
+) -> list[str | None]:
+    """Each write's outcome from the keys the batched insert wrote: pending for those,
+    None (to be written alone) for the others."""
+    found: list[str | None] = [None] * len(batch)
+    for workflow_id, branch, position in keys:
+        found[places[(workflow_id, branch, position)]] = PENDING
+    return found

@@ -92,6 +92,18 @@ def test_a_batch_gives_each_writer_its_own_outcome(store: Store) -> None:
     assert store.list_steps("theirs") == []
 
 
+def test_a_batch_holding_one_step_twice_keeps_the_later_write(store: Store) -> None:
+    # As if the two were written one after the other: the second replaces the first.
+    _owned(store, "twice")
+    first = StepRecord(1, "s1", SUCCEEDED, '"first"', None, 1, 1.0, 2.0)
+    later = StepRecord(1, "s1", SUCCEEDED, '"later"', None, 1, 1.0, 3.0)
+    outcomes = _batch(
+        store, [("twice", "me", first), ("twice", "me", step(2)), ("twice", "me", later)]
+    )
+    assert [_outcome(o) for o in outcomes] == [PENDING, PENDING, PENDING]
+    assert [(s.position, s.output) for s in store.list_steps("twice")] == [(1, '"later"'), (2, "2")]
+
+
 def test_threads_writing_at_once_share_commits_and_all_get_their_rows(store: Store) -> None:
     threads, steps = 16, 25
     ids = [f"w{k}" for k in range(threads)]
