@@ -4,7 +4,7 @@ An edit usually changes what a module does inside, not what the rest of the
 project sees of it: its classes, the types its functions take and return, what
 its call sites pass to other modules' functions, and which of its functions are
 steps or workflows. `reanalyse` analyses the changed modules again over the index
-the last analysis of the whole project left (`encode` keeps it), and gives their
+the last analysis of the whole project left (`encode_index` keeps it), and gives their
 new plans when all of that is unchanged; every other module's plan then stays
 what it was.
 

@@ -196,6 +196,8 @@ class ProjectState:
         self._paths = {str(path) for path in self.modules.values()}
         self._by_real_path: dict[str, str] | None = None
         self._trees: dict[str, tuple[bytes, ast.Module]] = {}  # path -> (source, tree)
+        self._kept_bytes = 0  # the sources of the trees kept so far
+        self._previous: dict[str, Any] | None = None  # the digests file, once read
 
     def module_plan(self, path: str) -> ModulePlan | None:
         """The plan of the module in `path` (one dictionary lookup)."""
@@ -295,6 +297,16 @@ class ProjectState:
         """Where the project plan is cached."""
         return self._cache_path("plan")
 
+    @property
+    def _index_path(self) -> Path:
+        """Where the last whole analysis's index is kept (`_plans.write_index`)."""
+        return self._cache_path("index", ".marshal")
+
+    @property
+    def _state_path(self) -> Path:
+        """Where the analysis's records and sources are kept (`_plans.write_state`)."""
+        return self._cache_path("analysis", ".marshal")
+
     def _cache_path(self, kind: str, suffix: str = ".json") -> Path:
         folder = self.cache_dir or self.root / "__pycache__"
         return folder / f"autodurable-{kind}-{ANALYSER_VERSION}{suffix}"
@@ -309,9 +321,21 @@ class ProjectState:
         tag = sys.implementation.cache_tag
         return str(self.cache_dir / f"{relative}.{tag}.autodurable-{ANALYSER_VERSION}.pyc")
 
+    def _previous_digests(self) -> dict[str, Any] | None:
+        """The digests file as the last start left it (read once), or None."""
+        if self._previous is None:
+            try:
+                found = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            self._previous = found if isinstance(found, dict) else None
+        return self._previous
+
     def _cached_digests(self) -> dict[str, tuple[str, bool]] | None:
         try:
-            data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
+            data = self._previous_digests()
+            if data is None:
+                return None
             items = data["digests"].items()
             digests = {path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in items}
             if data.get("fingerprint") == self.fingerprint:
@@ -350,15 +374,15 @@ class ProjectState:
         from ._rewrite import changes
 
         try:
-            data = json.loads(self._cache_path("digests").read_text(encoding="utf-8"))
+            data = self._previous_digests() or {}
             files, digests, plan = data["files"], data["digests"], str(data["plan"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return None
-        found = _plans.read_state(self._cache_path("analysis", ".marshal"), self._config, plan)
+        found = _plans.read_state(self._state_path, self._config, plan)
         if found is None or found[1].keys() != self._stats.keys():
             return None  # a module added, removed, or one that did not parse
         index_name, sources, recorded = found
-        index = _plans.read_index(self._cache_path("index", ".marshal"), index_name)
+        index = _plans.read_index(self._index_path, index_name)
         if index is None:
             return None
         for module, (size, mtime) in self._stats.items():
@@ -377,7 +401,7 @@ class ProjectState:
             return None
         sources.update((module, self._hashes[module]) for module in changed)
         key = (self._config, self.fingerprint, index_name)
-        _plans.write_state(self._cache_path("analysis", ".marshal"), key, sources, edited.recorded)
+        _plans.write_state(self._state_path, key, sources, edited.recorded)
         self._edited = {new.path: new for new in edited.modules.values()}
         found_digests = {
             path: (str(digest), bool(rewrites)) for path, (digest, rewrites) in digests.items()
@@ -404,7 +428,7 @@ class ProjectState:
                 return None
             if sha256(texts[module]).hexdigest() != self._hashes[module]:
                 return None  # changed again meanwhile
-            self._trees[str(path)] = (texts[module], trees[module][1])
+            self._keep_tree(str(path), texts[module], trees[module][1])
         return reanalyse(index, recorded, trees, texts, io=self.io, roles=self.roles)
 
     def _analyse(self) -> ProjectPlan:
@@ -420,7 +444,6 @@ class ProjectState:
 
         trees: dict[str, tuple[str, ast.Module]] = {}
         texts: dict[str, bytes] = {}
-        kept = 0
         errors: dict[str, str] = {}
         for module, path in self.modules.items():
             try:
@@ -432,9 +455,7 @@ class ProjectState:
                 continue
             trees[module], texts[module] = (str(path), tree), source
             self._hashes[module] = sha256(source).hexdigest()
-            if kept + len(source) <= _KEEP_TREES_BYTES:
-                kept += len(source)
-                self._trees[str(path)] = (source, tree)
+            self._keep_tree(str(path), source, tree)
         plan, analysed = analyse_whole(
             trees, io=self.io, roles=self.roles, root=str(self.root), texts=texts
         )
@@ -443,16 +464,19 @@ class ProjectState:
         if not errors:  # an edit is analysed alone only in a project that parses
             sources = {module: self._hashes[module] for module in trees}
             key = (self._config, self.fingerprint, self.fingerprint)  # the index's name
-            _plans.write_index(
-                self._cache_path("index", ".marshal"), key[2], encode_index(analysed)
-            )
-            _plans.write_state(
-                self._cache_path("analysis", ".marshal"), key, sources, Recorded.of(analysed)
-            )
+            _plans.write_index(self._index_path, key[2], encode_index(analysed))
+            _plans.write_state(self._state_path, key, sources, Recorded.of(analysed))
         if self._plan_fingerprint != self.fingerprint and self._digests is not None:
             self._write_digests(self._digests, self.fingerprint)  # the plan's new name
         self._plan_fingerprint = self.fingerprint
         return plan
+
+    def _keep_tree(self, path: str, source: bytes, tree: ast.Module) -> None:
+        """Keep `tree` for the rewrite (`take_tree`) while the kept sources stay under
+        `_KEEP_TREES_BYTES`."""
+        if self._kept_bytes + len(source) <= _KEEP_TREES_BYTES:
+            self._kept_bytes += len(source)
+            self._trees[path] = (source, tree)
 
     def take_tree(self, path: str, source: bytes) -> ast.Module | None:
         """The tree the analysis parsed from `path`, if its source is still `source`.

@@ -48,6 +48,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -138,6 +139,7 @@ class PostgresStore(
         self._sql = Statements(f'"{self.schema}"')
         self._ops = OperationStatements(f'"{self.schema}"')
         self._closed = False
+        self._by_loop: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._idle: list[Cursor] = []  # cursors of idle connections
         self._idle_lock = threading.Lock()
         self._waiting = 0  # threads waiting in the pool for a connection

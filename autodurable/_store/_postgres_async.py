@@ -48,6 +48,7 @@ class PostgresAsyncWrites:
         options: PostgresURL
         _sql: Statements
         _closed: bool
+        _by_loop: weakref.WeakKeyDictionary[Any, Connection]  # a connection by event loop
 
         def _connection_kwargs(self) -> dict[str, Any]: ...
 
@@ -64,12 +65,11 @@ class PostgresAsyncWrites:
                 conn = await self._async_connection()
                 cursor = await conn.execute(self._sql.insert_steps_batched, columns)
                 keys = await cursor.fetchall()
-            except (psycopg.Error, OSError):
+            except BaseException as exc:  # failed or cancelled: the connection's state is unknown
                 self._drop_async_connection()
-                keys = []  # nothing of it is written: each alone, below
-            except BaseException:  # cancelled midway: the connection's state is unknown
-                self._drop_async_connection()
-                raise
+                if not isinstance(exc, psycopg.Error | OSError):
+                    raise
+                # Nothing of it is written: each alone, below.
         found = settled(batch, places, keys)
         if all(found):
             return [Outcome(status) for status in found]
@@ -78,7 +78,7 @@ class PostgresAsyncWrites:
     async def _async_connection(self) -> Connection:
         loop = asyncio.get_running_loop()
         with self._async_lock:
-            found = self._async_connections().get(loop)
+            found = self._by_loop.get(loop)
         if found is not None and not found.closed:
             return found
         if self._closed:
@@ -87,16 +87,9 @@ class PostgresAsyncWrites:
             self.options.conninfo, **self._connection_kwargs()
         )
         with self._async_lock:
-            self._async_connections()[loop] = conn
+            self._by_loop[loop] = conn
         weakref.finalize(loop, _close_now, conn)  # a loop that is gone closes its own
         return conn
-
-    def _async_connections(self) -> weakref.WeakKeyDictionary[Any, Connection]:
-        """The connections by loop (made on first use; a loop that is gone drops its own)."""
-        found: weakref.WeakKeyDictionary[Any, Connection] | None = self.__dict__.get("_by_loop")
-        if found is None:
-            found = self.__dict__["_by_loop"] = weakref.WeakKeyDictionary()
-        return found
 
     def _drop_async_connection(self) -> None:
         try:
@@ -104,15 +97,15 @@ class PostgresAsyncWrites:
         except RuntimeError:
             return
         with self._async_lock:
-            conn = self._async_connections().pop(loop, None)
+            conn = self._by_loop.pop(loop, None)
         if conn is not None:
             _close_now(conn)
 
     def close_async_connections(self) -> None:
         """Close every loop's connection, without the loops (they may be closed)."""
         with self._async_lock:
-            connections = list(self._async_connections().values())
-            self._async_connections().clear()
+            connections = list(self._by_loop.values())
+            self._by_loop.clear()
         for conn in connections:
             _close_now(conn)
 

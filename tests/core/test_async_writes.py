@@ -229,13 +229,13 @@ async def cutting(k: int, i: int) -> int:
     await asyncio.sleep(0)
     if k == 0 and i == 2:  # the server drops the loop's own connection mid-run
         store = get_runtime().store
-        [conn] = store._async_connections().values()
+        [conn] = store._by_loop.values()
         dropped.append(conn)
         pid = conn.info.backend_pid
         with store._pool.connection() as other:
             other.execute("SELECT pg_terminate_backend(%s)", (pid,))
     if k == 0 and i == 4:  # two records later: written on another connection
-        later.extend(get_runtime().store._async_connections().values())
+        later.extend(get_runtime().store._by_loop.values())
     return i
 
 
